@@ -1,0 +1,112 @@
+# tiercache — build, test, bench, fuzz, demo. `make help` lists the targets.
+# Command-line assignments win over these: make BUILD=build/dbg CXXFLAGS='-O0 -g'
+
+# Output directory; each sanitizer build has its own.
+BUILD    ?= build/release
+CXX      ?= g++
+CXXFLAGS ?= -O2 -g
+# Flags the project needs whatever CXXFLAGS says.
+STDFLAGS := -std=c++23 -pthread -Iinclude -I. -MMD -MP
+WARN     := -Wall -Wextra -Werror
+LDLIBS   := -l:libcds-s.a -l:libxxhash.a -pthread
+# Seconds each fuzz target runs under fuzz-smoke.
+FUZZ_SECONDS ?= 20
+JOBS     ?= $(shell nproc)
+
+ifeq ($(CXX),c++)
+CXX := g++
+endif
+
+LIB_SRCS   := $(wildcard engine/*.cpp)
+TEST_SRCS  := $(wildcard tests/*.cpp)
+BENCH_SRCS := $(wildcard bench/l1_*.cpp bench/peers/*.cpp bench/bench_main.cpp)
+LIB_OBJS   := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
+TEST_OBJS  := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
+BENCH_OBJS := $(BENCH_SRCS:%.cpp=$(BUILD)/%.o)
+ALL_OBJS   := $(LIB_OBJS) $(TEST_OBJS) $(BENCH_OBJS) $(BUILD)/bench/replay.o $(BUILD)/examples/demo.o
+
+.PHONY: all deps test test-asan test-tsan bench bench-replay demo static-demo fuzz-smoke \
+        check-layout format help clean
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/libtiercache.a                 ## the static library
+
+help:                                        ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+deps:                                        ## install missing Debian packages (idempotent)
+	@scripts/deps.sh
+
+# Packages before any compile, even under make -j.
+$(ALL_OBJS): | deps
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(STDFLAGS) $(WARN) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/libtiercache.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tiercache_tests: $(TEST_OBJS) $(BUILD)/libtiercache.a
+	$(CXX) $(CXXFLAGS) -o $@ $(TEST_OBJS) $(BUILD)/libtiercache.a $(LDLIBS)
+
+test: check-layout                           ## build and run the whole suite
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_tests
+	$(BUILD)/tiercache_tests $(TEST_ARGS)
+
+test-asan:                                   ## the suite under ASan + UBSan
+	@$(MAKE) --no-print-directory test BUILD=build/asan \
+	  CXXFLAGS='-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer'
+
+test-tsan:                                   ## the suite under TSan, with forced seq_cst off
+	@$(MAKE) --no-print-directory test BUILD=build/tsan CXXFLAGS='-O1 -g -fsanitize=thread' \
+	  TEST_ARGS='$(TEST_ARGS)' TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp'
+
+$(BUILD)/tiercache_bench: $(BENCH_OBJS) $(BUILD)/libtiercache.a
+	$(CXX) $(CXXFLAGS) -o $@ $(BENCH_OBJS) $(BUILD)/libtiercache.a -lbenchmark -ltbb $(LDLIBS)
+
+$(BUILD)/replay: $(BUILD)/bench/replay.o $(BUILD)/libtiercache.a
+	$(CXX) $(CXXFLAGS) -o $@ $< $(BUILD)/libtiercache.a $(LDLIBS)
+
+bench: deps                                  ## throughput vs peers, then trace replay
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_bench $(BUILD)/replay
+	bench/run.sh $(BUILD)
+
+$(BUILD)/demo: $(BUILD)/examples/demo.o $(BUILD)/libtiercache.a
+	$(CXX) $(CXXFLAGS) -o $@ $< $(BUILD)/libtiercache.a $(LDLIBS)
+
+demo: deps                                   ## run the demo service (Ctrl-C or DEMO_SECONDS to stop)
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/demo
+	$(BUILD)/demo
+
+static-demo: deps                            ## a fully static demo binary in build/static/demo
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/static build/static/demo.static
+	@ldd build/static/demo.static || true
+
+build/static/demo.static: build/static/examples/demo.o build/static/libtiercache.a
+	$(CXX) $(CXXFLAGS) -static -o $@ $^ $(LDLIBS)
+
+# libFuzzer needs clang; clang 19 is the first Debian one that compiles libstdc++ 12's <expected>.
+FUZZ_CXX   := clang++-19
+FUZZ_FLAGS := -std=c++23 -O1 -g -Iinclude -I. -fsanitize=fuzzer,address,undefined
+fuzz-smoke: deps                             ## each fuzz target for FUZZ_SECONDS
+	@mkdir -p build/fuzz
+	@set -e; for f in fuzz/*_fuzz.cpp; do \
+	  n=$$(basename $$f .cpp); \
+	  echo "fuzz: $$n"; \
+	  $(FUZZ_CXX) $(FUZZ_FLAGS) $$f $(LIB_SRCS) -o build/fuzz/$$n $(LDLIBS); \
+	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 2>&1 | tail -3; \
+	done
+
+check-layout:                                ## engine/ stays free of I/O; public headers free of libcds
+	@! grep -rnE '#include <(hiredis|sys/socket|fstream|cds/)' engine/*.hpp include/ adapters/ 2>/dev/null | grep -v '^engine/shard_table\|^engine/reclamation'
+	@! grep -rnE '#include <(hiredis|sys/socket|fstream)' engine/
+
+format:                                      ## clang-format every source file in place
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:                                       ## remove build/
+	rm -rf build
+
+-include $(ALL_OBJS:.o=.d)

@@ -1,0 +1,78 @@
+// engine/entry.hpp — one L1 table item, laid out in a single allocation.
+//
+//   struct Entry {              // 32 bytes, then the bytes
+//     u64  hash;                // XXH3 of the key: the table's key
+//     u64  expires_at_ms;       // coarse clock; kNeverExpires
+//     u32  value_bytes;
+//     u32  ring_pos;            // its slot in the shard's CLOCK ring
+//     u16  key_bytes;
+//     atomic<u8> referenced;    // CLOCK bit: the only field written after publication
+//     EntryKind kind;
+//     char bytes[];             // key, then the value (value) or a PromiseSlot* (loading)
+//   };
+//
+// A lookup touches the table cell, then this one block: the hash, key and value sit together, so
+// a hit costs two dependent cache misses, not node → key → value. An entry is immutable once the
+// table holds it (but for the bit); a set builds a new one and swaps it in. It is freed only by
+// the table's GC disposer, after no reader can hold it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+#include "engine/coarse_clock.hpp"
+#include "engine/memory_order.hpp"
+
+namespace tiercache::engine {
+
+class PromiseSlot;
+
+enum class EntryKind : std::uint8_t {
+  value,    // holds key and value bytes; in the CLOCK ring; charged to the byte budget
+  loading,  // a get_or_load in progress: holds the key and the PromiseSlot its callers wait on
+};
+
+// Position of an entry that is not in a CLOCK ring.
+inline constexpr std::uint32_t kNotInRing = UINT32_MAX;
+
+struct Entry {
+  std::uint64_t hash;
+  std::uint64_t expires_at_ms;
+  std::uint32_t value_bytes;
+  std::uint32_t ring_pos;
+  std::uint16_t key_bytes;
+  std::atomic<std::uint8_t> referenced;
+  EntryKind kind;
+
+  char* bytes() noexcept { return reinterpret_cast<char*>(this + 1); }
+  const char* bytes() const noexcept { return reinterpret_cast<const char*>(this + 1); }
+  std::string_view key() const noexcept { return {bytes(), key_bytes}; }
+  std::string_view value() const noexcept { return {bytes() + key_bytes, value_bytes}; }
+  bool has_key(std::string_view k) const noexcept {
+    return k.size() == key_bytes && std::memcmp(bytes(), k.data(), k.size()) == 0;
+  }
+  bool is_expired(std::uint64_t now_ms) const noexcept { return now_ms >= expires_at_ms; }
+  // Only loading entries have a slot; the entry holds one reference to it.
+  PromiseSlot* slot() const noexcept;
+
+  // Relaxed: the bit is a hint to CLOCK; losing it costs hit ratio, never safety. Load first, so
+  // a hot key's line stays shared instead of bouncing between cores on every hit.
+  void mark_referenced() noexcept {
+    if (!referenced.load(kRelaxed)) referenced.store(1, kRelaxed);
+  }
+};
+
+static_assert(sizeof(Entry) == 32, "the header is part of the per-entry overhead we report");
+static_assert(alignof(Entry) == 8, "entries come from operator new; no over-alignment");
+
+// A value entry, not yet published. Its bytes are copied in.
+Entry* make_value_entry(std::uint64_t hash, std::string_view key, std::string_view value,
+                        std::uint64_t expires_at_ms);
+// A loading entry holding one new reference to `slot`.
+Entry* make_loading_entry(std::uint64_t hash, std::string_view key, PromiseSlot* slot);
+// Frees an entry no reader can reach any more (the GC's disposer, or one never published).
+void destroy_entry(Entry* e) noexcept;
+
+}  // namespace tiercache::engine

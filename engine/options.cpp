@@ -1,0 +1,97 @@
+#include "engine/options_check.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <sstream>
+
+#include "engine/fail.hpp"
+#include "engine/shard_table.hpp"
+
+namespace tiercache {
+
+std::string to_string(const Options& o) {
+  std::ostringstream s;
+  s << "l1.max_bytes=" << o.l1.max_bytes << " l1.max_entries=" << o.l1.max_entries
+    << " l1.max_key_bytes=" << o.l1.max_key_bytes << " l1.max_value_bytes=" << o.l1.max_value_bytes
+    << " l1.shards=" << o.l1.shards << " l1.expected_entry_bytes=" << o.l1.expected_entry_bytes
+    << " default_ttl=" << o.default_ttl.count() << "ms";
+  return std::move(s).str();
+}
+
+namespace engine {
+namespace {
+
+// Most shards open() picks by itself, and how many bytes of budget it gives each at least.
+constexpr std::size_t kMaxAutoShards = 64;
+constexpr std::size_t kAutoShardBytes = std::size_t{1} << 20;
+// Most shards a caller may ask for; each costs a mutex, a ring and a hash array.
+constexpr std::size_t kMaxShards = 1024;
+// Longest key the entry header can describe (a 16-bit length).
+constexpr std::size_t kMaxKeyBytesLimit = 65535;
+// Longest value the entry header can describe (a 32-bit length).
+constexpr std::size_t kMaxValueBytesLimit = UINT32_MAX;
+// Bounds on the first level of each shard's hash array: 16 cells to 64 Mi cells (512 MiB).
+constexpr unsigned kMinHeadBits = 4;
+constexpr unsigned kMaxHeadBits = 26;
+
+std::size_t largest_entry(const L1Options& l1) {
+  return l1.max_key_bytes + l1.max_value_bytes + kEntryOverheadBytes;
+}
+
+}  // namespace
+
+Result<Options> complete_options(const Options& in) {
+  Options o = in;
+  const L1Options& l1 = o.l1;
+  if (l1.max_bytes == 0) return fail(errc::invalid_argument, "Options.l1.max_bytes is 0; must be > 0");
+  if (l1.max_key_bytes == 0 || l1.max_key_bytes > kMaxKeyBytesLimit)
+    return fail(errc::invalid_argument, "Options.l1.max_key_bytes is ", l1.max_key_bytes,
+                "; must be in [1, ", kMaxKeyBytesLimit, "]");
+  if (l1.max_value_bytes > kMaxValueBytesLimit)
+    return fail(errc::invalid_argument, "Options.l1.max_value_bytes is ", l1.max_value_bytes,
+                "; must be <= ", kMaxValueBytesLimit);
+  if (l1.shards != 0 && (!std::has_single_bit(l1.shards) || l1.shards > kMaxShards))
+    return fail(errc::invalid_argument, "Options.l1.shards is ", l1.shards,
+                "; must be 0 (automatic) or a power of two <= ", kMaxShards);
+  if (l1.expected_entry_bytes == 0)
+    return fail(errc::invalid_argument, "Options.l1.expected_entry_bytes is 0; must be > 0");
+  if (o.default_ttl.count() < 0)
+    return fail(errc::invalid_argument, "Options.default_ttl is ", o.default_ttl.count(),
+                "ms; must be >= 0 (0: no expiry)");
+  if (largest_entry(l1) > l1.max_bytes)
+    return fail(errc::invalid_argument, "Options.l1.max_key_bytes (", l1.max_key_bytes,
+                ") + max_value_bytes (", l1.max_value_bytes, ") + per-entry overhead (",
+                kEntryOverheadBytes, ") exceed Options.l1.max_bytes (", l1.max_bytes, ")");
+  if (o.l1.shards == 0) {
+    std::size_t n = std::bit_floor(std::clamp(l1.max_bytes / kAutoShardBytes, std::size_t{1},
+                                              kMaxAutoShards));
+    while (n > 1 && (largest_entry(l1) > l1.max_bytes / n ||
+                     (l1.max_entries != 0 && l1.max_entries < n)))
+      n /= 2;
+    o.l1.shards = n;
+  }
+  if (largest_entry(l1) > l1.max_bytes / o.l1.shards)
+    return fail(errc::invalid_argument, "Options.l1.max_key_bytes (", l1.max_key_bytes,
+                ") + max_value_bytes (", l1.max_value_bytes, ") + per-entry overhead (",
+                kEntryOverheadBytes, ") exceed one shard's part of Options.l1.max_bytes (",
+                l1.max_bytes, " / ", o.l1.shards, " shards)");
+  if (l1.max_entries != 0 && l1.max_entries < o.l1.shards)
+    return fail(errc::invalid_argument, "Options.l1.max_entries is ", l1.max_entries,
+                "; must be 0 or >= Options.l1.shards (", o.l1.shards, ")");
+  return o;
+}
+
+ShardLimits shard_limits(const Options& o) {
+  const L1Options& l1 = o.l1;
+  ShardLimits limits{};
+  limits.max_bytes = l1.max_bytes / l1.shards;
+  limits.max_entries = l1.max_entries / l1.shards;
+  std::size_t expected = limits.max_bytes / (l1.expected_entry_bytes + kEntryOverheadBytes);
+  if (limits.max_entries != 0) expected = std::min(expected, limits.max_entries);
+  limits.head_bits = std::clamp(static_cast<unsigned>(std::bit_width(expected)), kMinHeadBits,
+                                kMaxHeadBits);
+  return limits;
+}
+
+}  // namespace engine
+}  // namespace tiercache

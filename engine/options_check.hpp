@@ -1,0 +1,17 @@
+// engine/options_check.hpp — Options validated whole at open, and what each shard gets.
+#pragma once
+
+#include "engine/shard_table.hpp"
+#include "tiercache/error.hpp"
+#include "tiercache/options.hpp"
+
+namespace tiercache::engine {
+
+// `in` with the automatic fields filled in, or invalid_argument naming the first bad field.
+// Checks every rule before anything is built, so a refused open has no effect.
+Result<Options> complete_options(const Options& in);
+
+// One shard's part of the bounds, and the size of its hash array.
+ShardLimits shard_limits(const Options& completed);
+
+}  // namespace tiercache::engine

@@ -1,0 +1,76 @@
+// engine/promise_slot.hpp — the placeholder a get_or_load miss leaves in the table, so that
+// concurrent misses on one key share one load [1][2].
+//
+// The table holds a loading Entry that owns one reference to the slot; the leader and every
+// waiter own one more each. A slot never frees itself while referenced, never waits without the
+// caller's deadline and stop token, and is filled only by its leader.
+//
+//   loading ─publish─▶ ready | failed          (terminal; result() is then immutable)
+//   loading ─hand_off (waiters left)─▶ leaderless ─try_lead─▶ loading (a waiter leads)
+//
+// S1  One loading entry per key per shard; joining happens under the shard's writer lock, so a
+//     leader that hands off or drops the slot under that lock never strands a new joiner.
+// S2  result_ is written before state_ leaves loading, under mu_; waiters read it after seeing
+//     the terminal state under mu_.
+// S3  A leader that leaves without a value (its context ended) hands the load to the waiters:
+//     all wake, exactly one wins try_lead(), the rest wait again.
+// S4  A purge or set during the load replaces the loading entry; the leader's fill finds another
+//     entry in the cell and caches nothing, but its callers still get the value it loaded.
+//
+// [1] quick_cache, src/sync_placeholder.rs: Loading / Inserted states, guard hand-off.
+// [2] Caffeine, AsyncCache: a future in the map, removed when it fails.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "tiercache/context.hpp"
+#include "tiercache/error.hpp"
+
+namespace tiercache::engine {
+
+class PromiseSlot {
+ public:
+  enum class State : std::uint8_t { loading, leaderless, ready, failed };
+
+  // A slot in state loading with one reference, owned by the caller (the leader).
+  static PromiseSlot* create() { return new PromiseSlot(); }
+
+  void add_ref() noexcept;
+  void release() noexcept;
+
+  // A caller that found the slot in the table; call under the shard's writer lock (S1).
+  void join() noexcept;
+  // Blocks until the state is not loading or ctx ends; returns the state seen. When ctx ends
+  // first the caller is no longer a waiter and gets errc::timeout or errc::cancelled.
+  Result<State> wait(const Context& ctx);
+  // leaderless → loading; true if this waiter is now the leader.
+  bool try_lead() noexcept;
+  // A waiter that saw leaderless but will not lead (its own ctx ended) stops being a waiter.
+  void leave() noexcept;
+
+  // The leader's answer: ready with a value, or failed with an error. Wakes every waiter.
+  void publish(Result<std::string> result);
+  // The leader leaves without an answer. If waiters remain, one of them will lead (S3) and this
+  // returns true; otherwise returns false and the caller must drop the slot from the table and
+  // publish, under the shard's writer lock.
+  bool hand_off() noexcept;
+
+  // Valid after wait() returned ready or failed.
+  const Result<std::string>& result() const noexcept { return result_; }
+
+ private:
+  PromiseSlot() = default;
+
+  std::atomic<std::uint32_t> refs_{1};
+  std::mutex mu_;
+  std::condition_variable_any cv_;
+  State state_ = State::loading;       // guarded by mu_
+  std::uint32_t waiters_ = 0;          // guarded by mu_
+  Result<std::string> result_;         // guarded by mu_ until terminal, then immutable
+};
+
+}  // namespace tiercache::engine

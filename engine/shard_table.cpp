@@ -1,0 +1,158 @@
+#include "engine/shard_table.hpp"
+
+#include <cassert>
+
+namespace tiercache::engine {
+namespace {
+
+// Bits of the hash that pick a slot in the table's deeper levels: 4 cells a level keeps the
+// collision arrays small (48 bytes) at the cost of one more level per 4x crowding.
+constexpr std::size_t kArrayBits = 2;
+
+// Single writer under the mutex: a relaxed load and store instead of a locked add.
+template <class T>
+void bump(std::atomic<T>& counter, T delta) noexcept {
+  counter.store(counter.load(kRelaxed) + delta, kRelaxed);
+}
+
+}  // namespace
+
+ShardTable::ShardTable(const ShardLimits& limits)
+    : limits_(limits), table_(limits.head_bits, kArrayBits) {}
+
+ShardTable::~ShardTable() = default;
+
+Entry* ShardTable::find_locked(std::uint64_t hash) {
+  // Under writer_mu_ nobody else can unlink the entry, so the pointer outlives the guard.
+  Entry* found = nullptr;
+  table_.find(hash, [&](Entry& e) { found = &e; });
+  return found;
+}
+
+void ShardTable::replace_locked(Entry* old, Entry* fresh) {
+  const bool fresh_is_value = fresh->kind == EntryKind::value;
+  if (old != nullptr && old->kind == EntryKind::value) {
+    bump(bytes_, 0 - charge(*old));
+    if (fresh_is_value) {
+      ring_.replace(old, fresh);
+    } else {
+      ring_.remove(old);
+      bump(entries_, std::size_t{0} - 1);
+    }
+  } else if (fresh_is_value) {
+    ring_.add(fresh);
+    bump(entries_, std::size_t{1});
+  }
+  if (fresh_is_value) bump(bytes_, charge(*fresh));
+  // Last: once the cell no longer holds `old` it may be freed at any moment.
+  if (old != nullptr) {
+    table_.update(*fresh, false);
+  } else {
+    const bool inserted = table_.insert(*fresh);
+    assert(inserted && "the cell was empty under the writer lock");
+    (void)inserted;
+  }
+}
+
+void ShardTable::unlink_locked(Entry* e) {
+  if (e->kind == EntryKind::value) {
+    ring_.remove(e);
+    bump(bytes_, 0 - charge(*e));
+    bump(entries_, std::size_t{0} - 1);
+  }
+  table_.unlink(*e);
+}
+
+void ShardTable::make_room_locked(const Entry* keep) {
+  const auto over = [&] {
+    return bytes_.load(kRelaxed) > limits_.max_bytes ||
+           (limits_.max_entries != 0 && entries_.load(kRelaxed) > limits_.max_entries);
+  };
+  if (!over()) return;
+  const std::uint64_t now = coarse_now_ms();
+  while (over()) {
+    const ClockRing::Victim victim = ring_.next_victim(now, keep);
+    if (victim.entry == nullptr) return;
+    bump(victim.expired ? expirations_ : evictions_, std::uint64_t{1});
+    unlink_locked(victim.entry);
+  }
+}
+
+void ShardTable::store(Entry* fresh) {
+  std::lock_guard lock(writer_mu_);
+  replace_locked(find_locked(fresh->hash), fresh);
+  make_room_locked(fresh);
+}
+
+bool ShardTable::erase(std::uint64_t hash, std::string_view key) {
+  std::lock_guard lock(writer_mu_);
+  Entry* e = find_locked(hash);
+  if (e == nullptr || !e->has_key(key)) return false;
+  unlink_locked(e);
+  return true;
+}
+
+Claim ShardTable::claim(std::uint64_t hash, std::string_view key) {
+  std::lock_guard lock(writer_mu_);
+  Entry* e = find_locked(hash);
+  if (e != nullptr && e->has_key(key)) {
+    if (e->kind == EntryKind::value && !e->is_expired(coarse_now_ms())) {
+      e->mark_referenced();
+      return {Claim::Kind::hit, std::string(e->value()), nullptr};
+    }
+    if (e->kind == EntryKind::loading) {
+      PromiseSlot* slot = e->slot();
+      slot->add_ref();
+      slot->join();
+      return {Claim::Kind::wait, {}, slot};
+    }
+  }
+  PromiseSlot* slot = PromiseSlot::create();
+  replace_locked(e, make_loading_entry(hash, key, slot));
+  return {Claim::Kind::lead, {}, slot};
+}
+
+bool ShardTable::fill(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh) {
+  std::lock_guard lock(writer_mu_);
+  Entry* e = find_locked(hash);
+  if (e == nullptr || e->kind != EntryKind::loading || e->slot() != slot) {
+    destroy_entry(fresh);
+    return false;
+  }
+  replace_locked(e, fresh);
+  make_room_locked(fresh);
+  return true;
+}
+
+void ShardTable::drop(std::uint64_t hash, const PromiseSlot* slot) {
+  std::lock_guard lock(writer_mu_);
+  Entry* e = find_locked(hash);
+  if (e != nullptr && e->kind == EntryKind::loading && e->slot() == slot) unlink_locked(e);
+}
+
+void ShardTable::abandon(std::uint64_t hash, PromiseSlot* slot) {
+  std::lock_guard lock(writer_mu_);
+  // Under the lock no new waiter can join between the count and the unlink (S1).
+  if (slot->hand_off()) return;
+  Entry* e = find_locked(hash);
+  if (e != nullptr && e->kind == EntryKind::loading && e->slot() == slot) unlink_locked(e);
+}
+
+bool ShardTable::check_invariants() const {
+  std::lock_guard lock(writer_mu_);
+  auto* self = const_cast<ShardTable*>(this);
+  if (!ring_.positions_consistent()) return false;
+  std::size_t bytes = 0;
+  std::size_t entries = 0;
+  bool cells_match = true;
+  ring_.for_each([&](const Entry* e) {
+    bytes += charge(*e);
+    ++entries;
+    if (self->find_locked(e->hash) != e) cells_match = false;
+  });
+  return cells_match && bytes == bytes_.load(kRelaxed) && entries == entries_.load(kRelaxed) &&
+         bytes <= limits_.max_bytes &&
+         (limits_.max_entries == 0 || entries <= limits_.max_entries);
+}
+
+}  // namespace tiercache::engine

@@ -1,0 +1,81 @@
+// tiercache/cache.hpp — Cache: the tiers behind get / set / purge / get_or_load.
+//
+// Threads:   any member may be called from any number of threads at once. A thread that calls
+//            in is attached to the engine's memory reclamation on first use and detached when
+//            it exits; nothing to set up.
+// Ownership: get() returns bytes the caller owns; get_into() never keeps the caller's buffer;
+//            a loader runs on the leader's thread and must not call back into the same key.
+// Keys and values are arbitrary bytes ('\0', "\r\n" and non-UTF-8 round-trip).
+// Waiting:   every wait ends at ctx's deadline or stop request.
+// Never:     throws for an expected failure; aborts on user input; changes anything on a
+//            call that returns invalid_argument.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "tiercache/context.hpp"
+#include "tiercache/error.hpp"
+#include "tiercache/options.hpp"
+#include "tiercache/stats.hpp"
+
+namespace tiercache {
+
+struct CacheTestAccess;
+
+// Produces the value of `key` on a miss. Runs once per key at a time, on the thread of the
+// get_or_load call that became the leader, with that caller's context. An error it returns (or
+// an exception it throws, reported as backend_error) reaches every caller waiting on that load
+// and caches nothing.
+using Loader = std::function<Result<std::string>(const Context& ctx, std::string_view key)>;
+
+class Cache {
+ public:
+  // Validates `options` whole, then builds the cache. invalid_argument names the bad field.
+  [[nodiscard]] static Result<Cache> open(const Options& options);
+
+  Cache(Cache&&) noexcept;
+  Cache& operator=(Cache&&) noexcept;
+  ~Cache();
+
+  // The value of `key`, or not_found. Copies the value out.
+  [[nodiscard]] Result<std::string> get(const Context& ctx, std::string_view key);
+  // Copies the value into `out` and returns its size, without allocating. If `out` is smaller
+  // than the value, returns invalid_argument and writes nothing.
+  [[nodiscard]] Result<std::size_t> get_into(const Context& ctx, std::string_view key,
+                                             std::span<char> out);
+
+  // Stores `value` under `key` with Options.default_ttl.
+  [[nodiscard]] Result<void> set(const Context& ctx, std::string_view key, std::string_view value);
+  // Stores `value` under `key` for `ttl` (must be > 0).
+  [[nodiscard]] Result<void> set(const Context& ctx, std::string_view key, std::string_view value,
+                                 std::chrono::milliseconds ttl);
+
+  // Removes `key`. A load of `key` in progress still answers its callers but caches nothing.
+  // Succeeds whether or not the key was present.
+  [[nodiscard]] Result<void> purge(const Context& ctx, std::string_view key);
+
+  // The cached value, or the value `loader` produces, cached with Options.default_ttl.
+  // Concurrent callers on one key share one loader call; each waits only within its own ctx
+  // (timeout / cancelled), and a waiter that leaves does not stop the load. If the leader's ctx
+  // ends while it loads and others still wait, one of them runs its own loader instead.
+  [[nodiscard]] Result<std::string> get_or_load(const Context& ctx, std::string_view key,
+                                                const Loader& loader);
+
+  CacheStats stats() const;
+  // The options the cache runs with, after open() filled in the automatic ones.
+  const Options& options() const;
+
+ private:
+  friend struct CacheTestAccess;  // invariant checks for tests and fuzz targets only
+  class Impl;
+  explicit Cache(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tiercache

@@ -1,0 +1,44 @@
+// tiercache/error.hpp — what can go wrong, and what the caller should do about it.
+//
+// Every fallible call returns Result<T> = std::expected<T, Error>. Callers branch on
+// `error().code` (compare with an errc value); `detail` is for humans and logs only.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <system_error>
+
+namespace tiercache {
+
+enum class errc {
+  not_found = 1,        // 0 stays "no error". Absent in every tier: an answer, not a fault.
+  backend_unavailable,  // L2 down or breaker open: retry later; L1 hits still work.
+  timeout,              // ctx deadline passed; the operation may still take effect.
+  cancelled,            // ctx stop_token fired; same caveat as timeout.
+  serialization,        // bytes could not be decoded; nothing was cached.
+  overloaded,           // write queue full under QueueFullPolicy::refuse: shed load.
+  invalid_argument,     // the input is wrong; retrying cannot help. Nothing changed.
+  backend_error,        // L2 (or a loader) replied with an error; its text is in Error::detail.
+  closed,               // the Cache was closed.
+};
+
+// The category behind errc; its name is "tiercache".
+const std::error_category& error_category() noexcept;
+
+std::error_code make_error_code(errc e) noexcept;
+
+struct Error {
+  std::error_code code;
+  std::string detail;  // names the operation, the field, the value and the limit
+
+  // Lets callers write `if (r.error() == errc::timeout)`.
+  friend bool operator==(const Error& e, errc c) noexcept { return e.code == make_error_code(c); }
+};
+
+template <class T>
+using Result = std::expected<T, Error>;
+
+}  // namespace tiercache
+
+template <>
+struct std::is_error_code_enum<tiercache::errc> : std::true_type {};

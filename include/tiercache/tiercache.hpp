@@ -1,0 +1,8 @@
+// tiercache/tiercache.hpp — includes the whole public API.
+#pragma once
+
+#include "tiercache/cache.hpp"
+#include "tiercache/context.hpp"
+#include "tiercache/error.hpp"
+#include "tiercache/options.hpp"
+#include "tiercache/stats.hpp"
