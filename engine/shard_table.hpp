@@ -39,6 +39,20 @@ namespace tiercache::engine {
 // the cells: head array of 1-2 cells per expected entry plus collision arrays (~16).
 inline constexpr std::size_t kEntryOverheadBytes = sizeof(Entry) + 16 + 8 + 16;
 
+// libcds 2.3.3 allocates a FeldmanHashSet array node as a block of pointers but frees it as one
+// node, a size mismatch for sized delete (ASan: new-delete-type-mismatch). Freeing unsized is
+// correct for both.
+template <class T>
+struct ArrayNodeAllocator {
+  using value_type = T;
+  ArrayNodeAllocator() = default;
+  template <class U>
+  ArrayNodeAllocator(const ArrayNodeAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+  friend bool operator==(const ArrayNodeAllocator&, const ArrayNodeAllocator&) { return true; }
+};
+
 struct ShardLimits {
   std::size_t max_bytes;    // charged bytes the shard may hold
   std::size_t max_entries;  // 0: no bound on the count
@@ -114,6 +128,7 @@ class ShardTable {
     // The shard counts its own entries under the lock; libcds's counter would be one more
     // shared line written per insert.
     using item_counter = cds::atomicity::empty_item_counter;
+    using node_allocator = ArrayNodeAllocator<int>;
   };
   using Table = cds::intrusive::FeldmanHashSet<cds::gc::DHP, Entry, Traits>;
 
