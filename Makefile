@@ -98,12 +98,14 @@ build/static/demo.static: build/static/examples/demo.o build/static/libtiercache
 FUZZ_CXX   := clang++-19
 FUZZ_FLAGS := -std=c++23 -O1 -g -Iinclude -I. -fsanitize=fuzzer,address,undefined
 fuzz-smoke: deps                             ## each fuzz target for FUZZ_SECONDS
-	@mkdir -p build/fuzz
+	@mkdir -p build/fuzz/artifacts
 	@set -e; for f in fuzz/*_fuzz.cpp; do \
 	  n=$$(basename $$f .cpp); \
-	  echo "fuzz: $$n"; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
 	  $(FUZZ_CXX) $(FUZZ_FLAGS) $$f $(LIB_SRCS) -o build/fuzz/$$n $(LDLIBS); \
-	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 2>&1 | tail -3; \
+	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/artifacts/ \
+	    > build/fuzz/$$n.log 2>&1 || { tail -40 build/fuzz/$$n.log; exit 1; }; \
+	  tail -1 build/fuzz/$$n.log; \
 	done
 
 check-layout:                                ## engine/ stays free of I/O; public headers free of libcds

@@ -82,11 +82,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 3: {
         auto loader = [&](const Context&, std::string_view) { return Result<std::string>(value); };
         auto r = big.get_or_load(ctx, key, loader);
+        auto it = model.find(key);
         if (bad_key) {
-          check(!r);
+          check(!r && r.error() == errc::invalid_argument);
           break;
         }
-        auto it = model.find(key);
+        if (bad_value && it == model.end()) {
+          // The loader's value is refused and nothing is cached.
+          check(!r && r.error() == errc::invalid_argument);
+          check(!big.get(ctx, key).has_value());
+          break;
+        }
         check(r.has_value());
         if (it == model.end()) {
           check(*r == value);
@@ -95,8 +101,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           check(*r == it->second);
         }
         auto s = small.get_or_load(ctx, key, loader);
-        check(s && (*s == model[key] || *s == value));
-        if (*s != model[key]) check(small.set(ctx, key, model[key]).has_value());
+        if (bad_value && !s) {
+          check(s.error() == errc::invalid_argument);
+        } else {
+          check(s && (*s == model[key] || *s == value));
+          if (*s != model[key]) check(small.set(ctx, key, model[key]).has_value());
+        }
         break;
       }
     }
