@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "engine/cache_test_access.hpp"
 #include "engine/coarse_clock.hpp"
 #include "engine/fail.hpp"
 #include "engine/options_check.hpp"
@@ -18,7 +19,6 @@
 #include "engine/reclamation.hpp"
 #include "engine/shard_table.hpp"
 #include "engine/striped_counter.hpp"
-#include "engine/cache_test_access.hpp"
 
 namespace tiercache {
 
@@ -110,8 +110,7 @@ class Cache::Impl {
     return {};
   }
 
-  Result<std::string> get_or_load(const Context& ctx, std::string_view key,
-                                  const Loader& loader) {
+  Result<std::string> get_or_load(const Context& ctx, std::string_view key, const Loader& loader) {
     std::string value;
     if (read(key, [&](std::string_view v) { value.assign(v); })) return value;
     if (auto why = ctx.done()) return fail(*why, "get_or_load: context ended before the load");
@@ -179,8 +178,8 @@ class Cache::Impl {
                            std::string_view key, PromiseSlot* slot, const Loader& loader) {
     Result<std::string> r = run_loader(ctx, key, loader);
     if (r) {
-      shard.fill(h, slot, engine::make_value_entry(h, key, *r,
-                                                   engine::expiry_after(options_.default_ttl)));
+      shard.fill(h, slot,
+                 engine::make_value_entry(h, key, *r, engine::expiry_after(options_.default_ttl)));
       slot->publish(r);
     } else if (ctx.done()) {
       // Our own context ended: the failure is ours, not the key's (S3).
@@ -284,7 +283,11 @@ Result<std::string> Cache::get_or_load(const Context& ctx, std::string_view key,
   return impl_->get_or_load(ctx, key, loader);
 }
 
-CacheStats Cache::stats() const { return impl_->stats(); }
-const Options& Cache::options() const { return impl_->options(); }
+CacheStats Cache::stats() const {
+  return impl_->stats();
+}
+const Options& Cache::options() const {
+  return impl_->options();
+}
 
 }  // namespace tiercache

@@ -32,8 +32,8 @@ Context Context::with_stop_token(std::stop_token token) const {
 
 Context Context::with_value(std::string key, std::any value) const {
   Context child = *this;
-  child.values_ = std::make_shared<const ValueNode>(
-      ValueNode{std::move(key), std::move(value), values_});
+  child.values_ =
+      std::make_shared<const ValueNode>(ValueNode{std::move(key), std::move(value), values_});
   return child;
 }
 

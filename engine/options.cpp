@@ -43,7 +43,8 @@ std::size_t largest_entry(const L1Options& l1) {
 Result<Options> complete_options(const Options& in) {
   Options o = in;
   const L1Options& l1 = o.l1;
-  if (l1.max_bytes == 0) return fail(errc::invalid_argument, "Options.l1.max_bytes is 0; must be > 0");
+  if (l1.max_bytes == 0)
+    return fail(errc::invalid_argument, "Options.l1.max_bytes is 0; must be > 0");
   if (l1.max_key_bytes == 0 || l1.max_key_bytes > kMaxKeyBytesLimit)
     return fail(errc::invalid_argument, "Options.l1.max_key_bytes is ", l1.max_key_bytes,
                 "; must be in [1, ", kMaxKeyBytesLimit, "]");
@@ -63,10 +64,10 @@ Result<Options> complete_options(const Options& in) {
                 ") + max_value_bytes (", l1.max_value_bytes, ") + per-entry overhead (",
                 kEntryOverheadBytes, ") exceed Options.l1.max_bytes (", l1.max_bytes, ")");
   if (o.l1.shards == 0) {
-    std::size_t n = std::bit_floor(std::clamp(l1.max_bytes / kAutoShardBytes, std::size_t{1},
-                                              kMaxAutoShards));
-    while (n > 1 && (largest_entry(l1) > l1.max_bytes / n ||
-                     (l1.max_entries != 0 && l1.max_entries < n)))
+    std::size_t n =
+        std::bit_floor(std::clamp(l1.max_bytes / kAutoShardBytes, std::size_t{1}, kMaxAutoShards));
+    while (n > 1 &&
+           (largest_entry(l1) > l1.max_bytes / n || (l1.max_entries != 0 && l1.max_entries < n)))
       n /= 2;
     o.l1.shards = n;
   }
@@ -88,8 +89,8 @@ ShardLimits shard_limits(const Options& o) {
   limits.max_entries = l1.max_entries / l1.shards;
   std::size_t expected = limits.max_bytes / (l1.expected_entry_bytes + kEntryOverheadBytes);
   if (limits.max_entries != 0) expected = std::min(expected, limits.max_entries);
-  limits.head_bits = std::clamp(static_cast<unsigned>(std::bit_width(expected)), kMinHeadBits,
-                                kMaxHeadBits);
+  limits.head_bits =
+      std::clamp(static_cast<unsigned>(std::bit_width(expected)), kMinHeadBits, kMaxHeadBits);
   return limits;
 }
 

@@ -31,7 +31,8 @@ Result<PromiseSlot::State> PromiseSlot::wait(const Context& ctx) {
   if (!settled()) {
     --waiters_;
     const errc why = stop.stop_requested() ? errc::cancelled : errc::timeout;
-    return std::unexpected(Error{make_error_code(why), "get_or_load: gave up waiting for the load"});
+    return std::unexpected(
+        Error{make_error_code(why), "get_or_load: gave up waiting for the load"});
   }
   if (state_ == State::ready || state_ == State::failed) --waiters_;
   return state_;

@@ -68,9 +68,9 @@ class PromiseSlot {
   std::atomic<std::uint32_t> refs_{1};
   std::mutex mu_;
   std::condition_variable_any cv_;
-  State state_ = State::loading;       // guarded by mu_
-  std::uint32_t waiters_ = 0;          // guarded by mu_
-  Result<std::string> result_;         // guarded by mu_ until terminal, then immutable
+  State state_ = State::loading;  // guarded by mu_
+  std::uint32_t waiters_ = 0;     // guarded by mu_
+  Result<std::string> result_;    // guarded by mu_ until terminal, then immutable
 };
 
 }  // namespace tiercache::engine

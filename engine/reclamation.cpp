@@ -38,6 +38,8 @@ void attach_this_thread() {
   tls_attachment.attached = true;
 }
 
-void reclaim_retired_now() { cds::gc::DHP::scan(); }
+void reclaim_retired_now() {
+  cds::gc::DHP::scan();
+}
 
 }  // namespace tiercache::engine

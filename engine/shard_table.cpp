@@ -151,8 +151,7 @@ bool ShardTable::check_invariants() const {
     if (self->find_locked(e->hash) != e) cells_match = false;
   });
   return cells_match && bytes == bytes_.load(kRelaxed) && entries == entries_.load(kRelaxed) &&
-         bytes <= limits_.max_bytes &&
-         (limits_.max_entries == 0 || entries <= limits_.max_entries);
+         bytes <= limits_.max_bytes && (limits_.max_entries == 0 || entries <= limits_.max_entries);
 }
 
 }  // namespace tiercache::engine

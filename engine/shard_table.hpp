@@ -62,8 +62,8 @@ struct ShardLimits {
 // A get_or_load miss, decided under the writer lock.
 struct Claim {
   enum class Kind { hit, wait, lead } kind;
-  std::string value;    // hit: the value found
-  PromiseSlot* slot;    // wait, lead: one reference owned by the caller
+  std::string value;  // hit: the value found
+  PromiseSlot* slot;  // wait, lead: one reference owned by the caller
 };
 
 class ShardTable {

@@ -22,9 +22,24 @@ namespace {
 
 // Keys the sequence draws from: few, so operations collide; binary, so framing is exercised.
 std::string key_for(std::uint8_t b) {
-  static const std::string kKeys[] = {"a", "b", std::string("\0", 1), "\r\n", "key:4", "\xff\xfe",
-                                      "k6", "k7", std::string("k\0" "8", 3), "k9", "k10", "k11",
-                                      "k12", "k13", "k14", ""};
+  static const std::string kKeys[] = {"a",
+                                      "b",
+                                      std::string("\0", 1),
+                                      "\r\n",
+                                      "key:4",
+                                      "\xff\xfe",
+                                      "k6",
+                                      "k7",
+                                      std::string("k\0"
+                                                  "8",
+                                                  3),
+                                      "k9",
+                                      "k10",
+                                      "k11",
+                                      "k12",
+                                      "k13",
+                                      "k14",
+                                      ""};
   return kKeys[b % 16];
 }
 
@@ -42,8 +57,11 @@ Cache open(tiercache::Options o) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   Cache big = open({.l1 = {.max_bytes = 1 << 20, .max_key_bytes = 8, .max_value_bytes = 200}});
-  Cache small = open({.l1 = {.max_bytes = 1 << 20, .max_entries = 8, .max_key_bytes = 8,
-                             .max_value_bytes = 200, .shards = 1}});
+  Cache small = open({.l1 = {.max_bytes = 1 << 20,
+                             .max_entries = 8,
+                             .max_key_bytes = 8,
+                             .max_value_bytes = 200,
+                             .shards = 1}});
   std::map<std::string, std::string> model;
   const Context ctx = Context::background();
   for (std::size_t i = 0; i + 3 <= size; i += 3) {

@@ -80,7 +80,8 @@ TEST_CASE("bad input gets invalid_argument and changes nothing") {
 
   auto long_key = cache.set(test::ctx(), "123456789", "v");
   CHECK(long_key.error() == errc::invalid_argument);
-  CHECK_THAT(long_key.error().detail, Catch::Contains("key is 9 bytes; Options.l1.max_key_bytes is 8"));
+  CHECK_THAT(long_key.error().detail,
+             Catch::Contains("key is 9 bytes; Options.l1.max_key_bytes is 8"));
 
   auto long_value = cache.set(test::ctx(), "k", std::string(17, 'x'));
   CHECK(long_value.error() == errc::invalid_argument);

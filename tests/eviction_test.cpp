@@ -12,13 +12,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string key_of(int i) { return "key:" + std::to_string(i); }
+std::string key_of(int i) {
+  return "key:" + std::to_string(i);
+}
 
 }  // namespace
 
 TEST_CASE("the byte budget holds: bytes never exceed max_bytes, old entries are evicted") {
-  Cache cache = test::open_cache({.l1 = {.max_bytes = 64 << 10, .max_value_bytes = 1024,
-                                         .shards = 1}});
+  Cache cache =
+      test::open_cache({.l1 = {.max_bytes = 64 << 10, .max_value_bytes = 1024, .shards = 1}});
   for (int i = 0; i < 5000; ++i) {
     REQUIRE(cache.set(test::ctx(), key_of(i), std::string(100, 'v')));
     REQUIRE(cache.stats().bytes <= cache.stats().max_bytes);
@@ -31,14 +33,16 @@ TEST_CASE("the byte budget holds: bytes never exceed max_bytes, old entries are 
 }
 
 TEST_CASE("max_entries bounds the count", "[eviction]") {
-  Cache cache = test::open_cache({.l1 = {.max_bytes = 1 << 20, .max_entries = 10, .max_value_bytes = 1024, .shards = 1}});
+  Cache cache = test::open_cache(
+      {.l1 = {.max_bytes = 1 << 20, .max_entries = 10, .max_value_bytes = 1024, .shards = 1}});
   for (int i = 0; i < 100; ++i) REQUIRE(cache.set(test::ctx(), key_of(i), "v"));
   CHECK(cache.stats().entries == 10);
   CHECK(cache.stats().evictions == 90);
 }
 
 TEST_CASE("an entry read since the hand last passed survives the next eviction") {
-  Cache cache = test::open_cache({.l1 = {.max_bytes = 1 << 20, .max_entries = 3, .max_value_bytes = 1024, .shards = 1}});
+  Cache cache = test::open_cache(
+      {.l1 = {.max_bytes = 1 << 20, .max_entries = 3, .max_value_bytes = 1024, .shards = 1}});
   for (const char* k : {"a", "b", "c"}) REQUIRE(cache.set(test::ctx(), k, "v"));
   REQUIRE(cache.get(test::ctx(), "a"));
   REQUIRE(cache.set(test::ctx(), "d", "v"));
@@ -52,8 +56,8 @@ TEST_CASE("a scan does not flush a hot working set as FIFO would", "[eviction]")
   // read since the hand's last pass.
   constexpr int kCapacity = 400;
   constexpr int kHot = 200;
-  Cache cache = test::open_cache({.l1 = {.max_bytes = 1 << 22, .max_entries = kCapacity,
-                                         .shards = 1}});
+  Cache cache =
+      test::open_cache({.l1 = {.max_bytes = 1 << 22, .max_entries = kCapacity, .shards = 1}});
   std::deque<std::string> fifo;
   std::unordered_set<std::string> fifo_set;
   auto fifo_access = [&](const std::string& k) {
@@ -69,8 +73,8 @@ TEST_CASE("a scan does not flush a hot working set as FIFO would", "[eviction]")
   std::mt19937 rng(test::seed());
   int clock_hits = 0, fifo_hits = 0, hot_reads = 0, scan = 0;
   for (int round = 0; round < 20000; ++round) {
-    std::string k = (round % 2 == 0) ? "hot:" + std::to_string(rng() % kHot)
-                                     : "scan:" + std::to_string(scan++);
+    std::string k =
+        (round % 2 == 0) ? "hot:" + std::to_string(rng() % kHot) : "scan:" + std::to_string(scan++);
     const bool hot = round % 2 == 0;
     const bool clock_hit = cache.get(test::ctx(), k).has_value();
     if (!clock_hit) REQUIRE(cache.set(test::ctx(), k, "v"));
@@ -88,12 +92,11 @@ TEST_CASE("a scan does not flush a hot working set as FIFO would", "[eviction]")
   CHECK(clock_ratio > fifo_ratio + 0.15);
 }
 
-TEST_CASE("the byte bound holds under concurrent inserts from several threads",
-          "[concurrency]") {
+TEST_CASE("the byte bound holds under concurrent inserts from several threads", "[concurrency]") {
   constexpr int kThreads = 4;
   constexpr std::size_t kMaxBytes = 256 << 10;
-  Cache cache = test::open_cache({.l1 = {.max_bytes = kMaxBytes, .max_value_bytes = 2048,
-                                         .shards = 2}});
+  Cache cache =
+      test::open_cache({.l1 = {.max_bytes = kMaxBytes, .max_value_bytes = 2048, .shards = 2}});
   const unsigned seed = test::seed();
   std::atomic<bool> stop{false};
   std::atomic<std::size_t> worst{0};

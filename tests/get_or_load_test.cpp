@@ -88,15 +88,16 @@ TEST_CASE("a failed load reaches every waiter and caches nothing") {
   CHECK(cache.stats().entries == 0);
   CHECK(cache.get(test::ctx(), "k").error() == errc::not_found);
   // The next call loads again.
-  CHECK(cache.get_or_load(test::ctx(), "k", [](auto&, auto) { return Result<std::string>("ok"); }) ==
-        "ok");
+  CHECK(cache.get_or_load(test::ctx(), "k",
+                          [](auto&, auto) { return Result<std::string>("ok"); }) == "ok");
 }
 
 TEST_CASE("a loader that throws is reported as backend_error and nobody hangs") {
   Cache cache = test::open_cache();
-  auto r = cache.get_or_load(test::ctx(), "k", [](const Context&, std::string_view) -> Result<std::string> {
-    throw std::runtime_error("boom");
-  });
+  auto r = cache.get_or_load(test::ctx(), "k",
+                             [](const Context&, std::string_view) -> Result<std::string> {
+                               throw std::runtime_error("boom");
+                             });
   REQUIRE_FALSE(r);
   CHECK(r.error() == errc::backend_error);
   CHECK_THAT(r.error().detail, Catch::Contains("loader threw: boom"));
@@ -105,7 +106,8 @@ TEST_CASE("a loader that throws is reported as backend_error and nobody hangs") 
 
 TEST_CASE("a loader's value over max_value_bytes is refused and not cached") {
   Cache cache = test::open_cache({.l1 = {.max_value_bytes = 4}});
-  auto r = cache.get_or_load(test::ctx(), "k", [](auto&, auto) { return Result<std::string>("12345"); });
+  auto r =
+      cache.get_or_load(test::ctx(), "k", [](auto&, auto) { return Result<std::string>("12345"); });
   REQUIRE_FALSE(r);
   CHECK(r.error() == errc::invalid_argument);
   CHECK(cache.stats().entries == 0);
@@ -115,13 +117,17 @@ TEST_CASE("a waiter that times out gets timeout; the load goes on for the rest",
   Cache cache = test::open_cache();
   Gate gate;
   Result<std::string> leader_result, patient_result;
-  std::thread leader([&] { leader_result = cache.get_or_load(test::ctx(), "k", gate.loader("v")); });
-  test::wait_until(2s, [&] { return gate.inside == 1; }, "the leader is inside its loader");
-  std::thread patient([&] { patient_result = cache.get_or_load(test::ctx(), "k", gate.loader("x")); });
+  std::thread leader(
+      [&] { leader_result = cache.get_or_load(test::ctx(), "k", gate.loader("v")); });
+  test::wait_until(
+      2s, [&] { return gate.inside == 1; }, "the leader is inside its loader");
+  std::thread patient(
+      [&] { patient_result = cache.get_or_load(test::ctx(), "k", gate.loader("x")); });
   auto hasty = cache.get_or_load(test::ctx_with_timeout(20ms), "k", gate.loader("x"));
   REQUIRE_FALSE(hasty);
   CHECK(hasty.error() == errc::timeout);
-  test::wait_until(2s, [&] { return cache.stats().coalesced == 2; }, "both waiters joined");
+  test::wait_until(
+      2s, [&] { return cache.stats().coalesced == 2; }, "both waiters joined");
   gate.open = true;
   leader.join();
   patient.join();
@@ -134,14 +140,16 @@ TEST_CASE("a waiter whose stop_token fires gets cancelled") {
   Cache cache = test::open_cache();
   Gate gate;
   std::thread leader([&] { (void)cache.get_or_load(test::ctx(), "k", gate.loader("v")); });
-  test::wait_until(2s, [&] { return gate.inside == 1; }, "the leader is inside its loader");
+  test::wait_until(
+      2s, [&] { return gate.inside == 1; }, "the leader is inside its loader");
   std::stop_source stop;
   Result<std::string> waiter_result;
   std::thread waiter([&] {
-    waiter_result = cache.get_or_load(test::ctx().with_stop_token(stop.get_token()), "k",
-                                      gate.loader("x"));
+    waiter_result =
+        cache.get_or_load(test::ctx().with_stop_token(stop.get_token()), "k", gate.loader("x"));
   });
-  test::wait_until(2s, [&] { return cache.stats().coalesced == 1; }, "the waiter joined");
+  test::wait_until(
+      2s, [&] { return cache.stats().coalesced == 1; }, "the waiter joined");
   stop.request_stop();
   waiter.join();
   REQUIRE_FALSE(waiter_result);
@@ -164,7 +172,8 @@ TEST_CASE("a leader whose context is cancelled hands the load to a waiter", "[co
           return std::unexpected(tiercache::Error{errc::cancelled, "leader cancelled"});
         });
   });
-  test::wait_until(2s, [&] { return leader_inside.load(); }, "the leader is loading");
+  test::wait_until(
+      2s, [&] { return leader_inside.load(); }, "the leader is loading");
   std::atomic<int> waiter_loads{0};
   std::thread waiter([&] {
     waiter_result = cache.get_or_load(test::ctx(), "k", [&](const Context&, std::string_view) {
@@ -172,7 +181,8 @@ TEST_CASE("a leader whose context is cancelled hands the load to a waiter", "[co
       return Result<std::string>("from the waiter");
     });
   });
-  test::wait_until(2s, [&] { return cache.stats().coalesced == 1; }, "the waiter joined");
+  test::wait_until(
+      2s, [&] { return cache.stats().coalesced == 1; }, "the waiter joined");
   leader_stop.request_stop();
   leader.join();
   waiter.join();
@@ -206,8 +216,10 @@ TEST_CASE("a purge during a load answers the callers but caches nothing", "[conc
   Cache cache = test::open_cache();
   Gate gate;
   Result<std::string> leader_result;
-  std::thread leader([&] { leader_result = cache.get_or_load(test::ctx(), "k", gate.loader("old")); });
-  test::wait_until(2s, [&] { return gate.inside == 1; }, "the leader is loading");
+  std::thread leader(
+      [&] { leader_result = cache.get_or_load(test::ctx(), "k", gate.loader("old")); });
+  test::wait_until(
+      2s, [&] { return gate.inside == 1; }, "the leader is loading");
   REQUIRE(cache.purge(test::ctx(), "k"));
   gate.open = true;
   leader.join();
@@ -220,7 +232,8 @@ TEST_CASE("a set during a load wins over the loaded value", "[concurrency]") {
   Cache cache = test::open_cache();
   Gate gate;
   std::thread leader([&] { (void)cache.get_or_load(test::ctx(), "k", gate.loader("loaded")); });
-  test::wait_until(2s, [&] { return gate.inside == 1; }, "the leader is loading");
+  test::wait_until(
+      2s, [&] { return gate.inside == 1; }, "the leader is loading");
   REQUIRE(cache.set(test::ctx(), "k", "written"));
   gate.open = true;
   leader.join();
@@ -232,11 +245,13 @@ TEST_CASE("a purge then a new load during an old load: the old value is never ca
           "[concurrency]") {
   Cache cache = test::open_cache();
   Gate old_gate;
-  std::thread old_leader([&] { (void)cache.get_or_load(test::ctx(), "k", old_gate.loader("old")); });
-  test::wait_until(2s, [&] { return old_gate.inside == 1; }, "the old load runs");
+  std::thread old_leader(
+      [&] { (void)cache.get_or_load(test::ctx(), "k", old_gate.loader("old")); });
+  test::wait_until(
+      2s, [&] { return old_gate.inside == 1; }, "the old load runs");
   REQUIRE(cache.purge(test::ctx(), "k"));
-  CHECK(cache.get_or_load(test::ctx(), "k", [](auto&, auto) { return Result<std::string>("new"); }) ==
-        "new");
+  CHECK(cache.get_or_load(test::ctx(), "k",
+                          [](auto&, auto) { return Result<std::string>("new"); }) == "new");
   old_gate.open = true;
   old_leader.join();
   CHECK(cache.get(test::ctx(), "k") == "new");

@@ -27,7 +27,9 @@ struct Event {
 };
 
 // An operation X "surely precedes" Y if X returned before Y was invoked.
-bool before(const Event& x, const Event& y) { return x.returned < y.invoked; }
+bool before(const Event& x, const Event& y) {
+  return x.returned < y.invoked;
+}
 
 // The writes that could be the last one linearized before `read`: those invoked before it
 // returned and not followed by another write that surely sits between them and the read.

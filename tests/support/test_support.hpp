@@ -16,7 +16,9 @@ namespace test {
 
 using namespace std::chrono_literals;
 
-inline tiercache::Context ctx() { return tiercache::Context::background(); }
+inline tiercache::Context ctx() {
+  return tiercache::Context::background();
+}
 inline tiercache::Context ctx_with_timeout(std::chrono::milliseconds t) {
   return tiercache::Context::background().with_timeout(t);
 }
