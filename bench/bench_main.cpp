@@ -1,0 +1,52 @@
+// bench/bench_main.cpp — tiercache_bench: the machine, then the L1 figures (bench/l1_read.hpp).
+// BENCH_SECONDS sets each figure's measured time (default 2); a warm-up runs before each.
+// Exits non-zero only if the run is void (bad BENCH_SECONDS, a target failing): an unmet target
+// is a figure to read, not a failure.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "bench/l1_read.hpp"
+#include "bench/timed_run.hpp"
+
+namespace {
+
+constexpr double kDefaultSeconds = 2.0;
+// Long enough to fault in pages and settle the clock speed; short runs warm up for their length.
+constexpr double kMaxWarmupSeconds = 0.5;
+
+std::string cpu_model() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  const std::string field = "model name";
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind(field, 0) != 0) continue;
+    const auto colon = line.find(':');
+    if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+int main() {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  double seconds = kDefaultSeconds;
+  if (const char* env = std::getenv("BENCH_SECONDS")) {
+    char* end = nullptr;
+    seconds = std::strtod(env, &end);
+    if (end == env || *end != '\0' || !(seconds > 0)) {
+      std::fprintf(stderr, "tiercache_bench: BENCH_SECONDS is \"%s\"; must be a number > 0\n", env);
+      return 2;
+    }
+  }
+  std::printf("%-20s cpu=\"%s\"  cores=%u\n", "machine", cpu_model().c_str(),
+              std::thread::hardware_concurrency());
+  const tiercache::bench::RunTimes times{
+      .warmup = std::chrono::duration<double>(std::min(seconds, kMaxWarmupSeconds)),
+      .measured = std::chrono::duration<double>(seconds)};
+  return tiercache::bench::run_l1_read_figures(times) ? 0 : 1;
+}
