@@ -23,6 +23,7 @@ inline constexpr std::size_t kMaxHandSweep = 64;
 
 class ClockRing {
  public:
+  void reserve(std::size_t entries) { slots_.reserve(entries); }
   void add(Entry* e);
   // `fresh` takes `old`'s position and reference bit.
   void replace(Entry* old, Entry* fresh) noexcept;

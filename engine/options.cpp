@@ -33,6 +33,8 @@ constexpr std::size_t kMaxValueBytesLimit = UINT32_MAX;
 // Bounds on the first level of each shard's hash array: 16 cells to 64 Mi cells (512 MiB).
 constexpr unsigned kMinHeadBits = 4;
 constexpr unsigned kMaxHeadBits = 26;
+// Ring slots reserved up front per shard (8 B each); beyond this the ring grows on demand.
+constexpr std::size_t kMaxReservedRingSlots = std::size_t{1} << 22;
 
 std::size_t largest_entry(const L1Options& l1) {
   return l1.max_key_bytes + l1.max_value_bytes + kEntryOverheadBytes;

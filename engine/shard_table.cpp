@@ -18,7 +18,9 @@ void bump(std::atomic<T>& counter, T delta) noexcept {
 }  // namespace
 
 ShardTable::ShardTable(const ShardLimits& limits)
-    : limits_(limits), table_(limits.head_bits, kArrayBits) {}
+    : limits_(limits), table_(limits.head_bits, kArrayBits) {
+  ring_.reserve(limits.expected_entries);
+}
 
 ShardTable::~ShardTable() = default;
 

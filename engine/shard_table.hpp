@@ -35,9 +35,10 @@
 namespace tiercache::engine {
 
 // Bytes an entry costs beyond its key and value, charged against the budget: the 32-byte
-// header, malloc's 8-byte chunk header and average 8-byte rounding, 8 for the ring slot, and
-// the cells: head array of 1-2 cells per expected entry plus collision arrays (~16).
-inline constexpr std::size_t kEntryOverheadBytes = sizeof(Entry) + 16 + 8 + 16;
+// header, malloc's 8-byte chunk header and ~8 of rounding, 8 for its ring slot, ~16 for its
+// share of the head cells (1-2 per expected entry) and ~8 for collision arrays. The bench's RSS
+// figure (docs/performance.md) is the check on this estimate.
+inline constexpr std::size_t kEntryOverheadBytes = sizeof(Entry) + 16 + 8 + 16 + 8;
 
 // libcds 2.3.3 allocates a FeldmanHashSet array node as a block of pointers but frees it as one
 // node, a size mismatch for sized delete (ASan: new-delete-type-mismatch). Freeing unsized is
@@ -57,6 +58,7 @@ struct ShardLimits {
   std::size_t max_bytes;    // charged bytes the shard may hold
   std::size_t max_entries;  // 0: no bound on the count
   unsigned head_bits;       // log2 of the cells in the table's first level
+  std::size_t expected_entries;  // sizes the ring up front, so it never holds 2x slack
 };
 
 // A get_or_load miss, decided under the writer lock.
