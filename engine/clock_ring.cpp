@@ -16,7 +16,7 @@ void ClockRing::add(Entry* e) {
 
 void ClockRing::replace(Entry* old, Entry* fresh) noexcept {
   fresh->ring_pos = old->ring_pos;
-  fresh->referenced.store(old->referenced.load(kRelaxed), kRelaxed);
+  fresh->hits.store(old->hits.load(kRelaxed), kRelaxed);
   slots_[fresh->ring_pos] = fresh;
 }
 
@@ -35,10 +35,11 @@ ClockRing::Victim ClockRing::next_victim(std::uint64_t now_ms, const Entry* keep
     Entry* e = slots_[hand_++];
     if (e == nullptr || e == keep) continue;
     if (e->is_expired(now_ms)) return {e, true};
-    // Relaxed: a reader racing this store may set the bit again; the entry then gets one more
-    // turn, which costs hit ratio, never safety.
-    if (e->referenced.load(kRelaxed) == 0 || step >= kMaxHandSweep) return {e, false};
-    e->referenced.store(0, kRelaxed);
+    // Relaxed: a reader racing this store may lose its increment; the entry then gets one pass
+    // fewer, which costs hit ratio, never safety.
+    const std::uint8_t r = e->hits.load(kRelaxed);
+    if (r == 0 || step >= kMaxHandSweep) return {e, false};
+    e->hits.store(r - 1, kRelaxed);
   }
 }
 

@@ -14,7 +14,7 @@ Entry* allocate(std::uint64_t hash, std::string_view key, std::size_t payload_by
   e->expires_at_ms = kNeverExpires;
   e->ring_pos = kNotInRing;
   e->key_bytes = static_cast<std::uint16_t>(key.size());
-  e->referenced.store(0, kRelaxed);
+  e->hits.store(0, kRelaxed);
   if (!key.empty()) std::memcpy(e->bytes(), key.data(), key.size());
   return e;
 }

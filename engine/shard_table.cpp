@@ -99,7 +99,7 @@ Claim ShardTable::claim(std::uint64_t hash, std::string_view key) {
   Entry* e = find_locked(hash);
   if (e != nullptr && e->has_key(key)) {
     if (e->kind == EntryKind::value && !e->is_expired(coarse_now_ms())) {
-      e->mark_referenced();
+      e->record_hit();
       return {Claim::Kind::hit, std::string(e->value()), nullptr};
     }
     if (e->kind == EntryKind::loading) {

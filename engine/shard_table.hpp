@@ -55,9 +55,9 @@ struct ArrayNodeAllocator {
 };
 
 struct ShardLimits {
-  std::size_t max_bytes;    // charged bytes the shard may hold
-  std::size_t max_entries;  // 0: no bound on the count
-  unsigned head_bits;       // log2 of the cells in the table's first level
+  std::size_t max_bytes;         // charged bytes the shard may hold
+  std::size_t max_entries;       // 0: no bound on the count
+  unsigned head_bits;            // log2 of the cells in the table's first level
   std::size_t expected_entries;  // sizes the ring up front, so it never holds 2x slack
 };
 
@@ -75,7 +75,7 @@ class ShardTable {
   ShardTable(const ShardTable&) = delete;
   ShardTable& operator=(const ShardTable&) = delete;
 
-  // Lock-free. If a fresh value entry for `key` is there: marks it referenced, calls
+  // Lock-free. If a fresh value entry for `key` is there: records the hit, calls
   // f(value) while the entry is guarded (the view dies with f) and returns true.
   template <class F>
   bool read(std::uint64_t hash, std::string_view key, F&& f) {
@@ -84,7 +84,7 @@ class ShardTable {
       if (e.kind != EntryKind::value || !e.has_key(key)) return;
       // Entries without a TTL spare the clock read.
       if (e.expires_at_ms != kNeverExpires && e.is_expired(coarse_now_ms())) return;
-      e.mark_referenced();
+      e.record_hit();
       f(e.value());
       hit = true;
     });
