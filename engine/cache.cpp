@@ -82,8 +82,13 @@ class Cache::Impl {
 
   template <class F>
   bool read(std::string_view key, F&& f) {
+    return read_hashed(hash_key(key), key, f);
+  }
+
+  // `h` is hash_key(key), computed once by callers that need it again on a miss.
+  template <class F>
+  bool read_hashed(std::uint64_t h, std::string_view key, F&& f) {
     engine::attach_this_thread();
-    const std::uint64_t h = hash_key(key);
     const bool hit = shard_for(h).read(h, key, f);
     counters_.add(hit ? kHits : kMisses);
     return hit;
@@ -111,10 +116,10 @@ class Cache::Impl {
   }
 
   Result<std::string> get_or_load(const Context& ctx, std::string_view key, const Loader& loader) {
-    std::string value;
-    if (read(key, [&](std::string_view v) { value.assign(v); })) return value;
-    if (auto why = ctx.done()) return fail(*why, "get_or_load: context ended before the load");
     const std::uint64_t h = hash_key(key);
+    std::string value;
+    if (read_hashed(h, key, [&](std::string_view v) { value.assign(v); })) return value;
+    if (auto why = ctx.done()) return fail(*why, "get_or_load: context ended before the load");
     ShardTable& shard = shard_for(h);
     Claim claim = shard.claim(h, key);
     switch (claim.kind) {

@@ -114,10 +114,15 @@ Claim ShardTable::claim(std::uint64_t hash, std::string_view key) {
   return {Claim::Kind::lead, {}, slot};
 }
 
+Entry* ShardTable::find_loading_locked(std::uint64_t hash, const PromiseSlot* slot) {
+  Entry* e = find_locked(hash);
+  return e != nullptr && e->kind == EntryKind::loading && e->slot() == slot ? e : nullptr;
+}
+
 bool ShardTable::fill(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh) {
   std::lock_guard lock(writer_mu_);
-  Entry* e = find_locked(hash);
-  if (e == nullptr || e->kind != EntryKind::loading || e->slot() != slot) {
+  Entry* e = find_loading_locked(hash, slot);
+  if (e == nullptr) {
     destroy_entry(fresh);
     return false;
   }
@@ -128,16 +133,14 @@ bool ShardTable::fill(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh)
 
 void ShardTable::drop(std::uint64_t hash, const PromiseSlot* slot) {
   std::lock_guard lock(writer_mu_);
-  Entry* e = find_locked(hash);
-  if (e != nullptr && e->kind == EntryKind::loading && e->slot() == slot) unlink_locked(e);
+  if (Entry* e = find_loading_locked(hash, slot)) unlink_locked(e);
 }
 
 void ShardTable::abandon(std::uint64_t hash, PromiseSlot* slot) {
   std::lock_guard lock(writer_mu_);
   // Under the lock no new waiter can join between the count and the unlink (S1).
   if (slot->hand_off()) return;
-  Entry* e = find_locked(hash);
-  if (e != nullptr && e->kind == EntryKind::loading && e->slot() == slot) unlink_locked(e);
+  if (Entry* e = find_loading_locked(hash, slot)) unlink_locked(e);
 }
 
 bool ShardTable::check_invariants() const {

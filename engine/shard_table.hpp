@@ -138,6 +138,8 @@ class ShardTable {
     return e.key_bytes + e.value_bytes + kEntryOverheadBytes;
   }
   Entry* find_locked(std::uint64_t hash);
+  // The cell's entry if it is `slot`'s loading entry (the leader's identity check, S4).
+  Entry* find_loading_locked(std::uint64_t hash, const PromiseSlot* slot);
   // Makes `fresh` the cell's entry, keeping the ring and the counts in step with `old`.
   void replace_locked(Entry* old, Entry* fresh);
   void unlink_locked(Entry* e);
