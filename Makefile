@@ -9,7 +9,7 @@ CXXFLAGS ?= -O2 -g
 STDFLAGS := -std=c++23 -pthread -Iinclude -I. -MMD -MP
 # Designated initializers that omit fields are how Options is meant to be written.
 WARN     := -Wall -Wextra -Werror -Wno-missing-field-initializers
-LDLIBS   := -l:libcds-s.a -l:libxxhash.a -pthread
+LDLIBS   := -l:libcds-s.a -l:libxxhash.a -l:libhiredis.a -pthread
 # Seconds each fuzz target runs under fuzz-smoke.
 FUZZ_SECONDS ?= 20
 JOBS     ?= $(shell nproc)
@@ -18,8 +18,8 @@ ifeq ($(CXX),c++)
 CXX := g++
 endif
 
-LIB_SRCS   := $(wildcard engine/*.cpp)
-TEST_SRCS  := $(wildcard tests/*.cpp)
+LIB_SRCS   := $(wildcard engine/*.cpp adapters/*/*.cpp)
+TEST_SRCS  := $(wildcard tests/*.cpp tests/support/*.cpp)
 BENCH_SRCS := $(wildcard bench/l1_*.cpp bench/peers/*.cpp bench/bench_main.cpp)
 LIB_OBJS   := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
 TEST_OBJS  := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
@@ -110,7 +110,9 @@ fuzz-smoke: deps                             ## each fuzz target for FUZZ_SECOND
 
 check-layout:                                ## engine/ stays free of I/O; public headers free of libcds
 	@! grep -rnE '#include [<"](hiredis|cds/|engine/|adapters/)' include/
-	@! grep -rnE '#include [<"](hiredis|sys/socket|fstream|adapters/)' engine/
+	@! grep -rnE '#include [<"](hiredis|sys/socket|fstream)' engine/
+	@! grep -rnE '#include [<"]adapters/' engine/ | grep -v '^engine/open.cpp:.*make_[a-z]*_backend.hpp'
+	@! grep -rnE '#include [<"]engine/' adapters/
 
 format:                                      ## clang-format every source file in place
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

@@ -7,10 +7,23 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 
 namespace tiercache::engine {
+
+// How far coarse_now_ms() may lag the real monotonic time: one tick, at least 1 ms.
+inline std::uint64_t coarse_resolution_ms() noexcept {
+  static const std::uint64_t ms = [] {
+    timespec res{};
+    clock_getres(CLOCK_MONOTONIC_COARSE, &res);
+    const std::uint64_t ns = static_cast<std::uint64_t>(res.tv_sec) * 1'000'000'000 +
+                             static_cast<std::uint64_t>(res.tv_nsec);
+    return std::max<std::uint64_t>(1, (ns + 999'999) / 1'000'000);
+  }();
+  return ms;
+}
 
 // Expiry of an entry that never expires; compares greater than any now_ms().
 inline constexpr std::uint64_t kNeverExpires = UINT64_MAX;

@@ -11,6 +11,9 @@ namespace tiercache::engine {
 // Checks every rule before anything is built, so a refused open has no effect.
 Result<Options> complete_options(const Options& in);
 
+// Whether Options.redis names a server (url, host or unix_socket).
+bool has_l2(const Options& options);
+
 // One shard's part of the bounds, and the size of its hash array.
 ShardLimits shard_limits(const Options& completed);
 

@@ -67,6 +67,10 @@ class Cache {
   [[nodiscard]] Result<std::string> get_or_load(const Context& ctx, std::string_view key,
                                                 const Loader& loader);
 
+  // Waits until every set and purge queued for L2 before this call was acknowledged by L2 or
+  // failed. Without an L2, returns at once.
+  [[nodiscard]] Result<void> flush(const Context& ctx);
+
   CacheStats stats() const;
   // The options the cache runs with, after open() filled in the automatic ones.
   const Options& options() const;

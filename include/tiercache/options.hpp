@@ -30,10 +30,65 @@ struct L1Options {
   std::size_t expected_entry_bytes = 128;
 };
 
+// Redis as L2. Enabled when url, host or unix_socket is set; otherwise the cache is L1 only.
+struct RedisOptions {
+  // redis://[[user]:password@]host[:port][/db]; fills host, port, user, password and db, which
+  // must then be left at their defaults.
+  std::string url;
+  std::string host;
+  int port = 6379;
+  std::string unix_socket;  // a path; instead of host and port
+  std::string user;         // ACL user for AUTH; empty with a password: the default user
+  std::string password;     // empty: no AUTH
+  int db = 0;               // SELECT db, 0..15 on a default server
+  // Prepended to every key in Redis, so several caches can share one server.
+  std::string key_prefix;
+  // Longest wait for a TCP or unix connect; then the attempt fails and backs off.
+  std::chrono::milliseconds connect_timeout{500};
+  // Longest wait for any reply. A command past it fails with timeout and the connection is
+  // dropped and re-established, since hiredis cannot cancel one command.
+  std::chrono::milliseconds command_timeout{200};
+  // Wait before the first reconnect attempt; doubles per failure up to reconnect_backoff_max.
+  std::chrono::milliseconds reconnect_backoff_min{10};
+  std::chrono::milliseconds reconnect_backoff_max{1000};
+};
+
+enum class WriteMode {
+  async,  // set() and purge() return once the write is queued
+  sync,   // they return once Redis acknowledged it (still batched with other callers' writes)
+};
+
+enum class QueueFullPolicy {
+  wait,         // the caller waits for room within its context
+  refuse,       // the call fails with errc::overloaded
+  drop_oldest,  // the oldest queued write is dropped (its sync caller gets overloaded)
+};
+
+// What get_or_load does when L2 cannot be asked (down, or its read failed).
+enum class L2DownPolicy {
+  fail,  // return backend_unavailable (or the read's error)
+  load,  // run the loader and cache its value in L1 (and queue it for L2)
+};
+
+struct WriterOptions {
+  WriteMode mode = WriteMode::async;
+  QueueFullPolicy when_full = QueueFullPolicy::refuse;
+  // Writes the queue holds; rounded up to a power of two. Each slot costs ~100 bytes at open.
+  std::size_t queue_max_ops = 16384;
+  // Writes one pipeline carries; bounds one reply burst and one retry.
+  std::size_t batch_max_ops = 1024;
+};
+
 struct Options {
   L1Options l1;
+  RedisOptions redis;
+  WriterOptions writer;
   // TTL of a set() without its own, and of a value get_or_load() fills. 0: entries do not expire.
   std::chrono::milliseconds default_ttl{0};
+  // Each TTL is shortened by a random part of up to this fraction, so keys set together do not
+  // expire together. 0 to 1; 0.1 spreads a 60 s TTL over 54-60 s.
+  double ttl_jitter = 0;
+  L2DownPolicy when_l2_down = L2DownPolicy::fail;
 };
 
 // The effective options as one line of "field=value" pairs, for a log at startup.

@@ -15,6 +15,9 @@ struct CacheStats {
   std::uint64_t loads = 0;          // loader calls started by get_or_load
   std::uint64_t load_failures = 0;  // loader calls that returned an error or threw
   std::uint64_t coalesced = 0;      // get_or_load calls that waited on another caller's load
+  std::uint64_t l2_hits = 0;        // L1 misses answered by L2
+  std::uint64_t l2_misses = 0;      // L1 misses L2 did not have either
+  std::uint64_t l2_errors = 0;      // L2 reads that failed (down, timeout, error reply)
   std::uint64_t evictions = 0;      // entries removed to make room
   std::uint64_t expirations = 0;    // expired entries reclaimed by the CLOCK sweep
   std::size_t entries = 0;          // entries in L1 now (values only, not loads in progress)
@@ -23,6 +26,15 @@ struct CacheStats {
   // What one entry costs beyond its key and value: header, allocator rounding, its share of the
   // hash array and of the CLOCK ring. Charged against max_bytes for every entry.
   std::size_t overhead_bytes_per_entry = 0;
+  // The writer (all 0 without an L2).
+  std::uint64_t write_batches = 0;     // pipelines sent to L2
+  std::uint64_t writes_sent = 0;       // writes in them, after coalescing
+  std::uint64_t writes_coalesced = 0;  // writes made redundant by a later one to the same key
+  std::uint64_t write_errors = 0;      // writes L2 answered with an error (backend_error)
+  std::uint64_t writes_retried = 0;    // writes sent again after L2 was lost
+  std::uint64_t writes_refused = 0;    // set/purge refused with overloaded: queue full
+  std::uint64_t writes_dropped = 0;    // queued writes dropped for room (drop_oldest)
+  std::size_t write_queue_depth = 0;   // writes queued now
 };
 
 }  // namespace tiercache

@@ -1,0 +1,51 @@
+// engine/one_shot.hpp — a result that one thread sets once and others wait for within a ctx.
+//
+// Shared through a shared_ptr: the setter may be the backend's I/O thread answering long after
+// the waiter left on its deadline, so neither side may own the other's lifetime.
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "engine/fail.hpp"
+#include "tiercache/context.hpp"
+
+namespace tiercache::engine {
+
+template <class T>
+class OneShot {
+ public:
+  // The first call wins; later calls are ignored.
+  void set(T value) {
+    {
+      std::lock_guard lock(mu_);
+      if (value_) return;
+      value_.emplace(std::move(value));
+    }
+    cv_.notify_all();
+  }
+
+  // The value, or timeout / cancelled when ctx ends first (the value may still come later).
+  Result<T> wait(const Context& ctx, const char* op) {
+    std::unique_lock lock(mu_);
+    auto ready = [this] { return value_.has_value(); };
+    std::stop_token stop = ctx.stop_token();
+    if (ctx.deadline() == Context::clock::time_point::max()) {
+      cv_.wait(lock, stop, ready);
+    } else {
+      cv_.wait_until(lock, stop, ctx.deadline(), ready);
+    }
+    if (ready()) return *value_;
+    if (stop.stop_requested()) return fail(errc::cancelled, op, ": cancelled while waiting");
+    return fail(errc::timeout, op, ": deadline passed while waiting");
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable_any cv_;
+  std::optional<T> value_;  // guarded by mu_
+};
+
+}  // namespace tiercache::engine

@@ -1,0 +1,70 @@
+// engine/writer.hpp — the batching writer thread: callers' writes to L2, pipelined.
+//
+//   set/purge ─▶ submit(): try_enqueue, or the QueueFullPolicy ─▶ WriteQueue
+//   writer thread: drain ≤ batch_max_ops ─▶ coalesce by key (last wins) ─▶ Backend::write
+//                  ─▶ per write: ok / backend_error ─▶ complete its callers
+//                                unavailable / timeout ─▶ keep it, retry first once L2 is back
+//
+// One batch is in flight at a time and batches leave in queue order, so a later write to a key
+// never overtakes an earlier one, and a flush barrier completes only after everything queued
+// before it was acknowledged or failed. A write that could not reach Redis is retried, never
+// dropped, until the cache closes: "acknowledged in sync mode" means Redis said OK.
+// PX is computed at send time from the entry's expiry, so L2 never outlives L1's deadline.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+#include "engine/write_queue.hpp"
+#include "tiercache/backend.hpp"
+#include "tiercache/context.hpp"
+#include "tiercache/options.hpp"
+
+namespace tiercache::engine {
+
+struct WriterStats {
+  std::uint64_t batches = 0;    // pipelines sent
+  std::uint64_t sent = 0;       // writes in them, after coalescing
+  std::uint64_t coalesced = 0;  // writes made redundant by a later write to the same key
+  std::uint64_t failed = 0;     // writes Redis answered with an error
+  std::uint64_t retried = 0;    // writes sent again after a lost connection
+  std::uint64_t refused = 0;    // submits refused with overloaded (QueueFullPolicy::refuse)
+  std::uint64_t dropped = 0;    // queued writes dropped for room (QueueFullPolicy::drop_oldest)
+  std::size_t queue_depth = 0;
+};
+
+class Writer {
+ public:
+  Writer(Backend& backend, const WriterOptions& options);
+  // Sends what is queued while L2 is reachable, then answers the rest with errc::closed.
+  ~Writer();
+
+  // Queues `op` under the QueueFullPolicy. In WriteMode::sync (or for a barrier) waits for its
+  // outcome within ctx.
+  Result<void> submit(const Context& ctx, WriteOp op);
+  // Waits until every write queued before the call was acknowledged or failed.
+  Result<void> flush(const Context& ctx);
+  // Queues `op` under the QueueFullPolicy and never waits for its outcome (write-behind of a
+  // loaded value, whatever the WriteMode).
+  Result<void> enqueue(const Context& ctx, WriteOp& op);
+  WriterStats stats() const;
+
+ private:
+  void run();
+  // Sends `batch` (coalesced) and keeps in `batch` what must be retried.
+  void send(std::vector<WriteOp>& batch);
+  void fail_all(std::vector<WriteOp>& ops, errc code, const char* why);
+
+  Backend& backend_;
+  const WriterOptions options_;
+  WriteQueue queue_;
+  std::atomic<bool> stopping_{false};
+  // Written by the writer thread only, read by stats(): relaxed counters.
+  std::atomic<std::uint64_t> batches_{0}, sent_{0}, coalesced_{0}, failed_{0}, retried_{0};
+  // Written by callers.
+  std::atomic<std::uint64_t> refused_{0}, dropped_{0};
+  std::thread thread_;
+};
+
+}  // namespace tiercache::engine

@@ -1,0 +1,144 @@
+// Redis killed, restarted and paused under a cache: deadlines hold, L1 keeps serving, writes
+// resume, and a full write queue follows its policy.
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "tests/support/redis_cache.hpp"
+
+using tiercache::Cache;
+using tiercache::errc;
+using tiercache::QueueFullPolicy;
+using tiercache::WriteMode;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool is_l2_failure(const tiercache::Error& e) {
+  return e == errc::backend_unavailable || e == errc::timeout;
+}
+
+}  // namespace
+
+TEST_CASE("Redis stopped: misses fail fast, L1 hits are served, writes resume after restart",
+          "[redis][fault]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  REQUIRE(cache.set(test::ctx(), "hot", "v"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+
+  redis.kill();
+  CHECK(cache.get(test::ctx(), "hot") == "v");
+  const auto start = std::chrono::steady_clock::now();
+  auto miss = cache.get(test::ctx_with_timeout(300ms), "cold");
+  CHECK(std::chrono::steady_clock::now() - start < 1s);
+  REQUIRE_FALSE(miss);
+  CHECK(is_l2_failure(miss.error()));
+  REQUIRE(cache.set(test::ctx(), "written-while-down", "w"));
+
+  redis.restart();
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  CHECK(redis.command({"GET", "written-while-down"}) == "w");
+  test::wait_until(
+      5s, [&] { return cache.get(test::ctx_with_timeout(500ms), "hot") == "v"; },
+      "reads work again");
+}
+
+TEST_CASE("a sync write during an outage waits, then lands once Redis is back", "[redis][fault]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis, {.writer = {.mode = WriteMode::sync}});
+  redis.kill();
+  tiercache::Result<void> result;
+  std::thread writer([&] { result = cache.set(test::ctx_with_timeout(10s), "k", "v"); });
+  test::wait_until(
+      5s, [&] { return cache.stats().write_queue_depth == 0; }, "the write is taken");
+  redis.restart();
+  writer.join();
+  CHECK(result.has_value());
+  CHECK(redis.command({"GET", "k"}) == "v");
+}
+
+TEST_CASE("a sync write that cannot land within its deadline gets timeout", "[redis][fault]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis, {.writer = {.mode = WriteMode::sync}});
+  redis.kill();
+  auto r = cache.set(test::ctx_with_timeout(100ms), "k", "v");
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::timeout);
+}
+
+TEST_CASE("Redis paused: a miss returns within its deadline and L1 hits are still served",
+          "[redis][fault]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  REQUIRE(cache.set(test::ctx(), "hot", "v"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  redis.pause();
+  CHECK(cache.get(test::ctx_with_timeout(50ms), "hot") == "v");
+  const auto start = std::chrono::steady_clock::now();
+  auto miss = cache.get(test::ctx_with_timeout(100ms), "cold");
+  CHECK(std::chrono::steady_clock::now() - start < 1s);
+  REQUIRE_FALSE(miss);
+  CHECK(is_l2_failure(miss.error()));
+  redis.resume();
+  test::wait_until(
+      5s,
+      [&] {
+        auto r = cache.get(test::ctx_with_timeout(500ms), "cold");
+        return !r && r.error() == errc::not_found;
+      },
+      "Redis answers again");
+}
+
+TEST_CASE("a full queue under refuse answers overloaded and counts it", "[redis][fault]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(
+      redis,
+      {.writer = {.when_full = QueueFullPolicy::refuse, .queue_max_ops = 4, .batch_max_ops = 1}});
+  redis.kill();
+  int refused = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto r = cache.set(test::ctx(), "k" + std::to_string(i), "v");
+    if (!r) {
+      CHECK(r.error() == errc::overloaded);
+      ++refused;
+    }
+  }
+  CHECK(refused > 0);
+  CHECK(cache.stats().writes_refused == static_cast<std::uint64_t>(refused));
+  // Refused writes still reached L1.
+  CHECK(cache.get(test::ctx(), "k19") == "v");
+}
+
+TEST_CASE("a full queue under drop_oldest drops the oldest writes and counts them",
+          "[redis][fault]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis, {.writer = {.when_full = QueueFullPolicy::drop_oldest,
+                                                    .queue_max_ops = 4,
+                                                    .batch_max_ops = 1}});
+  redis.kill();
+  for (int i = 0; i < 20; ++i) REQUIRE(cache.set(test::ctx(), "k" + std::to_string(i), "v"));
+  CHECK(cache.stats().writes_dropped > 0);
+  redis.restart();
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  // The newest writes survived.
+  CHECK(redis.command({"GET", "k19"}) == "v");
+  CHECK(redis.command({"EXISTS", "k5"}) == ":0");
+}
+
+TEST_CASE("a full queue under wait makes the caller wait within its deadline", "[redis][fault]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(
+      redis,
+      {.writer = {.when_full = QueueFullPolicy::wait, .queue_max_ops = 4, .batch_max_ops = 1}});
+  redis.kill();
+  tiercache::Result<void> r;
+  for (int i = 0; i < 20 && r; ++i)
+    r = cache.set(test::ctx_with_timeout(50ms), "k" + std::to_string(i), "v");
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::timeout);
+  redis.restart();
+  CHECK(cache.set(test::ctx_with_timeout(5s), "after", "v"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  CHECK(redis.command({"GET", "after"}) == "v");
+}

@@ -1,0 +1,183 @@
+// Both tiers against a real redis-server the fixture starts on a free port.
+#include <string>
+
+#include "tests/support/redis_cache.hpp"
+
+using tiercache::Cache;
+using tiercache::Context;
+using tiercache::errc;
+using tiercache::Result;
+using tiercache::WriteMode;
+using namespace std::chrono_literals;
+using namespace std::string_literals;
+
+TEST_CASE("a value one cache sets is read by a second cache with a fresh L1", "[redis]") {
+  test::RedisServer redis;
+  Cache writer = test::open_cache(redis);
+  Cache reader = test::open_cache(redis);
+  REQUIRE(writer.set(test::ctx(), "k", "v"));
+  REQUIRE(writer.flush(test::ctx_with_timeout(5s)));
+  CHECK(reader.get(test::ctx_with_timeout(1s), "k") == "v");
+  const auto s = reader.stats();
+  CHECK(s.l1_misses == 1);
+  CHECK(s.l2_hits == 1);
+  // Now it is in the reader's L1.
+  CHECK(reader.get(test::ctx(), "k") == "v");
+  CHECK(reader.stats().l1_hits == 1);
+}
+
+TEST_CASE("a key in neither tier is not_found", "[redis]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  CHECK(cache.get(test::ctx_with_timeout(1s), "absent").error() == errc::not_found);
+  CHECK(cache.stats().l2_misses == 1);
+}
+
+TEST_CASE("async writes are all in Redis after flush, in fewer pipelines than writes", "[redis]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  for (int i = 0; i < 2000; ++i)
+    REQUIRE(cache.set(test::ctx(), "k" + std::to_string(i), "v" + std::to_string(i)));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  CHECK(redis.command({"DBSIZE"}) == ":2000");
+  CHECK(redis.command({"GET", "k1234"}) == "v1234");
+  const auto s = cache.stats();
+  CHECK(s.writes_sent + s.writes_coalesced == 2000);
+  CHECK(s.write_batches < 2000);
+}
+
+TEST_CASE("a sync write is in Redis when set returns", "[redis]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis, {.writer = {.mode = WriteMode::sync}});
+  REQUIRE(cache.set(test::ctx_with_timeout(2s), "k", "v"));
+  CHECK(redis.command({"GET", "k"}) == "v");
+  REQUIRE(cache.purge(test::ctx_with_timeout(2s), "k"));
+  CHECK(redis.command({"EXISTS", "k"}) == ":0");
+}
+
+TEST_CASE("set, purge, set on one key reach Redis in order: the last one wins", "[redis]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  for (int round = 0; round < 50; ++round) {
+    REQUIRE(cache.set(test::ctx(), "k", "first" + std::to_string(round)));
+    REQUIRE(cache.purge(test::ctx(), "k"));
+    REQUIRE(cache.set(test::ctx(), "k", "last" + std::to_string(round)));
+    REQUIRE(cache.set(test::ctx(), "gone", "x"));
+    REQUIRE(cache.purge(test::ctx(), "gone"));
+  }
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  CHECK(redis.command({"GET", "k"}) == "last49");
+  CHECK(redis.command({"EXISTS", "gone"}) == ":0");
+}
+
+TEST_CASE("binary keys and values up to max_value_bytes round-trip through Redis", "[redis]") {
+  test::RedisServer redis;
+  Cache writer = test::open_cache(redis, {.l1 = {.max_value_bytes = 64 << 10}});
+  Cache reader = test::open_cache(redis, {.l1 = {.max_value_bytes = 64 << 10}});
+  const std::string key = "k\0\r\n\xff"s;
+  std::string value(64 << 10, '\0');
+  for (std::size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>(i * 7);
+  REQUIRE(writer.set(test::ctx(), key, value));
+  REQUIRE(writer.flush(test::ctx_with_timeout(5s)));
+  CHECK(redis.command({"STRLEN", key}) == ":65536");
+  auto got = reader.get(test::ctx_with_timeout(2s), key);
+  REQUIRE(got);
+  CHECK(*got == value);
+}
+
+TEST_CASE("a value in Redis larger than max_value_bytes is a serialization error, not cached",
+          "[redis]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis, {.l1 = {.max_value_bytes = 8}});
+  REQUIRE(redis.command({"SET", "big", std::string(9, 'x')}) == "+OK");
+  CHECK(cache.get(test::ctx_with_timeout(1s), "big").error() == errc::serialization);
+  CHECK(cache.stats().entries == 0);
+}
+
+TEST_CASE("the PX sent to Redis is at most the L1 TTL", "[redis]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  REQUIRE(cache.set(test::ctx(), "k", "v", 10s));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  const int pttl = std::stoi(redis.command({"PTTL", "k"}).substr(1));
+  CHECK(pttl <= 10000);
+  CHECK(pttl > 9000);
+}
+
+TEST_CASE("a fill from Redis takes the key's remaining TTL, so L1 never outlives Redis",
+          "[redis]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis, {.default_ttl = 1h});
+  REQUIRE(redis.command({"SET", "k", "v", "PX", "300"}) == "+OK");
+  REQUIRE(cache.get(test::ctx_with_timeout(1s), "k") == "v");
+  test::wait_until(
+      3s,
+      [&] {
+        return redis.command({"EXISTS", "k"}) == ":0";
+      },
+      "Redis expires the key");
+  CHECK(cache.get(test::ctx_with_timeout(1s), "k").error() == errc::not_found);
+}
+
+TEST_CASE("get_or_load asks Redis first, loads once on a miss and writes the value back",
+          "[redis]") {
+  test::RedisServer redis;
+  Cache first = test::open_cache(redis);
+  int loads = 0;
+  auto loader = [&](const Context&, std::string_view key) -> Result<std::string> {
+    ++loads;
+    return "loaded:" + std::string(key);
+  };
+  CHECK(first.get_or_load(test::ctx_with_timeout(1s), "k", loader) == "loaded:k");
+  REQUIRE(first.flush(test::ctx_with_timeout(5s)));
+  CHECK(redis.command({"GET", "k"}) == "loaded:k");
+  Cache second = test::open_cache(redis);
+  CHECK(second.get_or_load(test::ctx_with_timeout(1s), "k", loader) == "loaded:k");
+  CHECK(loads == 1);
+}
+
+TEST_CASE("key_prefix namespaces every key in Redis", "[redis]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis, {.redis = {.key_prefix = "app1:"}});
+  REQUIRE(cache.set(test::ctx(), "k", "v"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  CHECK(redis.command({"GET", "app1:k"}) == "v");
+  CHECK(redis.command({"EXISTS", "k"}) == ":0");
+}
+
+TEST_CASE("a Redis error reply becomes backend_error with the server's text", "[redis]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  REQUIRE(redis.command({"LPUSH", "list", "x"}) == ":1");
+  auto r = cache.get(test::ctx_with_timeout(1s), "list");
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::backend_error);
+  CHECK_THAT(r.error().detail, Catch::Contains("WRONGTYPE"));
+}
+
+TEST_CASE("AUTH and SELECT come from the URL; a unix socket works too", "[redis]") {
+  test::RedisServer redis({.requirepass = "s3cret", .unix_socket = true});
+  Cache tcp = test::open_cache(
+      {.redis = {.url = "redis://:s3cret@127.0.0.1:" + std::to_string(redis.port()) + "/3"},
+       .writer = {.mode = WriteMode::sync}});
+  REQUIRE(tcp.set(test::ctx_with_timeout(2s), "k", "v"));
+  CHECK_THAT(redis.command({"INFO", "keyspace"}), Catch::Contains("db3:keys=1"));
+  Cache unix_socket = test::open_cache(
+      {.redis = {.unix_socket = redis.unix_socket_path(), .password = "s3cret", .db = 3}});
+  CHECK(unix_socket.get(test::ctx_with_timeout(1s), "k") == "v");
+}
+
+TEST_CASE("a wrong password fails writes with the server's refusal in the detail", "[redis]") {
+  test::RedisServer redis({.requirepass = "right"});
+  Cache cache =
+      test::open_cache({.redis = {.url = "redis://:wrong@127.0.0.1:" + std::to_string(redis.port()),
+                                  .connect_timeout = 200ms},
+                        .writer = {.mode = WriteMode::sync}});
+  auto r = cache.set(test::ctx_with_timeout(300ms), "k", "v");
+  REQUIRE_FALSE(r);
+  // Cached in L1 all the same: the set's L1 half does not depend on Redis.
+  CHECK(cache.get(test::ctx(), "k") == "v");
+  auto miss = cache.get(test::ctx_with_timeout(300ms), "other");
+  REQUIRE_FALSE(miss);
+  CHECK_THAT(miss.error().detail, Catch::Contains("AUTH failed"));
+}

@@ -1,0 +1,81 @@
+// tests/support/redis_server.hpp — test::RedisServer, a real redis-server process owned by one
+// test: free loopback port, private temp dir, no persistence, ready on return, always killed and
+// cleaned up on scope exit (test failure included). Modelled on Redis's own tests/support/
+// server.tcl (start_server) and util.tcl (free port by binding, pause_process). It never sleeps
+// a guessed time: every wait polls an observable state with a bound and throws on expiry.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace test {
+
+// At namespace scope, not nested: g++ 12 rejects `RedisServer(Options = {})` when the struct with
+// default member initializers is nested in the class that uses it as a default argument.
+struct RedisServerOptions {
+  // Appended last to the command line, e.g. {"--maxmemory", "1mb"}.
+  std::vector<std::string> extra_args;
+  // Empty: no AUTH. Otherwise passed as --requirepass; readiness and command() AUTH first.
+  std::string requirepass;
+  // Also listen on <dir>/redis.sock (mode 700); see unix_socket_path().
+  bool unix_socket = false;
+};
+
+class RedisServer {
+ public:
+  using Options = RedisServerOptions;
+
+  // Starts redis-server and returns once it answers PING. Throws std::runtime_error (with the
+  // tail of redis.log) if it cannot start within kReadyTimeout after a few port attempts.
+  explicit RedisServer(Options options = {});
+  // SIGKILL if alive, reap, remove the temp dir. Never throws.
+  ~RedisServer();
+
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+  RedisServer(RedisServer&&) = delete;
+  RedisServer& operator=(RedisServer&&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string host() const { return "127.0.0.1"; }
+  // Empty unless Options.unix_socket.
+  std::string unix_socket_path() const;
+  // "redis://127.0.0.1:PORT/0".
+  std::string url() const;
+  // -1 once kill()ed and not restarted.
+  pid_t pid() const { return pid_; }
+
+  // SIGSTOP; returns once /proc/<pid>/stat shows the process stopped ('T'). Connects still
+  // succeed (the kernel queues them) but nothing is answered until resume().
+  void pause();
+  // SIGCONT; returns once the process no longer shows as stopped.
+  void resume();
+  // SIGKILL and reap: the process is gone, its port free. No-op if not running.
+  void kill();
+  // kill() if alive, then start again on the same port, dir and options; returns once ready.
+  // The dataset is empty afterwards (no persistence).
+  void restart();
+
+  // Sends one command (RESP, binary-safe) on a fresh connection, AUTH first if requirepass, and
+  // returns the reply: "+OK", "-ERR ...", ":5", a bulk's payload, "(nil)" for a null bulk, or the
+  // raw bytes of an array. Throws std::runtime_error on I/O failure or after kCommandTimeout.
+  std::string command(const std::vector<std::string>& args) const;
+
+ private:
+  enum class StartOutcome { ready, port_taken };
+
+  // Spawns redis-server on port_ and waits until it answers; throws on any other failure.
+  StartOutcome start_on_port();
+  std::string log_path() const;
+  std::string log_tail() const;
+
+  Options options_;
+  std::string dir_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+}  // namespace test
