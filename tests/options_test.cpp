@@ -33,6 +33,38 @@ TEST_CASE("open refuses invalid options and names the field") {
              Catch::Contains("Options.l1.max_entries is 3"));
 }
 
+TEST_CASE("open refuses invalid Redis and writer options and names the field") {
+  using tiercache::RedisOptions;
+  using namespace std::chrono_literals;
+  CHECK_THAT(refusal({.redis = {.url = "redis://h", .host = "h"}}),
+             Catch::Contains("Options.redis.url is set"));
+  CHECK_THAT(refusal({.redis = {.url = "memcache://h"}}), Catch::Contains("Options.redis.url"));
+  CHECK_THAT(refusal({.redis = {.host = "h", .unix_socket = "/tmp/s"}}),
+             Catch::Contains("host and Options.redis.unix_socket"));
+  CHECK_THAT(refusal({.redis = {.host = "h", .port = 0}}), Catch::Contains("Options.redis.port"));
+  CHECK_THAT(refusal({.redis = {.host = "h", .user = "u"}}), Catch::Contains("without a password"));
+  CHECK_THAT(refusal({.redis = {.host = "h", .command_timeout = 0ms}}),
+             Catch::Contains("Options.redis.command_timeout is 0ms"));
+  CHECK_THAT(
+      refusal(
+          {.redis = {.host = "h", .reconnect_backoff_min = 100ms, .reconnect_backoff_max = 10ms}}),
+      Catch::Contains("reconnect_backoff_max"));
+  CHECK_THAT(refusal({.redis = {.host = "h"}, .writer = {.queue_max_ops = 1}}),
+             Catch::Contains("Options.writer.queue_max_ops is 1"));
+  CHECK_THAT(refusal({.redis = {.host = "h"}, .writer = {.batch_max_ops = 0}}),
+             Catch::Contains("Options.writer.batch_max_ops is 0"));
+  CHECK_THAT(refusal({.ttl_jitter = 1.5}), Catch::Contains("Options.ttl_jitter is 1.5"));
+}
+
+TEST_CASE("the effective options never print the Redis password") {
+  auto cache = Cache::open({.redis = {.url = "redis://:hunter2@127.0.0.1:1/0",
+                                      .connect_timeout = std::chrono::milliseconds(1)}});
+  REQUIRE(cache);
+  const std::string text = tiercache::to_string(cache->options());
+  CHECK_THAT(text, Catch::Contains("redis.password=***"));
+  CHECK_THAT(text, !Catch::Contains("hunter2"));
+}
+
 TEST_CASE("open fills in the automatic shard count and reports the effective options") {
   Cache small = test::open_cache({.l1 = {.max_bytes = 1 << 20, .max_value_bytes = 1024}});
   CHECK(small.options().l1.shards == 1);

@@ -1,5 +1,8 @@
 // Both tiers against a real redis-server the fixture starts on a free port.
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/support/redis_cache.hpp"
 
@@ -180,4 +183,56 @@ TEST_CASE("a wrong password fails writes with the server's refusal in the detail
   auto miss = cache.get(test::ctx_with_timeout(300ms), "other");
   REQUIRE_FALSE(miss);
   CHECK_THAT(miss.error().detail, Catch::Contains("AUTH failed"));
+}
+
+TEST_CASE("64 threads on one cold key: one Redis GET, one load", "[redis][concurrency]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  REQUIRE(redis.command({"CONFIG", "RESETSTAT"}) == "+OK");
+  std::atomic<int> loads{0};
+  std::vector<std::thread> threads;
+  std::vector<Result<std::string>> results(64);
+  for (int t = 0; t < 64; ++t)
+    threads.emplace_back([&, t] {
+      results[t] = cache.get_or_load(test::ctx_with_timeout(5s), "cold",
+                                     [&](const Context&, std::string_view) {
+                                       ++loads;
+                                       std::this_thread::sleep_for(20ms);
+                                       return Result<std::string>("v");
+                                     });
+    });
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) CHECK(r == "v");
+  CHECK(loads == 1);
+  CHECK_THAT(redis.command({"INFO", "commandstats"}), Catch::Contains("cmdstat_get:calls=1,"));
+}
+
+TEST_CASE("with when_l2_down = load, get_or_load runs the loader while Redis is down",
+          "[redis][fault]") {
+  test::RedisServer redis;
+  Cache failing = test::open_cache(redis);
+  Cache loading = test::open_cache(redis, {.when_l2_down = tiercache::L2DownPolicy::load});
+  redis.kill();
+  auto loader = [](const Context&, std::string_view) { return Result<std::string>("origin"); };
+  auto refused = failing.get_or_load(test::ctx_with_timeout(1s), "k", loader);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error() == errc::backend_unavailable);
+  CHECK(loading.get_or_load(test::ctx_with_timeout(1s), "k", loader) == "origin");
+  CHECK(loading.get(test::ctx(), "k") == "origin");
+}
+
+TEST_CASE("ttl_jitter shortens TTLs by at most its fraction, in both tiers", "[redis]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis, {.ttl_jitter = 0.5});
+  for (int i = 0; i < 50; ++i) REQUIRE(cache.set(test::ctx(), "k" + std::to_string(i), "v", 10s));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  int shortest = 10000, longest = 0;
+  for (int i = 0; i < 50; ++i) {
+    const int pttl = std::stoi(redis.command({"PTTL", "k" + std::to_string(i)}).substr(1));
+    shortest = std::min(shortest, pttl);
+    longest = std::max(longest, pttl);
+  }
+  CHECK(shortest >= 4900);
+  CHECK(longest <= 10000);
+  CHECK(longest - shortest > 1000);  // 50 draws over [5 s, 10 s] spread far more than 1 s
 }

@@ -1,0 +1,41 @@
+#include "engine/redis_url.hpp"
+#include "tests/support/test_support.hpp"
+
+using tiercache::errc;
+using tiercache::engine::parse_redis_url;
+
+TEST_CASE("a full redis URL gives host, port, user, password and db") {
+  auto u = parse_redis_url("redis://app:p%ss@cache.local:6380/2");
+  REQUIRE(u);
+  CHECK(u->host == "cache.local");
+  CHECK(u->port == 6380);
+  CHECK(u->user == "app");
+  CHECK(u->password == "p%ss");
+  CHECK(u->db == 2);
+}
+
+TEST_CASE("a bare redis URL takes the defaults; a password may come without a user") {
+  auto u = parse_redis_url("redis://127.0.0.1");
+  REQUIRE(u);
+  CHECK(u->port == 6379);
+  CHECK(u->db == 0);
+  CHECK(u->user.empty());
+  auto p = parse_redis_url("redis://:secret@h:1/0");
+  REQUIRE(p);
+  CHECK(p->user.empty());
+  CHECK(p->password == "secret");
+}
+
+TEST_CASE("bad redis URLs are refused without echoing the password") {
+  for (const char* bad : {"http://h", "redis://", "redis://h:0", "redis://h:65536", "redis://h:x",
+                          "redis://h/-1", "redis://h/x", "redis://nocolon@h", "redis://u:@h"}) {
+    auto u = parse_redis_url(bad);
+    INFO(bad);
+    REQUIRE_FALSE(u);
+    CHECK(u.error() == errc::invalid_argument);
+    CHECK_THAT(u.error().detail, Catch::Contains("Options.redis.url"));
+  }
+  auto hidden = parse_redis_url("redis://u:topsecret@h:99999");
+  REQUIRE_FALSE(hidden);
+  CHECK_THAT(hidden.error().detail, !Catch::Contains("topsecret"));
+}
