@@ -1,20 +1,30 @@
-// examples/demo.cpp — the demo service: worker threads read a Zipf-skewed key space through
-// get_or_load in front of a slow origin, write and purge now and then, and report what the cache
-// did: hit ratio, loads against misses (coalescing), evictions, expirations, memory per entry and
-// the latency of every get_or_load.
+// examples/demo.cpp — the demo service: two service instances, each a Cache with its own small
+// L1, share one Redis as L2. Worker threads, spread over the instances, read a Zipf-skewed key
+// space through get_or_load in front of a slow origin, write and purge now and then, and report
+// what the caches did: L1 and L2 hit ratios (a value one instance loaded is found in Redis by the
+// other, without a loader call), origin loads against L1 misses, the writer's batches, evictions,
+// expirations, memory per entry and the latency of every get_or_load.
 //
-// Environment: DEMO_THREADS workers (default 4), DEMO_SECONDS of run time (default 10). SIGINT or
-// SIGTERM ends the run early, with the same report. A progress line goes to stderr once a second
-// (overwritten in place on a terminal); the report goes to stdout.
+// Environment: DEMO_THREADS workers (default 4; worker i uses instance i % 2), DEMO_SECONDS of
+// run time (default 10), DEMO_REDIS_URL (redis://host:port/db) to use that Redis. Without it the
+// demo starts a private redis-server (kRedisServerPath) on a free loopback port with a temp dir
+// and no persistence, and stops it (SIGTERM, then SIGKILL) and removes the dir when it exits, on
+// a signal or an error too. SIGINT or SIGTERM ends the run early, with the same report. A progress
+// line goes to stderr once a second (overwritten in place on a terminal); the report to stdout.
 // Exit status: 0 when every call returned a value or the error its context asked for (timeout,
-// cancelled) and every check held; 1 otherwise; 2 for a bad environment variable.
+// cancelled) and every check held; 1 otherwise, or when Redis could not be started or reached;
+// 2 for a bad environment variable.
 // Never: waits without a deadline. The run ends by itself, so CI and pipes cannot hang on it.
-//
-// The cache is L1 only: demo_options() is the one place a second tier joins.
 //
 // [1] G. K. Zipf, "Human Behavior and the Principle of Least Effort", 1949: rank r is drawn with
 //     probability proportional to 1 / r^s; s = 0.99 is the skew YCSB and Caffeine's benchmarks use.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,10 +38,15 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <expected>
+#include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -57,14 +72,20 @@ constexpr std::size_t kKeyBytes = 10;
 constexpr std::size_t kValueBytes = 200;
 // What one origin fetch costs, as a database query might.
 constexpr auto kOriginLatency = 2ms;
-// Deadline of each request; far above kOriginLatency, so a timeout means something is stuck.
+// Deadline of each request; far above kOriginLatency plus an L2 round trip, so a timeout means
+// something is stuck.
 constexpr auto kRequestTimeout = 100ms;
-// L1 budget: about 3.7k of the 100k entries fit, so the hit ratio depends on the policy. The
-// workers load ~1.9k entries/s (4 threads, kOriginLatency), so it fills in ~2 s and evictions show
-// even in a short run; 4 MiB would take the whole default run to fill.
+// Service instances sharing the one Redis, each with its own L1.
+constexpr unsigned kInstanceCount = 2;
+// L1 budget of each instance: about 3.6k of the 100k entries fit, so the L1 hit ratio depends on
+// the policy. Most misses still reach the origin (L2 answers ~20 % of them in a default run), so
+// each instance (2 of the 4 workers) fills its L1 in ~4.5 s: evictions show in a default run.
 constexpr std::size_t kL1MaxBytes = std::size_t{1} << 20;
-// Short enough that entries loaded early in a default run expire before it ends.
+// Short enough that entries loaded early in a default run expire before it ends (in L2 too: the
+// writer sets each key's PX from its L1 deadline).
 constexpr auto kDefaultTtl = 5s;
+// Prepended to the demo's keys in Redis, so a shared DEMO_REDIS_URL server's own keys are safe.
+constexpr const char* kRedisKeyPrefix = "tiercache-demo:";
 // Requests out of every 100 that are a set / a purge instead of a get_or_load.
 constexpr unsigned kSetPercent = 5;
 constexpr unsigned kPurgePercent = 1;
@@ -80,6 +101,31 @@ constexpr std::size_t kCacheLineBytes = 64;
 // Seed of worker 0's generator; worker i uses kSeedBase + i, so runs draw the same keys.
 constexpr std::uint64_t kSeedBase = 0x7133'cace;
 
+// The redis-server the demo starts when DEMO_REDIS_URL is unset (scripts/deps.sh installs it).
+constexpr const char* kRedisServerPath = "/usr/bin/redis-server";
+// Address the private server binds and the demo connects to.
+constexpr const char* kLoopback = "127.0.0.1";
+// How long the private server may take to answer its first PING (usually ~10 ms).
+constexpr auto kRedisReadyTimeout = 5s;
+// Gap between readiness probes; a stop signal cuts it short.
+constexpr auto kRedisProbeInterval = 10ms;
+// Bound on each connect, send and receive of one probe.
+constexpr auto kRedisProbeTimeout = 500ms;
+// Fresh ports tried when another process binds the free port before redis-server does.
+constexpr int kRedisStartAttempts = 3;
+// How long the private server gets to exit after SIGTERM before it gets SIGKILL.
+constexpr auto kRedisStopTimeout = 2s;
+// Gap between looks at whether it has exited.
+constexpr auto kRedisStopPollInterval = 10ms;
+// Bytes of the private server's log quoted when it fails.
+constexpr std::size_t kLogTailBytes = 1500;
+// Exit status of a child whose execv failed (the shell's "command not executable").
+constexpr int kExecFailedStatus = 127;
+// How long each instance may take to reach Redis before the run starts.
+constexpr auto kL2ReadyTimeout = 2s;
+// How long each instance may take to drain its queued writes to Redis after the run.
+constexpr auto kFlushTimeout = 5s;
+
 // Exit statuses, as the top comment lists them.
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
@@ -88,6 +134,8 @@ constexpr int kExitUsage = 2;
 struct DemoConfig {
   unsigned threads = kDefaultThreads;
   std::chrono::seconds run_time{kDefaultSeconds};
+  // Empty: start a private redis-server.
+  std::string redis_url;
 };
 
 // A whole number in [1, max] from the environment, or `fallback` when the variable is unset.
@@ -108,16 +156,353 @@ std::expected<DemoConfig, std::string> config_from_env() {
   if (!threads) return std::unexpected(threads.error());
   const auto seconds = env_count("DEMO_SECONDS", kDefaultSeconds, kMaxSeconds);
   if (!seconds) return std::unexpected(seconds.error());
-  return DemoConfig{.threads = *threads, .run_time = std::chrono::seconds(*seconds)};
+  const char* url = std::getenv("DEMO_REDIS_URL");
+  return DemoConfig{.threads = *threads,
+                    .run_time = std::chrono::seconds(*seconds),
+                    .redis_url = url == nullptr ? "" : url};
 }
 
-// The cache the demo runs. L1 only for now; an L2's options join here.
-tiercache::Options demo_options() {
+// `url` with any user and password replaced by "***", fit for a log.
+std::string redacted_url(std::string_view url) {
+  const std::size_t at = url.rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  const std::size_t scheme_end = url.find("://");
+  const std::size_t userinfo = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  return std::string(url.substr(0, userinfo)) + "***" + std::string(url.substr(at));
+}
+
+// What each service instance runs: a small L1 of its own, Redis as the shared L2, writes behind.
+tiercache::Options demo_options(const std::string& redis_url) {
   return {.l1 = {.max_bytes = kL1MaxBytes,
                  .max_value_bytes = kValueBytes,
                  .expected_entry_bytes = kKeyBytes + kValueBytes},
+          .redis = {.url = redis_url, .key_prefix = kRedisKeyPrefix},
+          .writer = {.mode = tiercache::WriteMode::async},
           .default_ttl = kDefaultTtl};
 }
+
+const char* signal_name(int signal) {
+  return signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "a signal";
+}
+
+// Waits until `until` or SIGINT / SIGTERM, whichever comes first; returns the signal or 0. The
+// signals are blocked in every thread (see main), so this is the only place they land.
+int wait_for_signal(const sigset_t& signals, Clock::time_point until) {
+  for (;;) {
+    const auto left = std::max(until - Clock::now(), Clock::duration::zero());
+    const auto whole = std::chrono::duration_cast<std::chrono::seconds>(left);
+    const timespec timeout{.tv_sec = static_cast<time_t>(whole.count()),
+                           .tv_nsec = static_cast<long>((left - whole).count())};
+    const int signal = sigtimedwait(&signals, nullptr, &timeout);
+    if (signal > 0) return signal;
+    if (errno == EAGAIN) return 0;
+    // EINTR: another signal interrupted the wait; wait out the rest.
+  }
+}
+
+std::string errno_text(const std::string& call, int err = errno) {
+  return call + ": " + std::strerror(err);
+}
+
+// Owns one file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    std::swap(fd_, other.fd_);
+    return *this;
+  }
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  bool is_open() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+sockaddr_in loopback_address(std::uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return addr;
+}
+
+// As Redis's own tests find a port: let the kernel pick one by binding port 0, then release it.
+std::expected<std::uint16_t, std::string> pick_free_port() {
+  Fd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!sock.is_open()) return std::unexpected(errno_text("socket"));
+  sockaddr_in addr = loopback_address(0);
+  if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return std::unexpected(errno_text("bind 127.0.0.1:0"));
+  socklen_t len = sizeof addr;
+  if (::getsockname(sock.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    return std::unexpected(errno_text("getsockname"));
+  return ntohs(addr.sin_port);
+}
+
+// Sends one inline command to 127.0.0.1:`port` on a fresh connection and returns the reply: a
+// simple reply's line ("+PONG", "-ERR ...") or a bulk reply's payload. Each connect, send and
+// receive gives up after kRedisProbeTimeout (Linux applies SO_SNDTIMEO to connect too). Plain
+// sockets, not tiercache: this decides whether there is a server to open a cache on.
+std::expected<std::string, std::string> redis_command(std::uint16_t port,
+                                                      std::string_view command) {
+  Fd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!sock.is_open()) return std::unexpected(errno_text("socket"));
+  const auto limit_ms = std::chrono::milliseconds(kRedisProbeTimeout).count();
+  const timeval limit{.tv_sec = limit_ms / 1000, .tv_usec = (limit_ms % 1000) * 1000};
+  if (::setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) != 0 ||
+      ::setsockopt(sock.get(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) != 0)
+    return std::unexpected(errno_text("setsockopt"));
+  const sockaddr_in addr = loopback_address(port);
+  if (::connect(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+    return std::unexpected(errno_text("connect"));
+  const std::string request = std::string(command) + "\r\n";
+  for (std::string_view left = request; !left.empty();) {
+    // MSG_NOSIGNAL: a server that just died must fail the probe, not SIGPIPE the demo.
+    const ssize_t n = ::send(sock.get(), left.data(), left.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::unexpected(errno_text("send"));
+    left.remove_prefix(static_cast<std::size_t>(n));
+  }
+  std::string reply;
+  for (;;) {
+    if (const std::size_t eol = reply.find("\r\n"); eol != std::string::npos) {
+      if (reply.front() != '$') return reply.substr(0, eol);
+      long long length = 0;
+      const auto [end, ec] = std::from_chars(reply.data() + 1, reply.data() + eol, length);
+      if (ec != std::errc{} || end != reply.data() + eol)
+        return std::unexpected("malformed bulk length in \"" + reply.substr(0, eol) + "\"");
+      if (length < 0) return std::string("(nil)");
+      const std::size_t payload = static_cast<std::size_t>(length);
+      if (reply.size() >= eol + 2 + payload + 2) return reply.substr(eol + 2, payload);
+    }
+    char chunk[4096];
+    const ssize_t n = ::recv(sock.get(), chunk, sizeof chunk, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::unexpected(errno_text("recv"));
+    if (n == 0) return std::unexpected("connection closed before a whole reply");
+    reply.append(chunk, static_cast<std::size_t>(n));
+  }
+}
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+  return "wait status " + std::to_string(status);
+}
+
+std::string read_whole_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// The value of "name:value" in an INFO reply, or "" if absent.
+std::string info_field(std::string_view info, std::string_view name) {
+  const std::string line_start = "\n" + std::string(name) + ":";
+  const std::string whole = "\n" + std::string(info);
+  const std::size_t at = whole.find(line_start);
+  if (at == std::string::npos) return {};
+  const std::size_t from = at + line_start.size();
+  return whole.substr(from, whole.find_first_of("\r\n", from) - from);
+}
+
+// A redis-server of the demo's own: a free loopback port, a fresh temp dir, no persistence.
+// Whatever start() got to, the destructor undoes: SIGTERM, SIGKILL after kRedisStopTimeout, reap,
+// remove the dir. The server runs in its own process group, so a terminal's Ctrl-C reaches only
+// the demo, which still needs Redis for its final flush and stops the server last; and it dies
+// with the demo (PR_SET_PDEATHSIG) if the demo is killed without unwinding.
+class PrivateRedis {
+ public:
+  PrivateRedis() = default;
+  PrivateRedis(const PrivateRedis&) = delete;
+  PrivateRedis& operator=(const PrivateRedis&) = delete;
+  ~PrivateRedis() {
+    stop();
+    if (dir_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+    if (ec) std::cerr << "demo: could not remove " << dir_ << ": " << ec.message() << '\n';
+  }
+
+  // Starts the server and returns once it answers PING as itself (checked by its pid in INFO),
+  // or says why it could not, with its log's tail. SIGINT or SIGTERM ends the wait early.
+  std::expected<void, std::string> start(const sigset_t& stop_signals) {
+    // TMPDIR if it names a directory, else /tmp.
+    std::error_code ec;
+    std::filesystem::path tmp = std::filesystem::temp_directory_path(ec);
+    if (ec) tmp = "/tmp";
+    std::string pattern = (tmp / "tiercache-demo-redis-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr)
+      return std::unexpected(errno_text("mkdtemp " + pattern));
+    dir_ = pattern;
+    for (int attempt = 1;; ++attempt) {
+      const auto port = pick_free_port();
+      if (!port) return std::unexpected(port.error());
+      port_ = *port;
+      const auto outcome = start_on_port(stop_signals);
+      if (!outcome) return std::unexpected(outcome.error());
+      if (*outcome == Outcome::ready) return {};
+      if (attempt == kRedisStartAttempts)
+        return std::unexpected("another process took each of " +
+                               std::to_string(kRedisStartAttempts) +
+                               " free ports before redis-server could bind it; last port " +
+                               std::to_string(port_) + "; log tail:\n" + log_tail());
+    }
+  }
+
+  std::string url() const {
+    return "redis://" + std::string(kLoopback) + ":" + std::to_string(port_) + "/0";
+  }
+  std::string describe() const {
+    return "redis-server " + version_ + " (pid " + std::to_string(pid_) + ", " + kLoopback + ":" +
+           std::to_string(port_) + ", dir " + dir_ + ")";
+  }
+
+ private:
+  enum class Outcome { ready, port_taken };
+
+  std::string log_path() const { return dir_ + "/redis.log"; }
+
+  std::string log_tail() const {
+    const std::string log = read_whole_file(log_path());
+    return log.size() > kLogTailBytes ? log.substr(log.size() - kLogTailBytes) : log;
+  }
+
+  // Spawns redis-server on port_ and waits until it answers PING; port_taken when it lost the
+  // port to another process.
+  std::expected<Outcome, std::string> start_on_port(const sigset_t& stop_signals) {
+    const std::string port_text = std::to_string(port_);
+    std::vector<std::string> args = {
+        kRedisServerPath, "--port", port_text,     "--bind", kLoopback, "--save", "",
+        "--appendonly",   "no",     "--daemonize", "no",     "--dir",   dir_};
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+
+    // Early startup errors go to stderr before redis opens its log: both land in redis.log,
+    // truncated per attempt so that its tail speaks of this one.
+    Fd log(::open(log_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!log.is_open()) return std::unexpected(errno_text("open " + log_path()));
+    Fd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!dev_null.is_open()) return std::unexpected(errno_text("open /dev/null"));
+    // The child writes execv's errno here; the write end closes on a successful exec.
+    int exec_pipe[2];
+    if (::pipe2(exec_pipe, O_CLOEXEC) != 0) return std::unexpected(errno_text("pipe2"));
+    Fd exec_read(exec_pipe[0]);
+    Fd exec_write(exec_pipe[1]);
+
+    const pid_t parent = ::getpid();
+    const pid_t child = ::fork();
+    if (child < 0) return std::unexpected(errno_text("fork"));
+    if (child == 0) {
+      // Async-signal-safe calls only until execv.
+      ::setpgid(0, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(kExecFailedStatus);
+      // The demo blocks SIGINT and SIGTERM and execv keeps the mask: unblock them, or the
+      // SIGTERM that asks the server to stop would wait forever.
+      sigset_t none;
+      ::sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::dup2(dev_null.get(), STDIN_FILENO);
+      ::dup2(log.get(), STDOUT_FILENO);
+      ::dup2(log.get(), STDERR_FILENO);
+      // Keep the demo's descriptors out of redis-server; best effort, hence no check.
+      ::close_range(STDERR_FILENO + 1, ~0U, CLOSE_RANGE_CLOEXEC);
+      ::execv(kRedisServerPath, argv.data());
+      const int err = errno;
+      [[maybe_unused]] const ssize_t n = ::write(exec_write.get(), &err, sizeof err);
+      ::_exit(kExecFailedStatus);
+    }
+    pid_ = child;
+    // Both sides set the group, so no signal to the demo's group can reach the child in between.
+    ::setpgid(child, child);
+    exec_write = Fd();
+    int exec_errno = 0;
+    ssize_t n;
+    do {
+      n = ::read(exec_read.get(), &exec_errno, sizeof exec_errno);
+    } while (n < 0 && errno == EINTR);
+    if (n == static_cast<ssize_t>(sizeof exec_errno)) {
+      while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      pid_ = -1;
+      return std::unexpected(errno_text(std::string("execv ") + kRedisServerPath, exec_errno) +
+                             " (install it with `make deps`, or set DEMO_REDIS_URL)");
+    }
+
+    const std::string where =
+        "redis-server (pid " + std::to_string(pid_) + ", port " + port_text + ", dir " + dir_ + ")";
+    const auto deadline = Clock::now() + kRedisReadyTimeout;
+    std::string last_probe = "no probe yet";
+    for (;;) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        if (read_whole_file(log_path()).find("Address already in use") != std::string::npos)
+          return Outcome::port_taken;
+        return std::unexpected(where + " exited (" + describe_status(status) +
+                               ") before answering PING; log tail:\n" + log_tail());
+      }
+      const auto pong = redis_command(port_, "PING");
+      if (pong && *pong == "+PONG") break;
+      last_probe = pong ? *pong : pong.error();
+      if (Clock::now() >= deadline)
+        return std::unexpected(
+            where + " did not answer PING within " +
+            std::to_string(std::chrono::milliseconds(kRedisReadyTimeout).count()) +
+            " ms; last probe: " + last_probe + "; log tail:\n" + log_tail());
+      if (const int signal = wait_for_signal(stop_signals, Clock::now() + kRedisProbeInterval))
+        return std::unexpected(std::string("stopped by ") + signal_name(signal) +
+                               " while waiting for " + where);
+    }
+
+    // A PONG proves only that some server holds the port; make sure it is this one.
+    const auto info = redis_command(port_, "INFO server");
+    if (!info) return std::unexpected(where + ": INFO server: " + info.error());
+    if (info_field(*info, "process_id") != std::to_string(pid_)) {
+      stop();
+      return Outcome::port_taken;
+    }
+    version_ = info_field(*info, "redis_version");
+    return Outcome::ready;
+  }
+
+  // SIGTERM; SIGKILL if it has not exited after kRedisStopTimeout; reaped either way.
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    const auto deadline = Clock::now() + kRedisStopTimeout;
+    for (;;) {
+      const pid_t reaped = ::waitpid(pid_, nullptr, WNOHANG);
+      if (reaped == pid_ || (reaped < 0 && errno != EINTR)) {
+        pid_ = -1;
+        return;
+      }
+      if (Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(kRedisStopPollInterval);
+    }
+    std::cerr << "demo: redis-server (pid " << pid_ << ") still running "
+              << std::chrono::milliseconds(kRedisStopTimeout).count()
+              << " ms after SIGTERM; sending SIGKILL\n";
+    ::kill(pid_, SIGKILL);
+    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+
+  std::string dir_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+  std::string version_;
+};
 
 // Byte `i` of the value the origin holds for `key`: the key and a '|', repeated. A reader can
 // check a value against its key without building the expected copy.
@@ -355,13 +740,65 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
 
-// The once-a-second line on stderr: ops/s and hit ratio over the last period; loads, entries and
-// bytes as they stand. On a terminal it rewrites itself; in a log it appends.
+// The name the report gives instance `i`: "A", "B", ...
+std::string instance_name(std::size_t i) {
+  return std::string(1, static_cast<char>('A' + i));
+}
+
+// Workers that use instance `i` (worker w uses instance w % kInstanceCount).
+unsigned workers_of_instance(unsigned threads, std::size_t i) {
+  return (threads + kInstanceCount - 1 - static_cast<unsigned>(i)) / kInstanceCount;
+}
+
+// Every counter of `all` added up; max_bytes too, so the sum is the budget of all instances.
+tiercache::CacheStats sum_stats(const std::vector<tiercache::CacheStats>& all) {
+  tiercache::CacheStats s;
+  for (const tiercache::CacheStats& one : all) {
+    s.l1_hits += one.l1_hits;
+    s.l1_misses += one.l1_misses;
+    s.loads += one.loads;
+    s.load_failures += one.load_failures;
+    s.coalesced += one.coalesced;
+    s.l2_hits += one.l2_hits;
+    s.l2_misses += one.l2_misses;
+    s.l2_errors += one.l2_errors;
+    s.evictions += one.evictions;
+    s.expirations += one.expirations;
+    s.entries += one.entries;
+    s.bytes += one.bytes;
+    s.max_bytes += one.max_bytes;
+    s.overhead_bytes_per_entry = one.overhead_bytes_per_entry;
+    s.write_batches += one.write_batches;
+    s.writes_sent += one.writes_sent;
+    s.writes_coalesced += one.writes_coalesced;
+    s.write_errors += one.write_errors;
+    s.writes_retried += one.writes_retried;
+    s.writes_refused += one.writes_refused;
+    s.writes_dropped += one.writes_dropped;
+    s.write_queue_depth += one.write_queue_depth;
+  }
+  return s;
+}
+
+std::vector<tiercache::CacheStats> stats_of(const std::vector<tiercache::Cache>& caches) {
+  std::vector<tiercache::CacheStats> all;
+  for (const tiercache::Cache& cache : caches) all.push_back(cache.stats());
+  return all;
+}
+
+// L1 misses that asked L2 (each L1 miss a load leader serves).
+std::uint64_t l2_lookups(const tiercache::CacheStats& s) {
+  return s.l2_hits + s.l2_misses + s.l2_errors;
+}
+
+// The once-a-second line on stderr, over both instances: ops/s and the L1 and L2 hit ratios over
+// the last period; loads, entries, bytes and queued writes as they stand. On a terminal it
+// rewrites itself; in a log it appends.
 class ProgressLine {
  public:
-  ProgressLine(const tiercache::Cache& cache, const std::vector<WorkerResults>& workers,
-               Clock::time_point start)
-      : cache_(cache),
+  ProgressLine(const std::vector<tiercache::Cache>& caches,
+               const std::vector<WorkerResults>& workers, Clock::time_point start)
+      : caches_(caches),
         workers_(workers),
         start_(start),
         last_time_(start),
@@ -370,15 +807,19 @@ class ProgressLine {
   void print(Clock::time_point now) {
     std::uint64_t ops = 0;
     for (const WorkerResults& w : workers_) ops += w.ops.load(std::memory_order_relaxed);
-    const tiercache::CacheStats stats = cache_.stats();
+    const tiercache::CacheStats stats = sum_stats(stats_of(caches_));
     const std::uint64_t hits = stats.l1_hits - last_.l1_hits;
     const std::uint64_t lookups = hits + stats.l1_misses - last_.l1_misses;
+    const std::uint64_t l2_hits = stats.l2_hits - last_.l2_hits;
+    const std::uint64_t l2_asked = l2_lookups(stats) - l2_lookups(last_);
     std::ostringstream line;
     line << std::fixed << std::setprecision(1) << std::setw(6) << seconds_between(start_, now)
          << " s  " << std::setprecision(0) << std::setw(9)
          << static_cast<double>(ops - last_ops_) / seconds_between(last_time_, now)
-         << " ops/s  hit " << format_percent(hits, lookups) << "  loads " << stats.loads
-         << "  entries " << stats.entries << "  bytes " << format_mib(stats.bytes);
+         << " ops/s  L1 hit " << format_percent(hits, lookups) << "  L2 hit "
+         << format_percent(l2_hits, l2_asked) << "  loads " << stats.loads << "  entries "
+         << stats.entries << "  bytes " << format_mib(stats.bytes) << "  write queue "
+         << stats.write_queue_depth;
     std::cerr << (rewrite_ ? "\r" : "") << line.str() << (rewrite_ ? "\x1b[K" : "\n") << std::flush;
     last_ = stats;
     last_ops_ = ops;
@@ -391,7 +832,7 @@ class ProgressLine {
   }
 
  private:
-  const tiercache::Cache& cache_;
+  const std::vector<tiercache::Cache>& caches_;
   const std::vector<WorkerResults>& workers_;
   Clock::time_point start_;
   Clock::time_point last_time_;
@@ -399,21 +840,6 @@ class ProgressLine {
   std::uint64_t last_ops_ = 0;
   bool rewrite_;
 };
-
-// Waits until `until` or SIGINT / SIGTERM, whichever comes first; returns the signal or 0. The
-// signals are blocked in every thread (see main), so this is the only place they land.
-int wait_for_signal(const sigset_t& signals, Clock::time_point until) {
-  for (;;) {
-    const auto left = std::max(until - Clock::now(), Clock::duration::zero());
-    const auto whole = std::chrono::duration_cast<std::chrono::seconds>(left);
-    const timespec timeout{.tv_sec = static_cast<time_t>(whole.count()),
-                           .tv_nsec = static_cast<long>((left - whole).count())};
-    const int signal = sigtimedwait(&signals, nullptr, &timeout);
-    if (signal > 0) return signal;
-    if (errno == EAGAIN) return 0;
-    // EINTR: another signal interrupted the wait; wait out the rest.
-  }
-}
 
 void print_row(std::string_view label, const std::string& text) {
   std::cout << "  " << std::left << std::setw(14) << label << text << '\n';
@@ -445,9 +871,45 @@ RunTotals merge_results(const std::vector<WorkerResults>& workers) {
   return totals;
 }
 
+std::string hit_text(std::uint64_t hits, std::uint64_t misses) {
+  return format_percent(hits, hits + misses) + " (" + std::to_string(hits) + " hits, " +
+         std::to_string(misses) + " misses)";
+}
+
+std::string memory_text(const tiercache::CacheStats& s) {
+  const std::size_t all_in_per_entry = s.entries == 0 ? 0 : s.bytes / s.entries;
+  return std::to_string(s.entries) + " entries, " + format_mib(s.bytes) + " of " +
+         format_mib(s.max_bytes) + "; overhead " + std::to_string(s.overhead_bytes_per_entry) +
+         " B/entry, " + std::to_string(all_in_per_entry) + " B/entry all in";
+}
+
+// One instance's part of the report.
+void report_instance(std::string_view name, unsigned workers, const tiercache::CacheStats& s) {
+  std::cout << "instance " << name << " (" << workers << " workers)\n";
+  print_row("L1", hit_text(s.l1_hits, s.l1_misses));
+  print_row("L2", format_percent(s.l2_hits, l2_lookups(s)) + " (" + std::to_string(s.l2_hits) +
+                      " hits, " + std::to_string(s.l2_misses) + " misses, " +
+                      std::to_string(s.l2_errors) + " errors)");
+  print_row("loads", std::to_string(s.loads) + " loader calls; " + std::to_string(s.coalesced) +
+                         " misses waited on another's load; " + std::to_string(s.load_failures) +
+                         " failed");
+  print_row("writer",
+            std::to_string(s.write_batches) + " batches, " + std::to_string(s.writes_sent) +
+                " writes sent, " + std::to_string(s.writes_coalesced) + " coalesced, " +
+                std::to_string(s.write_errors) + " errors; " + std::to_string(s.writes_retried) +
+                " retried, " + std::to_string(s.writes_refused) + " refused, " +
+                std::to_string(s.writes_dropped) + " dropped; " +
+                std::to_string(s.write_queue_depth) + " queued");
+  print_row("evictions",
+            std::to_string(s.evictions) + "; expirations " + std::to_string(s.expirations));
+  print_row("memory", memory_text(s));
+}
+
 // Prints the report; returns whether the run succeeded (see the exit status at the top).
-bool report(const RunTotals& totals, const tiercache::CacheStats& stats, std::uint64_t origin_calls,
+bool report(const RunTotals& totals, const std::vector<tiercache::CacheStats>& instances,
+            unsigned threads, std::uint64_t origin_calls, std::string_view redis,
             double run_seconds, std::string_view stopped_by) {
+  const tiercache::CacheStats all = sum_stats(instances);
   std::ostringstream text;
   std::cout << "tiercache demo report (" << stopped_by << ")\n";
 
@@ -457,22 +919,24 @@ bool report(const RunTotals& totals, const tiercache::CacheStats& stats, std::ui
   print_row("mix", std::to_string(totals.loads_called) + " get_or_load, " +
                        std::to_string(totals.sets) + " set, " + std::to_string(totals.purges) +
                        " purge");
+  print_row("redis", std::string(redis));
 
-  std::cout << "L1\n";
-  print_row("hit ratio", format_percent(stats.l1_hits, stats.l1_hits + stats.l1_misses) + " (" +
-                             std::to_string(stats.l1_hits) + " hits, " +
-                             std::to_string(stats.l1_misses) + " misses)");
-  print_row("loads", std::to_string(stats.loads) + " loader calls for " +
-                         std::to_string(stats.l1_misses) + " misses; " +
-                         std::to_string(stats.coalesced) + " misses waited on another's load; " +
-                         std::to_string(stats.load_failures) + " failed");
-  print_row("evictions", std::to_string(stats.evictions));
-  print_row("expirations", std::to_string(stats.expirations));
-  const std::size_t all_in_per_entry = stats.entries == 0 ? 0 : stats.bytes / stats.entries;
-  print_row("memory", std::to_string(stats.entries) + " entries, " + format_mib(stats.bytes) +
-                          " of " + format_mib(stats.max_bytes) + "; overhead " +
-                          std::to_string(stats.overhead_bytes_per_entry) + " B/entry, " +
-                          std::to_string(all_in_per_entry) + " B/entry all in");
+  for (std::size_t i = 0; i < instances.size(); ++i)
+    report_instance(instance_name(i), workers_of_instance(threads, i), instances[i]);
+
+  std::cout << "all instances\n";
+  print_row("L1 hit ratio", hit_text(all.l1_hits, all.l1_misses));
+  print_row("L2 hit ratio", format_percent(all.l2_hits, l2_lookups(all)) +
+                                " of the L1 misses that asked Redis (" +
+                                std::to_string(l2_lookups(all)) + ")");
+  print_row("origin loads", std::to_string(all.loads) + " for " + std::to_string(all.l1_misses) +
+                                " L1 misses (" + format_percent(all.loads, all.l1_misses) +
+                                "): " + std::to_string(all.l2_hits) + " answered by Redis, " +
+                                std::to_string(all.coalesced) + " waited on another's load");
+  print_row("writer", std::to_string(all.write_batches) + " batches, " +
+                          std::to_string(all.writes_sent) + " writes sent, " +
+                          std::to_string(all.writes_coalesced) + " coalesced, " +
+                          std::to_string(all.write_errors) + " errors");
 
   std::cout << "get_or_load latency (" << totals.latency.count()
             << " calls, buckets at most 6.25 % high)\n";
@@ -498,59 +962,85 @@ bool report(const RunTotals& totals, const tiercache::CacheStats& stats, std::ui
   };
   check("every value returned is the origin's value for its key", totals.wrong_values == 0,
         std::to_string(totals.wrong_values) + " wrong, first for key " + totals.first_wrong_key);
-  check("origin calls == CacheStats::loads", origin_calls == stats.loads,
-        std::to_string(origin_calls) + " origin calls, " + std::to_string(stats.loads) + " loads");
-  check("bytes <= max_bytes", stats.bytes <= stats.max_bytes,
-        std::to_string(stats.bytes) + " > " + std::to_string(stats.max_bytes));
+  check("origin calls == CacheStats::loads summed over the instances", origin_calls == all.loads,
+        std::to_string(origin_calls) + " origin calls, " + std::to_string(all.loads) + " loads");
+  std::string over_budget;
+  for (std::size_t i = 0; i < instances.size(); ++i)
+    if (instances[i].bytes > instances[i].max_bytes)
+      over_budget += " " + instance_name(i) + ": " + std::to_string(instances[i].bytes) + " > " +
+                     std::to_string(instances[i].max_bytes) + ";";
+  check("bytes <= max_bytes in every instance", over_budget.empty(), over_budget);
   std::cout << (ok ? "result: ok\n" : "result: FAILED\n") << std::flush;
   return ok;
 }
 
-}  // namespace
+// The demo after the environment was read and the stop signals blocked.
+int run(const DemoConfig& config, const sigset_t& stop_signals) {
+  // Declared before the caches, so it stops the server only after they closed.
+  std::optional<PrivateRedis> private_redis;
+  std::string redis_url = config.redis_url;
+  std::string redis_text;
+  if (redis_url.empty()) {
+    private_redis.emplace();
+    if (auto started = private_redis->start(stop_signals); !started) {
+      std::cerr << "demo: cannot start a private redis-server: " << started.error() << '\n';
+      return kExitFailed;
+    }
+    redis_url = private_redis->url();
+    redis_text = "private " + private_redis->describe() + ", " + redis_url;
+  } else {
+    redis_text = "DEMO_REDIS_URL " + redacted_url(redis_url);
+  }
+  std::cout << "tiercache demo: Redis: " << redis_text << "; keys prefixed " << kRedisKeyPrefix
+            << '\n'
+            << std::flush;
 
-int main() {
-  const auto config = config_from_env();
-  if (!config) {
-    std::cerr << "demo: " << config.error() << '\n';
-    return kExitUsage;
+  std::vector<tiercache::Cache> caches;
+  for (std::size_t i = 0; i < kInstanceCount; ++i) {
+    auto opened = tiercache::Cache::open(demo_options(redis_url));
+    if (!opened) {
+      const bool bad_url =
+          !config.redis_url.empty() && opened.error() == tiercache::errc::invalid_argument;
+      std::cerr << "demo: " << (bad_url ? "DEMO_REDIS_URL: " : "cannot open the cache: ")
+                << opened.error().code.message() << ": " << opened.error().detail << '\n';
+      return bad_url ? kExitUsage : kExitFailed;
+    }
+    caches.push_back(std::move(*opened));
+  }
+  // flush() settles only once the writer has reached Redis: a server that is down fails here,
+  // in kL2ReadyTimeout, rather than as a run of backend_unavailable.
+  for (std::size_t i = 0; i < caches.size(); ++i) {
+    const auto ctx = tiercache::Context::background().with_timeout(kL2ReadyTimeout);
+    if (const auto reached = caches[i].flush(ctx); !reached) {
+      std::cerr << "demo: instance " << instance_name(i) << " cannot reach Redis at "
+                << redacted_url(redis_url) << ": " << reached.error().code.message() << ": "
+                << reached.error().detail << '\n';
+      return kExitFailed;
+    }
   }
 
-  // Blocked before any thread starts (the cache's own included), so every thread inherits the
-  // mask and the signals reach only wait_for_signal(): no handler, nothing async-signal-unsafe.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
-  auto opened = tiercache::Cache::open(demo_options());
-  if (!opened) {
-    std::cerr << "demo: cannot open the cache: " << opened.error().code.message() << ": "
-              << opened.error().detail << '\n';
-    return kExitFailed;
-  }
-  tiercache::Cache& cache = *opened;
-
-  std::cout << "tiercache demo: " << config->threads << " threads for " << config->run_time.count()
-            << " s (DEMO_THREADS, DEMO_SECONDS; Ctrl-C stops); " << kKeyCount << " keys, Zipf "
-            << kZipfExponent << "; " << kSetPercent << " % set, " << kPurgePercent
+  std::cout << "tiercache demo: " << config.threads << " threads for " << config.run_time.count()
+            << " s (DEMO_THREADS, DEMO_SECONDS; Ctrl-C stops) over " << kInstanceCount
+            << " instances sharing that Redis (worker i uses instance i % " << kInstanceCount
+            << "); " << kKeyCount << " keys, Zipf " << kZipfExponent << "; " << kSetPercent
+            << " % set, " << kPurgePercent
             << " % purge, the rest get_or_load from an origin taking "
             << std::chrono::milliseconds(kOriginLatency).count() << " ms\n"
-            << "options: " << tiercache::to_string(cache.options()) << '\n'
+            << "options (each instance): " << tiercache::to_string(caches.front().options()) << '\n'
             << std::flush;
 
   const KeySpace keys;
   Origin origin;
-  std::vector<WorkerResults> results(config->threads);
+  std::vector<WorkerResults> results(config.threads);
   std::vector<std::jthread> workers;
-  workers.reserve(config->threads);
+  workers.reserve(config.threads);
   const auto start = Clock::now();
-  for (unsigned i = 0; i < config->threads; ++i)
-    workers.emplace_back(run_worker, i, std::ref(cache), std::cref(keys), std::ref(origin),
-                         std::ref(results[i]));
+  for (unsigned i = 0; i < config.threads; ++i)
+    workers.emplace_back(run_worker, i, std::ref(caches[i % kInstanceCount]), std::cref(keys),
+                         std::ref(origin), std::ref(results[i]));
 
-  ProgressLine progress(cache, results, start);
-  const auto end = start + config->run_time;
+  ProgressLine progress(caches, results, start);
+  const auto end = start + config.run_time;
   int signal = 0;
   for (auto tick = start + kProgressPeriod; signal == 0; tick += kProgressPeriod) {
     signal = wait_for_signal(stop_signals, std::min(tick, end));
@@ -563,10 +1053,45 @@ int main() {
   for (std::jthread& w : workers) w.join();
   progress.finish();
 
-  const std::string_view stopped_by = signal == 0        ? "time limit"
-                                      : signal == SIGINT ? "stopped by SIGINT"
-                                                         : "stopped by SIGTERM";
-  const bool ok = report(merge_results(results), cache.stats(), origin.calls(),
+  RunTotals totals = merge_results(results);
+  // Every queued write reaches Redis (or fails) before the counters are read.
+  for (tiercache::Cache& cache : caches) {
+    if (const auto flushed =
+            cache.flush(tiercache::Context::background().with_timeout(kFlushTimeout));
+        !flushed)
+      totals.errors.add("flush", flushed.error());
+  }
+
+  const std::string stopped_by =
+      signal == 0 ? "time limit" : std::string("stopped by ") + signal_name(signal);
+  const bool ok = report(totals, stats_of(caches), config.threads, origin.calls(), redis_text,
                          seconds_between(start, stop_time), stopped_by);
   return ok ? kExitOk : kExitFailed;
+}
+
+}  // namespace
+
+int main() {
+  const auto config = config_from_env();
+  if (!config) {
+    std::cerr << "demo: " << config.error() << '\n';
+    return kExitUsage;
+  }
+
+  // Blocked before any thread starts (the cache's own included) and before redis-server is
+  // forked, so every thread inherits the mask and the signals reach only wait_for_signal(): no
+  // handler, nothing async-signal-unsafe, and the private server is stopped on the way out.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  // Caught so that the stack unwinds and the private redis-server is stopped and its dir removed.
+  try {
+    return run(*config, stop_signals);
+  } catch (const std::exception& e) {
+    std::cerr << "demo: " << e.what() << '\n';
+    return kExitFailed;
+  }
 }
