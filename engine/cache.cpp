@@ -20,6 +20,7 @@
 namespace tiercache {
 
 using engine::Claim;
+using engine::Entry;
 using engine::fail;
 using engine::PromiseSlot;
 using engine::ShardTable;
@@ -116,25 +117,46 @@ Result<void> Cache::Impl::set(const Context& ctx, std::string_view key, std::str
   engine::attach_this_thread();
   const std::uint64_t h = hash_key(key);
   const std::uint64_t expires = engine::expiry_after(jittered(ttl.value_or(options_.default_ttl)));
-  shard_for(h).store(engine::make_value_entry(h, key, value, expires));
-  if (!writer_) return {};
+  Entry* fresh = engine::make_value_entry(h, key, value, expires);
+  if (!writer_) {
+    shard_for(h).store(fresh, [] {});
+    return {};
+  }
   engine::WriteOp op;
   op.kind = engine::WriteOp::Kind::set;
   op.key = key;
   op.value = value;
   op.expires_at_ms = expires;
-  return writer_->submit(ctx, std::move(op));
+  return write_through(ctx, op,
+                       [&](auto&& queue_locked) { shard_for(h).store(fresh, queue_locked); });
+}
+
+template <class Apply>
+Result<void> Cache::Impl::write_through(const Context& ctx, engine::WriteOp& op, Apply&& apply) {
+  auto done = writer_->prepare(op);
+  bool queued = false;
+  // Queued under the shard lock, so two writers of one key reach L2 in the order L1 saw them.
+  apply([&] { queued = writer_->try_enqueue(op); });
+  // A full queue falls back to the policy outside the lock (then that order is not promised).
+  if (!queued) {
+    if (auto r = writer_->enqueue(ctx, op); !r) return r;
+  }
+  return writer_->await(ctx, done,
+                        op.kind == engine::WriteOp::Kind::erase ? "sync purge" : "sync set");
 }
 
 Result<void> Cache::Impl::erase(const Context& ctx, std::string_view key) {
   engine::attach_this_thread();
   const std::uint64_t h = hash_key(key);
-  shard_for(h).erase(h, key);
-  if (!writer_) return {};
+  if (!writer_) {
+    shard_for(h).erase(h, key, [] {});
+    return {};
+  }
   engine::WriteOp op;
   op.kind = engine::WriteOp::Kind::erase;
   op.key = key;
-  return writer_->submit(ctx, std::move(op));
+  return write_through(ctx, op,
+                       [&](auto&& queue_locked) { shard_for(h).erase(h, key, queue_locked); });
 }
 
 Result<std::string> Cache::Impl::get_or_load(const Context& ctx, std::string_view key,
@@ -201,7 +223,8 @@ Result<Cache::Impl::Produced> Cache::Impl::produce(const Context& ctx, std::stri
     if (from_l2.error() == errc::not_found) {
       counters_.add(kL2Misses);
     } else {
-      counters_.add(kL2Errors);
+      // The caller's own deadline or cancellation is not L2's failure.
+      if (!ctx.done()) counters_.add(kL2Errors);
       if (loader == nullptr || options_.when_l2_down == L2DownPolicy::fail || ctx.done())
         return from_l2;
     }
@@ -239,19 +262,22 @@ Result<std::string> Cache::Impl::lead(const Context& ctx, ShardTable& shard, std
   Result<Produced> p = produce(ctx, key, loader);
   Result<std::string> r;
   if (p) {
-    // A value about to expire in L2 answers this call but is not worth an L1 entry.
-    if (p->expires_at_ms > engine::coarse_now_ms()) {
-      shard.fill(h, slot, engine::make_value_entry(h, key, p->value, p->expires_at_ms));
-    } else {
-      shard.drop(h, slot);
-    }
-    if (writer_ && !p->from_l2) {
-      engine::WriteOp op;
+    engine::WriteOp op;
+    const bool write_back = writer_ && !p->from_l2;
+    if (write_back) {
       op.key = key;
       op.value = p->value;
       op.expires_at_ms = p->expires_at_ms;
-      // Write-behind: the caller has its value; a full queue only costs L2 this copy.
-      (void)writer_->enqueue(ctx, op);
+    }
+    // A value about to expire in L2 answers this call but is not worth an L1 entry.
+    if (p->expires_at_ms > engine::coarse_now_ms()) {
+      // Written back to L2 only if still ours, and queued under the lock: a purge or set that
+      // raced the load wins in L2 as it does in L1. A full queue only costs L2 this copy.
+      shard.fill(h, slot, engine::make_value_entry(h, key, p->value, p->expires_at_ms), [&] {
+        if (write_back) (void)writer_->try_enqueue(op);
+      });
+    } else {
+      shard.drop(h, slot);
     }
     r = std::move(p->value);
     slot->publish(r);

@@ -54,6 +54,9 @@ class Cache::Impl {
   };
 
   engine::ShardTable& shard_for(std::uint64_t hash) noexcept;
+  // Queues `op` for L2 from inside apply(queue_locked)'s shard lock, then waits in sync mode.
+  template <class Apply>
+  Result<void> write_through(const Context& ctx, engine::WriteOp& op, Apply&& apply);
   std::chrono::milliseconds jittered(std::chrono::milliseconds ttl) const;
   Result<std::string> load_through(const Context& ctx, std::uint64_t h, std::string_view key,
                                    const Loader* loader);

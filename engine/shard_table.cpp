@@ -80,18 +80,14 @@ void ShardTable::make_room_locked(const Entry* keep) {
   }
 }
 
-void ShardTable::store(Entry* fresh) {
-  std::lock_guard lock(writer_mu_);
+void ShardTable::store_locked(Entry* fresh) {
   replace_locked(find_locked(fresh->hash), fresh);
   make_room_locked(fresh);
 }
 
-bool ShardTable::erase(std::uint64_t hash, std::string_view key) {
-  std::lock_guard lock(writer_mu_);
+void ShardTable::erase_locked(std::uint64_t hash, std::string_view key) {
   Entry* e = find_locked(hash);
-  if (e == nullptr || !e->has_key(key)) return false;
-  unlink_locked(e);
-  return true;
+  if (e != nullptr && e->has_key(key)) unlink_locked(e);
 }
 
 Claim ShardTable::claim(std::uint64_t hash, std::string_view key) {
@@ -119,8 +115,7 @@ Entry* ShardTable::find_loading_locked(std::uint64_t hash, const PromiseSlot* sl
   return e != nullptr && e->kind == EntryKind::loading && e->slot() == slot ? e : nullptr;
 }
 
-bool ShardTable::fill(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh) {
-  std::lock_guard lock(writer_mu_);
+bool ShardTable::fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh) {
   Entry* e = find_loading_locked(hash, slot);
   if (e == nullptr) {
     destroy_entry(fresh);

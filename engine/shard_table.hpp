@@ -92,15 +92,34 @@ class ShardTable {
   }
 
   // Publishes `fresh` (a value entry), replacing what the cell held, then evicts to fit.
-  void store(Entry* fresh);
-  // Removes the entry for `key`, value or loading. False if there was none.
-  bool erase(std::uint64_t hash, std::string_view key);
+  // `then_locked()` runs before the writer lock is released: whatever it queues is ordered
+  // like the cell changes (L2 gets a key's writes in the order L1 took them).
+  template <class F>
+  void store(Entry* fresh, F&& then_locked) {
+    std::lock_guard lock(writer_mu_);
+    store_locked(fresh);
+    then_locked();
+  }
+  // Removes the entry for `key`, value or loading; then_locked() runs either way.
+  template <class F>
+  void erase(std::uint64_t hash, std::string_view key, F&& then_locked) {
+    std::lock_guard lock(writer_mu_);
+    erase_locked(hash, key);
+    then_locked();
+  }
 
   // The slow path of get_or_load: a fresh value, a load to wait on, or a new load to lead.
   Claim claim(std::uint64_t hash, std::string_view key);
-  // The leader's value: if the cell still holds `slot`'s loading entry, `fresh` replaces it and
-  // true is returned; otherwise (purged or overwritten meanwhile, S4) `fresh` is freed.
-  bool fill(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
+  // The leader's value: if the cell still holds `slot`'s loading entry, `fresh` replaces it,
+  // then_locked() runs and true is returned; otherwise (purged or overwritten meanwhile, S4)
+  // `fresh` is freed and nothing runs.
+  template <class F>
+  bool fill(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh, F&& then_locked) {
+    std::lock_guard lock(writer_mu_);
+    if (!fill_locked(hash, slot, fresh)) return false;
+    then_locked();
+    return true;
+  }
   // The leader's load failed: removes `slot`'s loading entry if the cell still holds it.
   void drop(std::uint64_t hash, const PromiseSlot* slot);
   // The leader leaves without a value (its ctx ended): a waiter takes over, or the entry goes.
@@ -137,6 +156,9 @@ class ShardTable {
   static std::size_t charge(const Entry& e) noexcept {
     return e.key_bytes + e.value_bytes + kEntryOverheadBytes;
   }
+  void store_locked(Entry* fresh);
+  void erase_locked(std::uint64_t hash, std::string_view key);
+  bool fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
   Entry* find_locked(std::uint64_t hash);
   // The cell's entry if it is `slot`'s loading entry (the leader's identity check, S4).
   Entry* find_loading_locked(std::uint64_t hash, const PromiseSlot* slot);

@@ -68,14 +68,16 @@ Result<void> Writer::enqueue(const Context& ctx, WriteOp& op) {
   }
 }
 
-Result<void> Writer::submit(const Context& ctx, WriteOp op) {
+std::shared_ptr<OneShot<Result<void>>> Writer::prepare(WriteOp& op) const {
   if (options_.mode == WriteMode::sync || op.kind == WriteOp::Kind::barrier)
     op.done = std::make_shared<OneShot<Result<void>>>();
-  auto done = op.done;
-  if (auto queued = enqueue(ctx, op); !queued) return queued;
+  return op.done;
+}
+
+Result<void> Writer::await(const Context& ctx, const std::shared_ptr<OneShot<Result<void>>>& done,
+                           const char* what) {
   if (!done) return {};
-  Result<Result<void>> outcome =
-      done->wait(ctx, op.kind == WriteOp::Kind::barrier ? "flush" : "sync write");
+  Result<Result<void>> outcome = done->wait(ctx, what);
   if (!outcome) return std::unexpected(std::move(outcome.error()));
   return *outcome;
 }
@@ -83,7 +85,9 @@ Result<void> Writer::submit(const Context& ctx, WriteOp op) {
 Result<void> Writer::flush(const Context& ctx) {
   WriteOp barrier;
   barrier.kind = WriteOp::Kind::barrier;
-  return submit(ctx, std::move(barrier));
+  auto done = prepare(barrier);
+  if (auto queued = enqueue(ctx, barrier); !queued) return queued;
+  return await(ctx, done, "flush");
 }
 
 WriterStats Writer::stats() const {

@@ -40,14 +40,20 @@ class Writer {
   // Sends what is queued while L2 is reachable, then answers the rest with errc::closed.
   ~Writer();
 
-  // Queues `op` under the QueueFullPolicy. In WriteMode::sync (or for a barrier) waits for its
-  // outcome within ctx.
-  Result<void> submit(const Context& ctx, WriteOp op);
+  // A set or purge from a caller: prepare(), then try_enqueue() under the shard lock, then
+  // enqueue() if that found the queue full, then await() the completion prepare() returned.
+  //
+  // Gives `op` a completion to wait on in WriteMode::sync (and for barriers); null otherwise.
+  std::shared_ptr<OneShot<Result<void>>> prepare(WriteOp& op) const;
+  // Never waits, never applies the policy: false when the queue is full (`op` unchanged).
+  bool try_enqueue(WriteOp& op) { return queue_.try_enqueue(op); }
+  // Queues `op` under the QueueFullPolicy (under wait: within ctx).
+  Result<void> enqueue(const Context& ctx, WriteOp& op);
+  // The outcome of a prepared op, within ctx. Null `done`: nothing to wait for.
+  Result<void> await(const Context& ctx, const std::shared_ptr<OneShot<Result<void>>>& done,
+                     const char* what);
   // Waits until every write queued before the call was acknowledged or failed.
   Result<void> flush(const Context& ctx);
-  // Queues `op` under the QueueFullPolicy and never waits for its outcome (write-behind of a
-  // loaded value, whatever the WriteMode).
-  Result<void> enqueue(const Context& ctx, WriteOp& op);
   WriterStats stats() const;
 
  private:

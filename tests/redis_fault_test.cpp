@@ -142,3 +142,15 @@ TEST_CASE("a full queue under wait makes the caller wait within its deadline", "
   REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
   CHECK(redis.command({"GET", "after"}) == "v");
 }
+
+TEST_CASE("a caller's own deadline during an L2 read is not counted as an L2 error",
+          "[redis][fault]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  redis.pause();
+  auto r = cache.get(test::ctx_with_timeout(30ms), "cold");
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::timeout);
+  CHECK(cache.stats().l2_errors == 0);
+  redis.resume();
+}

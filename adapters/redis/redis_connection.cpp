@@ -82,33 +82,38 @@ void RedisConnection::on_connect(const redisAsyncContext* ac, int status) {
     self->lost(errc::backend_unavailable, self->name_ + ": connect failed: " + why);
     return;
   }
-  self->backoff_ = self->endpoint_.backoff_min;
   self->handshake_error_.clear();
-  self->set_state(State::ready);
   self->send_handshake();
 }
 
 void RedisConnection::send_handshake() {
+  handshake_left_ = (endpoint_.password.empty() ? 0 : 1) + (endpoint_.db != 0 ? 1 : 0);
+  if (handshake_left_ == 0) return set_state(State::ready);
+  set_state(State::handshaking);
   auto check = [this](const char* what) {
     return [this, what](const redisReply* reply, const Error* error) {
-      if (error != nullptr || reply->type != REDIS_REPLY_ERROR) return;
-      // A wrong password or database must not let commands run as someone else or elsewhere.
-      handshake_error_ = name_ + ": " + what + " failed: " + std::string(reply->str, reply->len);
-      drop_requested_ = true;
-      drop_code_ = errc::backend_error;
-      drop_detail_ = handshake_error_;
+      if (error != nullptr) return;  // the connection is going; lost() says why
+      if (reply->type == REDIS_REPLY_ERROR) {
+        // A wrong password or database must not let commands run as someone else or elsewhere.
+        handshake_error_ = name_ + ": " + what + " failed: " + std::string(reply->str, reply->len);
+        drop_requested_ = true;
+        drop_code_ = errc::backend_error;
+        drop_detail_ = handshake_error_;
+      } else if (--handshake_left_ == 0 && !drop_requested_) {
+        set_state(State::ready);
+      }
     };
   };
   if (!endpoint_.password.empty()) {
     if (endpoint_.user.empty()) {
-      send({"AUTH", endpoint_.password}, check("AUTH"));
+      send_unchecked({"AUTH", endpoint_.password}, check("AUTH"));
     } else {
-      send({"AUTH", endpoint_.user, endpoint_.password}, check("AUTH"));
+      send_unchecked({"AUTH", endpoint_.user, endpoint_.password}, check("AUTH"));
     }
   }
   if (endpoint_.db != 0) {
     const std::string db = std::to_string(endpoint_.db);
-    send({"SELECT", db}, check("SELECT"));
+    send_unchecked({"SELECT", db}, check("SELECT"));
   }
 }
 
@@ -132,6 +137,12 @@ void RedisConnection::on_reply(redisAsyncContext* ac, void* reply, void* privdat
                    self->drop_requested_ ? self->drop_detail_ : self->name_ + ": connection lost");
     p->done(nullptr, &e);
   } else {
+    // Only an answer proves the server healthy: a paused server still accepts connections, so
+    // resetting the backoff on connect would retry it at full rate. Until then, each failure
+    // doubles the time this connection spends failing fast (the breaker's open state). A
+    // refused AUTH is an answer too, but not a healthy one.
+    const auto* r = static_cast<const redisReply*>(reply);
+    if (r->type != REDIS_REPLY_ERROR) self->backoff_ = self->endpoint_.backoff_min;
     p->done(static_cast<const redisReply*>(reply), nullptr);
   }
   delete p;
@@ -145,6 +156,10 @@ void RedisConnection::send(const std::vector<std::string_view>& argv, ReplyFn do
     done(nullptr, &e);
     return;
   }
+  send_unchecked(argv, std::move(done));
+}
+
+void RedisConnection::send_unchecked(const std::vector<std::string_view>& argv, ReplyFn done) {
   std::vector<const char*> args;
   std::vector<size_t> lens;
   args.reserve(argv.size());

@@ -1,14 +1,18 @@
 // adapters/redis/redis_connection.hpp — one redisAsyncContext on the EventLoop, kept connected.
 //
-//   disconnected ─connect()─▶ connecting ─connect cb ok─▶ ready ─error/EOF/timeout─▶ disconnected
-//        ▲                        │ fail / connect_timeout                              │
-//        └────────── backoff (reconnect_backoff_min, doubling to _max) ◀────────────────┘
+//   disconnected ─▶ connecting ─connect cb─▶ handshaking ─AUTH/SELECT ok─▶ ready
+//   ─error/EOF/timeout─┐
+//        ▲              │ fail / connect_timeout     │ refused │ └──── backoff
+//        (reconnect_backoff_min, doubling to _max) ◀──────────────────────────────────┘
 //
-// On connect it pipelines AUTH and SELECT ahead of everything else, so commands may be sent as
-// soon as the socket is up. hiredis has no async timeouts: every command carries a deadline and
-// the first one to pass drops the connection, which fails every command in flight (a reply
-// stream cannot skip one reply). The context is never freed inside one of its own callbacks:
-// callbacks only mark it, on_tick() frees it after the loop's turn.
+// The backoff is the circuit breaker: while disconnected every command fails at once with
+// backend_unavailable, each reconnect is the probe, and only a reply (not a connect: a paused
+// server still accepts) resets the backoff to its minimum.
+// On connect it sends AUTH and SELECT and accepts commands only once both said OK: a command
+// pipelined behind a refused SELECT would run in database 0. hiredis has no async timeouts: every
+// command carries a deadline and the first one to pass drops the connection, which fails every
+// command in flight (a reply stream cannot skip one reply). The context is never freed inside one
+// of its own callbacks: callbacks only mark it, on_tick() frees it after the loop's turn.
 //
 // Threads: everything here runs on the loop thread, but is_ready_any_thread().
 #pragma once
@@ -65,7 +69,7 @@ class RedisConnection final : public EventLoop::Source {
   Clock::time_point next_deadline() const override;
 
  private:
-  enum class State { disconnected, connecting, ready };
+  enum class State { disconnected, connecting, handshaking, ready };
   struct Pending {
     ReplyFn done;
     Clock::time_point deadline;
@@ -77,6 +81,7 @@ class RedisConnection final : public EventLoop::Source {
 
   void connect_now();
   void send_handshake();
+  void send_unchecked(const std::vector<std::string_view>& argv, ReplyFn done);
   // The connection is gone: its pending commands fail with `why`, a reconnect is scheduled.
   void lost(errc why, const std::string& detail);
   void drop_context(errc why, const std::string& detail);
@@ -94,6 +99,7 @@ class RedisConnection final : public EventLoop::Source {
   errc drop_code_ = errc::backend_unavailable;
   std::string drop_detail_;
   std::string handshake_error_;   // an AUTH/SELECT failure, reported while disconnected
+  int handshake_left_ = 0;        // AUTH/SELECT replies still awaited
   std::deque<Pending*> pending_;  // in send order; hiredis replies in the same order
   Clock::time_point connect_deadline_ = Clock::time_point::max();
   Clock::time_point reconnect_at_ = Clock::time_point::max();
