@@ -20,7 +20,8 @@ endif
 
 LIB_SRCS   := $(wildcard engine/*.cpp adapters/*/*.cpp)
 TEST_SRCS  := $(wildcard tests/*.cpp tests/support/*.cpp)
-BENCH_SRCS := $(wildcard bench/l1_*.cpp bench/peers/*.cpp bench/bench_main.cpp)
+BENCH_SRCS := $(wildcard bench/l[12]_*.cpp bench/peers/*.cpp bench/bench_main.cpp) \
+              tests/support/redis_server.cpp
 LIB_OBJS   := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
 TEST_OBJS  := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
 BENCH_OBJS := $(BENCH_SRCS:%.cpp=$(BUILD)/%.o)

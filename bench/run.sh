@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The figures `make bench` prints: L1 throughput against the peers, then the trace replay.
+# The figures `make bench` prints: L1 and L2 (Redis) figures against the peers, then the trace
+# replay.
 # Usage: bench/run.sh BUILD_DIR. Runs from the repo root, where replay finds ../shared/traces.
 # Fails if either program fails; a missed target is printed, not a failure.
 set -euo pipefail
