@@ -1,6 +1,7 @@
 #include "engine/writer.hpp"
 
 #include <chrono>
+#include <deque>
 #include <unordered_map>
 
 #include "engine/coarse_clock.hpp"
@@ -16,6 +17,10 @@ using namespace std::chrono_literals;
 constexpr auto kUnavailablePollInterval = 2ms;
 // How often a caller under QueueFullPolicy::wait tries again for room.
 constexpr auto kQueueFullPollInterval = 100us;
+
+// Batches sent and not yet answered: the next one is built and sent while Redis works on the
+// previous, and replies still settle in order.
+constexpr std::size_t kMaxBatchesInFlight = 2;
 
 // Failures that say nothing about the write itself: send it again once L2 is back.
 bool is_retryable(const Error& e) {
@@ -104,46 +109,61 @@ WriterStats Writer::stats() const {
 }
 
 void Writer::run() {
-  std::vector<WriteOp> batch;  // a retry, if not empty, is at its front
+  std::deque<InFlight> in_flight;
+  std::vector<WriteOp> retry;  // in queue order; goes out before anything newer
   for (;;) {
     const std::uint32_t seen = queue_.enqueued_count();
+    const bool stopping = stopping_.load(std::memory_order_acquire);
+    // A retry waits until every batch sent before it has answered, so it stays in order.
+    if (in_flight.size() == kMaxBatchesInFlight || (!retry.empty() && !in_flight.empty())) {
+      settle_front(in_flight, retry);
+      continue;
+    }
+    std::vector<WriteOp> batch = std::move(retry);
+    retry.clear();
     WriteOp op;
     while (batch.size() < options_.batch_max_ops && queue_.try_dequeue(op))
       batch.push_back(std::move(op));
-    const bool stopping = stopping_.load(std::memory_order_acquire);
     if (batch.empty()) {
+      if (!in_flight.empty()) {
+        settle_front(in_flight, retry);
+        continue;
+      }
       if (stopping) return;
       queue_.wait_for_enqueue(seen);
       continue;
     }
     if (!backend_.is_available()) {
+      retry = std::move(batch);
+      if (!in_flight.empty()) continue;
       if (stopping) break;
       std::this_thread::sleep_for(kUnavailablePollInterval);
       continue;
     }
-    send(batch);
-    retried_.fetch_add(batch.size(), std::memory_order_relaxed);
+    in_flight.push_back(start(std::move(batch)));
   }
-  fail_all(batch, errc::closed, "the cache closed while L2 was unavailable");
+  fail_all(retry, errc::closed, "the cache closed while L2 was unavailable");
   WriteOp op;
   while (queue_.try_dequeue(op)) complete(op, fail(errc::closed, "the cache closed"));
 }
 
-void Writer::send(std::vector<WriteOp>& batch) {
+Writer::InFlight Writer::start(std::vector<WriteOp> batch) {
+  InFlight f;
+  f.ops = std::move(batch);
+  f.write_of_op.resize(f.ops.size());
   // Coalesce: per key only the last write goes out; the earlier ones share its outcome.
   std::unordered_map<std::string_view, std::size_t> write_of_key;
-  std::vector<std::size_t> write_of_op(batch.size());
   std::vector<BackendWrite> writes;
   std::size_t ops = 0;
-  for (std::size_t i = batch.size(); i-- > 0;) {
-    const WriteOp& op = batch[i];
+  for (std::size_t i = f.ops.size(); i-- > 0;) {
+    const WriteOp& op = f.ops[i];
     if (op.kind == WriteOp::Kind::barrier) continue;
     ++ops;
     if (auto it = write_of_key.find(op.key); it != write_of_key.end()) {
-      write_of_op[i] = it->second;
+      f.write_of_op[i] = it->second;
       continue;
     }
-    write_of_op[i] = writes.size();
+    f.write_of_op[i] = writes.size();
     write_of_key.emplace(op.key, writes.size());
     BackendWrite w;
     w.key = op.key;
@@ -163,25 +183,26 @@ void Writer::send(std::vector<WriteOp>& batch) {
     }
     writes.push_back(std::move(w));
   }
-  if (writes.empty()) {
-    for (WriteOp& op : batch) complete(op, {});
-    batch.clear();
-    return;
-  }
+  // A batch of barriers only still goes through the in-flight line, to complete in order.
+  if (writes.empty()) return f;
   batches_.fetch_add(1, std::memory_order_relaxed);
   sent_.fetch_add(writes.size(), std::memory_order_relaxed);
   coalesced_.fetch_add(ops - writes.size(), std::memory_order_relaxed);
-
-  auto replies = std::make_shared<OneShot<std::vector<Result<void>>>>();
-  backend_.write(std::move(writes), [replies](std::vector<Result<void>> results) {
+  f.replies = std::make_shared<OneShot<std::vector<Result<void>>>>();
+  backend_.write(std::move(writes), [replies = f.replies](std::vector<Result<void>> results) {
     replies->set(std::move(results));
   });
-  // The backend answers every batch (its command timeout bounds the wait).
-  const std::vector<Result<void>> results = *replies->wait(Context::background(), "write batch");
+  return f;
+}
 
-  std::vector<WriteOp> retry;
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    WriteOp& op = batch[i];
+void Writer::settle_front(std::deque<InFlight>& in_flight, std::vector<WriteOp>& retry) {
+  InFlight f = std::move(in_flight.front());
+  in_flight.pop_front();
+  std::vector<Result<void>> results;
+  // The backend answers every batch (its command timeout bounds the wait).
+  if (f.replies) results = *f.replies->wait(Context::background(), "write batch");
+  for (std::size_t i = 0; i < f.ops.size(); ++i) {
+    WriteOp& op = f.ops[i];
     if (op.kind == WriteOp::Kind::barrier) {
       // Everything before the barrier is settled unless something is being retried.
       if (retry.empty()) {
@@ -191,15 +212,15 @@ void Writer::send(std::vector<WriteOp>& batch) {
       }
       continue;
     }
-    const Result<void>& outcome = results[write_of_op[i]];
+    const Result<void>& outcome = results[f.write_of_op[i]];
     if (!outcome && is_retryable(outcome.error())) {
+      retried_.fetch_add(1, std::memory_order_relaxed);
       retry.push_back(std::move(op));
       continue;
     }
     if (!outcome) failed_.fetch_add(1, std::memory_order_relaxed);
     complete(op, outcome);
   }
-  batch = std::move(retry);
 }
 
 void Writer::fail_all(std::vector<WriteOp>& ops, errc code, const char* why) {

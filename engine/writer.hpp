@@ -5,8 +5,9 @@
 //                  ─▶ per write: ok / backend_error ─▶ complete its callers
 //                                unavailable / timeout ─▶ keep it, retry first once L2 is back
 //
-// One batch is in flight at a time and batches leave in queue order, so a later write to a key
-// never overtakes an earlier one, and a flush barrier completes only after everything queued
+// Up to two batches are in flight on one connection and they leave and settle in queue order,
+// so a later write to a key never overtakes an earlier one (a retry goes out only after every
+// batch before it answered), and a flush barrier completes only after everything queued
 // before it was acknowledged or failed. A write that could not reach Redis is retried, never
 // dropped, until the cache closes: "acknowledged in sync mode" means Redis said OK.
 // PX is computed at send time from the entry's expiry, so L2 never outlives L1's deadline.
@@ -14,7 +15,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <thread>
+#include <vector>
 
 #include "engine/write_queue.hpp"
 #include "tiercache/backend.hpp"
@@ -57,9 +60,18 @@ class Writer {
   WriterStats stats() const;
 
  private:
+  // A batch sent and not yet settled. No replies: nothing needed sending (barriers only).
+  struct InFlight {
+    std::vector<WriteOp> ops;
+    std::vector<std::size_t> write_of_op;  // ops[i]'s outcome is replies[write_of_op[i]]
+    std::shared_ptr<OneShot<std::vector<Result<void>>>> replies;
+  };
+
   void run();
-  // Sends `batch` (coalesced) and keeps in `batch` what must be retried.
-  void send(std::vector<WriteOp>& batch);
+  // Coalesces `batch` and sends it without waiting.
+  InFlight start(std::vector<WriteOp> batch);
+  // Waits for the oldest batch's replies, completes its callers, appends what must go again.
+  void settle_front(std::deque<InFlight>& in_flight, std::vector<WriteOp>& retry);
   void fail_all(std::vector<WriteOp>& ops, errc code, const char* why);
 
   Backend& backend_;
