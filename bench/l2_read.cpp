@@ -30,6 +30,11 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kReadKeys = 20'000;
 // Read before the measured keys: connections up, threads and heap warm.
 constexpr std::size_t kReadWarmupKeys = 1'000;
+// Value size of the write stream that runs beside the reads in l2_hit_get_under_writes: large
+// values make large pipelines, the case a shared connection would queue reads behind.
+constexpr std::size_t kStreamValueBytes = 4096;
+// Distinct keys the write stream cycles through.
+constexpr std::size_t kStreamKeys = 10'000;
 // Threads missing at once in the concurrent figure.
 constexpr unsigned kManyReaders = 8;
 // SETs per round trip while filling Redis.
@@ -52,10 +57,14 @@ std::uint64_t ns_since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
 }
 
-// A new cache reads `warm` once, then `threads` threads read `keys` once between them.
+enum class Writes { none, streaming };
+
+// A new cache reads `warm` once, then `threads` threads read `keys` once between them; with
+// Writes::streaming one more thread keeps the cache's writer busy with large sets meanwhile.
 std::optional<GetRun> measure_tiercache(const test::RedisServer& server,
                                         const std::vector<std::string>& keys,
-                                        const std::vector<std::string>& warm, unsigned threads) {
+                                        const std::vector<std::string>& warm, unsigned threads,
+                                        Writes writes = Writes::none) {
   auto cache = open_l2_cache(server, {});
   if (!cache) return std::nullopt;
   const Context ctx = Context::background();
@@ -64,6 +73,15 @@ std::optional<GetRun> measure_tiercache(const test::RedisServer& server,
       std::fprintf(stderr, "l2: get warm-up: %s missed\n", key.c_str());
       return std::nullopt;
     }
+
+  std::jthread stream;
+  if (writes == Writes::streaming)
+    stream = std::jthread([&](std::stop_token stop) {
+      const std::string value(kStreamValueBytes, 'w');
+      // Refusals (a full queue) are expected: the stream only has to keep the writer busy.
+      for (std::size_t i = 0; !stop.stop_requested(); ++i)
+        (void)cache->set(ctx, numbered_key("stream", i % kStreamKeys), value);
+    });
 
   const CacheStats before = cache->stats();
   RunGate gate(threads);
@@ -87,6 +105,7 @@ std::optional<GetRun> measure_tiercache(const test::RedisServer& server,
   workers.clear();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const CacheStats after = cache->stats();
+  stream = {};
 
   std::size_t wrong_total = 0;
   std::vector<std::uint64_t> all;
@@ -163,6 +182,8 @@ bool run_l2_read_figures(const test::RedisServer& server) {
   if (!many) return false;
   const std::optional<GetRun> hiredis = measure_hiredis(server, keys, warm);
   if (!hiredis) return false;
+  const std::optional<GetRun> busy = measure_tiercache(server, keys, warm, 1, Writes::streaming);
+  if (!busy) return false;
   const double cores = other_load_of("l2_hit_get", load);
 
   std::printf(
@@ -180,6 +201,13 @@ bool run_l2_read_figures(const test::RedisServer& server) {
       many->ops_per_s() / one->ops_per_s(), us(one->latency.p99_ns), many->threads,
       us(many->latency.p99_ns), hiredis->ops_per_s(),
       static_cast<unsigned long long>(many->l2_hits), keys.size(), cores);
+  std::printf(
+      "%-20s us  tiercache=%.1f  idle=%.1f  ratio=%.2f  (reads have their own connection: a "
+      "write stream of %zu-byte sets runs meanwhile)  p99_us: busy=%.1f idle=%.1f  "
+      "other_load=%.2f\n",
+      "l2_hit_get_under_writes", busy->us_per_get(), one->us_per_get(),
+      busy->us_per_get() / one->us_per_get(), kStreamValueBytes, us(busy->latency.p99_ns),
+      us(one->latency.p99_ns), cores);
   return empty_redis(server);
 }
 
