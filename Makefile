@@ -28,7 +28,7 @@ BENCH_OBJS := $(BENCH_SRCS:%.cpp=$(BUILD)/%.o)
 ALL_OBJS   := $(LIB_OBJS) $(TEST_OBJS) $(BENCH_OBJS) $(BUILD)/bench/replay.o $(BUILD)/examples/demo.o \
               $(BUILD)/examples/readme_example.o
 
-.PHONY: all deps test test-asan test-tsan bench bench-replay demo static-demo fuzz-smoke \
+.PHONY: all deps test test-asan test-tsan bench bench-smoke demo static-demo fuzz-smoke \
         check-layout format help clean
 .DEFAULT_GOAL := all
 
@@ -73,9 +73,14 @@ $(BUILD)/tiercache_bench: $(BENCH_OBJS) $(BUILD)/libtiercache.a
 $(BUILD)/replay: $(BUILD)/bench/replay.o $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $< $(BUILD)/libtiercache.a $(LDLIBS)
 
-bench: deps                                  ## throughput vs peers, then trace replay
+bench: deps                                  ## figures vs peers, trace replay; bench/results/summary.json, PNGs
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_bench $(BUILD)/replay
 	bench/run.sh $(BUILD)
+
+# Small data sets and BENCH_SECONDS=0.2; writes under $(BUILD)/bench-smoke/, not bench/results/.
+bench-smoke: deps                            ## ~1-minute bench run for CI: that it runs, never its speed
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_bench $(BUILD)/replay
+	BENCH_SMOKE=1 bench/run.sh $(BUILD)
 
 # Built by test so the README's example keeps compiling.
 $(BUILD)/readme_example: $(BUILD)/examples/readme_example.o $(BUILD)/libtiercache.a

@@ -1,7 +1,11 @@
-// bench/bench_main.cpp — tiercache_bench: the machine, then the L1 figures (bench/l1_read.hpp),
-// then the L2 figures against a redis-server it starts (bench/l2_figures.hpp).
+// bench/bench_main.cpp — tiercache_bench: the machine, then the L1 figures (bench/l1_read.hpp,
+// bench/l1_coalesce.hpp), then the L2 figures against a redis-server it starts
+// (bench/l2_figures.hpp).
 // BENCH_SECONDS sets each timed figure's measured time (default 2); a warm-up runs before each.
 // The L2 figures that read or write a fixed number of keys take what those keys take.
+// BENCH_SMOKE=1 shrinks every data set (BenchSize::smoke): a check that the bench runs, for CI.
+// BENCH_FIGURES and BENCH_DATA_DIR, set by bench/run.sh, say where figures and plot data go
+// (bench/figures_file.hpp, bench/plot_data.hpp).
 // Exits non-zero only if the run is void (bad BENCH_SECONDS, a target failing): an unmet target
 // is a figure to read, not a failure.
 #include <algorithm>
@@ -10,8 +14,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <thread>
 
+#include "bench/bench_settings.hpp"
+#include "bench/l1_coalesce.hpp"
 #include "bench/l1_read.hpp"
 #include "bench/l2_figures.hpp"
 #include "bench/timed_run.hpp"
@@ -46,11 +53,23 @@ int main() {
       return 2;
     }
   }
-  std::printf("%-20s cpu=\"%s\"  cores=%u\n", "machine", cpu_model().c_str(),
-              std::thread::hardware_concurrency());
-  const tiercache::bench::RunTimes times{
-      .warmup = std::chrono::duration<double>(std::min(seconds, kMaxWarmupSeconds)),
-      .measured = std::chrono::duration<double>(seconds)};
-  if (!tiercache::bench::run_l1_read_figures(times)) return 1;
-  return tiercache::bench::run_l2_figures(times) ? 0 : 1;
+  tiercache::bench::BenchSize size = tiercache::bench::BenchSize::full;
+  if (const char* env = std::getenv("BENCH_SMOKE"); env != nullptr && *env != '\0') {
+    const std::string_view smoke = env;
+    if (smoke != "0" && smoke != "1") {
+      std::fprintf(stderr, "tiercache_bench: BENCH_SMOKE is \"%s\"; must be 0 or 1\n", env);
+      return 2;
+    }
+    if (smoke == "1") size = tiercache::bench::BenchSize::smoke;
+  }
+  std::printf("%-20s cpu=\"%s\"  cores=%u%s\n", "machine", cpu_model().c_str(),
+              std::thread::hardware_concurrency(),
+              size == tiercache::bench::BenchSize::smoke ? "  smoke=1 (small data sets)" : "");
+  const tiercache::bench::BenchSettings settings{
+      .times = {.warmup = std::chrono::duration<double>(std::min(seconds, kMaxWarmupSeconds)),
+                .measured = std::chrono::duration<double>(seconds)},
+      .size = size};
+  if (!tiercache::bench::run_l1_read_figures(settings)) return 1;
+  if (!tiercache::bench::run_l1_coalesce_figure(settings)) return 1;
+  return tiercache::bench::run_l2_figures(settings) ? 0 : 1;
 }

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "bench/timed_run.hpp"
+#include "bench/bench_settings.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tiercache/cache.hpp"
 #include "tiercache/options.hpp"
@@ -17,9 +17,10 @@ namespace tiercache::bench {
 // Every value the L2 figures store, as design.md section 7 sets it.
 inline constexpr std::size_t kL2ValueBytes = 100;
 
-// Starts the server, then prints one line per figure (bench/l2_write.hpp, bench/l2_read.hpp).
-// Returns false, having said why on stderr, if the server, a peer or tiercache misbehaved.
-bool run_l2_figures(const RunTimes& times);
+// Starts the server, then prints and records one line per figure (bench/l2_write.hpp,
+// bench/l2_read.hpp, bench/l2_coalesce.hpp). Returns false, having said why on stderr, if the
+// server, a peer or tiercache misbehaved.
+bool run_l2_figures(const BenchSettings& settings);
 
 // A cache with `server` as L2 and `writer` as its writer options; nullopt (said on stderr) if
 // open() failed.

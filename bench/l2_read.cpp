@@ -11,12 +11,15 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "bench/figures_file.hpp"
 #include "bench/l2_figures.hpp"
 #include "bench/l2_other_load.hpp"
 #include "bench/latency_samples.hpp"
 #include "bench/peers/hiredis_client.hpp"
+#include "bench/plot_data.hpp"
 #include "bench/timed_run.hpp"
 #include "tiercache/cache.hpp"
 #include "tiercache/context.hpp"
@@ -28,8 +31,10 @@ using Clock = std::chrono::steady_clock;
 
 // Keys each measurement reads once: one round trip each keeps this at ~1 s for one thread.
 constexpr std::size_t kReadKeys = 20'000;
+constexpr std::size_t kSmokeReadKeys = 2'000;
 // Read before the measured keys: connections up, threads and heap warm.
 constexpr std::size_t kReadWarmupKeys = 1'000;
+constexpr std::size_t kSmokeReadWarmupKeys = 200;
 // Value size of the write stream that runs beside the reads in l2_hit_get_under_writes: large
 // values make large pipelines, the case a shared connection would queue reads behind.
 constexpr std::size_t kStreamValueBytes = 4096;
@@ -42,11 +47,13 @@ constexpr std::size_t kFillPipelineDepth = 256;
 
 struct GetRun {
   unsigned threads = 0;
+  std::size_t keys = 0;
   double seconds = 0;  // all keys, first get until the last thread finished
   LatencyPercentiles latency;
+  std::vector<std::uint64_t> sorted_ns;  // every get's latency, ascending
   std::uint64_t l2_hits = 0;
-  double us_per_get() const { return seconds * 1e6 / kReadKeys; }
-  double ops_per_s() const { return kReadKeys / seconds; }
+  double us_per_get() const { return seconds * 1e6 / keys; }
+  double ops_per_s() const { return keys / seconds; }
 };
 
 double us(std::uint64_t ns) {
@@ -123,8 +130,10 @@ std::optional<GetRun> measure_tiercache(const test::RedisServer& server,
                  static_cast<unsigned long long>(l1_hits), keys.size());
     return std::nullopt;
   }
-  return GetRun{
-      .threads = threads, .seconds = seconds, .latency = percentiles_of(all), .l2_hits = l2_hits};
+  GetRun run{.threads = threads, .keys = keys.size(), .seconds = seconds, .l2_hits = l2_hits};
+  run.latency = percentiles_of(all);
+  run.sorted_ns = std::move(all);
+  return run;
 }
 
 std::optional<GetRun> measure_hiredis(const test::RedisServer& server,
@@ -153,16 +162,22 @@ std::optional<GetRun> measure_hiredis(const test::RedisServer& server,
     }
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return GetRun{.threads = 1, .seconds = seconds, .latency = percentiles_of(latencies)};
+  GetRun run{.threads = 1, .keys = keys.size(), .seconds = seconds};
+  run.latency = percentiles_of(latencies);
+  run.sorted_ns = std::move(latencies);
+  return run;
 }
 
 }  // namespace
 
-bool run_l2_read_figures(const test::RedisServer& server) {
+bool run_l2_read_figures(const test::RedisServer& server, BenchSize size) {
+  const bool full = size == BenchSize::full;
   std::vector<std::string> keys;
   std::vector<std::string> warm;
-  for (std::size_t i = 0; i < kReadKeys; ++i) keys.push_back(numbered_key("read", i));
-  for (std::size_t i = 0; i < kReadWarmupKeys; ++i) warm.push_back(numbered_key("rwarm", i));
+  for (std::size_t i = 0; i < (full ? kReadKeys : kSmokeReadKeys); ++i)
+    keys.push_back(numbered_key("read", i));
+  for (std::size_t i = 0; i < (full ? kReadWarmupKeys : kSmokeReadWarmupKeys); ++i)
+    warm.push_back(numbered_key("rwarm", i));
 
   const OtherLoad load(server.pid());
   if (!empty_redis(server)) return false;
@@ -208,7 +223,18 @@ bool run_l2_read_figures(const test::RedisServer& server) {
       "l2_hit_get_under_writes", busy->us_per_get(), one->us_per_get(),
       busy->us_per_get() / one->us_per_get(), kStreamValueBytes, us(busy->latency.p99_ns),
       us(one->latency.p99_ns), cores);
-  return empty_redis(server);
+  constexpr double kNsPerUs = 1e3;
+  const bool written =
+      record_figure({.name = "l2_hit_get_us",
+                     .unit = "µs",
+                     .value = one->us_per_get(),
+                     .peers = {{"hiredis_sync_per_call", hiredis->us_per_get()}},
+                     .target = "none in the brief (reported; lower is faster)",
+                     .met = true}) &&
+      write_plot_data("l2_hit_get_latency_tiercache.cdf", cdf_text(one->sorted_ns, kNsPerUs)) &&
+      write_plot_data("l2_hit_get_latency_hiredis_sync_per_call.cdf",
+                      cdf_text(hiredis->sorted_ns, kNsPerUs));
+  return written && empty_redis(server);
 }
 
 }  // namespace tiercache::bench

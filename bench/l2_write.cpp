@@ -9,6 +9,7 @@
 // batch more of them as callers are added.
 #include "bench/l2_write.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/figures_file.hpp"
 #include "bench/l2_figures.hpp"
 #include "bench/l2_other_load.hpp"
 #include "bench/latency_samples.hpp"
@@ -32,11 +34,13 @@ using Clock = std::chrono::steady_clock;
 
 // Distinct keys, so no write is coalesced away and every one reaches Redis.
 constexpr std::size_t kAsyncSets = 200'000;
+constexpr std::size_t kSmokeAsyncSets = 20'000;
 // redis-benchmark as design.md section 7 runs it: one connection, 256 commands per round trip.
 constexpr unsigned kRedisBenchmarkClients = 1;
 constexpr unsigned kRedisBenchmarkPipeline = 256;
 // A round trip per SET is far slower than a pipeline: fewer of them keep the figure short.
 constexpr std::size_t kHiredisSets = 20'000;
+constexpr std::size_t kSmokeHiredisSets = 2'000;
 // Targets, from design.md section 7.
 constexpr double kMinRatioToRedisBenchmark = 0.9;
 constexpr double kMaxCallerP99Ns = 2000;
@@ -147,13 +151,13 @@ std::optional<AsyncFigure> measure_async(const test::RedisServer& server,
 
 std::optional<double> measure_hiredis_sets(const test::RedisServer& server,
                                            const std::vector<std::string>& keys,
-                                           const std::string& value) {
+                                           const std::string& value, std::size_t count) {
   HiredisClient client(server.host(), server.port());
   if (!client.is_connected()) {
     std::fprintf(stderr, "l2: hiredis: %s\n", client.error().c_str());
     return std::nullopt;
   }
-  const std::size_t count = std::min(kHiredisSets, keys.size());
+  count = std::min(count, keys.size());
   const auto start = Clock::now();
   for (std::size_t i = 0; i < count; ++i)
     if (!client.set(keys[i], value)) {
@@ -202,26 +206,30 @@ std::optional<SyncFigure> measure_sync(const test::RedisServer& server, unsigned
 
 }  // namespace
 
-bool run_l2_write_figures(const test::RedisServer& server, const RunTimes& times) {
+bool run_l2_write_figures(const test::RedisServer& server, const BenchSettings& settings) {
+  const RunTimes& times = settings.times;
+  const bool full = settings.size == BenchSize::full;
+  const std::size_t async_sets = full ? kAsyncSets : kSmokeAsyncSets;
   const std::string value(kL2ValueBytes, 'x');
   std::vector<std::string> keys;
-  keys.reserve(kAsyncSets);
-  for (std::size_t i = 0; i < kAsyncSets; ++i) keys.push_back(numbered_key("key", i));
+  keys.reserve(async_sets);
+  for (std::size_t i = 0; i < async_sets; ++i) keys.push_back(numbered_key("key", i));
 
   const char* figure = "l2_async_set";
   const OtherLoad async_load(server.pid());
   const RedisBenchmarkSetRun rb{.port = server.port(),
                                 .clients = kRedisBenchmarkClients,
                                 .pipeline = kRedisBenchmarkPipeline,
-                                .requests = kAsyncSets,
+                                .requests = async_sets,
                                 .value_bytes = kL2ValueBytes,
-                                .keyspace = kAsyncSets};
+                                .keyspace = async_sets};
   if (!empty_redis(server)) return false;
   const std::optional<double> rb_ops = run_redis_benchmark_set(rb);
   if (!rb_ops) return false;
   const std::optional<AsyncFigure> tc = measure_async(server, keys, value);
   if (!tc || !empty_redis(server)) return false;
-  const std::optional<double> hiredis_ops = measure_hiredis_sets(server, keys, value);
+  const std::optional<double> hiredis_ops =
+      measure_hiredis_sets(server, keys, value, full ? kHiredisSets : kSmokeHiredisSets);
   if (!hiredis_ops) return false;
 
   const double ratio_rb = tc->ops_per_s / *rb_ops;
@@ -238,8 +246,26 @@ bool run_l2_write_figures(const test::RedisServer& server, const RunTimes& times
       static_cast<unsigned long long>(tc->caller.p99_ns),
       yes_no(ratio_rb >= kMinRatioToRedisBenchmark), yes_no(p99_met),
       static_cast<unsigned long long>(tc->caller.p999_ns),
-      static_cast<unsigned long long>(tc->caller.max_ns), kAsyncSets, kAsyncWriter.queue_max_ops,
+      static_cast<unsigned long long>(tc->caller.max_ns), async_sets, kAsyncWriter.queue_max_ops,
       tc->enqueue_seconds, tc->total_seconds, tc->avg_batch, other_load_of(figure, async_load));
+  char rb_name[64];
+  std::snprintf(rb_name, sizeof rb_name, "redis_benchmark_c%u_p%u", kRedisBenchmarkClients,
+                kRedisBenchmarkPipeline);
+  char rb_target[96];
+  std::snprintf(rb_target, sizeof rb_target, ">= %.1fx %s", kMinRatioToRedisBenchmark, rb_name);
+  const bool recorded =
+      record_figure({.name = figure,
+                     .unit = "ops/s",
+                     .value = tc->ops_per_s,
+                     .peers = {{rb_name, *rb_ops}, {"hiredis_sync_per_call", *hiredis_ops}},
+                     .target = rb_target,
+                     .met = ratio_rb >= kMinRatioToRedisBenchmark}) &&
+      record_figure({.name = "l2_async_set_caller_p99_ns",
+                     .unit = "ns",
+                     .value = static_cast<double>(tc->caller.p99_ns),
+                     .target = "<= 2000 ns",
+                     .met = p99_met});
+  if (!recorded) return false;
 
   figure = "l2_sync_set";
   const OtherLoad sync_load(server.pid());

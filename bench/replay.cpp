@@ -1,17 +1,20 @@
 // bench/replay.cpp — replay: tiercache's L1 miss ratio on the shared traces, beside the
 // reference policies (design.md section 7, "hit ratio").
 //
-// For each *.u64.zst in the traces directory (argv[1]; default ../shared/traces, relative to the
-// repo root, where make and bench/run.sh run this) and each of its rows in
-// reference_miss_ratios.tsv: a real Cache holding the row's `capacity` entries in one shard
-// replays the row's first `requests` keys in order (get; on a miss, set the key's 8 raw bytes
-// with a 1-byte value), single-threaded so the order is the trace's. Taking capacity and request
-// count from the reference rows makes the columns compare like for like.
+// Usage: replay [TRACES_DIR [TRACE...]]. For each *.u64.zst in the traces directory (default
+// ../shared/traces, relative to the repo root, where make and bench/run.sh run this), or only
+// the TRACEs named (file names without .u64.zst; bench-smoke replays two small ones), and each
+// of its rows in reference_miss_ratios.tsv: a real Cache holding the row's `capacity` entries in
+// one shard replays the row's first `requests` keys in order (get; on a miss, set the key's 8
+// raw bytes with a 1-byte value), single-threaded so the order is the trace's. Taking capacity
+// and request count from the reference rows makes the columns compare like for like.
 //
 // Target, judged on the 5, 10 and 20 % rows (the 1 % ones are printed, not judged: too small to
 // be stable, says the traces' README): a miss ratio <= LRU's on every row, and on average <= the
 // best of S3-FIFO, W-TinyLFU and ARC. Exits non-zero only if the replay is void (a trace without
 // reference rows or the reverse, a bad file, a failing call): a missed target is a figure.
+// The summary is recorded as replay_le_lru and replay_gap_to_best (bench/figures_file.hpp), and
+// every row written to replay.dat for the miss-ratio plots (bench/plot_data.hpp).
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -22,10 +25,14 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "bench/figures_file.hpp"
+#include "bench/plot_data.hpp"
 #include "tiercache/cache.hpp"
 
 namespace {
@@ -220,19 +227,39 @@ void print_row(const ReferenceRow& r, double miss_ratio, Summary& summary) {
     summary.at_or_below_lru += le_lru ? 1 : 0;
     summary.sum_minus_best_pp += (miss_ratio - best.miss_ratio) * 100;
   }
-  char best_text[32];
-  std::snprintf(best_text, sizeof best_text, "%.4f(%s)", best.miss_ratio, best.policy);
-  std::printf("replay  %-19s %-8s %9zu  %9.4f  %7.4f  %-16s %7.4f  %s\n", r.trace.c_str(),
-              r.fraction_text.c_str(), r.capacity, miss_ratio, r.lru, best_text, r.belady,
-              judged ? (le_lru ? "yes" : "NO") : "n/a");
+  std::printf("replay  %-19s %-8s %9zu  %9.4f  %7.4f  %7.4f  %8.4f  %7.4f  %7.4f  %-9s %s\n",
+              r.trace.c_str(), r.fraction_text.c_str(), r.capacity, miss_ratio, r.lru, r.s3fifo,
+              r.wtinylfu, r.arc, r.belady, best.policy, judged ? (le_lru ? "yes" : "NO") : "n/a");
 }
 
-std::vector<fs::path> trace_files(const fs::path& dir) {
+// One gnuplot data block per trace (blocks apart by two blank lines, named in a comment).
+void append_plot_block(std::string& text, const std::string& trace,
+                       const std::vector<std::pair<const ReferenceRow*, double>>& rows) {
+  text += "# trace " + trace + "\n# fraction tiercache LRU S3FIFO WTinyLFU ARC Belady\n";
+  char line[160];
+  for (const auto& [r, miss_ratio] : rows) {
+    std::snprintf(line, sizeof line, "%s %.4f %.4f %.4f %.4f %.4f %.4f\n", r->fraction_text.c_str(),
+                  miss_ratio, r->lru, r->s3fifo, r->wtinylfu, r->arc, r->belady);
+    text += line;
+  }
+  text += "\n\n";
+}
+
+// The traces in `dir`, or only those `wanted` names (empty: all); nullopt (said on stderr) if a
+// wanted trace has no file.
+std::optional<std::vector<fs::path>> trace_files(const fs::path& dir,
+                                                 const std::set<std::string>& wanted) {
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
-    if (name.size() > kTraceSuffix.size() && name.ends_with(kTraceSuffix))
+    if (name.size() <= kTraceSuffix.size() || !name.ends_with(kTraceSuffix)) continue;
+    if (wanted.empty() || wanted.contains(name.substr(0, name.size() - kTraceSuffix.size())))
       files.push_back(entry.path());
+  }
+  if (files.size() < wanted.size()) {
+    std::fprintf(stderr, "replay: %zu of the %zu traces named have no %s file in %s\n",
+                 wanted.size() - files.size(), wanted.size(), kTraceSuffix.data(), dir.c_str());
+    return std::nullopt;
   }
   std::sort(files.begin(), files.end());
   return files;
@@ -246,24 +273,29 @@ int main(int argc, char** argv) {
   const fs::path dir = argc > 1 ? fs::path(argv[1]) : fs::path(kDefaultTracesDir);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    std::fprintf(stderr, "replay: %s is not a directory (usage: replay [TRACES_DIR])\n",
+    std::fprintf(stderr, "replay: %s is not a directory (usage: replay [TRACES_DIR [TRACE...]])\n",
                  dir.c_str());
     return 1;
   }
   const auto reference = read_reference(dir / kReferenceFile);
   if (!reference) return 1;
+  const std::set<std::string> wanted(argv + std::min(argc, 2), argv + argc);
+  const auto files = trace_files(dir, wanted);
+  if (!files) return 1;
 
-  std::printf("replay  %-19s %-8s %9s  %9s  %7s  %-16s %7s  %s\n", "trace", "fraction", "capacity",
-              "tiercache", "LRU", "best", "Belady", "le_LRU");
+  std::printf("replay  %-19s %-8s %9s  %9s  %7s  %7s  %8s  %7s  %7s  %-9s %s\n", "trace",
+              "fraction", "capacity", "tiercache", "LRU", "S3FIFO", "WTinyLFU", "ARC", "Belady",
+              "best", "le_LRU");
   Summary summary;
   std::size_t rows_replayed = 0;
-  for (const fs::path& file : trace_files(dir)) {
+  std::string plot_data;
+  for (const fs::path& file : *files) {
     const std::string name = file.filename().string();
     const std::string trace_name = name.substr(0, name.size() - kTraceSuffix.size());
     const auto trace = read_trace(file);
     if (!trace) return 1;
     const std::size_t keys = trace->size() / kKeyBytes;
-    std::size_t rows_here = 0;
+    std::vector<std::pair<const ReferenceRow*, double>> rows_here;
     for (const ReferenceRow& row : *reference) {
       if (row.trace != trace_name) continue;
       if (row.requests > keys) {
@@ -274,17 +306,23 @@ int main(int argc, char** argv) {
       const auto miss_ratio = replay_row(*trace, row);
       if (!miss_ratio) return 1;
       print_row(row, *miss_ratio, summary);
-      ++rows_here;
+      rows_here.emplace_back(&row, *miss_ratio);
     }
-    if (rows_here == 0) {
+    if (rows_here.empty()) {
       std::fprintf(stderr, "replay: %s has no rows in %s\n", name.c_str(), kReferenceFile);
       return 1;
     }
-    rows_replayed += rows_here;
+    rows_replayed += rows_here.size();
+    append_plot_block(plot_data, trace_name, rows_here);
   }
-  if (rows_replayed != reference->size()) {
+  const std::size_t rows_expected =
+      wanted.empty() ? reference->size()
+                     : static_cast<std::size_t>(std::count_if(
+                           reference->begin(), reference->end(),
+                           [&](const ReferenceRow& r) { return wanted.contains(r.trace); }));
+  if (rows_replayed != rows_expected) {
     std::fprintf(stderr, "replay: %zu of the %zu reference rows name no trace file in %s\n",
-                 reference->size() - rows_replayed, reference->size(), dir.c_str());
+                 rows_expected - rows_replayed, rows_expected, dir.c_str());
     return 1;
   }
 
@@ -297,5 +335,19 @@ int main(int argc, char** argv) {
       summary.at_or_below_lru, summary.judged, share, mean_pp, summary.judged, summary.judged,
       summary.at_or_below_lru == summary.judged ? "yes" : "no", mean_pp <= 0 ? "yes" : "no",
       elapsed.count());
-  return 0;
+  const bool recorded =
+      tiercache::bench::record_figure(
+          {.name = "replay_le_lru",
+           .unit = "fraction of rows",
+           .value = share,
+           .target = "1 (tiercache <= LRU on every trace at 5/10/20 %)",
+           .met = summary.judged > 0 && summary.at_or_below_lru == summary.judged}) &&
+      tiercache::bench::record_figure(
+          {.name = "replay_gap_to_best",
+           .unit = "percentage points",
+           .value = mean_pp,
+           .target = "<= 0 (mean over 5/10/20 % rows vs best of S3-FIFO, W-TinyLFU, ARC)",
+           .met = summary.judged > 0 && mean_pp <= 0}) &&
+      tiercache::bench::write_plot_data("replay.dat", plot_data);
+  return recorded ? 0 : 1;
 }

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # The figures `make bench` prints: L1 and L2 (Redis) figures against the peers, then the trace
-# replay.
+# replay; then bench/results/summary.json (one object per figure, the shape issue 4 fixes) and
+# the PNG plots (bench/plots.sh).
 # Usage: bench/run.sh BUILD_DIR. Runs from the repo root, where replay finds ../shared/traces.
-# Fails if either program fails; a missed target is printed, not a failure.
+# BENCH_SMOKE=1 (make bench-smoke): small data sets, BENCH_SECONDS=0.2, two small traces, and
+# everything written under BUILD_DIR/bench-smoke/ instead, so bench/results/ keeps the real
+# figures; it checks that the bench runs and the summary is whole, never the speed.
+# Fails if a program fails or the summary lacks a figure; a missed target is printed, not a
+# failure.
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -12,5 +17,66 @@ fi
 build_dir=$(cd "$1" && pwd)
 cd "$(dirname "$0")/.."
 
+traces_dir=../shared/traces
+if [ "${BENCH_SMOKE:-0}" = 1 ]; then
+  export BENCH_SMOKE=1 BENCH_SECONDS=0.2
+  results_dir=$build_dir/bench-smoke
+  data_dir=$results_dir/data
+  # The two smallest traces: a few thousand requests each.
+  replay_args=("$traces_dir" lirs_cs lirs_gli)
+else
+  results_dir=bench/results
+  data_dir=$build_dir/bench-data
+  replay_args=("$traces_dir")
+fi
+# A failed run leaves no summary or plot behind to be mistaken for its result.
+rm -rf "$data_dir"
+rm -f "$results_dir"/summary.json "$results_dir"/*.png
+mkdir -p "$data_dir" "$results_dir"
+# Where the programs append their figures (bench/figures_file.hpp) and write plot data.
+export BENCH_FIGURES=$data_dir/figures.jsonl BENCH_DATA_DIR=$data_dir
+
 "$build_dir/tiercache_bench"
-"$build_dir/replay"
+"$build_dir/replay" "${replay_args[@]}"
+
+# The summary: the machine, then every recorded figure in order. Fails if a figure the tools
+# read is missing, appears twice, or has no value.
+python3 - "$BENCH_FIGURES" "$results_dir/summary.json" <<'PY'
+import json, os, sys
+
+figures_path, summary_path = sys.argv[1], sys.argv[2]
+required = [
+    "l1_read_ro", "l1_read_rw90", "l1_read_cache_resident", "l1_hit_p99_ns", "hot_key_read",
+    "l2_async_set", "l2_hit_get_us", "coalesced_loads", "replay_le_lru", "replay_gap_to_best",
+    "bytes_per_entry",
+]
+model = "unknown"
+with open("/proc/cpuinfo") as cpuinfo:
+    for line in cpuinfo:
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+figures = []
+with open(figures_path) as lines:
+    for number, line in enumerate(lines, 1):
+        try:
+            figures.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            sys.exit(f"summary: {figures_path}:{number}: {e}")
+names = [f["name"] for f in figures]
+problems = [f"missing figure {n}" for n in required if n not in names]
+problems += [f"figure {n} recorded {names.count(n)} times" for n in set(names) if names.count(n) > 1]
+problems += [f"figure {f['name']} has no value" for f in figures if f["value"] is None]
+if problems:
+    sys.exit("summary: " + "; ".join(problems))
+summary = {"machine": f"{model}, {os.cpu_count()} cores", "figures": figures}
+with open(summary_path + ".tmp", "w") as out:
+    json.dump(summary, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+os.replace(summary_path + ".tmp", summary_path)
+unmet = [f["name"] for f in figures if not f["met"]]
+print(f"summary: {summary_path}: {len(figures)} figures, {len(figures) - len(unmet)} met"
+      + (f"; not met: {', '.join(unmet)}" if unmet else ""))
+PY
+
+bench/plots.sh "$data_dir" "$results_dir"

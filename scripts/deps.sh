@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  g++ make pkg-config zstd
+  g++ make pkg-config zstd python3
   libcds-dev libxxhash-dev
   catch2 libbenchmark-dev libtbb-dev
   libhiredis-dev redis-server redis-tools libconcurrentqueue-dev
