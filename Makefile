@@ -25,10 +25,13 @@ BENCH_SRCS := $(wildcard bench/l[12]_*.cpp bench/peers/*.cpp bench/bench_main.cp
 LIB_OBJS   := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
 TEST_OBJS  := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
 BENCH_OBJS := $(BENCH_SRCS:%.cpp=$(BUILD)/%.o)
+GBENCH_SRCS := $(wildcard bench/gbench/*.cpp bench/peers/*.cpp) tests/support/redis_server.cpp
+GBENCH_OBJS := $(GBENCH_SRCS:%.cpp=$(BUILD)/%.o)
 ALL_OBJS   := $(LIB_OBJS) $(TEST_OBJS) $(BENCH_OBJS) $(BUILD)/bench/replay.o $(BUILD)/examples/demo.o \
               $(BUILD)/examples/readme_example.o
+ALL_OBJS   := $(sort $(ALL_OBJS) $(GBENCH_OBJS))
 
-.PHONY: all deps test test-asan test-tsan bench bench-smoke demo static-demo fuzz-smoke \
+.PHONY: all deps test test-asan test-tsan bench bench-smoke gbench demo static-demo fuzz-smoke \
         check-layout format help clean
 .DEFAULT_GOAL := all
 
@@ -81,6 +84,14 @@ bench: deps                                  ## figures vs peers, trace replay; 
 bench-smoke: deps                            ## ~1-minute bench run for CI: that it runs, never its speed
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_bench $(BUILD)/replay
 	BENCH_SMOKE=1 bench/run.sh $(BUILD)
+
+$(BUILD)/tiercache_gbench: $(GBENCH_OBJS) $(BUILD)/libtiercache.a
+	$(CXX) $(CXXFLAGS) -o $@ $(GBENCH_OBJS) $(BUILD)/libtiercache.a -lbenchmark -ltbb $(LDLIBS)
+
+# GBENCH_ARGS passes flags, e.g. GBENCH_ARGS='--benchmark_filter=L2/ --benchmark_min_time=0.05'.
+gbench: deps                                 ## Google Benchmark grid vs peers (~1.5 min)
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_gbench
+	$(BUILD)/tiercache_gbench $(GBENCH_ARGS)
 
 # Built by test so the README's example keeps compiling.
 $(BUILD)/readme_example: $(BUILD)/examples/readme_example.o $(BUILD)/libtiercache.a
