@@ -12,12 +12,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 #include <string_view>
 #include <thread>
 
 #include "bench/bench_settings.hpp"
+#include "bench/cpu_model.hpp"
 #include "bench/l1_coalesce.hpp"
 #include "bench/l1_read.hpp"
 #include "bench/l2_figures.hpp"
@@ -28,17 +28,6 @@ namespace {
 constexpr double kDefaultSeconds = 2.0;
 // Long enough to fault in pages and settle the clock speed; short runs warm up for their length.
 constexpr double kMaxWarmupSeconds = 0.5;
-
-std::string cpu_model() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  const std::string field = "model name";
-  for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.rfind(field, 0) != 0) continue;
-    const auto colon = line.find(':');
-    if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-  }
-  return "unknown";
-}
 
 }  // namespace
 
@@ -62,7 +51,7 @@ int main() {
     }
     if (smoke == "1") size = tiercache::bench::BenchSize::smoke;
   }
-  std::printf("%-20s cpu=\"%s\"  cores=%u%s\n", "machine", cpu_model().c_str(),
+  std::printf("%-20s cpu=\"%s\"  cores=%u%s\n", "machine", tiercache::bench::cpu_model().c_str(),
               std::thread::hardware_concurrency(),
               size == tiercache::bench::BenchSize::smoke ? "  smoke=1 (small data sets)" : "");
   const tiercache::bench::BenchSettings settings{

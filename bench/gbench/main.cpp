@@ -47,12 +47,12 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "bench/cpu_model.hpp"
 #include "bench/gbench/register.hpp"
 
 namespace {
@@ -62,17 +62,6 @@ namespace {
 constexpr const char* kDefaultMinTime = "--benchmark_min_time=0.2";
 // Set to 1 to add the 10M-key data set.
 constexpr const char* k10MEnv = "TIERCACHE_GBENCH_10M";
-
-std::string cpu_model() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  const std::string field = "model name";
-  for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.rfind(field, 0) != 0) continue;
-    const auto colon = line.find(':');
-    if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-  }
-  return "unknown";
-}
 
 }  // namespace
 
@@ -87,7 +76,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&count, args.data());
   if (benchmark::ReportUnrecognizedArguments(count, args.data())) return 1;
 
-  benchmark::AddCustomContext("cpu_model", cpu_model());
+  benchmark::AddCustomContext("cpu_model", tiercache::bench::cpu_model());
   benchmark::AddCustomContext("cores", std::to_string(std::thread::hardware_concurrency()));
   const char* ten_m = std::getenv(k10MEnv);
   const bool with_10m = ten_m != nullptr && std::strcmp(ten_m, "1") == 0;
