@@ -10,7 +10,7 @@
 #include <map>
 #include <string>
 
-#include "engine/cache_test_access.hpp"
+#include "engine/api/cache_test_access.hpp"
 #include "tiercache/tiercache.hpp"
 
 using tiercache::Cache;

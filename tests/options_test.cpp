@@ -61,8 +61,15 @@ TEST_CASE("the effective options never print the Redis password") {
                                       .connect_timeout = std::chrono::milliseconds(1)}});
   REQUIRE(cache);
   const std::string text = tiercache::to_string(cache->options());
-  CHECK_THAT(text, Catch::Contains("redis.password=***"));
+  CHECK_THAT(text, Catch::Contains("redis.url=redis://***@127.0.0.1:1/0"));
   CHECK_THAT(text, !Catch::Contains("hunter2"));
+  auto by_field = Cache::open({.redis = {.host = "127.0.0.1",
+                                         .port = 1,
+                                         .password = "hunter2",
+                                         .connect_timeout = std::chrono::milliseconds(1)}});
+  REQUIRE(by_field);
+  CHECK_THAT(tiercache::to_string(by_field->options()), Catch::Contains("redis.password=***"));
+  CHECK_THAT(tiercache::to_string(by_field->options()), !Catch::Contains("hunter2"));
 }
 
 TEST_CASE("open fills in the automatic shard count and reports the effective options") {

@@ -239,10 +239,10 @@ TEST_CASE("ttl_jitter shortens TTLs by at most its fraction, in both tiers", "[r
 
 TEST_CASE("a refused SELECT lets no command run in another database", "[redis]") {
   test::RedisServer redis({.extra_args = {"--databases", "4"}});
-  Cache cache = test::open_cache({.redis = {.url = redis.url().substr(0, redis.url().size() - 1) +
-                                                   "9",
-                                            .connect_timeout = 200ms},
-                                  .writer = {.mode = WriteMode::sync}});
+  Cache cache =
+      test::open_cache({.redis = {.url = redis.url().substr(0, redis.url().size() - 1) + "9",
+                                  .connect_timeout = 200ms},
+                        .writer = {.mode = WriteMode::sync}});
   auto r = cache.set(test::ctx_with_timeout(300ms), "k", "v");
   REQUIRE_FALSE(r);
   auto miss = cache.get(test::ctx_with_timeout(300ms), "other");
@@ -253,28 +253,27 @@ TEST_CASE("a refused SELECT lets no command run in another database", "[redis]")
 
 TEST_CASE("a refused AUTH lets no command run as the default user", "[redis]") {
   test::RedisServer redis;  // no requirepass: AUTH with a password is an error
-  Cache cache = test::open_cache(
-      {.redis = {.url = "redis://:pw@127.0.0.1:" + std::to_string(redis.port()),
-                 .connect_timeout = 200ms},
-       .writer = {.mode = WriteMode::sync}});
+  Cache cache =
+      test::open_cache({.redis = {.url = "redis://:pw@127.0.0.1:" + std::to_string(redis.port()),
+                                  .connect_timeout = 200ms},
+                        .writer = {.mode = WriteMode::sync}});
   REQUIRE_FALSE(cache.set(test::ctx_with_timeout(300ms), "k", "v"));
   CHECK(redis.command({"DBSIZE"}) == ":0");
 }
 
-TEST_CASE("a purge during a load keeps the loaded value out of Redis too",
-          "[redis][concurrency]") {
+TEST_CASE("a purge during a load keeps the loaded value out of Redis too", "[redis][concurrency]") {
   test::RedisServer redis;
   Cache cache = test::open_cache(redis);
   std::atomic<bool> inside{false}, release{false};
   std::thread leader([&] {
-    (void)cache.get_or_load(test::ctx_with_timeout(5s), "k",
-                            [&](const Context&, std::string_view) {
-                              inside = true;
-                              while (!release) std::this_thread::sleep_for(100us);
-                              return Result<std::string>("stale");
-                            });
+    (void)cache.get_or_load(test::ctx_with_timeout(5s), "k", [&](const Context&, std::string_view) {
+      inside = true;
+      while (!release) std::this_thread::sleep_for(100us);
+      return Result<std::string>("stale");
+    });
   });
-  test::wait_until(2s, [&] { return inside.load(); }, "the load runs");
+  test::wait_until(
+      2s, [&] { return inside.load(); }, "the load runs");
   REQUIRE(cache.purge(test::ctx(), "k"));
   release = true;
   leader.join();
@@ -287,14 +286,14 @@ TEST_CASE("a set during a load wins in Redis too", "[redis][concurrency]") {
   Cache cache = test::open_cache(redis);
   std::atomic<bool> inside{false}, release{false};
   std::thread leader([&] {
-    (void)cache.get_or_load(test::ctx_with_timeout(5s), "k",
-                            [&](const Context&, std::string_view) {
-                              inside = true;
-                              while (!release) std::this_thread::sleep_for(100us);
-                              return Result<std::string>("loaded");
-                            });
+    (void)cache.get_or_load(test::ctx_with_timeout(5s), "k", [&](const Context&, std::string_view) {
+      inside = true;
+      while (!release) std::this_thread::sleep_for(100us);
+      return Result<std::string>("loaded");
+    });
   });
-  test::wait_until(2s, [&] { return inside.load(); }, "the load runs");
+  test::wait_until(
+      2s, [&] { return inside.load(); }, "the load runs");
   REQUIRE(cache.set(test::ctx(), "k", "written"));
   release = true;
   leader.join();

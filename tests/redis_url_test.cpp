@@ -1,8 +1,8 @@
-#include "engine/redis_url.hpp"
+#include "adapters/redis/redis_url.hpp"
 #include "tests/support/test_support.hpp"
 
 using tiercache::errc;
-using tiercache::engine::parse_redis_url;
+using tiercache::redis::parse_redis_url;
 
 TEST_CASE("a full redis URL gives host, port, user, password and db") {
   auto u = parse_redis_url("redis://app:p%ss@cache.local:6380/2");

@@ -46,7 +46,6 @@ class EventLoop {
   // Loop thread only.
   void attach(Source* s);
   void detach(Source* s);
-  bool on_loop_thread() const noexcept { return std::this_thread::get_id() == thread_.get_id(); }
 
  private:
   void run();

@@ -1,5 +1,5 @@
 // adapters/redis/make_redis_backend.hpp — the Redis backend's factory, free of hiredis, so
-// engine/open.cpp can build one without seeing the adapter's insides.
+// adapters/make_backend.cpp can build one without seeing the adapter's insides.
 #pragma once
 
 #include <memory>
@@ -9,8 +9,9 @@
 
 namespace tiercache::redis {
 
-// `options` must be complete: url already parsed into host, port, user, password and db.
-// Connects in the background; the backend is unavailable until the first connect succeeds.
-std::unique_ptr<Backend> make_redis_backend(const RedisOptions& options);
+// Checks `options` (invalid_argument naming the field), then starts connecting in the
+// background; the backend is unavailable until the first connect succeeds. Waits up to
+// options.connect_timeout for it, so a healthy server is ready on return.
+Result<std::unique_ptr<Backend>> make_redis_backend(const RedisOptions& options);
 
 }  // namespace tiercache::redis

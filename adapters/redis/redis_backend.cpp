@@ -134,19 +134,10 @@ void RedisBackend::write(std::vector<BackendWrite> writes, WriteDone done) {
   });
 }
 
-std::unique_ptr<Backend> make_redis_backend(const RedisOptions& o) {
-  Endpoint e;
-  e.host = o.host;
-  e.port = o.port;
-  e.unix_socket = o.unix_socket;
-  e.user = o.user;
-  e.password = o.password;
-  e.db = o.db;
-  e.connect_timeout = o.connect_timeout;
-  e.command_timeout = o.command_timeout;
-  e.backoff_min = o.reconnect_backoff_min;
-  e.backoff_max = o.reconnect_backoff_max;
-  return std::make_unique<RedisBackend>(std::move(e), o.key_prefix);
+Result<std::unique_ptr<Backend>> make_redis_backend(const RedisOptions& options) {
+  Result<Endpoint> endpoint = make_endpoint(options);
+  if (!endpoint) return std::unexpected(std::move(endpoint.error()));
+  return std::make_unique<RedisBackend>(std::move(*endpoint), options.key_prefix);
 }
 
 }  // namespace tiercache::redis

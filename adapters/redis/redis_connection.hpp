@@ -26,23 +26,11 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/redis/endpoint.hpp"
 #include "adapters/redis/event_loop.hpp"
 #include "tiercache/error.hpp"
 
 namespace tiercache::redis {
-
-struct Endpoint {
-  std::string host;
-  int port = 6379;
-  std::string unix_socket;
-  std::string user;
-  std::string password;
-  int db = 0;
-  std::chrono::milliseconds connect_timeout{500};
-  std::chrono::milliseconds command_timeout{200};
-  std::chrono::milliseconds backoff_min{10};
-  std::chrono::milliseconds backoff_max{1000};
-};
 
 class RedisConnection final : public EventLoop::Source {
  public:
@@ -55,7 +43,6 @@ class RedisConnection final : public EventLoop::Source {
 
   // Starts connecting. Loop thread.
   void start();
-  bool is_ready() const noexcept { return state_ == State::ready; }
   bool is_ready_any_thread() const noexcept { return ready_.load(std::memory_order_acquire); }
   // Sends one command; `done` runs exactly once. Fails at once with backend_unavailable when
   // the connection is not ready.

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -51,5 +52,12 @@ class Backend {
   // fast with backend_unavailable instead of queueing behind a dead connection.
   virtual bool is_available() const noexcept = 0;
 };
+
+struct Options;
+
+// The built-in L2 that `options` names: Redis when Options.redis.is_configured(), else null (an
+// L1-only cache). Checks those options first: invalid_argument names the bad field, and nothing
+// is built. Cache::open calls it; it is public so a program can wrap the built-in backend.
+[[nodiscard]] Result<std::unique_ptr<Backend>> make_backend(const Options& options);
 
 }  // namespace tiercache

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <expected>
+#include <sstream>
 #include <string>
 #include <system_error>
 
@@ -37,6 +38,16 @@ struct Error {
 
 template <class T>
 using Result = std::expected<T, Error>;
+
+// The failure side of a Result, its detail joined from `parts` as a stream would print them:
+//   return tiercache::fail(errc::backend_error, "orders db: ", status);
+// For loaders and backends as much as for tiercache itself.
+template <class... Parts>
+[[nodiscard]] std::unexpected<Error> fail(errc code, const Parts&... parts) {
+  std::ostringstream detail;
+  (detail << ... << parts);
+  return std::unexpected(Error{make_error_code(code), std::move(detail).str()});
+}
 
 }  // namespace tiercache
 

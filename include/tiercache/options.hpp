@@ -32,8 +32,9 @@ struct L1Options {
 
 // Redis as L2. Enabled when url, host or unix_socket is set; otherwise the cache is L1 only.
 struct RedisOptions {
-  // redis://[[user]:password@]host[:port][/db]; fills host, port, user, password and db, which
-  // must then be left at their defaults.
+  // redis://[[user]:password@]host[:port][/db] (an IPv6 host in brackets) or
+  // unix://[[user]:password@]/path/to/redis.sock[?db=N]; says what host, port, unix_socket, user,
+  // password and db would, which must then be left at their defaults.
   std::string url;
   std::string host;
   int port = 6379;
@@ -51,6 +52,14 @@ struct RedisOptions {
   // Wait before the first reconnect attempt; doubles per failure up to reconnect_backoff_max.
   std::chrono::milliseconds reconnect_backoff_min{10};
   std::chrono::milliseconds reconnect_backoff_max{1000};
+  // A connection that carried no reply for this long is sent a PING, so one that died silently
+  // (a network fault that left no RST) is found and replaced before a caller waits on it.
+  std::chrono::milliseconds health_check_interval{1000};
+
+  // Whether these options name a server (url, host or unix_socket): Redis is L2 only then.
+  bool is_configured() const noexcept {
+    return !url.empty() || !host.empty() || !unix_socket.empty();
+  }
 };
 
 enum class WriteMode {

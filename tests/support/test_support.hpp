@@ -9,7 +9,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "engine/cache_test_access.hpp"
+#include "engine/api/cache_test_access.hpp"
 #include "tiercache/tiercache.hpp"
 
 namespace test {

@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "engine/memory_order.hpp"
+#include "engine/base/memory_order.hpp"
 
 namespace tiercache::engine {
 

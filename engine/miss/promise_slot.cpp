@@ -1,6 +1,6 @@
-#include "engine/promise_slot.hpp"
+#include "engine/miss/promise_slot.hpp"
 
-#include "engine/memory_order.hpp"
+#include "engine/base/memory_order.hpp"
 
 namespace tiercache::engine {
 

@@ -13,7 +13,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/one_shot.hpp"
+#include "engine/base/one_shot.hpp"
 #include "tiercache/error.hpp"
 
 namespace tiercache::engine {

@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/write_queue.hpp"
+#include "engine/l2/write_queue.hpp"
 #include "tiercache/backend.hpp"
 #include "tiercache/context.hpp"
 #include "tiercache/options.hpp"

@@ -1,8 +1,8 @@
-#include "engine/entry.hpp"
+#include "engine/l1/entry.hpp"
 
 #include <new>
 
-#include "engine/promise_slot.hpp"
+#include "engine/miss/promise_slot.hpp"
 
 namespace tiercache::engine {
 namespace {

@@ -1,14 +1,23 @@
-#include "engine/options_check.hpp"
+#include "engine/api/options_check.hpp"
 
 #include <algorithm>
 #include <bit>
 #include <sstream>
 
-#include "engine/fail.hpp"
-#include "engine/redis_url.hpp"
-#include "engine/shard_table.hpp"
+#include "engine/l1/shard_table.hpp"
 
 namespace tiercache {
+namespace {
+
+// A URL with any user info replaced by ***, so no password reaches a log.
+std::string masked_url(const std::string& url) {
+  const std::size_t at = url.rfind('@');
+  const std::size_t scheme_end = url.find("://");
+  if (at == std::string::npos || scheme_end == std::string::npos) return url;
+  return url.substr(0, scheme_end + 3) + "***@" + url.substr(at + 1);
+}
+
+}  // namespace
 
 std::string to_string(const Options& o) {
   std::ostringstream s;
@@ -18,9 +27,9 @@ std::string to_string(const Options& o) {
     << " l1.shards=" << o.l1.shards << " l1.expected_entry_bytes=" << o.l1.expected_entry_bytes
     << " default_ttl=" << o.default_ttl.count() << "ms ttl_jitter=" << o.ttl_jitter
     << " when_l2_down=" << (o.when_l2_down == L2DownPolicy::fail ? "fail" : "load");
-  if (!engine::has_l2(o)) return std::move(s).str() + " redis=off";
+  if (!r.is_configured()) return std::move(s).str() + " redis=off";
   // The password is never printed.
-  s << " redis.host=" << r.host << " redis.port=" << r.port
+  s << " redis.url=" << masked_url(r.url) << " redis.host=" << r.host << " redis.port=" << r.port
     << " redis.unix_socket=" << r.unix_socket << " redis.user=" << r.user
     << " redis.password=" << (r.password.empty() ? "" : "***") << " redis.db=" << r.db
     << " redis.key_prefix=" << r.key_prefix
@@ -28,6 +37,7 @@ std::string to_string(const Options& o) {
     << "ms redis.command_timeout=" << r.command_timeout.count()
     << "ms redis.reconnect_backoff=" << r.reconnect_backoff_min.count() << ".."
     << r.reconnect_backoff_max.count()
+    << "ms redis.health_check_interval=" << r.health_check_interval.count()
     << "ms writer.mode=" << (o.writer.mode == WriteMode::async ? "async" : "sync")
     << " writer.when_full="
     << (o.writer.when_full == QueueFullPolicy::wait
@@ -63,44 +73,7 @@ std::size_t largest_entry(const L1Options& l1) {
 // Most writes the queue may hold: each slot is allocated at open.
 constexpr std::size_t kMaxQueueOps = std::size_t{1} << 24;
 
-Result<void> complete_redis(Options& o) {
-  RedisOptions& r = o.redis;
-  if (!r.url.empty()) {
-    if (!r.host.empty() || !r.unix_socket.empty() || !r.user.empty() || !r.password.empty() ||
-        r.port != RedisOptions{}.port || r.db != 0)
-      return fail(errc::invalid_argument,
-                  "Options.redis.url is set; host, port, unix_socket, user, password and db "
-                  "must then stay at their defaults");
-    auto parsed = parse_redis_url(r.url);
-    if (!parsed) return std::unexpected(parsed.error());
-    r.host = parsed->host;
-    r.port = parsed->port;
-    r.user = parsed->user;
-    r.password = parsed->password;
-    r.db = parsed->db;
-  }
-  if (!r.host.empty() && !r.unix_socket.empty())
-    return fail(errc::invalid_argument,
-                "Options.redis.host and Options.redis.unix_socket are both set; pick one");
-  if (r.port < 1 || r.port > 65535)
-    return fail(errc::invalid_argument, "Options.redis.port is ", r.port,
-                "; must be in [1, 65535]");
-  if (r.db < 0) return fail(errc::invalid_argument, "Options.redis.db is ", r.db, "; must be >= 0");
-  if (!r.user.empty() && r.password.empty())
-    return fail(errc::invalid_argument, "Options.redis.user is set without a password");
-  const std::pair<const char*, std::chrono::milliseconds> positive[] = {
-      {"connect_timeout", r.connect_timeout},
-      {"command_timeout", r.command_timeout},
-      {"reconnect_backoff_min", r.reconnect_backoff_min}};
-  for (const auto& [name, value] : positive)
-    if (value.count() <= 0)
-      return fail(errc::invalid_argument, "Options.redis.", name, " is ", value.count(),
-                  "ms; must be > 0");
-  if (r.reconnect_backoff_max < r.reconnect_backoff_min)
-    return fail(errc::invalid_argument, "Options.redis.reconnect_backoff_max (",
-                r.reconnect_backoff_max.count(), "ms) is below reconnect_backoff_min (",
-                r.reconnect_backoff_min.count(), "ms)");
-  const WriterOptions& w = o.writer;
+Result<void> check_writer(const WriterOptions& w) {
   if (w.queue_max_ops < 2 || w.queue_max_ops > kMaxQueueOps)
     return fail(errc::invalid_argument, "Options.writer.queue_max_ops is ", w.queue_max_ops,
                 "; must be in [2, ", kMaxQueueOps, "]");
@@ -111,18 +84,12 @@ Result<void> complete_redis(Options& o) {
 
 }  // namespace
 
-bool has_l2(const Options& o) {
-  return !o.redis.url.empty() || !o.redis.host.empty() || !o.redis.unix_socket.empty();
-}
-
 Result<Options> complete_options(const Options& in) {
   Options o = in;
   if (!(o.ttl_jitter >= 0 && o.ttl_jitter <= 1))
     return fail(errc::invalid_argument, "Options.ttl_jitter is ", o.ttl_jitter,
                 "; must be in [0, 1]");
-  if (has_l2(o)) {
-    if (auto bad = complete_redis(o); !bad) return std::unexpected(bad.error());
-  }
+  if (auto bad = check_writer(o.writer); !bad) return std::unexpected(bad.error());
   const L1Options& l1 = o.l1;
   if (l1.max_bytes == 0)
     return fail(errc::invalid_argument, "Options.l1.max_bytes is 0; must be > 0");

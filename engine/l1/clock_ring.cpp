@@ -1,4 +1,4 @@
-#include "engine/clock_ring.hpp"
+#include "engine/l1/clock_ring.hpp"
 
 namespace tiercache::engine {
 

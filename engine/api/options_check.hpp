@@ -1,7 +1,7 @@
 // engine/options_check.hpp — Options validated whole at open, and what each shard gets.
 #pragma once
 
-#include "engine/shard_table.hpp"
+#include "engine/l1/shard_table.hpp"
 #include "tiercache/error.hpp"
 #include "tiercache/options.hpp"
 
@@ -10,9 +10,6 @@ namespace tiercache::engine {
 // `in` with the automatic fields filled in, or invalid_argument naming the first bad field.
 // Checks every rule before anything is built, so a refused open has no effect.
 Result<Options> complete_options(const Options& in);
-
-// Whether Options.redis names a server (url, host or unix_socket).
-bool has_l2(const Options& options);
 
 // One shard's part of the bounds, and the size of its hash array.
 ShardLimits shard_limits(const Options& completed);

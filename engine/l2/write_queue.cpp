@@ -1,4 +1,4 @@
-#include "engine/write_queue.hpp"
+#include "engine/l2/write_queue.hpp"
 
 #include <cds/container/vyukov_mpmc_cycle_queue.h>
 

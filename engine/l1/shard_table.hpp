@@ -26,11 +26,11 @@
 #include <string>
 #include <string_view>
 
-#include "engine/clock_ring.hpp"
-#include "engine/coarse_clock.hpp"
-#include "engine/entry.hpp"
-#include "engine/memory_order.hpp"
-#include "engine/promise_slot.hpp"
+#include "engine/base/memory_order.hpp"
+#include "engine/l1/clock_ring.hpp"
+#include "engine/l1/coarse_clock.hpp"
+#include "engine/l1/entry.hpp"
+#include "engine/miss/promise_slot.hpp"
 
 namespace tiercache::engine {
 

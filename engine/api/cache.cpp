@@ -10,18 +10,16 @@
 #include <exception>
 #include <random>
 
-#include "engine/cache_impl.hpp"
-#include "engine/cache_test_access.hpp"
-#include "engine/coarse_clock.hpp"
-#include "engine/fail.hpp"
-#include "engine/options_check.hpp"
-#include "engine/reclamation.hpp"
+#include "engine/api/cache_impl.hpp"
+#include "engine/api/cache_test_access.hpp"
+#include "engine/api/options_check.hpp"
+#include "engine/l1/coarse_clock.hpp"
+#include "engine/l1/reclamation.hpp"
 
 namespace tiercache {
 
 using engine::Claim;
 using engine::Entry;
-using engine::fail;
 using engine::PromiseSlot;
 using engine::ShardTable;
 

@@ -1,4 +1,4 @@
-#include "engine/shard_table.hpp"
+#include "engine/l1/shard_table.hpp"
 
 #include <cassert>
 

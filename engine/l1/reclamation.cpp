@@ -1,4 +1,4 @@
-#include "engine/reclamation.hpp"
+#include "engine/l1/reclamation.hpp"
 
 #include <cds/gc/dhp.h>
 #include <cds/init.h>

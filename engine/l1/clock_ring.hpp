@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/entry.hpp"
+#include "engine/l1/entry.hpp"
 
 namespace tiercache::engine {
 
@@ -38,7 +38,6 @@ class ClockRing {
   // just made room necessary).
   Victim next_victim(std::uint64_t now_ms, const Entry* keep) noexcept;
 
-  std::size_t entry_count() const noexcept { return live_; }
   template <class F>
   void for_each(F&& f) const {
     for (const Entry* e : slots_)

@@ -9,7 +9,6 @@
 #include <optional>
 #include <utility>
 
-#include "engine/fail.hpp"
 #include "tiercache/context.hpp"
 
 namespace tiercache::engine {

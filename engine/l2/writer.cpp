@@ -1,11 +1,10 @@
-#include "engine/writer.hpp"
+#include "engine/l2/writer.hpp"
 
 #include <chrono>
 #include <deque>
 #include <unordered_map>
 
-#include "engine/coarse_clock.hpp"
-#include "engine/fail.hpp"
+#include "engine/l1/coarse_clock.hpp"
 
 namespace tiercache::engine {
 namespace {

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/promise_slot.hpp"
-#include "engine/shard_table.hpp"
-#include "engine/striped_counter.hpp"
-#include "engine/writer.hpp"
+#include "engine/base/striped_counter.hpp"
+#include "engine/l1/shard_table.hpp"
+#include "engine/l2/writer.hpp"
+#include "engine/miss/promise_slot.hpp"
 #include "tiercache/backend.hpp"
 #include "tiercache/cache.hpp"
 

@@ -22,8 +22,8 @@
 #include <cstring>
 #include <string_view>
 
-#include "engine/coarse_clock.hpp"
-#include "engine/memory_order.hpp"
+#include "engine/base/memory_order.hpp"
+#include "engine/l1/coarse_clock.hpp"
 
 namespace tiercache::engine {
 

@@ -1,4 +1,4 @@
-#include "engine/striped_counter.hpp"
+#include "engine/base/striped_counter.hpp"
 
 #include <mutex>
 #include <vector>

@@ -1,0 +1,14 @@
+// adapters/make_backend.cpp — the one place that maps Options to a built-in Backend, so that
+// Cache::open names no adapter.
+#include "adapters/redis/make_redis_backend.hpp"
+#include "tiercache/backend.hpp"
+#include "tiercache/options.hpp"
+
+namespace tiercache {
+
+Result<std::unique_ptr<Backend>> make_backend(const Options& options) {
+  if (options.redis.is_configured()) return redis::make_redis_backend(options.redis);
+  return nullptr;
+}
+
+}  // namespace tiercache

@@ -1,0 +1,68 @@
+#include "adapters/redis/endpoint.hpp"
+
+#include <utility>
+
+#include "adapters/redis/redis_url.hpp"
+
+namespace tiercache::redis {
+
+std::string Endpoint::address() const {
+  if (!unix_socket.empty()) return unix_socket;
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+Result<Endpoint> make_endpoint(const RedisOptions& r) {
+  Endpoint e;
+  e.host = r.host;
+  e.port = r.port;
+  e.unix_socket = r.unix_socket;
+  e.user = r.user;
+  e.password = r.password;
+  e.db = r.db;
+  if (!r.url.empty()) {
+    if (!r.host.empty() || !r.unix_socket.empty() || !r.user.empty() || !r.password.empty() ||
+        r.port != RedisOptions{}.port || r.db != 0)
+      return fail(errc::invalid_argument,
+                  "Options.redis.url is set; host, port, unix_socket, user, password and db "
+                  "must then stay at their defaults");
+    Result<RedisUrl> parsed = parse_redis_url(r.url);
+    if (!parsed) return std::unexpected(std::move(parsed.error()));
+    e.host = std::move(parsed->host);
+    e.port = parsed->port;
+    e.unix_socket = std::move(parsed->unix_socket);
+    e.user = std::move(parsed->user);
+    e.password = std::move(parsed->password);
+    e.db = parsed->db;
+  }
+  if (!e.host.empty() && !e.unix_socket.empty())
+    return fail(errc::invalid_argument,
+                "Options.redis.host and Options.redis.unix_socket are both set; pick one");
+  if (e.port < 1 || e.port > 65535)
+    return fail(errc::invalid_argument, "Options.redis.port is ", e.port,
+                "; must be in [1, 65535]");
+  if (e.db < 0) return fail(errc::invalid_argument, "Options.redis.db is ", e.db, "; must be >= 0");
+  if (!e.user.empty() && e.password.empty())
+    return fail(errc::invalid_argument, "Options.redis.user is set without a password");
+  const std::pair<const char*, std::chrono::milliseconds> positive[] = {
+      {"connect_timeout", r.connect_timeout},
+      {"command_timeout", r.command_timeout},
+      {"reconnect_backoff_min", r.reconnect_backoff_min},
+      {"health_check_interval", r.health_check_interval}};
+  for (const auto& [name, value] : positive)
+    if (value.count() <= 0)
+      return fail(errc::invalid_argument, "Options.redis.", name, " is ", value.count(),
+                  "ms; must be > 0");
+  if (r.reconnect_backoff_max < r.reconnect_backoff_min)
+    return fail(errc::invalid_argument, "Options.redis.reconnect_backoff_max (",
+                r.reconnect_backoff_max.count(), "ms) is below reconnect_backoff_min (",
+                r.reconnect_backoff_min.count(), "ms)");
+  e.connect_timeout = r.connect_timeout;
+  e.command_timeout = r.command_timeout;
+  e.backoff_min = r.reconnect_backoff_min;
+  e.backoff_max = r.reconnect_backoff_max;
+  e.health_check_interval = r.health_check_interval;
+  return e;
+}
+
+}  // namespace tiercache::redis

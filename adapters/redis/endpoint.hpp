@@ -1,0 +1,35 @@
+// adapters/redis/endpoint.hpp — where and how to reach one Redis server, checked and complete.
+//
+// Built from Options.redis by make_endpoint(), which is where every Redis option is validated:
+// a url is parsed here, and a refusal names the field, its value and the rule.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "tiercache/error.hpp"
+#include "tiercache/options.hpp"
+
+namespace tiercache::redis {
+
+struct Endpoint {
+  std::string host;  // without IPv6 brackets
+  int port = 6379;
+  std::string unix_socket;
+  std::string user;
+  std::string password;
+  int db = 0;
+  std::chrono::milliseconds connect_timeout{500};
+  std::chrono::milliseconds command_timeout{200};
+  std::chrono::milliseconds backoff_min{10};
+  std::chrono::milliseconds backoff_max{1000};
+  std::chrono::milliseconds health_check_interval{1000};
+
+  // "host:port" or the socket path, for error details.
+  std::string address() const;
+};
+
+// invalid_argument naming the first bad field of `options`.
+Result<Endpoint> make_endpoint(const RedisOptions& options);
+
+}  // namespace tiercache::redis
