@@ -52,7 +52,7 @@ TEST_CASE("empty values are values") {
   CHECK(cache.get(test::ctx(), "k") == "");
 }
 
-TEST_CASE("get_into copies into the caller's buffer and refuses one too small") {
+TEST_CASE("get_into copies into the caller's buffer and names the size one too small needs") {
   Cache cache = test::open_cache();
   REQUIRE(cache.set(test::ctx(), "k", "hello"));
   std::array<char, 8> buf{};
@@ -62,7 +62,8 @@ TEST_CASE("get_into copies into the caller's buffer and refuses one too small") 
   std::array<char, 3> small{'x', 'x', 'x'};
   auto refused = cache.get_into(test::ctx(), "k", small);
   REQUIRE_FALSE(refused);
-  CHECK(refused.error() == errc::invalid_argument);
+  CHECK(refused.error() == errc::buffer_too_small);
+  CHECK(refused.error().needed_bytes == 5);
   CHECK_THAT(refused.error().detail, Catch::Contains("value is 5 bytes; buffer is 3"));
   CHECK(std::string(small.data(), 3) == "xxx");
   CHECK(cache.get_into(test::ctx(), "absent", buf).error() == errc::not_found);

@@ -1,20 +1,38 @@
 #include "adapters/redis/event_loop.hpp"
 
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <stdexcept>
+#include <cstring>
+#include <system_error>
 
 namespace tiercache::redis {
+namespace {
 
-EventLoop::EventLoop() {
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) throw std::runtime_error("tiercache: eventfd failed");
-  thread_ = std::thread([this] { run(); });
+// How long the loop rests after poll(2) itself failed (out of memory), before trying again.
+constexpr auto kPollFailurePause = std::chrono::milliseconds(1);
+
+}  // namespace
+
+Result<std::unique_ptr<EventLoop>> EventLoop::start() {
+  std::unique_ptr<EventLoop> loop(new EventLoop());
+  loop->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (loop->wake_fd_ < 0)
+    return fail(errc::backend_unavailable, "redis: eventfd failed: ", std::strerror(errno));
+  try {
+    loop->thread_ = std::thread([raw = loop.get()] { raw->run(); });
+  } catch (const std::system_error& e) {
+    close(loop->wake_fd_);
+    loop->wake_fd_ = -1;
+    return fail(errc::backend_unavailable, "redis: no I/O thread: ", e.what());
+  }
+  return loop;
 }
 
 EventLoop::~EventLoop() {
@@ -23,8 +41,8 @@ EventLoop::~EventLoop() {
     stopping_ = true;
   }
   wake();
-  thread_.join();
-  close(wake_fd_);
+  if (thread_.joinable()) thread_.join();
+  if (wake_fd_ >= 0) close(wake_fd_);
 }
 
 void EventLoop::post(std::function<void()> fn) {
@@ -50,6 +68,14 @@ void EventLoop::detach(Source* s) {
 }
 
 void EventLoop::run() {
+  // hiredis writes with write(2): on a connection the server closed, that raises SIGPIPE, whose
+  // default action ends the process. The signal goes to the writing thread, so blocking it here,
+  // on the only thread that writes to Redis, turns it into EPIPE without touching the process's
+  // own disposition.
+  sigset_t pipe_only;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, nullptr);
   std::vector<pollfd> fds;
   std::vector<Source*> polled;
   std::vector<std::function<void()>> work;
@@ -81,7 +107,9 @@ void EventLoop::run() {
       timeout_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 60'000));
     }
     const int n = poll(fds.data(), fds.size(), timeout_ms);
-    if (n < 0 && errno != EINTR) throw std::runtime_error("tiercache: poll failed");
+    // EINTR: go round again. ENOMEM, the only other failure these fds allow: back off a little
+    // rather than spin; deadlines are still checked below.
+    if (n < 0 && errno != EINTR) std::this_thread::sleep_for(kPollFailurePause);
     if (n > 0 && (fds[0].revents & POLLIN)) {
       std::uint64_t count;
       [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof count);

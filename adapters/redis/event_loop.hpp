@@ -12,9 +12,12 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "tiercache/error.hpp"
 
 namespace tiercache::redis {
 
@@ -36,7 +39,8 @@ class EventLoop {
     virtual Clock::time_point next_deadline() const = 0;
   };
 
-  EventLoop();
+  // A running loop, or backend_unavailable if the process is out of file descriptors or threads.
+  static Result<std::unique_ptr<EventLoop>> start();
   // Stops the thread after running what was posted before.
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
@@ -48,6 +52,7 @@ class EventLoop {
   void detach(Source* s);
 
  private:
+  EventLoop() = default;
   void run();
   void wake();
 

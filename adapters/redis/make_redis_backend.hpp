@@ -2,6 +2,7 @@
 // adapters/make_backend.cpp can build one without seeing the adapter's insides.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 
 #include "tiercache/backend.hpp"
@@ -11,7 +12,9 @@ namespace tiercache::redis {
 
 // Checks `options` (invalid_argument naming the field), then starts connecting in the
 // background; the backend is unavailable until the first connect succeeds. Waits up to
-// options.connect_timeout for it, so a healthy server is ready on return.
-Result<std::unique_ptr<Backend>> make_redis_backend(const RedisOptions& options);
+// options.connect_timeout for it, so a healthy server is ready on return. A value longer than
+// max_value_bytes is refused (serialization) without being transferred.
+Result<std::unique_ptr<Backend>> make_redis_backend(const RedisOptions& options,
+                                                    std::size_t max_value_bytes);
 
 }  // namespace tiercache::redis

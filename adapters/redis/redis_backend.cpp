@@ -4,39 +4,55 @@
 #include <thread>
 
 #include "adapters/redis/make_redis_backend.hpp"
+#include "adapters/redis/read_reply.hpp"
+#include "adapters/redis/resp.hpp"
 
 namespace tiercache::redis {
 namespace {
 
-// How often the constructor looks whether both connections are up.
+// How often start() looks whether both connections are up.
 constexpr auto kConnectPollInterval = std::chrono::milliseconds(1);
-
-Error reply_error(const redisReply* reply) {
-  return Error{make_error_code(errc::backend_error), std::string(reply->str, reply->len)};
-}
+// Bytes a reply may carry beyond the values in it: framing, TTLs, an error text.
+constexpr std::size_t kReplySlackBytes = std::size_t{64} << 10;
 
 }  // namespace
 
-RedisBackend::RedisBackend(Endpoint endpoint, std::string key_prefix)
-    : key_prefix_(std::move(key_prefix)) {
+RedisBackend::RedisBackend(std::unique_ptr<EventLoop> loop, std::string key_prefix,
+                           std::size_t max_value_bytes)
+    : key_prefix_(std::move(key_prefix)),
+      max_value_bytes_(max_value_bytes),
+      loop_(std::move(loop)) {}
+
+Result<std::unique_ptr<RedisBackend>> RedisBackend::start(const Endpoint& endpoint,
+                                                          std::string key_prefix,
+                                                          std::size_t max_value_bytes) {
+  Result<std::unique_ptr<EventLoop>> loop = EventLoop::start();
+  if (!loop) return std::unexpected(std::move(loop.error()));
+  std::unique_ptr<RedisBackend> b(
+      new RedisBackend(std::move(*loop), std::move(key_prefix), max_value_bytes));
   std::promise<void> started;
-  loop_.post([&] {
-    reads_ = std::make_unique<RedisConnection>(loop_, endpoint, "redis reads");
-    writes_ = std::make_unique<RedisConnection>(loop_, endpoint, "redis writes");
-    reads_->start();
-    writes_->start();
+  b->loop_->post([&] {
+    b->reads_ = std::make_unique<RedisConnection>(*b->loop_, endpoint, "redis reads",
+                                                  RedisConnection::Role::reads,
+                                                  max_value_bytes + kReplySlackBytes);
+    b->writes_ = std::make_unique<RedisConnection>(*b->loop_, endpoint, "redis writes",
+                                                   RedisConnection::Role::writes, kReplySlackBytes);
+    b->reads_->start();
+    b->writes_->start();
     started.set_value();
   });
   started.get_future().wait();
-  // A healthy server is ready when open() returns; an unreachable one costs open() at most
-  // connect_timeout, and the cache starts degraded (L1 only) while it keeps trying.
+  // A healthy server is ready on return; an unreachable one costs at most connect_timeout, and
+  // the cache starts degraded (L1 only) while it keeps trying. stats() says why.
   const auto until = Clock::now() + endpoint.connect_timeout;
-  while (!is_available() && Clock::now() < until) std::this_thread::sleep_for(kConnectPollInterval);
+  while (!b->is_available() && Clock::now() < until)
+    std::this_thread::sleep_for(kConnectPollInterval);
+  return b;
 }
 
 RedisBackend::~RedisBackend() {
   std::promise<void> stopped;
-  loop_.post([&] {
+  loop_->post([&] {
     reads_.reset();
     writes_.reset();
     stopped.set_value();
@@ -48,96 +64,100 @@ bool RedisBackend::is_available() const noexcept {
   return reads_->is_ready_any_thread() && writes_->is_ready_any_thread();
 }
 
+BackendHealth RedisBackend::health() const {
+  RedisConnection::Health r = reads_->health_any_thread();
+  RedisConnection::Health w = writes_->health_any_thread();
+  BackendHealth h;
+  h.available = r.ready && w.ready;
+  // A connection that is down says why; if both are up, the last failure either one saw.
+  if (!w.ready && !w.last_error.empty()) {
+    h.last_error = std::move(w.last_error);
+  } else if (!r.ready && !r.last_error.empty()) {
+    h.last_error = std::move(r.last_error);
+  } else {
+    h.last_error = w.last_error.empty() ? std::move(r.last_error) : std::move(w.last_error);
+  }
+  h.reconnects = r.reconnects + w.reconnects;
+  return h;
+}
+
 void RedisBackend::read(std::vector<std::string> keys, ReadDone done) {
-  loop_.post([this, keys = std::move(keys), done = std::move(done)]() mutable {
-    struct Batch {
-      std::vector<Result<BackendValue>> results;
-      std::size_t outstanding;
-      ReadDone done;
-    };
-    auto batch = std::make_shared<Batch>();
-    batch->results.assign(keys.size(), BackendValue{});
-    batch->outstanding = 2 * keys.size();
-    batch->done = std::move(done);
-    if (keys.empty()) return batch->done({});
-    auto settle = [batch] {
-      if (--batch->outstanding == 0) batch->done(std::move(batch->results));
-    };
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      const std::string key = prefixed(keys[i]);
-      reads_->send({"GET", key}, [batch, i, settle](const redisReply* r, const Error* e) {
-        Result<BackendValue>& out = batch->results[i];
-        if (e != nullptr) {
-          out = std::unexpected(*e);
-        } else if (r->type == REDIS_REPLY_NIL) {
-          out = std::unexpected(Error{make_error_code(errc::not_found), {}});
-        } else if (r->type == REDIS_REPLY_STRING) {
-          out->value.assign(r->str, r->len);
-        } else if (r->type == REDIS_REPLY_ERROR) {
-          out = std::unexpected(reply_error(r));
-        } else {
-          out = std::unexpected(
-              Error{make_error_code(errc::backend_error), "GET: unexpected reply type"});
-        }
-        settle();
-      });
-      reads_->send({"PTTL", key}, [batch, i, settle](const redisReply* r, const Error* e) {
-        Result<BackendValue>& out = batch->results[i];
-        if (out && e == nullptr && r->type == REDIS_REPLY_INTEGER) {
-          // -1: no expiry; -2: the key went away between GET and PTTL, which is a miss.
-          if (r->integer == -2) {
-            out = std::unexpected(Error{make_error_code(errc::not_found), {}});
-          } else if (r->integer > 0) {
-            out->ttl_left = std::chrono::milliseconds(r->integer);
-          }
-        } else if (out && e != nullptr) {
-          out = std::unexpected(*e);
-        }
-        settle();
-      });
+  if (keys.empty()) return done({});
+  for (std::string& key : keys) key = prefixed(key);
+  loop_->post([this, keys = std::move(keys), done = std::move(done)]() mutable {
+    send_read(std::move(keys), std::move(done), legacy_script_);
+  });
+}
+
+void RedisBackend::send_read(std::vector<std::string> keys, ReadDone done, bool legacy) {
+  // EVAL script numkeys key... max: the script's text rides along (a few hundred bytes) rather
+  // than EVALSHA, so a server that lost its script cache (restart, failover) needs no reload.
+  std::vector<std::string_view> argv = {"EVAL", legacy ? read_script_legacy() : kReadScript};
+  const std::string numkeys = std::to_string(keys.size());
+  const std::string end = std::to_string(max_value_bytes_);
+  argv.push_back(numkeys);
+  for (const std::string& key : keys) argv.push_back(key);
+  argv.push_back(end);
+  std::string command = format_command(argv);
+  reads_->send(std::move(command), [this, keys = std::move(keys), done = std::move(done), legacy](
+                                       const redisReply* r, const Error* e) mutable {
+    const std::size_t count = keys.size();
+    if (e != nullptr) return done(std::vector<Result<BackendValue>>(count, std::unexpected(*e)));
+    if (!legacy && r->type == REDIS_REPLY_ERROR &&
+        is_script_flags_unsupported(std::string_view(r->str, r->len))) {
+      // A server before Redis 7: from now on, the script without its flags.
+      legacy_script_ = true;
+      return send_read(std::move(keys), std::move(done), true);
     }
+    done(parse_script_reply(*r, count, max_value_bytes_));
   });
 }
 
 void RedisBackend::write(std::vector<BackendWrite> writes, WriteDone done) {
-  loop_.post([this, writes = std::move(writes), done = std::move(done)]() mutable {
+  if (writes.empty()) return done({});
+  std::vector<std::string> commands;
+  commands.reserve(writes.size());
+  for (const BackendWrite& w : writes) {
+    const std::string k = prefixed(w.key);
+    if (w.kind == BackendWrite::Kind::purge) {
+      commands.push_back(format_command({"UNLINK", k}));
+    } else if (w.ttl.count() > 0) {
+      commands.push_back(format_command({"SET", k, w.value, "PX", std::to_string(w.ttl.count())}));
+    } else {
+      commands.push_back(format_command({"SET", k, w.value}));
+    }
+  }
+  loop_->post([this, commands = std::move(commands), done = std::move(done)]() mutable {
     struct Batch {
       std::vector<Result<void>> results;
       std::size_t outstanding;
       WriteDone done;
     };
     auto batch = std::make_shared<Batch>();
-    batch->results.assign(writes.size(), Result<void>{});
-    batch->outstanding = writes.size();
+    batch->results.assign(commands.size(), Result<void>{});
+    batch->outstanding = commands.size();
     batch->done = std::move(done);
-    if (writes.empty()) return batch->done({});
-    for (std::size_t i = 0; i < writes.size(); ++i) {
-      const BackendWrite& w = writes[i];
-      const std::string key = prefixed(w.key);
-      auto on_reply = [batch, i](const redisReply* r, const Error* e) {
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+      writes_->send(std::move(commands[i]), [batch, i](const redisReply* r, const Error* e) {
         if (e != nullptr) {
           batch->results[i] = std::unexpected(*e);
         } else if (r->type == REDIS_REPLY_ERROR) {
-          batch->results[i] = std::unexpected(reply_error(r));
+          batch->results[i] = fail(errc::backend_error, std::string_view(r->str, r->len));
         }
         if (--batch->outstanding == 0) batch->done(std::move(batch->results));
-      };
-      if (w.kind == BackendWrite::Kind::erase) {
-        writes_->send({"UNLINK", key}, std::move(on_reply));
-      } else if (w.ttl.count() > 0) {
-        const std::string px = std::to_string(w.ttl.count());
-        writes_->send({"SET", key, w.value, "PX", px}, std::move(on_reply));
-      } else {
-        writes_->send({"SET", key, w.value}, std::move(on_reply));
-      }
+      });
     }
   });
 }
 
-Result<std::unique_ptr<Backend>> make_redis_backend(const RedisOptions& options) {
+Result<std::unique_ptr<Backend>> make_redis_backend(const RedisOptions& options,
+                                                    std::size_t max_value_bytes) {
   Result<Endpoint> endpoint = make_endpoint(options);
   if (!endpoint) return std::unexpected(std::move(endpoint.error()));
-  return std::make_unique<RedisBackend>(std::move(*endpoint), options.key_prefix);
+  Result<std::unique_ptr<RedisBackend>> backend =
+      RedisBackend::start(*endpoint, options.key_prefix, max_value_bytes);
+  if (!backend) return std::unexpected(std::move(backend.error()));
+  return std::unique_ptr<Backend>(std::move(*backend));
 }
 
 }  // namespace tiercache::redis

@@ -1,32 +1,74 @@
 #include "adapters/redis/redis_connection.hpp"
 
+#include <hiredis/sds.h>
+
 #include <algorithm>
-#include <string>
+#include <charconv>
+#include <utility>
+
+#include "adapters/redis/resp.hpp"
 
 namespace tiercache::redis {
 namespace {
 
-Error make_error(errc code, std::string detail) {
-  return Error{make_error_code(code), detail};
-}
+// Bytes hiredis's output buffer may hold before more commands wait in the outbox: large enough
+// to keep a fast link busy, small enough that hiredis's move-down after each partial write stays
+// cheap. A single larger command still goes, alone.
+constexpr std::size_t kMaxUnsentBytes = std::size_t{1} << 20;
+// Elements one reply may have: a read of N keys answers 2N; far above any batch we send.
+constexpr std::size_t kMaxReplyElements = std::size_t{1} << 20;
+// Lost write connections remembered for fencing; more means a server that never answers a
+// handshake, whose oldest connections it has long dropped.
+constexpr std::size_t kMaxUnfenced = 8;
 
 RedisConnection* self_of(const redisAsyncContext* ac) {
   return static_cast<RedisConnection*>(ac->data);
 }
 
+Error make_error(errc code, std::string detail) {
+  return Error{make_error_code(code), std::move(detail)};
+}
+
+std::string reply_text(const redisReply* r) {
+  return r->str != nullptr ? std::string(r->str, r->len) : std::string();
+}
+
 }  // namespace
 
-RedisConnection::RedisConnection(EventLoop& loop, Endpoint endpoint, std::string name)
+RedisConnection::RedisConnection(EventLoop& loop, const Endpoint& endpoint, std::string name,
+                                 Role role, std::size_t max_reply_bytes)
     : loop_(loop),
-      endpoint_(std::move(endpoint)),
+      endpoint_(endpoint),
       name_(std::move(name)),
+      role_(role),
+      bounds_{max_reply_bytes, kMaxReplyElements},
       backoff_(endpoint_.backoff_min) {
   loop_.attach(this);
 }
 
 RedisConnection::~RedisConnection() {
-  drop_context(errc::closed, "the cache is closing");
+  closing_ = true;
+  if (ac_ != nullptr) {
+    drop_ = Drop{errc::closed, name_ + ": the cache is closing"};
+    drop_now();
+  }
+  // Commands that never reached hiredis.
+  context_gone(errc::closed, name_ + ": the cache is closing");
   loop_.detach(this);
+}
+
+RedisConnection::Health RedisConnection::health_any_thread() const {
+  Health h;
+  h.ready = is_ready_any_thread();
+  h.reconnects = reconnects_.load(std::memory_order_relaxed);
+  std::lock_guard lock(health_mu_);
+  h.last_error = last_error_;
+  return h;
+}
+
+void RedisConnection::set_last_error(std::string detail) {
+  std::lock_guard lock(health_mu_);
+  last_error_ = std::move(detail);
 }
 
 void RedisConnection::start() {
@@ -39,7 +81,7 @@ int RedisConnection::fd() const {
 
 void RedisConnection::set_state(State s) {
   state_ = s;
-  // Release: a caller that sees ready may rely on the connect having happened.
+  // Release: a caller that sees ready may rely on the handshake having been answered.
   ready_.store(s == State::ready, std::memory_order_release);
 }
 
@@ -51,7 +93,8 @@ void RedisConnection::connect_now() {
     const std::string why = ac_ != nullptr ? ac_->errstr : "out of memory";
     if (ac_ != nullptr) redisAsyncFree(ac_);
     ac_ = nullptr;
-    lost(errc::backend_unavailable, name_ + ": connect failed: " + why);
+    context_gone(errc::backend_unavailable,
+                 name_ + ": connect to " + endpoint_.address() + " failed: " + why);
     return;
   }
   ac_->data = this;
@@ -64,175 +107,284 @@ void RedisConnection::connect_now() {
     auto* self = static_cast<RedisConnection*>(p);
     self->want_read_ = self->want_write_ = false;
   };
+  bound_replies(ac_->c.reader, &bounds_);
   redisAsyncSetConnectCallback(ac_, &RedisConnection::on_connect);
   redisAsyncSetDisconnectCallback(ac_, &RedisConnection::on_disconnect);
   // hiredis asks for a write event to learn when the non-blocking connect finished.
   want_write_ = true;
+  pushed_bytes_ = sent_bytes_ = 0;
+  first_unsent_ = 0;
+  client_id_ = 0;
   set_state(State::connecting);
   connect_deadline_ = Clock::now() + endpoint_.connect_timeout;
 }
 
 void RedisConnection::on_connect(const redisAsyncContext* ac, int status) {
   RedisConnection* self = self_of(ac);
-  self->connect_deadline_ = Clock::time_point::max();
   if (status != REDIS_OK) {
-    // hiredis frees the context after this callback.
-    const std::string why = ac->errstr;
-    self->ac_ = nullptr;
-    self->lost(errc::backend_unavailable, self->name_ + ": connect failed: " + why);
+    // hiredis frees the context after this callback, without on_disconnect.
+    self->context_gone(
+        errc::backend_unavailable,
+        self->name_ + ": connect to " + self->endpoint_.address() + " failed: " + ac->errstr);
     return;
   }
-  self->handshake_error_.clear();
   self->send_handshake();
 }
 
 void RedisConnection::send_handshake() {
-  handshake_left_ = (endpoint_.password.empty() ? 0 : 1) + (endpoint_.db != 0 ? 1 : 0);
-  if (handshake_left_ == 0) return set_state(State::ready);
   set_state(State::handshaking);
-  auto check = [this](const char* what) {
+  handshake_failed_ = false;
+  handshake_left_ = 0;
+  last_reply_ = Clock::now();
+  // A refusal of these must stop everything: commands must not run as someone else or in
+  // another database.
+  auto required = [this](const char* what) {
+    ++handshake_left_;
     return [this, what](const redisReply* reply, const Error* error) {
-      if (error != nullptr) return;  // the connection is going; lost() says why
+      if (error != nullptr) return;  // the connection is going; context_gone says why
       if (reply->type == REDIS_REPLY_ERROR) {
-        // A wrong password or database must not let commands run as someone else or elsewhere.
-        handshake_error_ = name_ + ": " + what + " failed: " + std::string(reply->str, reply->len);
-        drop_requested_ = true;
-        drop_code_ = errc::backend_error;
-        drop_detail_ = handshake_error_;
-      } else if (--handshake_left_ == 0 && !drop_requested_) {
-        set_state(State::ready);
+        handshake_failed_ = true;
+        request_drop(errc::backend_error, name_ + ": " + what + " failed: " + reply_text(reply));
+        return;
       }
+      handshake_answered();
+    };
+  };
+  // Wanted, not required: a server or ACL user without CLIENT ID / CLIENT KILL still serves; the
+  // fence is then left out (docs/configuration.md says which ACL rules keep it).
+  auto optional = [this](auto on_answer) {
+    ++handshake_left_;
+    return [this, on_answer](const redisReply* reply, const Error* error) {
+      if (error != nullptr) return;
+      on_answer(reply);
+      handshake_answered();
     };
   };
   if (!endpoint_.password.empty()) {
-    if (endpoint_.user.empty()) {
-      send_unchecked({"AUTH", endpoint_.password}, check("AUTH"));
-    } else {
-      send_unchecked({"AUTH", endpoint_.user, endpoint_.password}, check("AUTH"));
-    }
+    send_unchecked(endpoint_.user.empty()
+                       ? format_command({"AUTH", endpoint_.password})
+                       : format_command({"AUTH", endpoint_.user, endpoint_.password}),
+                   required("AUTH"));
   }
   if (endpoint_.db != 0) {
-    const std::string db = std::to_string(endpoint_.db);
-    send_unchecked({"SELECT", db}, check("SELECT"));
+    send_unchecked(format_command({"SELECT", std::to_string(endpoint_.db)}), required("SELECT"));
   }
+  send_unchecked(format_command({"CLIENT", "ID"}), optional([this](const redisReply* r) {
+                   if (r->type == REDIS_REPLY_INTEGER) client_id_ = r->integer;
+                 }));
+  for (const long long id : unfenced_) {
+    send_unchecked(format_command({"CLIENT", "KILL", "ID", std::to_string(id)}),
+                   optional([this, id](const redisReply* r) {
+                     // Killed, already gone, or refused (no right to kill): either way nothing
+                     // more can be done for it.
+                     (void)r;
+                     std::erase(unfenced_, id);
+                   }));
+  }
+}
+
+void RedisConnection::handshake_answered() {
+  if (--handshake_left_ > 0 || handshake_failed_ || state_ != State::handshaking) return;
+  connect_deadline_ = Clock::time_point::max();
+  backoff_ = endpoint_.backoff_min;
+  if (ever_ready_) reconnects_.fetch_add(1, std::memory_order_relaxed);
+  ever_ready_ = true;
+  set_state(State::ready);
 }
 
 void RedisConnection::on_disconnect(const redisAsyncContext* ac, int) {
   RedisConnection* self = self_of(ac);
-  // hiredis frees the context after this callback (or is freeing it on our request).
-  self->ac_ = nullptr;
-  self->lost(self->drop_requested_ ? self->drop_code_ : errc::backend_unavailable,
-             self->drop_requested_ ? self->drop_detail_ : self->name_ + ": connection lost");
+  std::string why = self->name_ + ": connection to " + self->endpoint_.address() + " lost";
+  if (ac->err != 0) why += std::string(": ") + ac->errstr;
+  self->context_gone(errc::backend_unavailable, std::move(why));
 }
 
 void RedisConnection::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
+  // A null reply: the context is going away; context_gone() fails every pending command.
+  if (reply == nullptr) return;
   RedisConnection* self = self_of(ac);
-  auto* p = static_cast<Pending*>(privdata);
-  auto it = std::find(self->pending_.begin(), self->pending_.end(), p);
-  if (it != self->pending_.end()) self->pending_.erase(it);
-  if (reply == nullptr) {
-    // The context is going away with this command unanswered.
-    const Error e =
-        make_error(self->drop_requested_ ? self->drop_code_ : errc::backend_unavailable,
-                   self->drop_requested_ ? self->drop_detail_ : self->name_ + ": connection lost");
-    p->done(nullptr, &e);
-  } else {
-    // Only an answer proves the server healthy: a paused server still accepts connections, so
-    // resetting the backoff on connect would retry it at full rate. Until then, each failure
-    // doubles the time this connection spends failing fast (the breaker's open state). A
-    // refused AUTH is an answer too, but not a healthy one.
-    const auto* r = static_cast<const redisReply*>(reply);
-    if (r->type != REDIS_REPLY_ERROR) self->backoff_ = self->endpoint_.backoff_min;
-    p->done(static_cast<const redisReply*>(reply), nullptr);
+  // hiredis answers in send order, so this is the front; anything else is a broken stream.
+  if (self->pending_.empty() || self->pending_.front().get() != privdata) {
+    self->request_drop(errc::backend_error, self->name_ + ": a reply arrived out of order");
+    return;
   }
-  delete p;
+  std::unique_ptr<Pending> p = std::move(self->pending_.front());
+  self->pending_.pop_front();
+  if (self->first_unsent_ > 0) --self->first_unsent_;
+  self->last_reply_ = Clock::now();
+  p->done(static_cast<const redisReply*>(reply), nullptr);
 }
 
-void RedisConnection::send(const std::vector<std::string_view>& argv, ReplyFn done) {
-  if (state_ != State::ready || ac_ == nullptr) {
-    const Error e =
-        make_error(errc::backend_unavailable,
-                   handshake_error_.empty() ? name_ + ": not connected" : handshake_error_);
+void RedisConnection::send(std::string command, ReplyFn done) {
+  if (state_ != State::ready) {
+    const Error e = make_error(errc::backend_unavailable, not_ready_detail());
     done(nullptr, &e);
     return;
   }
-  send_unchecked(argv, std::move(done));
+  send_unchecked(std::move(command), std::move(done));
 }
 
-void RedisConnection::send_unchecked(const std::vector<std::string_view>& argv, ReplyFn done) {
-  std::vector<const char*> args;
-  std::vector<size_t> lens;
-  args.reserve(argv.size());
-  lens.reserve(argv.size());
-  for (std::string_view a : argv) {
-    args.push_back(a.data());
-    lens.push_back(a.size());
+std::string RedisConnection::not_ready_detail() const {
+  std::string detail = name_ + ": not connected to " + endpoint_.address();
+  std::lock_guard lock(health_mu_);
+  if (!last_error_.empty())
+    detail +=
+        (state_ == State::disconnected ? " (breaker open after: " : " (reconnecting after: ") +
+        last_error_ + ")";
+  return detail;
+}
+
+void RedisConnection::send_unchecked(std::string command, ReplyFn done) {
+  outbox_.push_back({std::move(command), std::move(done)});
+  pump();
+}
+
+void RedisConnection::pump() {
+  while (ac_ != nullptr && !outbox_.empty() && sdslen(ac_->c.obuf) < kMaxUnsentBytes) {
+    Outgoing& next = outbox_.front();
+    auto p = std::make_unique<Pending>();
+    p->end_offset = pushed_bytes_ + next.command.size();
+    if (redisAsyncFormattedCommand(ac_, &RedisConnection::on_reply, p.get(), next.command.data(),
+                                   next.command.size()) != REDIS_OK)
+      break;  // the context is going; context_gone() fails the outbox
+    if (sdslen(ac_->c.obuf) == next.command.size()) last_progress_ = Clock::now();
+    pushed_bytes_ = p->end_offset;
+    p->done = std::move(next.done);
+    pending_.push_back(std::move(p));
+    outbox_.pop_front();
   }
-  auto* p = new Pending{std::move(done), Clock::now() + endpoint_.command_timeout};
-  if (redisAsyncCommandArgv(ac_, &RedisConnection::on_reply, p, static_cast<int>(args.size()),
-                            args.data(), lens.data()) != REDIS_OK) {
-    const Error e = make_error(errc::backend_unavailable, name_ + ": command not sent");
-    p->done(nullptr, &e);
-    delete p;
-    return;
+  // Write now rather than on the next turn of the loop: one poll round trip less per command.
+  if (ac_ != nullptr && want_write_ && !in_hiredis_ && state_ != State::connecting) {
+    in_hiredis_ = true;
+    redisAsyncHandleWrite(ac_);
+    in_hiredis_ = false;
+    after_hiredis();
   }
-  pending_.push_back(p);
+}
+
+void RedisConnection::note_sent(Clock::time_point now) {
+  if (ac_ == nullptr) return;
+  const std::uint64_t sent = pushed_bytes_ - sdslen(ac_->c.obuf);
+  if (sent != sent_bytes_) last_progress_ = now;
+  sent_bytes_ = sent;
+  while (first_unsent_ < pending_.size() && pending_[first_unsent_]->end_offset <= sent_bytes_)
+    pending_[first_unsent_++]->deadline = now + endpoint_.command_timeout;
+}
+
+void RedisConnection::after_hiredis() {
+  if (drop_ && ac_ != nullptr) drop_now();
+  if (ac_ == nullptr) return;
+  note_sent(Clock::now());
+  if (!outbox_.empty() && !in_hiredis_) pump();
 }
 
 void RedisConnection::on_ready(bool readable, bool writable) {
-  if (ac_ != nullptr && readable) redisAsyncHandleRead(ac_);
-  // The read may have ended the connection, which frees the context.
-  if (ac_ != nullptr && writable) redisAsyncHandleWrite(ac_);
-}
-
-void RedisConnection::drop_context(errc why, const std::string& detail) {
-  if (ac_ != nullptr) {
-    drop_requested_ = true;
-    drop_code_ = why;
-    drop_detail_ = detail;
-    redisAsyncContext* ac = ac_;
-    const bool was_connecting = state_ == State::connecting;
-    // Runs every pending callback with no reply, then on_disconnect if it was connected.
-    redisAsyncFree(ac);
-    if (ac_ != nullptr || was_connecting) {
-      ac_ = nullptr;
-      lost(why, detail);
-    }
+  if (ac_ != nullptr && readable) {
+    in_hiredis_ = true;
+    redisAsyncHandleRead(ac_);
+    in_hiredis_ = false;
+    // hiredis buffers a reply until it is whole: bound what it may hold for one.
+    if (ac_ != nullptr && ac_->c.reader->len - ac_->c.reader->pos > bounds_.max_string_bytes)
+      request_drop(errc::backend_error, name_ + ": a reply exceeds " +
+                                            std::to_string(bounds_.max_string_bytes) + " bytes");
   }
-  drop_requested_ = false;
+  // The read may have ended the connection, which frees the context.
+  if (ac_ != nullptr && writable && !drop_) {
+    in_hiredis_ = true;
+    redisAsyncHandleWrite(ac_);
+    in_hiredis_ = false;
+  }
+  after_hiredis();
 }
 
-void RedisConnection::lost(errc why, const std::string& detail) {
-  set_state(State::disconnected);
+void RedisConnection::request_drop(errc code, std::string detail) {
+  if (!drop_) drop_ = Drop{code, std::move(detail)};
+  if (!in_hiredis_ && ac_ != nullptr) drop_now();
+}
+
+void RedisConnection::drop_now() {
+  redisAsyncContext* ac = ac_;
+  in_hiredis_ = true;
+  // Runs every pending callback with no reply, then on_disconnect if it was connected, which
+  // calls context_gone() with drop_'s reason.
+  redisAsyncFree(ac);
+  in_hiredis_ = false;
+  if (ac_ != nullptr) {
+    const Drop d = drop_.value_or(Drop{errc::backend_unavailable, name_ + ": dropped"});
+    context_gone(d.code, d.detail);
+  }
+}
+
+void RedisConnection::context_gone(errc code, std::string detail) {
+  // A drop asked for before the context went says better why it went; either way it is done.
+  if (drop_) {
+    code = drop_->code;
+    detail = std::move(drop_->detail);
+    drop_.reset();
+  }
+  ac_ = nullptr;
   want_read_ = want_write_ = false;
   connect_deadline_ = Clock::time_point::max();
-  while (!pending_.empty()) {
-    Pending* p = pending_.front();
-    pending_.pop_front();
-    const Error e = make_error(why, detail);
-    p->done(nullptr, &e);
-    delete p;
+  set_state(State::disconnected);
+  // A write connection that got as far as CLIENT ID may hold writes the server has not read.
+  if (role_ == RedisConnection::Role::writes && client_id_ != 0) {
+    unfenced_.push_back(client_id_);
+    if (unfenced_.size() > kMaxUnfenced) unfenced_.erase(unfenced_.begin());
   }
-  if (why == errc::closed) return;
+  client_id_ = 0;
+  if (code != errc::closed) set_last_error(detail);
+  std::deque<std::unique_ptr<Pending>> pending = std::move(pending_);
+  std::deque<Outgoing> outbox = std::move(outbox_);
+  pending_.clear();
+  outbox_.clear();
+  first_unsent_ = 0;
+  // What was sent may or may not have run; what never left the outbox did not.
+  const Error sent_error = make_error(code, detail);
+  const Error unsent_error =
+      make_error(code == errc::closed ? errc::closed : errc::backend_unavailable, detail);
+  for (auto& p : pending) p->done(nullptr, &sent_error);
+  for (auto& o : outbox) o.done(nullptr, &unsent_error);
+  if (closing_) return;
   reconnect_at_ = Clock::now() + backoff_;
   backoff_ = std::min(backoff_ * 2, endpoint_.backoff_max);
 }
 
 void RedisConnection::on_tick(Clock::time_point now) {
-  if (drop_requested_ && ac_ != nullptr) {
-    drop_context(drop_code_, drop_detail_);
-  } else if (state_ == State::connecting && now >= connect_deadline_) {
-    drop_context(errc::backend_unavailable, name_ + ": no connection within connect_timeout");
-  } else if (!pending_.empty() && now >= pending_.front()->deadline) {
-    drop_context(errc::timeout, name_ + ": no reply within command_timeout");
+  if (drop_ && ac_ != nullptr) drop_now();
+  if (ac_ != nullptr) {
+    note_sent(now);
+    if (state_ != State::ready) {
+      if (now >= connect_deadline_)
+        request_drop(errc::backend_unavailable,
+                     name_ + ": " + endpoint_.address() +
+                         (state_ == State::connecting ? " did not accept a connection"
+                                                      : " did not answer the handshake") +
+                         " within connect_timeout");
+    } else if (!pending_.empty() && now >= pending_.front()->deadline) {
+      request_drop(errc::timeout, name_ + ": no reply within command_timeout (" +
+                                      std::to_string(endpoint_.command_timeout.count()) + "ms)");
+    } else if (sent_bytes_ < pushed_bytes_ && now >= last_progress_ + endpoint_.command_timeout) {
+      request_drop(errc::timeout, name_ + ": could not send for command_timeout (" +
+                                      std::to_string(endpoint_.command_timeout.count()) + "ms)");
+    } else if (pending_.empty() && outbox_.empty() &&
+               now >= last_reply_ + endpoint_.health_check_interval) {
+      // The liveness check: its command_timeout drops a connection that died silently.
+      last_reply_ = now;
+      send_unchecked(format_command({"PING"}), [](const redisReply*, const Error*) {});
+    }
   }
-  if (ac_ == nullptr && now >= reconnect_at_) connect_now();
+  if (ac_ == nullptr && !closing_ && now >= reconnect_at_) connect_now();
 }
 
 Clock::time_point RedisConnection::next_deadline() const {
-  auto d = std::min(connect_deadline_, reconnect_at_);
+  if (drop_) return Clock::time_point::min();
+  if (ac_ == nullptr) return reconnect_at_;
+  if (state_ != State::ready) return connect_deadline_;
+  Clock::time_point d = Clock::time_point::max();
   if (!pending_.empty()) d = std::min(d, pending_.front()->deadline);
-  if (drop_requested_) d = Clock::time_point::min();
+  if (sent_bytes_ < pushed_bytes_) d = std::min(d, last_progress_ + endpoint_.command_timeout);
+  if (pending_.empty() && outbox_.empty())
+    d = std::min(d, last_reply_ + endpoint_.health_check_interval);
   return d;
 }
 

@@ -1,33 +1,54 @@
-// adapters/redis/redis_connection.hpp — one redisAsyncContext on the EventLoop, kept connected.
+// adapters/redis/redis_connection.hpp — one redisAsyncContext on the EventLoop, kept connected,
+// with a circuit breaker, a liveness check and a deadline on every command.
 //
-//   disconnected ─▶ connecting ─connect cb─▶ handshaking ─AUTH/SELECT ok─▶ ready
-//   ─error/EOF/timeout─┐
-//        ▲              │ fail / connect_timeout     │ refused │ └──── backoff
-//        (reconnect_backoff_min, doubling to _max) ◀──────────────────────────────────┘
+//   open ──backoff elapsed──▶ half-open: connect + handshake ──answered──▶ closed (ready)
+//    ▲                              │ refused / no answer in connect_timeout      │
+//    └──── backoff doubles ◀────────┴──────── lost / command timeout ◀────────────┘
 //
-// The backoff is the circuit breaker: while disconnected every command fails at once with
-// backend_unavailable, each reconnect is the probe, and only a reply (not a connect: a paused
-// server still accepts) resets the backoff to its minimum.
-// On connect it sends AUTH and SELECT and accepts commands only once both said OK: a command
-// pipelined behind a refused SELECT would run in database 0. hiredis has no async timeouts: every
-// command carries a deadline and the first one to pass drops the connection, which fails every
-// command in flight (a reply stream cannot skip one reply). The context is never freed inside one
-// of its own callbacks: callbacks only mark it, on_tick() frees it after the loop's turn.
+// Closed: commands flow. Open: every command fails at once with backend_unavailable, naming
+// the last failure; the backoff runs from reconnect_backoff_min, doubling to _max. Half-open:
+// the probe is a new connection whose handshake must be answered (AUTH, SELECT, CLIENT ID), so a
+// server that accepts connections but answers nothing (paused, wedged) keeps the breaker open
+// instead of swallowing commands; only an answered handshake resets the backoff.
 //
-// Threads: everything here runs on the loop thread, but is_ready_any_thread().
+// Deadlines: hiredis 0.14.1 has none. A command's deadline (command_timeout) starts when its
+// last byte left, not when it was queued: a large pipeline draining slowly is not a dead server.
+// Bytes that make no progress for command_timeout are one too. A connection that carried no
+// reply for health_check_interval is sent a PING, so one that died silently (no RST) is found
+// before a caller waits on it. Any deadline that passes drops the connection, failing every
+// command on it (a reply stream cannot skip one reply): a read gets timeout, a write is in
+// doubt and the writer sends it again.
+//
+// Flow control: commands wait in an outbox and enter hiredis's output buffer only while it
+// holds less than kMaxUnsentBytes: hiredis 0.14 moves the rest of that buffer down after every
+// partial write, which makes a huge pipeline quadratic.
+//
+// Fence (Role::writes): a new write connection's handshake kills the connection it replaces
+// (CLIENT KILL ID), before any write. A server that was paused may still hold the old
+// connection's unread commands; once killed they can never run after the new connection's
+// writes, so a write sent again cannot be overtaken by its stale copy.
+//
+// The context is never freed inside one of its own callbacks: callbacks only note a drop, which
+// is carried out after hiredis returns.
+//
+// Threads: everything here runs on the loop thread, but the *_any_thread() members.
 #pragma once
 
 #include <hiredis/async.h>
 
 #include <atomic>
+#include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "adapters/redis/endpoint.hpp"
 #include "adapters/redis/event_loop.hpp"
+#include "adapters/redis/reply_bounds.hpp"
 #include "tiercache/error.hpp"
 
 namespace tiercache::redis {
@@ -37,16 +58,31 @@ class RedisConnection final : public EventLoop::Source {
   // The reply, valid only during the call; nullptr exactly when `error` is set.
   using ReplyFn = std::function<void(const redisReply* reply, const Error* error)>;
 
-  RedisConnection(EventLoop& loop, Endpoint endpoint, std::string name);
-  // Fails what is in flight with errc::closed. Loop thread.
+  enum class Role {
+    reads,
+    writes,  // fences the connection it replaces (see the top comment)
+  };
+
+  struct Health {
+    bool ready = false;
+    std::string last_error;
+    std::uint64_t reconnects = 0;
+  };
+
+  // `max_reply_bytes` bounds one reply (and the bytes buffered for it).
+  RedisConnection(EventLoop& loop, const Endpoint& endpoint, std::string name, Role role,
+                  std::size_t max_reply_bytes);
+  // Fails what is queued or in flight with errc::closed. Loop thread.
   ~RedisConnection() override;
 
   // Starts connecting. Loop thread.
   void start();
   bool is_ready_any_thread() const noexcept { return ready_.load(std::memory_order_acquire); }
-  // Sends one command; `done` runs exactly once. Fails at once with backend_unavailable when
-  // the connection is not ready.
-  void send(const std::vector<std::string_view>& argv, ReplyFn done);
+  Health health_any_thread() const;
+  // Sends one RESP command (format_command); `done` runs exactly once, on the loop thread.
+  // Fails at once with backend_unavailable, naming the last failure, unless the connection is
+  // ready (the breaker is closed).
+  void send(std::string command, ReplyFn done);
 
   int fd() const override;
   bool wants_read() const override { return want_read_; }
@@ -57,9 +93,18 @@ class RedisConnection final : public EventLoop::Source {
 
  private:
   enum class State { disconnected, connecting, handshaking, ready };
+  struct Outgoing {
+    std::string command;
+    ReplyFn done;
+  };
   struct Pending {
     ReplyFn done;
-    Clock::time_point deadline;
+    std::uint64_t end_offset;  // bytes handed to hiredis up to and including this command
+    Clock::time_point deadline = Clock::time_point::max();  // from its last byte's departure
+  };
+  struct Drop {
+    errc code;
+    std::string detail;
   };
 
   static void on_connect(const redisAsyncContext* ac, int status);
@@ -68,29 +113,58 @@ class RedisConnection final : public EventLoop::Source {
 
   void connect_now();
   void send_handshake();
-  void send_unchecked(const std::vector<std::string_view>& argv, ReplyFn done);
-  // The connection is gone: its pending commands fail with `why`, a reconnect is scheduled.
-  void lost(errc why, const std::string& detail);
-  void drop_context(errc why, const std::string& detail);
+  void handshake_answered();
+  // Queues a command whatever the state (the handshake's own, the health check).
+  void send_unchecked(std::string command, ReplyFn done);
+  // Moves outbox commands into hiredis while its buffer is small; then writes if allowed.
+  void pump();
+  // Stamps deadlines on commands whose last byte has left; tracks write progress.
+  void note_sent(Clock::time_point now);
+  // After any call into hiredis: carry out a drop a callback asked for, keep the data moving.
+  void after_hiredis();
+  // Asks for the context to go: at once, or after hiredis returns if it is inside a callback.
+  void request_drop(errc code, std::string detail);
+  void drop_now();
+  // The context is gone (freed by hiredis or by us): fail what was on it, open the breaker.
+  void context_gone(errc code, std::string detail);
   void set_state(State s);
+  void set_last_error(std::string detail);
+  std::string not_ready_detail() const;
 
   EventLoop& loop_;
   const Endpoint endpoint_;
   const std::string name_;
+  const Role role_;
+  const ReplyBounds bounds_;
   redisAsyncContext* ac_ = nullptr;
   State state_ = State::disconnected;
   std::atomic<bool> ready_{false};
   bool want_read_ = false;
   bool want_write_ = false;
-  bool drop_requested_ = false;  // a callback asked for the context to go; done in on_tick
-  errc drop_code_ = errc::backend_unavailable;
-  std::string drop_detail_;
-  std::string handshake_error_;   // an AUTH/SELECT failure, reported while disconnected
-  int handshake_left_ = 0;        // AUTH/SELECT replies still awaited
-  std::deque<Pending*> pending_;  // in send order; hiredis replies in the same order
+  bool in_hiredis_ = false;   // inside redisAsyncHandleRead/Write/Free: no re-entry
+  bool closing_ = false;      // the destructor runs: no reconnect
+  std::optional<Drop> drop_;  // asked for inside a callback; cleared when the context goes
+  int handshake_left_ = 0;    // handshake replies still awaited
+  bool handshake_failed_ = false;
+  bool ever_ready_ = false;
+  long long client_id_ = 0;  // CLIENT ID of this connection; 0 if unknown
+  // Role::writes: lost connections that may still hold unread writes, until a CLIENT KILL of
+  // theirs is answered. At most kMaxUnfenced, oldest first.
+  std::vector<long long> unfenced_;
+  std::deque<Outgoing> outbox_;                   // not yet handed to hiredis
+  std::deque<std::unique_ptr<Pending>> pending_;  // handed to hiredis, in reply order
+  std::size_t first_unsent_ = 0;     // index in pending_ of the first command not fully sent
+  std::uint64_t pushed_bytes_ = 0;   // handed to hiredis on this context
+  std::uint64_t sent_bytes_ = 0;     // of those, written to the socket
+  Clock::time_point last_progress_;  // when bytes last left, or were first waiting
+  Clock::time_point last_reply_;     // when the server last answered
   Clock::time_point connect_deadline_ = Clock::time_point::max();
   Clock::time_point reconnect_at_ = Clock::time_point::max();
   std::chrono::milliseconds backoff_;
+
+  mutable std::mutex health_mu_;
+  std::string last_error_;  // guarded by health_mu_
+  std::atomic<std::uint64_t> reconnects_{0};
 };
 
 }  // namespace tiercache::redis

@@ -1,6 +1,6 @@
-// engine/cache.cpp — the public Cache: checks input at the door, routes keys to shards, and runs
-// the miss protocol (claim, lead or wait, fill, publish) on top of ShardTable, with L2 (read
-// through, write behind via the Writer) when there is one.
+// engine/api/cache.cpp — the public Cache: checks input at the door, routes keys to shards,
+// answers hits from L1, hands misses to the MissPath, and queues writes for L2 in the order L1
+// takes them.
 #include "tiercache/cache.hpp"
 
 #define XXH_INLINE_ALL
@@ -18,10 +18,11 @@
 
 namespace tiercache {
 
-using engine::Claim;
 using engine::Entry;
-using engine::PromiseSlot;
+using engine::LeadPlan;
+using engine::Produced;
 using engine::ShardTable;
+using engine::WriteOp;
 
 namespace {
 
@@ -34,19 +35,26 @@ std::unexpected<Error> not_found() {
   return std::unexpected(Error{make_error_code(errc::not_found), {}});
 }
 
+const char* write_name(WriteOp::Kind kind) {
+  return kind == WriteOp::Kind::purge ? "purge" : "set";
+}
+
 }  // namespace
 
 Cache::Impl::Impl(const Options& completed, std::unique_ptr<Backend> l2)
-    : options_(completed), l2_(std::move(l2)) {
+    : options_(completed), pending_(completed.l1.shards), l2_(std::move(l2)) {
   const engine::ShardLimits limits = engine::shard_limits(options_);
   shards_.reserve(options_.l1.shards);
   for (std::size_t i = 0; i < options_.l1.shards; ++i)
     shards_.push_back(std::make_unique<ShardTable>(limits));
   shard_shift_ = 64 - static_cast<unsigned>(std::countr_zero(options_.l1.shards));
-  if (l2_) writer_ = std::make_unique<engine::Writer>(*l2_, options_.writer);
+  if (l2_)
+    writer_ = std::make_unique<engine::Writer>(
+        *l2_, options_.writer, [this](const WriteOp& op, bool applied) { settle(op, applied); });
 }
 
 Cache::Impl::~Impl() {
+  // The writer settles what it still holds into the shards, so it goes first.
   writer_.reset();
   l2_.reset();
   engine::attach_this_thread();
@@ -55,7 +63,15 @@ Cache::Impl::~Impl() {
   engine::reclaim_retired_now();
 }
 
+Result<void> Cache::Impl::check_open(const char* op) const {
+  // Relaxed: a call racing close() may go either way; close()'s flush covers what got in.
+  if (closed_.load(std::memory_order_relaxed)) [[unlikely]]
+    return fail(errc::closed, op, ": the cache was closed");
+  return {};
+}
+
 Result<void> Cache::Impl::check_key(const char* op, std::string_view key) const {
+  if (auto closed = check_open(op); !closed) return closed;
   if (key.empty()) return fail(errc::invalid_argument, op, ": key is empty");
   if (key.size() > options_.l1.max_key_bytes)
     return fail(errc::invalid_argument, op, ": key is ", key.size(),
@@ -70,22 +86,16 @@ Result<void> Cache::Impl::check_value(const char* op, std::size_t value_bytes) c
   return {};
 }
 
-ShardTable& Cache::Impl::shard_for(std::uint64_t hash) noexcept {
+std::size_t Cache::Impl::shard_index(std::uint64_t hash) const noexcept {
   // The top bits pick the shard; the table inside uses the low bits, so the two stay
   // independent. A shift of 64 (one shard) would be undefined, hence the test.
-  return *shards_[shards_.size() == 1 ? 0 : hash >> shard_shift_];
+  return shards_.size() == 1 ? 0 : hash >> shard_shift_;
 }
 
 template <class F>
-bool Cache::Impl::read(std::string_view key, F&& f) {
-  return read_hashed(hash_key(key), key, f);
-}
-
-// `h` is hash_key(key), computed once by callers that need it again on a miss.
-template <class F>
-bool Cache::Impl::read_hashed(std::uint64_t h, std::string_view key, F&& f) {
+bool Cache::Impl::read_l1(std::uint64_t hash, std::string_view key, F&& f) {
   engine::attach_this_thread();
-  const bool hit = shard_for(h).read(h, key, f);
+  const bool hit = shard_for(hash).read(hash, key, f);
   counters_.add(hit ? kHits : kMisses);
   return hit;
 }
@@ -94,75 +104,135 @@ std::chrono::milliseconds Cache::Impl::jittered(std::chrono::milliseconds ttl) c
   if (options_.ttl_jitter == 0 || ttl.count() <= 1) return ttl;
   thread_local std::minstd_rand rng(std::random_device{}());
   const double cut = std::uniform_real_distribution<double>(0, options_.ttl_jitter)(rng);
+  // ttl <= kMaxTtl (checked at the door), so the product stays far inside a double's exact range.
   const auto shortened = static_cast<std::int64_t>(static_cast<double>(ttl.count()) * (1 - cut));
-  return std::chrono::milliseconds(std::max<std::int64_t>(shortened, 1));
+  return std::chrono::milliseconds(std::clamp<std::int64_t>(shortened, 1, ttl.count()));
 }
 
-Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key) {
+Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
+                                     const Loader* loader) {
   const std::uint64_t h = hash_key(key);
   std::string value;
-  if (read_hashed(h, key, [&](std::string_view v) { value.assign(v); })) return value;
-  if (!l2_) return not_found();
-  return load_through(ctx, h, key, nullptr);
+  if (read_l1(h, key, [&](std::string_view v) { value.assign(v); })) return value;
+  if (!l2_ && loader == nullptr) return not_found();
+  return miss_.serve(ctx, shard_for(h), h, key, loader);
+}
+
+Result<std::size_t> Cache::Impl::get_into(const Context& ctx, std::string_view key,
+                                          std::span<char> out) {
+  const std::uint64_t h = hash_key(key);
+  std::size_t size = 0;
+  const bool hit = read_l1(h, key, [&](std::string_view v) {
+    size = v.size();
+    if (v.size() <= out.size() && !v.empty()) std::memcpy(out.data(), v.data(), v.size());
+  });
+  if (!hit) {
+    if (!l2_) return not_found();
+    Result<std::string> fetched = miss_.serve(ctx, shard_for(h), h, key, nullptr);
+    if (!fetched) return std::unexpected(std::move(fetched.error()));
+    size = fetched->size();
+    if (size <= out.size() && size != 0) std::memcpy(out.data(), fetched->data(), size);
+  }
+  if (size > out.size()) {
+    Result<std::size_t> too_small =
+        fail(errc::buffer_too_small, "get_into: value is ", size, " bytes; buffer is ", out.size());
+    too_small.error().needed_bytes = size;
+    return too_small;
+  }
+  return size;
 }
 
 Result<void> Cache::Impl::set(const Context& ctx, std::string_view key, std::string_view value,
                               std::optional<std::chrono::milliseconds> ttl) {
-  if (auto bad = check_key("set", key); !bad) return bad;
   if (auto bad = check_value("set", value.size()); !bad) return bad;
-  if (ttl && ttl->count() <= 0)
-    return fail(errc::invalid_argument, "set: ttl is ", ttl->count(), "ms; must be > 0");
+  if (ttl && (ttl->count() <= 0 || *ttl > kMaxTtl))
+    return fail(errc::invalid_argument, "set: ttl is ", ttl->count(), "ms; must be in [1, ",
+                kMaxTtl.count(), "] (for no expiry, give no ttl)");
   engine::attach_this_thread();
-  const std::uint64_t h = hash_key(key);
-  const std::uint64_t expires = engine::expiry_after(jittered(ttl.value_or(options_.default_ttl)));
-  Entry* fresh = engine::make_value_entry(h, key, value, expires);
-  if (!writer_) {
-    shard_for(h).store(fresh, [] {});
-    return {};
-  }
-  engine::WriteOp op;
-  op.kind = engine::WriteOp::Kind::set;
+  WriteOp op;
+  op.kind = WriteOp::Kind::set;
   op.key = key;
   op.value = value;
-  op.expires_at_ms = expires;
-  return write_through(ctx, op,
-                       [&](auto&& queue_locked) { shard_for(h).store(fresh, queue_locked); });
-}
-
-template <class Apply>
-Result<void> Cache::Impl::write_through(const Context& ctx, engine::WriteOp& op, Apply&& apply) {
-  auto done = writer_->prepare(op);
-  bool queued = false;
-  // Queued under the shard lock, so two writers of one key reach L2 in the order L1 saw them.
-  apply([&] { queued = writer_->try_enqueue(op); });
-  // A full queue falls back to the policy outside the lock (then that order is not promised).
-  if (!queued) {
-    if (auto r = writer_->enqueue(ctx, op); !r) return r;
+  op.hash = hash_key(key);
+  op.expires_at_ms = engine::expiry_after(jittered(ttl.value_or(options_.default_ttl)));
+  if (!writer_) {
+    shard_for(op.hash).store(engine::make_value_entry(op.hash, key, value, op.expires_at_ms));
+    return {};
   }
-  return writer_->await(ctx, done,
-                        op.kind == engine::WriteOp::Kind::erase ? "sync purge" : "sync set");
+  return queue_write(ctx, op);
 }
 
-Result<void> Cache::Impl::erase(const Context& ctx, std::string_view key) {
+Result<void> Cache::Impl::purge(const Context& ctx, std::string_view key) {
   engine::attach_this_thread();
   const std::uint64_t h = hash_key(key);
   if (!writer_) {
-    shard_for(h).erase(h, key, [] {});
+    shard_for(h).purge(h, key);
     return {};
   }
-  engine::WriteOp op;
-  op.kind = engine::WriteOp::Kind::erase;
+  WriteOp op;
+  op.kind = WriteOp::Kind::purge;
   op.key = key;
-  return write_through(ctx, op,
-                       [&](auto&& queue_locked) { shard_for(h).erase(h, key, queue_locked); });
+  op.hash = h;
+  return queue_write(ctx, op);
 }
 
-Result<std::string> Cache::Impl::get_or_load(const Context& ctx, std::string_view key,
-                                             const Loader* loader) {
-  const std::uint64_t h = hash_key(key);
-  std::string value;
-  if (read_hashed(h, key, [&](std::string_view v) { value.assign(v); })) return value;
-  return load_through(ctx, h, key, loader);
+Result<void> Cache::Impl::queue_write(const Context& ctx, WriteOp& op) {
+  const std::uint64_t h = op.hash;
+  const WriteOp::Kind kind = op.kind;
+  const std::uint64_t expires = op.expires_at_ms;
+  // Views of the op's own strings stay valid only until the queue takes the op.
+  const std::string key = op.key;
+  const std::size_t bytes = op.bytes();
+  ShardTable& shard = shard_for(h);
+  engine::PendingWrites& pending = pending_for(h);
+  auto done = writer_->prepare(op);
+  for (;;) {
+    // Under the key's shard lock: the seq, the queue and the cell change as one step, so L2
+    // takes a key's writes in L1's order under every policy, and a write the queue refused
+    // changes nothing in L1.
+    auto admit = [&] {
+      op.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
+      const std::uint64_t seq = op.seq;
+      if (!writer_->try_enqueue(op)) return false;
+      pending.record_locked(h, key, kind, seq, expires);
+      return true;
+    };
+    const bool admitted =
+        kind == WriteOp::Kind::set
+            ? shard.store_if(engine::make_value_entry(h, key, op.value, expires), admit)
+            : shard.purge_if(h, key, admit);
+    if (admitted) break;
+    switch (options_.writer.when_full) {
+      case QueueFullPolicy::refuse:
+        writer_->note_refused();
+        return fail(errc::overloaded, write_name(kind), ": write queue is full (",
+                    options_.writer.queue_max_ops, " writes or ", options_.writer.queue_max_bytes,
+                    " bytes; Options.writer) under QueueFullPolicy::refuse; nothing changed");
+      case QueueFullPolicy::wait:
+        if (auto room = writer_->wait_for_room(ctx, bytes); !room) return room;
+        break;
+      case QueueFullPolicy::drop_oldest:
+        if (!writer_->drop_oldest()) {
+          writer_->note_refused();
+          return fail(errc::overloaded, write_name(kind),
+                      ": write queue is full and every queued write is in flight, so none "
+                      "could be dropped; nothing changed");
+        }
+        break;
+    }
+  }
+  return writer_->await(ctx, done, kind == WriteOp::Kind::purge ? "sync purge" : "sync set");
+}
+
+void Cache::Impl::settle(const WriteOp& op, bool applied) {
+  // The writer thread, too, may retire an entry here.
+  engine::attach_this_thread();
+  ShardTable& shard = shard_for(op.hash);
+  shard.locked([&] {
+    const bool latest = pending_for(op.hash).settle_locked(op.hash, op.seq);
+    // L2 did not take the key's latest write: L1 must not keep a value L2 does not have.
+    if (!applied && latest && op.kind == WriteOp::Kind::set) shard.purge_locked(op.hash, op.key);
+  });
 }
 
 Result<void> Cache::Impl::flush(const Context& ctx) {
@@ -170,31 +240,29 @@ Result<void> Cache::Impl::flush(const Context& ctx) {
   return writer_->flush(ctx);
 }
 
-Result<std::string> Cache::Impl::load_through(const Context& ctx, std::uint64_t h,
-                                              std::string_view key, const Loader* loader) {
-  if (auto why = ctx.done()) return fail(*why, "get: context ended before the miss was served");
-  ShardTable& shard = shard_for(h);
-  Claim claim = shard.claim(h, key);
-  switch (claim.kind) {
-    case Claim::Kind::hit:
-      return std::move(claim.value);
-    case Claim::Kind::wait:
-      counters_.add(kCoalesced);
-      return await(ctx, shard, h, key, claim.slot, loader);
-    case Claim::Kind::lead:
-      break;
-  }
-  return lead(ctx, shard, h, key, claim.slot, loader);
+Result<void> Cache::Impl::close(const Context& ctx) {
+  closed_.store(true, std::memory_order_relaxed);
+  return flush(ctx);
 }
 
-Result<Cache::Impl::Produced> Cache::Impl::read_l2(const Context& ctx, std::string_view key) {
+LeadPlan Cache::Impl::plan_locked(std::uint64_t hash, std::string_view key) {
+  if (!writer_) return LeadPlan::read_l2;
+  return pending_for(hash).plan_locked(hash, key, engine::coarse_now_ms());
+}
+
+bool Cache::Impl::loader_could_answer(const Error& error) const {
+  return error == errc::not_found || options_.when_l2_down == L2DownPolicy::load;
+}
+
+Result<Produced> Cache::Impl::read_l2(const Context& ctx, std::string_view key) {
   // No is_available() shortcut: a down connection answers at once, and with its reason.
   // The L1 copy must not outlive the L2 one: count its TTL from before the request left, less
   // one tick of the coarse clock, which may lag the real one by that much.
   const std::uint64_t sent_ms = engine::coarse_now_ms();
   auto reply = std::make_shared<engine::OneShot<Result<BackendValue>>>();
   l2_->read({std::string(key)}, [reply](std::vector<Result<BackendValue>> results) {
-    reply->set(std::move(results.front()));
+    reply->set(results.empty() ? fail(errc::backend_error, "get: L2 answered no result")
+                               : std::move(results.front()));
   });
   Result<Result<BackendValue>> waited = reply->wait(ctx, "get: L2 read");
   if (!waited) return std::unexpected(std::move(waited.error()));
@@ -203,16 +271,20 @@ Result<Cache::Impl::Produced> Cache::Impl::read_l2(const Context& ctx, std::stri
   if (auto bad = check_value("get: L2 value", r->value.size()); !bad)
     return fail(errc::serialization, bad.error().detail);
   std::uint64_t expires = engine::expiry_after(options_.default_ttl);
-  if (r->ttl_left.count() > 0) {
-    const std::uint64_t l2_end = sent_ms + static_cast<std::uint64_t>(r->ttl_left.count());
+  if (r->ttl_left.kind == TtlLeft::Kind::after) {
+    const std::uint64_t l2_end = sent_ms + static_cast<std::uint64_t>(r->ttl_left.left.count());
     expires = std::min(expires, l2_end - std::min(l2_end, engine::coarse_resolution_ms()));
   }
-  return Produced{std::move(r->value), expires, true};
+  return Produced{std::move(r->value), expires, false};
 }
 
-Result<Cache::Impl::Produced> Cache::Impl::produce(const Context& ctx, std::string_view key,
-                                                   const Loader* loader) {
-  if (l2_) {
+Result<Produced> Cache::Impl::produce(const Context& ctx, std::string_view key, LeadPlan plan,
+                                      const Loader* loader) {
+  if (l2_ && plan != LeadPlan::known_absent) {
+    if (plan == LeadPlan::flush_then_read) {
+      // Our own write to the key is still on its way; L2's answer is stale until it lands.
+      if (auto landed = writer_->flush(ctx); !landed) return std::unexpected(landed.error());
+    }
     Result<Produced> from_l2 = read_l2(ctx, key);
     if (from_l2) {
       counters_.add(kL2Hits);
@@ -230,7 +302,24 @@ Result<Cache::Impl::Produced> Cache::Impl::produce(const Context& ctx, std::stri
   if (loader == nullptr) return not_found();
   Result<std::string> loaded = run_loader(ctx, key, *loader);
   if (!loaded) return std::unexpected(std::move(loaded.error()));
-  return Produced{std::move(*loaded), engine::expiry_after(jittered(options_.default_ttl)), false};
+  return Produced{std::move(*loaded), engine::expiry_after(jittered(options_.default_ttl)), true};
+}
+
+void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const Produced& p) {
+  if (!p.loaded || !writer_) return;
+  // Queued under the fill's lock: a purge or set that raced the load replaced the loading entry,
+  // so this never runs after it, and L2 takes the loaded value in L1's order. A full queue only
+  // costs L2 this copy.
+  WriteOp op;
+  op.kind = WriteOp::Kind::set;
+  op.key = key;
+  op.value = p.value;
+  op.hash = hash;
+  op.expires_at_ms = p.expires_at_ms;
+  op.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t seq = op.seq;
+  if (writer_->try_enqueue(op))
+    pending_for(hash).record_locked(hash, key, WriteOp::Kind::set, seq, p.expires_at_ms);
 }
 
 Result<std::string> Cache::Impl::run_loader(const Context& ctx, std::string_view key,
@@ -253,79 +342,13 @@ Result<std::string> Cache::Impl::run_loader(const Context& ctx, std::string_view
   return r;
 }
 
-// The leader owns one reference to `slot` and gives it up here.
-Result<std::string> Cache::Impl::lead(const Context& ctx, ShardTable& shard, std::uint64_t h,
-                                      std::string_view key, PromiseSlot* slot,
-                                      const Loader* loader) {
-  Result<Produced> p = produce(ctx, key, loader);
-  Result<std::string> r;
-  if (p) {
-    engine::WriteOp op;
-    const bool write_back = writer_ && !p->from_l2;
-    if (write_back) {
-      op.key = key;
-      op.value = p->value;
-      op.expires_at_ms = p->expires_at_ms;
-    }
-    // A value about to expire in L2 answers this call but is not worth an L1 entry.
-    if (p->expires_at_ms > engine::coarse_now_ms()) {
-      // Written back to L2 only if still ours, and queued under the lock: a purge or set that
-      // raced the load wins in L2 as it does in L1. A full queue only costs L2 this copy.
-      shard.fill(h, slot, engine::make_value_entry(h, key, p->value, p->expires_at_ms), [&] {
-        if (write_back) (void)writer_->try_enqueue(op);
-      });
-    } else {
-      shard.drop(h, slot);
-    }
-    r = std::move(p->value);
-    slot->publish(r);
-  } else if (ctx.done()) {
-    // Our own context ended: the failure is ours, not the key's (S3).
-    r = std::unexpected(std::move(p.error()));
-    shard.abandon(h, slot);
-  } else {
-    r = std::unexpected(std::move(p.error()));
-    // Dropped before publishing, so a caller arriving now starts a new load rather than
-    // joining this failed one.
-    shard.drop(h, slot);
-    slot->publish(r);
-  }
-  slot->release();
-  return r;
-}
-
-// A waiter owns one reference to `slot` and gives it up here (or hands it to lead()).
-Result<std::string> Cache::Impl::await(const Context& ctx, ShardTable& shard, std::uint64_t h,
-                                       std::string_view key, PromiseSlot* slot,
-                                       const Loader* loader) {
-  for (;;) {
-    Result<PromiseSlot::State> state = slot->wait(ctx);
-    if (!state) {
-      slot->release();
-      return std::unexpected(std::move(state.error()));
-    }
-    if (*state == PromiseSlot::State::leaderless) {
-      if (auto why = ctx.done()) {
-        slot->leave();
-        slot->release();
-        return fail(*why, "get: context ended while taking over the load");
-      }
-      if (slot->try_lead()) return lead(ctx, shard, h, key, slot, loader);
-      continue;
-    }
-    Result<std::string> r = slot->result();
-    slot->release();
-    return r;
-  }
-}
-
 CacheStats Cache::Impl::stats() const {
   CacheStats s;
   s.l1_hits = counters_.sum(kHits);
   s.l1_misses = counters_.sum(kMisses);
   s.loads = counters_.sum(kLoads);
   s.load_failures = counters_.sum(kLoadFailures);
-  s.coalesced = counters_.sum(kCoalesced);
+  s.coalesced = miss_.coalesced();
   s.l2_hits = counters_.sum(kL2Hits);
   s.l2_misses = counters_.sum(kL2Misses);
   s.l2_errors = counters_.sum(kL2Errors);
@@ -337,6 +360,7 @@ CacheStats Cache::Impl::stats() const {
   }
   s.max_bytes = options_.l1.max_bytes;
   s.overhead_bytes_per_entry = engine::kEntryOverheadBytes;
+  s.retired_bytes = engine::retired_bytes();
   if (writer_) {
     const engine::WriterStats w = writer_->stats();
     s.write_batches = w.batches;
@@ -347,6 +371,13 @@ CacheStats Cache::Impl::stats() const {
     s.writes_refused = w.refused;
     s.writes_dropped = w.dropped;
     s.write_queue_depth = w.queue_depth;
+    s.write_queue_bytes = w.queue_bytes;
+  }
+  if (l2_) {
+    BackendHealth health = l2_->health();
+    s.l2_available = health.available;
+    s.l2_last_error = std::move(health.last_error);
+    s.l2_reconnects = health.reconnects;
   }
   return s;
 }
@@ -368,57 +399,50 @@ Cache::~Cache() = default;
 
 Result<std::string> Cache::get(const Context& ctx, std::string_view key) {
   if (auto bad = impl_->check_key("get", key); !bad) return std::unexpected(bad.error());
-  return impl_->get(ctx, key);
+  return impl_->get(ctx, key, nullptr);
 }
 
 Result<std::size_t> Cache::get_into(const Context& ctx, std::string_view key, std::span<char> out) {
   if (auto bad = impl_->check_key("get_into", key); !bad) return std::unexpected(bad.error());
-  std::size_t size = 0;
-  const bool hit = impl_->read(key, [&](std::string_view v) {
-    size = v.size();
-    if (v.size() <= out.size() && !v.empty()) std::memcpy(out.data(), v.data(), v.size());
-  });
-  if (!hit) {
-    if (!impl_->has_l2()) return not_found();
-    Result<std::string> fetched = impl_->get(ctx, key);
-    if (!fetched) return std::unexpected(std::move(fetched.error()));
-    size = fetched->size();
-    if (size <= out.size() && size != 0) std::memcpy(out.data(), fetched->data(), size);
-  }
-  if (size > out.size())
-    return fail(errc::invalid_argument, "get_into: value is ", size, " bytes; buffer is ",
-                out.size());
-  return size;
+  return impl_->get_into(ctx, key, out);
 }
 
 Result<void> Cache::set(const Context& ctx, std::string_view key, std::string_view value) {
+  if (auto bad = impl_->check_key("set", key); !bad) return bad;
   return impl_->set(ctx, key, value, std::nullopt);
 }
 
 Result<void> Cache::set(const Context& ctx, std::string_view key, std::string_view value,
                         std::chrono::milliseconds ttl) {
+  if (auto bad = impl_->check_key("set", key); !bad) return bad;
   return impl_->set(ctx, key, value, ttl);
 }
 
 Result<void> Cache::purge(const Context& ctx, std::string_view key) {
   if (auto bad = impl_->check_key("purge", key); !bad) return bad;
-  return impl_->erase(ctx, key);
+  return impl_->purge(ctx, key);
 }
 
 Result<std::string> Cache::get_or_load(const Context& ctx, std::string_view key,
                                        const Loader& loader) {
   if (auto bad = impl_->check_key("get_or_load", key); !bad) return std::unexpected(bad.error());
   if (!loader) return fail(errc::invalid_argument, "get_or_load: loader is empty");
-  return impl_->get_or_load(ctx, key, &loader);
+  return impl_->get(ctx, key, &loader);
 }
 
 Result<void> Cache::flush(const Context& ctx) {
+  if (auto closed = impl_->check_open("flush"); !closed) return closed;
   return impl_->flush(ctx);
+}
+
+Result<void> Cache::close(const Context& ctx) {
+  return impl_->close(ctx);
 }
 
 CacheStats Cache::stats() const {
   return impl_->stats();
 }
+
 const Options& Cache::options() const {
   return impl_->options();
 }

@@ -1,9 +1,15 @@
-// engine/cache_impl.hpp — Cache::Impl: what a Cache is made of, for cache.cpp and open.cpp.
+// engine/api/cache_impl.hpp — Cache::Impl: what a Cache is made of, for cache.cpp and open.cpp.
 //
-// The L1 shards always; with an L2, the Backend and the Writer that feeds it (declared after
-// the backend, so it is destroyed first and can still send what is queued).
+// The L1 shards always; with an L2, the Backend, the Writer that feeds it and, per shard, the
+// keys whose writes L2 has not acknowledged yet. Impl is also the ValueSource of the miss path:
+// it reads L2, runs the loader and writes a loaded value back.
+//
+// Read your writes: until L2 acknowledges a write, the key's L1 state answers for it (the value,
+// or "absent" for a purge) and no L2 fill replaces it; a write L2 refuses for good, or that is
+// dropped, takes the key out of L1 if it was the key's latest, so L1 never stays ahead of L2.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,69 +17,68 @@
 
 #include "engine/base/striped_counter.hpp"
 #include "engine/l1/shard_table.hpp"
+#include "engine/l2/pending_writes.hpp"
 #include "engine/l2/writer.hpp"
-#include "engine/miss/promise_slot.hpp"
+#include "engine/miss/miss_path.hpp"
 #include "tiercache/backend.hpp"
 #include "tiercache/cache.hpp"
 
 namespace tiercache {
 
-class Cache::Impl {
+class Cache::Impl final : engine::ValueSource {
  public:
   // `completed` comes from complete_options(); `l2` is null for an L1-only cache.
   Impl(const Options& completed, std::unique_ptr<Backend> l2);
   ~Impl();
 
+  // errc::closed once close() was called.
+  Result<void> check_open(const char* op) const;
   Result<void> check_key(const char* op, std::string_view key) const;
-  Result<void> check_value(const char* op, std::size_t value_bytes) const;
 
-  // L1 only, lock-free: calls f(value) on a hit.
-  template <class F>
-  bool read(std::string_view key, F&& f);
-  template <class F>
-  bool read_hashed(std::uint64_t h, std::string_view key, F&& f);
-
-  Result<std::string> get(const Context& ctx, std::string_view key);
+  Result<std::string> get(const Context& ctx, std::string_view key, const Loader* loader);
+  Result<std::size_t> get_into(const Context& ctx, std::string_view key, std::span<char> out);
   Result<void> set(const Context& ctx, std::string_view key, std::string_view value,
                    std::optional<std::chrono::milliseconds> ttl);
-  Result<void> erase(const Context& ctx, std::string_view key);
-  Result<std::string> get_or_load(const Context& ctx, std::string_view key, const Loader* loader);
+  Result<void> purge(const Context& ctx, std::string_view key);
   Result<void> flush(const Context& ctx);
+  Result<void> close(const Context& ctx);
 
   CacheStats stats() const;
   bool check_invariants() const;
   const Options& options() const noexcept { return options_; }
-  bool has_l2() const noexcept { return l2_ != nullptr; }
 
  private:
-  // A value a leader produced, and until when L1 may keep it.
-  struct Produced {
-    std::string value;
-    std::uint64_t expires_at_ms;
-    bool from_l2;  // already in L2: not written back
-  };
-
-  engine::ShardTable& shard_for(std::uint64_t hash) noexcept;
-  // Queues `op` for L2 from inside apply(queue_locked)'s shard lock, then waits in sync mode.
-  template <class Apply>
-  Result<void> write_through(const Context& ctx, engine::WriteOp& op, Apply&& apply);
+  Result<void> check_value(const char* op, std::size_t value_bytes) const;
+  std::size_t shard_index(std::uint64_t hash) const noexcept;
+  engine::ShardTable& shard_for(std::uint64_t hash) noexcept { return *shards_[shard_index(hash)]; }
+  engine::PendingWrites& pending_for(std::uint64_t hash) noexcept {
+    return pending_[shard_index(hash)];
+  }
+  // L1 only, lock-free: calls f(value) on a hit; counts the hit or the miss.
+  template <class F>
+  bool read_l1(std::uint64_t hash, std::string_view key, F&& f);
   std::chrono::milliseconds jittered(std::chrono::milliseconds ttl) const;
-  Result<std::string> load_through(const Context& ctx, std::uint64_t h, std::string_view key,
-                                   const Loader* loader);
-  Result<Produced> produce(const Context& ctx, std::string_view key, const Loader* loader);
-  Result<Produced> read_l2(const Context& ctx, std::string_view key);
+
+  // Queues `op` (kind, key, value, expiry, hash set) under its key's shard lock, changing L1 in
+  // the same step only if the queue took it; applies the QueueFullPolicy; waits in sync mode.
+  Result<void> queue_write(const Context& ctx, engine::WriteOp& op);
+  // Writer::Settled: the pending record, and L1 if L2 did not take the key's latest write.
+  void settle(const engine::WriteOp& op, bool applied);
+  Result<engine::Produced> read_l2(const Context& ctx, std::string_view key);
   Result<std::string> run_loader(const Context& ctx, std::string_view key, const Loader& loader);
-  Result<std::string> lead(const Context& ctx, engine::ShardTable& shard, std::uint64_t h,
-                           std::string_view key, engine::PromiseSlot* slot, const Loader* loader);
-  Result<std::string> await(const Context& ctx, engine::ShardTable& shard, std::uint64_t h,
-                            std::string_view key, engine::PromiseSlot* slot, const Loader* loader);
+
+  // engine::ValueSource
+  engine::LeadPlan plan_locked(std::uint64_t hash, std::string_view key) override;
+  Result<engine::Produced> produce(const Context& ctx, std::string_view key, engine::LeadPlan plan,
+                                   const Loader* loader) override;
+  bool loader_could_answer(const Error& error) const override;
+  void filled_locked(std::uint64_t hash, std::string_view key, const engine::Produced& p) override;
 
   enum Counter : std::size_t {
     kHits,
     kMisses,
     kLoads,
     kLoadFailures,
-    kCoalesced,
     kL2Hits,
     kL2Misses,
     kL2Errors,
@@ -82,8 +87,14 @@ class Cache::Impl {
 
   Options options_;
   std::vector<std::unique_ptr<engine::ShardTable>> shards_;
+  std::vector<engine::PendingWrites> pending_;  // per shard, under its writer lock
   unsigned shard_shift_ = 0;
   engine::StripedCounters<kCounterCount> counters_;
+  engine::MissPath miss_{*this};
+  // Relaxed: drawn under the key's shard lock, which orders one key's draws; across keys any
+  // order will do.
+  std::atomic<std::uint64_t> next_seq_{1};
+  std::atomic<bool> closed_{false};
   std::unique_ptr<Backend> l2_;
   std::unique_ptr<engine::Writer> writer_;
 };

@@ -26,6 +26,8 @@ class Category final : public std::error_category {
         return "backend error";
       case errc::closed:
         return "closed";
+      case errc::buffer_too_small:
+        return "buffer too small";
     }
     return "unknown tiercache error " + std::to_string(code);
   }

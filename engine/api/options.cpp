@@ -44,7 +44,10 @@ std::string to_string(const Options& o) {
             ? "wait"
             : (o.writer.when_full == QueueFullPolicy::refuse ? "refuse" : "drop_oldest"))
     << " writer.queue_max_ops=" << o.writer.queue_max_ops
-    << " writer.batch_max_ops=" << o.writer.batch_max_ops;
+    << " writer.queue_max_bytes=" << o.writer.queue_max_bytes
+    << " writer.batch_max_ops=" << o.writer.batch_max_ops
+    << " writer.batch_max_bytes=" << o.writer.batch_max_bytes
+    << " writer.batch_timeout=" << o.writer.batch_timeout.count() << "ms";
   return std::move(s).str();
 }
 
@@ -73,12 +76,21 @@ std::size_t largest_entry(const L1Options& l1) {
 // Most writes the queue may hold: each slot is allocated at open.
 constexpr std::size_t kMaxQueueOps = std::size_t{1} << 24;
 
-Result<void> check_writer(const WriterOptions& w) {
+Result<void> check_writer(const WriterOptions& w, const L1Options& l1) {
   if (w.queue_max_ops < 2 || w.queue_max_ops > kMaxQueueOps)
     return fail(errc::invalid_argument, "Options.writer.queue_max_ops is ", w.queue_max_ops,
                 "; must be in [2, ", kMaxQueueOps, "]");
+  if (w.queue_max_bytes < l1.max_key_bytes + l1.max_value_bytes)
+    return fail(errc::invalid_argument, "Options.writer.queue_max_bytes is ", w.queue_max_bytes,
+                "; must hold at least one write of l1.max_key_bytes + l1.max_value_bytes (",
+                l1.max_key_bytes + l1.max_value_bytes, ")");
   if (w.batch_max_ops == 0)
     return fail(errc::invalid_argument, "Options.writer.batch_max_ops is 0; must be > 0");
+  if (w.batch_max_bytes == 0)
+    return fail(errc::invalid_argument, "Options.writer.batch_max_bytes is 0; must be > 0");
+  if (w.batch_timeout.count() <= 0)
+    return fail(errc::invalid_argument, "Options.writer.batch_timeout is ", w.batch_timeout.count(),
+                "ms; must be > 0");
   return {};
 }
 
@@ -89,7 +101,10 @@ Result<Options> complete_options(const Options& in) {
   if (!(o.ttl_jitter >= 0 && o.ttl_jitter <= 1))
     return fail(errc::invalid_argument, "Options.ttl_jitter is ", o.ttl_jitter,
                 "; must be in [0, 1]");
-  if (auto bad = check_writer(o.writer); !bad) return std::unexpected(bad.error());
+  // The writer exists only with an L2; an L1-only cache ignores its options.
+  if (o.redis.is_configured()) {
+    if (auto bad = check_writer(o.writer, o.l1); !bad) return std::unexpected(bad.error());
+  }
   const L1Options& l1 = o.l1;
   if (l1.max_bytes == 0)
     return fail(errc::invalid_argument, "Options.l1.max_bytes is 0; must be > 0");
@@ -104,9 +119,9 @@ Result<Options> complete_options(const Options& in) {
                 "; must be 0 (automatic) or a power of two <= ", kMaxShards);
   if (l1.expected_entry_bytes == 0)
     return fail(errc::invalid_argument, "Options.l1.expected_entry_bytes is 0; must be > 0");
-  if (o.default_ttl.count() < 0)
+  if (o.default_ttl.count() < 0 || o.default_ttl > kMaxTtl)
     return fail(errc::invalid_argument, "Options.default_ttl is ", o.default_ttl.count(),
-                "ms; must be >= 0 (0: no expiry)");
+                "ms; must be in [0, ", kMaxTtl.count(), "] (0: no expiry)");
   if (largest_entry(l1) > l1.max_bytes)
     return fail(errc::invalid_argument, "Options.l1.max_key_bytes (", l1.max_key_bytes,
                 ") + max_value_bytes (", l1.max_value_bytes, ") + per-entry overhead (",

@@ -1,4 +1,4 @@
-// engine/one_shot.hpp — a result that one thread sets once and others wait for within a ctx.
+// engine/base/one_shot.hpp — a result that one thread sets once and others wait for within a ctx.
 //
 // Shared through a shared_ptr: the setter may be the backend's I/O thread answering long after
 // the waiter left on its deadline, so neither side may own the other's lifetime.
@@ -9,7 +9,7 @@
 #include <optional>
 #include <utility>
 
-#include "tiercache/context.hpp"
+#include "engine/base/wait_within.hpp"
 
 namespace tiercache::engine {
 
@@ -26,23 +26,20 @@ class OneShot {
     cv_.notify_all();
   }
 
+  bool is_set() const {
+    std::lock_guard lock(mu_);
+    return value_.has_value();
+  }
+
   // The value, or timeout / cancelled when ctx ends first (the value may still come later).
   Result<T> wait(const Context& ctx, const char* op) {
     std::unique_lock lock(mu_);
-    auto ready = [this] { return value_.has_value(); };
-    std::stop_token stop = ctx.stop_token();
-    if (ctx.deadline() == Context::clock::time_point::max()) {
-      cv_.wait(lock, stop, ready);
-    } else {
-      cv_.wait_until(lock, stop, ctx.deadline(), ready);
-    }
-    if (ready()) return *value_;
-    if (stop.stop_requested()) return fail(errc::cancelled, op, ": cancelled while waiting");
-    return fail(errc::timeout, op, ": deadline passed while waiting");
+    if (wait_within(ctx, lock, cv_, [this] { return value_.has_value(); })) return *value_;
+    return ended_while(ctx, op, "while waiting");
   }
 
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable_any cv_;
   std::optional<T> value_;  // guarded by mu_
 };

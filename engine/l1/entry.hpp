@@ -18,6 +18,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -59,6 +60,10 @@ struct Entry {
     return k.size() == key_bytes && std::memcmp(bytes(), k.data(), k.size()) == 0;
   }
   bool is_expired(std::uint64_t now_ms) const noexcept { return now_ms >= expires_at_ms; }
+  // What operator new gave this entry: the header, the key and the value (or slot pointer).
+  std::size_t allocated_bytes() const noexcept {
+    return sizeof(Entry) + key_bytes + (kind == EntryKind::loading ? sizeof(void*) : value_bytes);
+  }
   // Only loading entries have a slot; the entry holds one reference to it.
   PromiseSlot* slot() const noexcept;
 

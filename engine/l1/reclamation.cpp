@@ -4,7 +4,10 @@
 #include <cds/init.h>
 #include <cds/threading/model.h>
 
+#include <cstdint>
 #include <mutex>
+
+#include "engine/base/striped_counter.hpp"
 
 namespace tiercache::engine {
 namespace {
@@ -21,12 +24,20 @@ void init_process_once() {
 
 struct ThreadAttachment {
   bool attached = false;
+  std::size_t retired_since_scan = 0;
   ~ThreadAttachment() {
     if (attached) cds::threading::Manager::detachThread();
   }
 };
 
 thread_local ThreadAttachment tls_attachment;
+
+// Retired minus freed, per thread stripe: a retire on one thread and its free on another add
+// up modulo 2^64, so the sum is exact. Never destroyed, like the GC whose frees it counts.
+StripedCounters<1>& retired_counter() {
+  static auto* counter = new StripedCounters<1>();
+  return *counter;
+}
 
 }  // namespace
 
@@ -38,8 +49,28 @@ void attach_this_thread() {
   tls_attachment.attached = true;
 }
 
+void note_retired(std::size_t bytes) noexcept {
+  retired_counter().add(0, bytes);
+  tls_attachment.retired_since_scan += bytes;
+}
+
+void note_freed(std::size_t bytes) noexcept {
+  retired_counter().add(0, std::uint64_t{0} - bytes);
+}
+
+void reclaim_if_over_budget() {
+  if (tls_attachment.retired_since_scan < kRetiredBudgetBytes) [[likely]]
+    return;
+  reclaim_retired_now();
+}
+
 void reclaim_retired_now() {
+  tls_attachment.retired_since_scan = 0;
   cds::gc::DHP::scan();
+}
+
+std::size_t retired_bytes() noexcept {
+  return static_cast<std::size_t>(retired_counter().sum(0));
 }
 
 }  // namespace tiercache::engine

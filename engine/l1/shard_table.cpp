@@ -48,6 +48,7 @@ void ShardTable::replace_locked(Entry* old, Entry* fresh) {
   if (fresh_is_value) bump(bytes_, charge(*fresh));
   // Last: once the cell no longer holds `old` it may be freed at any moment.
   if (old != nullptr) {
+    note_retired(old->allocated_bytes());
     table_.update(*fresh, false);
   } else {
     const bool inserted = table_.insert(*fresh);
@@ -62,6 +63,7 @@ void ShardTable::unlink_locked(Entry* e) {
     bump(bytes_, 0 - charge(*e));
     bump(entries_, std::size_t{0} - 1);
   }
+  note_retired(e->allocated_bytes());
   table_.unlink(*e);
 }
 
@@ -85,29 +87,9 @@ void ShardTable::store_locked(Entry* fresh) {
   make_room_locked(fresh);
 }
 
-void ShardTable::erase_locked(std::uint64_t hash, std::string_view key) {
+void ShardTable::purge_locked(std::uint64_t hash, std::string_view key) {
   Entry* e = find_locked(hash);
   if (e != nullptr && e->has_key(key)) unlink_locked(e);
-}
-
-Claim ShardTable::claim(std::uint64_t hash, std::string_view key) {
-  std::lock_guard lock(writer_mu_);
-  Entry* e = find_locked(hash);
-  if (e != nullptr && e->has_key(key)) {
-    if (e->kind == EntryKind::value && !e->is_expired(coarse_now_ms())) {
-      e->record_hit();
-      return {Claim::Kind::hit, std::string(e->value()), nullptr};
-    }
-    if (e->kind == EntryKind::loading) {
-      PromiseSlot* slot = e->slot();
-      slot->add_ref();
-      slot->join();
-      return {Claim::Kind::wait, {}, slot};
-    }
-  }
-  PromiseSlot* slot = PromiseSlot::create();
-  replace_locked(e, make_loading_entry(hash, key, slot));
-  return {Claim::Kind::lead, {}, slot};
 }
 
 Entry* ShardTable::find_loading_locked(std::uint64_t hash, const PromiseSlot* slot) {
@@ -127,15 +109,25 @@ bool ShardTable::fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry*
 }
 
 void ShardTable::drop(std::uint64_t hash, const PromiseSlot* slot) {
-  std::lock_guard lock(writer_mu_);
-  if (Entry* e = find_loading_locked(hash, slot)) unlink_locked(e);
+  locked([&] {
+    if (Entry* e = find_loading_locked(hash, slot)) unlink_locked(e);
+  });
 }
 
 void ShardTable::abandon(std::uint64_t hash, PromiseSlot* slot) {
-  std::lock_guard lock(writer_mu_);
-  // Under the lock no new waiter can join between the count and the unlink (S1).
-  if (slot->hand_off()) return;
-  if (Entry* e = find_loading_locked(hash, slot)) unlink_locked(e);
+  locked([&] {
+    // Under the lock no new waiter can join between the count and the unlink (S1).
+    if (slot->hand_off()) return;
+    if (Entry* e = find_loading_locked(hash, slot)) unlink_locked(e);
+  });
+}
+
+void ShardTable::leave(std::uint64_t hash, PromiseSlot* slot) {
+  locked([&] {
+    // Under the lock, as in abandon(): nobody joins between the last leave and the unlink.
+    if (!slot->leave_handed_off()) return;
+    if (Entry* e = find_loading_locked(hash, slot)) unlink_locked(e);
+  });
 }
 
 bool ShardTable::check_invariants() const {

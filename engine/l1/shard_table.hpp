@@ -7,7 +7,7 @@
 // Readers: read() takes no lock. It follows one cell to one entry under a DHP guard, compares
 // the full key (the table stores only the hash, so two keys with one hash share a cell: the later
 // write wins, as an eviction would), and copies out while the guard keeps the entry alive.
-// Writers: every change (store, erase, claim, fill, drop, evict) holds the shard's mutex, so the
+// Writers: every change (store, purge, claim, fill, drop, evict) holds the shard's mutex, so the
 // ring, the byte count and the cells change together and the bound holds whenever the mutex is
 // free. An entry leaves the ring before its cell, and is read before it is retired: retirement
 // may free it at once.
@@ -30,6 +30,7 @@
 #include "engine/l1/clock_ring.hpp"
 #include "engine/l1/coarse_clock.hpp"
 #include "engine/l1/entry.hpp"
+#include "engine/l1/reclamation.hpp"
 #include "engine/miss/promise_slot.hpp"
 
 namespace tiercache::engine {
@@ -61,9 +62,14 @@ struct ShardLimits {
   std::size_t expected_entries;  // sizes the ring up front, so it never holds 2x slack
 };
 
-// A get_or_load miss, decided under the writer lock.
+// A miss, decided under the writer lock.
 struct Claim {
-  enum class Kind { hit, wait, lead } kind;
+  enum class Kind {
+    hit,     // a fresh value appeared meanwhile: `value`
+    wait,    // a load is running: wait on `slot`
+    lead,    // a loading entry for `slot` was inserted: produce the value
+    absent,  // the caller's on_miss said there is nothing to load: answer not_found
+  } kind;
   std::string value;  // hit: the value found
   PromiseSlot* slot;  // wait, lead: one reference owned by the caller
 };
@@ -91,39 +97,89 @@ class ShardTable {
     return hit;
   }
 
-  // Publishes `fresh` (a value entry), replacing what the cell held, then evicts to fit.
-  // `then_locked()` runs before the writer lock is released: whatever it queues is ordered
-  // like the cell changes (L2 gets a key's writes in the order L1 took them).
-  template <class F>
-  void store(Entry* fresh, F&& then_locked) {
-    std::lock_guard lock(writer_mu_);
-    store_locked(fresh);
-    then_locked();
+  // Under the writer lock: if admit_locked() returns true, publishes `fresh` (a value entry) in
+  // place of what the cell held and evicts to fit; otherwise frees `fresh` and changes nothing.
+  // Whatever admit_locked() does is ordered with the cell change, so a write it queues for L2
+  // reaches L2 in the order L1 took the writes to that key.
+  template <class Admit>
+  bool store_if(Entry* fresh, Admit&& admit_locked) {
+    bool stored;
+    {
+      std::lock_guard lock(writer_mu_);
+      stored = admit_locked();
+      if (stored) {
+        store_locked(fresh);
+      } else {
+        destroy_entry(fresh);
+      }
+    }
+    reclaim_if_over_budget();
+    return stored;
   }
-  // Removes the entry for `key`, value or loading; then_locked() runs either way.
-  template <class F>
-  void erase(std::uint64_t hash, std::string_view key, F&& then_locked) {
-    std::lock_guard lock(writer_mu_);
-    erase_locked(hash, key);
-    then_locked();
+  void store(Entry* fresh) {
+    store_if(fresh, [] { return true; });
   }
+  // Under the writer lock: if admit_locked() returns true, removes the entry for `key` (value or
+  // loading; a load in progress then caches nothing, S4).
+  template <class Admit>
+  bool purge_if(std::uint64_t hash, std::string_view key, Admit&& admit_locked) {
+    bool purged;
+    {
+      std::lock_guard lock(writer_mu_);
+      purged = admit_locked();
+      if (purged) purge_locked(hash, key);
+    }
+    reclaim_if_over_budget();
+    return purged;
+  }
+  void purge(std::uint64_t hash, std::string_view key) {
+    purge_if(hash, key, [] { return true; });
+  }
+  // Runs f() under the writer lock, for state that must change in step with this shard's cells.
+  template <class F>
+  void locked(F&& f) {
+    {
+      std::lock_guard lock(writer_mu_);
+      f();
+    }
+    reclaim_if_over_budget();
+  }
+  // Removes the entry for `key`, value or loading. The writer lock must be held (locked()).
+  void purge_locked(std::uint64_t hash, std::string_view key);
 
-  // The slow path of get_or_load: a fresh value, a load to wait on, or a new load to lead.
-  Claim claim(std::uint64_t hash, std::string_view key);
+  // The slow path of a miss: a fresh value, a load to wait on, or, if on_miss_locked() (run
+  // under the lock) says so, a new load to lead; else absent.
+  template <class OnMiss>
+  Claim claim(std::uint64_t hash, std::string_view key, OnMiss&& on_miss_locked) {
+    Claim c;
+    {
+      std::lock_guard lock(writer_mu_);
+      c = claim_locked(hash, key, on_miss_locked);
+    }
+    reclaim_if_over_budget();
+    return c;
+  }
   // The leader's value: if the cell still holds `slot`'s loading entry, `fresh` replaces it,
   // then_locked() runs and true is returned; otherwise (purged or overwritten meanwhile, S4)
   // `fresh` is freed and nothing runs.
   template <class F>
   bool fill(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh, F&& then_locked) {
-    std::lock_guard lock(writer_mu_);
-    if (!fill_locked(hash, slot, fresh)) return false;
-    then_locked();
-    return true;
+    bool filled;
+    {
+      std::lock_guard lock(writer_mu_);
+      filled = fill_locked(hash, slot, fresh);
+      if (filled) then_locked();
+    }
+    reclaim_if_over_budget();
+    return filled;
   }
   // The leader's load failed: removes `slot`'s loading entry if the cell still holds it.
   void drop(std::uint64_t hash, const PromiseSlot* slot);
   // The leader leaves without a value (its ctx ended): a waiter takes over, or the entry goes.
   void abandon(std::uint64_t hash, PromiseSlot* slot);
+  // A waiter that saw the load handed off leaves instead of leading (its ctx ended). The last
+  // one to leave a leaderless load removes its entry, so none is stranded (S5).
+  void leave(std::uint64_t hash, PromiseSlot* slot);
 
   std::size_t size_bytes() const noexcept { return bytes_.load(kRelaxed); }
   std::size_t entry_count() const noexcept { return entries_.load(kRelaxed); }
@@ -144,7 +200,10 @@ class ShardTable {
       }
     };
     struct disposer {
-      void operator()(Entry* e) const noexcept { destroy_entry(e); }
+      void operator()(Entry* e) const noexcept {
+        note_freed(e->allocated_bytes());
+        destroy_entry(e);
+      }
     };
     // The shard counts its own entries under the lock; libcds's counter would be one more
     // shared line written per insert.
@@ -156,8 +215,27 @@ class ShardTable {
   static std::size_t charge(const Entry& e) noexcept {
     return e.key_bytes + e.value_bytes + kEntryOverheadBytes;
   }
+  template <class OnMiss>
+  Claim claim_locked(std::uint64_t hash, std::string_view key, OnMiss& on_miss_locked) {
+    Entry* e = find_locked(hash);
+    if (e != nullptr && e->has_key(key)) {
+      if (e->kind == EntryKind::value && !e->is_expired(coarse_now_ms())) {
+        e->record_hit();
+        return {Claim::Kind::hit, std::string(e->value()), nullptr};
+      }
+      if (e->kind == EntryKind::loading) {
+        PromiseSlot* slot = e->slot();
+        slot->add_ref();
+        slot->join();
+        return {Claim::Kind::wait, {}, slot};
+      }
+    }
+    if (!on_miss_locked()) return {Claim::Kind::absent, {}, nullptr};
+    PromiseSlot* slot = PromiseSlot::create();
+    replace_locked(e, make_loading_entry(hash, key, slot));
+    return {Claim::Kind::lead, {}, slot};
+  }
   void store_locked(Entry* fresh);
-  void erase_locked(std::uint64_t hash, std::string_view key);
   bool fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
   Entry* find_locked(std::uint64_t hash);
   // The cell's entry if it is `slot`'s loading entry (the leader's identity check, S4).

@@ -2,22 +2,39 @@
 
 #include <cds/container/vyukov_mpmc_cycle_queue.h>
 
+#include "engine/base/wait_within.hpp"
+
 namespace tiercache::engine {
 
-struct WriteQueue::Impl {
-  explicit Impl(std::size_t capacity) : queue(capacity) {}
-  // Counted, so stats can report the depth.
-  using Traits = cds::container::vyukov_queue::make_traits<
-      cds::opt::item_counter<cds::atomicity::item_counter>>::type;
-  cds::container::VyukovMPMCCycleQueue<WriteOp, Traits> queue;
+struct WriteQueue::Ring {
+  explicit Ring(std::size_t capacity) : queue(capacity) {}
+  cds::container::VyukovMPMCCycleQueue<WriteOp> queue;
 };
 
-WriteQueue::WriteQueue(std::size_t capacity) : impl_(std::make_unique<Impl>(capacity)) {}
+WriteQueue::WriteQueue(std::size_t max_ops, std::size_t max_bytes)
+    : max_ops_(max_ops), max_bytes_(max_bytes), ring_(std::make_unique<Ring>(max_ops)) {}
+
 WriteQueue::~WriteQueue() = default;
 
+bool WriteQueue::has_room(std::size_t bytes) const noexcept {
+  return reserved_ops_.load() < max_ops_ && reserved_bytes_.load() + bytes <= max_bytes_;
+}
+
 bool WriteQueue::try_enqueue(WriteOp& op) {
+  const std::size_t bytes = op.bytes();
+  if (reserved_ops_.fetch_add(1) >= max_ops_) {
+    reserved_ops_.fetch_sub(1);
+    return false;
+  }
+  if (reserved_bytes_.fetch_add(bytes) + bytes > max_bytes_) {
+    reserved_bytes_.fetch_sub(bytes);
+    reserved_ops_.fetch_sub(1);
+    return false;
+  }
+  // The reservation keeps fewer than max_ops_ ops in the ring, whose capacity is at least that.
   // The cells are raw storage: enqueue constructs in place, dequeue destroys after the move.
-  if (!impl_->queue.enqueue(std::move(op))) return false;
+  const bool queued = ring_->queue.enqueue(std::move(op));
+  (void)queued;
   // Release: the consumer that sees the new count also sees the op.
   enqueued_.fetch_add(1, std::memory_order_release);
   enqueued_.notify_one();
@@ -25,14 +42,26 @@ bool WriteQueue::try_enqueue(WriteOp& op) {
 }
 
 bool WriteQueue::try_dequeue(WriteOp& out) {
-  return impl_->queue.dequeue(out);
+  return ring_->queue.dequeue(out);
 }
 
-std::size_t WriteQueue::capacity() const noexcept {
-  return impl_->queue.capacity();
+void WriteQueue::release(std::size_t bytes) noexcept {
+  reserved_bytes_.fetch_sub(bytes);
+  reserved_ops_.fetch_sub(1);
+  if (waiters_.load() == 0) return;
+  // Taking the mutex orders this wake after a waiter's check of has_room().
+  { std::lock_guard lock(room_mu_); }
+  room_cv_.notify_all();
 }
-std::size_t WriteQueue::size_approx() const noexcept {
-  return impl_->queue.size();
+
+Result<void> WriteQueue::wait_for_room(const Context& ctx, std::size_t bytes) {
+  waiters_.fetch_add(1);
+  std::unique_lock lock(room_mu_);
+  const bool room = wait_within(ctx, lock, room_cv_, [&] { return has_room(bytes); });
+  lock.unlock();
+  waiters_.fetch_sub(1);
+  if (room) return {};
+  return ended_while(ctx, "set", "while the write queue stayed full");
 }
 
 void WriteQueue::wake_consumer() noexcept {

@@ -1,56 +1,75 @@
-// engine/write_queue.hpp — the bounded queue between callers' set/purge and the writer thread.
+// engine/l2/write_queue.hpp — the bounded queue between callers' set/purge and the writer thread.
 //
 // A libcds VyukovMPMCCycleQueue [1]: a fixed ring of cells, lock-free for producers and the
 // consumer, FIFO across all producers (each enqueue takes a ticket), so a flush barrier really
-// comes after every write queued before it. Full is an answer (try_enqueue returns false): what
-// to do then is the writer's policy.
+// comes after every write queued before it.
+//
+// The bounds (Options.writer.queue_max_ops and queue_max_bytes) cover a write from its enqueue
+// until it is settled (acknowledged, failed for good, or dropped), not until it is dequeued:
+// writes the writer holds for a retry while L2 is down still count. So room is reserved by
+// try_enqueue() and given back by release(), and the ring itself can never be full.
 //
 // [1] D. Vyukov, "Bounded MPMC queue", 1024cores.net.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <string>
+#include <mutex>
 
-#include "engine/base/one_shot.hpp"
-#include "tiercache/error.hpp"
+#include "engine/l2/write_op.hpp"
+#include "tiercache/context.hpp"
 
 namespace tiercache::engine {
 
-struct WriteOp {
-  enum class Kind : std::uint8_t { set, erase, barrier };
-  Kind kind = Kind::set;
-  std::string key;
-  std::string value;
-  std::uint64_t expires_at_ms = 0;  // coarse clock; kNeverExpires for no TTL
-  // Set for sync writes and flush barriers: completed with the write's outcome.
-  std::shared_ptr<OneShot<Result<void>>> done;
-};
-
 class WriteQueue {
  public:
-  // Holds at least `capacity` ops (rounded up to a power of two).
-  explicit WriteQueue(std::size_t capacity);
+  WriteQueue(std::size_t max_ops, std::size_t max_bytes);
   ~WriteQueue();
 
-  // Never waits. False when full; `op` is then unchanged.
+  // Never waits. Reserves room for `op` and queues it; false (`op` unchanged) when either bound
+  // would be passed.
   bool try_enqueue(WriteOp& op);
   bool try_dequeue(WriteOp& out);
-  std::size_t capacity() const noexcept;
-  std::size_t size_approx() const noexcept;
+  // Gives back the room of a settled op, waking callers that wait for room.
+  void release(std::size_t bytes) noexcept;
+  // Waits within ctx until an op of `bytes` would fit (it may still not, if another caller is
+  // quicker: try again). timeout / cancelled when ctx ends first.
+  Result<void> wait_for_room(const Context& ctx, std::size_t bytes);
+
+  std::size_t max_ops() const noexcept { return max_ops_; }
+  std::size_t max_bytes() const noexcept { return max_bytes_; }
+  // Ops and bytes reserved now: queued, held by the writer, or in flight.
+  std::size_t reserved_ops() const noexcept {
+    return reserved_ops_.load(std::memory_order_relaxed);
+  }
+  std::size_t reserved_bytes() const noexcept {
+    return reserved_bytes_.load(std::memory_order_relaxed);
+  }
 
   // The consumer sleeps until something was enqueued since `seen` (a value of enqueued_count()).
   std::uint32_t enqueued_count() const noexcept {
     return enqueued_.load(std::memory_order_acquire);
   }
   void wait_for_enqueue(std::uint32_t seen) const noexcept { enqueued_.wait(seen); }
-  // Wakes the consumer without enqueueing (shutdown).
+  // Wakes the consumer without enqueueing (shutdown, or work it must look at).
   void wake_consumer() noexcept;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  bool has_room(std::size_t bytes) const noexcept;
+
+  struct Ring;
+  const std::size_t max_ops_;
+  const std::size_t max_bytes_;
+  std::unique_ptr<Ring> ring_;
+  // Seq_cst, with waiters_: a caller that finds no room and then waits either sees the release
+  // that made room, or the releaser sees it waiting and wakes it.
+  std::atomic<std::size_t> reserved_ops_{0};
+  std::atomic<std::size_t> reserved_bytes_{0};
+  std::atomic<std::uint32_t> waiters_{0};
+  std::mutex room_mu_;
+  std::condition_variable_any room_cv_;
   // Bumped after each enqueue; the consumer's futex.
   std::atomic<std::uint32_t> enqueued_{0};
 };

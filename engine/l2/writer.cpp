@@ -1,8 +1,7 @@
 #include "engine/l2/writer.hpp"
 
+#include <algorithm>
 #include <chrono>
-#include <deque>
-#include <unordered_map>
 
 #include "engine/l1/coarse_clock.hpp"
 
@@ -14,26 +13,27 @@ using namespace std::chrono_literals;
 // How often the writer looks again while L2 is unavailable; the backend reconnects on its own
 // schedule, this only bounds how late the writer notices.
 constexpr auto kUnavailablePollInterval = 2ms;
-// How often a caller under QueueFullPolicy::wait tries again for room.
-constexpr auto kQueueFullPollInterval = 100us;
 
-// Batches sent and not yet answered: the next one is built and sent while Redis works on the
-// previous, and replies still settle in order.
+// Batches sent and not yet answered: the next one is built and sent while L2 works on the
+// previous, and they still settle in order.
 constexpr std::size_t kMaxBatchesInFlight = 2;
 
-// Failures that say nothing about the write itself: send it again once L2 is back.
-bool is_retryable(const Error& e) {
+// Failures that leave a write in doubt (not sent, or its answer lost): safe to send again.
+bool is_in_doubt(const Error& e) {
   return e == errc::backend_unavailable || e == errc::timeout;
 }
 
-void complete(WriteOp& op, const Result<void>& outcome) {
-  if (op.done) op.done->set(outcome);
+bool by_seq(const WriteOp& a, const WriteOp& b) {
+  return a.seq < b.seq;
 }
 
 }  // namespace
 
-Writer::Writer(Backend& backend, const WriterOptions& options)
-    : backend_(backend), options_(options), queue_(options.queue_max_ops) {
+Writer::Writer(Backend& backend, const WriterOptions& options, Settled settled)
+    : backend_(backend),
+      options_(options),
+      settled_(std::move(settled)),
+      queue_(options.queue_max_ops, options.queue_max_bytes) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -41,35 +41,6 @@ Writer::~Writer() {
   stopping_.store(true, std::memory_order_release);
   queue_.wake_consumer();
   thread_.join();
-}
-
-Result<void> Writer::enqueue(const Context& ctx, WriteOp& op) {
-  for (;;) {
-    if (queue_.try_enqueue(op)) return {};
-    const QueueFullPolicy policy =
-        op.kind == WriteOp::Kind::barrier ? QueueFullPolicy::wait : options_.when_full;
-    switch (policy) {
-      case QueueFullPolicy::refuse:
-        refused_.fetch_add(1, std::memory_order_relaxed);
-        return fail(errc::overloaded, "write queue is full (", queue_.capacity(),
-                    " writes; Options.writer.queue_max_ops) under QueueFullPolicy::refuse");
-      case QueueFullPolicy::drop_oldest: {
-        WriteOp oldest;
-        if (queue_.try_dequeue(oldest)) {
-          dropped_.fetch_add(1, std::memory_order_relaxed);
-          complete(oldest, fail(errc::overloaded,
-                                "write dropped from a full queue (QueueFullPolicy::drop_oldest)"));
-        }
-        break;
-      }
-      case QueueFullPolicy::wait:
-        if (auto why = ctx.done())
-          return fail(*why, "write queue stayed full (", queue_.capacity(),
-                      " writes) until the context ended");
-        std::this_thread::sleep_for(kQueueFullPollInterval);
-        break;
-    }
-  }
 }
 
 std::shared_ptr<OneShot<Result<void>>> Writer::prepare(WriteOp& op) const {
@@ -90,8 +61,26 @@ Result<void> Writer::flush(const Context& ctx) {
   WriteOp barrier;
   barrier.kind = WriteOp::Kind::barrier;
   auto done = prepare(barrier);
-  if (auto queued = enqueue(ctx, barrier); !queued) return queued;
+  while (!queue_.try_enqueue(barrier)) {
+    if (auto room = queue_.wait_for_room(ctx, 0); !room) return room;
+  }
   return await(ctx, done, "flush");
+}
+
+bool Writer::drop_oldest() {
+  WriteOp victim;
+  {
+    std::lock_guard lock(staging_mu_);
+    drain_locked();
+    if (staging_.empty()) return false;
+    victim = std::move(staging_.front());
+    staging_.pop_front();
+  }
+  dropped_.fetch_add(1, std::memory_order_relaxed);
+  finish(victim,
+         fail(errc::overloaded, "write dropped from a full queue (QueueFullPolicy::drop_oldest)"),
+         false);
+  return true;
 }
 
 WriterStats Writer::stats() const {
@@ -103,128 +92,220 @@ WriterStats Writer::stats() const {
   s.retried = retried_.load(std::memory_order_relaxed);
   s.refused = refused_.load(std::memory_order_relaxed);
   s.dropped = dropped_.load(std::memory_order_relaxed);
-  s.queue_depth = queue_.size_approx();
+  s.queue_depth = queue_.reserved_ops();
+  s.queue_bytes = queue_.reserved_bytes();
   return s;
 }
 
+void Writer::drain_locked() {
+  WriteOp op;
+  while (queue_.try_dequeue(op)) {
+    op.ordinal = next_ordinal_++;
+    if (op.kind == WriteOp::Kind::barrier) {
+      barriers_.push_back(std::move(op));
+    } else {
+      staging_.push_back(std::move(op));
+    }
+  }
+}
+
 void Writer::run() {
-  std::deque<InFlight> in_flight;
-  std::vector<WriteOp> retry;  // in queue order; goes out before anything newer
   for (;;) {
     const std::uint32_t seen = queue_.enqueued_count();
     const bool stopping = stopping_.load(std::memory_order_acquire);
-    // A retry waits until every batch sent before it has answered, so it stays in order.
-    if (in_flight.size() == kMaxBatchesInFlight || (!retry.empty() && !in_flight.empty())) {
-      settle_front(in_flight, retry);
+    {
+      std::lock_guard lock(staging_mu_);
+      drain_locked();
+    }
+    while (!in_flight_.empty() && front_answered()) settle_front();
+    const bool sent =
+        in_flight_.size() < kMaxBatchesInFlight && backend_.is_available() && send_next();
+    complete_barriers();
+    if (sent) continue;
+    if (!in_flight_.empty()) {
+      settle_front();
       continue;
     }
-    std::vector<WriteOp> batch = std::move(retry);
-    retry.clear();
-    WriteOp op;
-    while (batch.size() < options_.batch_max_ops && queue_.try_dequeue(op))
-      batch.push_back(std::move(op));
-    if (batch.empty()) {
-      if (!in_flight.empty()) {
-        settle_front(in_flight, retry);
-        continue;
-      }
+    bool idle;
+    {
+      std::lock_guard lock(staging_mu_);
+      idle = staging_.empty() && barriers_.empty();
+    }
+    if (idle) {
       if (stopping) return;
       queue_.wait_for_enqueue(seen);
       continue;
     }
-    if (!backend_.is_available()) {
-      retry = std::move(batch);
-      if (!in_flight.empty()) continue;
-      if (stopping) break;
-      std::this_thread::sleep_for(kUnavailablePollInterval);
-      continue;
+    // Writes are waiting and L2 is unavailable.
+    if (stopping) {
+      close_all();
+      return;
     }
-    in_flight.push_back(start(std::move(batch)));
+    std::this_thread::sleep_for(kUnavailablePollInterval);
   }
-  fail_all(retry, errc::closed, "the cache closed while L2 was unavailable");
-  WriteOp op;
-  while (queue_.try_dequeue(op)) complete(op, fail(errc::closed, "the cache closed"));
 }
 
-Writer::InFlight Writer::start(std::vector<WriteOp> batch) {
-  InFlight f;
-  f.ops = std::move(batch);
-  f.write_of_op.resize(f.ops.size());
-  // Coalesce: per key only the last write goes out; the earlier ones share its outcome.
-  std::unordered_map<std::string_view, std::size_t> write_of_key;
-  std::vector<BackendWrite> writes;
-  std::size_t ops = 0;
-  for (std::size_t i = f.ops.size(); i-- > 0;) {
-    const WriteOp& op = f.ops[i];
-    if (op.kind == WriteOp::Kind::barrier) continue;
-    ++ops;
-    if (auto it = write_of_key.find(op.key); it != write_of_key.end()) {
-      f.write_of_op[i] = it->second;
-      continue;
+bool Writer::send_next() {
+  Batch b;
+  {
+    std::lock_guard lock(staging_mu_);
+    auto in_flight = [&](std::string_view key) {
+      for (const Batch& f : in_flight_)
+        if (f.write_of_key.contains(key)) return true;
+      return false;
+    };
+    std::size_t bytes = 0;
+    std::vector<bool> taken(staging_.size(), false);
+    std::size_t i = 0;
+    for (; i < staging_.size() && b.ops.size() < options_.batch_max_ops; ++i) {
+      const WriteOp& op = staging_[i];
+      // W1: a key in flight waits, and so do its later writes, which come after it here.
+      if (in_flight(op.key)) continue;
+      // One write larger than the bound still goes, alone.
+      if (!b.ops.empty() && bytes + op.bytes() > options_.batch_max_bytes) break;
+      bytes += op.bytes();
+      taken[i] = true;
+      b.ops.push_back(std::move(staging_[i]));
     }
-    f.write_of_op[i] = writes.size();
-    write_of_key.emplace(op.key, writes.size());
-    BackendWrite w;
-    w.key = op.key;
-    if (op.kind == WriteOp::Kind::erase) {
-      w.kind = BackendWrite::Kind::erase;
-    } else if (op.expires_at_ms == kNeverExpires) {
-      w.value = op.value;
-    } else {
-      // PX from the L1 deadline at send time; an entry already expired must not live on in L2.
-      const std::uint64_t now = coarse_now_ms();
-      if (op.expires_at_ms <= now) {
-        w.kind = BackendWrite::Kind::erase;
-      } else {
-        w.value = op.value;
-        w.ttl = std::chrono::milliseconds(op.expires_at_ms - now);
-      }
-    }
-    writes.push_back(std::move(w));
+    if (b.ops.empty()) return false;
+    // Keep the rest in order; a key this batch took all of before `i` has nothing left behind.
+    std::size_t kept = 0;
+    for (std::size_t j = 0; j < staging_.size(); ++j)
+      if (!taken[j]) staging_[kept++] = std::move(staging_[j]);
+    staging_.resize(kept);
   }
-  // A batch of barriers only still goes through the in-flight line, to complete in order.
-  if (writes.empty()) return f;
+  // Coalesce: per key only the highest seq goes out; the others share its outcome.
+  b.write_of_op.resize(b.ops.size());
+  std::vector<BackendWrite> writes;
+  std::vector<std::size_t> op_of_write;
+  for (std::size_t i = 0; i < b.ops.size(); ++i) {
+    const WriteOp& op = b.ops[i];
+    auto [it, fresh] = b.write_of_key.try_emplace(op.key, writes.size());
+    if (fresh) {
+      writes.emplace_back();
+      op_of_write.push_back(i);
+    } else if (b.ops[op_of_write[it->second]].seq < op.seq) {
+      op_of_write[it->second] = i;
+    }
+    b.write_of_op[i] = it->second;
+  }
+  // PX from the L1 expiry at send time, so L2 never outlives L1's deadline.
+  const std::uint64_t now = coarse_now_ms();
+  for (std::size_t w = 0; w < writes.size(); ++w) {
+    const WriteOp& op = b.ops[op_of_write[w]];
+    BackendWrite& out = writes[w];
+    out.key = op.key;
+    if (op.kind == WriteOp::Kind::purge) {
+      out.kind = BackendWrite::Kind::purge;
+    } else if (op.expires_at_ms == kNeverExpires) {
+      out.value = op.value;
+    } else if (op.expires_at_ms <= now) {
+      // Already expired in L1: it must not live on in L2.
+      out.kind = BackendWrite::Kind::purge;
+    } else {
+      out.value = op.value;
+      out.ttl = std::chrono::milliseconds(op.expires_at_ms - now);
+    }
+  }
   batches_.fetch_add(1, std::memory_order_relaxed);
   sent_.fetch_add(writes.size(), std::memory_order_relaxed);
-  coalesced_.fetch_add(ops - writes.size(), std::memory_order_relaxed);
-  f.replies = std::make_shared<OneShot<std::vector<Result<void>>>>();
-  backend_.write(std::move(writes), [replies = f.replies](std::vector<Result<void>> results) {
-    replies->set(std::move(results));
-  });
-  return f;
+  coalesced_.fetch_add(b.ops.size() - writes.size(), std::memory_order_relaxed);
+  b.replies = std::make_shared<OneShot<std::vector<Result<void>>>>();
+  b.deadline = std::chrono::steady_clock::now() + options_.batch_timeout;
+  const std::size_t write_count = writes.size();
+  backend_.write(
+      std::move(writes), [replies = b.replies, write_count](std::vector<Result<void>> results) {
+        // A backend that answers with the wrong count breaks its contract; a short
+        // answer leaves the missing writes in doubt rather than reading past it.
+        results.resize(write_count,
+                       fail(errc::backend_unavailable, "the backend did not answer this write"));
+        replies->set(std::move(results));
+      });
+  in_flight_.push_back(std::move(b));
+  return true;
 }
 
-void Writer::settle_front(std::deque<InFlight>& in_flight, std::vector<WriteOp>& retry) {
-  InFlight f = std::move(in_flight.front());
-  in_flight.pop_front();
-  std::vector<Result<void>> results;
-  // The backend answers every batch (its command timeout bounds the wait).
-  if (f.replies) results = *f.replies->wait(Context::background(), "write batch");
-  for (std::size_t i = 0; i < f.ops.size(); ++i) {
-    WriteOp& op = f.ops[i];
-    if (op.kind == WriteOp::Kind::barrier) {
-      // Everything before the barrier is settled unless something is being retried.
-      if (retry.empty()) {
-        complete(op, {});
-      } else {
-        retry.push_back(std::move(op));
-      }
-      continue;
-    }
-    const Result<void>& outcome = results[f.write_of_op[i]];
-    if (!outcome && is_retryable(outcome.error())) {
+bool Writer::front_answered() const {
+  return in_flight_.front().replies->is_set();
+}
+
+void Writer::settle_front() {
+  Batch b = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  const Context until = Context::background().with_deadline(b.deadline);
+  Result<std::vector<Result<void>>> answer = b.replies->wait(until, "write batch");
+  const bool stopping = stopping_.load(std::memory_order_acquire);
+  std::vector<WriteOp> again;
+  for (std::size_t i = 0; i < b.ops.size(); ++i) {
+    WriteOp& op = b.ops[i];
+    const Result<void> outcome =
+        answer ? (*answer)[b.write_of_op[i]]
+               : fail(errc::timeout, "L2 did not answer a write batch within batch_timeout (",
+                      options_.batch_timeout.count(), "ms)");
+    if (outcome) {
+      finish(op, outcome, true);
+    } else if (!is_in_doubt(outcome.error())) {
+      failed_.fetch_add(1, std::memory_order_relaxed);
+      finish(op, outcome, false);
+    } else if (stopping) {
+      finish(op,
+             fail(errc::closed, "the cache closed before L2 took this write (",
+                  outcome.error().detail, ")"),
+             false);
+    } else {
       retried_.fetch_add(1, std::memory_order_relaxed);
-      retry.push_back(std::move(op));
-      continue;
+      again.push_back(std::move(op));
     }
-    if (!outcome) failed_.fetch_add(1, std::memory_order_relaxed);
-    complete(op, outcome);
+  }
+  if (again.empty()) return;
+  std::lock_guard lock(staging_mu_);
+  for (WriteOp& op : again) staging_.push_back(std::move(op));
+  // W1: a write in doubt goes back in front of the later writes to its key.
+  std::stable_sort(staging_.begin(), staging_.end(), by_seq);
+}
+
+void Writer::complete_barriers() {
+  std::vector<WriteOp> done;
+  {
+    std::lock_guard lock(staging_mu_);
+    if (barriers_.empty()) return;
+    std::uint64_t oldest = UINT64_MAX;
+    for (const WriteOp& op : staging_) oldest = std::min(oldest, op.ordinal);
+    for (const Batch& b : in_flight_)
+      for (const WriteOp& op : b.ops) oldest = std::min(oldest, op.ordinal);
+    // W2: every op taken before the barrier has a smaller ordinal; none of them is left.
+    while (!barriers_.empty() && barriers_.front().ordinal < oldest) {
+      done.push_back(std::move(barriers_.front()));
+      barriers_.pop_front();
+    }
+  }
+  for (WriteOp& barrier : done) {
+    barrier.done->set({});
+    queue_.release(barrier.bytes());
   }
 }
 
-void Writer::fail_all(std::vector<WriteOp>& ops, errc code, const char* why) {
-  for (WriteOp& op : ops) complete(op, fail(code, why));
-  ops.clear();
+void Writer::finish(WriteOp& op, const Result<void>& outcome, bool applied) {
+  settled_(op, applied);
+  if (op.done) op.done->set(outcome);
+  queue_.release(op.bytes());
+}
+
+void Writer::close_all() {
+  std::deque<WriteOp> staged;
+  std::deque<WriteOp> barriers;
+  {
+    std::lock_guard lock(staging_mu_);
+    drain_locked();
+    staged.swap(staging_);
+    barriers.swap(barriers_);
+  }
+  for (WriteOp& op : staged)
+    finish(op, fail(errc::closed, "the cache closed while L2 was unavailable"), false);
+  for (WriteOp& barrier : barriers) {
+    barrier.done->set(fail(errc::closed, "the cache closed while L2 was unavailable"));
+    queue_.release(barrier.bytes());
+  }
 }
 
 }  // namespace tiercache::engine

@@ -1,22 +1,35 @@
-// engine/writer.hpp — the batching writer thread: callers' writes to L2, pipelined.
+// engine/l2/writer.hpp — the batching writer thread: callers' writes to L2, pipelined, in order.
 //
-//   set/purge ─▶ submit(): try_enqueue, or the QueueFullPolicy ─▶ WriteQueue
-//   writer thread: drain ≤ batch_max_ops ─▶ coalesce by key (last wins) ─▶ Backend::write
-//                  ─▶ per write: ok / backend_error ─▶ complete its callers
-//                                unavailable / timeout ─▶ keep it, retry first once L2 is back
+//   set/purge ─▶ try_enqueue (reserves room) ─▶ WriteQueue ─▶ writer thread:
+//     drain ─▶ staging (sorted by seq per key) ─▶ batch: oldest first, ≤ batch_max_ops and
+//     batch_max_bytes, no key that is already in flight ─▶ coalesce per key (highest seq wins)
+//     ─▶ Backend::write ─▶ per write: ok / final error ─▶ settled(), then its callers
+//                                     in doubt (unavailable, timeout) ─▶ back into staging
 //
-// Up to two batches are in flight on one connection and they leave and settle in queue order,
-// so a later write to a key never overtakes an earlier one (a retry goes out only after every
-// batch before it answered), and a flush barrier completes only after everything queued
-// before it was acknowledged or failed. A write that could not reach Redis is retried, never
-// dropped, until the cache closes: "acknowledged in sync mode" means Redis said OK.
-// PX is computed at send time from the entry's expiry, so L2 never outlives L1's deadline.
+// W1  For one key, at most one write is in flight at a time, and staging keeps a key's writes in
+//     seq order (a write in doubt goes back in front of the later ones to its key). With the
+//     backend's own promise (a write in doubt is never applied after a later batch's write to
+//     its key), L2 takes the writes to a key in the order L1 took them, across any number of
+//     lost connections: a retried write can never overtake a newer one.
+// W2  A flush barrier completes once every op the writer took from the queue before it has been
+//     settled: none is queued, staged or in flight any more.
+// W3  An op's room in the queue (count and bytes) is given back only when it is settled, so the
+//     bounds hold while L2 is down and everything waits for a retry.
+// W4  settled() runs before the op's caller is answered: a sync caller that reads its key right
+//     after its write failed never sees the value L2 refused.
+// W5  Every wait is bounded: for a batch's answer by batch_timeout (then the batch is in doubt),
+//     for L2 to come back by the caller's ctx. On close, what L2 cannot take in one attempt is
+//     answered with errc::closed.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <mutex>
+#include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/l2/write_queue.hpp"
@@ -30,54 +43,86 @@ struct WriterStats {
   std::uint64_t batches = 0;    // pipelines sent
   std::uint64_t sent = 0;       // writes in them, after coalescing
   std::uint64_t coalesced = 0;  // writes made redundant by a later write to the same key
-  std::uint64_t failed = 0;     // writes Redis answered with an error
-  std::uint64_t retried = 0;    // writes sent again after a lost connection
-  std::uint64_t refused = 0;    // submits refused with overloaded (QueueFullPolicy::refuse)
+  std::uint64_t failed = 0;     // writes L2 answered with a final error
+  std::uint64_t retried = 0;    // writes sent again after they were in doubt
+  std::uint64_t refused = 0;    // set/purge refused with overloaded
   std::uint64_t dropped = 0;    // queued writes dropped for room (QueueFullPolicy::drop_oldest)
-  std::size_t queue_depth = 0;
+  std::size_t queue_depth = 0;  // ops not yet settled
+  std::size_t queue_bytes = 0;  // their bytes
 };
 
 class Writer {
  public:
-  Writer(Backend& backend, const WriterOptions& options);
-  // Sends what is queued while L2 is reachable, then answers the rest with errc::closed.
+  // Called for every set or purge that will not be sent again, before its caller is answered
+  // (W4): `applied` is false when L2 did not take it (a final error, dropped, closed). Runs on
+  // the writer thread or on a caller's (drop_oldest), with no writer lock held.
+  using Settled = std::function<void(const WriteOp& op, bool applied)>;
+
+  Writer(Backend& backend, const WriterOptions& options, Settled settled);
+  // Sends what is queued while L2 takes it; answers the rest with errc::closed.
   ~Writer();
 
-  // A set or purge from a caller: prepare(), then try_enqueue() under the shard lock, then
-  // enqueue() if that found the queue full, then await() the completion prepare() returned.
+  // A set or purge from a caller: prepare(), then try_enqueue() under the key's shard lock; if
+  // that found no room, the QueueFullPolicy (wait_for_room / drop_oldest / refuse) and again;
+  // then await() the completion prepare() returned.
   //
   // Gives `op` a completion to wait on in WriteMode::sync (and for barriers); null otherwise.
   std::shared_ptr<OneShot<Result<void>>> prepare(WriteOp& op) const;
-  // Never waits, never applies the policy: false when the queue is full (`op` unchanged).
+  // Never waits: false when the queue has no room (`op` unchanged).
   bool try_enqueue(WriteOp& op) { return queue_.try_enqueue(op); }
-  // Queues `op` under the QueueFullPolicy (under wait: within ctx).
-  Result<void> enqueue(const Context& ctx, WriteOp& op);
+  Result<void> wait_for_room(const Context& ctx, std::size_t bytes) {
+    return queue_.wait_for_room(ctx, bytes);
+  }
+  // Drops the oldest write that is not in flight and answers its caller with overloaded.
+  // False if there is none (every waiting write is in flight).
+  bool drop_oldest();
+  // Counts a write the caller's path refused (QueueFullPolicy::refuse).
+  void note_refused() noexcept { refused_.fetch_add(1, std::memory_order_relaxed); }
   // The outcome of a prepared op, within ctx. Null `done`: nothing to wait for.
   Result<void> await(const Context& ctx, const std::shared_ptr<OneShot<Result<void>>>& done,
                      const char* what);
-  // Waits until every write queued before the call was acknowledged or failed.
+  // Waits until every write queued before the call was settled (W2).
   Result<void> flush(const Context& ctx);
   WriterStats stats() const;
 
  private:
-  // A batch sent and not yet settled. No replies: nothing needed sending (barriers only).
-  struct InFlight {
-    std::vector<WriteOp> ops;
-    std::vector<std::size_t> write_of_op;  // ops[i]'s outcome is replies[write_of_op[i]]
+  // A pipeline sent and not yet settled.
+  struct Batch {
+    std::vector<WriteOp> ops;              // in seq order per key
+    std::vector<std::size_t> write_of_op;  // ops[i]'s outcome is the reply to write_of_op[i]
+    std::unordered_map<std::string_view, std::size_t> write_of_key;  // views into ops
     std::shared_ptr<OneShot<std::vector<Result<void>>>> replies;
+    std::chrono::steady_clock::time_point deadline;  // sent + batch_timeout
   };
 
   void run();
-  // Coalesces `batch` and sends it without waiting.
-  InFlight start(std::vector<WriteOp> batch);
-  // Waits for the oldest batch's replies, completes its callers, appends what must go again.
-  void settle_front(std::deque<InFlight>& in_flight, std::vector<WriteOp>& retry);
-  void fail_all(std::vector<WriteOp>& ops, errc code, const char* why);
+  // Moves what is queued into staging_ (ops) and barriers_. staging_mu_ held.
+  void drain_locked();
+  // Builds the next batch from staging_ and sends it; false if nothing could go.
+  bool send_next();
+  // Waits for the oldest batch's answer (up to its deadline), then settles it.
+  void settle_front();
+  bool front_answered() const;
+  void complete_barriers();
+  // The op will not be sent again: settled(), then its caller, then its room.
+  void finish(WriteOp& op, const Result<void>& outcome, bool applied);
+  // Everything still waiting gets errc::closed (L2 unavailable while closing).
+  void close_all();
 
   Backend& backend_;
   const WriterOptions options_;
+  const Settled settled_;
   WriteQueue queue_;
   std::atomic<bool> stopping_{false};
+
+  // The writer thread and drop_oldest() share these.
+  mutable std::mutex staging_mu_;
+  std::deque<WriteOp> staging_;   // taken from the queue, not in flight; per key in seq order
+  std::deque<WriteOp> barriers_;  // in ordinal order
+  std::uint64_t next_ordinal_ = 0;
+  // The writer thread's alone; the ops inside are also read by complete_barriers().
+  std::deque<Batch> in_flight_;
+
   // Written by the writer thread only, read by stats(): relaxed counters.
   std::atomic<std::uint64_t> batches_{0}, sent_{0}, coalesced_{0}, failed_{0}, retried_{0};
   // Written by callers.

@@ -1,6 +1,7 @@
 #include "engine/miss/promise_slot.hpp"
 
 #include "engine/base/memory_order.hpp"
+#include "engine/base/wait_within.hpp"
 
 namespace tiercache::engine {
 
@@ -21,18 +22,9 @@ void PromiseSlot::join() noexcept {
 
 Result<PromiseSlot::State> PromiseSlot::wait(const Context& ctx) {
   std::unique_lock lock(mu_);
-  auto settled = [this] { return state_ != State::loading; };
-  std::stop_token stop = ctx.stop_token();
-  if (ctx.deadline() == Context::clock::time_point::max()) {
-    cv_.wait(lock, stop, settled);
-  } else {
-    cv_.wait_until(lock, stop, ctx.deadline(), settled);
-  }
-  if (!settled()) {
+  if (!wait_within(ctx, lock, cv_, [this] { return state_ != State::loading; })) {
     --waiters_;
-    const errc why = stop.stop_requested() ? errc::cancelled : errc::timeout;
-    return std::unexpected(
-        Error{make_error_code(why), "get_or_load: gave up waiting for the load"});
+    return ended_while(ctx, "get", "while waiting for another caller's load");
   }
   if (state_ == State::ready || state_ == State::failed) --waiters_;
   return state_;
@@ -46,15 +38,17 @@ bool PromiseSlot::try_lead() noexcept {
   return true;
 }
 
-void PromiseSlot::leave() noexcept {
+bool PromiseSlot::leave_handed_off() noexcept {
   std::lock_guard lock(mu_);
   --waiters_;
+  return waiters_ == 0 && state_ == State::leaderless;
 }
 
-void PromiseSlot::publish(Result<std::string> result) {
+void PromiseSlot::publish(Result<std::string> result, AnswerFor answer_for) {
   {
     std::lock_guard lock(mu_);
     result_ = std::move(result);
+    answer_for_ = answer_for;
     state_ = result_ ? State::ready : State::failed;
   }
   cv_.notify_all();

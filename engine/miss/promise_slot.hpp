@@ -16,6 +16,10 @@
 //     all wake, exactly one wins try_lead(), the rest wait again.
 // S4  A purge or set during the load replaces the loading entry; the leader's fill finds another
 //     entry in the cell and caches nothing, but its callers still get the value it loaded.
+// S5  A leaderless slot whose last waiter leaves (its own ctx ended) is removed from the table
+//     by that waiter, under the shard's writer lock: no loading entry outlives its callers.
+// S6  A leader without a loader (a get) that found nothing publishes an answer for callers
+//     without a loader only; a waiter with a loader claims the key again and loads it.
 //
 // [1] quick_cache, src/sync_placeholder.rs: Loading / Inserted states, guard hand-off.
 // [2] Caffeine, AsyncCache: a future in the map, removed when it fails.
@@ -50,10 +54,13 @@ class PromiseSlot {
   // leaderless → loading; true if this waiter is now the leader.
   bool try_lead() noexcept;
   // A waiter that saw leaderless but will not lead (its own ctx ended) stops being a waiter.
-  void leave() noexcept;
+  // True if it was the last: the caller must drop the slot's entry under the shard lock (S5).
+  bool leave_handed_off() noexcept;
 
+  // Whom a published answer is for (S6).
+  enum class AnswerFor : std::uint8_t { everyone, callers_without_loader };
   // The leader's answer: ready with a value, or failed with an error. Wakes every waiter.
-  void publish(Result<std::string> result);
+  void publish(Result<std::string> result, AnswerFor answer_for = AnswerFor::everyone);
   // The leader leaves without an answer. If waiters remain, one of them will lead (S3) and this
   // returns true; otherwise returns false and the caller must drop the slot from the table and
   // publish, under the shard's writer lock.
@@ -61,6 +68,7 @@ class PromiseSlot {
 
   // Valid after wait() returned ready or failed.
   const Result<std::string>& result() const noexcept { return result_; }
+  AnswerFor answer_for() const noexcept { return answer_for_; }
 
  private:
   PromiseSlot() = default;
@@ -68,9 +76,10 @@ class PromiseSlot {
   std::atomic<std::uint32_t> refs_{1};
   std::mutex mu_;
   std::condition_variable_any cv_;
-  State state_ = State::loading;  // guarded by mu_
-  std::uint32_t waiters_ = 0;     // guarded by mu_
-  Result<std::string> result_;    // guarded by mu_ until terminal, then immutable
+  State state_ = State::loading;                // guarded by mu_
+  std::uint32_t waiters_ = 0;                   // guarded by mu_
+  Result<std::string> result_;                  // guarded by mu_ until terminal, then immutable
+  AnswerFor answer_for_ = AnswerFor::everyone;  // as result_
 };
 
 }  // namespace tiercache::engine

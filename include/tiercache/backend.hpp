@@ -6,12 +6,16 @@
 // plugs in.
 //
 // Ownership: the backend owns the batches it is given; results are the callback's to keep.
-// Threads:   read(), write() and is_available() may be called from any thread at once.
+// Threads:   read(), write(), is_available() and health() may be called from any thread at once.
+// Waiting:   every batch is answered within the backend's own timeouts (Redis: command_timeout
+//            after its last byte left); the engine still bounds its own wait
+//            (Options.writer.batch_timeout) so a backend that breaks this cannot hang it.
 // Never:     calls a callback twice, or zero times (a backend being destroyed answers every
 //            batch it still holds with errc::closed); throws.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -21,36 +25,65 @@
 
 namespace tiercache {
 
-// A value read from L2 with the time it has left there (0: it does not expire).
+// How long a value read from L2 has left there. "Expires now" (after 0 ms), "never expires" and
+// "the backend cannot tell" are three different answers: L1 must never keep a value past its
+// L2 copy, so only `never` lets L1 fall back to Options.default_ttl unbounded by L2, and
+// `unknown` bounds it by default_ttl too (a backend without a TTL query, such as memcached).
+struct TtlLeft {
+  enum class Kind : std::uint8_t { never, after, unknown };
+  Kind kind = Kind::never;
+  std::chrono::milliseconds left{0};  // Kind::after only; 0 means it expires now
+
+  static TtlLeft never_expires() noexcept { return {Kind::never, {}}; }
+  static TtlLeft expires_after(std::chrono::milliseconds left) noexcept {
+    return {Kind::after, left};
+  }
+  static TtlLeft not_known() noexcept { return {Kind::unknown, {}}; }
+};
+
+// A value read from L2 with the time it has left there.
 struct BackendValue {
   std::string value;
-  std::chrono::milliseconds ttl_left{0};
+  TtlLeft ttl_left;
 };
 
 struct BackendWrite {
-  enum class Kind { set, erase };
+  enum class Kind : std::uint8_t { set, purge };
   Kind kind = Kind::set;
   std::string key;
   std::string value;                 // set only
   std::chrono::milliseconds ttl{0};  // set only; 0: no expiry
 };
 
+// What a backend can say about itself, for CacheStats.
+struct BackendHealth {
+  bool available = true;
+  std::string last_error;        // the latest connection or handshake failure, "" if none
+  std::uint64_t reconnects = 0;  // connections re-established after a loss
+};
+
 class Backend {
  public:
   // One result per key, in order: a value, errc::not_found, or the failure.
   using ReadDone = std::function<void(std::vector<Result<BackendValue>>)>;
-  // One result per write, in order.
+  // One result per write, in order. errc::backend_unavailable and errc::timeout mean the write
+  // may or may not have been applied (not sent, or its answer lost) and it is safe to send it
+  // again; any other failure is final for that write.
   using WriteDone = std::function<void(std::vector<Result<void>>)>;
 
   virtual ~Backend() = default;
 
   // Reads every key in one round trip where the backend can.
   virtual void read(std::vector<std::string> keys, ReadDone done) = 0;
-  // Applies the writes in order, in one round trip where the backend can.
+  // Applies the writes in order, in one round trip where the backend can. A write still in
+  // doubt from an earlier batch must never be applied after a write to the same key that a later
+  // batch sent (Redis: a new write connection first kills the one it replaces).
   virtual void write(std::vector<BackendWrite> writes, WriteDone done) = 0;
   // False while the backend knows it cannot serve (disconnected, reconnecting): callers fail
-  // fast with backend_unavailable instead of queueing behind a dead connection.
+  // fast with backend_unavailable instead of queueing behind a dead connection. Called often:
+  // must be cheap.
   virtual bool is_available() const noexcept = 0;
+  virtual BackendHealth health() const { return {is_available(), {}, 0}; }
 };
 
 struct Options;

@@ -45,14 +45,15 @@ class Cache {
 
   // The value of `key`, or not_found. Copies the value out.
   [[nodiscard]] Result<std::string> get(const Context& ctx, std::string_view key);
-  // Copies the value into `out` and returns its size, without allocating. If `out` is smaller
-  // than the value, returns invalid_argument and writes nothing.
+  // Copies the value into `out` and returns its size. An L1 hit allocates nothing; a miss
+  // allocates what it caches. If `out` is smaller than the value, returns buffer_too_small with
+  // Error::needed_bytes = the value's size and writes nothing.
   [[nodiscard]] Result<std::size_t> get_into(const Context& ctx, std::string_view key,
                                              std::span<char> out);
 
   // Stores `value` under `key` with Options.default_ttl.
   [[nodiscard]] Result<void> set(const Context& ctx, std::string_view key, std::string_view value);
-  // Stores `value` under `key` for `ttl` (must be > 0).
+  // Stores `value` under `key` for `ttl` (in (0, kMaxTtl]).
   [[nodiscard]] Result<void> set(const Context& ctx, std::string_view key, std::string_view value,
                                  std::chrono::milliseconds ttl);
 
@@ -70,6 +71,11 @@ class Cache {
   // Waits until every set and purge queued for L2 before this call was acknowledged by L2 or
   // failed. Without an L2, returns at once.
   [[nodiscard]] Result<void> flush(const Context& ctx);
+
+  // Refuses every later call with errc::closed, then flushes within ctx (its result is the
+  // flush's). Writes still queued when ctx ends keep going to L2 until the Cache is destroyed;
+  // connections and threads end with the destructor. Calling it again just flushes again.
+  [[nodiscard]] Result<void> close(const Context& ctx);
 
   CacheStats stats() const;
   // The options the cache runs with, after open() filled in the automatic ones.

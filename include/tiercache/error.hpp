@@ -4,6 +4,7 @@
 // `error().code` (compare with an errc value); `detail` is for humans and logs only.
 #pragma once
 
+#include <cstddef>
 #include <expected>
 #include <sstream>
 #include <string>
@@ -20,7 +21,8 @@ enum class errc {
   overloaded,           // write queue full under QueueFullPolicy::refuse: shed load.
   invalid_argument,     // the input is wrong; retrying cannot help. Nothing changed.
   backend_error,        // L2 (or a loader) replied with an error; its text is in Error::detail.
-  closed,               // the Cache was closed.
+  closed,               // the Cache was closed: nothing was done. Open a new one.
+  buffer_too_small,     // get_into: the value does not fit; Error::needed_bytes says what does.
 };
 
 // The category behind errc; its name is "tiercache".
@@ -31,6 +33,9 @@ std::error_code make_error_code(errc e) noexcept;
 struct Error {
   std::error_code code;
   std::string detail;  // names the operation, the field, the value and the limit
+  // buffer_too_small only: the size of the value that did not fit, so the caller can retry with
+  // a buffer that large without parsing `detail`.
+  std::size_t needed_bytes = 0;
 
   // Lets callers write `if (r.error() == errc::timeout)`.
   friend bool operator==(const Error& e, errc c) noexcept { return e.code == make_error_code(c); }

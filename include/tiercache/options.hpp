@@ -11,6 +11,10 @@
 
 namespace tiercache {
 
+// The longest TTL any call or option takes (about 30 years): longer ones are refused with
+// invalid_argument rather than overflowing an expiry time. For "never", give no TTL.
+inline constexpr std::chrono::milliseconds kMaxTtl{std::chrono::hours(24) * 365 * 30};
+
 struct L1Options {
   // Bytes the in-process tier may hold: key + value + per-entry overhead (see
   // CacheStats::overhead_bytes_per_entry), summed over every shard. Each shard gets an equal part.
@@ -82,10 +86,20 @@ enum class L2DownPolicy {
 struct WriterOptions {
   WriteMode mode = WriteMode::async;
   QueueFullPolicy when_full = QueueFullPolicy::refuse;
-  // Writes the queue holds; rounded up to a power of two. Each slot costs ~100 bytes at open.
+  // Writes waiting for L2 (queued, in flight or to be retried); rounded up to a power of two.
+  // Each slot costs ~100 bytes at open.
   std::size_t queue_max_ops = 16384;
+  // Key + value bytes of the writes waiting for L2; a write that would pass it meets the
+  // QueueFullPolicy like a full queue. At least one value (l1.max_value_bytes) must fit.
+  std::size_t queue_max_bytes = std::size_t{256} << 20;
   // Writes one pipeline carries; bounds one reply burst and one retry.
   std::size_t batch_max_ops = 1024;
+  // Key + value bytes one pipeline carries (a single larger write still goes, alone).
+  std::size_t batch_max_bytes = std::size_t{4} << 20;
+  // Longest the writer waits for L2 to answer one pipeline before it counts the pipeline as
+  // lost and retries it. Redis answers within redis.command_timeout on its own; this only
+  // bounds a Backend that breaks that promise.
+  std::chrono::milliseconds batch_timeout{10'000};
 };
 
 struct Options {
@@ -93,6 +107,7 @@ struct Options {
   RedisOptions redis;
   WriterOptions writer;
   // TTL of a set() without its own, and of a value get_or_load() fills. 0: entries do not expire.
+  // At most kMaxTtl, like every TTL.
   std::chrono::milliseconds default_ttl{0};
   // Each TTL is shortened by a random part of up to this fraction, so keys set together do not
   // expire together. 0 to 1; 0.1 spreads a 60 s TTL over 54-60 s.

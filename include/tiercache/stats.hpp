@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace tiercache {
 
@@ -26,6 +27,10 @@ struct CacheStats {
   // What one entry costs beyond its key and value: header, allocator rounding, its share of the
   // hash array and of the CLOCK ring. Charged against max_bytes for every entry.
   std::size_t overhead_bytes_per_entry = 0;
+  // Bytes of replaced or removed L1 entries not yet freed (a reader may still hold them), for
+  // every Cache in the process: they share one reclamation domain. Outside max_bytes, bounded
+  // per writing thread (docs/architecture.md, "Memory").
+  std::size_t retired_bytes = 0;
   // The writer (all 0 without an L2).
   std::uint64_t write_batches = 0;     // pipelines sent to L2
   std::uint64_t writes_sent = 0;       // writes in them, after coalescing
@@ -34,7 +39,12 @@ struct CacheStats {
   std::uint64_t writes_retried = 0;    // writes sent again after L2 was lost
   std::uint64_t writes_refused = 0;    // set/purge refused with overloaded: queue full
   std::uint64_t writes_dropped = 0;    // queued writes dropped for room (drop_oldest)
-  std::size_t write_queue_depth = 0;   // writes queued now
+  std::size_t write_queue_depth = 0;   // writes not yet acknowledged: queued, in flight, retried
+  std::size_t write_queue_bytes = 0;   // their key + value bytes (Options.writer.queue_max_bytes)
+  // L2's health (available = true, the rest empty, without an L2).
+  bool l2_available = true;         // false while L2 cannot be reached: misses fail fast
+  std::string l2_last_error;        // why it last failed to connect or answer, "" if it never did
+  std::uint64_t l2_reconnects = 0;  // connections to L2 re-established after a loss
 };
 
 }  // namespace tiercache

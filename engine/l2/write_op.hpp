@@ -1,0 +1,33 @@
+// engine/l2/write_op.hpp — one set, purge or flush barrier on its way from a caller to L2.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/base/one_shot.hpp"
+#include "tiercache/error.hpp"
+
+namespace tiercache::engine {
+
+struct WriteOp {
+  enum class Kind : std::uint8_t { set, purge, barrier };
+  Kind kind = Kind::set;
+  std::string key;
+  std::string value;
+  std::uint64_t expires_at_ms = 0;  // coarse clock; kNeverExpires for no TTL
+  std::uint64_t hash = 0;           // XXH3 of key: finds its shard and pending record again
+  // The order of the writes to one key, as L1 took them: drawn under the key's shard lock, so
+  // for one key a larger seq is always the later write. A retried write is merged back by it.
+  std::uint64_t seq = 0;
+  // The order the writer took ops from the queue in; a barrier covers every op before it.
+  std::uint64_t ordinal = 0;
+  // Set for sync writes and flush barriers: completed with the write's outcome.
+  std::shared_ptr<OneShot<Result<void>>> done;
+
+  // What the op holds against Options.writer.queue_max_bytes and batch_max_bytes.
+  std::size_t bytes() const noexcept { return key.size() + value.size(); }
+};
+
+}  // namespace tiercache::engine

@@ -1,0 +1,96 @@
+#include "engine/miss/miss_path.hpp"
+
+#include "engine/base/wait_within.hpp"
+
+#include "engine/l1/coarse_clock.hpp"
+
+namespace tiercache::engine {
+
+Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::uint64_t hash,
+                                    std::string_view key, const Loader* loader) {
+  for (;;) {
+    if (ctx.done()) return ended_while(ctx, "get", "before the miss was served");
+    LeadPlan plan = LeadPlan::read_l2;
+    Claim claim = shard.claim(hash, key, [&] {
+      plan = source_.plan_locked(hash, key);
+      return plan != LeadPlan::known_absent || loader != nullptr;
+    });
+    switch (claim.kind) {
+      case Claim::Kind::hit:
+        return std::move(claim.value);
+      case Claim::Kind::absent:
+        // An answer, not a fault: no detail, so a miss does not allocate.
+        return std::unexpected(Error{make_error_code(errc::not_found), {}});
+      case Claim::Kind::lead:
+        return lead(ctx, shard, hash, key, claim.slot, plan, loader);
+      case Claim::Kind::wait:
+        coalesced_.add(0);
+        if (auto answer = await(ctx, shard, hash, key, claim.slot, loader)) return *answer;
+        break;
+    }
+  }
+}
+
+Result<std::string> MissPath::lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
+                                   std::string_view key, PromiseSlot* slot, LeadPlan plan,
+                                   const Loader* loader) {
+  Result<Produced> p = source_.produce(ctx, key, plan, loader);
+  Result<std::string> r;
+  if (p) {
+    // A value that expires now answers this call but is not worth an L1 entry.
+    if (p->expires_at_ms > coarse_now_ms()) {
+      shard.fill(hash, slot, make_value_entry(hash, key, p->value, p->expires_at_ms),
+                 [&] { source_.filled_locked(hash, key, *p); });
+    } else {
+      shard.drop(hash, slot);
+    }
+    r = std::move(p->value);
+    slot->publish(r);
+  } else if (ctx.done()) {
+    // Our own context ended: the failure is ours, not the key's (S3).
+    r = std::unexpected(std::move(p.error()));
+    shard.abandon(hash, slot);
+  } else {
+    r = std::unexpected(std::move(p.error()));
+    // Dropped before publishing, so a caller arriving now starts a new load rather than
+    // joining this failed one.
+    shard.drop(hash, slot);
+    const bool for_loaderless_only = loader == nullptr && source_.loader_could_answer(r.error());
+    slot->publish(r, for_loaderless_only ? PromiseSlot::AnswerFor::callers_without_loader
+                                         : PromiseSlot::AnswerFor::everyone);
+  }
+  slot->release();
+  return r;
+}
+
+std::optional<Result<std::string>> MissPath::await(const Context& ctx, ShardTable& shard,
+                                                   std::uint64_t hash, std::string_view key,
+                                                   PromiseSlot* slot, const Loader* loader) {
+  for (;;) {
+    Result<PromiseSlot::State> state = slot->wait(ctx);
+    if (!state) {
+      slot->release();
+      return std::unexpected(std::move(state.error()));
+    }
+    if (*state == PromiseSlot::State::leaderless) {
+      if (ctx.done()) {
+        shard.leave(hash, slot);
+        slot->release();
+        return ended_while(ctx, "get", "while taking over another caller's load");
+      }
+      if (!slot->try_lead()) continue;
+      // The plan the first leader had may be stale: a write may have landed meanwhile.
+      LeadPlan plan = LeadPlan::read_l2;
+      shard.locked([&] { plan = source_.plan_locked(hash, key); });
+      return lead(ctx, shard, hash, key, slot, plan, loader);
+    }
+    const bool answered =
+        slot->answer_for() == PromiseSlot::AnswerFor::everyone || loader == nullptr;
+    Result<std::string> r = answered ? slot->result() : Result<std::string>{};
+    slot->release();
+    if (!answered) return std::nullopt;
+    return r;
+  }
+}
+
+}  // namespace tiercache::engine

@@ -1,0 +1,83 @@
+// engine/miss/miss_path.hpp — what an L1 miss does: one caller per key leads and produces the
+// value, every other caller waits on the leader's PromiseSlot, and the leader fills L1 only if
+// its slot is still the key's entry (promise_slot.hpp, S1-S6).
+//
+//   claim (shard lock) ─┬─ hit: a value appeared meanwhile
+//                       ├─ wait: a load is running ─▶ its answer; handed off ─▶ lead or leave
+//                       ├─ absent: the source says nothing may be loaded (a purge is pending)
+//                       └─ lead: loading entry inserted ─▶ ValueSource::produce ─▶ fill ─▶ publish
+//
+// What "produce" means (read L2, run the loader, write the loaded value back) is the
+// ValueSource's business; this file only decides who produces and who waits.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "engine/base/striped_counter.hpp"
+#include "engine/l1/shard_table.hpp"
+#include "tiercache/cache.hpp"
+
+namespace tiercache::engine {
+
+// How a leader produces a key's value, decided under the shard lock when it claims the key.
+enum class LeadPlan : std::uint8_t {
+  read_l2,          // ask L2, then the loader if L2 has nothing
+  flush_then_read,  // a write of this cache to the key is still on its way to L2: wait for it
+  known_absent,     // a purge of this cache is still on its way: L2's copy is stale, skip it
+};
+
+// What a leader made of the key.
+struct Produced {
+  std::string value;
+  std::uint64_t expires_at_ms;  // the L1 expiry; not in the future: answer, but cache nothing
+  bool loaded;                  // produced by the loader (so L2 does not have it yet)
+};
+
+// The producer of values for MissPath; the cache implements it.
+class ValueSource {
+ public:
+  // Under the shard lock, when a miss finds neither a value nor a load running.
+  virtual LeadPlan plan_locked(std::uint64_t hash, std::string_view key) = 0;
+  // The leader's work, without locks, within ctx. A failure without a loader is published to
+  // callers without a loader only if loader_could_answer() says a loader might do better (S6).
+  virtual Result<Produced> produce(const Context& ctx, std::string_view key, LeadPlan plan,
+                                   const Loader* loader) = 0;
+  virtual bool loader_could_answer(const Error& error) const = 0;
+  // Under the shard lock, right after the leader's value replaced its loading entry.
+  virtual void filled_locked(std::uint64_t hash, std::string_view key, const Produced& p) = 0;
+
+ protected:
+  ~ValueSource() = default;
+};
+
+class MissPath {
+ public:
+  explicit MissPath(ValueSource& source) : source_(source) {}
+
+  // The value of `key` after L1 missed it: from a load this call leads, or one it waits on.
+  // `loader` may be null (a get): the key is then read from L2 only.
+  Result<std::string> serve(const Context& ctx, ShardTable& shard, std::uint64_t hash,
+                            std::string_view key, const Loader* loader);
+
+  // Callers that waited on another caller's load instead of producing the value themselves.
+  std::uint64_t coalesced() const noexcept { return coalesced_.sum(0); }
+
+ private:
+  // The leader owns one reference to `slot` and gives it up here.
+  Result<std::string> lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
+                           std::string_view key, PromiseSlot* slot, LeadPlan plan,
+                           const Loader* loader);
+  // A waiter owns one reference to `slot` and gives it up here (or hands it to lead()).
+  // nullopt: the answer was not for a caller with a loader (S6); claim the key again.
+  std::optional<Result<std::string>> await(const Context& ctx, ShardTable& shard,
+                                           std::uint64_t hash, std::string_view key,
+                                           PromiseSlot* slot, const Loader* loader);
+
+  ValueSource& source_;
+  StripedCounters<1> coalesced_;
+};
+
+}  // namespace tiercache::engine
