@@ -42,6 +42,10 @@ std::unexpected<Error> unexpected_reply(const char* command, const redisReply& r
 
 Result<BackendValue> parse_read_reply(const redisReply& range, const redisReply& pttl,
                                       std::size_t max_value_bytes) {
+  if (range.type == REDIS_REPLY_INTEGER)
+    return fail(errc::serialization, "get: the value in Redis is ", range.integer,
+                " bytes, longer than ", max_value_bytes,
+                " (Options.l1.max_value_bytes); not transferred");
   if (range.type != REDIS_REPLY_STRING) return unexpected_reply("GETRANGE", range);
   if (pttl.type != REDIS_REPLY_INTEGER) return unexpected_reply("PTTL", pttl);
   // -2: no such key (GETRANGE then answered ""); -1: no expiry; else milliseconds left.

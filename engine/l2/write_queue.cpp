@@ -35,9 +35,7 @@ bool WriteQueue::try_enqueue(WriteOp& op) {
   // The cells are raw storage: enqueue constructs in place, dequeue destroys after the move.
   const bool queued = ring_->queue.enqueue(std::move(op));
   (void)queued;
-  // Release: the consumer that sees the new count also sees the op.
-  enqueued_.fetch_add(1, std::memory_order_release);
-  enqueued_.notify_one();
+  doorbell_.ring();
   return true;
 }
 
@@ -62,11 +60,6 @@ Result<void> WriteQueue::wait_for_room(const Context& ctx, std::size_t bytes) {
   waiters_.fetch_sub(1);
   if (room) return {};
   return ended_while(ctx, "set", "while the write queue stayed full");
-}
-
-void WriteQueue::wake_consumer() noexcept {
-  enqueued_.fetch_add(1, std::memory_order_release);
-  enqueued_.notify_all();
 }
 
 }  // namespace tiercache::engine

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 
+#include "engine/base/doorbell.hpp"
 #include "engine/l2/write_op.hpp"
 #include "tiercache/context.hpp"
 
@@ -48,13 +49,8 @@ class WriteQueue {
     return reserved_bytes_.load(std::memory_order_relaxed);
   }
 
-  // The consumer sleeps until something was enqueued since `seen` (a value of enqueued_count()).
-  std::uint32_t enqueued_count() const noexcept {
-    return enqueued_.load(std::memory_order_acquire);
-  }
-  void wait_for_enqueue(std::uint32_t seen) const noexcept { enqueued_.wait(seen); }
-  // Wakes the consumer without enqueueing (shutdown, or work it must look at).
-  void wake_consumer() noexcept;
+  // Rung by every enqueue; the consumer sleeps on it (and others may ring it too).
+  Doorbell& doorbell() noexcept { return doorbell_; }
 
  private:
   bool has_room(std::size_t bytes) const noexcept;
@@ -70,8 +66,7 @@ class WriteQueue {
   std::atomic<std::uint32_t> waiters_{0};
   std::mutex room_mu_;
   std::condition_variable_any room_cv_;
-  // Bumped after each enqueue; the consumer's futex.
-  std::atomic<std::uint32_t> enqueued_{0};
+  Doorbell doorbell_;
 };
 
 }  // namespace tiercache::engine

@@ -39,7 +39,7 @@ Writer::Writer(Backend& backend, const WriterOptions& options, Settled settled)
 
 Writer::~Writer() {
   stopping_.store(true, std::memory_order_release);
-  queue_.wake_consumer();
+  queue_.doorbell().ring();
   thread_.join();
 }
 
@@ -110,20 +110,26 @@ void Writer::drain_locked() {
 }
 
 void Writer::run() {
+  Doorbell& doorbell = queue_.doorbell();
   for (;;) {
-    const std::uint32_t seen = queue_.enqueued_count();
+    // Read before looking for work: a ring after this wakes the sleep below at once.
+    const std::uint64_t seen = doorbell.rings();
     const bool stopping = stopping_.load(std::memory_order_acquire);
     {
       std::lock_guard lock(staging_mu_);
       drain_locked();
     }
-    while (!in_flight_.empty() && front_answered()) settle_front();
+    const auto now = std::chrono::steady_clock::now();
+    while (!in_flight_.empty() &&
+           (in_flight_.front().replies->is_set() || now >= in_flight_.front().deadline))
+      settle_front();
     const bool sent =
         in_flight_.size() < kMaxBatchesInFlight && backend_.is_available() && send_next();
     complete_barriers();
     if (sent) continue;
     if (!in_flight_.empty()) {
-      settle_front();
+      // Woken by an answer (the batch's callback rings), an enqueue, or the batch's deadline.
+      doorbell.wait_until(seen, in_flight_.front().deadline);
       continue;
     }
     bool idle;
@@ -133,7 +139,7 @@ void Writer::run() {
     }
     if (idle) {
       if (stopping) return;
-      queue_.wait_for_enqueue(seen);
+      doorbell.wait_until(seen, Doorbell::Clock::time_point::max());
       continue;
     }
     // Writes are waiting and L2 is unavailable.
@@ -141,7 +147,7 @@ void Writer::run() {
       close_all();
       return;
     }
-    std::this_thread::sleep_for(kUnavailablePollInterval);
+    doorbell.wait_until(seen, now + kUnavailablePollInterval);
   }
 }
 
@@ -170,8 +176,12 @@ bool Writer::send_next() {
     if (b.ops.empty()) return false;
     // Keep the rest in order; a key this batch took all of before `i` has nothing left behind.
     std::size_t kept = 0;
-    for (std::size_t j = 0; j < staging_.size(); ++j)
-      if (!taken[j]) staging_[kept++] = std::move(staging_[j]);
+    for (std::size_t j = 0; j < staging_.size(); ++j) {
+      if (taken[j]) continue;
+      // Not onto itself: a moved-onto-itself string may come out empty.
+      if (kept != j) staging_[kept] = std::move(staging_[j]);
+      ++kept;
+    }
     staging_.resize(kept);
   }
   // Coalesce: per key only the highest seq goes out; the others share its outcome.
@@ -214,24 +224,23 @@ bool Writer::send_next() {
   b.deadline = std::chrono::steady_clock::now() + options_.batch_timeout;
   const std::size_t write_count = writes.size();
   backend_.write(
-      std::move(writes), [replies = b.replies, write_count](std::vector<Result<void>> results) {
-        // A backend that answers with the wrong count breaks its contract; a short
-        // answer leaves the missing writes in doubt rather than reading past it.
+      std::move(writes), [replies = b.replies, write_count,
+                          &doorbell = queue_.doorbell()](std::vector<Result<void>> results) {
+        // A backend that answers with the wrong count breaks its contract; a short answer leaves
+        // the missing writes in doubt rather than reading past it.
         results.resize(write_count,
                        fail(errc::backend_unavailable, "the backend did not answer this write"));
         replies->set(std::move(results));
+        doorbell.ring();
       });
   in_flight_.push_back(std::move(b));
   return true;
 }
 
-bool Writer::front_answered() const {
-  return in_flight_.front().replies->is_set();
-}
-
 void Writer::settle_front() {
   Batch b = std::move(in_flight_.front());
   in_flight_.pop_front();
+  // Answered, or past its deadline: this wait does not block.
   const Context until = Context::background().with_deadline(b.deadline);
   Result<std::vector<Result<void>>> answer = b.replies->wait(until, "write batch");
   const bool stopping = stopping_.load(std::memory_order_acquire);
@@ -280,15 +289,16 @@ void Writer::complete_barriers() {
     }
   }
   for (WriteOp& barrier : done) {
-    barrier.done->set({});
     queue_.release(barrier.bytes());
+    barrier.done->set({});
   }
 }
 
 void Writer::finish(WriteOp& op, const Result<void>& outcome, bool applied) {
   settled_(op, applied);
-  if (op.done) op.done->set(outcome);
+  // Room first: a caller that hears of its write sees the queue without it.
   queue_.release(op.bytes());
+  if (op.done) op.done->set(outcome);
 }
 
 void Writer::close_all() {
@@ -303,8 +313,8 @@ void Writer::close_all() {
   for (WriteOp& op : staged)
     finish(op, fail(errc::closed, "the cache closed while L2 was unavailable"), false);
   for (WriteOp& barrier : barriers) {
-    barrier.done->set(fail(errc::closed, "the cache closed while L2 was unavailable"));
     queue_.release(barrier.bytes());
+    barrier.done->set(fail(errc::closed, "the cache closed while L2 was unavailable"));
   }
 }
 

@@ -100,11 +100,10 @@ class Writer {
   void drain_locked();
   // Builds the next batch from staging_ and sends it; false if nothing could go.
   bool send_next();
-  // Waits for the oldest batch's answer (up to its deadline), then settles it.
+  // Settles the oldest batch, which is answered or past its deadline (then all in doubt).
   void settle_front();
-  bool front_answered() const;
   void complete_barriers();
-  // The op will not be sent again: settled(), then its caller, then its room.
+  // The op will not be sent again: settled(), then its room, then its caller.
   void finish(WriteOp& op, const Result<void>& outcome, bool applied);
   // Everything still waiting gets errc::closed (L2 unavailable while closing).
   void close_all();

@@ -50,7 +50,7 @@ using Result = std::expected<T, Error>;
 template <class... Parts>
 [[nodiscard]] std::unexpected<Error> fail(errc code, const Parts&... parts) {
   std::ostringstream detail;
-  (detail << ... << parts);
+  if constexpr (sizeof...(parts) > 0) (detail << ... << parts);
   return std::unexpected(Error{make_error_code(code), std::move(detail).str()});
 }
 

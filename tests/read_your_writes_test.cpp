@@ -1,0 +1,147 @@
+// An instance reads its own writes (issue 8, defects 4 and 13): until L2 acknowledged a queued
+// set or purge, that key's L1 state answers reads and no L2 fill replaces it; a write that was
+// refused (overloaded) or that Redis refused (backend_error) leaves L1 as it was.
+//
+// `CLIENT PAUSE <ms> WRITE` holds the cache's writes in Redis while its reads are still served,
+// which is exactly the window a read-through must not fall into. Each pause is shorter than the
+// 200 ms command_timeout of test::open_cache, so a held write is never timed out and resent.
+#include <chrono>
+#include <string>
+
+#include "tests/support/redis_cache.hpp"
+
+using tiercache::Cache;
+using tiercache::errc;
+using tiercache::QueueFullPolicy;
+using tiercache::WriteMode;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Holds every write command Redis receives (reads still answered) until unpause() or `ms`.
+void pause_writes(const test::RedisServer& redis, int ms) {
+  REQUIRE(redis.command({"CLIENT", "PAUSE", std::to_string(ms), "WRITE"}) == "+OK");
+}
+
+void unpause(const test::RedisServer& redis) {
+  REQUIRE(redis.command({"CLIENT", "UNPAUSE"}) == "+OK");
+}
+
+bool is_not_found(const tiercache::Result<std::string>& r) {
+  return !r && r.error() == errc::not_found;
+}
+
+// The value, or the error's name and detail: what a CHECK on a Result prints.
+std::string describe(const tiercache::Result<std::string>& r) {
+  if (r) return *r;
+  return "(" + r.error().code.message() + (r.error().detail.empty() ? "" : ": ") +
+         r.error().detail + ")";
+}
+
+}  // namespace
+
+TEST_CASE("in async mode a get right after a purge is not_found although the UNLINK is held back",
+          "[redis]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  constexpr int kKeys = 200;
+  const auto key = [](int i) { return "purged-" + std::to_string(i); };
+  for (int i = 0; i < kKeys; ++i) REQUIRE(cache.set(test::ctx(), key(i), "v1"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  REQUIRE(redis.command({"DBSIZE"}) == ":200");
+
+  int served_right_after_purge = 0;
+  for (int i = 0; i < kKeys; ++i) {
+    pause_writes(redis, 150);
+    REQUIRE(cache.purge(test::ctx(), key(i)));
+    if (!is_not_found(cache.get(test::ctx_with_timeout(1s), key(i)))) ++served_right_after_purge;
+    unpause(redis);
+  }
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  REQUIRE(redis.command({"DBSIZE"}) == ":0");
+
+  // Redis dropped them all; a value cached from the race would still be served now.
+  int served_after_unlink = 0;
+  for (int i = 0; i < kKeys; ++i)
+    if (!is_not_found(cache.get(test::ctx_with_timeout(1s), key(i)))) ++served_after_unlink;
+
+  INFO(served_right_after_purge << " of " << kKeys << " purged keys were read back right away, "
+                                << served_after_unlink << " still after Redis dropped them");
+  CHECK(served_right_after_purge == 0);
+  CHECK(served_after_unlink == 0);
+}
+
+TEST_CASE("a set evicted from L1 before its write lands is not replaced by the older L2 value",
+          "[redis]") {
+  test::RedisServer redis;
+  // One small shard: a few dozen 1 KiB fillers evict everything older.
+  Cache cache = test::open_cache(
+      redis, {.l1 = {.max_bytes = 64 << 10, .max_value_bytes = 4 << 10, .shards = 1}});
+  REQUIRE(cache.set(test::ctx(), "k", "old"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  REQUIRE(redis.command({"GET", "k"}) == "old");
+
+  pause_writes(redis, 150);
+  REQUIRE(cache.set(test::ctx(), "k", "new"));
+  const std::uint64_t evictions_before = cache.stats().evictions;
+  const std::string filler(1024, 'f');
+  for (int i = 0; i < 256; ++i)
+    REQUIRE(cache.set(test::ctx(), "filler-" + std::to_string(i), filler));
+  // About 200: every entry older than the last few dozen fillers went (k among them, today).
+  INFO("evictions while the writes were held: " << cache.stats().evictions - evictions_before);
+  const std::string during = describe(cache.get(test::ctx_with_timeout(1s), "k"));
+  unpause(redis);
+
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  REQUIRE(redis.command({"GET", "k"}) == "new");
+  CHECK(during == "new");
+  CHECK(describe(cache.get(test::ctx_with_timeout(1s), "k")) == "new");
+}
+
+TEST_CASE("a purge refused with overloaded leaves the key's value in L1", "[redis][fault]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(
+      redis,
+      {.writer = {.when_full = QueueFullPolicy::refuse, .queue_max_ops = 2, .batch_max_ops = 1}});
+  REQUIRE(cache.set(test::ctx(), "k", "old"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+
+  // With Redis gone the writer keeps one write for retry and the queue fills up behind it.
+  redis.kill();
+  int filler = 0;
+  test::wait_until(
+      5s,
+      [&] {
+        auto r = cache.set(test::ctx(), "filler-" + std::to_string(filler++), "x");
+        return !r && r.error() == errc::overloaded;
+      },
+      "the write queue is full");
+
+  auto purged = cache.purge(test::ctx(), "k");
+  REQUIRE_FALSE(purged);
+  REQUIRE(purged.error() == errc::overloaded);
+  // Nothing changed: L1 still answers with the value it had (L2 could not answer at all).
+  CHECK(describe(cache.get(test::ctx_with_timeout(200ms), "k")) == "old");
+}
+
+TEST_CASE("a sync set that Redis refuses with an error does not leave its value in L1",
+          "[redis][fault]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis, {.writer = {.mode = WriteMode::sync}});
+  REQUIRE(cache.set(test::ctx_with_timeout(2s), "k", "old"));
+  REQUIRE(redis.command({"GET", "k"}) == "old");
+
+  // noeviction (the default policy) over maxmemory: every SET is answered -OOM.
+  REQUIRE(redis.command({"CONFIG", "SET", "maxmemory", "1"}) == "+OK");
+  auto refused = cache.set(test::ctx_with_timeout(2s), "k", "refused");
+  REQUIRE_FALSE(refused);
+  REQUIRE(refused.error() == errc::backend_error);
+  CHECK_THAT(refused.error().detail, Catch::Contains("OOM"));
+  REQUIRE(redis.command({"GET", "k"}) == "old");
+
+  // L1 must not be ahead of L2: it answers with what Redis holds, or not at all.
+  auto r = cache.get(test::ctx_with_timeout(1s), "k");
+  INFO("get after the refused set: " << describe(r));
+  CHECK(describe(r) != "refused");
+  CHECK((r == "old" || is_not_found(r)));
+}

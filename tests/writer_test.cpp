@@ -1,0 +1,225 @@
+// The writer against a scripted Backend that loses batches at exact points: ordering per key
+// across lost answers (W1), flush barriers (W2), bounded waits (W5), settled-before-answered
+// (W4), byte-bounded batches. tests/write_order_test.cpp checks the same promises against a real
+// redis-server whose connections are killed.
+#include <future>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/l1/coarse_clock.hpp"
+#include "engine/l2/writer.hpp"
+#include "tests/support/scripted_backend.hpp"
+#include "tests/support/test_support.hpp"
+
+using tiercache::errc;
+using tiercache::WriteMode;
+using tiercache::WriterOptions;
+using tiercache::engine::kNeverExpires;
+using tiercache::engine::WriteOp;
+using tiercache::engine::Writer;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Long enough never to be the reason a test passes; every wait on it is a bound, not a delay.
+constexpr auto kBound = 5s;
+
+// What the writer reported settled, in order.
+struct SettledLog {
+  std::mutex mu;
+  std::vector<std::pair<std::string, bool>> entries;  // key=value or "key purged", applied
+
+  Writer::Settled callback() {
+    return [this](const WriteOp& op, bool applied) {
+      std::lock_guard lock(mu);
+      entries.emplace_back(
+          op.kind == WriteOp::Kind::purge ? op.key + " purged" : op.key + "=" + op.value, applied);
+    };
+  }
+  std::vector<std::pair<std::string, bool>> snapshot() {
+    std::lock_guard lock(mu);
+    return entries;
+  }
+};
+
+// Ops as Cache::Impl makes them: seq increasing in the order L1 took them.
+class Ops {
+ public:
+  WriteOp set(std::string key, std::string value) {
+    WriteOp op;
+    op.kind = WriteOp::Kind::set;
+    op.key = std::move(key);
+    op.value = std::move(value);
+    op.expires_at_ms = kNeverExpires;
+    op.seq = ++seq_;
+    return op;
+  }
+
+ private:
+  std::uint64_t seq_ = 0;
+};
+
+void enqueue(Writer& w, WriteOp op) {
+  REQUIRE(w.try_enqueue(op));
+}
+
+std::string written(const tiercache::BackendWrite& w) {
+  return w.kind == tiercache::BackendWrite::Kind::purge ? w.key + " purged" : w.key + "=" + w.value;
+}
+
+std::vector<std::string> written(const std::vector<tiercache::BackendWrite>& ws) {
+  std::vector<std::string> out;
+  for (const auto& w : ws) out.push_back(written(w));
+  return out;
+}
+
+tiercache::Result<void> in_doubt() {
+  return tiercache::fail(errc::backend_unavailable, "scripted: connection lost");
+}
+
+}  // namespace
+
+TEST_CASE("a write in doubt goes out again before any newer write to its key, however L2 fails",
+          "[writer]") {
+  test::ScriptedBackend backend;
+  SettledLog log;
+  Ops ops;
+  Writer writer(backend, WriterOptions{}, log.callback());
+  enqueue(writer, ops.set("k", "v1"));
+  REQUIRE(written(backend.wait_for_batch(0, kBound)) == std::vector<std::string>{"k=v1"});
+  // k is in flight: its next write waits; another key's goes in the next batch.
+  enqueue(writer, ops.set("k", "v2"));
+  enqueue(writer, ops.set("j", "x"));
+  REQUIRE(written(backend.wait_for_batch(1, kBound)) == std::vector<std::string>{"j=x"});
+  backend.answer(1, {});
+  // The connection goes down with k=v1 unanswered, and a newer write arrives meanwhile: the old
+  // code put the newer one ahead of the lost one, and sent v1 last.
+  backend.set_available(false);
+  enqueue(writer, ops.set("k", "v3"));
+  backend.answer(0, in_doubt());
+  backend.set_available(true);
+  // v1, v2 and v3 go out as one write of the newest: v1 can never land after v3.
+  REQUIRE(written(backend.wait_for_batch(2, kBound)) == std::vector<std::string>{"k=v3"});
+  backend.answer(2, {});
+  REQUIRE(writer.flush(test::ctx_with_timeout(kBound)));
+  const std::vector<std::string> sent = backend.sent();
+  CHECK(sent == std::vector<std::string>{"k=v1", "j=x", "k=v3"});
+  CHECK(writer.stats().retried == 1);
+  CHECK(writer.stats().queue_depth == 0);
+}
+
+TEST_CASE("a flush waits for every write before it, through a retry", "[writer]") {
+  test::ScriptedBackend backend;
+  SettledLog log;
+  Ops ops;
+  Writer writer(backend, WriterOptions{}, log.callback());
+  enqueue(writer, ops.set("k", "v1"));
+  backend.wait_for_batch(0, kBound);
+  auto flushed =
+      std::async(std::launch::async, [&] { return writer.flush(test::ctx_with_timeout(kBound)); });
+  backend.answer(0, in_doubt());
+  backend.wait_for_batch(1, kBound);
+  // The write is in doubt and sent again: the flush must still be waiting for it.
+  CHECK(flushed.wait_for(50ms) == std::future_status::timeout);
+  backend.answer(1, {});
+  REQUIRE(flushed.wait_for(kBound) == std::future_status::ready);
+  CHECK(flushed.get().has_value());
+  const auto settled = log.snapshot();
+  REQUIRE(settled.size() == 1);
+  CHECK(settled[0] == std::pair<std::string, bool>{"k=v1", true});
+}
+
+TEST_CASE("a backend that never answers holds a batch only for batch_timeout, then it is retried",
+          "[writer]") {
+  test::ScriptedBackend backend;
+  SettledLog log;
+  Ops ops;
+  auto writer = std::make_unique<Writer>(
+      backend, WriterOptions{.mode = WriteMode::sync, .batch_timeout = 100ms}, log.callback());
+  WriteOp op = ops.set("k", "v");
+  auto done = writer->prepare(op);
+  enqueue(*writer, std::move(op));
+  backend.wait_for_batch(0, kBound);
+  // Batch 0 is never answered; after batch_timeout the write is in doubt and goes again.
+  REQUIRE(written(backend.wait_for_batch(1, kBound)) == std::vector<std::string>{"k=v"});
+  backend.answer(1, {});
+  CHECK(writer->await(test::ctx_with_timeout(kBound), done, "sync set").has_value());
+  // The destructor does not wait forever on a batch nobody answers either.
+  enqueue(*writer, ops.set("k", "v2"));
+  backend.wait_for_batch(2, kBound);
+  auto destroyed = std::async(std::launch::async, [&] { writer.reset(); });
+  REQUIRE(destroyed.wait_for(kBound) == std::future_status::ready);
+  const auto settled = log.snapshot();
+  REQUIRE(settled.size() == 2);
+  CHECK(settled[1] == std::pair<std::string, bool>{"k=v2", false});
+}
+
+TEST_CASE("a write L2 refuses is settled as not applied before its sync caller hears of it",
+          "[writer]") {
+  test::ScriptedBackend backend;
+  SettledLog log;
+  Ops ops;
+  Writer writer(backend, WriterOptions{.mode = WriteMode::sync}, log.callback());
+  WriteOp op = ops.set("k", "v");
+  auto done = writer.prepare(op);
+  enqueue(writer, std::move(op));
+  backend.wait_for_batch(0, kBound);
+  backend.answer(0, tiercache::fail(errc::backend_error, "OOM command not allowed"));
+  auto outcome = writer.await(test::ctx_with_timeout(kBound), done, "sync set");
+  REQUIRE_FALSE(outcome);
+  INFO(outcome.error().detail);
+  CHECK(outcome.error() == errc::backend_error);
+  // W4: by the time the caller knows, the cache knows.
+  const auto settled = log.snapshot();
+  REQUIRE(settled.size() == 1);
+  CHECK(settled[0] == std::pair<std::string, bool>{"k=v", false});
+  CHECK(writer.stats().failed == 1);
+}
+
+TEST_CASE("drop_oldest drops the oldest write not in flight and settles it as not applied",
+          "[writer]") {
+  test::ScriptedBackend backend;
+  SettledLog log;
+  Ops ops;
+  Writer writer(backend, WriterOptions{.mode = WriteMode::sync}, log.callback());
+  backend.set_available(false);
+  WriteOp first = ops.set("a", "1");
+  auto first_done = writer.prepare(first);
+  enqueue(writer, std::move(first));
+  enqueue(writer, ops.set("b", "2"));
+  REQUIRE(writer.drop_oldest());
+  auto outcome = writer.await(test::ctx_with_timeout(kBound), first_done, "sync set");
+  REQUIRE_FALSE(outcome);
+  CHECK(outcome.error() == errc::overloaded);
+  CHECK(log.snapshot().front() == std::pair<std::string, bool>{"a=1", false});
+  CHECK(writer.stats().dropped == 1);
+  backend.set_available(true);
+  REQUIRE(written(backend.wait_for_batch(0, kBound)) == std::vector<std::string>{"b=2"});
+  backend.answer(0, {});
+}
+
+TEST_CASE("batches stay within batch_max_bytes; a larger write goes alone", "[writer]") {
+  test::ScriptedBackend backend;
+  SettledLog log;
+  Ops ops;
+  backend.set_available(false);
+  Writer writer(backend, WriterOptions{.batch_max_bytes = 100}, log.callback());
+  enqueue(writer, ops.set("a", std::string(40, 'a')));
+  enqueue(writer, ops.set("b", std::string(40, 'b')));
+  enqueue(writer, ops.set("c", std::string(40, 'c')));
+  enqueue(writer, ops.set("d", std::string(300, 'd')));
+  enqueue(writer, ops.set("e", std::string(10, 'e')));
+  backend.set_available(true);
+  CHECK(backend.wait_for_batch(0, kBound).size() == 2);  // a, b: c would pass 100 bytes
+  backend.answer(0, {});
+  CHECK(backend.wait_for_batch(1, kBound).size() == 1);  // c: d would pass the bound
+  backend.answer(1, {});
+  const auto big = backend.wait_for_batch(2, kBound);
+  REQUIRE(big.size() == 1);  // d alone, over the bound
+  CHECK(big[0].key == "d");
+  backend.answer(2, {});
+  CHECK(backend.wait_for_batch(3, kBound).size() == 1);
+  backend.answer(3, {});
+  CHECK(writer.flush(test::ctx_with_timeout(kBound)).has_value());
+}
