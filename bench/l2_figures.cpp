@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "bench/l2_burst.hpp"
 #include "bench/l2_coalesce.hpp"
 #include "bench/l2_read.hpp"
 #include "bench/l2_write.hpp"
@@ -64,7 +65,8 @@ bool run_l2_figures(const BenchSettings& settings) {
     const test::RedisServer server;
     std::printf("%-20s redis_server=%s port=%u persistence=off value_bytes=%zu\n", "l2_config",
                 server_version(server).c_str(), server.port(), kL2ValueBytes);
-    return run_l2_write_figures(server, settings) && run_l2_read_figures(server, settings.size) &&
+    return run_l2_write_figures(server, settings) && run_l2_burst_figure(server, settings.size) &&
+           run_l2_read_figures(server, settings.size) &&
            run_l2_coalesce_figure(server, settings.size);
   } catch (const std::runtime_error& e) {
     // The fixture throws when redis-server cannot start or stops answering.

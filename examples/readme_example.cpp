@@ -6,28 +6,38 @@
 
 using namespace std::chrono_literals;
 
+// One context per request: its deadline bounds every wait inside that request's calls.
+tiercache::Context request_context() {
+  return tiercache::Context::background().with_timeout(50ms);
+}
+
 int main() {
   auto cache = tiercache::Cache::open({.l1 = {.max_bytes = 64 << 20}, .default_ttl = 30s});
   if (!cache) {
     std::cerr << "open: " << cache.error().detail << '\n';
     return 1;
   }
-  const auto ctx = tiercache::Context::background().with_timeout(50ms);
 
-  if (auto r = cache->set(ctx, "user:1", "Ada"); !r) std::cerr << r.error().detail << '\n';
-  if (auto r = cache->get(ctx, "user:1")) std::cout << "user:1 = " << *r << '\n';
-  if (auto r = cache->get(ctx, "user:2"); !r && r.error() == tiercache::errc::not_found)
+  if (auto r = cache->set(request_context(), "user:1", "Ada"); !r)
+    std::cerr << r.error().detail << '\n';
+  if (auto r = cache->get(request_context(), "user:1")) std::cout << "user:1 = " << *r << '\n';
+  if (auto r = cache->get(request_context(), "user:2");
+      !r && r.error() == tiercache::errc::not_found)
     std::cout << "user:2 is not cached\n";
 
   // Concurrent misses on one key share one loader call; the value is cached for default_ttl.
+  // The loader gets the caller's context: pass its deadline on to the database.
   auto user = cache->get_or_load(
-      ctx, "user:3",
+      request_context(), "user:3",
       [](const tiercache::Context&, std::string_view key) -> tiercache::Result<std::string> {
-        return "loaded " + std::string(key);  // query your database here
+        // Query your database here; a missing row is tiercache::fail(errc::not_found).
+        return "loaded " + std::string(key);
       });
   if (!user) {
     std::cerr << "user:3: " << user.error().code.message() << ": " << user.error().detail << '\n';
     return 1;
   }
   std::cout << "user:3 = " << *user << '\n';
+  // Waits for queued writes (none without an L2), then refuses later calls with errc::closed.
+  if (auto r = cache->close(request_context()); !r) std::cerr << r.error().detail << '\n';
 }

@@ -35,7 +35,7 @@ bool WriteQueue::try_enqueue(WriteOp& op) {
   // The cells are raw storage: enqueue constructs in place, dequeue destroys after the move.
   const bool queued = ring_->queue.enqueue(std::move(op));
   (void)queued;
-  doorbell_.ring();
+  doorbell_->ring();
   return true;
 }
 

@@ -49,8 +49,9 @@ class WriteQueue {
     return reserved_bytes_.load(std::memory_order_relaxed);
   }
 
-  // Rung by every enqueue; the consumer sleeps on it (and others may ring it too).
-  Doorbell& doorbell() noexcept { return doorbell_; }
+  // Rung by every enqueue; the consumer sleeps on it, and others may ring it too. Shared, so a
+  // backend's late answer can still ring it after the writer is gone.
+  const std::shared_ptr<Doorbell>& doorbell() const noexcept { return doorbell_; }
 
  private:
   bool has_room(std::size_t bytes) const noexcept;
@@ -66,7 +67,7 @@ class WriteQueue {
   std::atomic<std::uint32_t> waiters_{0};
   std::mutex room_mu_;
   std::condition_variable_any room_cv_;
-  Doorbell doorbell_;
+  const std::shared_ptr<Doorbell> doorbell_ = std::make_shared<Doorbell>();
 };
 
 }  // namespace tiercache::engine

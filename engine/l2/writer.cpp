@@ -39,7 +39,7 @@ Writer::Writer(Backend& backend, const WriterOptions& options, Settled settled)
 
 Writer::~Writer() {
   stopping_.store(true, std::memory_order_release);
-  queue_.doorbell().ring();
+  queue_.doorbell()->ring();
   thread_.join();
 }
 
@@ -110,7 +110,7 @@ void Writer::drain_locked() {
 }
 
 void Writer::run() {
-  Doorbell& doorbell = queue_.doorbell();
+  Doorbell& doorbell = *queue_.doorbell();
   for (;;) {
     // Read before looking for work: a ring after this wakes the sleep below at once.
     const std::uint64_t seen = doorbell.rings();
@@ -223,16 +223,18 @@ bool Writer::send_next() {
   b.replies = std::make_shared<OneShot<std::vector<Result<void>>>>();
   b.deadline = std::chrono::steady_clock::now() + options_.batch_timeout;
   const std::size_t write_count = writes.size();
-  backend_.write(
-      std::move(writes), [replies = b.replies, write_count,
-                          &doorbell = queue_.doorbell()](std::vector<Result<void>> results) {
-        // A backend that answers with the wrong count breaks its contract; a short answer leaves
-        // the missing writes in doubt rather than reading past it.
-        results.resize(write_count,
-                       fail(errc::backend_unavailable, "the backend did not answer this write"));
-        replies->set(std::move(results));
-        doorbell.ring();
-      });
+  // Owns what it touches: the answer may come after the writer is gone (a batch past its
+  // batch_timeout is settled without it).
+  auto answer = [replies = b.replies, write_count,
+                 doorbell = queue_.doorbell()](std::vector<Result<void>> results) {
+    // A backend that answers with the wrong count breaks its contract; a short answer leaves
+    // the missing writes in doubt rather than reading past it.
+    results.resize(write_count,
+                   fail(errc::backend_unavailable, "the backend did not answer this write"));
+    replies->set(std::move(results));
+    doorbell->ring();
+  };
+  backend_.write(std::move(writes), std::move(answer));
   in_flight_.push_back(std::move(b));
   return true;
 }
