@@ -11,7 +11,8 @@ TEST_CASE("errc values are std::error_codes of the tiercache category with reada
   CHECK(ec == errc::timeout);
   CHECK(ec != errc::cancelled);
   CHECK(std::error_code(errc::not_found).value() != 0);
-  for (int c = static_cast<int>(errc::not_found); c <= static_cast<int>(errc::buffer_too_small); ++c)
+  for (int c = static_cast<int>(errc::not_found); c <= static_cast<int>(errc::buffer_too_small);
+       ++c)
     CHECK_FALSE(tiercache::make_error_code(static_cast<errc>(c)).message().empty());
 }
 
