@@ -33,6 +33,11 @@ std::string reply_text(const redisReply* r) {
   return r->str != nullptr ? std::string(r->str, r->len) : std::string();
 }
 
+// An error reply that means "this command is not for you here", not "go away".
+bool is_not_supported(const std::string& error) {
+  return error.starts_with("NOPERM") || error.find("nknown") != std::string::npos;
+}
+
 }  // namespace
 
 RedisConnection::RedisConnection(EventLoop& loop, const Endpoint& endpoint, std::string name,
@@ -171,6 +176,15 @@ void RedisConnection::send_handshake() {
   }
   send_unchecked(format_command({"CLIENT", "ID"}), optional([this](const redisReply* r) {
                    if (r->type == REDIS_REPLY_INTEGER) client_id_ = r->integer;
+                   // Not allowed or not known (an ACL user, an old server, a proxy): serve on
+                   // without it. Any other refusal is the server turning the connection away,
+                   // as one at maxclients does before it closes.
+                   if (r->type == REDIS_REPLY_ERROR && !is_not_supported(reply_text(r))) {
+                     handshake_failed_ = true;
+                     request_drop(errc::backend_unavailable,
+                                  name_ + ": " + endpoint_.address() +
+                                      " refused the connection: " + reply_text(r));
+                   }
                  }));
   for (const long long id : unfenced_) {
     send_unchecked(format_command({"CLIENT", "KILL", "ID", std::to_string(id)}),
