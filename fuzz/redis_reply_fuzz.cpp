@@ -1,0 +1,97 @@
+// fuzz/redis_reply_fuzz.cpp — whatever bytes a server sends, reply handling neither crashes nor
+// allocates past its bounds, and every answer is a value within max_value_bytes or an error of
+// the codes a read may give. Also: a command format_command() built parses back to its words.
+//
+// Input: byte 0 picks max_value_bytes (0..255) and byte 1 the keys a read expects (1..4); the
+// rest is fed to a hiredis reader bounded as RedisConnection bounds its own, in chunks whose
+// sizes come from the input too, and every complete reply is handed to parse_script_reply. The
+// same bytes, split at NULs, are the words of a command for the round trip.
+#include <hiredis/hiredis.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "adapters/redis/read_reply.hpp"
+#include "adapters/redis/reply_bounds.hpp"
+#include "adapters/redis/resp.hpp"
+
+namespace {
+
+using tiercache::errc;
+
+// Small bounds, so that fuzzed lengths and counts reach them.
+constexpr tiercache::redis::ReplyBounds kBounds{.max_string_bytes = 4096, .max_array_elements = 64};
+
+void check_reply(const redisReply& reply, std::size_t keys, std::size_t max_value_bytes) {
+  const auto results = tiercache::redis::parse_script_reply(reply, keys, max_value_bytes);
+  if (results.size() != keys) std::abort();
+  for (const auto& r : results) {
+    if (r) {
+      if (r->value.size() > max_value_bytes) std::abort();
+    } else if (!(r.error() == errc::not_found || r.error() == errc::serialization ||
+                 r.error() == errc::backend_error)) {
+      std::abort();
+    }
+  }
+}
+
+void replies_from(std::string_view bytes, std::size_t keys, std::size_t max_value_bytes) {
+  redisReader* reader = redisReaderCreate();
+  tiercache::redis::bound_replies(reader, &kBounds);
+  std::size_t at = 0;
+  while (at < bytes.size()) {
+    // Chunk sizes from the bytes themselves: replies split anywhere, as TCP splits them.
+    const std::size_t chunk = 1 + static_cast<unsigned char>(bytes[at]) % 64;
+    const std::size_t n = std::min(chunk, bytes.size() - at);
+    if (redisReaderFeed(reader, bytes.data() + at, n) != REDIS_OK) break;
+    at += n;
+    void* reply = nullptr;
+    while (redisReaderGetReply(reader, &reply) == REDIS_OK && reply != nullptr) {
+      check_reply(*static_cast<redisReply*>(reply), keys, max_value_bytes);
+      freeReplyObject(reply);
+      reply = nullptr;
+    }
+    if (reader->err != 0) break;
+  }
+  redisReaderFree(reader);
+}
+
+void command_round_trip(std::string_view bytes) {
+  std::vector<std::string_view> words;
+  std::size_t from = 0;
+  for (std::size_t i = 0; i <= bytes.size(); ++i) {
+    if (i == bytes.size() || bytes[i] == '\0') {
+      words.push_back(bytes.substr(from, i - from));
+      from = i + 1;
+    }
+  }
+  const std::string command = tiercache::redis::format_command(words);
+  redisReader* reader = redisReaderCreate();
+  if (redisReaderFeed(reader, command.data(), command.size()) != REDIS_OK) std::abort();
+  void* reply = nullptr;
+  if (redisReaderGetReply(reader, &reply) != REDIS_OK || reply == nullptr) std::abort();
+  const auto* r = static_cast<redisReply*>(reply);
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != words.size()) std::abort();
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const redisReply* e = r->element[i];
+    if (e->type != REDIS_REPLY_STRING || std::string_view(e->str, e->len) != words[i]) std::abort();
+  }
+  freeReplyObject(reply);
+  redisReaderFree(reader);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 2) return 0;
+  const std::size_t max_value_bytes = data[0];
+  const std::size_t keys = 1 + data[1] % 4;
+  const std::string_view rest(reinterpret_cast<const char*>(data) + 2, size - 2);
+  replies_from(rest, keys, max_value_bytes);
+  command_round_trip(rest);
+  return 0;
+}
