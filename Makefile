@@ -97,8 +97,10 @@ gbench: deps                                 ## Google Benchmark grid vs peers (
 $(BUILD)/readme_example: $(BUILD)/examples/readme_example.o $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/demo: $(BUILD)/examples/demo.o $(BUILD)/libtiercache.a
-	$(CXX) $(CXXFLAGS) -o $@ $< $(BUILD)/libtiercache.a $(LDLIBS)
+# The demo starts its private redis-server with the tests' launcher, test::RedisServer.
+$(BUILD)/demo: $(BUILD)/examples/demo.o $(BUILD)/tests/support/redis_server.o \
+               $(BUILD)/libtiercache.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
 demo: deps                                   ## run the demo service (Ctrl-C or DEMO_SECONDS to stop)
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/demo
@@ -108,7 +110,8 @@ static-demo: deps                            ## a fully static demo binary, buil
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/static build/static/demo.static
 	@ldd build/static/demo.static || true
 
-build/static/demo.static: build/static/examples/demo.o build/static/libtiercache.a
+build/static/demo.static: build/static/examples/demo.o build/static/tests/support/redis_server.o \
+                          build/static/libtiercache.a
 	$(CXX) $(CXXFLAGS) -static -o $@ $^ $(LDLIBS)
 
 # libFuzzer needs clang; clang 19 is the first Debian one that compiles libstdc++ 12's <expected>.
@@ -120,7 +123,8 @@ fuzz-smoke: deps                             ## each fuzz target for FUZZ_SECOND
 	  n=$$(basename $$f .cpp); \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
 	  $(FUZZ_CXX) $(FUZZ_FLAGS) $$f $(LIB_SRCS) -o build/fuzz/$$n $(LDLIBS); \
-	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/artifacts/ \
+	  dict=""; [ -f fuzz/$$n.dict ] && dict="-dict=fuzz/$$n.dict"; \
+	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/artifacts/ $$dict \
 	    > build/fuzz/$$n.log 2>&1 || { tail -40 build/fuzz/$$n.log; exit 1; }; \
 	  tail -1 build/fuzz/$$n.log; \
 	done

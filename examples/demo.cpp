@@ -7,9 +7,11 @@
 //
 // Environment: DEMO_THREADS workers (default 4; worker i uses instance i % 2), DEMO_SECONDS of
 // run time (default 10), DEMO_REDIS_URL (redis://host:port/db) to use that Redis. Without it the
-// demo starts a private redis-server (kRedisServerPath) on a free loopback port with a temp dir
-// and no persistence, and stops it (SIGTERM, then SIGKILL) and removes the dir when it exits, on
-// a signal or an error too. SIGINT or SIGTERM ends the run early, with the same report. A progress
+// demo starts a private redis-server with the tests' launcher, test::RedisServer
+// (tests/support/redis_server.hpp): a free loopback port, a temp dir, no persistence, a process
+// group of its own so that a terminal's Ctrl-C spares it; the demo stops it (SIGKILL) and removes
+// the dir when it exits, on a signal or an error too. SIGINT or SIGTERM ends the run early, with
+// the same report (one that arrives while the server starts takes effect once it is up). A progress
 // line goes to stderr once a second (overwritten in place on a terminal); the report to stdout.
 // Exit status: 0 when every call returned a value or the error its context asked for (timeout,
 // cancelled) and every check held; 1 otherwise, or when Redis could not be started or reached;
@@ -18,15 +20,8 @@
 //
 // [1] G. K. Zipf, "Human Behavior and the Principle of Least Effort", 1949: rank r is drawn with
 //     probability proportional to 1 / r^s; s = 0.99 is the skew YCSB and Caffeine's benchmarks use.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -38,23 +33,22 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <expected>
-#include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "tests/support/redis_server.hpp"
 #include "tiercache/tiercache.hpp"
 
 namespace {
@@ -101,26 +95,6 @@ constexpr std::size_t kCacheLineBytes = 64;
 // Seed of worker 0's generator; worker i uses kSeedBase + i, so runs draw the same keys.
 constexpr std::uint64_t kSeedBase = 0x7133'cace;
 
-// The redis-server the demo starts when DEMO_REDIS_URL is unset (scripts/deps.sh installs it).
-constexpr const char* kRedisServerPath = "/usr/bin/redis-server";
-// Address the private server binds and the demo connects to.
-constexpr const char* kLoopback = "127.0.0.1";
-// How long the private server may take to answer its first PING (usually ~10 ms).
-constexpr auto kRedisReadyTimeout = 5s;
-// Gap between readiness probes; a stop signal cuts it short.
-constexpr auto kRedisProbeInterval = 10ms;
-// Bound on each connect, send and receive of one probe.
-constexpr auto kRedisProbeTimeout = 500ms;
-// Fresh ports tried when another process binds the free port before redis-server does.
-constexpr int kRedisStartAttempts = 3;
-// How long the private server gets to exit after SIGTERM before it gets SIGKILL.
-constexpr auto kRedisStopTimeout = 2s;
-// Gap between looks at whether it has exited.
-constexpr auto kRedisStopPollInterval = 10ms;
-// Bytes of the private server's log quoted when it fails.
-constexpr std::size_t kLogTailBytes = 1500;
-// Exit status of a child whose execv failed (the shell's "command not executable").
-constexpr int kExecFailedStatus = 127;
 // How long each instance may take to reach Redis before the run starts.
 constexpr auto kL2ReadyTimeout = 2s;
 // How long each instance may take to drain its queued writes to Redis after the run.
@@ -200,109 +174,6 @@ int wait_for_signal(const sigset_t& signals, Clock::time_point until) {
   }
 }
 
-std::string errno_text(const std::string& call, int err = errno) {
-  return call + ": " + std::strerror(err);
-}
-
-// Owns one file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  bool is_open() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
-
-sockaddr_in loopback_address(std::uint16_t port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
-}
-
-// As Redis's own tests find a port: let the kernel pick one by binding port 0, then release it.
-std::expected<std::uint16_t, std::string> pick_free_port() {
-  Fd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!sock.is_open()) return std::unexpected(errno_text("socket"));
-  sockaddr_in addr = loopback_address(0);
-  if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    return std::unexpected(errno_text("bind 127.0.0.1:0"));
-  socklen_t len = sizeof addr;
-  if (::getsockname(sock.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    return std::unexpected(errno_text("getsockname"));
-  return ntohs(addr.sin_port);
-}
-
-// Sends one inline command to 127.0.0.1:`port` on a fresh connection and returns the reply: a
-// simple reply's line ("+PONG", "-ERR ...") or a bulk reply's payload. Each connect, send and
-// receive gives up after kRedisProbeTimeout (Linux applies SO_SNDTIMEO to connect too). Plain
-// sockets, not tiercache: this decides whether there is a server to open a cache on.
-std::expected<std::string, std::string> redis_command(std::uint16_t port,
-                                                      std::string_view command) {
-  Fd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!sock.is_open()) return std::unexpected(errno_text("socket"));
-  const auto limit_ms = std::chrono::milliseconds(kRedisProbeTimeout).count();
-  const timeval limit{.tv_sec = limit_ms / 1000, .tv_usec = (limit_ms % 1000) * 1000};
-  if (::setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) != 0 ||
-      ::setsockopt(sock.get(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) != 0)
-    return std::unexpected(errno_text("setsockopt"));
-  const sockaddr_in addr = loopback_address(port);
-  if (::connect(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
-    return std::unexpected(errno_text("connect"));
-  const std::string request = std::string(command) + "\r\n";
-  for (std::string_view left = request; !left.empty();) {
-    // MSG_NOSIGNAL: a server that just died must fail the probe, not SIGPIPE the demo.
-    const ssize_t n = ::send(sock.get(), left.data(), left.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::unexpected(errno_text("send"));
-    left.remove_prefix(static_cast<std::size_t>(n));
-  }
-  std::string reply;
-  for (;;) {
-    if (const std::size_t eol = reply.find("\r\n"); eol != std::string::npos) {
-      if (reply.front() != '$') return reply.substr(0, eol);
-      long long length = 0;
-      const auto [end, ec] = std::from_chars(reply.data() + 1, reply.data() + eol, length);
-      if (ec != std::errc{} || end != reply.data() + eol)
-        return std::unexpected("malformed bulk length in \"" + reply.substr(0, eol) + "\"");
-      if (length < 0) return std::string("(nil)");
-      const std::size_t payload = static_cast<std::size_t>(length);
-      if (reply.size() >= eol + 2 + payload + 2) return reply.substr(eol + 2, payload);
-    }
-    char chunk[4096];
-    const ssize_t n = ::recv(sock.get(), chunk, sizeof chunk, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::unexpected(errno_text("recv"));
-    if (n == 0) return std::unexpected("connection closed before a whole reply");
-    reply.append(chunk, static_cast<std::size_t>(n));
-  }
-}
-
-std::string describe_status(int status) {
-  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
-  return "wait status " + std::to_string(status);
-}
-
-std::string read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 // The value of "name:value" in an INFO reply, or "" if absent.
 std::string info_field(std::string_view info, std::string_view name) {
   const std::string line_start = "\n" + std::string(name) + ":";
@@ -313,196 +184,13 @@ std::string info_field(std::string_view info, std::string_view name) {
   return whole.substr(from, whole.find_first_of("\r\n", from) - from);
 }
 
-// A redis-server of the demo's own: a free loopback port, a fresh temp dir, no persistence.
-// Whatever start() got to, the destructor undoes: SIGTERM, SIGKILL after kRedisStopTimeout, reap,
-// remove the dir. The server runs in its own process group, so a terminal's Ctrl-C reaches only
-// the demo, which still needs Redis for its final flush and stops the server last; and it dies
-// with the demo (PR_SET_PDEATHSIG) if the demo is killed without unwinding.
-class PrivateRedis {
- public:
-  PrivateRedis() = default;
-  PrivateRedis(const PrivateRedis&) = delete;
-  PrivateRedis& operator=(const PrivateRedis&) = delete;
-  ~PrivateRedis() {
-    stop();
-    if (dir_.empty()) return;
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-    if (ec) std::cerr << "demo: could not remove " << dir_ << ": " << ec.message() << '\n';
-  }
-
-  // Starts the server and returns once it answers PING as itself (checked by its pid in INFO),
-  // or says why it could not, with its log's tail. SIGINT or SIGTERM ends the wait early.
-  std::expected<void, std::string> start(const sigset_t& stop_signals) {
-    // TMPDIR if it names a directory, else /tmp.
-    std::error_code ec;
-    std::filesystem::path tmp = std::filesystem::temp_directory_path(ec);
-    if (ec) tmp = "/tmp";
-    std::string pattern = (tmp / "tiercache-demo-redis-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr)
-      return std::unexpected(errno_text("mkdtemp " + pattern));
-    dir_ = pattern;
-    for (int attempt = 1;; ++attempt) {
-      const auto port = pick_free_port();
-      if (!port) return std::unexpected(port.error());
-      port_ = *port;
-      const auto outcome = start_on_port(stop_signals);
-      if (!outcome) return std::unexpected(outcome.error());
-      if (*outcome == Outcome::ready) return {};
-      if (attempt == kRedisStartAttempts)
-        return std::unexpected("another process took each of " +
-                               std::to_string(kRedisStartAttempts) +
-                               " free ports before redis-server could bind it; last port " +
-                               std::to_string(port_) + "; log tail:\n" + log_tail());
-    }
-  }
-
-  std::string url() const {
-    return "redis://" + std::string(kLoopback) + ":" + std::to_string(port_) + "/0";
-  }
-  std::string describe() const {
-    return "redis-server " + version_ + " (pid " + std::to_string(pid_) + ", " + kLoopback + ":" +
-           std::to_string(port_) + ", dir " + dir_ + ")";
-  }
-
- private:
-  enum class Outcome { ready, port_taken };
-
-  std::string log_path() const { return dir_ + "/redis.log"; }
-
-  std::string log_tail() const {
-    const std::string log = read_whole_file(log_path());
-    return log.size() > kLogTailBytes ? log.substr(log.size() - kLogTailBytes) : log;
-  }
-
-  // Spawns redis-server on port_ and waits until it answers PING; port_taken when it lost the
-  // port to another process.
-  std::expected<Outcome, std::string> start_on_port(const sigset_t& stop_signals) {
-    const std::string port_text = std::to_string(port_);
-    std::vector<std::string> args = {
-        kRedisServerPath, "--port", port_text,     "--bind", kLoopback, "--save", "",
-        "--appendonly",   "no",     "--daemonize", "no",     "--dir",   dir_};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-
-    // Early startup errors go to stderr before redis opens its log: both land in redis.log,
-    // truncated per attempt so that its tail speaks of this one.
-    Fd log(::open(log_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!log.is_open()) return std::unexpected(errno_text("open " + log_path()));
-    Fd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!dev_null.is_open()) return std::unexpected(errno_text("open /dev/null"));
-    // The child writes execv's errno here; the write end closes on a successful exec.
-    int exec_pipe[2];
-    if (::pipe2(exec_pipe, O_CLOEXEC) != 0) return std::unexpected(errno_text("pipe2"));
-    Fd exec_read(exec_pipe[0]);
-    Fd exec_write(exec_pipe[1]);
-
-    const pid_t parent = ::getpid();
-    const pid_t child = ::fork();
-    if (child < 0) return std::unexpected(errno_text("fork"));
-    if (child == 0) {
-      // Async-signal-safe calls only until execv.
-      ::setpgid(0, 0);
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(kExecFailedStatus);
-      // The demo blocks SIGINT and SIGTERM and execv keeps the mask: unblock them, or the
-      // SIGTERM that asks the server to stop would wait forever.
-      sigset_t none;
-      ::sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::dup2(dev_null.get(), STDIN_FILENO);
-      ::dup2(log.get(), STDOUT_FILENO);
-      ::dup2(log.get(), STDERR_FILENO);
-      // Keep the demo's descriptors out of redis-server; best effort, hence no check.
-      ::close_range(STDERR_FILENO + 1, ~0U, CLOSE_RANGE_CLOEXEC);
-      ::execv(kRedisServerPath, argv.data());
-      const int err = errno;
-      [[maybe_unused]] const ssize_t n = ::write(exec_write.get(), &err, sizeof err);
-      ::_exit(kExecFailedStatus);
-    }
-    pid_ = child;
-    // Both sides set the group, so no signal to the demo's group can reach the child in between.
-    ::setpgid(child, child);
-    exec_write = Fd();
-    int exec_errno = 0;
-    ssize_t n;
-    do {
-      n = ::read(exec_read.get(), &exec_errno, sizeof exec_errno);
-    } while (n < 0 && errno == EINTR);
-    if (n == static_cast<ssize_t>(sizeof exec_errno)) {
-      while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-      }
-      pid_ = -1;
-      return std::unexpected(errno_text(std::string("execv ") + kRedisServerPath, exec_errno) +
-                             " (install it with `make deps`, or set DEMO_REDIS_URL)");
-    }
-
-    const std::string where =
-        "redis-server (pid " + std::to_string(pid_) + ", port " + port_text + ", dir " + dir_ + ")";
-    const auto deadline = Clock::now() + kRedisReadyTimeout;
-    std::string last_probe = "no probe yet";
-    for (;;) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        if (read_whole_file(log_path()).find("Address already in use") != std::string::npos)
-          return Outcome::port_taken;
-        return std::unexpected(where + " exited (" + describe_status(status) +
-                               ") before answering PING; log tail:\n" + log_tail());
-      }
-      const auto pong = redis_command(port_, "PING");
-      if (pong && *pong == "+PONG") break;
-      last_probe = pong ? *pong : pong.error();
-      if (Clock::now() >= deadline)
-        return std::unexpected(
-            where + " did not answer PING within " +
-            std::to_string(std::chrono::milliseconds(kRedisReadyTimeout).count()) +
-            " ms; last probe: " + last_probe + "; log tail:\n" + log_tail());
-      if (const int signal = wait_for_signal(stop_signals, Clock::now() + kRedisProbeInterval))
-        return std::unexpected(std::string("stopped by ") + signal_name(signal) +
-                               " while waiting for " + where);
-    }
-
-    // A PONG proves only that some server holds the port; make sure it is this one.
-    const auto info = redis_command(port_, "INFO server");
-    if (!info) return std::unexpected(where + ": INFO server: " + info.error());
-    if (info_field(*info, "process_id") != std::to_string(pid_)) {
-      stop();
-      return Outcome::port_taken;
-    }
-    version_ = info_field(*info, "redis_version");
-    return Outcome::ready;
-  }
-
-  // SIGTERM; SIGKILL if it has not exited after kRedisStopTimeout; reaped either way.
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    const auto deadline = Clock::now() + kRedisStopTimeout;
-    for (;;) {
-      const pid_t reaped = ::waitpid(pid_, nullptr, WNOHANG);
-      if (reaped == pid_ || (reaped < 0 && errno != EINTR)) {
-        pid_ = -1;
-        return;
-      }
-      if (Clock::now() >= deadline) break;
-      std::this_thread::sleep_for(kRedisStopPollInterval);
-    }
-    std::cerr << "demo: redis-server (pid " << pid_ << ") still running "
-              << std::chrono::milliseconds(kRedisStopTimeout).count()
-              << " ms after SIGTERM; sending SIGKILL\n";
-    ::kill(pid_, SIGKILL);
-    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    pid_ = -1;
-  }
-
-  std::string dir_;
-  std::uint16_t port_ = 0;
-  pid_t pid_ = -1;
-  std::string version_;
-};
+// "redis-server VERSION (pid P, 127.0.0.1:PORT)" for the banner. Throws as RedisServer::command.
+std::string describe(const test::RedisServer& redis) {
+  const std::string info = redis.command({"INFO", "server"});
+  return "redis-server " + info_field(info, "redis_version") + " (pid " +
+         std::to_string(redis.pid()) + ", " + redis.host() + ":" + std::to_string(redis.port()) +
+         ")";
+}
 
 // Byte `i` of the value the origin holds for `key`: the key and a '|', repeated. A reader can
 // check a value against its key without building the expected copy.
@@ -977,17 +665,21 @@ bool report(const RunTotals& totals, const std::vector<tiercache::CacheStats>& i
 // The demo after the environment was read and the stop signals blocked.
 int run(const DemoConfig& config, const sigset_t& stop_signals) {
   // Declared before the caches, so it stops the server only after they closed.
-  std::optional<PrivateRedis> private_redis;
+  std::optional<test::RedisServer> private_redis;
   std::string redis_url = config.redis_url;
   std::string redis_text;
   if (redis_url.empty()) {
-    private_redis.emplace();
-    if (auto started = private_redis->start(stop_signals); !started) {
-      std::cerr << "demo: cannot start a private redis-server: " << started.error() << '\n';
+    try {
+      // In a process group of its own: a terminal's Ctrl-C reaches only the demo, which still
+      // needs Redis for its final flush and stops the server last.
+      private_redis.emplace(test::RedisServerOptions{.own_process_group = true});
+    } catch (const std::runtime_error& e) {
+      std::cerr << "demo: cannot start a private redis-server: " << e.what()
+                << " (install it with `make deps`, or set DEMO_REDIS_URL)\n";
       return kExitFailed;
     }
     redis_url = private_redis->url();
-    redis_text = "private " + private_redis->describe() + ", " + redis_url;
+    redis_text = "private " + describe(*private_redis) + ", " + redis_url;
   } else {
     redis_text = "DEMO_REDIS_URL " + redacted_url(redis_url);
   }

@@ -373,11 +373,13 @@ RedisServer::StartOutcome RedisServer::start_on_port() {
   Fd exec_read(exec_pipe[0]);
   Fd exec_write(exec_pipe[1]);
 
+  const bool own_process_group = options_.own_process_group;
   const pid_t parent = ::getpid();
   const pid_t child = ::fork();
   if (child < 0) fail(errno_text("fork"));
   if (child == 0) {
     // Async-signal-safe calls only until execv: the test binary may have other threads.
+    if (own_process_group) ::setpgid(0, 0);
     // PDEATHSIG: if the test binary dies without unwinding (abort, SIGKILL), so does the server.
     // It fires when the forking *thread* exits, so a RedisServer must not outlive its creator.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -396,6 +398,9 @@ RedisServer::StartOutcome RedisServer::start_on_port() {
     ::_exit(kExecFailedStatus);
   }
   pid_ = child;
+  // Both sides set the group, so it is in place once either returns, whichever runs first. The
+  // parent's call fails (EACCES) if the child has exec'd already, having set it itself.
+  if (own_process_group) ::setpgid(child, child);
   exec_write = Fd();
   int exec_errno = 0;
   ssize_t n;

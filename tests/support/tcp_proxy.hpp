@@ -1,0 +1,68 @@
+// tests/support/tcp_proxy.hpp — test::TcpProxy, a loopback TCP proxy a test puts between a client
+// and a server to inject the network faults a server fixture cannot: a path that goes silent
+// without a RST (blackhole), connection-tracking state lost in an outage so that connections
+// from before it stay dead after it (heal), and every connection cut at once (sever).
+// One thread of its own, poll(2) and plain POSIX; it never parses what it carries, so it can
+// stand in front of any server. Never closes a connection it was told to keep dead, never waits
+// without a bound, never throws from the destructor.
+//
+//   accepted ─▶ forwarding ──blackhole()──▶ dead (bytes read and discarded both ways, never
+//      │             │                            closed by the proxy; heal() leaves it dead)
+//      │             └──sever()──▶ closed (FIN to both sides)
+//      └── while blackholed: dead from the start, no upstream connection at all
+// A dead connection ends only when its client closes it (or at sever() / destruction).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace test {
+
+class TcpProxy {
+ public:
+  // Listens on a free 127.0.0.1 port and forwards each accepted connection to
+  // 127.0.0.1:upstream_port. Throws std::runtime_error if the socket or thread cannot be set up.
+  explicit TcpProxy(std::uint16_t upstream_port);
+  // Stops the thread and closes every connection. Never throws.
+  ~TcpProxy();
+
+  TcpProxy(const TcpProxy&) = delete;
+  TcpProxy& operator=(const TcpProxy&) = delete;
+  TcpProxy(TcpProxy&&) = delete;
+  TcpProxy& operator=(TcpProxy&&) = delete;
+
+  // The port clients connect to.
+  std::uint16_t port() const { return port_; }
+  // "redis://127.0.0.1:PORT/0", for a server behind the proxy that speaks Redis.
+  std::string url() const;
+
+  // From the return on, every existing connection is dead (see the top comment), bytes already
+  // read but not yet forwarded included, and new connections are accepted dead.
+  void blackhole();
+  // New connections forward again. Connections that were dead stay dead: like a NAT entry lost
+  // in the outage, which is what leaves an idle client connection stuck after the fault ends.
+  void heal();
+  // Closes every current connection, dead or not, both sides (the FIN is sent before the
+  // return); new connections forward normally, as after heal().
+  void sever();
+
+  // Connections accepted since construction.
+  std::size_t connections_accepted() const;
+  // Connections open now and forwarding.
+  std::size_t live_connections() const;
+  // Connections open now and dead: their client has not closed them yet.
+  std::size_t dead_connections() const;
+
+ private:
+  // Sockets, connection table and mutex; defined in tcp_proxy.cpp, shared with the thread.
+  class Loop;
+
+  std::unique_ptr<Loop> loop_;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace test
