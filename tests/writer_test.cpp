@@ -31,10 +31,13 @@ struct SettledLog {
   std::vector<std::pair<std::string, bool>> entries;  // key=value or "key purged", applied
 
   Writer::Settled callback() {
-    return [this](const WriteOp& op, bool applied) {
+    return [this](std::span<const Writer::SettledWrite> settled) {
       std::lock_guard lock(mu);
-      entries.emplace_back(
-          op.kind == WriteOp::Kind::purge ? op.key + " purged" : op.key + "=" + op.value, applied);
+      for (const Writer::SettledWrite& s : settled)
+        entries.emplace_back(s.op->kind == WriteOp::Kind::purge
+                                 ? std::string(s.op->key()) + " purged"
+                                 : std::string(s.op->key()) + "=" + std::string(s.op->value()),
+                             s.applied);
     };
   }
   std::vector<std::pair<std::string, bool>> snapshot() {
@@ -49,8 +52,7 @@ class Ops {
   WriteOp set(std::string key, std::string value) {
     WriteOp op;
     op.kind = WriteOp::Kind::set;
-    op.key = std::move(key);
-    op.value = std::move(value);
+    op.assign(key, value);
     op.expires_at_ms = kNeverExpires;
     op.seq = ++seq_;
     return op;
@@ -64,11 +66,11 @@ void enqueue(Writer& w, WriteOp op) {
   REQUIRE(w.try_enqueue(op));
 }
 
-std::string written(const tiercache::BackendWrite& w) {
+std::string written(const test::ScriptedBackend::Write& w) {
   return w.kind == tiercache::BackendWrite::Kind::purge ? w.key + " purged" : w.key + "=" + w.value;
 }
 
-std::vector<std::string> written(const std::vector<tiercache::BackendWrite>& ws) {
+std::vector<std::string> written(const std::vector<test::ScriptedBackend::Write>& ws) {
   std::vector<std::string> out;
   for (const auto& w : ws) out.push_back(written(w));
   return out;

@@ -111,14 +111,15 @@ void RedisBackend::send_read(std::vector<std::string> keys, ReadDone done, bool 
     }
     done(parse_script_reply(*r, count, max_value_bytes_));
   });
+  reads_->write_now();
 }
 
-void RedisBackend::write(std::vector<BackendWrite> writes, WriteDone done) {
+void RedisBackend::write(std::span<const BackendWrite> writes, WriteDone done) {
   if (writes.empty()) return done({});
   std::vector<std::string> commands;
   commands.reserve(writes.size());
   for (const BackendWrite& w : writes) {
-    const std::string k = prefixed(w.key);
+    const std::string k = prefixed(std::string(w.key));
     if (w.kind == BackendWrite::Kind::purge) {
       commands.push_back(format_command({"UNLINK", k}));
     } else if (w.ttl.count() > 0) {
@@ -147,6 +148,7 @@ void RedisBackend::write(std::vector<BackendWrite> writes, WriteDone done) {
         if (--batch->outstanding == 0) batch->done(std::move(batch->results));
       });
     }
+    writes_->write_now();
   });
 }
 

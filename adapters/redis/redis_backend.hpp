@@ -28,7 +28,7 @@ class RedisBackend final : public Backend {
   ~RedisBackend() override;
 
   void read(std::vector<std::string> keys, ReadDone done) override;
-  void write(std::vector<BackendWrite> writes, WriteDone done) override;
+  void write(std::span<const BackendWrite> writes, WriteDone done) override;
   bool is_available() const noexcept override;
   BackendHealth health() const override;
 

@@ -267,13 +267,14 @@ void RedisConnection::pump() {
     pending_.push_back(std::move(p));
     outbox_.pop_front();
   }
-  // Write now rather than on the next turn of the loop: one poll round trip less per command.
-  if (ac_ != nullptr && want_write_ && !in_hiredis_ && state_ != State::connecting) {
-    in_hiredis_ = true;
-    redisAsyncHandleWrite(ac_);
-    in_hiredis_ = false;
-    after_hiredis();
-  }
+}
+
+void RedisConnection::write_now() {
+  if (ac_ == nullptr || !want_write_ || in_hiredis_ || state_ != State::ready) return;
+  in_hiredis_ = true;
+  redisAsyncHandleWrite(ac_);
+  in_hiredis_ = false;
+  after_hiredis();
 }
 
 void RedisConnection::note_sent(Clock::time_point now) {

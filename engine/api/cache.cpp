@@ -6,6 +6,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
 #include <exception>
 #include <random>
@@ -50,7 +51,8 @@ Cache::Impl::Impl(const Options& completed, std::unique_ptr<Backend> l2)
   shard_shift_ = 64 - static_cast<unsigned>(std::countr_zero(options_.l1.shards));
   if (l2_)
     writer_ = std::make_unique<engine::Writer>(
-        *l2_, options_.writer, [this](const WriteOp& op, bool applied) { settle(op, applied); });
+        *l2_, options_.writer,
+        [this](std::span<const engine::Writer::SettledWrite> settled) { settle(settled); });
 }
 
 Cache::Impl::~Impl() {
@@ -151,15 +153,14 @@ Result<void> Cache::Impl::set(const Context& ctx, std::string_view key, std::str
   engine::attach_this_thread();
   WriteOp op;
   op.kind = WriteOp::Kind::set;
-  op.key = key;
-  op.value = value;
+  op.assign(key, value);
   op.hash = hash_key(key);
   op.expires_at_ms = engine::expiry_after(jittered(ttl.value_or(options_.default_ttl)));
   if (!writer_) {
     shard_for(op.hash).store(engine::make_value_entry(op.hash, key, value, op.expires_at_ms));
     return {};
   }
-  return queue_write(ctx, op);
+  return queue_write(ctx, key, op);
 }
 
 Result<void> Cache::Impl::purge(const Context& ctx, std::string_view key) {
@@ -171,17 +172,16 @@ Result<void> Cache::Impl::purge(const Context& ctx, std::string_view key) {
   }
   WriteOp op;
   op.kind = WriteOp::Kind::purge;
-  op.key = key;
+  op.assign(key);
   op.hash = h;
-  return queue_write(ctx, op);
+  return queue_write(ctx, key, op);
 }
 
-Result<void> Cache::Impl::queue_write(const Context& ctx, WriteOp& op) {
+Result<void> Cache::Impl::queue_write(const Context& ctx, std::string_view key, WriteOp& op) {
+  // The op's own fields and views are gone once the queue takes it: keep what is needed after.
   const std::uint64_t h = op.hash;
   const WriteOp::Kind kind = op.kind;
   const std::uint64_t expires = op.expires_at_ms;
-  // Views of the op's own strings stay valid only until the queue takes the op.
-  const std::string key = op.key;
   const std::size_t bytes = op.bytes();
   ShardTable& shard = shard_for(h);
   engine::PendingWrites& pending = pending_for(h);
@@ -199,7 +199,7 @@ Result<void> Cache::Impl::queue_write(const Context& ctx, WriteOp& op) {
     };
     const bool admitted =
         kind == WriteOp::Kind::set
-            ? shard.store_if(engine::make_value_entry(h, key, op.value, expires), admit)
+            ? shard.store_if(engine::make_value_entry(h, key, op.value(), expires), admit)
             : shard.purge_if(h, key, admit);
     if (admitted) break;
     switch (options_.writer.when_full) {
@@ -224,15 +224,29 @@ Result<void> Cache::Impl::queue_write(const Context& ctx, WriteOp& op) {
   return writer_->await(ctx, done, kind == WriteOp::Kind::purge ? "sync purge" : "sync set");
 }
 
-void Cache::Impl::settle(const WriteOp& op, bool applied) {
+void Cache::Impl::settle(std::span<const engine::Writer::SettledWrite> settled) {
   // The writer thread, too, may retire an entry here.
   engine::attach_this_thread();
-  ShardTable& shard = shard_for(op.hash);
-  shard.locked([&] {
-    const bool latest = pending_for(op.hash).settle_locked(op.hash, op.seq);
-    // L2 did not take the key's latest write: L1 must not keep a value L2 does not have.
-    if (!applied && latest && op.kind == WriteOp::Kind::set) shard.purge_locked(op.hash, op.key);
-  });
+  // One lock per shard the writes fall in, not one per write.
+  std::vector<std::pair<std::size_t, const engine::Writer::SettledWrite*>> by_shard;
+  by_shard.reserve(settled.size());
+  for (const auto& s : settled) by_shard.emplace_back(shard_index(s.op->hash), &s);
+  std::sort(by_shard.begin(), by_shard.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (std::size_t i = 0; i < by_shard.size();) {
+    const std::size_t shard_at = by_shard[i].first;
+    ShardTable& shard = *shards_[shard_at];
+    engine::PendingWrites& pending = pending_[shard_at];
+    shard.locked([&] {
+      for (; i < by_shard.size() && by_shard[i].first == shard_at; ++i) {
+        const WriteOp& op = *by_shard[i].second->op;
+        const bool latest = pending.settle_locked(op.hash, op.seq);
+        // L2 did not take the key's latest write: L1 must not keep a value L2 does not have.
+        if (!by_shard[i].second->applied && latest && op.kind == WriteOp::Kind::set)
+          shard.purge_locked(op.hash, op.key());
+      }
+    });
+  }
 }
 
 Result<void> Cache::Impl::flush(const Context& ctx) {
@@ -312,8 +326,7 @@ void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const 
   // costs L2 this copy.
   WriteOp op;
   op.kind = WriteOp::Kind::set;
-  op.key = key;
-  op.value = p.value;
+  op.assign(key, p.value);
   op.hash = hash;
   op.expires_at_ms = p.expires_at_ms;
   op.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);

@@ -59,11 +59,12 @@ class Cache::Impl final : engine::ValueSource {
   bool read_l1(std::uint64_t hash, std::string_view key, F&& f);
   std::chrono::milliseconds jittered(std::chrono::milliseconds ttl) const;
 
-  // Queues `op` (kind, key, value, expiry, hash set) under its key's shard lock, changing L1 in
-  // the same step only if the queue took it; applies the QueueFullPolicy; waits in sync mode.
-  Result<void> queue_write(const Context& ctx, engine::WriteOp& op);
-  // Writer::Settled: the pending record, and L1 if L2 did not take the key's latest write.
-  void settle(const engine::WriteOp& op, bool applied);
+  // Queues `op` (kind, key, value, expiry, hash set; `key` is the caller's view of its key)
+  // under its key's shard lock, changing L1 in the same step only if the queue took it; applies
+  // the QueueFullPolicy; waits in sync mode.
+  Result<void> queue_write(const Context& ctx, std::string_view key, engine::WriteOp& op);
+  // Writer::Settled: the pending records, and L1 where L2 did not take a key's latest write.
+  void settle(std::span<const engine::Writer::SettledWrite> settled);
   Result<engine::Produced> read_l2(const Context& ctx, std::string_view key);
   Result<std::string> run_loader(const Context& ctx, std::string_view key, const Loader& loader);
 

@@ -1,34 +1,109 @@
 #include "engine/l2/pending_writes.hpp"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 namespace tiercache::engine {
+namespace {
+
+// Any seed but the table's (0) will do.
+constexpr XXH64_hash_t kKeyCheckSeed = 0x9e3779b97f4a7c15ULL;
+// The hash that marks a free slot; a key that hashes to it is stored as kEmptyStandIn (it then
+// shares a record with that hash, which key_check tells apart like any collision).
+constexpr std::uint64_t kEmpty = 0;
+constexpr std::uint64_t kEmptyStandIn = 1;
+// Slots a table starts with; it doubles when half full and halves when an eighth full.
+constexpr std::size_t kMinSlots = 16;
+constexpr std::size_t npos = SIZE_MAX;
+
+std::uint64_t key_check(std::string_view key) noexcept {
+  return XXH3_64bits_withSeed(key.data(), key.size(), kKeyCheckSeed);
+}
+
+std::uint64_t stored(std::uint64_t hash) noexcept {
+  return hash == kEmpty ? kEmptyStandIn : hash;
+}
+
+}  // namespace
+
+std::size_t PendingWrites::find(std::uint64_t hash) const noexcept {
+  if (slots_.empty()) return npos;
+  const std::size_t mask = slots_.size() - 1;
+  hash = stored(hash);
+  // Linear probing ends at a free slot: the table is never full (it grows at half).
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    if (slots_[i].hash == hash) return i;
+    if (slots_[i].hash == kEmpty) return npos;
+  }
+}
+
+void PendingWrites::rehash(std::size_t slots) {
+  std::vector<Record> old = std::move(slots_);
+  slots_.assign(slots, Record{});
+  const std::size_t mask = slots_.size() - 1;
+  for (const Record& r : old) {
+    if (r.hash == kEmpty) continue;
+    std::size_t i = r.hash & mask;
+    while (slots_[i].hash != kEmpty) i = (i + 1) & mask;
+    slots_[i] = r;
+  }
+}
+
+void PendingWrites::erase_at(std::size_t i) noexcept {
+  // Backward shift: move later records of the probe chain up, so no tombstone is left behind.
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t hole = i;
+  for (std::size_t j = (i + 1) & mask; slots_[j].hash != kEmpty; j = (j + 1) & mask) {
+    const std::size_t home = slots_[j].hash & mask;
+    // j may move into the hole only if its home is not between the hole and j (cyclically).
+    const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+    if (stays) continue;
+    slots_[hole] = slots_[j];
+    hole = j;
+  }
+  slots_[hole].hash = kEmpty;
+  --used_;
+}
 
 void PendingWrites::record_locked(std::uint64_t hash, std::string_view key, WriteOp::Kind kind,
                                   std::uint64_t seq, std::uint64_t expires_at_ms) {
-  auto [it, fresh] = by_hash_.try_emplace(hash);
-  Record& r = it->second;
-  if (fresh || r.key != key) r.key = key;
+  std::size_t i = find(hash);
+  if (i == npos) {
+    if ((used_ + 1) * 2 > slots_.size()) rehash(slots_.empty() ? kMinSlots : slots_.size() * 2);
+    const std::size_t mask = slots_.size() - 1;
+    for (i = stored(hash) & mask; slots_[i].hash != kEmpty; i = (i + 1) & mask) {
+    }
+    slots_[i] = Record{.hash = stored(hash), .unsettled = 0};
+    ++used_;
+  }
+  Record& r = slots_[i];
+  r.key_check = key_check(key);
   r.kind = kind;
   r.seq = seq;
   r.expires_at_ms = expires_at_ms;
-  r.unsettled = fresh ? 1 : r.unsettled + 1;
+  ++r.unsettled;
 }
 
 bool PendingWrites::settle_locked(std::uint64_t hash, std::uint64_t seq) {
-  auto it = by_hash_.find(hash);
-  if (it == by_hash_.end()) return false;
-  const bool latest = it->second.seq == seq;
-  if (--it->second.unsettled == 0) by_hash_.erase(it);
+  const std::size_t i = find(hash);
+  if (i == npos) return false;
+  const bool latest = slots_[i].seq == seq;
+  if (--slots_[i].unsettled == 0) {
+    erase_at(i);
+    // Give back what a burst grew, but not at every swing around a small size.
+    if (slots_.size() > kMinSlots && used_ * 8 < slots_.size()) rehash(slots_.size() / 2);
+  }
   return latest;
 }
 
 LeadPlan PendingWrites::plan_locked(std::uint64_t hash, std::string_view key,
                                     std::uint64_t now_ms) const {
-  auto it = by_hash_.find(hash);
-  if (it == by_hash_.end()) return LeadPlan::read_l2;
-  const Record& r = it->second;
+  const std::size_t i = find(hash);
+  if (i == npos) return LeadPlan::read_l2;
+  const Record& r = slots_[i];
   // Another key with the same 64-bit hash: its record says nothing about this key, and L2 may
   // hold either; waiting for L2 to settle is right for both.
-  if (r.key != key) return LeadPlan::flush_then_read;
+  if (r.key_check != key_check(key)) return LeadPlan::flush_then_read;
   if (r.kind == WriteOp::Kind::purge) return LeadPlan::known_absent;
   // A set L1 no longer holds: either it expired (L2 gets no longer a life, so it is gone there
   // too) or it was evicted (L2 will have it once the write lands).

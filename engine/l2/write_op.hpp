@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "engine/base/one_shot.hpp"
 #include "tiercache/error.hpp"
@@ -14,8 +15,6 @@ namespace tiercache::engine {
 struct WriteOp {
   enum class Kind : std::uint8_t { set, purge, barrier };
   Kind kind = Kind::set;
-  std::string key;
-  std::string value;
   std::uint64_t expires_at_ms = 0;  // coarse clock; kNeverExpires for no TTL
   std::uint64_t hash = 0;           // XXH3 of key: finds its shard and pending record again
   // The order of the writes to one key, as L1 took them: drawn under the key's shard lock, so
@@ -26,8 +25,22 @@ struct WriteOp {
   // Set for sync writes and flush barriers: completed with the write's outcome.
   std::shared_ptr<OneShot<Result<void>>> done;
 
+  // Key and value (a set's) in one allocation: one malloc per write, and one free on the
+  // writer thread, instead of two of each.
+  void assign(std::string_view key, std::string_view value = {}) {
+    data_.reserve(key.size() + value.size());
+    data_.assign(key);
+    data_.append(value);
+    key_bytes_ = key.size();
+  }
+  std::string_view key() const noexcept { return {data_.data(), key_bytes_}; }
+  std::string_view value() const noexcept { return std::string_view(data_).substr(key_bytes_); }
   // What the op holds against Options.writer.queue_max_bytes and batch_max_bytes.
-  std::size_t bytes() const noexcept { return key.size() + value.size(); }
+  std::size_t bytes() const noexcept { return data_.size(); }
+
+ private:
+  std::string data_;
+  std::size_t key_bytes_ = 0;
 };
 
 }  // namespace tiercache::engine

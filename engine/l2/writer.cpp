@@ -77,9 +77,11 @@ bool Writer::drop_oldest() {
     staging_.pop_front();
   }
   dropped_.fetch_add(1, std::memory_order_relaxed);
-  finish(victim,
-         fail(errc::overloaded, "write dropped from a full queue (QueueFullPolicy::drop_oldest)"),
-         false);
+  Finished dropped{
+      &victim,
+      fail(errc::overloaded, "write dropped from a full queue (QueueFullPolicy::drop_oldest)"),
+      false};
+  finish(std::span(&dropped, 1));
   return true;
 }
 
@@ -155,9 +157,9 @@ bool Writer::send_next() {
   Batch b;
   {
     std::lock_guard lock(staging_mu_);
-    auto in_flight = [&](std::string_view key) {
+    auto in_flight = [&](const WriteOp& op) {
       for (const Batch& f : in_flight_)
-        if (f.write_of_key.contains(key)) return true;
+        if (f.carries(op)) return true;
       return false;
     };
     std::size_t bytes = 0;
@@ -166,7 +168,7 @@ bool Writer::send_next() {
     for (; i < staging_.size() && b.ops.size() < options_.batch_max_ops; ++i) {
       const WriteOp& op = staging_[i];
       // W1: a key in flight waits, and so do its later writes, which come after it here.
-      if (in_flight(op.key)) continue;
+      if (in_flight(op)) continue;
       // One write larger than the bound still goes, alone.
       if (!b.ops.empty() && bytes + op.bytes() > options_.batch_max_bytes) break;
       bytes += op.bytes();
@@ -184,36 +186,49 @@ bool Writer::send_next() {
     }
     staging_.resize(kept);
   }
-  // Coalesce: per key only the highest seq goes out; the others share its outcome.
-  b.write_of_op.resize(b.ops.size());
-  std::vector<BackendWrite> writes;
-  std::vector<std::size_t> op_of_write;
-  for (std::size_t i = 0; i < b.ops.size(); ++i) {
-    const WriteOp& op = b.ops[i];
-    auto [it, fresh] = b.write_of_key.try_emplace(op.key, writes.size());
-    if (fresh) {
-      writes.emplace_back();
-      op_of_write.push_back(i);
-    } else if (b.ops[op_of_write[it->second]].seq < op.seq) {
-      op_of_write[it->second] = i;
+  // Coalesce: per key only the newest write goes out; the others share its outcome. Sorted by
+  // hash, then by position, which per key is seq order (staging keeps it): the last op of a
+  // key's run is its newest. Equal hashes of different keys are told apart by the key.
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> by_hash;
+  by_hash.reserve(b.ops.size());
+  for (std::uint32_t i = 0; i < b.ops.size(); ++i) by_hash.emplace_back(b.ops[i].hash, i);
+  std::sort(by_hash.begin(), by_hash.end());
+  b.write_of_op.assign(b.ops.size(), SIZE_MAX);
+  std::vector<std::uint32_t> op_of_write;
+  for (std::size_t run = 0; run < by_hash.size();) {
+    std::size_t end = run;
+    while (end < by_hash.size() && by_hash[end].first == by_hash[run].first) ++end;
+    for (std::size_t i = run; i < end; ++i) {
+      const std::uint32_t op = by_hash[i].second;
+      if (b.write_of_op[op] != SIZE_MAX) continue;  // grouped with an earlier op of its key
+      std::uint32_t newest = op;
+      for (std::size_t j = i; j < end; ++j) {
+        const std::uint32_t other = by_hash[j].second;
+        if (b.ops[other].key() != b.ops[op].key()) continue;
+        b.write_of_op[other] = op_of_write.size();
+        newest = other;
+      }
+      b.keys.emplace_back(b.ops[newest].hash, newest);
+      op_of_write.push_back(newest);
     }
-    b.write_of_op[i] = it->second;
+    run = end;
   }
+  std::vector<BackendWrite> writes(op_of_write.size());
   // PX from the L1 expiry at send time, so L2 never outlives L1's deadline.
   const std::uint64_t now = coarse_now_ms();
   for (std::size_t w = 0; w < writes.size(); ++w) {
     const WriteOp& op = b.ops[op_of_write[w]];
     BackendWrite& out = writes[w];
-    out.key = op.key;
+    out.key = op.key();
     if (op.kind == WriteOp::Kind::purge) {
       out.kind = BackendWrite::Kind::purge;
     } else if (op.expires_at_ms == kNeverExpires) {
-      out.value = op.value;
+      out.value = op.value();
     } else if (op.expires_at_ms <= now) {
       // Already expired in L1: it must not live on in L2.
       out.kind = BackendWrite::Kind::purge;
     } else {
-      out.value = op.value;
+      out.value = op.value();  // a view: b.ops outlives the write() call
       out.ttl = std::chrono::milliseconds(op.expires_at_ms - now);
     }
   }
@@ -234,7 +249,7 @@ bool Writer::send_next() {
     replies->set(std::move(results));
     doorbell->ring();
   };
-  backend_.write(std::move(writes), std::move(answer));
+  backend_.write(writes, std::move(answer));
   in_flight_.push_back(std::move(b));
   return true;
 }
@@ -246,33 +261,44 @@ void Writer::settle_front() {
   const Context until = Context::background().with_deadline(b.deadline);
   Result<std::vector<Result<void>>> answer = b.replies->wait(until, "write batch");
   const bool stopping = stopping_.load(std::memory_order_acquire);
+  const Result<void> unanswered =
+      fail(errc::timeout, "L2 did not answer a write batch within batch_timeout (",
+           options_.batch_timeout.count(), "ms)");
+  std::vector<Finished> finished;
+  finished.reserve(b.ops.size());
   std::vector<WriteOp> again;
   for (std::size_t i = 0; i < b.ops.size(); ++i) {
     WriteOp& op = b.ops[i];
-    const Result<void> outcome =
-        answer ? (*answer)[b.write_of_op[i]]
-               : fail(errc::timeout, "L2 did not answer a write batch within batch_timeout (",
-                      options_.batch_timeout.count(), "ms)");
+    const Result<void>& outcome = answer ? (*answer)[b.write_of_op[i]] : unanswered;
     if (outcome) {
-      finish(op, outcome, true);
+      finished.push_back({&op, outcome, true});
     } else if (!is_in_doubt(outcome.error())) {
       failed_.fetch_add(1, std::memory_order_relaxed);
-      finish(op, outcome, false);
+      finished.push_back({&op, outcome, false});
     } else if (stopping) {
-      finish(op,
-             fail(errc::closed, "the cache closed before L2 took this write (",
-                  outcome.error().detail, ")"),
-             false);
+      finished.push_back({&op,
+                          fail(errc::closed, "the cache closed before L2 took this write (",
+                               outcome.error().detail, ")"),
+                          false});
     } else {
       retried_.fetch_add(1, std::memory_order_relaxed);
       again.push_back(std::move(op));
     }
   }
+  finish(finished);
   if (again.empty()) return;
   std::lock_guard lock(staging_mu_);
   for (WriteOp& op : again) staging_.push_back(std::move(op));
   // W1: a write in doubt goes back in front of the later writes to its key.
   std::stable_sort(staging_.begin(), staging_.end(), by_seq);
+}
+
+bool Writer::Batch::carries(const WriteOp& op) const {
+  auto it = std::lower_bound(keys.begin(), keys.end(),
+                             std::pair<std::uint64_t, std::uint32_t>(op.hash, 0));
+  for (; it != keys.end() && it->first == op.hash; ++it)
+    if (ops[it->second].key() == op.key()) return true;
+  return false;
 }
 
 void Writer::complete_barriers() {
@@ -296,11 +322,17 @@ void Writer::complete_barriers() {
   }
 }
 
-void Writer::finish(WriteOp& op, const Result<void>& outcome, bool applied) {
-  settled_(op, applied);
-  // Room first: a caller that hears of its write sees the queue without it.
-  queue_.release(op.bytes());
-  if (op.done) op.done->set(outcome);
+void Writer::finish(std::span<Finished> finished) {
+  if (finished.empty()) return;
+  std::vector<SettledWrite> settled;
+  settled.reserve(finished.size());
+  for (const Finished& f : finished) settled.push_back({f.op, f.applied});
+  settled_(settled);
+  for (Finished& f : finished) {
+    // Room first: a caller that hears of its write sees the queue without it.
+    queue_.release(f.op->bytes());
+    if (f.op->done) f.op->done->set(f.outcome);
+  }
 }
 
 void Writer::close_all() {
@@ -312,8 +344,10 @@ void Writer::close_all() {
     staged.swap(staging_);
     barriers.swap(barriers_);
   }
-  for (WriteOp& op : staged)
-    finish(op, fail(errc::closed, "the cache closed while L2 was unavailable"), false);
+  const Result<void> closed = fail(errc::closed, "the cache closed while L2 was unavailable");
+  std::vector<Finished> finished;
+  for (WriteOp& op : staged) finished.push_back({&op, closed, false});
+  finish(finished);
   for (WriteOp& barrier : barriers) {
     queue_.release(barrier.bytes());
     barrier.done->set(fail(errc::closed, "the cache closed while L2 was unavailable"));

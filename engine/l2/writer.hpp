@@ -27,9 +27,9 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <span>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/l2/write_queue.hpp"
@@ -53,10 +53,15 @@ struct WriterStats {
 
 class Writer {
  public:
-  // Called for every set or purge that will not be sent again, before its caller is answered
-  // (W4): `applied` is false when L2 did not take it (a final error, dropped, closed). Runs on
-  // the writer thread or on a caller's (drop_oldest), with no writer lock held.
-  using Settled = std::function<void(const WriteOp& op, bool applied)>;
+  // A set or purge that will not be sent again: `applied` is false when L2 did not take it (a
+  // final error, dropped, closed).
+  struct SettledWrite {
+    const WriteOp* op;
+    bool applied;
+  };
+  // Called with the writes settled together (a batch's, say), before their callers are answered
+  // (W4). Runs on the writer thread or on a caller's (drop_oldest), with no writer lock held.
+  using Settled = std::function<void(std::span<const SettledWrite>)>;
 
   Writer(Backend& backend, const WriterOptions& options, Settled settled);
   // Sends what is queued while L2 takes it; answers the rest with errc::closed.
@@ -90,9 +95,13 @@ class Writer {
   struct Batch {
     std::vector<WriteOp> ops;              // in seq order per key
     std::vector<std::size_t> write_of_op;  // ops[i]'s outcome is the reply to write_of_op[i]
-    std::unordered_map<std::string_view, std::size_t> write_of_key;  // views into ops
+    // (hash, index in ops) of each key's newest op, sorted: which keys are in flight.
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> keys;
     std::shared_ptr<OneShot<std::vector<Result<void>>>> replies;
     std::chrono::steady_clock::time_point deadline;  // sent + batch_timeout
+
+    // Whether this batch holds a write to op's key.
+    bool carries(const WriteOp& op) const;
   };
 
   void run();
@@ -103,8 +112,13 @@ class Writer {
   // Settles the oldest batch, which is answered or past its deadline (then all in doubt).
   void settle_front();
   void complete_barriers();
-  // The op will not be sent again: settled(), then its room, then its caller.
-  void finish(WriteOp& op, const Result<void>& outcome, bool applied);
+  struct Finished {
+    WriteOp* op;
+    Result<void> outcome;
+    bool applied;
+  };
+  // The ops will not be sent again: settled(), then their room, then their callers.
+  void finish(std::span<Finished> finished);
   // Everything still waiting gets errc::closed (L2 unavailable while closing).
   void close_all();
 

@@ -5,7 +5,8 @@
 // backend (Options.redis) is the one that ships; a Backend is also how a test or another store
 // plugs in.
 //
-// Ownership: the backend owns the batches it is given; results are the callback's to keep.
+// Ownership: a read batch is the backend's; a write batch is only lent for the call (copy what
+//            outlives it); results are the callback's to keep.
 // Threads:   read(), write(), is_available() and health() may be called from any thread at once.
 // Waiting:   every batch is answered within the backend's own timeouts (Redis: command_timeout
 //            after its last byte left); the engine still bounds its own wait
@@ -18,7 +19,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tiercache/error.hpp"
@@ -47,11 +50,14 @@ struct BackendValue {
   TtlLeft ttl_left;
 };
 
+// One write of a batch. The views point into the writer's own copy of the write, valid until
+// Backend::write returns: a backend copies what it keeps (Redis formats its commands at once),
+// so a large value is not copied once more just to be handed over.
 struct BackendWrite {
   enum class Kind : std::uint8_t { set, purge };
   Kind kind = Kind::set;
-  std::string key;
-  std::string value;                 // set only
+  std::string_view key;
+  std::string_view value;            // set only
   std::chrono::milliseconds ttl{0};  // set only; 0: no expiry
 };
 
@@ -77,8 +83,9 @@ class Backend {
   virtual void read(std::vector<std::string> keys, ReadDone done) = 0;
   // Applies the writes in order, in one round trip where the backend can. A write still in
   // doubt from an earlier batch must never be applied after a write to the same key that a later
-  // batch sent (Redis: a new write connection first kills the one it replaces).
-  virtual void write(std::vector<BackendWrite> writes, WriteDone done) = 0;
+  // batch sent (Redis: a new write connection first kills the one it replaces). `writes` is
+  // valid only until this returns.
+  virtual void write(std::span<const BackendWrite> writes, WriteDone done) = 0;
   // False while the backend knows it cannot serve (disconnected, reconnecting): callers fail
   // fast with backend_unavailable instead of queueing behind a dead connection. Called often:
   // must be cheap.

@@ -17,8 +17,14 @@ namespace test {
 
 class ScriptedBackend final : public tiercache::Backend {
  public:
+  // A write as the backend keeps it: the views it is handed die with the call.
+  struct Write {
+    tiercache::BackendWrite::Kind kind;
+    std::string key;
+    std::string value;
+  };
   struct Batch {
-    std::vector<tiercache::BackendWrite> writes;
+    std::vector<Write> writes;
     WriteDone done;
     bool answered = false;
   };
@@ -28,9 +34,12 @@ class ScriptedBackend final : public tiercache::Backend {
         keys.size(), tiercache::fail(tiercache::errc::not_found)));
   }
 
-  void write(std::vector<tiercache::BackendWrite> writes, WriteDone done) override {
+  void write(std::span<const tiercache::BackendWrite> writes, WriteDone done) override {
+    std::vector<Write> kept;
+    for (const tiercache::BackendWrite& w : writes)
+      kept.push_back({w.kind, std::string(w.key), std::string(w.value)});
     std::lock_guard lock(mu_);
-    batches_.push_back(Batch{std::move(writes), std::move(done)});
+    batches_.push_back(Batch{std::move(kept), std::move(done)});
     cv_.notify_all();
   }
 
@@ -45,8 +54,7 @@ class ScriptedBackend final : public tiercache::Backend {
   }
 
   // Waits (bounded) until batch `n` (0-based) was sent; returns a copy of its writes.
-  std::vector<tiercache::BackendWrite> wait_for_batch(std::size_t n,
-                                                      std::chrono::milliseconds limit) {
+  std::vector<Write> wait_for_batch(std::size_t n, std::chrono::milliseconds limit) {
     std::unique_lock lock(mu_);
     if (!cv_.wait_for(lock, limit, [&] { return batches_.size() > n; }))
       throw std::runtime_error("ScriptedBackend: batch " + std::to_string(n) + " never came");
@@ -78,7 +86,7 @@ class ScriptedBackend final : public tiercache::Backend {
     std::lock_guard lock(mu_);
     std::vector<std::string> out;
     for (const Batch& b : batches_)
-      for (const tiercache::BackendWrite& w : b.writes)
+      for (const Write& w : b.writes)
         out.push_back(w.kind == tiercache::BackendWrite::Kind::purge ? w.key + " purged"
                                                                      : w.key + "=" + w.value);
     return out;
