@@ -273,12 +273,17 @@ Result<Produced> Cache::Impl::read_l2(const Context& ctx, std::string_view key) 
   // The L1 copy must not outlive the L2 one: count its TTL from before the request left, less
   // one tick of the coarse clock, which may lag the real one by that much.
   const std::uint64_t sent_ms = engine::coarse_now_ms();
+  const auto sent = std::chrono::steady_clock::now();
   auto reply = std::make_shared<engine::OneShot<Result<BackendValue>>>();
   l2_->read({std::string(key)}, [reply](std::vector<Result<BackendValue>> results) {
     reply->set(results.empty() ? fail(errc::backend_error, "get: L2 answered no result")
                                : std::move(results.front()));
   });
-  Result<Result<BackendValue>> waited = reply->wait(ctx, "get: L2 read");
+  Result<Result<BackendValue>> waited = [&] {
+    const engine::SpinBudget::Ticket ticket(l2_read_spin_);
+    return reply->wait(ctx, "get: L2 read", ticket.spin_for());
+  }();
+  if (waited) l2_read_spin_.record(std::chrono::steady_clock::now() - sent);
   if (!waited) return std::unexpected(std::move(waited.error()));
   Result<BackendValue>& r = *waited;
   if (!r) return std::unexpected(std::move(r.error()));

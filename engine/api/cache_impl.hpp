@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/base/spin_budget.hpp"
 #include "engine/base/striped_counter.hpp"
 #include "engine/l1/shard_table.hpp"
 #include "engine/l2/pending_writes.hpp"
@@ -96,6 +97,8 @@ class Cache::Impl final : engine::ValueSource {
   // order will do.
   std::atomic<std::uint64_t> next_seq_{1};
   std::atomic<bool> closed_{false};
+  // How long a caller spins for an L2 read before it sleeps, from the reads it has seen.
+  engine::SpinBudget l2_read_spin_;
   std::unique_ptr<Backend> l2_;
   std::unique_ptr<engine::Writer> writer_;
 };

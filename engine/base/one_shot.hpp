@@ -4,6 +4,9 @@
 // the waiter left on its deadline, so neither side may own the other's lifetime.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -23,16 +26,22 @@ class OneShot {
       if (value_) return;
       value_.emplace(std::move(value));
     }
+    // Release: a spinning waiter that sees it also sees value_.
+    is_set_.store(true, std::memory_order_release);
     cv_.notify_all();
   }
 
-  bool is_set() const {
-    std::lock_guard lock(mu_);
-    return value_.has_value();
-  }
+  bool is_set() const noexcept { return is_set_.load(std::memory_order_acquire); }
 
   // The value, or timeout / cancelled when ctx ends first (the value may still come later).
-  Result<T> wait(const Context& ctx, const char* op) {
+  // Spins up to `spin_for` (bounded by ctx's deadline) before it sleeps: see SpinBudget.
+  Result<T> wait(const Context& ctx, const char* op,
+                 std::chrono::nanoseconds spin_for = std::chrono::nanoseconds(0)) {
+    if (spin_for.count() > 0) {
+      const auto until = std::min(Context::clock::now() + spin_for, ctx.deadline());
+      while (!is_set() && Context::clock::now() < until && !ctx.stop_token().stop_requested())
+        __builtin_ia32_pause();
+    }
     std::unique_lock lock(mu_);
     if (wait_within(ctx, lock, cv_, [this] { return value_.has_value(); })) return *value_;
     return ended_while(ctx, op, "while waiting");
@@ -42,6 +51,7 @@ class OneShot {
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
   std::optional<T> value_;  // guarded by mu_
+  std::atomic<bool> is_set_{false};
 };
 
 }  // namespace tiercache::engine
