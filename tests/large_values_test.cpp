@@ -131,3 +131,27 @@ TEST_CASE(
   CHECK(output < std::uint64_t{1} << 20);
   CHECK(cache.stats().entries == static_cast<std::size_t>(small_ok));
 }
+
+TEST_CASE(
+    "a write the server answers by closing the connection is given up and the writes after "
+    "it still land",
+    "[redis][fault]") {
+  // The server drops a client whose query buffer passes 1 MiB, without a reply: every try of
+  // the large write is in doubt. It must not take the small writes batched behind it down too.
+  test::RedisServer redis({.extra_args = {"--client-query-buffer-limit", "1mb"}});
+  tiercache::Options o{
+      .l1 = {.max_bytes = std::size_t{64} << 20, .max_value_bytes = std::size_t{2} << 20}};
+  tiercache::Cache cache = test::open_cache(redis, o);
+  const std::string big(std::size_t{3} << 19, 'x');  // 1.5 MiB
+  REQUIRE(cache.set(test::ctx(), "big", big));
+  for (int i = 0; i < 10; ++i) REQUIRE(cache.set(test::ctx(), "small-" + std::to_string(i), "v"));
+  auto flushed = cache.flush(test::ctx_with_timeout(30s));
+  const tiercache::CacheStats s = cache.stats();
+  INFO("flush " << (flushed ? "ok" : flushed.error().detail) << "; retried " << s.writes_retried
+                << "; failed " << s.write_errors << "; last error " << s.l2_last_error);
+  REQUIRE(flushed.has_value());
+  CHECK(redis.command({"DBSIZE"}) == ":10");
+  CHECK(s.write_errors >= 1);
+  // Given up, not applied: L1 does not keep what L2 never took.
+  CHECK(cache.get(test::ctx_with_timeout(1s), "big") != big);
+}

@@ -1,6 +1,6 @@
 // Self-test of test::TcpProxy: the faults the liveness tests stand on (a blackhole that swallows
-// bytes without closing, connections that stay dead after heal, sever) shown with a real
-// redis-server behind the proxy and raw sockets in front of it, independent of tiercache.
+// bytes without closing, connections that stay dead after heal, sever, a rate limit) shown with a
+// real redis-server behind the proxy and raw sockets in front of it, independent of tiercache.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -34,6 +34,15 @@ constexpr std::string_view kEof = "(EOF)";
 // A value bigger than many of the proxy's reads and than a socket buffer, to exercise
 // back-pressure in both directions.
 constexpr std::size_t kBigValueBytes = std::size_t{4} << 20;
+// The rate limit's self-test: this many bytes each way at this rate must take about
+// kThrottledBytes / kThrottledRate (0.52 s; the bucket's 16 KiB head start takes off 0.016 s).
+constexpr std::size_t kThrottledBytes = std::size_t{512} << 10;
+constexpr std::size_t kThrottledBytesPerSecond = 1'000'000;
+// Least time that transfer may take for the limit to count as working: loose against 0.5 s, so
+// a scheduler's hiccup cannot fail it, and far above the ~1 ms it takes unlimited.
+constexpr auto kThrottledAtLeast = 300ms;
+// Bound on the throttled transfer's reply, only so a broken limit cannot hang the suite.
+constexpr auto kThrottledArrivalBound = 10s;
 
 // A plain blocking client connection to 127.0.0.1:port.
 class RawConnection {
@@ -45,6 +54,9 @@ class RawConnection {
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    // A send() that the peer stops taking fails after kArrivalBound instead of hanging the suite.
+    const timeval tv{.tv_sec = std::chrono::seconds(kArrivalBound).count(), .tv_usec = 0};
+    REQUIRE(::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0);
   }
   ~RawConnection() { ::close(fd_); }
   RawConnection(const RawConnection&) = delete;
@@ -248,4 +260,50 @@ TEST_CASE("destroying the proxy closes its connections", "[proxy][redis]") {
   proxy->blackhole();
   proxy.reset();
   CHECK(client.read_within(kArrivalBound) == kEof);
+}
+
+TEST_CASE("a rate limit slows a transfer to its rate, each way; unlimit_rate lifts it",
+          "[proxy][redis]") {
+  test::RedisServer redis;
+  test::TcpProxy proxy(redis.port());
+  const std::string value(kThrottledBytes, 'v');
+  const std::string bulk = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  RawConnection client(proxy.port());
+  REQUIRE(client.ping_within(kArrivalBound) == "+PONG\r\n");
+  proxy.limit_rate(kThrottledBytesPerSecond, kThrottledBytesPerSecond);
+  using Seconds = std::chrono::duration<double>;
+
+  // Measuring a duration is the point here: it checks the fault injector, not the product.
+  // Each clock stops before the reply is checked, so Catch's reporting is not timed with it.
+  // Upload: the SET carries the value; its +OK is small.
+  auto start = std::chrono::steady_clock::now();
+  client.send(resp_command({"SET", "big", value}));
+  const std::string set_reply = client.read_within(kThrottledArrivalBound, 5);
+  const Seconds upload = std::chrono::steady_clock::now() - start;
+  REQUIRE(set_reply == "+OK\r\n");
+  CHECK(redis.command({"STRLEN", "big"}) == ":" + std::to_string(kThrottledBytes));
+
+  // Download: the GET is small; its reply carries the value.
+  start = std::chrono::steady_clock::now();
+  client.send(resp_command({"GET", "big"}));
+  const std::string get_reply = client.read_within(kThrottledArrivalBound, bulk.size());
+  const Seconds download = std::chrono::steady_clock::now() - start;
+  REQUIRE(get_reply.size() == bulk.size());
+  // Double parentheses: compared as a bool, so a mismatch does not print 512 KiB twice.
+  REQUIRE((get_reply == bulk));
+  INFO(kThrottledBytes << " bytes at " << kThrottledBytesPerSecond << " B/s: upload took "
+                       << upload.count() << " s, download " << download.count() << " s");
+  CHECK(upload >= kThrottledAtLeast);
+  CHECK(download >= kThrottledAtLeast);
+
+  // Lifted on the same connection: the value comes back faster than the limit could carry it.
+  proxy.unlimit_rate();
+  start = std::chrono::steady_clock::now();
+  client.send(resp_command({"GET", "big"}));
+  const std::string unlimited_reply = client.read_within(kArrivalBound, bulk.size());
+  const Seconds unlimited = std::chrono::steady_clock::now() - start;
+  REQUIRE(unlimited_reply.size() == bulk.size());
+  REQUIRE((unlimited_reply == bulk));
+  INFO("unlimited, the download took " << unlimited.count() << " s");
+  CHECK(unlimited < kThrottledAtLeast);
 }

@@ -2,9 +2,11 @@
 // across lost answers (W1), flush barriers (W2), bounded waits (W5), settled-before-answered
 // (W4), byte-bounded batches. tests/write_order_test.cpp checks the same promises against a real
 // redis-server whose connections are killed.
+#include <atomic>
 #include <future>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/l1/coarse_clock.hpp"
@@ -224,4 +226,45 @@ TEST_CASE("batches stay within batch_max_bytes; a larger write goes alone", "[wr
   CHECK(backend.wait_for_batch(3, kBound).size() == 1);
   backend.answer(3, {});
   CHECK(writer.flush(test::ctx_with_timeout(kBound)).has_value());
+}
+
+TEST_CASE("a flush waits for a dropped write to be settled, however slow its settle", "[writer]") {
+  test::ScriptedBackend backend;
+  backend.set_available(false);  // nothing leaves staging
+  std::atomic<bool> settling{false};
+  std::atomic<bool> settled{false};
+  Ops ops;
+  Writer writer(backend, WriterOptions{}, [&](std::span<const Writer::SettledWrite> done) {
+    for (const Writer::SettledWrite& s : done) {
+      if (s.applied || s.op->key() != "a") continue;
+      settling = true;
+      // A slow settle (shard lock contention, a reclamation scan) widens the window.
+      std::this_thread::sleep_for(200ms);
+      settled = true;
+    }
+  });
+  enqueue(writer, ops.set("a", "v"));
+  auto dropper = std::async(std::launch::async, [&] { return writer.drop_oldest(); });
+  test::wait_until(
+      kBound, [&] { return settling.load(); }, "the drop is being settled");
+  // `a` was taken before this flush's barrier: the flush must see it settled.
+  REQUIRE(writer.flush(test::ctx_with_timeout(kBound)));
+  CHECK(settled.load());
+  CHECK(dropper.get());
+}
+
+TEST_CASE("flushes that gave up do not keep queue room while L2 is down", "[writer]") {
+  test::ScriptedBackend backend;
+  backend.set_available(false);
+  Ops ops;
+  Writer writer(backend, WriterOptions{.queue_max_ops = 4},
+                [](std::span<const Writer::SettledWrite>) {});
+  enqueue(writer, ops.set("a", "v"));
+  for (int i = 0; i < 3; ++i)
+    CHECK(writer.flush(test::ctx_with_timeout(5ms)).error() == errc::timeout);
+  test::wait_until(
+      kBound, [&] { return writer.stats().queue_depth == 1; }, "only the write holds room");
+  WriteOp b = ops.set("b", "v");
+  CHECK(writer.try_enqueue(b));
+  backend.set_available(true);
 }

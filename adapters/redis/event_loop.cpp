@@ -1,5 +1,6 @@
 #include "adapters/redis/event_loop.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -51,6 +52,10 @@ void EventLoop::post(std::function<void()> fn) {
     posted_.push_back(std::move(fn));
   }
   wake();
+}
+
+int EventLoop::dup_wake_fd() const noexcept {
+  return fcntl(wake_fd_, F_DUPFD_CLOEXEC, 0);
 }
 
 void EventLoop::wake() {

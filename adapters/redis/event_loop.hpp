@@ -47,6 +47,9 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   void post(std::function<void()> fn);
+  // A duplicate of the loop's wake descriptor, for a helper thread to write 1 to when it has
+  // news for a Source (see HostLookup); the helper closes it. -1 if none could be made.
+  int dup_wake_fd() const noexcept;
   // Loop thread only.
   void attach(Source* s);
   void detach(Source* s);

@@ -64,6 +64,10 @@ bool RedisBackend::is_available() const noexcept {
   return reads_->is_ready_any_thread() && writes_->is_ready_any_thread();
 }
 
+bool RedisBackend::accepts_writes() const noexcept {
+  return writes_->is_ready_any_thread();
+}
+
 BackendHealth RedisBackend::health() const {
   RedisConnection::Health r = reads_->health_any_thread();
   RedisConnection::Health w = writes_->health_any_thread();

@@ -30,6 +30,7 @@ class RedisBackend final : public Backend {
   void read(std::vector<std::string> keys, ReadDone done) override;
   void write(std::span<const BackendWrite> writes, WriteDone done) override;
   bool is_available() const noexcept override;
+  bool accepts_writes() const noexcept override;
   BackendHealth health() const override;
 
  private:

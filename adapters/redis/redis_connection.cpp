@@ -1,11 +1,14 @@
 #include "adapters/redis/redis_connection.hpp"
 
 #include <hiredis/sds.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 
 #include <algorithm>
 #include <charconv>
 #include <utility>
 
+#include "adapters/redis/host_lookup.hpp"
 #include "adapters/redis/resp.hpp"
 
 namespace tiercache::redis {
@@ -92,7 +95,21 @@ void RedisConnection::set_state(State s) {
 
 void RedisConnection::connect_now() {
   reconnect_at_ = Clock::time_point::max();
-  ac_ = endpoint_.unix_socket.empty() ? redisAsyncConnect(endpoint_.host.c_str(), endpoint_.port)
+  // connect_timeout covers the lookup, the connect and the handshake together.
+  connect_deadline_ = Clock::now() + endpoint_.connect_timeout;
+  if (!endpoint_.unix_socket.empty() || HostLookup::is_numeric(endpoint_.host))
+    return connect_to(endpoint_.host);
+  // A name: resolved off this thread (host_lookup.hpp); on_tick() connects once it is done.
+  const int wake = loop_.dup_wake_fd();
+  if (wake < 0)
+    return context_gone(errc::backend_unavailable,
+                        name_ + ": no descriptor to resolve " + endpoint_.host + " with");
+  lookup_ = HostLookup::start(endpoint_.host, endpoint_.port, wake);
+  set_state(State::resolving);
+}
+
+void RedisConnection::connect_to(const std::string& address) {
+  ac_ = endpoint_.unix_socket.empty() ? redisAsyncConnect(address.c_str(), endpoint_.port)
                                       : redisAsyncConnectUnix(endpoint_.unix_socket.c_str());
   if (ac_ == nullptr || ac_->err) {
     const std::string why = ac_ != nullptr ? ac_->errstr : "out of memory";
@@ -117,11 +134,9 @@ void RedisConnection::connect_now() {
   redisAsyncSetDisconnectCallback(ac_, &RedisConnection::on_disconnect);
   // hiredis asks for a write event to learn when the non-blocking connect finished.
   want_write_ = true;
-  pushed_bytes_ = sent_bytes_ = 0;
-  first_unsent_ = 0;
+  pushed_bytes_ = delivered_bytes_ = 0;
   client_id_ = 0;
   set_state(State::connecting);
-  connect_deadline_ = Clock::now() + endpoint_.connect_timeout;
 }
 
 void RedisConnection::on_connect(const redisAsyncContext* ac, int status) {
@@ -224,8 +239,7 @@ void RedisConnection::on_reply(redisAsyncContext* ac, void* reply, void* privdat
   }
   std::unique_ptr<Pending> p = std::move(self->pending_.front());
   self->pending_.pop_front();
-  if (self->first_unsent_ > 0) --self->first_unsent_;
-  self->last_reply_ = Clock::now();
+  self->last_reply_ = self->last_progress_ = Clock::now();
   p->done(static_cast<const redisReply*>(reply), nullptr);
 }
 
@@ -257,12 +271,12 @@ void RedisConnection::pump() {
   while (ac_ != nullptr && !outbox_.empty() && sdslen(ac_->c.obuf) < kMaxUnsentBytes) {
     Outgoing& next = outbox_.front();
     auto p = std::make_unique<Pending>();
-    p->end_offset = pushed_bytes_ + next.command.size();
     if (redisAsyncFormattedCommand(ac_, &RedisConnection::on_reply, p.get(), next.command.data(),
                                    next.command.size()) != REDIS_OK)
       break;  // the context is going; context_gone() fails the outbox
-    if (sdslen(ac_->c.obuf) == next.command.size()) last_progress_ = Clock::now();
-    pushed_bytes_ = p->end_offset;
+    // An idle connection starts waiting now: its clock for command_timeout starts here.
+    if (pending_.empty()) last_progress_ = Clock::now();
+    pushed_bytes_ += next.command.size();
     p->done = std::move(next.done);
     pending_.push_back(std::move(p));
     outbox_.pop_front();
@@ -277,19 +291,23 @@ void RedisConnection::write_now() {
   after_hiredis();
 }
 
-void RedisConnection::note_sent(Clock::time_point now) {
+void RedisConnection::note_progress(Clock::time_point now) {
   if (ac_ == nullptr) return;
-  const std::uint64_t sent = pushed_bytes_ - sdslen(ac_->c.obuf);
-  if (sent != sent_bytes_) last_progress_ = now;
-  sent_bytes_ = sent;
-  while (first_unsent_ < pending_.size() && pending_[first_unsent_]->end_offset <= sent_bytes_)
-    pending_[first_unsent_++]->deadline = now + endpoint_.command_timeout;
+  // Bytes that reached the server: handed to hiredis, out of its buffer, and out of the
+  // kernel's send queue (SIOCOUTQ: bytes not yet acknowledged by the peer).
+  int in_kernel = 0;
+  if (ioctl(ac_->c.fd, SIOCOUTQ, &in_kernel) != 0) in_kernel = 0;
+  const std::uint64_t not_delivered = sdslen(ac_->c.obuf) + static_cast<std::uint64_t>(in_kernel);
+  const std::uint64_t delivered =
+      pushed_bytes_ - std::min<std::uint64_t>(pushed_bytes_, not_delivered);
+  if (delivered != delivered_bytes_) last_progress_ = now;
+  delivered_bytes_ = delivered;
 }
 
 void RedisConnection::after_hiredis() {
   if (drop_ && ac_ != nullptr) drop_now();
   if (ac_ == nullptr) return;
-  note_sent(Clock::now());
+  note_progress(Clock::now());
   if (!outbox_.empty() && !in_hiredis_) pump();
 }
 
@@ -298,6 +316,9 @@ void RedisConnection::on_ready(bool readable, bool writable) {
     in_hiredis_ = true;
     redisAsyncHandleRead(ac_);
     in_hiredis_ = false;
+    // Bytes of a reply arrived (an end of stream drops the context instead): a large reply on a
+    // slow link is progress, not a dead server.
+    last_progress_ = Clock::now();
     // hiredis buffers a reply until it is whole: bound what it may hold for one.
     if (ac_ != nullptr && ac_->c.reader->len - ac_->c.reader->pos > bounds_.max_string_bytes)
       request_drop(errc::backend_error, name_ + ": a reply exceeds " +
@@ -338,6 +359,7 @@ void RedisConnection::context_gone(errc code, std::string detail) {
     drop_.reset();
   }
   ac_ = nullptr;
+  lookup_.reset();
   want_read_ = want_write_ = false;
   connect_deadline_ = Clock::time_point::max();
   set_state(State::disconnected);
@@ -352,7 +374,6 @@ void RedisConnection::context_gone(errc code, std::string detail) {
   std::deque<Outgoing> outbox = std::move(outbox_);
   pending_.clear();
   outbox_.clear();
-  first_unsent_ = 0;
   // What was sent may or may not have run; what never left the outbox did not.
   const Error sent_error = make_error(code, detail);
   const Error unsent_error =
@@ -366,8 +387,22 @@ void RedisConnection::context_gone(errc code, std::string detail) {
 
 void RedisConnection::on_tick(Clock::time_point now) {
   if (drop_ && ac_ != nullptr) drop_now();
+  if (lookup_ != nullptr) {
+    if (lookup_->is_done()) {
+      Result<std::string> address = lookup_->result();
+      lookup_.reset();
+      if (!address)
+        return context_gone(errc::backend_unavailable, name_ + ": " + address.error().detail);
+      connect_to(*address);
+    } else if (now >= connect_deadline_) {
+      // The lookup goes on alone; its answer is not waited for any more.
+      return context_gone(errc::backend_unavailable, name_ + ": resolving " + endpoint_.host +
+                                                         " took longer than connect_timeout");
+    } else {
+      return;
+    }
+  }
   if (ac_ != nullptr) {
-    note_sent(now);
     if (state_ != State::ready) {
       if (now >= connect_deadline_)
         request_drop(errc::backend_unavailable,
@@ -375,17 +410,19 @@ void RedisConnection::on_tick(Clock::time_point now) {
                          (state_ == State::connecting ? " did not accept a connection"
                                                       : " did not answer the handshake") +
                          " within connect_timeout");
-    } else if (!pending_.empty() && now >= pending_.front()->deadline) {
-      request_drop(errc::timeout, name_ + ": no reply within command_timeout (" +
-                                      std::to_string(endpoint_.command_timeout.count()) + "ms)");
-    } else if (sent_bytes_ < pushed_bytes_ && now >= last_progress_ + endpoint_.command_timeout) {
-      request_drop(errc::timeout, name_ + ": could not send for command_timeout (" +
-                                      std::to_string(endpoint_.command_timeout.count()) + "ms)");
+    } else if (!pending_.empty() && now >= last_progress_ + endpoint_.command_timeout) {
+      // Look again before giving up: the kernel may have delivered bytes since the last look.
+      note_progress(now);
+      if (now >= last_progress_ + endpoint_.command_timeout)
+        request_drop(errc::timeout, name_ + ": no progress within command_timeout (" +
+                                        std::to_string(endpoint_.command_timeout.count()) +
+                                        "ms): nothing delivered, nothing answered");
     } else if (pending_.empty() && outbox_.empty() &&
                now >= last_reply_ + endpoint_.health_check_interval) {
       // The liveness check: its command_timeout drops a connection that died silently.
       last_reply_ = now;
       send_unchecked(format_command({"PING"}), [](const redisReply*, const Error*) {});
+      write_now();
     }
   }
   if (ac_ == nullptr && !closing_ && now >= reconnect_at_) connect_now();
@@ -393,14 +430,12 @@ void RedisConnection::on_tick(Clock::time_point now) {
 
 Clock::time_point RedisConnection::next_deadline() const {
   if (drop_) return Clock::time_point::min();
+  if (lookup_ != nullptr) return connect_deadline_;
   if (ac_ == nullptr) return reconnect_at_;
   if (state_ != State::ready) return connect_deadline_;
-  Clock::time_point d = Clock::time_point::max();
-  if (!pending_.empty()) d = std::min(d, pending_.front()->deadline);
-  if (sent_bytes_ < pushed_bytes_) d = std::min(d, last_progress_ + endpoint_.command_timeout);
-  if (pending_.empty() && outbox_.empty())
-    d = std::min(d, last_reply_ + endpoint_.health_check_interval);
-  return d;
+  if (!pending_.empty()) return last_progress_ + endpoint_.command_timeout;
+  if (outbox_.empty()) return last_reply_ + endpoint_.health_check_interval;
+  return Clock::time_point::max();
 }
 
 }  // namespace tiercache::redis

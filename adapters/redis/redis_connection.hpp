@@ -1,7 +1,7 @@
 // adapters/redis/redis_connection.hpp — one redisAsyncContext on the EventLoop, kept connected,
 // with a circuit breaker, a liveness check and a deadline on every command.
 //
-//   open ──backoff elapsed──▶ half-open: connect + handshake ──answered──▶ closed (ready)
+//   open ──backoff elapsed──▶ half-open: [resolve] + connect + handshake ──answered──▶ closed
 //    ▲                              │ refused / no answer in connect_timeout      │
 //    └──── backoff doubles ◀────────┴──────── lost / command timeout ◀────────────┘
 //
@@ -11,13 +11,15 @@
 // server that accepts connections but answers nothing (paused, wedged) keeps the breaker open
 // instead of swallowing commands; only an answered handshake resets the backoff.
 //
-// Deadlines: hiredis 0.14.1 has none. A command's deadline (command_timeout) starts when its
-// last byte left, not when it was queued: a large pipeline draining slowly is not a dead server.
-// Bytes that make no progress for command_timeout are one too. A connection that carried no
-// reply for health_check_interval is sent a PING, so one that died silently (no RST) is found
-// before a caller waits on it. Any deadline that passes drops the connection, failing every
-// command on it (a reply stream cannot skip one reply): a read gets timeout, a write is in
-// doubt and the writer sends it again.
+// Deadlines: hiredis 0.14.1 has none. While commands wait, the connection must make progress:
+// a byte of ours reaching the server (the kernel's send queue draining: SIOCOUTQ), or a byte of
+// a reply arriving. command_timeout without either drops it. So a large pipeline or a large
+// reply moving slowly over a slow link is not a dead server, and a server that stopped
+// answering is found within command_timeout of its last sign of life. A connection that
+// carried no reply for health_check_interval is sent a PING, so one that died silently (no
+// RST) is found before a caller waits on it. A drop fails every command on the connection (a
+// reply stream cannot skip one reply): a read gets timeout, a write is in doubt and the writer
+// sends it again.
 //
 // Flow control: commands wait in an outbox and enter hiredis's output buffer only while it
 // holds less than kMaxUnsentBytes: hiredis 0.14 moves the rest of that buffer down after every
@@ -48,6 +50,7 @@
 
 #include "adapters/redis/endpoint.hpp"
 #include "adapters/redis/event_loop.hpp"
+#include "adapters/redis/host_lookup.hpp"
 #include "adapters/redis/reply_bounds.hpp"
 #include "tiercache/error.hpp"
 
@@ -95,15 +98,13 @@ class RedisConnection final : public EventLoop::Source {
   Clock::time_point next_deadline() const override;
 
  private:
-  enum class State { disconnected, connecting, handshaking, ready };
+  enum class State { disconnected, resolving, connecting, handshaking, ready };
   struct Outgoing {
     std::string command;
     ReplyFn done;
   };
   struct Pending {
     ReplyFn done;
-    std::uint64_t end_offset;  // bytes handed to hiredis up to and including this command
-    Clock::time_point deadline = Clock::time_point::max();  // from its last byte's departure
   };
   struct Drop {
     errc code;
@@ -115,14 +116,16 @@ class RedisConnection final : public EventLoop::Source {
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
 
   void connect_now();
+  // Starts the hiredis context for a resolved address (or the unix socket).
+  void connect_to(const std::string& address);
   void send_handshake();
   void handshake_answered();
   // Queues a command whatever the state (the handshake's own, the health check).
   void send_unchecked(std::string command, ReplyFn done);
   // Moves outbox commands into hiredis while its buffer is small.
   void pump();
-  // Stamps deadlines on commands whose last byte has left; tracks write progress.
-  void note_sent(Clock::time_point now);
+  // Counts the bytes the server has received; moves last_progress_ if that grew.
+  void note_progress(Clock::time_point now);
   // After any call into hiredis: carry out a drop a callback asked for, keep the data moving.
   void after_hiredis();
   // Asks for the context to go: at once, or after hiredis returns if it is inside a callback.
@@ -140,6 +143,7 @@ class RedisConnection final : public EventLoop::Source {
   const Role role_;
   const ReplyBounds bounds_;
   redisAsyncContext* ac_ = nullptr;
+  std::shared_ptr<HostLookup> lookup_;  // a host name being resolved (State::resolving)
   State state_ = State::disconnected;
   std::atomic<bool> ready_{false};
   bool want_read_ = false;
@@ -156,11 +160,12 @@ class RedisConnection final : public EventLoop::Source {
   std::vector<long long> unfenced_;
   std::deque<Outgoing> outbox_;                   // not yet handed to hiredis
   std::deque<std::unique_ptr<Pending>> pending_;  // handed to hiredis, in reply order
-  std::size_t first_unsent_ = 0;     // index in pending_ of the first command not fully sent
-  std::uint64_t pushed_bytes_ = 0;   // handed to hiredis on this context
-  std::uint64_t sent_bytes_ = 0;     // of those, written to the socket
-  Clock::time_point last_progress_;  // when bytes last left, or were first waiting
-  Clock::time_point last_reply_;     // when the server last answered
+  std::uint64_t pushed_bytes_ = 0;                // handed to hiredis on this context
+  std::uint64_t delivered_bytes_ = 0;             // of those, received by the server (as last seen)
+  // When the connection last moved while commands waited: a byte delivered or received, or
+  // the moment it started waiting. command_timeout counts from here.
+  Clock::time_point last_progress_;
+  Clock::time_point last_reply_;  // when the server last answered
   Clock::time_point connect_deadline_ = Clock::time_point::max();
   Clock::time_point reconnect_at_ = Clock::time_point::max();
   std::chrono::milliseconds backoff_;

@@ -22,6 +22,8 @@ struct WriteOp {
   std::uint64_t seq = 0;
   // The order the writer took ops from the queue in; a barrier covers every op before it.
   std::uint64_t ordinal = 0;
+  // Times it was sent and came back in doubt (the connection lost before L2 answered it).
+  std::uint8_t attempts = 0;
   // Set for sync writes and flush barriers: completed with the write's outcome.
   std::shared_ptr<OneShot<Result<void>>> done;
 

@@ -17,6 +17,14 @@ constexpr auto kUnavailablePollInterval = 2ms;
 // Batches sent and not yet answered: the next one is built and sent while L2 works on the
 // previous, and they still settle in order.
 constexpr std::size_t kMaxBatchesInFlight = 2;
+// A write that came back in doubt this often is sent alone from then on, so that a write the
+// server answers by closing the connection (one over its client-query-buffer-limit, say) does
+// not take every write batched with it down too.
+constexpr std::uint8_t kAttemptsBeforeAlone = 2;
+// A write that came back in doubt this often (the last ones alone) is given up: backend_error,
+// not applied. An innocent write meets a lost connection this often in a row only when the
+// connection is lost all the time.
+constexpr std::uint8_t kMaxAttempts = 10;
 
 // Failures that leave a write in doubt (not sent, or its answer lost): safe to send again.
 bool is_in_doubt(const Error& e) {
@@ -68,14 +76,13 @@ Result<void> Writer::flush(const Context& ctx) {
 }
 
 bool Writer::drop_oldest() {
-  WriteOp victim;
-  {
-    std::lock_guard lock(staging_mu_);
-    drain_locked();
-    if (staging_.empty()) return false;
-    victim = std::move(staging_.front());
-    staging_.pop_front();
-  }
+  // Settled under staging_mu_: until it is, a barrier after it must not complete (W2), and
+  // complete_barriers() looks for unsettled ops under the same lock.
+  std::lock_guard lock(staging_mu_);
+  drain_locked();
+  if (staging_.empty()) return false;
+  WriteOp victim = std::move(staging_.front());
+  staging_.pop_front();
   dropped_.fetch_add(1, std::memory_order_relaxed);
   Finished dropped{
       &victim,
@@ -104,6 +111,9 @@ void Writer::drain_locked() {
   while (queue_.try_dequeue(op)) {
     op.ordinal = next_ordinal_++;
     if (op.kind == WriteOp::Kind::barrier) {
+      // A barrier holds room only while it is in the queue: a flush whose caller gave up must
+      // not keep a slot for as long as L2 is away.
+      queue_.release(op.bytes());
       barriers_.push_back(std::move(op));
     } else {
       staging_.push_back(std::move(op));
@@ -125,8 +135,9 @@ void Writer::run() {
     while (!in_flight_.empty() &&
            (in_flight_.front().replies->is_set() || now >= in_flight_.front().deadline))
       settle_front();
-    const bool sent =
-        in_flight_.size() < kMaxBatchesInFlight && backend_.is_available() && send_next();
+    const bool sent = in_flight_.size() < kMaxBatchesInFlight &&
+                      (in_flight_.empty() || !in_flight_.back().alone) &&
+                      backend_.accepts_writes() && send_next();
     complete_barriers();
     if (sent) continue;
     if (!in_flight_.empty()) {
@@ -169,11 +180,16 @@ bool Writer::send_next() {
       const WriteOp& op = staging_[i];
       // W1: a key in flight waits, and so do its later writes, which come after it here.
       if (in_flight(op)) continue;
-      // One write larger than the bound still goes, alone.
+      // One write larger than the bound still goes, alone. One that keeps coming back in doubt
+      // goes alone on the connection: no other batch in flight beside it, for either's sake.
+      const bool alone = op.attempts >= kAttemptsBeforeAlone;
+      if (alone && (!b.ops.empty() || !in_flight_.empty())) break;
       if (!b.ops.empty() && bytes + op.bytes() > options_.batch_max_bytes) break;
       bytes += op.bytes();
       taken[i] = true;
+      b.alone = alone;
       b.ops.push_back(std::move(staging_[i]));
+      if (alone) break;
     }
     if (b.ops.empty()) return false;
     // Keep the rest in order; a key this batch took all of before `i` has nothing left behind.
@@ -280,6 +296,13 @@ void Writer::settle_front() {
                           fail(errc::closed, "the cache closed before L2 took this write (",
                                outcome.error().detail, ")"),
                           false});
+    } else if (++op.attempts >= kMaxAttempts) {
+      failed_.fetch_add(1, std::memory_order_relaxed);
+      finished.push_back(
+          {&op,
+           fail(errc::backend_error, "L2 lost this write ", static_cast<int>(kMaxAttempts),
+                " times without answering it (last: ", outcome.error().detail, "); given up"),
+           false});
     } else {
       retried_.fetch_add(1, std::memory_order_relaxed);
       again.push_back(std::move(op));
@@ -315,11 +338,10 @@ void Writer::complete_barriers() {
       done.push_back(std::move(barriers_.front()));
       barriers_.pop_front();
     }
+    // A barrier nobody waits for any more (its flush's ctx ended) is only memory.
+    std::erase_if(barriers_, [](const WriteOp& b) { return b.done.use_count() == 1; });
   }
-  for (WriteOp& barrier : done) {
-    queue_.release(barrier.bytes());
-    barrier.done->set({});
-  }
+  for (WriteOp& barrier : done) barrier.done->set({});
 }
 
 void Writer::finish(std::span<Finished> finished) {
@@ -348,10 +370,8 @@ void Writer::close_all() {
   std::vector<Finished> finished;
   for (WriteOp& op : staged) finished.push_back({&op, closed, false});
   finish(finished);
-  for (WriteOp& barrier : barriers) {
-    queue_.release(barrier.bytes());
+  for (WriteOp& barrier : barriers)
     barrier.done->set(fail(errc::closed, "the cache closed while L2 was unavailable"));
-  }
 }
 
 }  // namespace tiercache::engine

@@ -14,12 +14,15 @@
 // W2  A flush barrier completes once every op the writer took from the queue before it has been
 //     settled: none is queued, staged or in flight any more.
 // W3  An op's room in the queue (count and bytes) is given back only when it is settled, so the
-//     bounds hold while L2 is down and everything waits for a retry.
+//     bounds hold while L2 is down and everything waits for a retry. A barrier's room is given
+//     back when the writer takes it, and one whose flush gave up is forgotten.
 // W4  settled() runs before the op's caller is answered: a sync caller that reads its key right
 //     after its write failed never sees the value L2 refused.
 // W5  Every wait is bounded: for a batch's answer by batch_timeout (then the batch is in doubt),
-//     for L2 to come back by the caller's ctx. On close, what L2 cannot take in one attempt is
-//     answered with errc::closed.
+//     for L2 to come back by the caller's ctx. A write that keeps coming back in doubt goes
+//     alone after kAttemptsBeforeAlone tries and is given up after kMaxAttempts, so one the
+//     server refuses by closing the connection cannot hold the others up. On close, what L2
+//     cannot take in one attempt is answered with errc::closed.
 #pragma once
 
 #include <atomic>
@@ -99,6 +102,7 @@ class Writer {
     std::vector<std::pair<std::uint64_t, std::uint32_t>> keys;
     std::shared_ptr<OneShot<std::vector<Result<void>>>> replies;
     std::chrono::steady_clock::time_point deadline;  // sent + batch_timeout
+    bool alone = false;  // a write that came back in doubt too often: nothing else in flight
 
     // Whether this batch holds a write to op's key.
     bool carries(const WriteOp& op) const;

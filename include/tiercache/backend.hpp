@@ -90,6 +90,10 @@ class Backend {
   // fast with backend_unavailable instead of queueing behind a dead connection. Called often:
   // must be cheap.
   virtual bool is_available() const noexcept = 0;
+  // Whether write() would be tried now; the writer holds its writes while it is false. A
+  // backend whose reads and writes fail apart (Redis: two connections) says so here, so that
+  // a read connection coming back does not hold the writes up.
+  virtual bool accepts_writes() const noexcept { return is_available(); }
   virtual BackendHealth health() const { return {is_available(), {}, 0}; }
 };
 

@@ -4,6 +4,8 @@
 // mutex whenever it touches the table, does every read, write, accept and close. Holding the
 // mutex from a poll's return to the end of that pass is what makes blackhole() exact: a byte read
 // after blackhole() returned is checked against the new state before it could be forwarded.
+// A rate limit lives in the same loop: a side whose token bucket is empty is not polled for
+// reading, and poll() sleeps no longer than the bucket needs to hold a byte again.
 #include "tests/support/tcp_proxy.hpp"
 
 #include <arpa/inet.h>
@@ -14,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -27,12 +30,15 @@ namespace test {
 namespace {
 
 using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
 
 // Longest one poll() blocks; the eventfd wakes it sooner. Bounds how long the destructor's join
 // can take if a wake-up were lost.
 constexpr auto kPollBound = 100ms;
 // Bytes moved per read; a side with bytes still unwritten is not read again (back-pressure).
 constexpr std::size_t kChunkBytes = 16384;
+// Most bytes a rate-limited direction can read at once after it idled: one read's worth.
+constexpr std::size_t kBurstBytes = kChunkBytes;
 // Reads that empty a socket's receive queue before it is closed, so the close sends a FIN and not
 // a RST (Linux resets a socket closed with unread data). Bounds the drain against a flood.
 constexpr int kMaxDrainReads = 64;
@@ -95,6 +101,58 @@ void drain_and_close(Fd& fd) {
   fd = Fd();
 }
 
+// Bytes per second each direction may read; 0 is unlimited.
+struct Rates {
+  std::size_t upload_bytes_per_second = 0;    // read from the client, for the server
+  std::size_t download_bytes_per_second = 0;  // read from the server, for the client
+};
+
+// What one direction may read under a rate: tokens are bytes, refilled at the rate as time
+// passes and capped at kBurstBytes, so a direction that idled cannot save up a long burst.
+// Under rate 0 it answers "a full chunk" and keeps no count.
+class TokenBucket {
+ public:
+  // Full: the first read after a limit is set goes at once.
+  void reset(Clock::time_point now) {
+    tokens_ = static_cast<double>(kBurstBytes);
+    refilled_ = now;
+  }
+
+  // Adds what the rate earned since the last refill. Called before every look at allowance().
+  void refill(Clock::time_point now, std::size_t bytes_per_second) {
+    if (bytes_per_second != 0 && now > refilled_) {
+      const std::chrono::duration<double> elapsed = now - refilled_;
+      tokens_ = std::min(static_cast<double>(kBurstBytes),
+                         tokens_ + elapsed.count() * static_cast<double>(bytes_per_second));
+    }
+    refilled_ = now;
+  }
+
+  // Bytes one read may take now: at most a chunk, 0 while the bucket holds less than a byte.
+  std::size_t allowance(std::size_t bytes_per_second) const {
+    if (bytes_per_second == 0) return kChunkBytes;
+    return std::min(kChunkBytes, static_cast<std::size_t>(tokens_));
+  }
+
+  // Pays for bytes just read, which allowance() let through.
+  void spend(std::size_t bytes, std::size_t bytes_per_second) {
+    if (bytes_per_second != 0) tokens_ -= static_cast<double>(bytes);
+  }
+
+  // How long until allowance() is nonzero again, rounded up to poll()'s whole milliseconds so
+  // that the loop never spins on a bucket still short of its byte. Only while it is 0.
+  std::chrono::milliseconds until_next_byte(std::size_t bytes_per_second) const {
+    const double seconds = (1.0 - tokens_) / static_cast<double>(bytes_per_second);
+    const auto wait =
+        std::chrono::ceil<std::chrono::milliseconds>(std::chrono::duration<double>(seconds));
+    return std::max(wait, std::chrono::milliseconds(1));
+  }
+
+ private:
+  double tokens_ = static_cast<double>(kBurstBytes);
+  Clock::time_point refilled_{};  // set by reset() when the connection is accepted
+};
+
 // One direction's end: its socket and the bytes waiting to be written to it.
 struct Side {
   Fd fd;
@@ -105,10 +163,12 @@ struct Side {
 
 enum class Step { keep, close };
 
-// Reads one chunk from `from` into `to`'s outbox; close on a reset or other error.
-Step read_into(Side& from, Side& to) {
+// Reads up to max_bytes (1..kChunkBytes) from `from` into `to`'s outbox; close on a reset or
+// other error. Never asked for 0 bytes: recv() would return 0, which reads as a FIN.
+Step read_into(Side& from, Side& to, std::size_t max_bytes) {
   char chunk[kChunkBytes];
-  const ssize_t n = ::recv(from.fd.get(), chunk, sizeof chunk, MSG_DONTWAIT);
+  const ssize_t n =
+      ::recv(from.fd.get(), chunk, std::min(max_bytes, sizeof chunk), MSG_DONTWAIT);
   if (n > 0) {
     to.outbox.append(chunk, static_cast<std::size_t>(n));
   } else if (n == 0) {
@@ -173,11 +233,12 @@ class TcpProxy::Loop {
     std::vector<pollfd> slots;
     // Acquire pairs with the release in stop(); the flag carries no other data.
     while (!stop_.load(std::memory_order_acquire)) {
+      std::chrono::milliseconds poll_bound = kPollBound;
       {
         const std::lock_guard lock(mutex_);
-        fill_slots(slots);
+        poll_bound = fill_slots(slots, Clock::now());
       }
-      const int ready = ::poll(slots.data(), slots.size(), static_cast<int>(kPollBound.count()));
+      const int ready = ::poll(slots.data(), slots.size(), static_cast<int>(poll_bound.count()));
       if (ready < 0 && errno == EINTR) continue;
       if (ready < 0) break;
       const std::lock_guard lock(mutex_);
@@ -185,7 +246,7 @@ class TcpProxy::Loop {
         std::uint64_t count = 0;
         [[maybe_unused]] const ssize_t n = ::read(wake_.get(), &count, sizeof count);
       }
-      serve_connections(slots);
+      serve_connections(slots, Clock::now());
       if (slots[kListenerSlot].revents != 0) accept_all();
     }
     const std::lock_guard lock(mutex_);
@@ -216,6 +277,21 @@ class TcpProxy::Loop {
   void heal() {
     const std::lock_guard lock(mutex_);
     blackholed_ = false;
+  }
+
+  void set_rates(Rates rates) {
+    {
+      const std::lock_guard lock(mutex_);
+      rates_ = rates;
+      const Clock::time_point now = Clock::now();
+      for (Connection& c : connections_) {
+        c.upload.reset(now);
+        c.download.reset(now);
+      }
+    }
+    // A side left unpolled for an empty bucket, or polled under no limit, must see the new one
+    // now, not after kPollBound.
+    wake();
   }
 
   void sever() {
@@ -256,6 +332,8 @@ class TcpProxy::Loop {
     bool upstream_connecting = false;
     Mode mode = Mode::forwarding;
     bool severed = false;
+    TokenBucket upload;    // meters reads from client
+    TokenBucket download;  // meters reads from upstream
   };
 
   void wake() noexcept {
@@ -265,12 +343,15 @@ class TcpProxy::Loop {
   }
 
   // Two slots per connection, client then upstream; a closed upstream gets fd -1 (ignored).
-  void fill_slots(std::vector<pollfd>& slots) const {
+  // Returns how long poll() may block: kPollBound, or less if a bucket that keeps a side from
+  // being read holds a byte again sooner.
+  std::chrono::milliseconds fill_slots(std::vector<pollfd>& slots, Clock::time_point now) {
+    std::chrono::milliseconds bound = kPollBound;
     slots.assign(kFirstConnectionSlot + 2 * connections_.size(), pollfd{});
     slots[kWakeSlot] = {wake_.get(), POLLIN, 0};
     slots[kListenerSlot] = {listener_.get(), POLLIN, 0};
     for (std::size_t i = 0; i < connections_.size(); ++i) {
-      const Connection& c = connections_[i];
+      Connection& c = connections_[i];
       pollfd& client = slots[kFirstConnectionSlot + 2 * i];
       pollfd& upstream = slots[kFirstConnectionSlot + 2 * i + 1];
       client = {c.client.fd.get(), 0, 0};
@@ -281,19 +362,35 @@ class TcpProxy::Loop {
         upstream.events = POLLIN;
         continue;
       }
-      // Read a side only while the other has nothing unwritten: back-pressure, bounded memory.
-      if (!c.client.read_closed && c.upstream.outbox.empty()) client.events |= POLLIN;
+      // Read a side only while the other has nothing unwritten (back-pressure, bounded memory)
+      // and while its rate allows a byte; otherwise poll no longer than the bucket's refill.
+      c.upload.refill(now, rates_.upload_bytes_per_second);
+      c.download.refill(now, rates_.download_bytes_per_second);
+      if (!c.client.read_closed && c.upstream.outbox.empty())
+        want_read(client, c.upload, rates_.upload_bytes_per_second, bound);
       if (!c.client.outbox.empty()) client.events |= POLLOUT;
       if (c.upstream_connecting) {
         upstream.events = POLLOUT;
         continue;
       }
-      if (!c.upstream.read_closed && c.client.outbox.empty()) upstream.events |= POLLIN;
+      if (!c.upstream.read_closed && c.client.outbox.empty())
+        want_read(upstream, c.download, rates_.download_bytes_per_second, bound);
       if (!c.upstream.outbox.empty()) upstream.events |= POLLOUT;
+    }
+    return bound;
+  }
+
+  // Polls `slot` for reading if `bucket` allows a byte; else shortens `bound` to its refill.
+  static void want_read(pollfd& slot, const TokenBucket& bucket, std::size_t bytes_per_second,
+                        std::chrono::milliseconds& bound) {
+    if (bucket.allowance(bytes_per_second) > 0) {
+      slot.events |= POLLIN;
+    } else {
+      bound = std::min(bound, bucket.until_next_byte(bytes_per_second));
     }
   }
 
-  void serve_connections(const std::vector<pollfd>& slots) {
+  void serve_connections(const std::vector<pollfd>& slots, Clock::time_point now) {
     // Only this thread adds or removes connections, so slot i still belongs to connection i.
     std::vector<Connection> kept;
     kept.reserve(connections_.size());
@@ -303,7 +400,8 @@ class TcpProxy::Loop {
       const short upstream_events = slots[kFirstConnectionSlot + 2 * i + 1].revents;
       const Step step = c.severed              ? Step::close
                         : c.mode == Mode::dead ? discard(c, client_events, upstream_events)
-                                               : forward(c, client_events, upstream_events);
+                                               : forward(c, client_events, upstream_events,
+                                                         rates_, now);
       if (step == Step::close) {
         close_connection(c);
       } else {
@@ -331,8 +429,10 @@ class TcpProxy::Loop {
     return Step::keep;
   }
 
-  // A forwarding connection: what one side sends is written to the other, FIN included.
-  static Step forward(Connection& c, short client_events, short upstream_events) {
+  // A forwarding connection: what one side sends is written to the other, FIN included, each
+  // direction no faster than `rates` allows.
+  static Step forward(Connection& c, short client_events, short upstream_events,
+                      const Rates& rates, Clock::time_point now) {
     if (c.upstream_connecting && upstream_events != 0) {
       int err = 0;
       socklen_t len = sizeof err;
@@ -345,11 +445,13 @@ class TcpProxy::Loop {
     if ((client_events | upstream_events) & POLLERR) return Step::close;
     // While the upstream connects, one chunk from the client waits in its outbox.
     if ((client_events & (POLLIN | POLLHUP)) && !c.client.read_closed &&
-        read_into(c.client, c.upstream) == Step::close)
+        metered_read(c.client, c.upstream, c.upload, rates.upload_bytes_per_second, now) ==
+            Step::close)
       return Step::close;
     if (c.upstream_connecting) return Step::keep;
     if ((upstream_events & (POLLIN | POLLHUP)) && !c.upstream.read_closed &&
-        read_into(c.upstream, c.client) == Step::close)
+        metered_read(c.upstream, c.client, c.download, rates.download_bytes_per_second, now) ==
+            Step::close)
       return Step::close;
     if (flush(c.upstream) == Step::close || flush(c.client) == Step::close) return Step::close;
     // POLLHUP: that socket can neither send nor receive any more; its last bytes went out above.
@@ -359,6 +461,19 @@ class TcpProxy::Loop {
     const bool done = c.client.read_closed && c.upstream.read_closed && c.client.outbox.empty() &&
                       c.upstream.outbox.empty();
     return done ? Step::close : Step::keep;
+  }
+
+  // read_into() for as many bytes as `bucket` holds, which pays for them. An empty bucket reads
+  // nothing: its side is polled again once it refills (a POLLHUP still closes the connection).
+  static Step metered_read(Side& from, Side& to, TokenBucket& bucket,
+                           std::size_t bytes_per_second, Clock::time_point now) {
+    bucket.refill(now, bytes_per_second);
+    const std::size_t allowed = bucket.allowance(bytes_per_second);
+    if (allowed == 0) return Step::keep;
+    const std::size_t before = to.outbox.size();
+    const Step step = read_into(from, to, allowed);
+    bucket.spend(to.outbox.size() - before, bytes_per_second);
+    return step;
   }
 
   static void close_connection(Connection& c) {
@@ -379,6 +494,9 @@ class TcpProxy::Loop {
       set_no_delay(client.get());
       Connection c;
       c.client.fd = std::move(client);
+      const Clock::time_point now = Clock::now();
+      c.upload.reset(now);
+      c.download.reset(now);
       if (blackholed_) {
         c.mode = Mode::dead;
       } else if (!connect_upstream(c)) {
@@ -412,6 +530,7 @@ class TcpProxy::Loop {
   std::vector<Connection> connections_;
   bool blackholed_ = false;
   std::size_t accepted_ = 0;
+  Rates rates_;
 };
 
 TcpProxy::TcpProxy(std::uint16_t upstream_port)
@@ -438,6 +557,16 @@ void TcpProxy::heal() {
 
 void TcpProxy::sever() {
   loop_->sever();
+}
+
+void TcpProxy::limit_rate(std::size_t upload_bytes_per_second,
+                          std::size_t download_bytes_per_second) {
+  loop_->set_rates({.upload_bytes_per_second = upload_bytes_per_second,
+                    .download_bytes_per_second = download_bytes_per_second});
+}
+
+void TcpProxy::unlimit_rate() {
+  loop_->set_rates({});
 }
 
 std::size_t TcpProxy::connections_accepted() const {

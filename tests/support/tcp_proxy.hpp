@@ -11,6 +11,9 @@
 //      │             └──sever()──▶ closed (FIN to both sides)
 //      └── while blackholed: dead from the start, no upstream connection at all
 // A dead connection ends only when its client closes it (or at sever() / destruction).
+//
+// A forwarding connection can also be slowed to a rate each way (limit_rate): a slow link, where
+// bytes keep moving but a large transfer takes seconds, as opposed to a dead one.
 #pragma once
 
 #include <cstddef>
@@ -48,6 +51,21 @@ class TcpProxy {
   // Closes every current connection, dead or not, both sides (the FIN is sent before the
   // return); new connections forward normally, as after heal().
   void sever();
+
+  // From the return on, every forwarding connection, open now or accepted later, reads at most
+  // upload_bytes_per_second from its client (client -> server) and download_bytes_per_second from
+  // its server (server -> client); 0 leaves that direction unlimited. Each limit is a token
+  // bucket that holds at most 16 KiB, so a direction that idled sends one burst of that size
+  // first, then keeps to the rate; each call starts every bucket full again.
+  // One bucket per connection and direction, not one shared by all connections: a link's flows
+  // share its bandwidth, but the proxy serves connections in table order, so a shared bucket
+  // would go to whichever comes first and could starve the rest (a health-check PING stuck
+  // behind another connection's bulk upload), a stall the link being simulated would not cause.
+  // So the limit is what one connection sees; a test that wants the total bounded uses one.
+  // Dead connections are not metered: their bytes go nowhere.
+  void limit_rate(std::size_t upload_bytes_per_second, std::size_t download_bytes_per_second);
+  // Both directions unlimited again, from the return on.
+  void unlimit_rate();
 
   // Connections accepted since construction.
   std::size_t connections_accepted() const;
