@@ -317,3 +317,30 @@ TEST_CASE("concurrent sets of one key leave Redis with L1's value", "[redis][con
   REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
   CHECK(redis.command({"GET", "k"}) == *cache.get(test::ctx(), "k"));
 }
+
+TEST_CASE("a loaded value does not replace a value another cache stored in Redis meanwhile",
+          "[redis]") {
+  test::RedisServer redis;
+  Cache loader_side = test::open_cache(redis);
+  Cache other = test::open_cache(redis);
+  std::atomic<bool> loading{false};
+  std::atomic<bool> may_return{false};
+  std::thread load([&] {
+    auto r = loader_side.get_or_load(test::ctx_with_timeout(5s), "k",
+                                     [&](const Context&, std::string_view) {
+                                       loading = true;
+                                       while (!may_return) std::this_thread::sleep_for(1ms);
+                                       return Result<std::string>("loaded, older");
+                                     });
+    CHECK(r == "loaded, older");
+  });
+  test::wait_until(
+      5s, [&] { return loading.load(); }, "the loader runs");
+  // Another writer stores the key while the load is on its way.
+  REQUIRE(other.set(test::ctx(), "k", "set, newer"));
+  REQUIRE(other.flush(test::ctx_with_timeout(5s)));
+  may_return = true;
+  load.join();
+  REQUIRE(loader_side.flush(test::ctx_with_timeout(5s)));
+  CHECK(redis.command({"GET", "k"}) == "set, newer");
+}

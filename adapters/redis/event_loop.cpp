@@ -108,7 +108,12 @@ void EventLoop::run() {
     }
     int timeout_ms = -1;
     if (deadline != Clock::time_point::max()) {
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+      // A deadline already past (time_point::min() among them) is a poll that does not wait;
+      // subtracting now from it could overflow.
+      const auto now = Clock::now();
+      const auto left = deadline <= now
+                            ? std::chrono::milliseconds(0)
+                            : std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
       timeout_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 60'000));
     }
     const int n = poll(fds.data(), fds.size(), timeout_ms);

@@ -126,11 +126,14 @@ void RedisBackend::write(std::span<const BackendWrite> writes, WriteDone done) {
     const std::string k = prefixed(std::string(w.key));
     if (w.kind == BackendWrite::Kind::purge) {
       commands.push_back(format_command({"UNLINK", k}));
-    } else if (w.ttl.count() > 0) {
-      commands.push_back(format_command({"SET", k, w.value, "PX", std::to_string(w.ttl.count())}));
-    } else {
-      commands.push_back(format_command({"SET", k, w.value}));
+      continue;
     }
+    // SET answers +OK, or nil when NX found the key taken: both are success for a fill.
+    std::vector<std::string_view> argv = {"SET", k, w.value};
+    const std::string px = std::to_string(w.ttl.count());
+    if (w.ttl.count() > 0) argv.insert(argv.end(), {"PX", px});
+    if (w.kind == BackendWrite::Kind::fill) argv.push_back("NX");
+    commands.push_back(format_command(argv));
   }
   loop_->post([this, commands = std::move(commands), done = std::move(done)]() mutable {
     struct Batch {

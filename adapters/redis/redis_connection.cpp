@@ -204,10 +204,11 @@ void RedisConnection::send_handshake() {
   for (const long long id : unfenced_) {
     send_unchecked(format_command({"CLIENT", "KILL", "ID", std::to_string(id)}),
                    optional([this, id](const redisReply* r) {
-                     // Killed, already gone, or refused (no right to kill): either way nothing
-                     // more can be done for it.
-                     (void)r;
-                     std::erase(unfenced_, id);
+                     // Killed or already gone (a count), or never allowed (NOPERM): done with
+                     // it. A passing refusal (LOADING, BUSY) keeps it for the next handshake.
+                     if (r->type == REDIS_REPLY_INTEGER ||
+                         (r->type == REDIS_REPLY_ERROR && is_not_supported(reply_text(r))))
+                       std::erase(unfenced_, id);
                    }));
   }
 }

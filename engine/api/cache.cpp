@@ -212,6 +212,11 @@ Result<void> Cache::Impl::queue_write(const Context& ctx, std::string_view key, 
         if (auto room = writer_->wait_for_room(ctx, bytes); !room) return room;
         break;
       case QueueFullPolicy::drop_oldest:
+        // Each round drops another caller's write: not past this caller's own deadline.
+        if (auto why = ctx.done())
+          return fail(*why, write_name(kind),
+                      ": the write queue stayed full until the context "
+                      "ended; nothing changed");
         if (!writer_->drop_oldest()) {
           writer_->note_refused();
           return fail(errc::overloaded, write_name(kind),
@@ -242,7 +247,7 @@ void Cache::Impl::settle(std::span<const engine::Writer::SettledWrite> settled) 
         const WriteOp& op = *by_shard[i].second->op;
         const bool latest = pending.settle_locked(op.hash, op.seq);
         // L2 did not take the key's latest write: L1 must not keep a value L2 does not have.
-        if (!by_shard[i].second->applied && latest && op.kind == WriteOp::Kind::set)
+        if (!by_shard[i].second->applied && latest && op.kind != WriteOp::Kind::purge)
           shard.purge_locked(op.hash, op.key());
       }
     });
@@ -326,18 +331,19 @@ Result<Produced> Cache::Impl::produce(const Context& ctx, std::string_view key, 
 
 void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const Produced& p) {
   if (!p.loaded || !writer_) return;
-  // Queued under the fill's lock: a purge or set that raced the load replaced the loading entry,
-  // so this never runs after it, and L2 takes the loaded value in L1's order. A full queue only
-  // costs L2 this copy.
+  // Queued under the fill's lock: a purge or set of this cache that raced the load replaced the
+  // loading entry, so this never runs after it. Written as a fill (only where L2 holds nothing),
+  // so a value another writer stored in L2 meanwhile is not replaced by an older loaded one. A
+  // full queue only costs L2 this copy (L1 keeps the loaded value; L2 simply lacks it).
   WriteOp op;
-  op.kind = WriteOp::Kind::set;
+  op.kind = WriteOp::Kind::fill;
   op.assign(key, p.value);
   op.hash = hash;
   op.expires_at_ms = p.expires_at_ms;
   op.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t seq = op.seq;
   if (writer_->try_enqueue(op))
-    pending_for(hash).record_locked(hash, key, WriteOp::Kind::set, seq, p.expires_at_ms);
+    pending_for(hash).record_locked(hash, key, WriteOp::Kind::fill, seq, p.expires_at_ms);
 }
 
 Result<std::string> Cache::Impl::run_loader(const Context& ctx, std::string_view key,

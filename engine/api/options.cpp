@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "engine/l1/shard_table.hpp"
+#include "engine/l2/write_queue.hpp"
 
 namespace tiercache {
 namespace {
@@ -80,6 +81,9 @@ Result<void> check_writer(const WriterOptions& w, const L1Options& l1) {
   if (w.queue_max_ops < 2 || w.queue_max_ops > kMaxQueueOps)
     return fail(errc::invalid_argument, "Options.writer.queue_max_ops is ", w.queue_max_ops,
                 "; must be in [2, ", kMaxQueueOps, "]");
+  if (w.queue_max_bytes > WriteQueue::kMaxBytes)
+    return fail(errc::invalid_argument, "Options.writer.queue_max_bytes is ", w.queue_max_bytes,
+                "; must be <= ", WriteQueue::kMaxBytes);
   if (w.queue_max_bytes < l1.max_key_bytes + l1.max_value_bytes)
     return fail(errc::invalid_argument, "Options.writer.queue_max_bytes is ", w.queue_max_bytes,
                 "; must hold at least one write of l1.max_key_bytes + l1.max_value_bytes (",

@@ -16,6 +16,16 @@
 
 namespace tiercache::engine {
 
+// One spin-wait step: tells the core it is spinning (frees the sibling hyper-thread, saves
+// power), where the architecture has a way to say so.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 template <class T>
 class OneShot {
  public:
@@ -40,7 +50,7 @@ class OneShot {
     if (spin_for.count() > 0) {
       const auto until = std::min(Context::clock::now() + spin_for, ctx.deadline());
       while (!is_set() && Context::clock::now() < until && !ctx.stop_token().stop_requested())
-        __builtin_ia32_pause();
+        cpu_relax();
     }
     std::unique_lock lock(mu_);
     if (wait_within(ctx, lock, cv_, [this] { return value_.has_value(); })) return *value_;

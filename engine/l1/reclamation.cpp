@@ -70,7 +70,10 @@ void reclaim_retired_now() {
 }
 
 std::size_t retired_bytes() noexcept {
-  return static_cast<std::size_t>(retired_counter().sum(0));
+  // The stripes are read one by one: a free counted on one thread after the sum passed it, but
+  // retired on another before, can make the sum briefly "negative". Report that as nothing.
+  const std::uint64_t sum = retired_counter().sum(0);
+  return sum > (std::uint64_t{1} << 63) ? 0 : static_cast<std::size_t>(sum);
 }
 
 }  // namespace tiercache::engine

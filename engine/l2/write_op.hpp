@@ -13,7 +13,12 @@
 namespace tiercache::engine {
 
 struct WriteOp {
-  enum class Kind : std::uint8_t { set, purge, barrier };
+  enum class Kind : std::uint8_t {
+    set,      // a caller's set
+    fill,     // a loader's value: written only where L2 holds nothing (a newer set wins)
+    purge,    // a caller's purge
+    barrier,  // a flush
+  };
   Kind kind = Kind::set;
   std::uint64_t expires_at_ms = 0;  // coarse clock; kNeverExpires for no TTL
   std::uint64_t hash = 0;           // XXH3 of key: finds its shard and pending record again

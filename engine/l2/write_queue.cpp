@@ -17,20 +17,16 @@ WriteQueue::WriteQueue(std::size_t max_ops, std::size_t max_bytes)
 WriteQueue::~WriteQueue() = default;
 
 bool WriteQueue::has_room(std::size_t bytes) const noexcept {
-  return reserved_ops_.load() < max_ops_ && reserved_bytes_.load() + bytes <= max_bytes_;
+  const std::uint64_t now = reserved_.load();
+  return (now & kOpsMask) < max_ops_ && (now >> kOpsBits) + bytes <= max_bytes_;
 }
 
 bool WriteQueue::try_enqueue(WriteOp& op) {
-  const std::size_t bytes = op.bytes();
-  if (reserved_ops_.fetch_add(1) >= max_ops_) {
-    reserved_ops_.fetch_sub(1);
-    return false;
-  }
-  if (reserved_bytes_.fetch_add(bytes) + bytes > max_bytes_) {
-    reserved_bytes_.fetch_sub(bytes);
-    reserved_ops_.fetch_sub(1);
-    return false;
-  }
+  const std::uint64_t bytes = op.bytes();
+  std::uint64_t now = reserved_.load();
+  do {
+    if ((now & kOpsMask) >= max_ops_ || (now >> kOpsBits) + bytes > max_bytes_) return false;
+  } while (!reserved_.compare_exchange_weak(now, now + (bytes << kOpsBits) + 1));
   // The reservation keeps fewer than max_ops_ ops in the ring, whose capacity is at least that.
   // The cells are raw storage: enqueue constructs in place, dequeue destroys after the move.
   const bool queued = ring_->queue.enqueue(std::move(op));
@@ -44,8 +40,7 @@ bool WriteQueue::try_dequeue(WriteOp& out) {
 }
 
 void WriteQueue::release(std::size_t bytes) noexcept {
-  reserved_bytes_.fetch_sub(bytes);
-  reserved_ops_.fetch_sub(1);
+  reserved_.fetch_sub((static_cast<std::uint64_t>(bytes) << kOpsBits) + 1);
   if (waiters_.load() == 0) return;
   // Taking the mutex orders this wake after a waiter's check of has_room().
   { std::lock_guard lock(room_mu_); }

@@ -42,12 +42,14 @@ class WriteQueue {
   std::size_t max_ops() const noexcept { return max_ops_; }
   std::size_t max_bytes() const noexcept { return max_bytes_; }
   // Ops and bytes reserved now: queued, held by the writer, or in flight.
-  std::size_t reserved_ops() const noexcept {
-    return reserved_ops_.load(std::memory_order_relaxed);
-  }
-  std::size_t reserved_bytes() const noexcept {
-    return reserved_bytes_.load(std::memory_order_relaxed);
-  }
+  std::size_t reserved_ops() const noexcept { return reserved_.load() & kOpsMask; }
+  std::size_t reserved_bytes() const noexcept { return reserved_.load() >> kOpsBits; }
+
+  // Bits of the reservation word that count ops (up to Options' limit of 2^24); the rest count
+  // bytes, so queue_max_bytes is at most kMaxBytes.
+  static constexpr unsigned kOpsBits = 25;
+  static constexpr std::uint64_t kOpsMask = (std::uint64_t{1} << kOpsBits) - 1;
+  static constexpr std::uint64_t kMaxBytes = (std::uint64_t{1} << (64 - kOpsBits)) - 1;
 
   // Rung by every enqueue; the consumer sleeps on it, and others may ring it too. Shared, so a
   // backend's late answer can still ring it after the writer is gone.
@@ -60,10 +62,11 @@ class WriteQueue {
   const std::size_t max_ops_;
   const std::size_t max_bytes_;
   std::unique_ptr<Ring> ring_;
-  // Seq_cst, with waiters_: a caller that finds no room and then waits either sees the release
-  // that made room, or the releaser sees it waiting and wakes it.
-  std::atomic<std::size_t> reserved_ops_{0};
-  std::atomic<std::size_t> reserved_bytes_{0};
+  // Ops and bytes reserved, in one word so one compare-and-swap takes both or neither: with two
+  // counters a caller that took one and then had to give it back could make another caller see
+  // a full queue that is not. Seq_cst, with waiters_: a caller that finds no room and then
+  // waits either sees the release that made room, or the releaser sees it waiting.
+  std::atomic<std::uint64_t> reserved_{0};
   std::atomic<std::uint32_t> waiters_{0};
   std::mutex room_mu_;
   std::condition_variable_any room_cv_;

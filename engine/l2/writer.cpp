@@ -236,13 +236,20 @@ bool Writer::send_next() {
     const WriteOp& op = b.ops[op_of_write[w]];
     BackendWrite& out = writes[w];
     out.key = op.key();
+    out.kind = op.kind == WriteOp::Kind::fill ? BackendWrite::Kind::fill : BackendWrite::Kind::set;
     if (op.kind == WriteOp::Kind::purge) {
       out.kind = BackendWrite::Kind::purge;
     } else if (op.expires_at_ms == kNeverExpires) {
       out.value = op.value();
     } else if (op.expires_at_ms <= now) {
-      // Already expired in L1: it must not live on in L2.
-      out.kind = BackendWrite::Kind::purge;
+      // Already expired in L1: it must not live on in L2. A fill's key is not ours to remove:
+      // it goes with the shortest life instead.
+      if (op.kind == WriteOp::Kind::set) {
+        out.kind = BackendWrite::Kind::purge;
+      } else {
+        out.value = op.value();
+        out.ttl = std::chrono::milliseconds(1);
+      }
     } else {
       out.value = op.value();  // a view: b.ops outlives the write() call
       out.ttl = std::chrono::milliseconds(op.expires_at_ms - now);

@@ -34,6 +34,22 @@ Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::
 Result<std::string> MissPath::lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                                    std::string_view key, PromiseSlot* slot, LeadPlan plan,
                                    const Loader* loader) {
+  try {
+    return lead_unguarded(ctx, shard, hash, key, slot, plan, loader);
+  } catch (...) {
+    // Out of memory while producing, filling or publishing: the slot must not stay loading,
+    // or its waiters would wait for an answer that never comes and its entry would stay.
+    shard.drop(hash, slot);
+    slot->publish(std::unexpected(Error{make_error_code(errc::backend_error), {}}));
+    slot->release();
+    throw;
+  }
+}
+
+Result<std::string> MissPath::lead_unguarded(const Context& ctx, ShardTable& shard,
+                                             std::uint64_t hash, std::string_view key,
+                                             PromiseSlot* slot, LeadPlan plan,
+                                             const Loader* loader) {
   Result<Produced> p = source_.produce(ctx, key, plan, loader);
   Result<std::string> r;
   if (p) {

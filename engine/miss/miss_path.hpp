@@ -66,10 +66,14 @@ class MissPath {
   std::uint64_t coalesced() const noexcept { return coalesced_.sum(0); }
 
  private:
-  // The leader owns one reference to `slot` and gives it up here.
+  // The leader owns one reference to `slot` and gives it up here, even if an allocation throws
+  // (the slot is then answered with backend_error and the exception goes on).
   Result<std::string> lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                            std::string_view key, PromiseSlot* slot, LeadPlan plan,
                            const Loader* loader);
+  Result<std::string> lead_unguarded(const Context& ctx, ShardTable& shard, std::uint64_t hash,
+                                     std::string_view key, PromiseSlot* slot, LeadPlan plan,
+                                     const Loader* loader);
   // A waiter owns one reference to `slot` and gives it up here (or hands it to lead()).
   // nullopt: the answer was not for a caller with a loader (S6); claim the key again.
   std::optional<Result<std::string>> await(const Context& ctx, ShardTable& shard,

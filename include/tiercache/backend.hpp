@@ -54,11 +54,16 @@ struct BackendValue {
 // Backend::write returns: a backend copies what it keeps (Redis formats its commands at once),
 // so a large value is not copied once more just to be handed over.
 struct BackendWrite {
-  enum class Kind : std::uint8_t { set, purge };
+  enum class Kind : std::uint8_t {
+    set,    // store the value
+    fill,   // store the value only if the key holds nothing: a value a loader produced must not
+            // replace one another writer stored meanwhile (Redis: SET ... NX)
+    purge,  // remove the key
+  };
   Kind kind = Kind::set;
   std::string_view key;
-  std::string_view value;            // set only
-  std::chrono::milliseconds ttl{0};  // set only; 0: no expiry
+  std::string_view value;            // set, fill
+  std::chrono::milliseconds ttl{0};  // set, fill; 0: no expiry
 };
 
 // What a backend can say about itself, for CacheStats.

@@ -88,7 +88,9 @@ class ScriptedBackend final : public tiercache::Backend {
     for (const Batch& b : batches_)
       for (const Write& w : b.writes)
         out.push_back(w.kind == tiercache::BackendWrite::Kind::purge ? w.key + " purged"
-                                                                     : w.key + "=" + w.value);
+                      : w.kind == tiercache::BackendWrite::Kind::fill
+                          ? w.key + "=" + w.value + " if absent"
+                          : w.key + "=" + w.value);
     return out;
   }
 
