@@ -118,7 +118,10 @@ TEST_CASE("a burst of large writes drains over a slow uplink", "[redis][fault][s
   CHECK(stats.writes_retried == 0);
   CHECK(stats.l2_reconnects == reconnects_before);
   // Counted on a direct connection: the 20 large keys and the warm-up's one.
-  CHECK(redis.command({"DBSIZE"}) == ":" + std::to_string(kLargeWrites + 1));
+  const std::string keys_in_redis = redis.command({"DBSIZE"});
+  CHECK(keys_in_redis == ":" + std::to_string(kLargeWrites + 1));
+  // Each key's own check only where they all arrived; otherwise DBSIZE already told the story.
+  if (keys_in_redis != ":" + std::to_string(kLargeWrites + 1)) return;
   for (int i = 0; i < kLargeWrites; ++i) {
     const std::string key = "large:" + std::to_string(i);
     INFO("key " << key);
@@ -188,11 +191,13 @@ TEST_CASE(
   REQUIRE(large_got.has_value());
   {
     INFO("large read: " << (*large_got ? "ok" : large_got->error().detail));
-    REQUIRE(*large_got);
+    CHECK(*large_got);
   }
-  CHECK((*large_got)->size() == large.size());
-  // Double parentheses: compared as a bool, so a mismatch does not print 1 MiB twice.
-  CHECK((**large_got == large));
+  if (*large_got) {
+    CHECK((*large_got)->size() == large.size());
+    // Double parentheses: compared as a bool, so a mismatch does not print 1 MiB twice.
+    CHECK((**large_got == large));
+  }
   for (int i = 0; i < kSmallReaders; ++i) {
     REQUIRE(small_got[i].has_value());
     const auto& got = *small_got[i];
@@ -202,6 +207,8 @@ TEST_CASE(
   // The test's own premise: the small reads did wait behind the large reply.
   CHECK(small_overlapped.load() > 0);
   // Nothing was dropped and sent again: the read connection that carried them all survived.
+  // l2_reconnects counts a replacement once it is up, which may come after this snapshot;
+  // l2_errors counts the reads a drop fails, at once.
   CHECK(stats.l2_reconnects == reconnects_before);
   CHECK(stats.l2_errors == 0);
 }

@@ -167,8 +167,7 @@ enum class Step { keep, close };
 // other error. Never asked for 0 bytes: recv() would return 0, which reads as a FIN.
 Step read_into(Side& from, Side& to, std::size_t max_bytes) {
   char chunk[kChunkBytes];
-  const ssize_t n =
-      ::recv(from.fd.get(), chunk, std::min(max_bytes, sizeof chunk), MSG_DONTWAIT);
+  const ssize_t n = ::recv(from.fd.get(), chunk, std::min(max_bytes, sizeof chunk), MSG_DONTWAIT);
   if (n > 0) {
     to.outbox.append(chunk, static_cast<std::size_t>(n));
   } else if (n == 0) {
@@ -398,10 +397,10 @@ class TcpProxy::Loop {
       Connection& c = connections_[i];
       const short client_events = slots[kFirstConnectionSlot + 2 * i].revents;
       const short upstream_events = slots[kFirstConnectionSlot + 2 * i + 1].revents;
-      const Step step = c.severed              ? Step::close
-                        : c.mode == Mode::dead ? discard(c, client_events, upstream_events)
-                                               : forward(c, client_events, upstream_events,
-                                                         rates_, now);
+      const Step step = c.severed ? Step::close
+                        : c.mode == Mode::dead
+                            ? discard(c, client_events, upstream_events)
+                            : forward(c, client_events, upstream_events, rates_, now);
       if (step == Step::close) {
         close_connection(c);
       } else {
@@ -431,8 +430,8 @@ class TcpProxy::Loop {
 
   // A forwarding connection: what one side sends is written to the other, FIN included, each
   // direction no faster than `rates` allows.
-  static Step forward(Connection& c, short client_events, short upstream_events,
-                      const Rates& rates, Clock::time_point now) {
+  static Step forward(Connection& c, short client_events, short upstream_events, const Rates& rates,
+                      Clock::time_point now) {
     if (c.upstream_connecting && upstream_events != 0) {
       int err = 0;
       socklen_t len = sizeof err;
@@ -465,8 +464,8 @@ class TcpProxy::Loop {
 
   // read_into() for as many bytes as `bucket` holds, which pays for them. An empty bucket reads
   // nothing: its side is polled again once it refills (a POLLHUP still closes the connection).
-  static Step metered_read(Side& from, Side& to, TokenBucket& bucket,
-                           std::size_t bytes_per_second, Clock::time_point now) {
+  static Step metered_read(Side& from, Side& to, TokenBucket& bucket, std::size_t bytes_per_second,
+                           Clock::time_point now) {
     bucket.refill(now, bytes_per_second);
     const std::size_t allowed = bucket.allowance(bytes_per_second);
     if (allowed == 0) return Step::keep;
