@@ -38,6 +38,6 @@ int main() {
     return 1;
   }
   std::cout << "user:3 = " << *user << '\n';
-  // Waits for queued writes (none without an L2), then refuses later calls with errc::closed.
+  // Refuses later calls with errc::closed, then waits for queued writes (none without an L2).
   if (auto r = cache->close(request_context()); !r) std::cerr << r.error().detail << '\n';
 }

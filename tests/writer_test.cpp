@@ -268,3 +268,25 @@ TEST_CASE("flushes that gave up do not keep queue room while L2 is down", "[writ
   CHECK(writer.try_enqueue(b));
   backend.set_available(true);
 }
+
+TEST_CASE("drop_oldest never drops a write that was sent and may have landed", "[writer]") {
+  test::ScriptedBackend backend;
+  SettledLog log;
+  Ops ops;
+  Writer writer(backend, WriterOptions{}, log.callback());
+  enqueue(writer, ops.set("sent", "1"));
+  backend.wait_for_batch(0, kBound);
+  backend.set_available(false);
+  backend.answer(0, in_doubt());  // "sent" is back in staging, in doubt
+  enqueue(writer, ops.set("never-sent", "2"));
+  test::wait_until(
+      kBound, [&] { return writer.stats().retried == 1; }, "the write is in doubt");
+  REQUIRE(writer.drop_oldest());
+  REQUIRE(log.snapshot().size() == 1);
+  CHECK(log.snapshot()[0] == std::pair<std::string, bool>{"never-sent=2", false});
+  // Nothing else may be dropped: the only write left may be in L2 already.
+  CHECK_FALSE(writer.drop_oldest());
+  backend.set_available(true);
+  REQUIRE(written(backend.wait_for_batch(1, kBound)) == std::vector<std::string>{"sent=1"});
+  backend.answer(1, {});
+}

@@ -2,9 +2,9 @@
 //
 // Reads and writes use separate connections, so a get never queues behind a large write
 // pipeline. A read batch is one script call (read_reply.hpp says what and why); a write batch is
-// SET ... [PX] / UNLINK per write, pipelined on the write connection, which fences the connections
-// it replaces (redis_connection.hpp). Commands are formatted on the calling thread. Keys get
-// Options.redis.key_prefix in front. Only this directory includes hiredis.
+// SET ... [PX] [NX] (NX: a fill) / UNLINK per write, pipelined on the write connection, which
+// fences the connections it replaces (redis_connection.hpp). Commands are formatted on the calling
+// thread. Keys get Options.redis.key_prefix in front. Only this directory includes hiredis.
 #pragma once
 
 #include <memory>

@@ -376,7 +376,11 @@ void RedisConnection::context_gone(errc code, std::string detail) {
   pending_.clear();
   outbox_.clear();
   // What was sent may or may not have run; what never left the outbox did not.
-  const Error sent_error = make_error(code, detail);
+  // A sent command's outcome is unknown whatever ended the connection (a timeout, a reply out
+  // of order or too large): backend_unavailable or timeout, which a writer sends again, never a
+  // final error that would call a landed write refused.
+  const Error sent_error = make_error(
+      code == errc::closed || code == errc::timeout ? code : errc::backend_unavailable, detail);
   const Error unsent_error =
       make_error(code == errc::closed ? errc::closed : errc::backend_unavailable, detail);
   for (auto& p : pending) p->done(nullptr, &sent_error);

@@ -1,4 +1,4 @@
-// engine/cache_test_access.hpp — what tests and fuzz targets may see of a Cache's insides.
+// engine/api/cache_test_access.hpp — what tests and fuzz targets may see of a Cache's insides.
 #pragma once
 
 #include "tiercache/cache.hpp"

@@ -158,6 +158,7 @@ ShardLimits shard_limits(const Options& o) {
   if (limits.max_entries != 0) expected = std::min(expected, limits.max_entries);
   limits.head_bits =
       std::clamp(static_cast<unsigned>(std::bit_width(expected)), kMinHeadBits, kMaxHeadBits);
+  limits.expected_entries = std::min(expected, kMaxReservedRingSlots);
   return limits;
 }
 

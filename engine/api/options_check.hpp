@@ -1,4 +1,4 @@
-// engine/options_check.hpp — Options validated whole at open, and what each shard gets.
+// engine/api/options_check.hpp — Options validated whole at open, and what each shard gets.
 #pragma once
 
 #include "engine/l1/shard_table.hpp"

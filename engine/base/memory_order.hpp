@@ -1,4 +1,4 @@
-// engine/memory_order.hpp — the memory orders every engine atomic names.
+// engine/base/memory_order.hpp — the memory orders every engine atomic names.
 //
 // Build with -DTIERCACHE_FORCE_SEQ_CST=1 to make them all seq_cst: a failure that vanishes then
 // is an ordering bug.

@@ -1,4 +1,4 @@
-// engine/striped_counter.hpp — statistics counters that a hit can bump without sharing a line.
+// engine/base/striped_counter.hpp — statistics counters that a hit can bump without sharing a line.
 //
 // A shared atomic counter would be the one line every reader of the cache writes. Instead each
 // thread owns a stripe (a cache line of counters) while it lives: it bumps its own with a

@@ -1,4 +1,4 @@
-// engine/clock_ring.hpp — one shard's CLOCK: the ring of its value entries and the hand.
+// engine/l1/clock_ring.hpp — one shard's CLOCK: the ring of its value entries and the hand.
 //
 // Reads only bump an entry's hit count (Entry::record_hit); everything here runs under
 // the shard's writer lock. An entry keeps its ring position when a set replaces it, so a
@@ -6,7 +6,7 @@
 // ring holds at most as many holes as purges since the last insert.
 //
 // Why CLOCK: a hit writes at most one byte of its own entry and never a shared list head, which
-// is what lets reads stay lock-free; docs/architecture.md has the replay figures against LRU.
+// is what lets reads stay lock-free; docs/performance.md has the replay figures against LRU.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,4 @@
-// engine/coarse_clock.hpp — cheap milliseconds for TTLs.
+// engine/l1/coarse_clock.hpp — cheap milliseconds for TTLs.
 //
 // CLOCK_MONOTONIC_COARSE is served by the vDSO from the last timer tick: no syscall, a few
 // nanoseconds, resolution of one tick (1-4 ms). An entry may therefore live up to one tick past

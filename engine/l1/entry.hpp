@@ -1,4 +1,4 @@
-// engine/entry.hpp — one L1 table item, laid out in a single allocation.
+// engine/l1/entry.hpp — one L1 table item, laid out in a single allocation.
 //
 //   struct Entry {              // 32 bytes, then the bytes
 //     u64  hash;                // XXH3 of the key: the table's key
@@ -32,7 +32,7 @@ class PromiseSlot;
 
 enum class EntryKind : std::uint8_t {
   value,    // holds key and value bytes; in the CLOCK ring; charged to the byte budget
-  loading,  // a get_or_load in progress: holds the key and the PromiseSlot its callers wait on
+  loading,  // a miss being served (a load or an L2 read): the key and the PromiseSlot to wait on
 };
 
 // Hits an entry's CLOCK count remembers: the hand spares it that many passes. Two bits beat one

@@ -1,4 +1,4 @@
-// engine/shard_table.hpp — one shard of L1: a lock-free table, its CLOCK ring and byte budget.
+// engine/l1/shard_table.hpp — one shard of L1: a lock-free table, its CLOCK ring and byte budget.
 //
 //   cells (libcds FeldmanHashSet over gc::DHP, keyed by the 64-bit key hash)
 //     ├─▶ Entry{value}    in the ring, charged key + value + kEntryOverheadBytes

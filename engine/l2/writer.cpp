@@ -80,9 +80,13 @@ bool Writer::drop_oldest() {
   // complete_barriers() looks for unsettled ops under the same lock.
   std::lock_guard lock(staging_mu_);
   drain_locked();
-  if (staging_.empty()) return false;
-  WriteOp victim = std::move(staging_.front());
-  staging_.pop_front();
+  // A write that was sent and came back in doubt may be in L2 already: dropping it could not
+  // promise "taken back". Drop the oldest one never sent.
+  auto victim_at = std::find_if(staging_.begin(), staging_.end(),
+                                [](const WriteOp& op) { return op.attempts == 0; });
+  if (victim_at == staging_.end()) return false;
+  WriteOp victim = std::move(*victim_at);
+  staging_.erase(victim_at);
   dropped_.fetch_add(1, std::memory_order_relaxed);
   Finished dropped{
       &victim,

@@ -81,8 +81,8 @@ class Writer {
   Result<void> wait_for_room(const Context& ctx, std::size_t bytes) {
     return queue_.wait_for_room(ctx, bytes);
   }
-  // Drops the oldest write that is not in flight and answers its caller with overloaded.
-  // False if there is none (every waiting write is in flight).
+  // Drops the oldest write never sent and answers its caller with overloaded. False if there
+  // is none (every waiting write is in flight, or was sent and is in doubt).
   bool drop_oldest();
   // Counts a write the caller's path refused (QueueFullPolicy::refuse).
   void note_refused() noexcept { refused_.fetch_add(1, std::memory_order_relaxed); }

@@ -1,4 +1,4 @@
-// engine/promise_slot.hpp — the placeholder a get_or_load miss leaves in the table, so that
+// engine/miss/promise_slot.hpp — the placeholder a miss leaves in the table, so that
 // concurrent misses on one key share one load [1][2].
 //
 // The table holds a loading Entry that owns one reference to the slot; the leader and every

@@ -8,9 +8,10 @@
 // Ownership: a read batch is the backend's; a write batch is only lent for the call (copy what
 //            outlives it); results are the callback's to keep.
 // Threads:   read(), write(), is_available() and health() may be called from any thread at once.
-// Waiting:   every batch is answered within the backend's own timeouts (Redis: command_timeout
-//            after its last byte left); the engine still bounds its own wait
-//            (Options.writer.batch_timeout) so a backend that breaks this cannot hang it.
+// Waiting:   every batch is answered in the end (Redis: a connection that makes no progress for
+//            command_timeout is dropped, failing what is on it); the engine still bounds its
+//            own wait (Options.writer.batch_timeout) so a backend that breaks this cannot
+//            hang it.
 // Never:     calls a callback twice, or zero times (a backend being destroyed answers every
 //            batch it still holds with errc::closed); throws.
 #pragma once
@@ -91,9 +92,8 @@ class Backend {
   // batch sent (Redis: a new write connection first kills the one it replaces). `writes` is
   // valid only until this returns.
   virtual void write(std::span<const BackendWrite> writes, WriteDone done) = 0;
-  // False while the backend knows it cannot serve (disconnected, reconnecting): callers fail
-  // fast with backend_unavailable instead of queueing behind a dead connection. Called often:
-  // must be cheap.
+  // False while the backend knows it cannot serve (disconnected, reconnecting). The default
+  // accepts_writes() and health() use it. Called often: must be cheap.
   virtual bool is_available() const noexcept = 0;
   // Whether write() would be tried now; the writer holds its writes while it is false. A
   // backend whose reads and writes fail apart (Redis: two connections) says so here, so that

@@ -17,8 +17,8 @@ enum class errc {
   backend_unavailable,  // L2 down or breaker open: retry later; L1 hits still work.
   timeout,              // ctx deadline passed; the operation may still take effect.
   cancelled,            // ctx stop_token fired; same caveat as timeout.
-  serialization,        // bytes could not be decoded; nothing was cached.
-  overloaded,           // write queue full under QueueFullPolicy::refuse: shed load.
+  serialization,        // L2 holds a value the cache cannot take (longer than max_value_bytes).
+  overloaded,           // write queue full (refused, or dropped under drop_oldest): shed load.
   invalid_argument,     // the input is wrong; retrying cannot help. Nothing changed.
   backend_error,        // L2 (or a loader) replied with an error; its text is in Error::detail.
   closed,               // the Cache was closed: nothing was done. Open a new one.

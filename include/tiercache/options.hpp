@@ -48,10 +48,11 @@ struct RedisOptions {
   int db = 0;               // SELECT db, 0..15 on a default server
   // Prepended to every key in Redis, so several caches can share one server.
   std::string key_prefix;
-  // Longest wait for a TCP or unix connect; then the attempt fails and backs off.
+  // Longest a connect may take, host lookup and handshake included; then it fails and backs off.
   std::chrono::milliseconds connect_timeout{500};
-  // Longest wait for any reply. A command past it fails with timeout and the connection is
-  // dropped and re-established, since hiredis cannot cancel one command.
+  // Longest a connection with commands outstanding may go without progress (no byte of ours
+  // reaching the server, no byte of a reply). Then every command on it fails (reads: timeout;
+  // writes are sent again) and it is re-established: hiredis cannot cancel one command.
   std::chrono::milliseconds command_timeout{200};
   // Wait before the first reconnect attempt; doubles per failure up to reconnect_backoff_max.
   std::chrono::milliseconds reconnect_backoff_min{10};
@@ -74,7 +75,7 @@ enum class WriteMode {
 enum class QueueFullPolicy {
   wait,         // the caller waits for room within its context
   refuse,       // the call fails with errc::overloaded
-  drop_oldest,  // the oldest queued write is dropped (its sync caller gets overloaded)
+  drop_oldest,  // the oldest write never sent is dropped (its sync caller gets overloaded)
 };
 
 // What get_or_load does when L2 cannot be asked (down, or its read failed).
@@ -86,8 +87,8 @@ enum class L2DownPolicy {
 struct WriterOptions {
   WriteMode mode = WriteMode::async;
   QueueFullPolicy when_full = QueueFullPolicy::refuse;
-  // Writes waiting for L2 (queued, in flight or to be retried); rounded up to a power of two.
-  // Each slot costs ~100 bytes at open.
+  // Writes waiting for L2 (queued, in flight or to be retried): an exact bound. The ring
+  // behind it is rounded up to a power of two; each slot costs ~100 bytes at open.
   std::size_t queue_max_ops = 16384;
   // Key + value bytes of the writes waiting for L2; a write that would pass it meets the
   // QueueFullPolicy like a full queue. At least one value (l1.max_value_bytes) must fit.
@@ -97,9 +98,11 @@ struct WriterOptions {
   // Key + value bytes one pipeline carries (a single larger write still goes, alone).
   std::size_t batch_max_bytes = std::size_t{4} << 20;
   // Longest the writer waits for L2 to answer one pipeline before it counts the pipeline as
-  // lost and retries it. Redis answers within redis.command_timeout on its own; this only
-  // bounds a Backend that breaks that promise.
-  std::chrono::milliseconds batch_timeout{10'000};
+  // lost and retries it: the bound for a Backend that never answers. Redis drops a connection
+  // that makes no progress for redis.command_timeout, but a pipeline that keeps moving over a
+  // slow link has no bound of its own: keep this above the time the largest batch
+  // (batch_max_bytes) takes to cross the slowest link.
+  std::chrono::milliseconds batch_timeout{60'000};
 };
 
 struct Options {

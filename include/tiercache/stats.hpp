@@ -15,7 +15,7 @@ struct CacheStats {
   std::uint64_t l1_misses = 0;      // ... not answered from L1 (absent, expired or loading)
   std::uint64_t loads = 0;          // loader calls started by get_or_load
   std::uint64_t load_failures = 0;  // loader calls that returned an error or threw
-  std::uint64_t coalesced = 0;      // get_or_load calls that waited on another caller's load
+  std::uint64_t coalesced = 0;      // L1 misses that waited on another caller's load or L2 read
   std::uint64_t l2_hits = 0;        // L1 misses answered by L2
   std::uint64_t l2_misses = 0;      // L1 misses L2 did not have either
   std::uint64_t l2_errors = 0;      // L2 reads that failed (down, timeout, error reply)
@@ -29,13 +29,13 @@ struct CacheStats {
   std::size_t overhead_bytes_per_entry = 0;
   // Bytes of replaced or removed L1 entries not yet freed (a reader may still hold them), for
   // every Cache in the process: they share one reclamation domain. Outside max_bytes, bounded
-  // per writing thread (docs/architecture.md, "Memory").
+  // per writing thread (docs/architecture.md, invariant 3).
   std::size_t retired_bytes = 0;
   // The writer (all 0 without an L2).
   std::uint64_t write_batches = 0;     // pipelines sent to L2
   std::uint64_t writes_sent = 0;       // writes in them, after coalescing
   std::uint64_t writes_coalesced = 0;  // writes made redundant by a later one to the same key
-  std::uint64_t write_errors = 0;      // writes L2 answered with an error (backend_error)
+  std::uint64_t write_errors = 0;      // writes L2 refused, or given up (backend_error)
   std::uint64_t writes_retried = 0;    // writes sent again after L2 was lost
   std::uint64_t writes_refused = 0;    // set/purge refused with overloaded: queue full
   std::uint64_t writes_dropped = 0;    // queued writes dropped for room (drop_oldest)
