@@ -27,6 +27,8 @@
 #include <thread>
 #include <utility>
 
+#include "tests/support/socket.hpp"
+
 namespace test {
 namespace {
 
@@ -58,10 +60,6 @@ constexpr int kExecFailedStatus = 127;
   throw std::runtime_error("test::RedisServer: " + what);
 }
 
-std::string errno_text(const std::string& call, int err = errno) {
-  return call + ": " + std::strerror(err);
-}
-
 // Printable form of reply bytes for error messages: CR, LF and non-ASCII escaped.
 std::string escaped(std::string_view bytes) {
   std::string out;
@@ -79,34 +77,6 @@ std::string escaped(std::string_view bytes) {
     }
   }
   return out;
-}
-
-// Owns one file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  bool is_open() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
-
-sockaddr_in loopback_address(std::uint16_t port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
 }
 
 // As util.tcl's find_available_port: let the kernel pick by binding port 0, then release it.

@@ -26,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/socket.hpp"
+
 namespace test {
 namespace {
 
@@ -51,38 +53,6 @@ constexpr std::size_t kFirstConnectionSlot = 2;
 
 [[noreturn]] void fail(const std::string& what) {
   throw std::runtime_error("test::TcpProxy: " + what);
-}
-
-std::string errno_text(const std::string& call, int err = errno) {
-  return call + ": " + std::strerror(err);
-}
-
-// Owns one file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  bool is_open() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
-
-sockaddr_in loopback_address(std::uint16_t port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
 }
 
 // Small writes go out at once, so the proxy adds no Nagle delay the direct path would not have.
