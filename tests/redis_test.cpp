@@ -325,7 +325,7 @@ TEST_CASE("a loaded value does not replace a value another cache stored in Redis
   Cache other = test::open_cache(redis);
   std::atomic<bool> loading{false};
   std::atomic<bool> may_return{false};
-  std::thread load([&] {
+  std::jthread load([&] {
     auto r = loader_side.get_or_load(test::ctx_with_timeout(5s), "k",
                                      [&](const Context&, std::string_view) {
                                        loading = true;
