@@ -49,13 +49,21 @@ Cache::Impl::Impl(const Options& completed, std::unique_ptr<Backend> l2)
   for (std::size_t i = 0; i < options_.l1.shards; ++i)
     shards_.push_back(std::make_unique<ShardTable>(limits));
   shard_shift_ = 64 - static_cast<unsigned>(std::countr_zero(options_.l1.shards));
-  if (l2_)
+  if (l2_) {
     writer_ = std::make_unique<engine::Writer>(
         *l2_, options_.writer,
         [this](std::span<const engine::Writer::SettledWrite> settled) { settle(settled); });
+    if (l2_->hears_changes()) {
+      // Untrusted until the backend says changes are heard (at once, if they are already).
+      epoch_.store(1, std::memory_order_relaxed);
+      l2_->set_events(this);
+    }
+  }
 }
 
 Cache::Impl::~Impl() {
+  // No event after this returns: they touch the shards.
+  if (l2_ && l2_->hears_changes()) l2_->set_events(nullptr);
   // The writer settles what it still holds into the shards, so it goes first.
   writer_.reset();
   l2_.reset();
@@ -97,7 +105,7 @@ std::size_t Cache::Impl::shard_index(std::uint64_t hash) const noexcept {
 template <class F>
 bool Cache::Impl::read_l1(std::uint64_t hash, std::string_view key, F&& f) {
   engine::attach_this_thread();
-  const bool hit = shard_for(hash).read(hash, key, f);
+  const bool hit = shard_for(hash).read(hash, key, trusted_epoch(), f);
   counters_.add(hit ? kHits : kMisses);
   return hit;
 }
@@ -199,7 +207,8 @@ Result<void> Cache::Impl::queue_write(const Context& ctx, std::string_view key, 
     };
     const bool admitted =
         kind == WriteOp::Kind::set
-            ? shard.store_if(engine::make_value_entry(h, key, op.value(), expires), admit)
+            ? shard.store_if(engine::make_value_entry(h, key, op.value(), expires, current_epoch()),
+                             admit)
             : shard.purge_if(h, key, admit);
     if (admitted) break;
     switch (options_.writer.when_full) {
@@ -264,9 +273,61 @@ Result<void> Cache::Impl::close(const Context& ctx) {
   return flush(ctx);
 }
 
-LeadPlan Cache::Impl::plan_locked(std::uint64_t hash, std::string_view key) {
+std::uint32_t Cache::Impl::trusted_epoch() const noexcept {
+  const std::uint32_t e = current_epoch();
+  // An odd epoch: changes may go unheard, so no value is trusted; none carries this one.
+  return (e & 1) != 0 ? engine::kUntrustedEpoch : e;
+}
+
+LeadPlan Cache::Impl::plan_locked(std::uint64_t hash, std::string_view key, bool stale_seen) {
   if (!writer_) return LeadPlan::read_l2;
-  return pending_for(hash).plan_locked(hash, key, engine::coarse_now_ms());
+  engine::PendingWrites& pending = pending_for(hash);
+  const std::uint64_t now = engine::coarse_now_ms();
+  // A value L1 holds from another epoch is still this cache's own unacknowledged write, if
+  // there is one: read your writes holds whatever the epoch.
+  if (stale_seen && pending.owns_value_locked(hash, key, now)) return LeadPlan::serve_l1_value;
+  return pending.plan_locked(hash, key, now);
+}
+
+void Cache::Impl::keys_changed(std::span<const std::string_view> keys) {
+  engine::attach_this_thread();
+  counters_.add(kInvalidations);
+  for (std::string_view key : keys) {
+    const std::uint64_t h = hash_key(key);
+    switch (shard_for(h).invalidate(h, key)) {
+      case engine::Invalidated::erased:
+        counters_.add(kKeysErased);
+        break;
+      case engine::Invalidated::load_marked:
+        counters_.add(kLoadsMarked);
+        break;
+      case engine::Invalidated::nothing:
+        break;
+    }
+  }
+}
+
+void Cache::Impl::all_changed() {
+  counters_.add(kInvalidations);
+  counters_.add(kFlushesHeard);
+  counters_.add(kEpochBumps);
+  // Two: the parity (heard or not) stays, and every value of the old epoch is a miss. A load in
+  // flight was stamped with the old epoch before it asked L2, so its fill is a miss too.
+  epoch_.fetch_add(2, std::memory_order_relaxed);
+}
+
+void Cache::Impl::coherence_lost() {
+  std::uint32_t e = current_epoch();
+  while ((e & 1) == 0 && !epoch_.compare_exchange_weak(e, e + 1, std::memory_order_relaxed)) {
+  }
+  if ((e & 1) == 0) counters_.add(kEpochBumps);
+}
+
+void Cache::Impl::coherence_restored() {
+  std::uint32_t e = current_epoch();
+  while ((e & 1) != 0 && !epoch_.compare_exchange_weak(e, e + 1, std::memory_order_relaxed)) {
+  }
+  if ((e & 1) != 0) counters_.add(kEpochBumps);
 }
 
 bool Cache::Impl::loader_could_answer(const Error& error) const {
@@ -299,11 +360,20 @@ Result<Produced> Cache::Impl::read_l2(const Context& ctx, std::string_view key) 
     const std::uint64_t l2_end = sent_ms + static_cast<std::uint64_t>(r->ttl_left.left.count());
     expires = std::min(expires, l2_end - std::min(l2_end, engine::coarse_resolution_ms()));
   }
-  return Produced{std::move(r->value), expires, false};
+  return Produced{std::move(r->value), expires, false, 0};
 }
 
 Result<Produced> Cache::Impl::produce(const Context& ctx, std::string_view key, LeadPlan plan,
                                       const Loader* loader) {
+  // Before L2 is asked: a change heard or missed from here on makes this value's stamp stale.
+  const std::uint32_t epoch = current_epoch();
+  Result<Produced> p = produce_unstamped(ctx, key, plan, loader);
+  if (p) p->epoch = epoch;
+  return p;
+}
+
+Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_view key,
+                                                LeadPlan plan, const Loader* loader) {
   if (l2_ && plan != LeadPlan::known_absent) {
     if (plan == LeadPlan::flush_then_read) {
       // Our own write to the key is still on its way; L2's answer is stale until it lands.
@@ -326,7 +396,8 @@ Result<Produced> Cache::Impl::produce(const Context& ctx, std::string_view key, 
   if (loader == nullptr) return not_found();
   Result<std::string> loaded = run_loader(ctx, key, *loader);
   if (!loaded) return std::unexpected(std::move(loaded.error()));
-  return Produced{std::move(*loaded), engine::expiry_after(jittered(options_.default_ttl)), true};
+  return Produced{std::move(*loaded), engine::expiry_after(jittered(options_.default_ttl)), true,
+                  0};
 }
 
 void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const Produced& p) {
@@ -373,6 +444,12 @@ CacheStats Cache::Impl::stats() const {
   s.loads = counters_.sum(kLoads);
   s.load_failures = counters_.sum(kLoadFailures);
   s.coalesced = miss_.coalesced();
+  s.invalidations = counters_.sum(kInvalidations);
+  s.invalidated_keys = counters_.sum(kKeysErased);
+  s.fills_discarded = miss_.fills_discarded();
+  s.epoch_bumps = counters_.sum(kEpochBumps);
+  s.stale_refused = miss_.stale_refused();
+  s.l2_coherent = (current_epoch() & 1) == 0;
   s.l2_hits = counters_.sum(kL2Hits);
   s.l2_misses = counters_.sum(kL2Misses);
   s.l2_errors = counters_.sum(kL2Errors);

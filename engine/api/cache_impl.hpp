@@ -7,6 +7,12 @@
 // Read your writes: until L2 acknowledges a write, the key's L1 state answers for it (the value,
 // or "absent" for a purge) and no L2 fill replaces it; a write L2 refuses for good, or that is
 // dropped, takes the key out of L1 if it was the key's latest, so L1 never stays ahead of L2.
+//
+// Coherence (a backend that hears changes, BackendEvents): a changed key is dropped from L1 (a
+// load in flight for it is answered but not cached), and every value is stamped with the
+// coherence epoch it was taken in. The epoch is even while every change is heard, odd while
+// changes may go unheard; a read trusts only values of the current even epoch, so losing the
+// change stream, or a FLUSHALL, makes every older value a miss at once with no scan.
 #pragma once
 
 #include <atomic>
@@ -26,7 +32,7 @@
 
 namespace tiercache {
 
-class Cache::Impl final : engine::ValueSource {
+class Cache::Impl final : engine::ValueSource, BackendEvents {
  public:
   // `completed` comes from complete_options(); `l2` is null for an L1-only cache.
   Impl(const Options& completed, std::unique_ptr<Backend> l2);
@@ -70,11 +76,22 @@ class Cache::Impl final : engine::ValueSource {
   Result<std::string> run_loader(const Context& ctx, std::string_view key, const Loader& loader);
 
   // engine::ValueSource
-  engine::LeadPlan plan_locked(std::uint64_t hash, std::string_view key) override;
+  std::uint32_t trusted_epoch() const noexcept override;
+  engine::LeadPlan plan_locked(std::uint64_t hash, std::string_view key, bool stale_seen) override;
   Result<engine::Produced> produce(const Context& ctx, std::string_view key, engine::LeadPlan plan,
                                    const Loader* loader) override;
   bool loader_could_answer(const Error& error) const override;
   void filled_locked(std::uint64_t hash, std::string_view key, const engine::Produced& p) override;
+  Result<engine::Produced> produce_unstamped(const Context& ctx, std::string_view key,
+                                             engine::LeadPlan plan, const Loader* loader);
+
+  // BackendEvents, on the backend's thread.
+  void keys_changed(std::span<const std::string_view> keys) override;
+  void all_changed() override;
+  void coherence_lost() override;
+  void coherence_restored() override;
+  // The epoch new values are stamped with (odd while changes may go unheard).
+  std::uint32_t current_epoch() const noexcept { return epoch_.load(std::memory_order_relaxed); }
 
   enum Counter : std::size_t {
     kHits,
@@ -84,6 +101,11 @@ class Cache::Impl final : engine::ValueSource {
     kL2Hits,
     kL2Misses,
     kL2Errors,
+    kInvalidations,
+    kKeysErased,
+    kLoadsMarked,
+    kFlushesHeard,
+    kEpochBumps,
     kCounterCount
   };
 
@@ -99,6 +121,10 @@ class Cache::Impl final : engine::ValueSource {
   std::atomic<bool> closed_{false};
   // How long a caller spins for an L2 read before it sleeps, from the reads it has seen.
   engine::SpinBudget l2_read_spin_;
+  // The coherence epoch (see the top comment). Its own line: every read loads it, and it
+  // changes only when coherence is lost or restored or L2 is flushed. Relaxed: a read that sees
+  // the old epoch a moment longer serves what it would have served a moment earlier.
+  alignas(64) std::atomic<std::uint32_t> epoch_{0};
   std::unique_ptr<Backend> l2_;
   std::unique_ptr<engine::Writer> writer_;
 };

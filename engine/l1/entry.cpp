@@ -28,9 +28,10 @@ PromiseSlot* Entry::slot() const noexcept {
 }
 
 Entry* make_value_entry(std::uint64_t hash, std::string_view key, std::string_view value,
-                        std::uint64_t expires_at_ms) {
+                        std::uint64_t expires_at_ms, std::uint32_t epoch) {
   Entry* e = allocate(hash, key, value.size());
   e->kind = EntryKind::value;
+  e->epoch = epoch;
   e->expires_at_ms = expires_at_ms;
   e->value_bytes = static_cast<std::uint32_t>(value.size());
   if (!value.empty()) std::memcpy(e->bytes() + key.size(), value.data(), value.size());

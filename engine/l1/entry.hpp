@@ -5,6 +5,7 @@
 //     u64  expires_at_ms;       // coarse clock; kNeverExpires
 //     u32  value_bytes;
 //     u32  ring_pos;            // its slot in the shard's CLOCK ring
+//     u32  epoch;               // the cache's coherence epoch when L1 took the value
 //     u16  key_bytes;
 //     atomic<u8> hits;          // CLOCK count, 0..3: the only field written after publication
 //     EntryKind kind;
@@ -43,11 +44,17 @@ inline constexpr std::uint8_t kMaxHitCount = 3;
 // Position of an entry that is not in a CLOCK ring.
 inline constexpr std::uint32_t kNotInRing = UINT32_MAX;
 
+// An epoch no entry carries: what a read asks for while no value may be trusted.
+inline constexpr std::uint32_t kUntrustedEpoch = UINT32_MAX;
+
 struct Entry {
   std::uint64_t hash;
   std::uint64_t expires_at_ms;
   std::uint32_t value_bytes;
   std::uint32_t ring_pos;
+  // The coherence epoch the value was taken in: a read trusts it only in that same epoch
+  // (docs/architecture.md, invariant 14).
+  std::uint32_t epoch;
   std::uint16_t key_bytes;
   std::atomic<std::uint8_t> hits;
   EntryKind kind;
@@ -81,7 +88,7 @@ static_assert(alignof(Entry) == 8, "entries come from operator new; no over-alig
 
 // A value entry, not yet published. Its bytes are copied in.
 Entry* make_value_entry(std::uint64_t hash, std::string_view key, std::string_view value,
-                        std::uint64_t expires_at_ms);
+                        std::uint64_t expires_at_ms, std::uint32_t epoch = 0);
 // A loading entry holding one new reference to `slot`.
 Entry* make_loading_entry(std::uint64_t hash, std::string_view key, PromiseSlot* slot);
 // Frees an entry no reader can reach any more (the GC's disposer, or one never published).

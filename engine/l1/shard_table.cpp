@@ -101,15 +101,36 @@ Entry* ShardTable::find_loading_locked(std::uint64_t hash, const PromiseSlot* sl
   return e != nullptr && e->kind == EntryKind::loading && e->slot() == slot ? e : nullptr;
 }
 
-bool ShardTable::fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh) {
+Filled ShardTable::fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh) {
   Entry* e = find_loading_locked(hash, slot);
   if (e == nullptr) {
     destroy_entry(fresh);
-    return false;
+    return Filled::superseded;
+  }
+  if (slot->is_invalidated_locked()) {
+    destroy_entry(fresh);
+    unlink_locked(e);
+    return Filled::invalidated;
   }
   replace_locked(e, fresh);
   make_room_locked(fresh);
-  return true;
+  return Filled::filled;
+}
+
+Invalidated ShardTable::invalidate(std::uint64_t hash, std::string_view key) {
+  Invalidated what = Invalidated::nothing;
+  locked([&] {
+    Entry* e = find_locked(hash);
+    if (e == nullptr || !e->has_key(key)) return;
+    if (e->kind == EntryKind::loading) {
+      e->slot()->invalidate_locked();
+      what = Invalidated::load_marked;
+    } else {
+      unlink_locked(e);
+      what = Invalidated::erased;
+    }
+  });
+  return what;
 }
 
 void ShardTable::drop(std::uint64_t hash, const PromiseSlot* slot) {

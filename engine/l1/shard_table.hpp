@@ -62,16 +62,35 @@ struct ShardLimits {
   std::size_t expected_entries;  // sizes the ring up front, so it never holds 2x slack
 };
 
+// What a miss that finds neither a trusted value nor a load running should do, as the caller's
+// on_miss_locked() decides it under the writer lock.
+enum class MissDecision {
+  lead,         // insert a loading entry and produce the value
+  absent,       // answer not_found
+  serve_stale,  // answer the value L1 holds for the key although its epoch is not trusted
+};
+
 // A miss, decided under the writer lock.
 struct Claim {
   enum class Kind {
-    hit,     // a fresh value appeared meanwhile: `value`
+    hit,     // a fresh value appeared meanwhile (or a stale one the caller chose): `value`
     wait,    // a load is running: wait on `slot`
     lead,    // a loading entry for `slot` was inserted: produce the value
     absent,  // the caller's on_miss said there is nothing to load: answer not_found
   } kind;
   std::string value;  // hit: the value found
   PromiseSlot* slot;  // wait, lead: one reference owned by the caller
+  bool stale_seen;    // a value of an untrusted epoch was there (hit: it is the one returned)
+};
+
+// What an invalidation found for its key.
+enum class Invalidated { nothing, erased, load_marked };
+
+// What a leader's fill came to.
+enum class Filled {
+  filled,       // its value is in L1
+  superseded,   // a set or purge replaced its loading entry meanwhile: nothing cached (S4)
+  invalidated,  // L2 said the key changed while the value was on its way: nothing cached (S7)
 };
 
 class ShardTable {
@@ -81,13 +100,13 @@ class ShardTable {
   ShardTable(const ShardTable&) = delete;
   ShardTable& operator=(const ShardTable&) = delete;
 
-  // Lock-free. If a fresh value entry for `key` is there: records the hit, calls
-  // f(value) while the entry is guarded (the view dies with f) and returns true.
+  // Lock-free. If a fresh value entry for `key` of epoch `trusted_epoch` is there: records the
+  // hit, calls f(value) while the entry is guarded (the view dies with f) and returns true.
   template <class F>
-  bool read(std::uint64_t hash, std::string_view key, F&& f) {
+  bool read(std::uint64_t hash, std::string_view key, std::uint32_t trusted_epoch, F&& f) {
     bool hit = false;
     table_.find(hash, [&](Entry& e) {
-      if (e.kind != EntryKind::value || !e.has_key(key)) return;
+      if (e.kind != EntryKind::value || e.epoch != trusted_epoch || !e.has_key(key)) return;
       // Entries without a TTL spare the clock read.
       if (e.expires_at_ms != kNeverExpires && e.is_expired(coarse_now_ms())) return;
       e.record_hit();
@@ -147,28 +166,33 @@ class ShardTable {
   // Removes the entry for `key`, value or loading. The writer lock must be held (locked()).
   void purge_locked(std::uint64_t hash, std::string_view key);
 
-  // The slow path of a miss: a fresh value, a load to wait on, or, if on_miss_locked() (run
-  // under the lock) says so, a new load to lead; else absent.
+  // The slow path of a miss: a fresh value (epoch `trusted_epoch`), a load to wait on, or what
+  // on_miss_locked(bool stale_seen) (run under the lock) decides: lead a new load, absent, or
+  // serve a value L1 holds from another epoch.
   template <class OnMiss>
-  Claim claim(std::uint64_t hash, std::string_view key, OnMiss&& on_miss_locked) {
+  Claim claim(std::uint64_t hash, std::string_view key, std::uint32_t trusted_epoch,
+              OnMiss&& on_miss_locked) {
     Claim c;
     {
       std::lock_guard lock(writer_mu_);
-      c = claim_locked(hash, key, on_miss_locked);
+      c = claim_locked(hash, key, trusted_epoch, on_miss_locked);
     }
     reclaim_if_over_budget();
     return c;
   }
-  // The leader's value: if the cell still holds `slot`'s loading entry, `fresh` replaces it,
-  // then_locked() runs and true is returned; otherwise (purged or overwritten meanwhile, S4)
-  // `fresh` is freed and nothing runs.
+  // L2 says `key` changed: its value goes, and a load in progress is marked so that its fill is
+  // answered but not cached (S7).
+  Invalidated invalidate(std::uint64_t hash, std::string_view key);
+  // The leader's value: if the cell still holds `slot`'s loading entry and no invalidation
+  // marked it, `fresh` replaces it and then_locked() runs; otherwise `fresh` is freed, nothing
+  // runs, and a marked loading entry is dropped.
   template <class F>
-  bool fill(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh, F&& then_locked) {
-    bool filled;
+  Filled fill(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh, F&& then_locked) {
+    Filled filled;
     {
       std::lock_guard lock(writer_mu_);
       filled = fill_locked(hash, slot, fresh);
-      if (filled) then_locked();
+      if (filled == Filled::filled) then_locked();
     }
     reclaim_if_over_budget();
     return filled;
@@ -216,27 +240,40 @@ class ShardTable {
     return e.key_bytes + e.value_bytes + kEntryOverheadBytes;
   }
   template <class OnMiss>
-  Claim claim_locked(std::uint64_t hash, std::string_view key, OnMiss& on_miss_locked) {
+  Claim claim_locked(std::uint64_t hash, std::string_view key, std::uint32_t trusted_epoch,
+                     OnMiss& on_miss_locked) {
     Entry* e = find_locked(hash);
+    bool stale_seen = false;
     if (e != nullptr && e->has_key(key)) {
       if (e->kind == EntryKind::value && !e->is_expired(coarse_now_ms())) {
-        e->record_hit();
-        return {Claim::Kind::hit, std::string(e->value()), nullptr};
+        if (e->epoch == trusted_epoch) {
+          e->record_hit();
+          return {Claim::Kind::hit, std::string(e->value()), nullptr, false};
+        }
+        stale_seen = true;
       }
       if (e->kind == EntryKind::loading) {
         PromiseSlot* slot = e->slot();
         slot->add_ref();
         slot->join();
-        return {Claim::Kind::wait, {}, slot};
+        return {Claim::Kind::wait, {}, slot, false};
       }
     }
-    if (!on_miss_locked()) return {Claim::Kind::absent, {}, nullptr};
+    switch (on_miss_locked(stale_seen)) {
+      case MissDecision::absent:
+        return {Claim::Kind::absent, {}, nullptr, stale_seen};
+      case MissDecision::serve_stale:
+        if (stale_seen) return {Claim::Kind::hit, std::string(e->value()), nullptr, true};
+        break;
+      case MissDecision::lead:
+        break;
+    }
     PromiseSlot* slot = PromiseSlot::create();
     replace_locked(e, make_loading_entry(hash, key, slot));
-    return {Claim::Kind::lead, {}, slot};
+    return {Claim::Kind::lead, {}, slot, stale_seen};
   }
   void store_locked(Entry* fresh);
-  bool fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
+  Filled fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
   Entry* find_locked(std::uint64_t hash);
   // The cell's entry if it is `slot`'s loading entry (the leader's identity check, S4).
   Entry* find_loading_locked(std::uint64_t hash, const PromiseSlot* slot);

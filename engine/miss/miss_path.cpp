@@ -11,10 +11,13 @@ Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::
   for (;;) {
     if (ctx.done()) return ended_while(ctx, "get", "before the miss was served");
     LeadPlan plan = LeadPlan::read_l2;
-    Claim claim = shard.claim(hash, key, [&] {
-      plan = source_.plan_locked(hash, key);
-      return plan != LeadPlan::known_absent || loader != nullptr;
+    Claim claim = shard.claim(hash, key, source_.trusted_epoch(), [&](bool stale_seen) {
+      plan = source_.plan_locked(hash, key, stale_seen);
+      if (plan == LeadPlan::serve_l1_value) return MissDecision::serve_stale;
+      if (plan == LeadPlan::known_absent && loader == nullptr) return MissDecision::absent;
+      return MissDecision::lead;
     });
+    if (claim.stale_seen && plan != LeadPlan::serve_l1_value) counters_.add(kStaleRefused);
     switch (claim.kind) {
       case Claim::Kind::hit:
         return std::move(claim.value);
@@ -24,7 +27,7 @@ Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::
       case Claim::Kind::lead:
         return lead(ctx, shard, hash, key, claim.slot, plan, loader);
       case Claim::Kind::wait:
-        coalesced_.add(0);
+        counters_.add(kCoalesced);
         if (auto answer = await(ctx, shard, hash, key, claim.slot, loader)) return *answer;
         break;
     }
@@ -55,8 +58,10 @@ Result<std::string> MissPath::lead_unguarded(const Context& ctx, ShardTable& sha
   if (p) {
     // A value that expires now answers this call but is not worth an L1 entry.
     if (p->expires_at_ms > coarse_now_ms()) {
-      shard.fill(hash, slot, make_value_entry(hash, key, p->value, p->expires_at_ms),
-                 [&] { source_.filled_locked(hash, key, *p); });
+      const Filled filled =
+          shard.fill(hash, slot, make_value_entry(hash, key, p->value, p->expires_at_ms, p->epoch),
+                     [&] { source_.filled_locked(hash, key, *p); });
+      if (filled == Filled::invalidated) counters_.add(kFillsDiscarded);
     } else {
       shard.drop(hash, slot);
     }
@@ -95,9 +100,10 @@ std::optional<Result<std::string>> MissPath::await(const Context& ctx, ShardTabl
         return ended_while(ctx, "get", "while taking over another caller's load");
       }
       if (!slot->try_lead()) continue;
-      // The plan the first leader had may be stale: a write may have landed meanwhile.
+      // The plan the first leader had may be stale: a write may have landed meanwhile. The
+      // loading entry is in the cell, so no L1 value is there to serve.
       LeadPlan plan = LeadPlan::read_l2;
-      shard.locked([&] { plan = source_.plan_locked(hash, key); });
+      shard.locked([&] { plan = source_.plan_locked(hash, key, false); });
       return lead(ctx, shard, hash, key, slot, plan, loader);
     }
     const bool answered =

@@ -22,11 +22,13 @@
 
 namespace tiercache::engine {
 
-// How a leader produces a key's value, decided under the shard lock when it claims the key.
+// How a miss is served, decided under the shard lock when it claims the key.
 enum class LeadPlan : std::uint8_t {
   read_l2,          // ask L2, then the loader if L2 has nothing
   flush_then_read,  // a write of this cache to the key is still on its way to L2: wait for it
   known_absent,     // a purge of this cache is still on its way: L2's copy is stale, skip it
+  serve_l1_value,   // the value L1 holds, though of an untrusted epoch, is this cache's own
+                    // unacknowledged write: answer it (only offered when one is there)
 };
 
 // What a leader made of the key.
@@ -34,13 +36,18 @@ struct Produced {
   std::string value;
   std::uint64_t expires_at_ms;  // the L1 expiry; not in the future: answer, but cache nothing
   bool loaded;                  // produced by the loader (so L2 does not have it yet)
+  std::uint32_t epoch;          // the coherence epoch before L2 was asked: the entry's stamp
 };
 
 // The producer of values for MissPath; the cache implements it.
 class ValueSource {
  public:
-  // Under the shard lock, when a miss finds neither a value nor a load running.
-  virtual LeadPlan plan_locked(std::uint64_t hash, std::string_view key) = 0;
+  // The epoch an L1 value must carry to be served (an epoch no entry has while L2 changes may
+  // go unheard).
+  virtual std::uint32_t trusted_epoch() const noexcept = 0;
+  // Under the shard lock, when a miss finds neither a trusted value nor a load running;
+  // `stale_seen`: L1 holds a value for the key from another epoch.
+  virtual LeadPlan plan_locked(std::uint64_t hash, std::string_view key, bool stale_seen) = 0;
   // The leader's work, without locks, within ctx. A failure without a loader is published to
   // callers without a loader only if loader_could_answer() says a loader might do better (S6).
   virtual Result<Produced> produce(const Context& ctx, std::string_view key, LeadPlan plan,
@@ -63,7 +70,11 @@ class MissPath {
                             std::string_view key, const Loader* loader);
 
   // Callers that waited on another caller's load instead of producing the value themselves.
-  std::uint64_t coalesced() const noexcept { return coalesced_.sum(0); }
+  std::uint64_t coalesced() const noexcept { return counters_.sum(kCoalesced); }
+  // Leaders' values answered but not cached because L2 changed meanwhile (S7).
+  std::uint64_t fills_discarded() const noexcept { return counters_.sum(kFillsDiscarded); }
+  // Misses that found an L1 value of an untrusted epoch and did not serve it.
+  std::uint64_t stale_refused() const noexcept { return counters_.sum(kStaleRefused); }
 
  private:
   // The leader owns one reference to `slot` and gives it up here, even if an allocation throws
@@ -80,8 +91,10 @@ class MissPath {
                                            std::uint64_t hash, std::string_view key,
                                            PromiseSlot* slot, const Loader* loader);
 
+  enum Counter : std::size_t { kCoalesced, kFillsDiscarded, kStaleRefused, kCounterCount };
+
   ValueSource& source_;
-  StripedCounters<1> coalesced_;
+  StripedCounters<kCounterCount> counters_;
 };
 
 }  // namespace tiercache::engine

@@ -20,6 +20,8 @@
 //     by that waiter, under the shard's writer lock: no loading entry outlives its callers.
 // S6  A leader without a loader (a get) that found nothing publishes an answer for callers
 //     without a loader only; a waiter with a loader claims the key again and loads it.
+// S7  An invalidation from L2 while the load runs marks the slot: the leader's value answers
+//     its callers but is not cached, as L2 changed after (or while) it was read.
 //
 // [1] quick_cache, src/sync_placeholder.rs: Loading / Inserted states, guard hand-off.
 // [2] Caffeine, AsyncCache: a future in the map, removed when it fails.
@@ -68,6 +70,10 @@ class PromiseSlot {
 
   // Valid after wait() returned ready or failed.
   const Result<std::string>& result() const noexcept { return result_; }
+
+  // S7. Both under the shard's writer lock, which guards the mark.
+  void invalidate_locked() noexcept { invalidated_ = true; }
+  bool is_invalidated_locked() const noexcept { return invalidated_; }
   AnswerFor answer_for() const noexcept { return answer_for_; }
 
  private:
@@ -80,6 +86,7 @@ class PromiseSlot {
   std::uint32_t waiters_ = 0;                   // guarded by mu_
   Result<std::string> result_;                  // guarded by mu_ until terminal, then immutable
   AnswerFor answer_for_ = AnswerFor::everyone;  // as result_
+  bool invalidated_ = false;                    // guarded by the shard's writer lock
 };
 
 }  // namespace tiercache::engine

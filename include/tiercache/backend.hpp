@@ -74,6 +74,23 @@ struct BackendHealth {
   std::uint64_t reconnects = 0;  // connections re-established after a loss
 };
 
+// What a backend tells the cache about L2 changing under it (Redis: server-assisted
+// invalidation). Called on a thread of the backend's, one call at a time; each returns quickly.
+class BackendEvents {
+ public:
+  // These keys (as the cache names them: without the backend's key prefix) changed in L2.
+  virtual void keys_changed(std::span<const std::string_view> keys) = 0;
+  // Every key may have changed (FLUSHALL, FLUSHDB).
+  virtual void all_changed() = 0;
+  // From now until coherence_restored(), a change in L2 may go unheard.
+  virtual void coherence_lost() = 0;
+  // Changes are heard again, for everything read from L2 from now on.
+  virtual void coherence_restored() = 0;
+
+ protected:
+  ~BackendEvents() = default;
+};
+
 class Backend {
  public:
   // One result per key, in order: a value, errc::not_found, or the failure.
@@ -100,6 +117,14 @@ class Backend {
   // a read connection coming back does not hold the writes up.
   virtual bool accepts_writes() const noexcept { return is_available(); }
   virtual BackendHealth health() const { return {is_available(), {}, 0}; }
+
+  // Whether the backend can hear changes made to L2 by others (and call set_events' events).
+  // A backend that cannot leaves L1's TTL as the only bound on staleness.
+  virtual bool hears_changes() const noexcept { return false; }
+  // Starts (events not null) or stops (null) telling `events` about changes in L2. Calls
+  // events->coherence_restored() before it returns if changes are heard already. After a call
+  // with null returns, no event is delivered any more.
+  virtual void set_events(BackendEvents* /*events*/) {}
 };
 
 struct Options;

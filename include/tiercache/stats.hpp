@@ -41,6 +41,14 @@ struct CacheStats {
   std::uint64_t writes_dropped = 0;    // queued writes dropped for room (drop_oldest)
   std::size_t write_queue_depth = 0;   // writes not yet acknowledged: queued, in flight, retried
   std::size_t write_queue_bytes = 0;   // their key + value bytes (Options.writer.queue_max_bytes)
+  // Coherence with L2: changes others make there, heard through Redis invalidation (all 0, and
+  // l2_coherent true, without it).
+  std::uint64_t invalidations = 0;     // invalidation messages heard (a FLUSHALL counts one)
+  std::uint64_t invalidated_keys = 0;  // L1 values those messages dropped
+  std::uint64_t fills_discarded = 0;   // values read while their key changed: answered, not cached
+  std::uint64_t epoch_bumps = 0;       // change stream lost or regained, or L2 flushed
+  std::uint64_t stale_refused = 0;     // misses that found an L1 value of an older epoch
+  bool l2_coherent = true;             // changes in L2 are heard now: L1 values are trusted
   // L2's health (available = true, the rest empty, without an L2).
   bool l2_available = true;         // false while L2 cannot be reached: misses fail fast
   std::string l2_last_error;        // why it last failed to connect or answer, "" if it never did
