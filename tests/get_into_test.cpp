@@ -14,6 +14,10 @@ TEST_CASE("get_into that misses L1 and hits L2 counts exactly one L1 miss", "[re
   test::RedisServer redis;
   Cache cache = test::open_cache(redis);
   REQUIRE(redis.command({"SET", "k", "value"}) == "+OK");
+  // The SET's invalidation must arrive first: heard during the read, it would keep the value
+  // out of L1 (the fill race guard) and the second read below would miss.
+  test::wait_until(
+      2s, [&] { return cache.stats().invalidations >= 1; }, "the SET's invalidation is heard");
 
   std::array<char, 16> out{};
   auto n = cache.get_into(test::ctx_with_timeout(2s), "k", out);

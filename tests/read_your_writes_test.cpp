@@ -100,9 +100,11 @@ TEST_CASE("a set evicted from L1 before its write lands is not replaced by the o
 
 TEST_CASE("a purge refused with overloaded leaves the key's value in L1", "[redis][fault]") {
   test::RedisServer redis;
+  // stale_if_l2_down: with Redis gone, L1 may answer with what it holds.
   Cache cache = test::open_cache(
       redis,
-      {.writer = {.when_full = QueueFullPolicy::refuse, .queue_max_ops = 2, .batch_max_ops = 1}});
+      {.writer = {.when_full = QueueFullPolicy::refuse, .queue_max_ops = 2, .batch_max_ops = 1},
+       .stale_if_l2_down = true});
   REQUIRE(cache.set(test::ctx(), "k", "old"));
   REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
 

@@ -23,12 +23,16 @@ bool is_l2_failure(const tiercache::Error& e) {
 TEST_CASE("Redis stopped: misses fail fast, L1 hits are served, writes resume after restart",
           "[redis][fault]") {
   test::RedisServer redis;
-  Cache cache = test::open_cache(redis);
+  // stale_if_l2_down: L1 answers while changes in Redis cannot be heard.
+  Cache cache = test::open_cache(redis, {.stale_if_l2_down = true});
   REQUIRE(cache.set(test::ctx(), "hot", "v"));
   REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
 
   redis.kill();
+  test::wait_until(
+      5s, [&] { return !cache.stats().l2_coherent; }, "the loss of Redis is noticed");
   CHECK(cache.get(test::ctx(), "hot") == "v");
+  CHECK(cache.stats().stale_served >= 1);
   const auto start = std::chrono::steady_clock::now();
   auto miss = cache.get(test::ctx_with_timeout(300ms), "cold");
   CHECK(std::chrono::steady_clock::now() - start < 1s);
@@ -39,9 +43,33 @@ TEST_CASE("Redis stopped: misses fail fast, L1 hits are served, writes resume af
   redis.restart();
   REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
   CHECK(redis.command({"GET", "written-while-down"}) == "w");
+  // The restarted server lost "hot" (no persistence). L1's copy dates from before the loss, so
+  // once Redis answers again it is Redis's answer that counts.
   test::wait_until(
-      5s, [&] { return cache.get(test::ctx_with_timeout(500ms), "hot") == "v"; },
-      "reads work again");
+      5s,
+      [&] {
+        auto hot = cache.get(test::ctx_with_timeout(500ms), "hot");
+        return !hot && hot.error() == errc::not_found;
+      },
+      "reads work again, and the value Redis lost is not served");
+}
+
+TEST_CASE("Redis stopped: by default an L1 value is not served once changes cannot be heard",
+          "[redis][fault]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  REQUIRE(cache.set(test::ctx(), "hot", "v"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  REQUIRE(cache.get(test::ctx(), "hot") == "v");
+
+  redis.kill();
+  test::wait_until(
+      5s, [&] { return !cache.stats().l2_coherent; }, "the loss of Redis is noticed");
+  auto hot = cache.get(test::ctx_with_timeout(300ms), "hot");
+  REQUIRE_FALSE(hot);
+  CHECK(is_l2_failure(hot.error()));
+  CHECK(cache.stats().stale_refused >= 1);
+  CHECK(cache.stats().stale_served == 0);
 }
 
 TEST_CASE("a sync write during an outage waits, then lands once Redis is back", "[redis][fault]") {

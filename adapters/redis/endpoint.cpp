@@ -48,7 +48,8 @@ Result<Endpoint> make_endpoint(const RedisOptions& r) {
       {"connect_timeout", r.connect_timeout},
       {"command_timeout", r.command_timeout},
       {"reconnect_backoff_min", r.reconnect_backoff_min},
-      {"health_check_interval", r.health_check_interval}};
+      {"health_check_interval", r.health_check_interval},
+      {"invalidation_heartbeat", r.invalidation_heartbeat}};
   for (const auto& [name, value] : positive)
     if (value.count() <= 0)
       return fail(errc::invalid_argument, "Options.redis.", name, " is ", value.count(),
@@ -62,6 +63,7 @@ Result<Endpoint> make_endpoint(const RedisOptions& r) {
   e.backoff_min = r.reconnect_backoff_min;
   e.backoff_max = r.reconnect_backoff_max;
   e.health_check_interval = r.health_check_interval;
+  e.invalidation_heartbeat = r.invalidation_heartbeat;
   return e;
 }
 

@@ -24,6 +24,7 @@ struct Endpoint {
   std::chrono::milliseconds backoff_min{10};
   std::chrono::milliseconds backoff_max{1000};
   std::chrono::milliseconds health_check_interval{1000};
+  std::chrono::milliseconds invalidation_heartbeat{100};
 
   // "host:port" or the socket path, for error details.
   std::string address() const;

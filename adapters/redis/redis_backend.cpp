@@ -18,46 +18,163 @@ constexpr std::size_t kReplySlackBytes = std::size_t{64} << 10;
 }  // namespace
 
 RedisBackend::RedisBackend(std::unique_ptr<EventLoop> loop, std::string key_prefix,
-                           std::size_t max_value_bytes)
+                           std::size_t max_value_bytes, InvalidationMode invalidation)
     : key_prefix_(std::move(key_prefix)),
       max_value_bytes_(max_value_bytes),
-      loop_(std::move(loop)) {}
+      loop_(std::move(loop)),
+      invalidation_(invalidation) {}
 
 Result<std::unique_ptr<RedisBackend>> RedisBackend::start(const Endpoint& endpoint,
                                                           std::string key_prefix,
-                                                          std::size_t max_value_bytes) {
+                                                          std::size_t max_value_bytes,
+                                                          InvalidationMode invalidation) {
   Result<std::unique_ptr<EventLoop>> loop = EventLoop::start();
   if (!loop) return std::unexpected(std::move(loop.error()));
   std::unique_ptr<RedisBackend> b(
-      new RedisBackend(std::move(*loop), std::move(key_prefix), max_value_bytes));
+      new RedisBackend(std::move(*loop), std::move(key_prefix), max_value_bytes, invalidation));
+  RedisBackend* self = b.get();
   std::promise<void> started;
   b->loop_->post([&] {
-    b->reads_ = std::make_unique<RedisConnection>(*b->loop_, endpoint, "redis reads",
-                                                  RedisConnection::Role::reads,
-                                                  max_value_bytes + kReplySlackBytes);
-    b->writes_ = std::make_unique<RedisConnection>(*b->loop_, endpoint, "redis writes",
-                                                   RedisConnection::Role::writes, kReplySlackBytes);
-    b->reads_->start();
-    b->writes_->start();
+    self->reads_ = std::make_unique<RedisConnection>(*self->loop_, endpoint, "redis reads",
+                                                     RedisConnection::Role::reads,
+                                                     max_value_bytes + kReplySlackBytes);
+    self->writes_ = std::make_unique<RedisConnection>(
+        *self->loop_, endpoint, "redis writes", RedisConnection::Role::writes, kReplySlackBytes);
+    if (invalidation != InvalidationMode::off) {
+      // A message names up to every key of a write: bounded like a read of that many values.
+      self->subscriber_ = std::make_unique<RedisConnection>(
+          *self->loop_, endpoint, "redis invalidations", RedisConnection::Role::subscriber,
+          max_value_bytes + kReplySlackBytes);
+      self->subscriber_->on_push([self](const redisReply& payload) { self->deliver(payload); });
+      self->subscriber_->on_ready_change(
+          [self](bool ready) { self->subscriber_ready_changed(ready); });
+      self->tracking_connection().on_ready_change(
+          [self](bool ready) { self->tracking_ready_changed(ready); });
+      self->subscriber_->start();
+    }
+    self->reads_->start();
+    self->writes_->start();
     started.set_value();
   });
   started.get_future().wait();
-  // A healthy server is ready on return; an unreachable one costs at most connect_timeout, and
-  // the cache starts degraded (L1 only) while it keeps trying. stats() says why.
+  // A healthy server is ready, and heard, on return; an unreachable one costs at most
+  // connect_timeout, and the cache starts degraded (L1 only) while it keeps trying. stats()
+  // says why.
   const auto until = Clock::now() + endpoint.connect_timeout;
-  while (!b->is_available() && Clock::now() < until)
-    std::this_thread::sleep_for(kConnectPollInterval);
+  auto up = [&] {
+    return b->is_available() &&
+           (invalidation == InvalidationMode::off || b->coherent_any_thread_.load());
+  };
+  while (!up() && Clock::now() < until) std::this_thread::sleep_for(kConnectPollInterval);
   return b;
 }
 
 RedisBackend::~RedisBackend() {
   std::promise<void> stopped;
   loop_->post([&] {
+    events_ = nullptr;
+    subscriber_.reset();
     reads_.reset();
     writes_.reset();
     stopped.set_value();
   });
   stopped.get_future().wait();
+}
+
+RedisConnection& RedisBackend::tracking_connection() const {
+  return invalidation_ == InvalidationMode::bcast ? *writes_ : *reads_;
+}
+
+void RedisBackend::set_events(BackendEvents* events) {
+  std::promise<void> done;
+  loop_->post([&] {
+    events_ = events;
+    if (events_ != nullptr && coherent_) events_->coherence_restored();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+void RedisBackend::subscriber_ready_changed(bool ready) {
+  subscriber_ready_ = ready;
+  ++tracking_generation_;
+  // A new subscriber has a new CLIENT ID: tracking must redirect to it.
+  enable_tracking();
+  update_coherence();
+}
+
+void RedisBackend::tracking_ready_changed(bool ready) {
+  tracking_ready_ = ready;
+  ++tracking_generation_;
+  // A new connection tracks nothing yet.
+  tracking_redirect_ = 0;
+  enable_tracking();
+  update_coherence();
+}
+
+void RedisBackend::enable_tracking() {
+  if (!subscriber_ready_ || !tracking_ready_) return;
+  const long long subscriber_id = subscriber_->client_id();
+  if (subscriber_id == 0) return;  // the server did not say its CLIENT ID: nothing to redirect to
+  RedisConnection& tracking = tracking_connection();
+  const std::string redirect = std::to_string(subscriber_id);
+  std::vector<std::string_view> argv = {"CLIENT", "TRACKING", "on", "REDIRECT", redirect};
+  if (invalidation_ == InvalidationMode::bcast) {
+    argv.push_back("BCAST");
+    if (!key_prefix_.empty()) argv.insert(argv.end(), {"PREFIX", key_prefix_});
+  }
+  argv.push_back("NOLOOP");
+  // Off first: an existing REDIRECT (or BCAST prefix) cannot be changed in place.
+  tracking.send(format_command({"CLIENT", "TRACKING", "off"}),
+                [](const redisReply*, const Error*) {});
+  tracking.send(format_command(argv), [this, generation = tracking_generation_, subscriber_id](
+                                          const redisReply* r, const Error* e) {
+    if (e != nullptr || generation != tracking_generation_) return;
+    if (r->type == REDIS_REPLY_ERROR) {
+      // Without tracking nothing is heard: L1 values are never trusted (Options.redis.
+      // invalidation = off is the choice for a server or user that cannot track).
+      tracking_connection().note_error("CLIENT TRACKING refused: " + std::string(r->str, r->len) +
+                                       " (Options.redis.invalidation = off to run without it)");
+      return;
+    }
+    tracking_redirect_ = subscriber_id;
+    update_coherence();
+  });
+  tracking.write_now();
+}
+
+void RedisBackend::update_coherence() {
+  const bool now = subscriber_ready_ && tracking_ready_ && tracking_redirect_ != 0 &&
+                   tracking_redirect_ == subscriber_->client_id();
+  if (now == coherent_) return;
+  coherent_ = now;
+  coherent_any_thread_.store(now);
+  if (events_ == nullptr) return;
+  if (now) {
+    events_->coherence_restored();
+  } else {
+    events_->coherence_lost();
+  }
+}
+
+void RedisBackend::deliver(const redisReply& payload) {
+  if (events_ == nullptr) return;
+  if (payload.type == REDIS_REPLY_NIL) {
+    events_->all_changed();
+    return;
+  }
+  if (payload.type != REDIS_REPLY_ARRAY) return;
+  std::vector<std::string_view> keys;
+  keys.reserve(payload.elements);
+  for (std::size_t i = 0; i < payload.elements; ++i) {
+    const redisReply* k = payload.element[i];
+    if (k == nullptr || k->type != REDIS_REPLY_STRING) continue;
+    const std::string_view key(k->str, k->len);
+    // Keys outside this cache's namespace are not its; its own carry the prefix.
+    if (!key.starts_with(key_prefix_)) continue;
+    keys.push_back(key.substr(key_prefix_.size()));
+  }
+  if (!keys.empty()) events_->keys_changed(keys);
 }
 
 bool RedisBackend::is_available() const noexcept {
@@ -71,6 +188,12 @@ bool RedisBackend::accepts_writes() const noexcept {
 BackendHealth RedisBackend::health() const {
   RedisConnection::Health r = reads_->health_any_thread();
   RedisConnection::Health w = writes_->health_any_thread();
+  if (subscriber_ != nullptr) {
+    RedisConnection::Health s = subscriber_->health_any_thread();
+    w.reconnects += s.reconnects;
+    // The invalidation stream down is worth saying before anything else.
+    if (!s.ready && !s.last_error.empty() && w.ready && r.ready) w.last_error = s.last_error;
+  }
   BackendHealth h;
   h.available = r.ready && w.ready;
   // A connection that is down says why; if both are up, the last failure either one saw.
@@ -164,7 +287,7 @@ Result<std::unique_ptr<Backend>> make_redis_backend(const RedisOptions& options,
   Result<Endpoint> endpoint = make_endpoint(options);
   if (!endpoint) return std::unexpected(std::move(endpoint.error()));
   Result<std::unique_ptr<RedisBackend>> backend =
-      RedisBackend::start(*endpoint, options.key_prefix, max_value_bytes);
+      RedisBackend::start(*endpoint, options.key_prefix, max_value_bytes, options.invalidation);
   if (!backend) return std::unexpected(std::move(backend.error()));
   return std::unique_ptr<Backend>(std::move(*backend));
 }

@@ -5,10 +5,22 @@
 // SET ... [PX] [NX] (NX: a fill) / UNLINK per write, pipelined on the write connection, which
 // fences the connections it replaces (redis_connection.hpp). Commands are formatted on the calling
 // thread. Keys get Options.redis.key_prefix in front. Only this directory includes hiredis.
+//
+// Invalidation (Options.redis.invalidation): a third connection subscribes to Redis's
+// invalidation channel, and one data connection turns CLIENT TRACKING on with REDIRECT to it:
+// the write connection in bcast mode (BCAST PREFIX key_prefix NOLOOP: every write under the
+// prefix is heard, this cache's own are not echoed), the read connection in tracked mode (the
+// keys it reads are remembered). Changes are heard, and BackendEvents::coherence_restored()
+// said, only while the subscriber is up AND tracking on the data connection points at its
+// current CLIENT ID; either side lost or reconnected says coherence_lost() at once, and
+// tracking is turned off and on again (REDIRECT cannot be changed in place).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "adapters/redis/endpoint.hpp"
 #include "adapters/redis/event_loop.hpp"
@@ -23,7 +35,8 @@ class RedisBackend final : public Backend {
   // endpoint.connect_timeout (the backend then keeps trying in the background).
   static Result<std::unique_ptr<RedisBackend>> start(const Endpoint& endpoint,
                                                      std::string key_prefix,
-                                                     std::size_t max_value_bytes);
+                                                     std::size_t max_value_bytes,
+                                                     InvalidationMode invalidation);
   // Answers whatever is still in flight with errc::closed, then stops the I/O thread.
   ~RedisBackend() override;
 
@@ -32,10 +45,20 @@ class RedisBackend final : public Backend {
   bool is_available() const noexcept override;
   bool accepts_writes() const noexcept override;
   BackendHealth health() const override;
+  bool hears_changes() const noexcept override { return invalidation_ != InvalidationMode::off; }
+  void set_events(BackendEvents* events) override;
 
  private:
-  RedisBackend(std::unique_ptr<EventLoop> loop, std::string key_prefix,
-               std::size_t max_value_bytes);
+  RedisBackend(std::unique_ptr<EventLoop> loop, std::string key_prefix, std::size_t max_value_bytes,
+               InvalidationMode invalidation);
+  // Loop thread, all of them.
+  RedisConnection& tracking_connection() const;
+  void tracking_ready_changed(bool ready);
+  void subscriber_ready_changed(bool ready);
+  // Turns tracking off and on again with REDIRECT to the subscriber, if both sides are up.
+  void enable_tracking();
+  void update_coherence();
+  void deliver(const redisReply& payload);
   std::string prefixed(const std::string& key) const { return key_prefix_ + key; }
   // Loop thread: sends the read script for `keys` (already prefixed).
   void send_read(std::vector<std::string> keys, ReadDone done, bool legacy);
@@ -47,6 +70,17 @@ class RedisBackend final : public Backend {
   std::unique_ptr<RedisConnection> reads_;
   std::unique_ptr<RedisConnection> writes_;
   bool legacy_script_ = false;  // loop thread: the server refused kReadScript's flags
+
+  const InvalidationMode invalidation_;
+  std::unique_ptr<RedisConnection> subscriber_;  // with invalidation only; loop thread
+  // Loop thread: what the tracking side knows.
+  BackendEvents* events_ = nullptr;
+  bool subscriber_ready_ = false;
+  bool tracking_ready_ = false;
+  long long tracking_redirect_ = 0;        // the CLIENT ID tracking now redirects to; 0: none
+  std::uint64_t tracking_generation_ = 0;  // bumped when either side comes or goes
+  bool coherent_ = false;
+  std::atomic<bool> coherent_any_thread_{false};
 };
 
 }  // namespace tiercache::redis

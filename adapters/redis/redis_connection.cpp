@@ -20,6 +20,8 @@ namespace {
 constexpr std::size_t kMaxUnsentBytes = std::size_t{1} << 20;
 // Elements one reply may have: a read of N keys answers 2N; far above any batch we send.
 constexpr std::size_t kMaxReplyElements = std::size_t{1} << 20;
+// The channel Redis sends invalidation messages to, in RESP2 (CLIENT TRACKING ... REDIRECT).
+constexpr std::string_view kInvalidationChannel = "__redis__:invalidate";
 // Lost write connections remembered for fencing; more means a server that never answers a
 // handshake, whose oldest connections it has long dropped.
 constexpr std::size_t kMaxUnfenced = 8;
@@ -88,9 +90,11 @@ int RedisConnection::fd() const {
 }
 
 void RedisConnection::set_state(State s) {
+  const bool was_ready = state_ == State::ready;
   state_ = s;
   // Release: a caller that sees ready may rely on the handshake having been answered.
   ready_.store(s == State::ready, std::memory_order_release);
+  if (was_ready != (s == State::ready) && ready_fn_) ready_fn_(s == State::ready);
 }
 
 void RedisConnection::connect_now() {
@@ -155,7 +159,8 @@ void RedisConnection::send_handshake() {
   set_state(State::handshaking);
   handshake_failed_ = false;
   handshake_left_ = 0;
-  last_reply_ = Clock::now();
+  last_reply_ = last_heartbeat_ = Clock::now();
+  heartbeat_outstanding_ = false;
   // A refusal of these must stop everything: commands must not run as someone else or in
   // another database.
   auto required = [this](const char* what) {
@@ -186,7 +191,8 @@ void RedisConnection::send_handshake() {
                        : format_command({"AUTH", endpoint_.user, endpoint_.password}),
                    required("AUTH"));
   }
-  if (endpoint_.db != 0) {
+  // Invalidation messages name keys of every database: a subscriber selects none.
+  if (endpoint_.db != 0 && role_ != Role::subscriber) {
     send_unchecked(format_command({"SELECT", std::to_string(endpoint_.db)}), required("SELECT"));
   }
   send_unchecked(format_command({"CLIENT", "ID"}), optional([this](const redisReply* r) {
@@ -211,6 +217,38 @@ void RedisConnection::send_handshake() {
                        std::erase(unfenced_, id);
                    }));
   }
+  if (role_ == Role::subscriber) {
+    // The last step: ready once Redis confirms the subscription (on_subscriber_reply).
+    ++handshake_left_;
+    subscribe_now();
+  }
+}
+
+void RedisConnection::subscribe_now() {
+  const std::string command = format_command({"SUBSCRIBE", kInvalidationChannel});
+  // Not through the outbox: hiredis routes these replies by channel to subscriber_tag_, and
+  // they never answer a Pending.
+  if (redisAsyncFormattedCommand(ac_, &RedisConnection::on_reply, &subscriber_tag_, command.data(),
+                                 command.size()) != REDIS_OK)
+    return;  // the context is going
+  if (pending_.empty() && pushed_bytes_ == delivered_bytes_) last_progress_ = Clock::now();
+  pushed_bytes_ += command.size();
+}
+
+void RedisConnection::on_subscriber_reply(const redisReply& r) {
+  if (r.type != REDIS_REPLY_ARRAY || r.elements != 3 || r.element[0]->type != REDIS_REPLY_STRING)
+    return;
+  const std::string_view kind(r.element[0]->str, r.element[0]->len);
+  if (kind == "subscribe") {
+    last_reply_ = last_progress_ = Clock::now();
+    if (state_ == State::handshaking) {
+      handshake_answered();
+    } else {
+      heartbeat_outstanding_ = false;
+    }
+  } else if (kind == "message" && push_fn_) {
+    push_fn_(*r.element[2]);
+  }
 }
 
 void RedisConnection::handshake_answered() {
@@ -233,6 +271,10 @@ void RedisConnection::on_reply(redisAsyncContext* ac, void* reply, void* privdat
   // A null reply: the context is going away; context_gone() fails every pending command.
   if (reply == nullptr) return;
   RedisConnection* self = self_of(ac);
+  if (privdata == &self->subscriber_tag_) {
+    self->on_subscriber_reply(*static_cast<const redisReply*>(reply));
+    return;
+  }
   // hiredis answers in send order, so this is the front; anything else is a broken stream.
   if (self->pending_.empty() || self->pending_.front().get() != privdata) {
     self->request_drop(errc::backend_error, self->name_ + ": a reply arrived out of order");
@@ -422,6 +464,19 @@ void RedisConnection::on_tick(Clock::time_point now) {
         request_drop(errc::timeout, name_ + ": no progress within command_timeout (" +
                                         std::to_string(endpoint_.command_timeout.count()) +
                                         "ms): nothing delivered, nothing answered");
+    } else if (role_ == Role::subscriber) {
+      if (!heartbeat_outstanding_ && now >= last_heartbeat_ + endpoint_.invalidation_heartbeat) {
+        last_heartbeat_ = now;
+        heartbeat_outstanding_ = true;
+        heartbeat_deadline_ = now + endpoint_.command_timeout;
+        subscribe_now();
+        write_now();
+      } else if (heartbeat_outstanding_ && now >= heartbeat_deadline_) {
+        request_drop(errc::timeout, name_ +
+                                        ": no answer to the heartbeat within command_timeout (" +
+                                        std::to_string(endpoint_.command_timeout.count()) +
+                                        "ms): invalidations may be lost");
+      }
     } else if (pending_.empty() && outbox_.empty() &&
                now >= last_reply_ + endpoint_.health_check_interval) {
       // The liveness check: its command_timeout drops a connection that died silently.
@@ -439,6 +494,9 @@ Clock::time_point RedisConnection::next_deadline() const {
   if (ac_ == nullptr) return reconnect_at_;
   if (state_ != State::ready) return connect_deadline_;
   if (!pending_.empty()) return last_progress_ + endpoint_.command_timeout;
+  if (role_ == Role::subscriber)
+    return heartbeat_outstanding_ ? heartbeat_deadline_
+                                  : last_heartbeat_ + endpoint_.invalidation_heartbeat;
   if (outbox_.empty()) return last_reply_ + endpoint_.health_check_interval;
   return Clock::time_point::max();
 }

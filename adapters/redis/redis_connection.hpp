@@ -30,6 +30,13 @@
 // connection's unread commands; once killed they can never run after the new connection's
 // writes, so a write sent again cannot be overtaken by its stale copy.
 //
+// Subscriber (Role::subscriber): the connection Redis sends invalidation messages to. Its
+// handshake ends with SUBSCRIBE __redis__:invalidate, and it is ready once Redis confirms it.
+// RESP2 tells nothing when a subscriber's path dies, so a heartbeat proves it: every
+// invalidation_heartbeat the same SUBSCRIBE again (a PING would not do: hiredis 0.14 keeps a
+// callback per PING sent in subscribed mode that it never calls), answered by a confirmation
+// within command_timeout, or the connection is dropped.
+//
 // The context is never freed inside one of its own callbacks: callbacks only note a drop, which
 // is carried out after hiredis returns.
 //
@@ -63,8 +70,13 @@ class RedisConnection final : public EventLoop::Source {
 
   enum class Role {
     reads,
-    writes,  // fences the connection it replaces (see the top comment)
+    writes,      // fences the connection it replaces (see the top comment)
+    subscriber,  // receives invalidation messages (see the top comment)
   };
+  // Role::subscriber: the payload of a message (an array of keys, or nil for "all keys").
+  using PushFn = std::function<void(const redisReply& payload)>;
+  // The connection became ready (true) or stopped being ready (false). Loop thread.
+  using ReadyFn = std::function<void(bool ready)>;
 
   struct Health {
     bool ready = false;
@@ -78,8 +90,16 @@ class RedisConnection final : public EventLoop::Source {
   // Fails what is queued or in flight with errc::closed. Loop thread.
   ~RedisConnection() override;
 
+  // Set before start(). Loop thread.
+  void on_push(PushFn fn) { push_fn_ = std::move(fn); }
+  void on_ready_change(ReadyFn fn) { ready_fn_ = std::move(fn); }
   // Starts connecting. Loop thread.
   void start();
+  // This connection's CLIENT ID, 0 if unknown. Loop thread.
+  long long client_id() const noexcept { return client_id_; }
+  // Records a failure that is not the connection's own (a refused CLIENT TRACKING), for
+  // health_any_thread().
+  void note_error(std::string detail) { set_last_error(std::move(detail)); }
   bool is_ready_any_thread() const noexcept { return ready_.load(std::memory_order_acquire); }
   Health health_any_thread() const;
   // Sends one RESP command (format_command); `done` runs exactly once, on the loop thread.
@@ -110,6 +130,10 @@ class RedisConnection final : public EventLoop::Source {
     errc code;
     std::string detail;
   };
+
+  // Role::subscriber: sends SUBSCRIBE (the handshake's last step, and the heartbeat).
+  void subscribe_now();
+  void on_subscriber_reply(const redisReply& reply);
 
   static void on_connect(const redisAsyncContext* ac, int status);
   static void on_disconnect(const redisAsyncContext* ac, int status);
@@ -172,6 +196,13 @@ class RedisConnection final : public EventLoop::Source {
 
   mutable std::mutex health_mu_;
   std::string last_error_;  // guarded by health_mu_
+  PushFn push_fn_;
+  ReadyFn ready_fn_;
+  // The privdata of subscriber replies, which hiredis routes by channel, not by send order.
+  char subscriber_tag_ = 0;
+  bool heartbeat_outstanding_ = false;
+  Clock::time_point last_heartbeat_;
+  Clock::time_point heartbeat_deadline_;
   std::atomic<std::uint64_t> reconnects_{0};
 };
 

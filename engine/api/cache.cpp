@@ -286,6 +286,11 @@ LeadPlan Cache::Impl::plan_locked(std::uint64_t hash, std::string_view key, bool
   // A value L1 holds from another epoch is still this cache's own unacknowledged write, if
   // there is one: read your writes holds whatever the epoch.
   if (stale_seen && pending.owns_value_locked(hash, key, now)) return LeadPlan::serve_l1_value;
+  // Or, by choice, an answer while L2 cannot give a better one.
+  if (stale_seen && options_.stale_if_l2_down && !l2_->is_available()) {
+    counters_.add(kStaleServed);
+    return LeadPlan::serve_l1_value;
+  }
   return pending.plan_locked(hash, key, now);
 }
 
@@ -449,6 +454,7 @@ CacheStats Cache::Impl::stats() const {
   s.fills_discarded = miss_.fills_discarded();
   s.epoch_bumps = counters_.sum(kEpochBumps);
   s.stale_refused = miss_.stale_refused();
+  s.stale_served = counters_.sum(kStaleServed);
   s.l2_coherent = (current_epoch() & 1) == 0;
   s.l2_hits = counters_.sum(kL2Hits);
   s.l2_misses = counters_.sum(kL2Misses);

@@ -106,6 +106,7 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
     kLoadsMarked,
     kFlushesHeard,
     kEpochBumps,
+    kStaleServed,
     kCounterCount
   };
 

@@ -18,6 +18,18 @@ std::string masked_url(const std::string& url) {
   return url.substr(0, scheme_end + 3) + "***@" + url.substr(at + 1);
 }
 
+const char* invalidation_name(InvalidationMode mode) {
+  switch (mode) {
+    case InvalidationMode::off:
+      return "off";
+    case InvalidationMode::bcast:
+      return "bcast";
+    case InvalidationMode::tracked:
+      return "tracked";
+  }
+  return "?";
+}
+
 }  // namespace
 
 std::string to_string(const Options& o) {
@@ -27,7 +39,8 @@ std::string to_string(const Options& o) {
     << " l1.max_key_bytes=" << o.l1.max_key_bytes << " l1.max_value_bytes=" << o.l1.max_value_bytes
     << " l1.shards=" << o.l1.shards << " l1.expected_entry_bytes=" << o.l1.expected_entry_bytes
     << " default_ttl=" << o.default_ttl.count() << "ms ttl_jitter=" << o.ttl_jitter
-    << " when_l2_down=" << (o.when_l2_down == L2DownPolicy::fail ? "fail" : "load");
+    << " when_l2_down=" << (o.when_l2_down == L2DownPolicy::fail ? "fail" : "load")
+    << " stale_if_l2_down=" << (o.stale_if_l2_down ? "true" : "false");
   if (!r.is_configured()) return std::move(s).str() + " redis=off";
   // The password is never printed.
   s << " redis.url=" << masked_url(r.url) << " redis.host=" << r.host << " redis.port=" << r.port
@@ -39,6 +52,8 @@ std::string to_string(const Options& o) {
     << "ms redis.reconnect_backoff=" << r.reconnect_backoff_min.count() << ".."
     << r.reconnect_backoff_max.count()
     << "ms redis.health_check_interval=" << r.health_check_interval.count()
+    << "ms redis.invalidation=" << invalidation_name(r.invalidation)
+    << " redis.invalidation_heartbeat=" << r.invalidation_heartbeat.count()
     << "ms writer.mode=" << (o.writer.mode == WriteMode::async ? "async" : "sync")
     << " writer.when_full="
     << (o.writer.when_full == QueueFullPolicy::wait

@@ -34,6 +34,18 @@ struct L1Options {
   std::size_t expected_entry_bytes = 128;
 };
 
+// How a cache hears the changes other programs make to its keys in Redis (Redis's
+// server-assisted client-side caching, in RESP2: a third connection subscribed to
+// __redis__:invalidate). docs/configuration.md compares the two modes.
+enum class InvalidationMode {
+  off,      // nothing is heard: an L1 value lives until its TTL, whatever happens in Redis
+  bcast,    // every write under key_prefix reaches every cache (CLIENT TRACKING BCAST PREFIX):
+            // no server memory per key; one message per write per cache
+  tracked,  // Redis remembers which keys this cache read and tells it only about those: server
+            // memory per key read (tracking-table-max-keys); a cache's own write to a key it
+            // read comes back once (one more L2 read of that key)
+};
+
 // Redis as L2. Enabled when url, host or unix_socket is set; otherwise the cache is L1 only.
 struct RedisOptions {
   // redis://[[user]:password@]host[:port][/db] (an IPv6 host in brackets) or
@@ -60,6 +72,12 @@ struct RedisOptions {
   // A connection that carried no reply for this long is sent a PING, so one that died silently
   // (a network fault that left no RST) is found and replaced before a caller waits on it.
   std::chrono::milliseconds health_check_interval{1000};
+
+  InvalidationMode invalidation = InvalidationMode::bcast;
+  // How often the invalidation connection proves it is alive (a SUBSCRIBE that Redis confirms
+  // within command_timeout). A silent loss is noticed within this plus command_timeout, and
+  // until the stream is back no L1 value is served as fresh.
+  std::chrono::milliseconds invalidation_heartbeat{100};
 
   // Whether these options name a server (url, host or unix_socket): Redis is L2 only then.
   bool is_configured() const noexcept {
@@ -116,6 +134,11 @@ struct Options {
   // expire together. 0 to 1; 0.1 spreads a 60 s TTL over 54-60 s.
   double ttl_jitter = 0;
   L2DownPolicy when_l2_down = L2DownPolicy::fail;
+  // While L2 cannot be reached, and so changes made there may have gone unheard, a miss that
+  // finds a value L1 took before the loss answers it rather than failing (counted in
+  // CacheStats::stale_served). Off: such a value is a miss like any other, and fails with
+  // backend_unavailable. Matters only with Options.redis.invalidation on.
+  bool stale_if_l2_down = false;
 };
 
 // The effective options as one line of "field=value" pairs, for a log at startup.
