@@ -75,15 +75,6 @@ void warm_up(Cache& cache) {
   REQUIRE(miss.error() == tiercache::errc::not_found);
 }
 
-// Calls of `command` Redis has run, from INFO commandstats ("cmdstat_eval:calls=3,...").
-long long calls_of(const test::RedisServer& redis, const std::string& command) {
-  const std::string info = redis.command({"INFO", "commandstats"});
-  const std::string field = "cmdstat_" + command + ":calls=";
-  const std::size_t at = info.find(field);
-  if (at == std::string::npos) return 0;
-  return std::stoll(info.substr(at + field.size()));
-}
-
 }  // namespace
 
 TEST_CASE("a burst of large writes drains over a slow uplink", "[redis][fault][slow]") {
@@ -147,7 +138,7 @@ TEST_CASE(
   Cache cache = test::open_cache(options);
   warm_up(cache);
   const std::uint64_t reconnects_before = cache.stats().l2_reconnects;
-  const long long reads_before = calls_of(redis, "eval");
+  const long long reads_before = redis.calls_of("eval");
 
   proxy.limit_rate(0, kSlowBytesPerSecond);
   std::optional<tiercache::Result<std::string>> large_got;
@@ -163,7 +154,7 @@ TEST_CASE(
   // Once Redis has run the read (a script: EVAL), the whole large reply is on its way down, and
   // every reply sent after it on the read connection queues behind it.
   test::wait_until(
-      kQuickBound, [&] { return calls_of(redis, "eval") > reads_before; },
+      kQuickBound, [&] { return redis.calls_of("eval") > reads_before; },
       "Redis runs the large read");
 
   std::vector<std::optional<tiercache::Result<std::string>>> small_got(kSmallReaders);

@@ -307,3 +307,23 @@ TEST_CASE("a rate limit slows a transfer to its rate, each way; unlimit_rate lif
   INFO("unlimited, the download took " << unlimited.count() << " s");
   CHECK(unlimited < kThrottledAtLeast);
 }
+
+TEST_CASE("blackhole_one silences one connection, named by the server, and no other",
+          "[proxy][redis]") {
+  test::RedisServer redis;
+  test::TcpProxy proxy(redis.port());
+  RawConnection victim(proxy.port());
+  RawConnection bystander(proxy.port());
+  victim.send(resp_command({"CLIENT", "SETNAME", "victim"}));
+  REQUIRE(victim.read_within(kArrivalBound, sizeof "+OK\r\n" - 1) == "+OK\r\n");
+  REQUIRE(bystander.ping_within(kArrivalBound) == "+PONG\r\n");
+
+  const std::uint16_t port = redis.client_port("name=victim");
+  REQUIRE(port != 0);
+  CHECK_FALSE(proxy.blackhole_one(redis.port()));  // no upstream socket is bound there
+  REQUIRE(proxy.blackhole_one(port));
+  CHECK(victim.ping_within(kSilenceBound) == kNothing);
+  CHECK(bystander.ping_within(kArrivalBound) == "+PONG\r\n");
+  CHECK(proxy.dead_connections() == 1);
+  CHECK(proxy.live_connections() == 1);
+}

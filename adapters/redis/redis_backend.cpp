@@ -188,9 +188,11 @@ bool RedisBackend::accepts_writes() const noexcept {
 BackendHealth RedisBackend::health() const {
   RedisConnection::Health r = reads_->health_any_thread();
   RedisConnection::Health w = writes_->health_any_thread();
+  std::uint64_t invalidation_reconnects = 0;
   if (subscriber_ != nullptr) {
     RedisConnection::Health s = subscriber_->health_any_thread();
     w.reconnects += s.reconnects;
+    invalidation_reconnects = s.reconnects;
     // The invalidation stream down is worth saying before anything else.
     if (!s.ready && !s.last_error.empty() && w.ready && r.ready) w.last_error = s.last_error;
   }
@@ -205,6 +207,7 @@ BackendHealth RedisBackend::health() const {
     h.last_error = w.last_error.empty() ? std::move(r.last_error) : std::move(w.last_error);
   }
   h.reconnects = r.reconnects + w.reconnects;
+  h.invalidation_reconnects = invalidation_reconnects;
   return h;
 }
 

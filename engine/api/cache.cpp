@@ -299,16 +299,8 @@ void Cache::Impl::keys_changed(std::span<const std::string_view> keys) {
   counters_.add(kInvalidations);
   for (std::string_view key : keys) {
     const std::uint64_t h = hash_key(key);
-    switch (shard_for(h).invalidate(h, key)) {
-      case engine::Invalidated::erased:
-        counters_.add(kKeysErased);
-        break;
-      case engine::Invalidated::load_marked:
-        counters_.add(kLoadsMarked);
-        break;
-      case engine::Invalidated::nothing:
-        break;
-    }
+    // A load it marks shows later, as a fill discarded.
+    if (shard_for(h).invalidate(h, key) == engine::Invalidated::erased) counters_.add(kKeysErased);
   }
 }
 
@@ -452,6 +444,7 @@ CacheStats Cache::Impl::stats() const {
   s.invalidations = counters_.sum(kInvalidations);
   s.invalidated_keys = counters_.sum(kKeysErased);
   s.fills_discarded = miss_.fills_discarded();
+  s.flushes_heard = counters_.sum(kFlushesHeard);
   s.epoch_bumps = counters_.sum(kEpochBumps);
   s.stale_refused = miss_.stale_refused();
   s.stale_served = counters_.sum(kStaleServed);
@@ -485,6 +478,7 @@ CacheStats Cache::Impl::stats() const {
     s.l2_available = health.available;
     s.l2_last_error = std::move(health.last_error);
     s.l2_reconnects = health.reconnects;
+    s.invalidation_reconnects = health.invalidation_reconnects;
   }
   return s;
 }

@@ -103,7 +103,6 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
     kL2Errors,
     kInvalidations,
     kKeysErased,
-    kLoadsMarked,
     kFlushesHeard,
     kEpochBumps,
     kStaleServed,

@@ -1,6 +1,9 @@
 // engine/api/cache_test_access.hpp — what tests and fuzz targets may see of a Cache's insides.
 #pragma once
 
+#include <memory>
+
+#include "tiercache/backend.hpp"
 #include "tiercache/cache.hpp"
 
 namespace tiercache {
@@ -8,6 +11,9 @@ namespace tiercache {
 struct CacheTestAccess {
   // Every shard: ring positions, recounted bytes and entries, ring entry == cell entry, bounds.
   static bool check_invariants(const Cache& cache);
+  // Cache::open with `l2` as L2 instead of the backend `options` names: for tests that script
+  // L2's answers and events to force an exact interleaving.
+  static Result<Cache> open_with(const Options& options, std::unique_ptr<Backend> l2);
 };
 
 }  // namespace tiercache

@@ -1,6 +1,7 @@
 // engine/api/open.cpp — Cache::open: options checked whole, then the L2 from make_backend()
 // (which names the adapters, so the engine does not), then the tiers.
 #include "engine/api/cache_impl.hpp"
+#include "engine/api/cache_test_access.hpp"
 #include "engine/api/options_check.hpp"
 #include "engine/l1/reclamation.hpp"
 
@@ -13,6 +14,13 @@ Result<Cache> Cache::open(const Options& options) {
   if (!l2) return std::unexpected(std::move(l2.error()));
   engine::attach_this_thread();
   return Cache(std::make_unique<Impl>(*completed, std::move(*l2)));
+}
+
+Result<Cache> CacheTestAccess::open_with(const Options& options, std::unique_ptr<Backend> l2) {
+  Result<Options> completed = engine::complete_options(options);
+  if (!completed) return std::unexpected(std::move(completed.error()));
+  engine::attach_this_thread();
+  return Cache(std::make_unique<Cache::Impl>(*completed, std::move(l2)));
 }
 
 }  // namespace tiercache

@@ -72,6 +72,7 @@ struct BackendHealth {
   bool available = true;
   std::string last_error;        // the latest connection or handshake failure, "" if none
   std::uint64_t reconnects = 0;  // connections re-established after a loss
+  std::uint64_t invalidation_reconnects = 0;  // ... of them, the one changes are heard on
 };
 
 // What a backend tells the cache about L2 changing under it (Redis: server-assisted
@@ -116,7 +117,7 @@ class Backend {
   // backend whose reads and writes fail apart (Redis: two connections) says so here, so that
   // a read connection coming back does not hold the writes up.
   virtual bool accepts_writes() const noexcept { return is_available(); }
-  virtual BackendHealth health() const { return {is_available(), {}, 0}; }
+  virtual BackendHealth health() const { return {is_available(), {}, 0, 0}; }
 
   // Whether the backend can hear changes made to L2 by others (and call set_events' events).
   // A backend that cannot leaves L1's TTL as the only bound on staleness.

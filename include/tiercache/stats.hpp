@@ -46,6 +46,7 @@ struct CacheStats {
   std::uint64_t invalidations = 0;     // invalidation messages heard (a FLUSHALL counts one)
   std::uint64_t invalidated_keys = 0;  // L1 values those messages dropped
   std::uint64_t fills_discarded = 0;   // values read while their key changed: answered, not cached
+  std::uint64_t flushes_heard = 0;     // FLUSHALL / FLUSHDB heard: every L1 value dropped
   std::uint64_t epoch_bumps = 0;       // change stream lost or regained, or L2 flushed
   std::uint64_t stale_refused = 0;     // misses that found an L1 value of an older epoch
   std::uint64_t stale_served = 0;      // ... and answered it, L2 being down (stale_if_l2_down)
@@ -54,6 +55,7 @@ struct CacheStats {
   bool l2_available = true;         // false while L2 cannot be reached: misses fail fast
   std::string l2_last_error;        // why it last failed to connect or answer, "" if it never did
   std::uint64_t l2_reconnects = 0;  // connections to L2 re-established after a loss
+  std::uint64_t invalidation_reconnects = 0;  // ... of them, the one changes are heard on
 };
 
 }  // namespace tiercache

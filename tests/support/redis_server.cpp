@@ -458,4 +458,33 @@ std::string RedisServer::command(const std::vector<std::string>& args) const {
   }
 }
 
+long long RedisServer::calls_of(const std::string& name) const {
+  const std::string info = command({"INFO", "commandstats"});
+  const std::string field = "cmdstat_" + name + ":calls=";
+  const std::size_t at = info.find(field);
+  if (at == std::string::npos) return 0;
+  return std::stoll(info.substr(at + field.size()));
+}
+
+std::uint16_t RedisServer::client_port(std::string_view needle) const {
+  const std::string list = command({"CLIENT", "LIST"});
+  std::size_t begin = 0;
+  while (begin < list.size()) {
+    std::size_t end = list.find('\n', begin);
+    if (end == std::string::npos) end = list.size();
+    const std::string_view line(list.data() + begin, end - begin);
+    begin = end + 1;
+    if (line.find(needle) == std::string_view::npos) continue;
+    const std::size_t addr = line.find(" addr=");
+    if (addr == std::string_view::npos) continue;
+    const std::size_t colon = line.find(':', addr);
+    const std::size_t space = line.find(' ', addr + 1);
+    if (colon == std::string_view::npos || space == std::string_view::npos || colon > space)
+      continue;
+    return static_cast<std::uint16_t>(
+        std::stoi(std::string(line.substr(colon + 1, space - colon - 1))));
+  }
+  return 0;
+}
+
 }  // namespace test

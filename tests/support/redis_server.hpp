@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace test {
@@ -69,6 +70,12 @@ class RedisServer {
   // returns the reply: "+OK", "-ERR ...", ":5", a bulk's payload, "(nil)" for a null bulk, or the
   // raw bytes of an array. Throws std::runtime_error on I/O failure or after kCommandTimeout.
   std::string command(const std::vector<std::string>& args) const;
+  // Calls of `name` (lower case, e.g. "eval") the server has run, from INFO commandstats.
+  long long calls_of(const std::string& name) const;
+  // The port a client connected from (its addr in CLIENT LIST), for the first client whose
+  // CLIENT LIST line contains `needle` ("sub=1": a subscriber; "flags=t": tracking on);
+  // 0 if none does.
+  std::uint16_t client_port(std::string_view needle) const;
 
  private:
   enum class StartOutcome { ready, port_taken };

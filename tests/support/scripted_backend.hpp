@@ -1,13 +1,17 @@
 // tests/support/scripted_backend.hpp — a Backend whose answers the test decides, to force exact
-// interleavings in the writer (a batch lost at a chosen point, an answer that never comes).
-// It tests the writer against its interface; every promise it checks also has a test against a
-// real redis-server. Not a Redis stand-in: it keeps no data and answers only what it is told.
+// interleavings: in the writer (a batch lost at a chosen point, an answer that never comes) and
+// on the miss path (a read answered late, a change heard while it was on its way). It tests the
+// engine against its interface; every promise it checks also has a test against a real
+// redis-server. Not a Redis stand-in: reads answer only what the test put(), and writes change
+// nothing.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -29,9 +33,98 @@ class ScriptedBackend final : public tiercache::Backend {
     bool answered = false;
   };
 
+  // Reads the values put() here, as they are when the read arrives (as a server would: its
+  // answer is decided then, however late it reaches the cache); not available: every key fails
+  // with backend_unavailable. While hold_reads(true), the answer waits for answer_read().
+  struct Read {
+    std::vector<std::string> keys;
+    std::vector<tiercache::Result<tiercache::BackendValue>> answer;
+    ReadDone done;
+    bool answered = false;
+  };
+
+  // `hears_changes`: the cache takes this backend's events (fire them with events()).
+  explicit ScriptedBackend(bool hears_changes = false) : hears_changes_(hears_changes) {}
+
   void read(std::vector<std::string> keys, ReadDone done) override {
-    done(std::vector<tiercache::Result<tiercache::BackendValue>>(
-        keys.size(), tiercache::fail(tiercache::errc::not_found)));
+    std::vector<tiercache::Result<tiercache::BackendValue>> answer;
+    std::unique_lock lock(mu_);
+    for (const std::string& key : keys) {
+      const auto it = values_.find(key);
+      if (!available_) {
+        answer.push_back(tiercache::fail(tiercache::errc::backend_unavailable));
+      } else if (it == values_.end()) {
+        answer.push_back(tiercache::fail(tiercache::errc::not_found));
+      } else {
+        answer.push_back(tiercache::BackendValue{it->second, tiercache::TtlLeft::never_expires()});
+      }
+    }
+    reads_.push_back(Read{std::move(keys), std::move(answer), std::move(done)});
+    cv_.notify_all();
+    if (hold_reads_) return;
+    Read& r = reads_.back();
+    r.answered = true;
+    ReadDone call = r.done;
+    auto result = r.answer;
+    lock.unlock();
+    call(std::move(result));
+  }
+
+  // What later reads answer for `key`.
+  void put(const std::string& key, const std::string& value) {
+    std::lock_guard lock(mu_);
+    values_[key] = value;
+  }
+
+  // While true, reads are kept until answer_read(); false does not answer those already kept.
+  void hold_reads(bool hold) {
+    std::lock_guard lock(mu_);
+    hold_reads_ = hold;
+  }
+
+  // Waits (bounded) until read `n` (0-based) was asked for; returns its keys.
+  std::vector<std::string> wait_for_read(std::size_t n, std::chrono::milliseconds limit) {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, limit, [&] { return reads_.size() > n; }))
+      throw std::runtime_error("ScriptedBackend: read " + std::to_string(n) + " never came");
+    return reads_[n].keys;
+  }
+
+  // Delivers the answer read `n` got when it arrived.
+  void answer_read(std::size_t n) {
+    ReadDone done;
+    std::vector<tiercache::Result<tiercache::BackendValue>> answer;
+    {
+      std::lock_guard lock(mu_);
+      Read& r = reads_.at(n);
+      if (r.answered) throw std::runtime_error("ScriptedBackend: read answered twice");
+      r.answered = true;
+      done = r.done;
+      answer = r.answer;
+    }
+    done(std::move(answer));
+  }
+
+  std::size_t read_count() const {
+    std::lock_guard lock(mu_);
+    return reads_.size();
+  }
+
+  bool hears_changes() const noexcept override { return hears_changes_; }
+
+  // Changes are heard from the start (coherence_restored() at once), as a backend whose change
+  // stream is up when the cache opens.
+  void set_events(tiercache::BackendEvents* events) override {
+    std::lock_guard lock(mu_);
+    events_ = events;
+    if (events_ != nullptr) events_->coherence_restored();
+  }
+
+  // The cache's events, for the test to fire as the backend's thread would (one at a time).
+  tiercache::BackendEvents& events() {
+    std::lock_guard lock(mu_);
+    if (events_ == nullptr) throw std::runtime_error("ScriptedBackend: no events taken");
+    return *events_;
   }
 
   void write(std::span<const tiercache::BackendWrite> writes, WriteDone done) override {
@@ -99,6 +192,11 @@ class ScriptedBackend final : public tiercache::Backend {
   std::condition_variable cv_;
   std::deque<Batch> batches_;
   bool available_ = true;
+  const bool hears_changes_;
+  tiercache::BackendEvents* events_ = nullptr;
+  std::map<std::string, std::string> values_;
+  std::deque<Read> reads_;
+  bool hold_reads_ = false;
 };
 
 }  // namespace test

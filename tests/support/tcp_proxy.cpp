@@ -243,6 +243,27 @@ class TcpProxy::Loop {
     wake();
   }
 
+  bool blackhole_one(std::uint16_t upstream_local_port) {
+    bool found = false;
+    {
+      const std::lock_guard lock(mutex_);
+      for (Connection& c : connections_) {
+        if (c.severed || !c.upstream.fd.is_open()) continue;
+        sockaddr_in addr{};
+        socklen_t len = sizeof addr;
+        if (::getsockname(c.upstream.fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+            ntohs(addr.sin_port) != upstream_local_port)
+          continue;
+        c.mode = Mode::dead;
+        c.client.outbox.clear();
+        c.upstream.outbox.clear();
+        found = true;
+      }
+    }
+    wake();
+    return found;
+  }
+
   void heal() {
     const std::lock_guard lock(mutex_);
     blackholed_ = false;
@@ -518,6 +539,10 @@ std::string TcpProxy::url() const {
 
 void TcpProxy::blackhole() {
   loop_->blackhole();
+}
+
+bool TcpProxy::blackhole_one(std::uint16_t upstream_local_port) {
+  return loop_->blackhole_one(upstream_local_port);
 }
 
 void TcpProxy::heal() {

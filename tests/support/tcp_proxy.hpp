@@ -45,6 +45,10 @@ class TcpProxy {
   // From the return on, every existing connection is dead (see the top comment), bytes already
   // read but not yet forwarded included, and new connections are accepted dead.
   void blackhole();
+  // Only the connection whose upstream socket is bound to local port `upstream_local_port` (as
+  // the server names its client: CLIENT LIST's addr) goes dead; the rest keep forwarding.
+  // Returns false if no open connection has that port.
+  bool blackhole_one(std::uint16_t upstream_local_port);
   // New connections forward again. Connections that were dead stay dead: like a NAT entry lost
   // in the outage, which is what leaves an idle client connection stuck after the fault ends.
   void heal();

@@ -1,0 +1,235 @@
+// The engine's side of coherence, with every interleaving forced: a scripted Backend holds a
+// read's answer while the test fires the events Redis invalidation would (a key changed, all
+// changed, the change stream lost and regained). tests/coherence_test.cpp checks the same
+// promises end to end against a real redis-server.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "engine/api/cache_test_access.hpp"
+#include "tests/support/scripted_backend.hpp"
+#include "tests/support/test_support.hpp"
+
+using tiercache::Cache;
+using tiercache::errc;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Long enough never to be the reason a test passes; every wait on it is a bound, not a delay.
+constexpr auto kBound = 5s;
+
+// A cache on a ScriptedBackend that hears changes; the cache owns the backend.
+struct ScriptedCache {
+  test::ScriptedBackend* l2;
+  Cache cache;
+};
+
+ScriptedCache open_scripted(tiercache::Options options = {}) {
+  auto backend = std::make_unique<test::ScriptedBackend>(/*hears_changes=*/true);
+  test::ScriptedBackend* l2 = backend.get();
+  auto cache = tiercache::CacheTestAccess::open_with(options, std::move(backend));
+  if (!cache) FAIL("open: " << cache.error().detail);
+  return {l2, std::move(*cache)};
+}
+
+void changed(test::ScriptedBackend& l2, std::string_view key) {
+  const std::string_view keys[] = {key};
+  l2.events().keys_changed(keys);
+}
+
+// get(key) on a thread of its own, for a read the test holds.
+struct AsyncGet {
+  tiercache::Result<std::string> result;
+  std::jthread thread;
+
+  AsyncGet(Cache& cache, std::string key)
+      : thread([this, &cache, key = std::move(key)] {
+          result = cache.get(test::ctx_with_timeout(kBound), key);
+        }) {}
+  tiercache::Result<std::string> take() {
+    thread.join();
+    return result;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a read answered after its key changed is returned but not cached", "[coherence]") {
+  auto [l2, cache] = open_scripted();
+  l2->put("k", "old");
+  l2->hold_reads(true);
+  AsyncGet reader(cache, "k");
+  l2->wait_for_read(0, kBound);
+
+  // The change is heard while the old value is on its way; then the value arrives.
+  l2->put("k", "new");
+  changed(*l2, "k");
+  l2->answer_read(0);
+  CHECK(reader.take() == "old");  // the caller gets what it asked L2 for
+  CHECK(cache.stats().fills_discarded == 1);
+  CHECK(cache.stats().entries == 0);
+
+  // So the next read asks L2 again and sees the change.
+  l2->hold_reads(false);
+  CHECK(cache.get(test::ctx(), "k") == "new");
+  CHECK(l2->read_count() == 2);
+  CHECK(cache.get(test::ctx(), "k") == "new");
+  CHECK(l2->read_count() == 2);  // that one was cached
+}
+
+TEST_CASE("every caller coalesced on a read that a change overtook gets its value", "[coherence]") {
+  auto [l2, cache] = open_scripted();
+  l2->put("k", "old");
+  l2->hold_reads(true);
+  AsyncGet a(cache, "k"), b(cache, "k"), c(cache, "k");
+  l2->wait_for_read(0, kBound);
+  test::wait_until(
+      kBound, [&] { return cache.stats().coalesced == 2; }, "two callers wait on the read");
+  changed(*l2, "k");
+  l2->answer_read(0);
+  CHECK(a.take() == "old");
+  CHECK(b.take() == "old");
+  CHECK(c.take() == "old");
+  CHECK(l2->read_count() == 1);
+  CHECK(cache.stats().fills_discarded == 1);
+  CHECK(cache.stats().entries == 0);
+}
+
+TEST_CASE("a changed key is dropped from L1; other keys stay", "[coherence]") {
+  auto [l2, cache] = open_scripted();
+  l2->put("k", "v1");
+  l2->put("other", "o");
+  REQUIRE(cache.get(test::ctx(), "k") == "v1");
+  REQUIRE(cache.get(test::ctx(), "other") == "o");
+  REQUIRE(l2->read_count() == 2);
+
+  l2->put("k", "v2");
+  changed(*l2, "k");
+  changed(*l2, "never-read");  // a key L1 does not hold changes nothing
+  const auto s = cache.stats();
+  CHECK(s.invalidations == 2);
+  CHECK(s.invalidated_keys == 1);
+  CHECK(cache.get(test::ctx(), "k") == "v2");
+  CHECK(cache.get(test::ctx(), "other") == "o");
+  CHECK(l2->read_count() == 3);  // only k was read again
+}
+
+TEST_CASE("everything changed: every L1 value and the read in flight are stale", "[coherence]") {
+  auto [l2, cache] = open_scripted();
+  l2->put("a", "a1");
+  l2->put("b", "b1");
+  REQUIRE(cache.get(test::ctx(), "a") == "a1");
+  l2->hold_reads(true);
+  AsyncGet reader(cache, "b");
+  l2->wait_for_read(1, kBound);
+
+  l2->put("a", "a2");
+  l2->put("b", "b2");
+  l2->events().all_changed();  // FLUSHALL, then both keys written again
+  l2->answer_read(1);
+  CHECK(reader.take() == "b1");
+
+  l2->hold_reads(false);
+  CHECK(cache.get(test::ctx(), "a") == "a2");
+  CHECK(cache.get(test::ctx(), "b") == "b2");
+  CHECK(l2->read_count() == 4);
+  CHECK(cache.stats().flushes_heard == 1);
+}
+
+TEST_CASE("while the change stream is lost no L1 value is served; once back, only new reads are",
+          "[coherence]") {
+  auto [l2, cache] = open_scripted();
+  l2->put("k", "v");
+  REQUIRE(cache.get(test::ctx(), "k") == "v");
+  REQUIRE(cache.get(test::ctx(), "k") == "v");
+  REQUIRE(l2->read_count() == 1);
+  REQUIRE(cache.stats().l2_coherent);
+  const auto bumps = cache.stats().epoch_bumps;  // the stream coming up at open counts one
+
+  l2->events().coherence_lost();
+  CHECK_FALSE(cache.stats().l2_coherent);
+  // L1's copy is not trusted: L2 answers, and its answer is not trusted either.
+  CHECK(cache.get(test::ctx(), "k") == "v");
+  CHECK(cache.get(test::ctx(), "k") == "v");
+  CHECK(l2->read_count() == 3);
+  CHECK(cache.stats().stale_refused >= 1);
+
+  // A read sent before the stream came back carries the old epoch: not cached either.
+  l2->hold_reads(true);
+  AsyncGet reader(cache, "k");
+  l2->wait_for_read(3, kBound);
+  l2->events().coherence_restored();
+  CHECK(cache.stats().l2_coherent);
+  l2->answer_read(3);
+  CHECK(reader.take() == "v");
+
+  l2->hold_reads(false);
+  CHECK(cache.get(test::ctx(), "k") == "v");
+  CHECK(l2->read_count() == 5);
+  CHECK(cache.get(test::ctx(), "k") == "v");
+  CHECK(l2->read_count() == 5);  // trusted again: an L1 hit
+  CHECK(cache.stats().epoch_bumps == bumps + 2);
+}
+
+TEST_CASE("while L2 is down and unheard, L1 answers only by choice (stale_if_l2_down)",
+          "[coherence]") {
+  for (const bool stale_if_l2_down : {false, true}) {
+    INFO("stale_if_l2_down " << stale_if_l2_down);
+    auto [l2, cache] = open_scripted({.stale_if_l2_down = stale_if_l2_down});
+    l2->put("k", "v");
+    REQUIRE(cache.get(test::ctx(), "k") == "v");
+    l2->set_available(false);
+    l2->events().coherence_lost();
+
+    auto r = cache.get(test::ctx(), "k");
+    if (stale_if_l2_down) {
+      CHECK(r == "v");
+      CHECK(cache.stats().stale_served == 1);
+      CHECK(l2->read_count() == 1);
+    } else {
+      REQUIRE_FALSE(r);
+      CHECK(r.error() == errc::backend_unavailable);
+      CHECK(cache.stats().stale_served == 0);
+    }
+    // A key L1 never held fails either way: there is nothing to serve.
+    auto cold = cache.get(test::ctx(), "cold");
+    REQUIRE_FALSE(cold);
+    CHECK(cold.error() == errc::backend_unavailable);
+  }
+}
+
+TEST_CASE("a cache's own unacknowledged write is served whatever the epoch", "[coherence]") {
+  auto [l2, cache] = open_scripted();
+  REQUIRE(cache.set(test::ctx(), "k", "mine"));
+  l2->wait_for_batch(0, kBound);  // sent, not answered
+
+  l2->events().coherence_lost();
+  CHECK(cache.get(test::ctx(), "k") == "mine");  // read your writes
+  CHECK(l2->read_count() == 0);
+
+  // Acknowledged: now L2 is the authority, and while unheard L1 is not trusted.
+  l2->put("k", "mine");
+  l2->answer(0, {});
+  REQUIRE(cache.flush(test::ctx_with_timeout(kBound)));
+  CHECK(cache.get(test::ctx(), "k") == "mine");
+  CHECK(l2->read_count() == 1);
+}
+
+TEST_CASE("a change heard for a key with a write in flight drops L1's copy, not the write",
+          "[coherence]") {
+  auto [l2, cache] = open_scripted();
+  REQUIRE(cache.set(test::ctx(), "k", "mine"));
+  l2->wait_for_batch(0, kBound);
+  // Another writer's change: whichever landed last in L2 is the value, so L1 must ask L2 once
+  // this cache's own write is settled (not before: that would be reading around its own write).
+  changed(*l2, "k");
+  CHECK(cache.stats().invalidated_keys == 1);
+  l2->put("k", "theirs");
+  AsyncGet reader(cache, "k");
+  l2->answer(0, {});
+  CHECK(reader.take() == "theirs");
+  CHECK(l2->read_count() == 1);
+}
