@@ -48,7 +48,8 @@ figures_path, summary_path = sys.argv[1], sys.argv[2]
 required = [
     "l1_read_ro", "l1_read_rw90", "l1_read_cache_resident", "l1_hit_p99_ns", "hot_key_read",
     "l2_async_set", "burst_1mib_drain_mbps", "l2_hit_get_us", "coalesced_loads", "replay_le_lru",
-    "replay_gap_to_best",
+    "replay_gap_to_best", "invalidation_lag_p50_us", "invalidation_lag_p99_us",
+    "invalidations_per_write", "tracking_cost_rw90",
     "bytes_per_entry",
 ]
 model = "unknown"

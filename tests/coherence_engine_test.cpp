@@ -27,8 +27,9 @@ struct ScriptedCache {
   Cache cache;
 };
 
-ScriptedCache open_scripted(tiercache::Options options = {}) {
-  auto backend = std::make_unique<test::ScriptedBackend>(/*hears_changes=*/true);
+ScriptedCache open_scripted(tiercache::Options options = {},
+                            tiercache::ChangesHeard heard = tiercache::ChangesHeard::every_key) {
+  auto backend = std::make_unique<test::ScriptedBackend>(heard);
   test::ScriptedBackend* l2 = backend.get();
   auto cache = tiercache::CacheTestAccess::open_with(options, std::move(backend));
   if (!cache) FAIL("open: " << cache.error().detail);
@@ -232,4 +233,154 @@ TEST_CASE("a change heard for a key with a write in flight drops L1's copy, not 
   l2->answer(0, {});
   CHECK(reader.take() == "theirs");
   CHECK(l2->read_count() == 1);
+}
+
+TEST_CASE("a caller that comes after a change does not join the load the change overtook",
+          "[coherence]") {
+  for (const bool flushed : {false, true}) {
+    INFO((flushed ? "all keys changed" : "the key changed"));
+    auto [l2, cache] = open_scripted();
+    l2->put("k", "old");
+    l2->hold_reads(true);
+    AsyncGet before(cache, "k");
+    l2->wait_for_read(0, kBound);
+    l2->put("k", "new");
+    if (flushed) {
+      l2->events().all_changed();
+    } else {
+      changed(*l2, "k");
+    }
+    AsyncGet after(cache, "k");
+    l2->wait_for_read(1, kBound);  // a read of its own, not the one the change overtook
+    l2->answer_read(1);
+    CHECK(after.take() == "new");
+    l2->answer_read(0);
+    CHECK(before.take() == "old");
+
+    l2->hold_reads(false);
+    CHECK(cache.get(test::ctx(), "k") == "new");
+    CHECK(l2->read_count() == 2);  // the later read's value is the one L1 kept
+  }
+}
+
+TEST_CASE("a loaded value still on its way to L2 is not this cache's write to read back",
+          "[coherence]") {
+  auto [l2, cache] = open_scripted();
+  const tiercache::Loader loader = [](const tiercache::Context&, std::string_view) {
+    return tiercache::Result<std::string>("loaded");
+  };
+  REQUIRE(cache.get_or_load(test::ctx(), "k", loader) == "loaded");
+  l2->wait_for_batch(0, kBound);  // the fill (SET NX), sent and not answered
+
+  // Another writer's value lands while the change stream is down: unheard.
+  l2->events().coherence_lost();
+  l2->put("k", "theirs");
+  AsyncGet reader(cache, "k");
+  l2->answer(0, {});
+  CHECK(reader.take() == "theirs");
+  CHECK(l2->read_count() == 2);
+}
+
+TEST_CASE("tracked: what this cache wrote or loaded without L2's answer is not trusted",
+          "[coherence]") {
+  SECTION("a set, once acknowledged") {
+    auto [l2, cache] = open_scripted({}, tiercache::ChangesHeard::keys_read);
+    REQUIRE(cache.set(test::ctx(), "k", "mine"));
+    l2->wait_for_batch(0, kBound);
+    CHECK(cache.get(test::ctx(), "k") == "mine");  // read your writes, no read
+    CHECK(l2->read_count() == 0);
+    // Redis tracks keys a client reads, not keys it writes: a later change would go unheard.
+    l2->put("k", "theirs");
+    l2->answer(0, {});
+    REQUIRE(cache.flush(test::ctx_with_timeout(kBound)));
+    CHECK(cache.get(test::ctx(), "k") == "theirs");
+    CHECK(l2->read_count() == 1);
+    CHECK(cache.get(test::ctx(), "k") == "theirs");
+    CHECK(l2->read_count() == 1);  // read, so tracked: trusted now
+  }
+  SECTION("a value loaded after L2 failed to answer") {
+    auto [l2, cache] = open_scripted({.when_l2_down = tiercache::L2DownPolicy::load},
+                                     tiercache::ChangesHeard::keys_read);
+    l2->set_available(false);
+    const tiercache::Loader loader = [](const tiercache::Context&, std::string_view) {
+      return tiercache::Result<std::string>("loaded");
+    };
+    REQUIRE(cache.get_or_load(test::ctx(), "k", loader) == "loaded");
+    l2->set_available(true);
+    l2->wait_for_batch(0, kBound);  // the loaded value, written back
+    l2->answer(0, {});
+    REQUIRE(cache.flush(test::ctx_with_timeout(kBound)));
+    l2->put("k", "theirs");
+    CHECK(cache.get(test::ctx(), "k") == "theirs");
+    CHECK(l2->read_count() == 2);
+  }
+  SECTION("bcast hears every key: the same set is trusted") {
+    auto [l2, cache] = open_scripted({}, tiercache::ChangesHeard::every_key);
+    REQUIRE(cache.set(test::ctx(), "k", "mine"));
+    l2->wait_for_batch(0, kBound);
+    l2->answer(0, {});
+    REQUIRE(cache.flush(test::ctx_with_timeout(kBound)));
+    CHECK(cache.get(test::ctx(), "k") == "mine");
+    CHECK(l2->read_count() == 0);
+  }
+}
+
+TEST_CASE("stale_if_l2_down never serves a value a heard flush removed", "[coherence]") {
+  auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+  l2->put("k", "v");
+  REQUIRE(cache.get(test::ctx(), "k") == "v");
+  l2->events().all_changed();
+  l2->set_available(false);
+  l2->events().coherence_lost();
+  auto r = cache.get(test::ctx(), "k");
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::backend_unavailable);
+  CHECK(cache.stats().stale_served == 0);
+}
+
+TEST_CASE("while L2 cannot be read, the origin's answer is kept until the change stream is back",
+          "[coherence]") {
+  auto [l2, cache] = open_scripted({.when_l2_down = tiercache::L2DownPolicy::load});
+  int loads = 0;
+  const tiercache::Loader loader = [&](const tiercache::Context&, std::string_view) {
+    ++loads;
+    return tiercache::Result<std::string>("origin");
+  };
+  l2->put("read", "l2");
+  l2->events().coherence_lost();
+  // Read from a reachable L2 while unheard: answered, not trusted.
+  CHECK(cache.get(test::ctx(), "read") == "l2");
+  CHECK(cache.get(test::ctx(), "read") == "l2");
+  CHECK(l2->read_count() == 2);
+
+  l2->set_available(false);
+  CHECK(cache.get_or_load(test::ctx(), "k", loader) == "origin");
+  CHECK(cache.get_or_load(test::ctx(), "k", loader) == "origin");
+  CHECK(cache.get(test::ctx(), "k") == "origin");
+  CHECK(loads == 1);  // an outage does not send every read to the origin
+
+  // The stream is back: the loaded value is from an older epoch, so L2 is asked again.
+  l2->set_available(true);
+  l2->put("k", "theirs");
+  l2->events().coherence_restored();
+  l2->wait_for_batch(0, kBound);  // the loaded value's fill (SET NX: "theirs" stays)
+  l2->answer(0, {});
+  CHECK(cache.get(test::ctx_with_timeout(kBound), "k") == "theirs");
+  CHECK(loads == 1);
+}
+
+TEST_CASE("a miss that must wait for this cache's write fails at once while L2 takes no reads",
+          "[coherence]") {
+  auto [l2, cache] = open_scripted();
+  const tiercache::Loader loader = [](const tiercache::Context&, std::string_view) {
+    return tiercache::Result<std::string>("loaded");
+  };
+  REQUIRE(cache.get_or_load(test::ctx(), "k", loader) == "loaded");
+  l2->wait_for_batch(0, kBound);  // the fill, sent and not answered
+  changed(*l2, "k");              // L1's copy goes; the fill is still this cache's to wait for
+  l2->set_available(false);
+  auto r = cache.get(test::ctx_with_timeout(kBound), "k");
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::backend_unavailable);  // not a timeout at the caller's deadline
+  l2->answer(0, {});
 }

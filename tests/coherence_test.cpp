@@ -308,3 +308,51 @@ TEST_CASE("stress: writers in A, readers in B; once writes stop, B's L1 agrees w
     CHECK(b.stats().l1_hits > 0);
   }
 }
+
+TEST_CASE(
+    "a user Redis does not let track or subscribe: reads work, L1 is never trusted, and "
+    "stats say why",
+    "[redis]") {
+  struct Case {
+    const char* what;
+    std::vector<std::string> acl;  // the user's rules
+    const char* reason;            // in l2_last_error
+  };
+  const Case cases[] = {
+      {"no CLIENT TRACKING", {"~*", "&*", "+@all", "-client|tracking"}, "CLIENT TRACKING refused"},
+      {"no channels", {"~*", "resetchannels", "+@all"}, "NOPERM"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    test::RedisServer redis;
+    std::vector<std::string> setuser = {"ACL", "SETUSER", "limited", "on", ">pw"};
+    setuser.insert(setuser.end(), c.acl.begin(), c.acl.end());
+    REQUIRE(redis.command(setuser) == "+OK");
+    tiercache::Options o = in_mode(InvalidationMode::bcast);
+    o.redis.url = "redis://limited:pw@127.0.0.1:" + std::to_string(redis.port()) + "/0";
+    Cache b = test::open_cache(o);
+    REQUIRE(redis.command({"SET", "app:k", "v"}) == "+OK");
+    CHECK(b.get(test::ctx_with_timeout(1s), "k") == "v");
+    CHECK(b.get(test::ctx_with_timeout(1s), "k") == "v");
+    const auto s = b.stats();
+    CHECK(s.l2_available);
+    CHECK_FALSE(s.l2_coherent);
+    CHECK(s.l2_hits == 2);  // both from L2: nothing L1 holds is trusted
+    CHECK_THAT(s.l2_last_error, Catch::Contains(c.reason));
+  }
+}
+
+TEST_CASE("tracked mode: a cache's own acknowledged write is read again before it is trusted",
+          "[redis]") {
+  test::RedisServer redis;
+  Cache a = test::open_cache(redis, in_mode(InvalidationMode::tracked));
+  REQUIRE(a.set(test::ctx(), "k", "mine"));
+  REQUIRE(a.flush(test::ctx_with_timeout(2s)));
+  // Redis tracks what a client reads, not what it writes: A was never told to watch "k".
+  REQUIRE(redis.command({"SET", "app:k", "theirs"}) == "+OK");
+  CHECK(a.get(test::ctx_with_timeout(1s), "k") == "theirs");
+  // Read, so tracked: the next change is heard.
+  REQUIRE(a.get(test::ctx(), "k") == "theirs");
+  REQUIRE(redis.command({"SET", "app:k", "later"}) == "+OK");
+  heard(a, "k", "later", "A hears a change to a key it read");
+}

@@ -49,6 +49,11 @@ TEST_CASE("open refuses invalid Redis and writer options and names the field") {
       refusal(
           {.redis = {.host = "h", .reconnect_backoff_min = 100ms, .reconnect_backoff_max = 10ms}}),
       Catch::Contains("reconnect_backoff_max"));
+  CHECK_THAT(refusal({.redis = {.host = "h", .invalidation_heartbeat = 0ms}}),
+             Catch::Contains("Options.redis.invalidation_heartbeat is 0ms"));
+  CHECK_THAT(refusal({.redis = {.host = "h",
+                                .invalidation = static_cast<tiercache::InvalidationMode>(9)}}),
+             Catch::Contains("Options.redis.invalidation is 9"));
   CHECK_THAT(refusal({.redis = {.host = "h"}, .writer = {.queue_max_ops = 1}}),
              Catch::Contains("Options.writer.queue_max_ops is 1"));
   CHECK_THAT(refusal({.redis = {.host = "h"}, .writer = {.batch_max_ops = 0}}),
@@ -63,6 +68,8 @@ TEST_CASE("the effective options never print the Redis password") {
   const std::string text = tiercache::to_string(cache->options());
   CHECK_THAT(text, Catch::Contains("redis.url=redis://***@127.0.0.1:1/0"));
   CHECK_THAT(text, !Catch::Contains("hunter2"));
+  CHECK_THAT(text, Catch::Contains("redis.invalidation=bcast redis.invalidation_heartbeat=100ms"));
+  CHECK_THAT(text, Catch::Contains("stale_if_l2_down=false"));
   auto by_field = Cache::open({.redis = {.host = "127.0.0.1",
                                          .port = 1,
                                          .password = "hunter2",

@@ -54,6 +54,10 @@ Result<Endpoint> make_endpoint(const RedisOptions& r) {
     if (value.count() <= 0)
       return fail(errc::invalid_argument, "Options.redis.", name, " is ", value.count(),
                   "ms; must be > 0");
+  if (r.invalidation != InvalidationMode::off && r.invalidation != InvalidationMode::bcast &&
+      r.invalidation != InvalidationMode::tracked)
+    return fail(errc::invalid_argument, "Options.redis.invalidation is ",
+                static_cast<int>(r.invalidation), "; must be off, bcast or tracked");
   if (r.reconnect_backoff_max < r.reconnect_backoff_min)
     return fail(errc::invalid_argument, "Options.redis.reconnect_backoff_max (",
                 r.reconnect_backoff_max.count(), "ms) is below reconnect_backoff_min (",

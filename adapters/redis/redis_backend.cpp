@@ -33,6 +33,7 @@ Result<std::unique_ptr<RedisBackend>> RedisBackend::start(const Endpoint& endpoi
   std::unique_ptr<RedisBackend> b(
       new RedisBackend(std::move(*loop), std::move(key_prefix), max_value_bytes, invalidation));
   RedisBackend* self = b.get();
+  b->tracking_retry_interval_ = endpoint.backoff_max;
   std::promise<void> started;
   b->loop_->post([&] {
     self->reads_ = std::make_unique<RedisConnection>(*self->loop_, endpoint, "redis reads",
@@ -48,6 +49,7 @@ Result<std::unique_ptr<RedisBackend>> RedisBackend::start(const Endpoint& endpoi
       self->subscriber_->on_push([self](const redisReply& payload) { self->deliver(payload); });
       self->subscriber_->on_ready_change(
           [self](bool ready) { self->subscriber_ready_changed(ready); });
+      self->subscriber_->on_heartbeat([self] { self->subscriber_heard(); });
       self->tracking_connection().on_ready_change(
           [self](bool ready) { self->tracking_ready_changed(ready); });
       self->subscriber_->start();
@@ -112,7 +114,13 @@ void RedisBackend::tracking_ready_changed(bool ready) {
   update_coherence();
 }
 
+void RedisBackend::subscriber_heard() {
+  if (!tracking_refused_ || Clock::now() < tracking_retry_at_) return;
+  enable_tracking();
+}
+
 void RedisBackend::enable_tracking() {
+  tracking_refused_ = false;
   if (!subscriber_ready_ || !tracking_ready_) return;
   const long long subscriber_id = subscriber_->client_id();
   if (subscriber_id == 0) return;  // the server did not say its CLIENT ID: nothing to redirect to
@@ -135,6 +143,8 @@ void RedisBackend::enable_tracking() {
       // invalidation = off is the choice for a server or user that cannot track).
       tracking_connection().note_error("CLIENT TRACKING refused: " + std::string(r->str, r->len) +
                                        " (Options.redis.invalidation = off to run without it)");
+      tracking_refused_ = true;
+      tracking_retry_at_ = Clock::now() + tracking_retry_interval_;
       return;
     }
     tracking_redirect_ = subscriber_id;
@@ -183,6 +193,22 @@ bool RedisBackend::is_available() const noexcept {
 
 bool RedisBackend::accepts_writes() const noexcept {
   return writes_->is_ready_any_thread();
+}
+
+bool RedisBackend::accepts_reads() const noexcept {
+  return reads_->is_ready_any_thread();
+}
+
+ChangesHeard RedisBackend::changes_heard() const noexcept {
+  switch (invalidation_) {
+    case InvalidationMode::off:
+      return ChangesHeard::none;
+    case InvalidationMode::bcast:
+      return ChangesHeard::every_key;
+    case InvalidationMode::tracked:
+      return ChangesHeard::keys_read;
+  }
+  return ChangesHeard::none;
 }
 
 BackendHealth RedisBackend::health() const {

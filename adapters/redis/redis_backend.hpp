@@ -44,8 +44,9 @@ class RedisBackend final : public Backend {
   void write(std::span<const BackendWrite> writes, WriteDone done) override;
   bool is_available() const noexcept override;
   bool accepts_writes() const noexcept override;
+  bool accepts_reads() const noexcept override;
   BackendHealth health() const override;
-  bool hears_changes() const noexcept override { return invalidation_ != InvalidationMode::off; }
+  ChangesHeard changes_heard() const noexcept override;
   void set_events(BackendEvents* events) override;
 
  private:
@@ -55,6 +56,8 @@ class RedisBackend final : public Backend {
   RedisConnection& tracking_connection() const;
   void tracking_ready_changed(bool ready);
   void subscriber_ready_changed(bool ready);
+  // The subscriber's heartbeat was answered: the moment to try a refused CLIENT TRACKING again.
+  void subscriber_heard();
   // Turns tracking off and on again with REDIRECT to the subscriber, if both sides are up.
   void enable_tracking();
   void update_coherence();
@@ -79,6 +82,11 @@ class RedisBackend final : public Backend {
   bool tracking_ready_ = false;
   long long tracking_redirect_ = 0;        // the CLIENT ID tracking now redirects to; 0: none
   std::uint64_t tracking_generation_ = 0;  // bumped when either side comes or goes
+  // Redis refused CLIENT TRACKING (an ACL, a busy script): tried again at the first heartbeat
+  // after tracking_retry_at_, every reconnect_backoff_max.
+  bool tracking_refused_ = false;
+  Clock::time_point tracking_retry_at_;
+  Clock::duration tracking_retry_interval_{};
   bool coherent_ = false;
   std::atomic<bool> coherent_any_thread_{false};
 };

@@ -245,9 +245,15 @@ void RedisConnection::on_subscriber_reply(const redisReply& r) {
       handshake_answered();
     } else {
       heartbeat_outstanding_ = false;
+      if (heartbeat_fn_) heartbeat_fn_();
     }
-  } else if (kind == "message" && push_fn_) {
-    push_fn_(*r.element[2]);
+  } else if (kind == "message") {
+    // Progress, like a reply on a data connection: under a heavy stream the heartbeat's
+    // answer may queue behind messages for longer than command_timeout, and the connection is
+    // plainly alive.
+    if (heartbeat_outstanding_)
+      heartbeat_deadline_ = std::max(heartbeat_deadline_, Clock::now() + endpoint_.command_timeout);
+    if (push_fn_) push_fn_(*r.element[2]);
   }
 }
 

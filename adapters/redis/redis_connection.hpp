@@ -77,6 +77,8 @@ class RedisConnection final : public EventLoop::Source {
   using PushFn = std::function<void(const redisReply& payload)>;
   // The connection became ready (true) or stopped being ready (false). Loop thread.
   using ReadyFn = std::function<void(bool ready)>;
+  // Role::subscriber: Redis answered a heartbeat (every invalidation_heartbeat). Loop thread.
+  using HeartbeatFn = std::function<void()>;
 
   struct Health {
     bool ready = false;
@@ -93,6 +95,7 @@ class RedisConnection final : public EventLoop::Source {
   // Set before start(). Loop thread.
   void on_push(PushFn fn) { push_fn_ = std::move(fn); }
   void on_ready_change(ReadyFn fn) { ready_fn_ = std::move(fn); }
+  void on_heartbeat(HeartbeatFn fn) { heartbeat_fn_ = std::move(fn); }
   // Starts connecting. Loop thread.
   void start();
   // This connection's CLIENT ID, 0 if unknown. Loop thread.
@@ -198,6 +201,7 @@ class RedisConnection final : public EventLoop::Source {
   std::string last_error_;  // guarded by health_mu_
   PushFn push_fn_;
   ReadyFn ready_fn_;
+  HeartbeatFn heartbeat_fn_;
   // The privdata of subscriber replies, which hiredis routes by channel, not by send order.
   char subscriber_tag_ = 0;
   bool heartbeat_outstanding_ = false;

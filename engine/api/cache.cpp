@@ -53,9 +53,10 @@ Cache::Impl::Impl(const Options& completed, std::unique_ptr<Backend> l2)
     writer_ = std::make_unique<engine::Writer>(
         *l2_, options_.writer,
         [this](std::span<const engine::Writer::SettledWrite> settled) { settle(settled); });
-    if (l2_->hears_changes()) {
+    changes_heard_ = l2_->changes_heard();
+    if (changes_heard_ != ChangesHeard::none) {
       // Untrusted until the backend says changes are heard (at once, if they are already).
-      epoch_.store(1, std::memory_order_relaxed);
+      epoch_.store(1, std::memory_order_release);
       l2_->set_events(this);
     }
   }
@@ -63,7 +64,7 @@ Cache::Impl::Impl(const Options& completed, std::unique_ptr<Backend> l2)
 
 Cache::Impl::~Impl() {
   // No event after this returns: they touch the shards.
-  if (l2_ && l2_->hears_changes()) l2_->set_events(nullptr);
+  if (l2_ && changes_heard_ != ChangesHeard::none) l2_->set_events(nullptr);
   // The writer settles what it still holds into the shards, so it goes first.
   writer_.reset();
   l2_.reset();
@@ -105,7 +106,7 @@ std::size_t Cache::Impl::shard_index(std::uint64_t hash) const noexcept {
 template <class F>
 bool Cache::Impl::read_l1(std::uint64_t hash, std::string_view key, F&& f) {
   engine::attach_this_thread();
-  const bool hit = shard_for(hash).read(hash, key, trusted_epoch(), f);
+  const bool hit = shard_for(hash).read(hash, key, current_epoch(), f);
   counters_.add(hit ? kHits : kMisses);
   return hit;
 }
@@ -207,7 +208,8 @@ Result<void> Cache::Impl::queue_write(const Context& ctx, std::string_view key, 
     };
     const bool admitted =
         kind == WriteOp::Kind::set
-            ? shard.store_if(engine::make_value_entry(h, key, op.value(), expires, current_epoch()),
+            ? shard.store_if(engine::make_value_entry(h, key, op.value(), expires,
+                                                      stamp(current_epoch(), Provenance::written)),
                              admit)
             : shard.purge_if(h, key, admit);
     if (admitted) break;
@@ -273,21 +275,31 @@ Result<void> Cache::Impl::close(const Context& ctx) {
   return flush(ctx);
 }
 
-std::uint32_t Cache::Impl::trusted_epoch() const noexcept {
-  const std::uint32_t e = current_epoch();
-  // An odd epoch: changes may go unheard, so no value is trusted; none carries this one.
-  return (e & 1) != 0 ? engine::kUntrustedEpoch : e;
+std::uint32_t Cache::Impl::stamp(std::uint32_t epoch, Provenance provenance) const noexcept {
+  if ((epoch & 1) != 0) {
+    // Changes may go unheard. The origin's answer while L2 cannot be read is kept until the
+    // stream is back (the epoch moves on), so an outage does not send every read to the
+    // origin; anything else is untrusted.
+    return provenance == Provenance::loaded_as_l2_unreadable ? epoch : engine::kUnvouchedEpoch;
+  }
+  // In tracked mode Redis reports changes only to keys this cache read, and only the next one.
+  const bool heard =
+      changes_heard_ != ChangesHeard::keys_read || provenance == Provenance::read_from_l2;
+  return heard ? epoch : engine::kUnvouchedEpoch;
 }
 
-LeadPlan Cache::Impl::plan_locked(std::uint64_t hash, std::string_view key, bool stale_seen) {
+LeadPlan Cache::Impl::plan_locked(std::uint64_t hash, std::string_view key,
+                                  std::optional<std::uint32_t> stale_epoch) {
   if (!writer_) return LeadPlan::read_l2;
   engine::PendingWrites& pending = pending_for(hash);
   const std::uint64_t now = engine::coarse_now_ms();
   // A value L1 holds from another epoch is still this cache's own unacknowledged write, if
   // there is one: read your writes holds whatever the epoch.
-  if (stale_seen && pending.owns_value_locked(hash, key, now)) return LeadPlan::serve_l1_value;
-  // Or, by choice, an answer while L2 cannot give a better one.
-  if (stale_seen && options_.stale_if_l2_down && !l2_->is_available()) {
+  if (stale_epoch && pending.owns_value_locked(hash, key, now)) return LeadPlan::serve_l1_value;
+  // Or, by choice, an answer while L2 cannot give a better one: only a value trusted until the
+  // change stream was lost, and not since flushed.
+  if (stale_epoch && options_.stale_if_l2_down && !l2_->accepts_reads() &&
+      *stale_epoch == stale_servable_epoch_.load(std::memory_order_acquire)) {
     counters_.add(kStaleServed);
     return LeadPlan::serve_l1_value;
   }
@@ -308,23 +320,28 @@ void Cache::Impl::all_changed() {
   counters_.add(kInvalidations);
   counters_.add(kFlushesHeard);
   counters_.add(kEpochBumps);
+  // Nothing from before it may be served, not even stale.
+  stale_servable_epoch_.store(engine::kUntrustedEpoch, std::memory_order_release);
   // Two: the parity (heard or not) stays, and every value of the old epoch is a miss. A load in
   // flight was stamped with the old epoch before it asked L2, so its fill is a miss too.
-  epoch_.fetch_add(2, std::memory_order_relaxed);
+  epoch_.fetch_add(2, std::memory_order_release);
 }
 
+// The events come one at a time from the backend's thread: the only writer of epoch_ once the
+// cache is open, so a plain load and store suffice.
 void Cache::Impl::coherence_lost() {
-  std::uint32_t e = current_epoch();
-  while ((e & 1) == 0 && !epoch_.compare_exchange_weak(e, e + 1, std::memory_order_relaxed)) {
-  }
-  if ((e & 1) == 0) counters_.add(kEpochBumps);
+  const std::uint32_t e = current_epoch();
+  if ((e & 1) != 0) return;
+  stale_servable_epoch_.store(e, std::memory_order_release);
+  epoch_.store(e + 1, std::memory_order_release);
+  counters_.add(kEpochBumps);
 }
 
 void Cache::Impl::coherence_restored() {
-  std::uint32_t e = current_epoch();
-  while ((e & 1) != 0 && !epoch_.compare_exchange_weak(e, e + 1, std::memory_order_relaxed)) {
-  }
-  if ((e & 1) != 0) counters_.add(kEpochBumps);
+  const std::uint32_t e = current_epoch();
+  if ((e & 1) == 0) return;
+  epoch_.store(e + 1, std::memory_order_release);
+  counters_.add(kEpochBumps);
 }
 
 bool Cache::Impl::loader_could_answer(const Error& error) const {
@@ -364,30 +381,40 @@ Result<Produced> Cache::Impl::produce(const Context& ctx, std::string_view key, 
                                       const Loader* loader) {
   // Before L2 is asked: a change heard or missed from here on makes this value's stamp stale.
   const std::uint32_t epoch = current_epoch();
-  Result<Produced> p = produce_unstamped(ctx, key, plan, loader);
-  if (p) p->epoch = epoch;
+  Provenance provenance = Provenance::written;
+  Result<Produced> p = produce_unstamped(ctx, key, plan, loader, provenance);
+  if (p) p->epoch = stamp(epoch, provenance);
   return p;
 }
 
 Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_view key,
-                                                LeadPlan plan, const Loader* loader) {
+                                                LeadPlan plan, const Loader* loader,
+                                                Provenance& provenance) {
   if (l2_ && plan != LeadPlan::known_absent) {
     if (plan == LeadPlan::flush_then_read) {
-      // Our own write to the key is still on its way; L2's answer is stale until it lands.
+      // Our own write to the key is still on its way; L2's answer is stale until it lands. An
+      // L2 that takes no reads now would only hold the caller until its deadline.
+      if (!l2_->accepts_reads())
+        return fail(errc::backend_unavailable,
+                    "get: L2 takes no reads, and a write of this "
+                    "cache to the key has not reached it");
       if (auto landed = writer_->flush(ctx); !landed) return std::unexpected(landed.error());
     }
     Result<Produced> from_l2 = read_l2(ctx, key);
     if (from_l2) {
       counters_.add(kL2Hits);
+      provenance = Provenance::read_from_l2;
       return from_l2;
     }
     if (from_l2.error() == errc::not_found) {
       counters_.add(kL2Misses);
+      provenance = Provenance::read_from_l2;
     } else {
       // The caller's own deadline or cancellation is not L2's failure.
       if (!ctx.done()) counters_.add(kL2Errors);
       if (loader == nullptr || options_.when_l2_down == L2DownPolicy::fail || ctx.done())
         return from_l2;
+      provenance = Provenance::loaded_as_l2_unreadable;
     }
   }
   if (loader == nullptr) return not_found();

@@ -11,8 +11,10 @@
 // Coherence (a backend that hears changes, BackendEvents): a changed key is dropped from L1 (a
 // load in flight for it is answered but not cached), and every value is stamped with the
 // coherence epoch it was taken in. The epoch is even while every change is heard, odd while
-// changes may go unheard; a read trusts only values of the current even epoch, so losing the
-// change stream, or a FLUSHALL, makes every older value a miss at once with no scan.
+// changes may go unheard; a read trusts only values stamped with the current epoch, so losing
+// the change stream, or a FLUSHALL, makes every older value a miss at once with no scan. In an
+// odd epoch only what the loader produced because L2 could not be read is stamped with it: the
+// origin's answer, kept until the stream is back rather than asked again on every read.
 #pragma once
 
 #include <atomic>
@@ -76,22 +78,35 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   Result<std::string> run_loader(const Context& ctx, std::string_view key, const Loader& loader);
 
   // engine::ValueSource
-  std::uint32_t trusted_epoch() const noexcept override;
-  engine::LeadPlan plan_locked(std::uint64_t hash, std::string_view key, bool stale_seen) override;
+  std::uint32_t claim_epoch() const noexcept override { return current_epoch(); }
+  engine::LeadPlan plan_locked(std::uint64_t hash, std::string_view key,
+                               std::optional<std::uint32_t> stale_epoch) override;
   Result<engine::Produced> produce(const Context& ctx, std::string_view key, engine::LeadPlan plan,
                                    const Loader* loader) override;
   bool loader_could_answer(const Error& error) const override;
   void filled_locked(std::uint64_t hash, std::string_view key, const engine::Produced& p) override;
+  // Where a value came from, which decides its stamp.
+  enum class Provenance : std::uint8_t {
+    written,                  // this cache's set, or the loader without asking L2
+    read_from_l2,             // L2 answered for the key (a value, or not_found and the loader)
+    loaded_as_l2_unreadable,  // the loader, because L2 could not be read (when_l2_down = load)
+  };
   Result<engine::Produced> produce_unstamped(const Context& ctx, std::string_view key,
-                                             engine::LeadPlan plan, const Loader* loader);
+                                             engine::LeadPlan plan, const Loader* loader,
+                                             Provenance& provenance);
 
   // BackendEvents, on the backend's thread.
   void keys_changed(std::span<const std::string_view> keys) override;
   void all_changed() override;
   void coherence_lost() override;
   void coherence_restored() override;
-  // The epoch new values are stamped with (odd while changes may go unheard).
-  std::uint32_t current_epoch() const noexcept { return epoch_.load(std::memory_order_relaxed); }
+  // The coherence epoch now (odd while changes may go unheard): the stamp a value must carry to
+  // be served.
+  std::uint32_t current_epoch() const noexcept { return epoch_.load(std::memory_order_acquire); }
+  // The stamp of a value taken in `epoch`: the epoch if the backend will report the key's next
+  // change (in tracked mode only for a value read from L2), or if the epoch is odd and the
+  // origin answered for an unreadable L2; else kUnvouchedEpoch.
+  std::uint32_t stamp(std::uint32_t epoch, Provenance provenance) const noexcept;
 
   enum Counter : std::size_t {
     kHits,
@@ -122,9 +137,14 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   // How long a caller spins for an L2 read before it sleeps, from the reads it has seen.
   engine::SpinBudget l2_read_spin_;
   // The coherence epoch (see the top comment). Its own line: every read loads it, and it
-  // changes only when coherence is lost or restored or L2 is flushed. Relaxed: a read that sees
-  // the old epoch a moment longer serves what it would have served a moment earlier.
+  // changes only when coherence is lost or restored or L2 is flushed. Acquire / release: a
+  // thread that saw stats().l2_coherent go false, or any effect that followed the change, also
+  // sees the new epoch (on x86 both are plain moves).
   alignas(64) std::atomic<std::uint32_t> epoch_{0};
+  // The epoch that was trusted when the change stream was last lost: its values may be served
+  // stale (Options.stale_if_l2_down) while L2 cannot be read. kUntrustedEpoch after a flush.
+  std::atomic<std::uint32_t> stale_servable_epoch_{engine::kUntrustedEpoch};
+  ChangesHeard changes_heard_ = ChangesHeard::none;
   std::unique_ptr<Backend> l2_;
   std::unique_ptr<engine::Writer> writer_;
 };

@@ -44,8 +44,13 @@ inline constexpr std::uint8_t kMaxHitCount = 3;
 // Position of an entry that is not in a CLOCK ring.
 inline constexpr std::uint32_t kNotInRing = UINT32_MAX;
 
-// An epoch no entry carries: what a read asks for while no value may be trusted.
+// An epoch no entry carries: stale_if_l2_down's mark for "no epoch's values may be served".
 inline constexpr std::uint32_t kUntrustedEpoch = UINT32_MAX;
+// The stamp of a value no read trusts: a value taken while changes may go unheard, or one
+// whose changes the backend will not report (docs/architecture.md, invariant 14). The epoch
+// counts up from 0 by one per loss or regain of the change stream, so it would take 2^32 - 3
+// of them to reach this.
+inline constexpr std::uint32_t kUnvouchedEpoch = UINT32_MAX - 2;
 
 struct Entry {
   std::uint64_t hash;

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -100,13 +101,13 @@ class ShardTable {
   ShardTable(const ShardTable&) = delete;
   ShardTable& operator=(const ShardTable&) = delete;
 
-  // Lock-free. If a fresh value entry for `key` of epoch `trusted_epoch` is there: records the
+  // Lock-free. If a fresh value entry for `key` stamped `epoch` is there: records the
   // hit, calls f(value) while the entry is guarded (the view dies with f) and returns true.
   template <class F>
-  bool read(std::uint64_t hash, std::string_view key, std::uint32_t trusted_epoch, F&& f) {
+  bool read(std::uint64_t hash, std::string_view key, std::uint32_t epoch, F&& f) {
     bool hit = false;
     table_.find(hash, [&](Entry& e) {
-      if (e.kind != EntryKind::value || e.epoch != trusted_epoch || !e.has_key(key)) return;
+      if (e.kind != EntryKind::value || e.epoch != epoch || !e.has_key(key)) return;
       // Entries without a TTL spare the clock read.
       if (e.expires_at_ms != kNeverExpires && e.is_expired(coarse_now_ms())) return;
       e.record_hit();
@@ -166,16 +167,18 @@ class ShardTable {
   // Removes the entry for `key`, value or loading. The writer lock must be held (locked()).
   void purge_locked(std::uint64_t hash, std::string_view key);
 
-  // The slow path of a miss: a fresh value (epoch `trusted_epoch`), a load to wait on, or what
-  // on_miss_locked(bool stale_seen) (run under the lock) decides: lead a new load, absent, or
-  // serve a value L1 holds from another epoch.
+  // The slow path of a miss: a trusted value, a load of this epoch to wait on, or what
+  // on_miss_locked(std::optional<std::uint32_t> stale_epoch) (run under the lock; the stamp of
+  // an untrusted value L1 holds for the key, if any) decides: lead a new load, absent, or serve
+  // that untrusted value. `epoch`: the caller's reading of the coherence epoch, the stamp a
+  // value must carry to be served and the epoch a load it joins must have started in.
   template <class OnMiss>
-  Claim claim(std::uint64_t hash, std::string_view key, std::uint32_t trusted_epoch,
+  Claim claim(std::uint64_t hash, std::string_view key, std::uint32_t epoch,
               OnMiss&& on_miss_locked) {
     Claim c;
     {
       std::lock_guard lock(writer_mu_);
-      c = claim_locked(hash, key, trusted_epoch, on_miss_locked);
+      c = claim_locked(hash, key, epoch, on_miss_locked);
     }
     reclaim_if_over_budget();
     return c;
@@ -240,26 +243,29 @@ class ShardTable {
     return e.key_bytes + e.value_bytes + kEntryOverheadBytes;
   }
   template <class OnMiss>
-  Claim claim_locked(std::uint64_t hash, std::string_view key, std::uint32_t trusted_epoch,
+  Claim claim_locked(std::uint64_t hash, std::string_view key, std::uint32_t epoch,
                      OnMiss& on_miss_locked) {
     Entry* e = find_locked(hash);
-    bool stale_seen = false;
+    std::optional<std::uint32_t> stale_epoch;
     if (e != nullptr && e->has_key(key)) {
       if (e->kind == EntryKind::value && !e->is_expired(coarse_now_ms())) {
-        if (e->epoch == trusted_epoch) {
+        if (e->epoch == epoch) {
           e->record_hit();
           return {Claim::Kind::hit, std::string(e->value()), nullptr, false};
         }
-        stale_seen = true;
+        stale_epoch = e->epoch;
       }
-      if (e->kind == EntryKind::loading) {
+      // A load that asked L2 before a change was heard, or in another epoch, answers its own
+      // callers only; this one replaces its entry below and loads anew (S7).
+      if (e->kind == EntryKind::loading && e->slot()->joinable_locked(epoch)) {
         PromiseSlot* slot = e->slot();
         slot->add_ref();
         slot->join();
         return {Claim::Kind::wait, {}, slot, false};
       }
     }
-    switch (on_miss_locked(stale_seen)) {
+    const bool stale_seen = stale_epoch.has_value();
+    switch (on_miss_locked(stale_epoch)) {
       case MissDecision::absent:
         return {Claim::Kind::absent, {}, nullptr, stale_seen};
       case MissDecision::serve_stale:
@@ -268,7 +274,7 @@ class ShardTable {
       case MissDecision::lead:
         break;
     }
-    PromiseSlot* slot = PromiseSlot::create();
+    PromiseSlot* slot = PromiseSlot::create(epoch);
     replace_locked(e, make_loading_entry(hash, key, slot));
     return {Claim::Kind::lead, {}, slot, stale_seen};
   }

@@ -101,8 +101,7 @@ bool PendingWrites::owns_value_locked(std::uint64_t hash, std::string_view key,
   const std::size_t i = find(hash);
   if (i == npos) return false;
   const Record& r = slots_[i];
-  return r.key_check == key_check(key) && r.kind != WriteOp::Kind::purge &&
-         now_ms < r.expires_at_ms;
+  return r.key_check == key_check(key) && r.kind == WriteOp::Kind::set && now_ms < r.expires_at_ms;
 }
 
 LeadPlan PendingWrites::plan_locked(std::uint64_t hash, std::string_view key,

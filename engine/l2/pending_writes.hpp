@@ -33,8 +33,9 @@ class PendingWrites {
   bool settle_locked(std::uint64_t hash, std::uint64_t seq);
   // How a miss on `key` must be led, given the writes L2 has not acknowledged (none: read L2).
   LeadPlan plan_locked(std::uint64_t hash, std::string_view key, std::uint64_t now_ms) const;
-  // Whether the key's latest unacknowledged write is a set or fill not yet expired: then the
-  // value L1 holds for the key, if any, is that write's.
+  // Whether the key's latest unacknowledged write is a set not yet expired: then the value L1
+  // holds for the key, if any, is that write's. Not a fill: a value loaded on a miss is no
+  // write of the caller's to read back, and L2 may hold another writer's value already.
   bool owns_value_locked(std::uint64_t hash, std::string_view key, std::uint64_t now_ms) const;
 
   std::size_t size_locked() const noexcept { return used_; }

@@ -11,8 +11,8 @@ Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::
   for (;;) {
     if (ctx.done()) return ended_while(ctx, "get", "before the miss was served");
     LeadPlan plan = LeadPlan::read_l2;
-    Claim claim = shard.claim(hash, key, source_.trusted_epoch(), [&](bool stale_seen) {
-      plan = source_.plan_locked(hash, key, stale_seen);
+    Claim claim = shard.claim(hash, key, source_.claim_epoch(), [&](auto stale_epoch) {
+      plan = source_.plan_locked(hash, key, stale_epoch);
       if (plan == LeadPlan::serve_l1_value) return MissDecision::serve_stale;
       if (plan == LeadPlan::known_absent && loader == nullptr) return MissDecision::absent;
       return MissDecision::lead;

@@ -27,8 +27,9 @@ enum class LeadPlan : std::uint8_t {
   read_l2,          // ask L2, then the loader if L2 has nothing
   flush_then_read,  // a write of this cache to the key is still on its way to L2: wait for it
   known_absent,     // a purge of this cache is still on its way: L2's copy is stale, skip it
-  serve_l1_value,   // the value L1 holds, though of an untrusted epoch, is this cache's own
-                    // unacknowledged write: answer it (only offered when one is there)
+  serve_l1_value,   // answer the value L1 holds though its epoch is not trusted: it is this
+                    // cache's own unacknowledged write, or stale_if_l2_down allows it (only
+                    // offered when one is there)
 };
 
 // What a leader made of the key.
@@ -36,18 +37,20 @@ struct Produced {
   std::string value;
   std::uint64_t expires_at_ms;  // the L1 expiry; not in the future: answer, but cache nothing
   bool loaded;                  // produced by the loader (so L2 does not have it yet)
-  std::uint32_t epoch;          // the coherence epoch before L2 was asked: the entry's stamp
+  std::uint32_t epoch;          // the entry's stamp: the coherence epoch before L2 was asked,
+                                // or kUnvouchedEpoch
 };
 
 // The producer of values for MissPath; the cache implements it.
 class ValueSource {
  public:
-  // The epoch an L1 value must carry to be served (an epoch no entry has while L2 changes may
-  // go unheard).
-  virtual std::uint32_t trusted_epoch() const noexcept = 0;
-  // Under the shard lock, when a miss finds neither a trusted value nor a load running;
-  // `stale_seen`: L1 holds a value for the key from another epoch.
-  virtual LeadPlan plan_locked(std::uint64_t hash, std::string_view key, bool stale_seen) = 0;
+  // The coherence epoch a miss claims its key in: the stamp a value must carry to be served,
+  // and the epoch a load it joins must have started in.
+  virtual std::uint32_t claim_epoch() const noexcept = 0;
+  // Under the shard lock, when a miss finds neither a trusted value nor a load to join;
+  // `stale_epoch`: the stamp of a value L1 holds for the key that is not trusted, if any.
+  virtual LeadPlan plan_locked(std::uint64_t hash, std::string_view key,
+                               std::optional<std::uint32_t> stale_epoch) = 0;
   // The leader's work, without locks, within ctx. A failure without a loader is published to
   // callers without a loader only if loader_could_answer() says a loader might do better (S6).
   virtual Result<Produced> produce(const Context& ctx, std::string_view key, LeadPlan plan,

@@ -21,7 +21,9 @@
 // S6  A leader without a loader (a get) that found nothing publishes an answer for callers
 //     without a loader only; a waiter with a loader claims the key again and loads it.
 // S7  An invalidation from L2 while the load runs marks the slot: the leader's value answers
-//     its callers but is not cached, as L2 changed after (or while) it was read.
+//     its callers but is not cached, as L2 changed after (or while) it was read. A caller that
+//     comes after the mark, or after the coherence epoch the slot was created in ended, does
+//     not join: it replaces the loading entry and loads anew (the old leader's fill is then S4).
 //
 // [1] quick_cache, src/sync_placeholder.rs: Loading / Inserted states, guard hand-off.
 // [2] Caffeine, AsyncCache: a future in the map, removed when it fails.
@@ -42,8 +44,9 @@ class PromiseSlot {
  public:
   enum class State : std::uint8_t { loading, leaderless, ready, failed };
 
-  // A slot in state loading with one reference, owned by the caller (the leader).
-  static PromiseSlot* create() { return new PromiseSlot(); }
+  // A slot in state loading with one reference, owned by the caller (the leader), for a load
+  // that starts in coherence epoch `epoch`.
+  static PromiseSlot* create(std::uint32_t epoch) { return new PromiseSlot(epoch); }
 
   void add_ref() noexcept;
   void release() noexcept;
@@ -74,10 +77,14 @@ class PromiseSlot {
   // S7. Both under the shard's writer lock, which guards the mark.
   void invalidate_locked() noexcept { invalidated_ = true; }
   bool is_invalidated_locked() const noexcept { return invalidated_; }
+  // Whether a caller that claims the key in `epoch` may wait on this load (S7).
+  bool joinable_locked(std::uint32_t epoch) const noexcept {
+    return !invalidated_ && epoch == epoch_;
+  }
   AnswerFor answer_for() const noexcept { return answer_for_; }
 
  private:
-  PromiseSlot() = default;
+  explicit PromiseSlot(std::uint32_t epoch) : epoch_(epoch) {}
 
   std::atomic<std::uint32_t> refs_{1};
   std::mutex mu_;
@@ -87,6 +94,7 @@ class PromiseSlot {
   Result<std::string> result_;                  // guarded by mu_ until terminal, then immutable
   AnswerFor answer_for_ = AnswerFor::everyone;  // as result_
   bool invalidated_ = false;                    // guarded by the shard's writer lock
+  const std::uint32_t epoch_;
 };
 
 }  // namespace tiercache::engine

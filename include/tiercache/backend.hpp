@@ -92,6 +92,15 @@ class BackendEvents {
   ~BackendEvents() = default;
 };
 
+// Which changes to L2 a backend hears, and so which L1 values the cache may trust.
+enum class ChangesHeard : std::uint8_t {
+  none,       // no change is heard: L1's TTL is the only bound on staleness
+  every_key,  // every change to every key of the cache (Redis: bcast mode)
+  keys_read,  // changes to the keys the cache read from L2, each until its next change is told
+              // (Redis: tracked mode): a value the cache wrote, or loaded without an answer
+              // from L2, is trusted only once it is read from L2 again
+};
+
 class Backend {
  public:
   // One result per key, in order: a value, errc::not_found, or the failure.
@@ -117,11 +126,12 @@ class Backend {
   // backend whose reads and writes fail apart (Redis: two connections) says so here, so that
   // a read connection coming back does not hold the writes up.
   virtual bool accepts_writes() const noexcept { return is_available(); }
+  // Whether read() would be tried now; for Redis, the read connection is up.
+  virtual bool accepts_reads() const noexcept { return is_available(); }
   virtual BackendHealth health() const { return {is_available(), {}, 0, 0}; }
 
-  // Whether the backend can hear changes made to L2 by others (and call set_events' events).
-  // A backend that cannot leaves L1's TTL as the only bound on staleness.
-  virtual bool hears_changes() const noexcept { return false; }
+  // Which changes made to L2 by others the backend hears (and tells set_events' events about).
+  virtual ChangesHeard changes_heard() const noexcept { return ChangesHeard::none; }
   // Starts (events not null) or stops (null) telling `events` about changes in L2. Calls
   // events->coherence_restored() before it returns if changes are heard already. After a call
   // with null returns, no event is delivered any more.

@@ -43,8 +43,9 @@ class ScriptedBackend final : public tiercache::Backend {
     bool answered = false;
   };
 
-  // `hears_changes`: the cache takes this backend's events (fire them with events()).
-  explicit ScriptedBackend(bool hears_changes = false) : hears_changes_(hears_changes) {}
+  // Other than none: the cache takes this backend's events (fire them with events()).
+  explicit ScriptedBackend(tiercache::ChangesHeard heard = tiercache::ChangesHeard::none)
+      : changes_heard_(heard) {}
 
   void read(std::vector<std::string> keys, ReadDone done) override {
     std::vector<tiercache::Result<tiercache::BackendValue>> answer;
@@ -110,7 +111,7 @@ class ScriptedBackend final : public tiercache::Backend {
     return reads_.size();
   }
 
-  bool hears_changes() const noexcept override { return hears_changes_; }
+  tiercache::ChangesHeard changes_heard() const noexcept override { return changes_heard_; }
 
   // Changes are heard from the start (coherence_restored() at once), as a backend whose change
   // stream is up when the cache opens.
@@ -192,7 +193,7 @@ class ScriptedBackend final : public tiercache::Backend {
   std::condition_variable cv_;
   std::deque<Batch> batches_;
   bool available_ = true;
-  const bool hears_changes_;
+  const tiercache::ChangesHeard changes_heard_;
   tiercache::BackendEvents* events_ = nullptr;
   std::map<std::string, std::string> values_;
   std::deque<Read> reads_;
