@@ -75,6 +75,8 @@ std::optional<Cache> open_cache(const test::RedisServer& server, InvalidationMod
   o.redis.url = server.url();
   o.redis.invalidation = mode;
   o.writer.mode = write_mode;
+  // Writes wait for room rather than fail: populating 1M keys outruns any queue.
+  o.writer.when_full = tiercache::QueueFullPolicy::wait;
   if (l1_bytes != 0) o.l1.max_bytes = l1_bytes;
   auto cache = Cache::open(o);
   if (!cache) {

@@ -384,3 +384,79 @@ TEST_CASE("a miss that must wait for this cache's write fails at once while L2 t
   CHECK(r.error() == errc::backend_unavailable);  // not a timeout at the caller's deadline
   l2->answer(0, {});
 }
+
+// A leader waiting for this cache's write gives up at its deadline; the waiter that takes the
+// load over must wait for the write too, not read around it.
+TEST_CASE("a caller that takes over a load still waits for this cache's write", "[coherence]") {
+  for (const bool evicted : {false, true}) {
+    INFO((evicted ? "L1's copy evicted, invalidation off" : "L1's copy dropped by a change"));
+    auto [l2, cache] = evicted ? open_scripted({.l1 = {.max_entries = 1, .shards = 1}},
+                                               tiercache::ChangesHeard::none)
+                               : open_scripted();
+    l2->put("k", "old");
+    REQUIRE(cache.set(test::ctx(), "k", "mine"));
+    l2->wait_for_batch(0, kBound);  // sent, not answered
+    if (evicted) {
+      REQUIRE(cache.set(test::ctx(), "j", "x"));
+    } else {
+      changed(*l2, "k");
+    }
+    tiercache::Result<std::string> leader_r, waiter_r;
+    std::jthread leader([&] { leader_r = cache.get(test::ctx_with_timeout(300ms), "k"); });
+    test::wait_until(
+        kBound, [&] { return cache.stats().l1_misses >= 1; }, "the leader missed");
+    std::jthread waiter([&] { waiter_r = cache.get(test::ctx_with_timeout(kBound), "k"); });
+    test::wait_until(
+        kBound, [&] { return cache.stats().coalesced == 1; }, "the waiter joined");
+    leader.join();
+    CHECK_FALSE(leader_r);
+    // Time for the waiter to take over; a read now would be around the write.
+    std::this_thread::sleep_for(100ms);
+    CHECK(l2->read_count() == 0);
+    l2->put("k", "mine");
+    for (std::size_t i = 0; i < l2->batch_count(); ++i) l2->answer(i, {});
+    waiter.join();
+    CHECK(waiter_r == "mine");
+    CHECK(cache.get(test::ctx_with_timeout(kBound), "k") == "mine");
+  }
+}
+
+TEST_CASE("stale_if_l2_down does not serve a value from before a gap that has ended",
+          "[coherence]") {
+  auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+  l2->put("k", "v1");
+  REQUIRE(cache.get(test::ctx(), "k") == "v1");
+  l2->events().coherence_lost();
+  l2->put("k", "v2");  // unheard
+  l2->events().coherence_restored();
+  // bcast: tracking rides the write connection, so the read connection can go down alone.
+  l2->set_available(false);
+  auto r = cache.get(test::ctx(), "k");
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::backend_unavailable);
+  CHECK(cache.stats().stale_served == 0);
+}
+
+TEST_CASE("the loader never answers for a key whose write this cache just waited for",
+          "[coherence]") {
+  auto [l2, cache] = open_scripted({.when_l2_down = tiercache::L2DownPolicy::load});
+  REQUIRE(cache.set(test::ctx(), "k", "mine"));
+  l2->wait_for_batch(0, kBound);
+  changed(*l2, "k");
+  const tiercache::Loader loader = [](const tiercache::Context&, std::string_view) {
+    return tiercache::Result<std::string>("origin");
+  };
+  tiercache::Result<std::string> r;
+  std::jthread t([&] { r = cache.get_or_load(test::ctx_with_timeout(kBound), "k", loader); });
+  test::wait_until(
+      kBound, [&] { return cache.stats().l1_misses >= 1; }, "the get_or_load missed");
+  std::this_thread::sleep_for(50ms);  // into its wait for the write
+  l2->set_available(false);           // the write lands, then L2 cannot be read
+  l2->put("k", "mine");
+  l2->answer(0, {});
+  t.join();
+  // Either L2's answer or its failure; never the loader's value over the write that landed.
+  if (r) CHECK(*r == "mine");
+  l2->set_available(true);
+  CHECK(cache.get(test::ctx_with_timeout(kBound), "k") == "mine");
+}

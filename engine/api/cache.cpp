@@ -289,17 +289,17 @@ std::uint32_t Cache::Impl::stamp(std::uint32_t epoch, Provenance provenance) con
 }
 
 LeadPlan Cache::Impl::plan_locked(std::uint64_t hash, std::string_view key,
-                                  std::optional<std::uint32_t> stale_epoch) {
+                                  std::optional<engine::UntrustedStamp> untrusted) {
   if (!writer_) return LeadPlan::read_l2;
   engine::PendingWrites& pending = pending_for(hash);
   const std::uint64_t now = engine::coarse_now_ms();
   // A value L1 holds from another epoch is still this cache's own unacknowledged write, if
   // there is one: read your writes holds whatever the epoch.
-  if (stale_epoch && pending.owns_value_locked(hash, key, now)) return LeadPlan::serve_l1_value;
+  if (untrusted && pending.owns_value_locked(hash, key, now)) return LeadPlan::serve_l1_value;
   // Or, by choice, an answer while L2 cannot give a better one: only a value trusted until the
   // change stream was lost, and not since flushed.
-  if (stale_epoch && options_.stale_if_l2_down && !l2_->accepts_reads() &&
-      *stale_epoch == stale_servable_epoch_.load(std::memory_order_acquire)) {
+  if (untrusted && options_.stale_if_l2_down && !l2_->accepts_reads() &&
+      untrusted->epoch == stale_servable_epoch_.load(std::memory_order_acquire)) {
     counters_.add(kStaleServed);
     return LeadPlan::serve_l1_value;
   }
@@ -340,6 +340,9 @@ void Cache::Impl::coherence_lost() {
 void Cache::Impl::coherence_restored() {
   const std::uint32_t e = current_epoch();
   if ((e & 1) == 0) return;
+  // The values of the epoch before the loss crossed a gap in the stream: never servable again,
+  // not even stale at the next loss.
+  stale_servable_epoch_.store(engine::kUntrustedEpoch, std::memory_order_release);
   epoch_.store(e + 1, std::memory_order_release);
   counters_.add(kEpochBumps);
 }
@@ -412,7 +415,10 @@ Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_
     } else {
       // The caller's own deadline or cancellation is not L2's failure.
       if (!ctx.done()) counters_.add(kL2Errors);
-      if (loader == nullptr || options_.when_l2_down == L2DownPolicy::fail || ctx.done())
+      // After waiting for this cache's write, the loader's answer could replace the write that
+      // just landed in L2; only L2 can answer.
+      if (loader == nullptr || options_.when_l2_down == L2DownPolicy::fail || ctx.done() ||
+          plan == LeadPlan::flush_then_read)
         return from_l2;
       provenance = Provenance::loaded_as_l2_unreadable;
     }

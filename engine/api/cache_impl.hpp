@@ -80,7 +80,7 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   // engine::ValueSource
   std::uint32_t claim_epoch() const noexcept override { return current_epoch(); }
   engine::LeadPlan plan_locked(std::uint64_t hash, std::string_view key,
-                               std::optional<std::uint32_t> stale_epoch) override;
+                               std::optional<engine::UntrustedStamp> untrusted) override;
   Result<engine::Produced> produce(const Context& ctx, std::string_view key, engine::LeadPlan plan,
                                    const Loader* loader) override;
   bool loader_could_answer(const Error& error) const override;

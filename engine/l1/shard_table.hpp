@@ -71,6 +71,12 @@ enum class MissDecision {
   serve_stale,  // answer the value L1 holds for the key although its epoch is not trusted
 };
 
+// The stamp of a value L1 holds for a key that a read did not trust. A type of its own, so
+// that nothing (a bool, an epoch) turns into "a value is there" by accident.
+struct UntrustedStamp {
+  std::uint32_t epoch;
+};
+
 // A miss, decided under the writer lock.
 struct Claim {
   enum class Kind {
@@ -168,7 +174,7 @@ class ShardTable {
   void purge_locked(std::uint64_t hash, std::string_view key);
 
   // The slow path of a miss: a trusted value, a load of this epoch to wait on, or what
-  // on_miss_locked(std::optional<std::uint32_t> stale_epoch) (run under the lock; the stamp of
+  // on_miss_locked(std::optional<UntrustedStamp> untrusted) (run under the lock; the stamp of
   // an untrusted value L1 holds for the key, if any) decides: lead a new load, absent, or serve
   // that untrusted value. `epoch`: the caller's reading of the coherence epoch, the stamp a
   // value must carry to be served and the epoch a load it joins must have started in.
@@ -246,14 +252,14 @@ class ShardTable {
   Claim claim_locked(std::uint64_t hash, std::string_view key, std::uint32_t epoch,
                      OnMiss& on_miss_locked) {
     Entry* e = find_locked(hash);
-    std::optional<std::uint32_t> stale_epoch;
+    std::optional<UntrustedStamp> untrusted;
     if (e != nullptr && e->has_key(key)) {
       if (e->kind == EntryKind::value && !e->is_expired(coarse_now_ms())) {
         if (e->epoch == epoch) {
           e->record_hit();
           return {Claim::Kind::hit, std::string(e->value()), nullptr, false};
         }
-        stale_epoch = e->epoch;
+        untrusted = UntrustedStamp{e->epoch};
       }
       // A load that asked L2 before a change was heard, or in another epoch, answers its own
       // callers only; this one replaces its entry below and loads anew (S7).
@@ -264,8 +270,8 @@ class ShardTable {
         return {Claim::Kind::wait, {}, slot, false};
       }
     }
-    const bool stale_seen = stale_epoch.has_value();
-    switch (on_miss_locked(stale_epoch)) {
+    const bool stale_seen = untrusted.has_value();
+    switch (on_miss_locked(untrusted)) {
       case MissDecision::absent:
         return {Claim::Kind::absent, {}, nullptr, stale_seen};
       case MissDecision::serve_stale:

@@ -11,8 +11,8 @@ Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::
   for (;;) {
     if (ctx.done()) return ended_while(ctx, "get", "before the miss was served");
     LeadPlan plan = LeadPlan::read_l2;
-    Claim claim = shard.claim(hash, key, source_.claim_epoch(), [&](auto stale_epoch) {
-      plan = source_.plan_locked(hash, key, stale_epoch);
+    Claim claim = shard.claim(hash, key, source_.claim_epoch(), [&](auto untrusted) {
+      plan = source_.plan_locked(hash, key, untrusted);
       if (plan == LeadPlan::serve_l1_value) return MissDecision::serve_stale;
       if (plan == LeadPlan::known_absent && loader == nullptr) return MissDecision::absent;
       return MissDecision::lead;
@@ -103,7 +103,7 @@ std::optional<Result<std::string>> MissPath::await(const Context& ctx, ShardTabl
       // The plan the first leader had may be stale: a write may have landed meanwhile. The
       // loading entry is in the cell, so no L1 value is there to serve.
       LeadPlan plan = LeadPlan::read_l2;
-      shard.locked([&] { plan = source_.plan_locked(hash, key, false); });
+      shard.locked([&] { plan = source_.plan_locked(hash, key, std::nullopt); });
       return lead(ctx, shard, hash, key, slot, plan, loader);
     }
     const bool answered =

@@ -48,9 +48,9 @@ class ValueSource {
   // and the epoch a load it joins must have started in.
   virtual std::uint32_t claim_epoch() const noexcept = 0;
   // Under the shard lock, when a miss finds neither a trusted value nor a load to join;
-  // `stale_epoch`: the stamp of a value L1 holds for the key that is not trusted, if any.
+  // `untrusted`: the stamp of a value L1 holds for the key that was not trusted, if any.
   virtual LeadPlan plan_locked(std::uint64_t hash, std::string_view key,
-                               std::optional<std::uint32_t> stale_epoch) = 0;
+                               std::optional<UntrustedStamp> untrusted) = 0;
   // The leader's work, without locks, within ctx. A failure without a loader is published to
   // callers without a loader only if loader_could_answer() says a loader might do better (S6).
   virtual Result<Produced> produce(const Context& ctx, std::string_view key, LeadPlan plan,
