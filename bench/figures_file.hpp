@@ -25,8 +25,8 @@ struct Figure {
   std::string unit;
   double value = 0;  // tiercache's
   std::vector<PeerValue> peers;
-  std::string target;  // as the brief states it, or "none" when the brief sets no target
-  bool met = false;
+  std::string target;  // as the brief states it, or "none..." when the brief sets no target
+  bool met = false;     // written as null for a figure without a target
 };
 
 namespace figures_detail {
@@ -72,8 +72,9 @@ inline bool record_figure(const Figure& f) {
     if (&p != &f.peers.front()) line += ", ";
     line += json_string(p.name) + ": " + json_number(p.value);
   }
-  line += "}, \"target\": " + json_string(f.target) + ", \"met\": " + (f.met ? "true" : "false") +
-          "}\n";
+  const bool has_target = !f.target.starts_with("none");
+  line += "}, \"target\": " + json_string(f.target) +
+          ", \"met\": " + (has_target ? (f.met ? "true" : "false") : "null") + "}\n";
   FILE* out = std::fopen(path, "a");
   bool written = out != nullptr && std::fputs(line.c_str(), out) >= 0;
   if (out != nullptr && std::fclose(out) != 0) written = false;

@@ -76,9 +76,10 @@ with open(summary_path + ".tmp", "w") as out:
     json.dump(summary, out, indent=2, ensure_ascii=False)
     out.write("\n")
 os.replace(summary_path + ".tmp", summary_path)
-unmet = [f["name"] for f in figures if not f["met"]]
-print(f"summary: {summary_path}: {len(figures)} figures, {len(figures) - len(unmet)} met"
-      + (f"; not met: {', '.join(unmet)}" if unmet else ""))
+targeted = [f for f in figures if f["met"] is not None]
+unmet = [f["name"] for f in targeted if not f["met"]]
+print(f"summary: {summary_path}: {len(figures)} figures, {len(targeted)} with a target, "
+      f"{len(targeted) - len(unmet)} met" + (f"; not met: {', '.join(unmet)}" if unmet else ""))
 PY
 
 bench/plots.sh "$data_dir" "$results_dir"
