@@ -28,10 +28,11 @@ BENCH_OBJS := $(BENCH_SRCS:%.cpp=$(BUILD)/%.o)
 GBENCH_SRCS := $(wildcard bench/gbench/*.cpp bench/peers/*.cpp) tests/support/redis_server.cpp
 GBENCH_OBJS := $(GBENCH_SRCS:%.cpp=$(BUILD)/%.o)
 ALL_OBJS   := $(LIB_OBJS) $(TEST_OBJS) $(BENCH_OBJS) $(BUILD)/bench/replay.o $(BUILD)/examples/demo.o \
+              $(BUILD)/bench/hit_cost.o \
               $(BUILD)/examples/readme_example.o
 ALL_OBJS   := $(sort $(ALL_OBJS) $(GBENCH_OBJS))
 
-.PHONY: all deps test test-asan test-tsan bench bench-smoke gbench demo static-demo fuzz-smoke \
+.PHONY: all deps test test-asan test-tsan bench bench-smoke gbench hit-cost demo static-demo fuzz-smoke \
         check-layout format help clean
 .DEFAULT_GOAL := all
 
@@ -84,6 +85,14 @@ bench: deps                                  ## figures vs peers, trace replay; 
 bench-smoke: deps                            ## ~1-minute bench run for CI: that it runs, never its speed
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_bench $(BUILD)/replay
 	BENCH_SMOKE=1 bench/run.sh $(BUILD)
+
+$(BUILD)/hit_cost: $(BUILD)/bench/hit_cost.o $(BUILD)/bench/peers/libcds_map.o $(BUILD)/libtiercache.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
+
+# Instruction counts are repeatable where timings are not; HIT_COST_KEYS sizes the table.
+hit-cost: deps                               ## instructions per L1 operation (callgrind) vs the raw map
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/hit_cost
+	bench/hit_cost.sh $(BUILD)/hit_cost $(HIT_COST_KEYS)
 
 $(BUILD)/tiercache_gbench: $(GBENCH_OBJS) $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $(GBENCH_OBJS) $(BUILD)/libtiercache.a -lbenchmark -ltbb $(LDLIBS)

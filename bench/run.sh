@@ -50,7 +50,7 @@ required = [
     "l2_async_set", "burst_1mib_drain_mbps", "l2_hit_get_us", "coalesced_loads", "replay_le_lru",
     "replay_gap_to_best", "invalidation_lag_p50_us", "invalidation_lag_p99_us",
     "invalidations_per_write", "tracking_cost_rw90",
-    "bytes_per_entry",
+    "bytes_per_entry", "l1_get_into_ro",
 ]
 model = "unknown"
 with open("/proc/cpuinfo") as cpuinfo:

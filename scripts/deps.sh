@@ -9,7 +9,7 @@ packages=(
   catch2 libbenchmark-dev libtbb-dev
   libhiredis-dev redis-server redis-tools libconcurrentqueue-dev
   clang-19 libclang-rt-19-dev
-  gnuplot-nox
+  gnuplot-nox valgrind
 )
 
 missing=()

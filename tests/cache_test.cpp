@@ -69,6 +69,29 @@ TEST_CASE("get_into copies into the caller's buffer and names the size one too s
   CHECK(cache.get_into(test::ctx(), "absent", buf).error() == errc::not_found);
 }
 
+TEST_CASE("get into a caller's string reuses its storage; an error leaves it as it was") {
+  Cache cache = test::open_cache();
+  REQUIRE(cache.set(test::ctx(), "k", std::string(100, 'a')));
+  REQUIRE(cache.set(test::ctx(), "short", "b"));
+  std::string out;
+  out.reserve(200);
+  const char* storage = out.data();
+  REQUIRE(cache.get(test::ctx(), "k", out));
+  CHECK(out == std::string(100, 'a'));
+  REQUIRE(cache.get(test::ctx(), "short", out));
+  CHECK(out == "b");
+  REQUIRE(cache.get(test::ctx(), "k", out));
+  CHECK(out.size() == 100);
+  CHECK(out.data() == storage);  // no allocation: the same buffer each time
+
+  auto missing = cache.get(test::ctx(), "absent", out);
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error() == errc::not_found);
+  CHECK(out == std::string(100, 'a'));
+  CHECK(cache.get(test::ctx(), std::string(1000, 'k'), out).error() == errc::invalid_argument);
+  CHECK(out == std::string(100, 'a'));
+}
+
 TEST_CASE("bad input gets invalid_argument and changes nothing") {
   Cache cache = test::open_cache({.l1 = {.max_key_bytes = 8, .max_value_bytes = 16}});
   REQUIRE(cache.set(test::ctx(), "k", "kept"));

@@ -36,6 +36,26 @@ TEST_CASE("get_into that misses L1 and hits L2 counts exactly one L1 miss", "[re
   CHECK(s.l1_hits == 1);
 }
 
+TEST_CASE("get into a caller's string answers from L2 on a miss, then from L1", "[redis]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  REQUIRE(redis.command({"SET", "k", "value"}) == "+OK");
+  test::wait_until(
+      2s, [&] { return cache.stats().invalidations >= 1; }, "the SET's invalidation is heard");
+  std::string out = "old";
+  REQUIRE(cache.get(test::ctx_with_timeout(2s), "k", out));
+  CHECK(out == "value");
+  CHECK(cache.stats().l2_hits == 1);
+  out.clear();
+  REQUIRE(cache.get(test::ctx(), "k", out));
+  CHECK(out == "value");
+  CHECK(cache.stats().l1_hits == 1);
+  auto absent = cache.get(test::ctx_with_timeout(2s), "absent", out);
+  REQUIRE_FALSE(absent);
+  CHECK(absent.error() == errc::not_found);
+  CHECK(out == "value");
+}
+
 TEST_CASE("get_into of a key in neither tier counts exactly one L1 miss", "[redis]") {
   test::RedisServer redis;
   Cache cache = test::open_cache(redis);

@@ -71,6 +71,10 @@ std::optional<std::string> LibcdsMap::get(const std::string& key) {
   return value;
 }
 
+bool LibcdsMap::get_into(const std::string& key, std::string& out) {
+  return impl_->map.find(key, [&](Map::value_type& item) { out.assign(item.second); });
+}
+
 bool LibcdsMap::set(const std::string& key, std::string_view value) {
   return impl_->map
       .update(key, [&](Map::value_type& item, Map::value_type*) { item.second.assign(value); })

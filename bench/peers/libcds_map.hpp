@@ -36,6 +36,8 @@ class LibcdsMap {
 
   // Copies the value out, as Cache::get does. The calling thread must hold a ThreadScope.
   std::optional<std::string> get(const std::string& key);
+  // Copies the value into `out`, reusing its storage (the non-allocating peer). False if absent.
+  bool get_into(const std::string& key, std::string& out);
   // Inserts or replaces. The calling thread must hold a ThreadScope.
   bool set(const std::string& key, std::string_view value);
 

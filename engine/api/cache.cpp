@@ -75,19 +75,17 @@ Cache::Impl::~Impl() {
 }
 
 Result<void> Cache::Impl::check_open(const char* op) const {
-  // Relaxed: a call racing close() may go either way; close()'s flush covers what got in.
+  // Relaxed, as in key_accepted().
   if (closed_.load(std::memory_order_relaxed)) [[unlikely]]
     return fail(errc::closed, op, ": the cache was closed");
   return {};
 }
 
-Result<void> Cache::Impl::check_key(const char* op, std::string_view key) const {
-  if (auto closed = check_open(op); !closed) return closed;
+std::unexpected<Error> Cache::Impl::key_refused(const char* op, std::string_view key) const {
+  if (auto closed = check_open(op); !closed) return std::unexpected(std::move(closed.error()));
   if (key.empty()) return fail(errc::invalid_argument, op, ": key is empty");
-  if (key.size() > options_.l1.max_key_bytes)
-    return fail(errc::invalid_argument, op, ": key is ", key.size(),
-                " bytes; Options.l1.max_key_bytes is ", options_.l1.max_key_bytes);
-  return {};
+  return fail(errc::invalid_argument, op, ": key is ", key.size(),
+              " bytes; Options.l1.max_key_bytes is ", options_.l1.max_key_bytes);
 }
 
 Result<void> Cache::Impl::check_value(const char* op, std::size_t value_bytes) const {
@@ -127,6 +125,16 @@ Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
   if (read_l1(h, key, [&](std::string_view v) { value.assign(v); })) return value;
   if (!l2_ && loader == nullptr) return not_found();
   return miss_.serve(ctx, shard_for(h), h, key, loader);
+}
+
+Result<void> Cache::Impl::get(const Context& ctx, std::string_view key, std::string& out) {
+  const std::uint64_t h = hash_key(key);
+  if (read_l1(h, key, [&](std::string_view v) { out.assign(v); })) return {};
+  if (!l2_) return not_found();
+  Result<std::string> fetched = miss_.serve(ctx, shard_for(h), h, key, nullptr);
+  if (!fetched) return std::unexpected(std::move(fetched.error()));
+  out = std::move(*fetched);
+  return {};
 }
 
 Result<std::size_t> Cache::Impl::get_into(const Context& ctx, std::string_view key,
@@ -532,34 +540,46 @@ Cache& Cache::operator=(Cache&&) noexcept = default;
 Cache::~Cache() = default;
 
 Result<std::string> Cache::get(const Context& ctx, std::string_view key) {
-  if (auto bad = impl_->check_key("get", key); !bad) return std::unexpected(bad.error());
+  if (!impl_->key_accepted(key)) [[unlikely]]
+    return impl_->key_refused("get", key);
   return impl_->get(ctx, key, nullptr);
 }
 
+Result<void> Cache::get(const Context& ctx, std::string_view key, std::string& out) {
+  if (!impl_->key_accepted(key)) [[unlikely]]
+    return impl_->key_refused("get", key);
+  return impl_->get(ctx, key, out);
+}
+
 Result<std::size_t> Cache::get_into(const Context& ctx, std::string_view key, std::span<char> out) {
-  if (auto bad = impl_->check_key("get_into", key); !bad) return std::unexpected(bad.error());
+  if (!impl_->key_accepted(key)) [[unlikely]]
+    return impl_->key_refused("get_into", key);
   return impl_->get_into(ctx, key, out);
 }
 
 Result<void> Cache::set(const Context& ctx, std::string_view key, std::string_view value) {
-  if (auto bad = impl_->check_key("set", key); !bad) return bad;
+  if (!impl_->key_accepted(key)) [[unlikely]]
+    return impl_->key_refused("set", key);
   return impl_->set(ctx, key, value, std::nullopt);
 }
 
 Result<void> Cache::set(const Context& ctx, std::string_view key, std::string_view value,
                         std::chrono::milliseconds ttl) {
-  if (auto bad = impl_->check_key("set", key); !bad) return bad;
+  if (!impl_->key_accepted(key)) [[unlikely]]
+    return impl_->key_refused("set", key);
   return impl_->set(ctx, key, value, ttl);
 }
 
 Result<void> Cache::purge(const Context& ctx, std::string_view key) {
-  if (auto bad = impl_->check_key("purge", key); !bad) return bad;
+  if (!impl_->key_accepted(key)) [[unlikely]]
+    return impl_->key_refused("purge", key);
   return impl_->purge(ctx, key);
 }
 
 Result<std::string> Cache::get_or_load(const Context& ctx, std::string_view key,
                                        const Loader& loader) {
-  if (auto bad = impl_->check_key("get_or_load", key); !bad) return std::unexpected(bad.error());
+  if (!impl_->key_accepted(key)) [[unlikely]]
+    return impl_->key_refused("get_or_load", key);
   if (!loader) return fail(errc::invalid_argument, "get_or_load: loader is empty");
   return impl_->get(ctx, key, &loader);
 }

@@ -42,9 +42,17 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
 
   // errc::closed once close() was called.
   Result<void> check_open(const char* op) const;
-  Result<void> check_key(const char* op, std::string_view key) const;
+  // Whether a call may go on with `key`: the cache open and the key within bounds. Inline and
+  // without a Result, so a hit pays three compares for it; key_refused() says why not.
+  bool key_accepted(std::string_view key) const noexcept {
+    // Relaxed: a call racing close() may go either way; close()'s flush covers what got in.
+    return !closed_.load(std::memory_order_relaxed) && !key.empty() &&
+           key.size() <= options_.l1.max_key_bytes;
+  }
+  std::unexpected<Error> key_refused(const char* op, std::string_view key) const;
 
   Result<std::string> get(const Context& ctx, std::string_view key, const Loader* loader);
+  Result<void> get(const Context& ctx, std::string_view key, std::string& out);
   Result<std::size_t> get_into(const Context& ctx, std::string_view key, std::span<char> out);
   Result<void> set(const Context& ctx, std::string_view key, std::string_view value,
                    std::optional<std::chrono::milliseconds> ttl);
