@@ -77,13 +77,23 @@ $(BUILD)/tiercache_bench: $(BENCH_OBJS) $(BUILD)/libtiercache.a
 $(BUILD)/replay: $(BUILD)/bench/replay.o $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $< $(BUILD)/libtiercache.a $(LDLIBS)
 
+# The Caffeine peer, compiled against Debian's jar (scripts/deps.sh bench installs both).
+CAFFEINE_JAR := /usr/share/java/caffeine.jar
+$(BUILD)/caffeine/CaffeinePeer.class: bench/peers/caffeine/CaffeinePeer.java
+	@mkdir -p $(@D)
+	javac -d $(@D) -cp $(CAFFEINE_JAR) $<
+
 bench: deps                                  ## figures vs peers, trace replay; bench/results/summary.json, PNGs
-	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_bench $(BUILD)/replay
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_bench $(BUILD)/replay \
+	  $(BUILD)/caffeine/CaffeinePeer.class
 	bench/run.sh $(BUILD)
 
 # Small data sets and BENCH_SECONDS=0.2; writes under $(BUILD)/bench-smoke/, not bench/results/.
 bench-smoke: deps                            ## ~1-minute bench run for CI: that it runs, never its speed
-	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_bench $(BUILD)/replay
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_bench $(BUILD)/replay \
+	  $(BUILD)/caffeine/CaffeinePeer.class
 	BENCH_SMOKE=1 bench/run.sh $(BUILD)
 
 $(BUILD)/hit_cost: $(BUILD)/bench/hit_cost.o $(BUILD)/bench/peers/libcds_map.o $(BUILD)/libtiercache.a

@@ -35,6 +35,8 @@ rm -f "$results_dir"/summary.json "$results_dir"/*.png
 mkdir -p "$data_dir" "$results_dir"
 # Where the programs append their figures (bench/figures_file.hpp) and write plot data.
 export BENCH_FIGURES=$data_dir/figures.jsonl BENCH_DATA_DIR=$data_dir
+# The Caffeine peer: Debian's jar and the class make compiled (bench/peers/caffeine_peer.hpp).
+export CAFFEINE_CLASSPATH=/usr/share/java/caffeine.jar:$build_dir/caffeine
 
 "$build_dir/tiercache_bench"
 "$build_dir/replay" "${replay_args[@]}"
@@ -50,7 +52,7 @@ required = [
     "l2_async_set", "burst_1mib_drain_mbps", "l2_hit_get_us", "coalesced_loads", "replay_le_lru",
     "replay_gap_to_best", "invalidation_lag_p50_us", "invalidation_lag_p99_us",
     "invalidations_per_write", "tracking_cost_rw90",
-    "bytes_per_entry", "l1_get_into_ro",
+    "bytes_per_entry", "l1_get_into_ro", "l1_get_into_cache_resident", "l1_rw25_cache_resident",
 ]
 model = "unknown"
 with open("/proc/cpuinfo") as cpuinfo:

@@ -12,6 +12,14 @@ packages=(
   gnuplot-nox valgrind
 )
 
+# `deps.sh bench`: also what only the benchmarks need (Caffeine, the peer, on the JDK).
+for group in "$@"; do
+  case "$group" in
+    bench) packages+=(default-jdk-headless libcaffeine-java) ;;
+    *) echo "deps.sh: unknown group '$group' (known: bench)" >&2; exit 2 ;;
+  esac
+done
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
