@@ -369,20 +369,46 @@ TEST_CASE("while L2 cannot be read, the origin's answer is kept until the change
   CHECK(loads == 1);
 }
 
-TEST_CASE("a miss that must wait for this cache's write fails at once while L2 takes no reads",
+TEST_CASE("a miss that must wait for this cache's set fails at once while L2 takes no reads",
           "[coherence]") {
-  auto [l2, cache] = open_scripted();
-  const tiercache::Loader loader = [](const tiercache::Context&, std::string_view) {
+  auto [l2, cache] = open_scripted({.when_l2_down = tiercache::L2DownPolicy::load});
+  int loads = 0;
+  const tiercache::Loader loader = [&](const tiercache::Context&, std::string_view) {
+    ++loads;
+    return tiercache::Result<std::string>("loaded");
+  };
+  REQUIRE(cache.set(test::ctx(), "k", "mine"));
+  l2->wait_for_batch(0, kBound);  // sent and not answered
+  changed(*l2, "k");              // L1's copy goes; the set is still this cache's to wait for
+  l2->set_available(false);
+  auto r = cache.get_or_load(test::ctx_with_timeout(kBound), "k", loader);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::backend_unavailable);  // not a timeout at the caller's deadline
+  CHECK(loads == 0);                              // the loader's answer could replace the set
+  l2->answer(0, {});
+}
+
+TEST_CASE("a value this cache loaded, still on its way to L2, does not stop the loader",
+          "[coherence]") {
+  auto [l2, cache] = open_scripted({.when_l2_down = tiercache::L2DownPolicy::load});
+  int loads = 0;
+  const tiercache::Loader loader = [&](const tiercache::Context&, std::string_view) {
+    ++loads;
     return tiercache::Result<std::string>("loaded");
   };
   REQUIRE(cache.get_or_load(test::ctx(), "k", loader) == "loaded");
-  l2->wait_for_batch(0, kBound);  // the fill, sent and not answered
-  changed(*l2, "k");              // L1's copy goes; the fill is still this cache's to wait for
+  l2->wait_for_batch(0, kBound);  // the fill (SET NX), sent and not answered
+  changed(*l2, "k");              // L1's copy goes; the fill is still pending
   l2->set_available(false);
-  auto r = cache.get(test::ctx_with_timeout(kBound), "k");
-  REQUIRE_FALSE(r);
-  CHECK(r.error() == errc::backend_unavailable);  // not a timeout at the caller's deadline
+  // L2 cannot answer, and the pending write is only the loader's own earlier answer.
+  CHECK(cache.get_or_load(test::ctx_with_timeout(kBound), "k", loader) == "loaded");
+  CHECK(loads == 2);
+  auto plain = cache.get(test::ctx_with_timeout(kBound), "j");
+  REQUIRE_FALSE(plain);
+  CHECK(plain.error() == errc::backend_unavailable);
+  l2->set_available(true);
   l2->answer(0, {});
+  for (std::size_t i = 1; i < l2->batch_count(); ++i) l2->answer(i, {});
 }
 
 // A leader waiting for this cache's write gives up at its deadline; the waiter that takes the

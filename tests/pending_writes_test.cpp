@@ -37,7 +37,9 @@ TEST_CASE("pending writes agree with a map through growth, shrinking and erase i
     const std::uint64_t hash = rng() % 3 == 0 ? rng() % 4 : (rng() % 64) << 20 | (rng() % 8);
     const std::string key = "k" + std::to_string(hash);
     if (rng() % 2 == 0 || model.empty()) {
-      const auto kind = rng() % 3 == 0 ? WriteOp::Kind::purge : WriteOp::Kind::set;
+      const auto kind = rng() % 3 == 0   ? WriteOp::Kind::purge
+                        : rng() % 4 == 0 ? WriteOp::Kind::fill
+                                         : WriteOp::Kind::set;
       const std::uint64_t expires = rng() % 2 == 0 ? kNow + 10 : kNow - 1;
       pending.record_locked(hash, key, kind, ++seq, expires);
       // Hashes 0 and 1 share one record, as any two keys with one hash do.
@@ -58,7 +60,8 @@ TEST_CASE("pending writes agree with a map through growth, shrinking and erase i
       for (const auto& [slot, r] : model) {
         const LeadPlan expected = r.kind == WriteOp::Kind::purge || kNow >= r.expires_at_ms
                                       ? LeadPlan::known_absent
-                                      : LeadPlan::flush_then_read;
+                                  : r.kind == WriteOp::Kind::fill ? LeadPlan::fill_then_read
+                                                                  : LeadPlan::flush_then_read;
         REQUIRE(pending.plan_locked(slot, r.key, kNow) == expected);
         // Another key that shares the hash is not taken for this one.
         REQUIRE(pending.plan_locked(slot, r.key + "x", kNow) == LeadPlan::flush_then_read);

@@ -402,13 +402,14 @@ Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_
                                                 LeadPlan plan, const Loader* loader,
                                                 Provenance& provenance) {
   if (l2_ && plan != LeadPlan::known_absent) {
-    if (plan == LeadPlan::flush_then_read) {
-      // Our own write to the key is still on its way; L2's answer is stale until it lands. An
-      // L2 that takes no reads now would only hold the caller until its deadline.
-      if (!l2_->accepts_reads())
-        return fail(errc::backend_unavailable,
-                    "get: L2 takes no reads, and a write of this "
-                    "cache to the key has not reached it");
+    // Our own write to the key is still on its way; L2's answer is stale until it lands. An L2
+    // that takes no reads now would only hold the caller until its deadline: a set's caller
+    // fails at once, a loaded value's goes on to the read (which fails) and the loader.
+    const bool takes_reads = l2_->accepts_reads();
+    if (plan == LeadPlan::flush_then_read && !takes_reads)
+      return fail(errc::backend_unavailable,
+                  "get: L2 takes no reads, and a set of this cache to the key has not reached it");
+    if ((plan == LeadPlan::flush_then_read || plan == LeadPlan::fill_then_read) && takes_reads) {
       if (auto landed = writer_->flush(ctx); !landed) return std::unexpected(landed.error());
     }
     Result<Produced> from_l2 = read_l2(ctx, key);
@@ -423,7 +424,7 @@ Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_
     } else {
       // The caller's own deadline or cancellation is not L2's failure.
       if (!ctx.done()) counters_.add(kL2Errors);
-      // After waiting for this cache's write, the loader's answer could replace the write that
+      // After waiting for this cache's set, the loader's answer could replace the set that
       // just landed in L2; only L2 can answer.
       if (loader == nullptr || options_.when_l2_down == L2DownPolicy::fail || ctx.done() ||
           plan == LeadPlan::flush_then_read)

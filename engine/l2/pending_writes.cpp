@@ -116,7 +116,7 @@ LeadPlan PendingWrites::plan_locked(std::uint64_t hash, std::string_view key,
   // A set L1 no longer holds: either it expired (L2 gets no longer a life, so it is gone there
   // too) or it was evicted (L2 will have it once the write lands).
   if (now_ms >= r.expires_at_ms) return LeadPlan::known_absent;
-  return LeadPlan::flush_then_read;
+  return r.kind == WriteOp::Kind::fill ? LeadPlan::fill_then_read : LeadPlan::flush_then_read;
 }
 
 }  // namespace tiercache::engine
