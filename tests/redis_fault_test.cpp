@@ -1,5 +1,10 @@
 // Redis killed, restarted and paused under a cache: deadlines hold, L1 keeps serving, writes
 // resume, and a full write queue follows its policy.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <string>
 #include <thread>
@@ -16,6 +21,31 @@ namespace {
 
 bool is_l2_failure(const tiercache::Error& e) {
   return e == errc::backend_unavailable || e == errc::timeout;
+}
+
+// Another program's connection to `redis`, named "bystander" so CLIENT LIST shows it. Closed
+// with the returned descriptor.
+int open_bystander(const test::RedisServer& redis) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(redis.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const std::string setname = "CLIENT SETNAME bystander\r\n";
+  REQUIRE(::send(fd, setname.data(), setname.size(), 0) == static_cast<ssize_t>(setname.size()));
+  char reply[5];
+  REQUIRE(::recv(fd, reply, sizeof reply, MSG_WAITALL) == 5);
+  REQUIRE(std::string(reply, 5) == "+OK\r\n");
+  return fd;
+}
+
+std::size_t count_of(std::string_view text, std::string_view needle) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(needle); at != std::string_view::npos;
+       at = text.find(needle, at + 1))
+    ++n;
+  return n;
 }
 
 }  // namespace
@@ -189,4 +219,29 @@ TEST_CASE("a caller's own deadline during an L2 read is not counted as an L2 err
   CHECK(r.error() == errc::timeout);
   CHECK(cache.stats().l2_errors == 0);
   redis.resume();
+}
+
+// Client IDs start again with every redis-server process: the fence of issue 8 (CLIENT KILL ID
+// of a lost write connection) must not reach a restarted server, where that ID may be anyone's.
+TEST_CASE("after Redis restarts, no other program's connection is killed as a lost one of ours",
+          "[redis][fault]") {
+  test::RedisServer redis;
+  tiercache::Options options;
+  options.redis.url = redis.url();
+  options.redis.command_timeout = 200ms;
+  // Slow reconnects: the bystanders below connect first and take the low client IDs.
+  options.redis.reconnect_backoff_min = 1000ms;
+  options.redis.reconnect_backoff_max = 1000ms;
+  Cache cache = test::open_cache(options);
+  REQUIRE(cache.set(test::ctx(), "before", "v"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+
+  redis.restart();
+  std::vector<int> bystanders;
+  for (int i = 0; i < 16; ++i) bystanders.push_back(open_bystander(redis));
+  REQUIRE(cache.set(test::ctx(), "after", "v"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(10s)));  // the write connection is back
+  CHECK(redis.command({"GET", "after"}) == "v");
+  CHECK(count_of(redis.command({"CLIENT", "LIST"}), "name=bystander") == 16);
+  for (const int fd : bystanders) ::close(fd);
 }

@@ -26,6 +26,17 @@ constexpr std::string_view kInvalidationChannel = "__redis__:invalidate";
 // handshake, whose oldest connections it has long dropped.
 constexpr std::size_t kMaxUnfenced = 8;
 
+// The server process's run_id in an INFO reply ("" if absent): 40 hex characters, new with
+// every start of redis-server.
+std::string run_id_in(std::string_view info) {
+  constexpr std::string_view kField = "run_id:";
+  const std::size_t at = info.find(kField);
+  if (at == std::string_view::npos) return {};
+  const std::size_t begin = at + kField.size();
+  const std::size_t end = info.find_first_of("\r\n", begin);
+  return std::string(info.substr(begin, end == std::string_view::npos ? end : end - begin));
+}
+
 RedisConnection* self_of(const redisAsyncContext* ac) {
   return static_cast<RedisConnection*>(ac->data);
 }
@@ -207,15 +218,33 @@ void RedisConnection::send_handshake() {
                                       " refused the connection: " + reply_text(r));
                    }
                  }));
-  for (const long long id : unfenced_) {
-    send_unchecked(format_command({"CLIENT", "KILL", "ID", std::to_string(id)}),
-                   optional([this, id](const redisReply* r) {
-                     // Killed or already gone (a count), or never allowed (NOPERM): done with
-                     // it. A passing refusal (LOADING, BUSY) keeps it for the next handshake.
-                     if (r->type == REDIS_REPLY_INTEGER ||
-                         (r->type == REDIS_REPLY_ERROR && is_not_supported(reply_text(r))))
-                       std::erase(unfenced_, id);
-                   }));
+  if (role_ == Role::writes) {
+    server_run_id_.clear();
+    // The fence waits for the server's run_id: sent from this reply, the kills still come
+    // before any write, which waits for the whole handshake.
+    send_unchecked(
+        format_command({"INFO", "server"}), optional([this, optional](const redisReply* r) {
+          if (r->type == REDIS_REPLY_STRING) server_run_id_ = run_id_in({r->str, r->len});
+          const std::vector<Unfenced> lost = unfenced_;
+          for (const Unfenced& u : lost) {
+            // Gone with its server process: nothing of it can run any more.
+            if (u.run_id != server_run_id_) {
+              std::erase_if(unfenced_, [&](const Unfenced& x) { return x.id == u.id; });
+              continue;
+            }
+            const long long id = u.id;
+            send_unchecked(format_command({"CLIENT", "KILL", "ID", std::to_string(id)}),
+                           optional([this, id](const redisReply* k) {
+                             // Killed or already gone (a count), or never allowed (NOPERM):
+                             // done with it. A passing refusal (LOADING, BUSY) keeps it for
+                             // the next handshake.
+                             if (k->type == REDIS_REPLY_INTEGER ||
+                                 (k->type == REDIS_REPLY_ERROR && is_not_supported(reply_text(k))))
+                               std::erase_if(unfenced_,
+                                             [&](const Unfenced& x) { return x.id == id; });
+                           }));
+          }
+        }));
   }
   if (role_ == Role::subscriber) {
     // The last step: ready once Redis confirms the subscription (on_subscriber_reply).
@@ -414,7 +443,7 @@ void RedisConnection::context_gone(errc code, std::string detail) {
   set_state(State::disconnected);
   // A write connection that got as far as CLIENT ID may hold writes the server has not read.
   if (role_ == RedisConnection::Role::writes && client_id_ != 0) {
-    unfenced_.push_back(client_id_);
+    unfenced_.push_back({client_id_, server_run_id_});
     if (unfenced_.size() > kMaxUnfenced) unfenced_.erase(unfenced_.begin());
   }
   client_id_ = 0;

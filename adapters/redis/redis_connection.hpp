@@ -182,9 +182,17 @@ class RedisConnection final : public EventLoop::Source {
   bool handshake_failed_ = false;
   bool ever_ready_ = false;
   long long client_id_ = 0;  // CLIENT ID of this connection; 0 if unknown
+  // Role::writes: the run_id of the server process this connection reached ("" if INFO is
+  // not allowed). Client IDs restart with the process, so a lost connection is fenced only on
+  // the process it was on: on another, its ID may be an unrelated client's.
+  std::string server_run_id_;
+  struct Unfenced {
+    long long id;
+    std::string run_id;
+  };
   // Role::writes: lost connections that may still hold unread writes, until a CLIENT KILL of
-  // theirs is answered. At most kMaxUnfenced, oldest first.
-  std::vector<long long> unfenced_;
+  // theirs is answered or their server process is gone. At most kMaxUnfenced, oldest first.
+  std::vector<Unfenced> unfenced_;
   std::deque<Outgoing> outbox_;                   // not yet handed to hiredis
   std::deque<std::unique_ptr<Pending>> pending_;  // handed to hiredis, in reply order
   std::uint64_t pushed_bytes_ = 0;                // handed to hiredis on this context
