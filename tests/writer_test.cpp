@@ -59,6 +59,19 @@ class Ops {
     op.seq = ++seq_;
     return op;
   }
+  WriteOp purge(std::string key) {
+    WriteOp op;
+    op.kind = WriteOp::Kind::purge;
+    op.assign(key, {});
+    op.seq = ++seq_;
+    return op;
+  }
+  // A loaded value written only where L2 holds nothing (SET NX).
+  WriteOp fill(std::string key, std::string value) {
+    WriteOp op = set(std::move(key), std::move(value));
+    op.kind = WriteOp::Kind::fill;
+    return op;
+  }
 
  private:
   std::uint64_t seq_ = 0;
@@ -291,4 +304,29 @@ TEST_CASE("drop_oldest never drops a write that was sent and may have landed", "
   backend.set_available(true);
   REQUIRE(written(backend.wait_for_batch(1, kBound)) == std::vector<std::string>{"sent=1"});
   backend.answer(1, {});
+}
+
+// A fill's SET NX keeps whatever L2 holds: sent alone for a purge or set it was coalesced with,
+// it would leave the value they were to remove or replace (an acknowledged purge lost).
+TEST_CASE("a fill coalesced with an older purge or set of its key goes out as a plain set",
+          "[writer]") {
+  test::ScriptedBackend backend;
+  backend.set_available(false);
+  Ops ops;
+  Writer writer(backend, WriterOptions{}, [](std::span<const Writer::SettledWrite>) {});
+  enqueue(writer, ops.purge("purged"));
+  enqueue(writer, ops.fill("purged", "loaded"));
+  enqueue(writer, ops.set("set", "old"));
+  enqueue(writer, ops.fill("set", "loaded"));
+  enqueue(writer, ops.fill("alone", "loaded"));
+  backend.set_available(true);
+  const auto batch = backend.wait_for_batch(0, kBound);
+  REQUIRE(batch.size() == 3);
+  for (const auto& w : batch) {
+    INFO(w.key);
+    CHECK(w.value == "loaded");
+    CHECK(w.kind == (w.key == "alone" ? tiercache::BackendWrite::Kind::fill
+                                      : tiercache::BackendWrite::Kind::set));
+  }
+  backend.answer(0, {});
 }

@@ -224,11 +224,14 @@ void RedisConnection::send_handshake() {
     // before any write, which waits for the whole handshake.
     send_unchecked(
         format_command({"INFO", "server"}), optional([this, optional](const redisReply* r) {
+          // A handshake already refused (AUTH) goes no further; its connection is dropped.
+          if (handshake_failed_) return;
           if (r->type == REDIS_REPLY_STRING) server_run_id_ = run_id_in({r->str, r->len});
           const std::vector<Unfenced> lost = unfenced_;
           for (const Unfenced& u : lost) {
-            // Gone with its server process: nothing of it can run any more.
-            if (u.run_id != server_run_id_) {
+            // Gone with its server process: nothing of it can run any more. Only when both
+            // processes are known: an unknown one (INFO refused) may be the same.
+            if (!u.run_id.empty() && !server_run_id_.empty() && u.run_id != server_run_id_) {
               std::erase_if(unfenced_, [&](const Unfenced& x) { return x.id == u.id; });
               continue;
             }

@@ -183,8 +183,8 @@ class RedisConnection final : public EventLoop::Source {
   bool ever_ready_ = false;
   long long client_id_ = 0;  // CLIENT ID of this connection; 0 if unknown
   // Role::writes: the run_id of the server process this connection reached ("" if INFO is
-  // not allowed). Client IDs restart with the process, so a lost connection is fenced only on
-  // the process it was on: on another, its ID may be an unrelated client's.
+  // not allowed). Client IDs restart with the process, so a lost connection is not fenced on a
+  // process known to be another: there its ID may be an unrelated client's.
   std::string server_run_id_;
   struct Unfenced {
     long long id;

@@ -215,6 +215,9 @@ bool Writer::send_next() {
   std::sort(by_hash.begin(), by_hash.end());
   b.write_of_op.assign(b.ops.size(), SIZE_MAX);
   std::vector<std::uint32_t> op_of_write;
+  // Per write: a fill that goes out for older writes of its key too. Its SET NX would leave
+  // what a coalesced purge or set was to replace, so it goes out as that set would.
+  std::vector<bool> fill_replaces;
   for (std::size_t run = 0; run < by_hash.size();) {
     std::size_t end = run;
     while (end < by_hash.size() && by_hash[end].first == by_hash[run].first) ++end;
@@ -222,14 +225,17 @@ bool Writer::send_next() {
       const std::uint32_t op = by_hash[i].second;
       if (b.write_of_op[op] != SIZE_MAX) continue;  // grouped with an earlier op of its key
       std::uint32_t newest = op;
+      bool older_write = false;
       for (std::size_t j = i; j < end; ++j) {
         const std::uint32_t other = by_hash[j].second;
         if (b.ops[other].key() != b.ops[op].key()) continue;
         b.write_of_op[other] = op_of_write.size();
+        if (newest != other && b.ops[newest].kind != WriteOp::Kind::fill) older_write = true;
         newest = other;
       }
       b.keys.emplace_back(b.ops[newest].hash, newest);
       op_of_write.push_back(newest);
+      fill_replaces.push_back(older_write && b.ops[newest].kind == WriteOp::Kind::fill);
     }
     run = end;
   }
@@ -238,17 +244,18 @@ bool Writer::send_next() {
   const std::uint64_t now = coarse_now_ms();
   for (std::size_t w = 0; w < writes.size(); ++w) {
     const WriteOp& op = b.ops[op_of_write[w]];
+    const WriteOp::Kind kind = fill_replaces[w] ? WriteOp::Kind::set : op.kind;
     BackendWrite& out = writes[w];
     out.key = op.key();
-    out.kind = op.kind == WriteOp::Kind::fill ? BackendWrite::Kind::fill : BackendWrite::Kind::set;
-    if (op.kind == WriteOp::Kind::purge) {
+    out.kind = kind == WriteOp::Kind::fill ? BackendWrite::Kind::fill : BackendWrite::Kind::set;
+    if (kind == WriteOp::Kind::purge) {
       out.kind = BackendWrite::Kind::purge;
     } else if (op.expires_at_ms == kNeverExpires) {
       out.value = op.value();
     } else if (op.expires_at_ms <= now) {
       // Already expired in L1: it must not live on in L2. A fill's key is not ours to remove:
       // it goes with the shortest life instead.
-      if (op.kind == WriteOp::Kind::set) {
+      if (kind == WriteOp::Kind::set) {
         out.kind = BackendWrite::Kind::purge;
       } else {
         out.value = op.value();
