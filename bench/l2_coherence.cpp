@@ -57,18 +57,6 @@ constexpr unsigned kMixedThreads = 2;
 // L1 room per key in the 90/10 runs: every key fits.
 constexpr std::size_t kCacheBytesPerKey = 256;
 
-const char* mode_name(InvalidationMode mode) {
-  switch (mode) {
-    case InvalidationMode::off:
-      return "off";
-    case InvalidationMode::bcast:
-      return "bcast";
-    case InvalidationMode::tracked:
-      return "tracked";
-  }
-  return "?";
-}
-
 std::optional<Cache> open_cache(const test::RedisServer& server, InvalidationMode mode,
                                 WriteMode write_mode, std::size_t l1_bytes = 0) {
   Options o;
@@ -84,7 +72,7 @@ std::optional<Cache> open_cache(const test::RedisServer& server, InvalidationMod
     return std::nullopt;
   }
   if (!cache->stats().l2_coherent) {
-    std::fprintf(stderr, "coherence: %s: not coherent after open: %s\n", mode_name(mode),
+    std::fprintf(stderr, "coherence: %s: not coherent after open: %s\n", to_string(mode),
                  cache->stats().l2_last_error.c_str());
     return std::nullopt;
   }
@@ -183,7 +171,7 @@ std::optional<LagRun> measure_lag(const test::RedisServer& server, InvalidationM
       }
       if (poll - acked > kLagGiveUp) {
         std::fprintf(stderr, "coherence: lag, %s: B still answers the old value of %s\n",
-                     mode_name(mode), key.c_str());
+                     to_string(mode), key.c_str());
         return std::nullopt;
       }
       // B's I/O thread needs a core to apply the message; this one only polls.
@@ -196,7 +184,7 @@ std::optional<LagRun> measure_lag(const test::RedisServer& server, InvalidationM
   if (dropped != writes + 1) {  // + the marker
     std::fprintf(stderr,
                  "coherence: lag, %s: %llu of %zu writes dropped a value B held; run void\n",
-                 mode_name(mode), static_cast<unsigned long long>(dropped), writes);
+                 to_string(mode), static_cast<unsigned long long>(dropped), writes);
     return std::nullopt;
   }
   LagRun run;
@@ -290,7 +278,7 @@ std::optional<MixedRun> measure_mixed(const test::RedisServer& server, Invalidat
   l1_misses -= l1_misses_before;
   if (r.total.hits != r.total.gets) {
     std::fprintf(stderr, "coherence: 90/10, %s x%u: %llu of %llu gets failed; run void\n",
-                 mode_name(mode), instances,
+                 to_string(mode), instances,
                  static_cast<unsigned long long>(r.total.gets - r.total.hits),
                  static_cast<unsigned long long>(r.total.gets));
     return std::nullopt;

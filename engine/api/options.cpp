@@ -18,7 +18,9 @@ std::string masked_url(const std::string& url) {
   return url.substr(0, scheme_end + 3) + "***@" + url.substr(at + 1);
 }
 
-const char* invalidation_name(InvalidationMode mode) {
+}  // namespace
+
+const char* to_string(InvalidationMode mode) {
   switch (mode) {
     case InvalidationMode::off:
       return "off";
@@ -29,8 +31,6 @@ const char* invalidation_name(InvalidationMode mode) {
   }
   return "?";
 }
-
-}  // namespace
 
 std::string to_string(const Options& o) {
   std::ostringstream s;
@@ -52,7 +52,7 @@ std::string to_string(const Options& o) {
     << "ms redis.reconnect_backoff=" << r.reconnect_backoff_min.count() << ".."
     << r.reconnect_backoff_max.count()
     << "ms redis.health_check_interval=" << r.health_check_interval.count()
-    << "ms redis.invalidation=" << invalidation_name(r.invalidation)
+    << "ms redis.invalidation=" << to_string(r.invalidation)
     << " redis.invalidation_heartbeat=" << r.invalidation_heartbeat.count()
     << "ms writer.mode=" << (o.writer.mode == WriteMode::async ? "async" : "sync")
     << " writer.when_full="

@@ -143,5 +143,7 @@ struct Options {
 
 // The effective options as one line of "field=value" pairs, for a log at startup.
 std::string to_string(const Options& options);
+// The mode's name as Options are written and printed: "off", "bcast", "tracked".
+const char* to_string(InvalidationMode mode);
 
 }  // namespace tiercache
