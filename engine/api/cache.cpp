@@ -68,7 +68,6 @@ Cache::Impl::~Impl() {
   // The writer settles what it still holds into the shards, so it goes first.
   writer_.reset();
   l2_.reset();
-  engine::attach_this_thread();
   shards_.clear();
   // Entries retired by this thread go back to the allocator now, not at its next retire.
   engine::reclaim_retired_now();
@@ -103,7 +102,6 @@ std::size_t Cache::Impl::shard_index(std::uint64_t hash) const noexcept {
 
 template <class F>
 bool Cache::Impl::read_l1(std::uint64_t hash, std::string_view key, F&& f) {
-  engine::attach_this_thread();
   const bool hit = shard_for(hash).read(hash, key, current_epoch(), f);
   counters_.add(hit ? kHits : kMisses);
   return hit;
@@ -167,21 +165,21 @@ Result<void> Cache::Impl::set(const Context& ctx, std::string_view key, std::str
   if (ttl && (ttl->count() <= 0 || *ttl > kMaxTtl))
     return fail(errc::invalid_argument, "set: ttl is ", ttl->count(), "ms; must be in [1, ",
                 kMaxTtl.count(), "] (for no expiry, give no ttl)");
-  engine::attach_this_thread();
+  const std::uint64_t h = hash_key(key);
+  const std::uint64_t expires = engine::expiry_after(jittered(ttl.value_or(options_.default_ttl)));
+  if (!writer_) {
+    shard_for(h).store(engine::make_value_entry(h, key, value, expires));
+    return {};
+  }
   WriteOp op;
   op.kind = WriteOp::Kind::set;
   op.assign(key, value);
-  op.hash = hash_key(key);
-  op.expires_at_ms = engine::expiry_after(jittered(ttl.value_or(options_.default_ttl)));
-  if (!writer_) {
-    shard_for(op.hash).store(engine::make_value_entry(op.hash, key, value, op.expires_at_ms));
-    return {};
-  }
+  op.hash = h;
+  op.expires_at_ms = expires;
   return queue_write(ctx, key, op);
 }
 
 Result<void> Cache::Impl::purge(const Context& ctx, std::string_view key) {
-  engine::attach_this_thread();
   const std::uint64_t h = hash_key(key);
   if (!writer_) {
     shard_for(h).purge(h, key);
@@ -249,8 +247,6 @@ Result<void> Cache::Impl::queue_write(const Context& ctx, std::string_view key, 
 }
 
 void Cache::Impl::settle(std::span<const engine::Writer::SettledWrite> settled) {
-  // The writer thread, too, may retire an entry here.
-  engine::attach_this_thread();
   // One lock per shard the writes fall in, not one per write.
   std::vector<std::pair<std::size_t, const engine::Writer::SettledWrite*>> by_shard;
   by_shard.reserve(settled.size());
@@ -315,7 +311,6 @@ LeadPlan Cache::Impl::plan_locked(std::uint64_t hash, std::string_view key,
 }
 
 void Cache::Impl::keys_changed(std::span<const std::string_view> keys) {
-  engine::attach_this_thread();
   counters_.add(kInvalidations);
   for (std::string_view key : keys) {
     const std::uint64_t h = hash_key(key);

@@ -3,7 +3,6 @@
 #include "engine/api/cache_impl.hpp"
 #include "engine/api/cache_test_access.hpp"
 #include "engine/api/options_check.hpp"
-#include "engine/l1/reclamation.hpp"
 
 namespace tiercache {
 
@@ -12,14 +11,12 @@ Result<Cache> Cache::open(const Options& options) {
   if (!completed) return std::unexpected(std::move(completed.error()));
   Result<std::unique_ptr<Backend>> l2 = make_backend(*completed);
   if (!l2) return std::unexpected(std::move(l2.error()));
-  engine::attach_this_thread();
   return Cache(std::make_unique<Impl>(*completed, std::move(*l2)));
 }
 
 Result<Cache> CacheTestAccess::open_with(const Options& options, std::unique_ptr<Backend> l2) {
   Result<Options> completed = engine::complete_options(options);
   if (!completed) return std::unexpected(std::move(completed.error()));
-  engine::attach_this_thread();
   return Cache(std::make_unique<Cache::Impl>(*completed, std::move(l2)));
 }
 

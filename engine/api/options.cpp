@@ -79,11 +79,9 @@ constexpr std::size_t kMaxShards = 1024;
 constexpr std::size_t kMaxKeyBytesLimit = 65535;
 // Longest value the entry header can describe (a 32-bit length).
 constexpr std::size_t kMaxValueBytesLimit = UINT32_MAX;
-// Bounds on the first level of each shard's hash array: 16 cells to 64 Mi cells (512 MiB).
-constexpr unsigned kMinHeadBits = 4;
-constexpr unsigned kMaxHeadBits = 26;
-// Ring slots reserved up front per shard (8 B each); beyond this the ring grows on demand.
-constexpr std::size_t kMaxReservedRingSlots = std::size_t{1} << 22;
+// Entries each shard's index and ring are sized for up front (8 B a ring slot, ~16 B of index);
+// beyond this both grow on demand.
+constexpr std::size_t kMaxExpectedEntries = std::size_t{1} << 22;
 
 std::size_t largest_entry(const L1Options& l1) {
   return l1.max_key_bytes + l1.max_value_bytes + kEntryOverheadBytes;
@@ -171,9 +169,7 @@ ShardLimits shard_limits(const Options& o) {
   limits.max_entries = l1.max_entries / l1.shards;
   std::size_t expected = limits.max_bytes / (l1.expected_entry_bytes + kEntryOverheadBytes);
   if (limits.max_entries != 0) expected = std::min(expected, limits.max_entries);
-  limits.head_bits =
-      std::clamp(static_cast<unsigned>(std::bit_width(expected)), kMinHeadBits, kMaxHeadBits);
-  limits.expected_entries = std::min(expected, kMaxReservedRingSlots);
+  limits.expected_entries = std::min(expected, kMaxExpectedEntries);
   return limits;
 }
 

@@ -1,78 +1,246 @@
 #include "engine/l1/reclamation.hpp"
 
-#include <cds/gc/dhp.h>
-#include <cds/init.h>
-#include <cds/threading/model.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-#include <cstdint>
 #include <mutex>
+#include <vector>
 
 #include "engine/base/striped_counter.hpp"
 
 namespace tiercache::engine {
+namespace epoch {
+
+std::atomic<std::uint64_t> global_epoch{1};
+bool readers_fence = false;
+constinit thread_local ThreadRecord* this_thread_record = nullptr;
+
+}  // namespace epoch
+
 namespace {
 
-// The GC lives for the whole process: never destroyed, so a thread exiting after main() returns
-// can still detach, and a Cache destroyed during static destruction can still retire entries.
+using epoch::ThreadRecord;
+
+struct Retired {
+  void* object;
+  Disposer dispose;
+  std::size_t bytes;
+  std::uint64_t epoch;  // the global epoch seen after the object was unlinked
+};
+
+// Everything here lives for the whole process: never destroyed, so a thread exiting after
+// main() returns, or a Cache destroyed during static destruction, can still retire and free.
+struct Shared {
+  std::atomic<ThreadRecord*> registry{nullptr};
+  std::mutex advance_mu;
+  std::mutex orphans_mu;
+  std::vector<Retired> orphans;  // lists of threads that exited; guarded by orphans_mu
+  std::atomic<bool> has_orphans{false};
+  // Retired minus freed, per thread stripe: a retire on one thread and its free on another add
+  // up modulo 2^64, so the sum is exact.
+  StripedCounters<1> retired;
+  bool membarrier_works = false;
+};
+
+Shared& shared() {
+  static auto* s = new Shared();
+  return *s;
+}
+
 void init_process_once() {
   static std::once_flag once;
   std::call_once(once, [] {
-    cds::Initialize();
-    new cds::gc::DHP();
+    Shared& s = shared();
+    s.membarrier_works =
+        syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    // Written before any thread has a record, read only by threads that registered after this.
+    epoch::readers_fence = !s.membarrier_works;
   });
 }
 
-struct ThreadAttachment {
-  bool attached = false;
-  std::size_t retired_since_scan = 0;
-  ~ThreadAttachment() {
-    if (attached) cds::threading::Manager::detachThread();
-  }
+struct ThreadState {
+  ThreadRecord* record = nullptr;
+  std::vector<Retired> retired;  // in epoch order: each entry's epoch is >= the one before
+  std::size_t bytes_since_scan = 0;
+  std::size_t count_since_scan = 0;
+  ~ThreadState();
 };
 
-thread_local ThreadAttachment tls_attachment;
+// Set when this thread's ThreadState is destroyed: a thread_local destructor that runs later
+// and uses a Cache must not touch it again.
+constinit thread_local bool this_thread_exited = false;
+thread_local ThreadState this_thread_state;
 
-// Retired minus freed, per thread stripe: a retire on one thread and its free on another add
-// up modulo 2^64, so the sum is exact. Never destroyed, like the GC whose frees it counts.
-StripedCounters<1>& retired_counter() {
-  static auto* counter = new StripedCounters<1>();
-  return *counter;
+void hand_to_orphans(std::vector<Retired>& list) {
+  if (list.empty()) return;
+  Shared& s = shared();
+  std::lock_guard lock(s.orphans_mu);
+  s.orphans.insert(s.orphans.end(), list.begin(), list.end());
+  s.has_orphans.store(true, kRelaxed);
+  list.clear();
+}
+
+ThreadState::~ThreadState() {
+  this_thread_exited = true;
+  hand_to_orphans(retired);
+  if (record != nullptr) {
+    epoch::this_thread_record = nullptr;
+    record->pinned.store(0, kRelease);
+    record->in_use.store(false, kRelease);
+  }
+}
+
+// Every running thread of the process executes a full barrier before this returns, so a
+// reader's pin stored before it loaded a pointer is visible to the scan that follows.
+bool heavy_barrier() {
+  // A thread may retire and scan without ever having read: the choice must be made first.
+  init_process_once();
+  if (!shared().membarrier_works) {
+    full_fence();
+    return true;
+  }
+  return syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+// Moves the global epoch one on if every open section began in the current epoch.
+bool try_advance() {
+  Shared& s = shared();
+  std::unique_lock lock(s.advance_mu, std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  if (!heavy_barrier()) return false;
+  const std::uint64_t g = epoch::global_epoch.load(kRelaxed);
+  for (ThreadRecord* r = s.registry.load(kAcquire); r != nullptr; r = r->next) {
+    // Acquire: what a reader did in a section it has closed happens before what we free.
+    const std::uint64_t pinned = r->pinned.load(kAcquire);
+    if (pinned != 0 && pinned != g) return false;
+  }
+  epoch::global_epoch.store(g + 1, kRelease);
+  return true;
+}
+
+bool ready(const Retired& r, std::uint64_t g) noexcept {
+  return r.epoch + 2 <= g;
+}
+
+void dispose(const Retired& r) noexcept {
+  r.dispose(r.object);
+  shared().retired.add(0, std::uint64_t{0} - r.bytes);
+}
+
+// Frees every object in `list` that no section can hold any more; keeps the rest in order.
+// A thread's own list is in epoch order, so what is ready is a prefix; the orphans are not.
+void free_ready(std::vector<Retired>& list) {
+  // Acquire: pairs with try_advance()'s release, which follows its reads of the records.
+  const std::uint64_t g = epoch::global_epoch.load(kAcquire);
+  auto kept = list.begin();
+  for (const Retired& r : list) {
+    if (ready(r, g)) {
+      dispose(r);
+    } else {
+      *kept++ = r;
+    }
+  }
+  list.erase(kept, list.end());
+}
+
+void free_orphans() {
+  Shared& s = shared();
+  if (!s.has_orphans.load(kRelaxed)) return;
+  std::unique_lock lock(s.orphans_mu, std::try_to_lock);
+  if (!lock.owns_lock()) return;
+  free_ready(s.orphans);
+  s.has_orphans.store(!s.orphans.empty(), kRelaxed);
+}
+
+// Advances as far as needed for the newest retired object (two epochs past its tag) unless a
+// section holds the epoch back, then frees what is ready.
+void scan(std::vector<Retired>& list) {
+  if (!list.empty()) {
+    const std::uint64_t newest = list.back().epoch;
+    while (epoch::global_epoch.load(kRelaxed) < newest + 2 && try_advance()) {
+    }
+    free_ready(list);
+  }
+  free_orphans();
 }
 
 }  // namespace
 
-void attach_this_thread() {
-  if (tls_attachment.attached) [[likely]]
-    return;
+namespace epoch {
+
+ThreadRecord* register_this_thread() {
   init_process_once();
-  if (!cds::threading::Manager::isThreadAttached()) cds::threading::Manager::attachThread();
-  tls_attachment.attached = true;
+  Shared& s = shared();
+  ThreadRecord* record = nullptr;
+  for (ThreadRecord* r = s.registry.load(kAcquire); r != nullptr; r = r->next) {
+    bool free = false;
+    if (!r->in_use.load(kRelaxed) && r->in_use.compare_exchange_strong(free, true, kAcquire)) {
+      record = r;
+      break;
+    }
+  }
+  if (record == nullptr) {
+    record = new ThreadRecord();
+    record->in_use.store(true, kRelaxed);
+    ThreadRecord* head = s.registry.load(kRelaxed);
+    do {
+      record->next = head;
+    } while (!s.registry.compare_exchange_weak(head, record, kRelease, kRelaxed));
+  }
+  this_thread_record = record;
+  // Touching the state registers its destructor, which gives the record back at thread exit.
+  // A thread past that point keeps its record: one record leaked per such thread.
+  if (!this_thread_exited) this_thread_state.record = record;
+  return record;
 }
 
-void note_retired(std::size_t bytes) noexcept {
-  retired_counter().add(0, bytes);
-  tls_attachment.retired_since_scan += bytes;
-}
+}  // namespace epoch
 
-void note_freed(std::size_t bytes) noexcept {
-  retired_counter().add(0, std::uint64_t{0} - bytes);
+void retire(void* object, std::size_t bytes, Disposer dispose) {
+  // The unlink that made `object` unreachable must be visible before the epoch is read: a
+  // reader that found the object pinned an epoch no later than the one read here
+  // (docs/architecture.md, "Reclamation").
+  full_fence();
+  const Retired r{object, dispose, bytes, epoch::global_epoch.load(kRelaxed)};
+  shared().retired.add(0, bytes);
+  if (this_thread_exited) {
+    std::vector<Retired> one{r};
+    hand_to_orphans(one);
+    return;
+  }
+  ThreadState& st = this_thread_state;
+  st.retired.push_back(r);
+  st.bytes_since_scan += bytes;
+  ++st.count_since_scan;
 }
 
 void reclaim_if_over_budget() {
-  if (tls_attachment.retired_since_scan < kRetiredBudgetBytes) [[likely]]
+  if (this_thread_exited) return;
+  ThreadState& st = this_thread_state;
+  if (st.bytes_since_scan < kRetiredBudgetBytes && st.count_since_scan < kRetiredBudgetCount)
+      [[likely]]
     return;
-  reclaim_retired_now();
+  st.bytes_since_scan = 0;
+  st.count_since_scan = 0;
+  scan(st.retired);
 }
 
 void reclaim_retired_now() {
-  tls_attachment.retired_since_scan = 0;
-  cds::gc::DHP::scan();
+  if (this_thread_exited) {
+    free_orphans();
+    return;
+  }
+  ThreadState& st = this_thread_state;
+  st.bytes_since_scan = 0;
+  st.count_since_scan = 0;
+  scan(st.retired);
 }
 
 std::size_t retired_bytes() noexcept {
   // The stripes are read one by one: a free counted on one thread after the sum passed it, but
   // retired on another before, can make the sum briefly "negative". Report that as nothing.
-  const std::uint64_t sum = retired_counter().sum(0);
+  const std::uint64_t sum = shared().retired.sum(0);
   return sum > (std::uint64_t{1} << 63) ? 0 : static_cast<std::size_t>(sum);
 }
 

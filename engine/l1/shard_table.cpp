@@ -5,34 +5,36 @@
 namespace tiercache::engine {
 namespace {
 
-// Bits of the hash that pick a slot in the table's deeper levels: 4 cells a level keeps the
-// collision arrays small (48 bytes) at the cost of one more level per 4x crowding.
-constexpr std::size_t kArrayBits = 2;
-
 // Single writer under the mutex: a relaxed load and store instead of a locked add.
 template <class T>
 void bump(std::atomic<T>& counter, T delta) noexcept {
   counter.store(counter.load(kRelaxed) + delta, kRelaxed);
 }
 
+void dispose_entry(void* e) noexcept {
+  destroy_entry(static_cast<Entry*>(e));
+}
+
+// An entry the index no longer holds: freed once no read section can hold it.
+void retire_entry(Entry* e) {
+  retire(e, e->allocated_bytes(), dispose_entry);
+}
+
 }  // namespace
 
 ShardTable::ShardTable(const ShardLimits& limits)
-    : limits_(limits), table_(limits.head_bits, kArrayBits) {
+    : limits_(limits), index_(limits.expected_entries) {
   ring_.reserve(limits.expected_entries);
 }
 
 ShardTable::~ShardTable() {
-  // The table's destructor hands every entry still in it to the disposer, which counts it as a
-  // retired entry freed: count those as retired first, so retired_bytes() stays exact.
-  for (auto it = table_.begin(); it != table_.end(); ++it) note_retired(it->allocated_bytes());
+  // No reader can reach the shard any more: what it holds goes at once.
+  index_.for_each([](Entry* e) { destroy_entry(e); });
 }
 
 Entry* ShardTable::find_locked(std::uint64_t hash) {
-  // Under writer_mu_ nobody else can unlink the entry, so the pointer outlives the guard.
-  Entry* found = nullptr;
-  table_.find(hash, [&](Entry& e) { found = &e; });
-  return found;
+  // Under writer_mu_ nobody else can unlink the entry: no read section needed.
+  return index_.find(hash);
 }
 
 void ShardTable::replace_locked(Entry* old, Entry* fresh) {
@@ -50,14 +52,12 @@ void ShardTable::replace_locked(Entry* old, Entry* fresh) {
     bump(entries_, std::size_t{1});
   }
   if (fresh_is_value) bump(bytes_, charge(*fresh));
-  // Last: once the cell no longer holds `old` it may be freed at any moment.
+  // Last: once the index no longer holds `old` it may be freed as soon as no section holds it.
   if (old != nullptr) {
-    note_retired(old->allocated_bytes());
-    table_.update(*fresh, false);
+    index_.replace(old, fresh);
+    retire_entry(old);
   } else {
-    const bool inserted = table_.insert(*fresh);
-    assert(inserted && "the cell was empty under the writer lock");
-    (void)inserted;
+    index_.insert(fresh);
   }
 }
 
@@ -67,8 +67,8 @@ void ShardTable::unlink_locked(Entry* e) {
     bump(bytes_, 0 - charge(*e));
     bump(entries_, std::size_t{0} - 1);
   }
-  note_retired(e->allocated_bytes());
-  table_.unlink(*e);
+  index_.erase(e);
+  retire_entry(e);
 }
 
 void ShardTable::make_room_locked(const Entry* keep) {

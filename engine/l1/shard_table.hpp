@@ -1,23 +1,18 @@
 // engine/l1/shard_table.hpp — one shard of L1: a lock-free table, its CLOCK ring and byte budget.
 //
-//   cells (libcds FeldmanHashSet over gc::DHP, keyed by the 64-bit key hash)
+//   index (EntryIndex: open addressing, keyed by the 64-bit key hash)
 //     ├─▶ Entry{value}    in the ring, charged key + value + kEntryOverheadBytes
 //     └─▶ Entry{loading}  not in the ring, not charged; owns a ref to its PromiseSlot
 //
-// Readers: read() takes no lock. It follows one cell to one entry under a DHP guard, compares
-// the full key (the table stores only the hash, so two keys with one hash share a cell: the later
-// write wins, as an eviction would), and copies out while the guard keeps the entry alive.
-// Writers: every change (store, purge, claim, fill, drop, evict) holds the shard's mutex, so the
-// ring, the byte count and the cells change together and the bound holds whenever the mutex is
-// free. An entry leaves the ring before its cell, and is read before it is retired: retirement
-// may free it at once.
-//
-// Why FeldmanHashSet: its cells array is the hash array (no bucket list to walk), update()
-// swaps an entry in one CAS, and unlink() removes only the entry we name. Why DHP and not HP:
-// a server's thread count is unbounded; HP's is fixed at construction.
+// Readers: read() takes no lock. Inside a ReadSection it follows one slot to one entry,
+// compares the full key (the index keys by hash, so two keys with one hash share a slot: the
+// later write wins, as an eviction would), and copies out while the section keeps the entry
+// alive. Writers: every change (store, purge, claim, fill, drop, evict) holds the shard's mutex,
+// so the ring, the byte count and the index change together and the bound holds whenever the
+// mutex is free. The index has one writer, which is what lets it be a plain array of slots. An
+// entry leaves the index before it is retired, and is read before: retirement may free it as
+// soon as no section can hold it.
 #pragma once
-
-#include <cds/intrusive/feldman_hashset_dhp.h>
 
 #include <atomic>
 #include <cstddef>
@@ -31,36 +26,22 @@
 #include "engine/l1/clock_ring.hpp"
 #include "engine/l1/coarse_clock.hpp"
 #include "engine/l1/entry.hpp"
+#include "engine/l1/entry_index.hpp"
 #include "engine/l1/reclamation.hpp"
 #include "engine/miss/promise_slot.hpp"
 
 namespace tiercache::engine {
 
 // Bytes an entry costs beyond its key and value, charged against the budget: the 32-byte
-// header, malloc's 8-byte chunk header and ~8 of rounding, 8 for its ring slot, ~16 for its
-// share of the head cells (1-2 per expected entry) and ~8 for collision arrays. The bench's RSS
-// figure (docs/performance.md) is the check on this estimate.
-inline constexpr std::size_t kEntryOverheadBytes = sizeof(Entry) + 16 + 8 + 16 + 8;
-
-// libcds 2.3.3 allocates a FeldmanHashSet array node as a block of pointers but frees it as one
-// node, a size mismatch for sized delete (ASan: new-delete-type-mismatch). Freeing unsized is
-// correct for both.
-template <class T>
-struct ArrayNodeAllocator {
-  using value_type = T;
-  ArrayNodeAllocator() = default;
-  template <class U>
-  ArrayNodeAllocator(const ArrayNodeAllocator<U>&) noexcept {}
-  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
-  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
-  friend bool operator==(const ArrayNodeAllocator&, const ArrayNodeAllocator&) { return true; }
-};
+// header, malloc's 8-byte chunk header and ~8 of rounding, 8 for its ring slot and ~16 for its
+// index slots (8 bytes each, the array between 3/8 and 3/4 full). The bench's RSS figure
+// (docs/performance.md) is the check on this estimate.
+inline constexpr std::size_t kEntryOverheadBytes = sizeof(Entry) + 16 + 8 + 16;
 
 struct ShardLimits {
   std::size_t max_bytes;         // charged bytes the shard may hold
   std::size_t max_entries;       // 0: no bound on the count
-  unsigned head_bits;            // log2 of the cells in the table's first level
-  std::size_t expected_entries;  // sizes the ring up front, so it never holds 2x slack
+  std::size_t expected_entries;  // sizes the index and the ring up front
 };
 
 // What a miss that finds neither a trusted value nor a load running should do, as the caller's
@@ -111,16 +92,15 @@ class ShardTable {
   // hit, calls f(value) while the entry is guarded (the view dies with f) and returns true.
   template <class F>
   bool read(std::uint64_t hash, std::string_view key, std::uint32_t epoch, F&& f) {
-    bool hit = false;
-    table_.find(hash, [&](Entry& e) {
-      if (e.kind != EntryKind::value || e.epoch != epoch || !e.has_key(key)) return;
-      // Entries without a TTL spare the clock read.
-      if (e.expires_at_ms != kNeverExpires && e.is_expired(coarse_now_ms())) return;
-      e.record_hit();
-      f(e.value());
-      hit = true;
-    });
-    return hit;
+    ReadSection section;
+    Entry* e = index_.find(hash);
+    if (e == nullptr || e->kind != EntryKind::value || e->epoch != epoch || !e->has_key(key))
+      return false;
+    // Entries without a TTL spare the clock read.
+    if (e->expires_at_ms != kNeverExpires && e->is_expired(coarse_now_ms())) return false;
+    e->record_hit();
+    f(e->value());
+    return true;
   }
 
   // Under the writer lock: if admit_locked() returns true, publishes `fresh` (a value entry) in
@@ -223,28 +203,6 @@ class ShardTable {
   bool check_invariants() const;
 
  private:
-  struct Traits : cds::intrusive::feldman_hashset::traits {
-    struct hash_accessor {
-      const std::uint64_t& operator()(const Entry& e) const noexcept { return e.hash; }
-    };
-    struct compare {
-      int operator()(std::uint64_t a, std::uint64_t b) const noexcept {
-        return a < b ? -1 : (a > b ? 1 : 0);
-      }
-    };
-    struct disposer {
-      void operator()(Entry* e) const noexcept {
-        note_freed(e->allocated_bytes());
-        destroy_entry(e);
-      }
-    };
-    // The shard counts its own entries under the lock; libcds's counter would be one more
-    // shared line written per insert.
-    using item_counter = cds::atomicity::empty_item_counter;
-    using node_allocator = ArrayNodeAllocator<int>;
-  };
-  using Table = cds::intrusive::FeldmanHashSet<cds::gc::DHP, Entry, Traits>;
-
   static std::size_t charge(const Entry& e) noexcept {
     return e.key_bytes + e.value_bytes + kEntryOverheadBytes;
   }
@@ -296,8 +254,8 @@ class ShardTable {
 
   const ShardLimits limits_;
   mutable std::mutex writer_mu_;
-  Table table_;
-  ClockRing ring_;  // guarded by writer_mu_
+  EntryIndex index_;  // written under writer_mu_
+  ClockRing ring_;    // guarded by writer_mu_
   // Written under writer_mu_, read by stats() without it.
   std::atomic<std::size_t> bytes_{0};
   std::atomic<std::size_t> entries_{0};

@@ -28,9 +28,9 @@ struct L1Options {
   // Independent parts the tier is split into (each with its own CLOCK hand and writer lock).
   // 0 picks one per 1 MiB of max_bytes, between 1 and 64; else a power of two, at most 1024.
   std::size_t shards = 0;
-  // Expected key + value bytes of a typical entry. Only sizes each shard's hash array
-  // (max_bytes / (this + overhead) cells in all); a poor guess costs memory or probe depth, never
-  // correctness.
+  // Expected key + value bytes of a typical entry. Only sizes each shard's hash index up front
+  // (max_bytes / (this + overhead) entries in all; it grows past that on demand); a poor guess
+  // costs memory or a rebuild, never correctness.
   std::size_t expected_entry_bytes = 128;
 };
 

@@ -1,0 +1,126 @@
+#include "engine/l1/entry_index.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cassert>
+#include <new>
+
+#include "engine/l1/reclamation.hpp"
+
+namespace tiercache::engine {
+namespace {
+
+// Smallest array: two lines of slots.
+constexpr std::size_t kMinCapacity = 16;
+
+// Used slots may fill at most 3/4 of the array.
+bool over_load(std::size_t used, std::size_t capacity) noexcept {
+  return used * 4 > capacity * 3;
+}
+
+// The smallest array that holds `entries` at half load: room to insert as many again before
+// the next rebuild.
+std::size_t capacity_for(std::size_t entries) noexcept {
+  return std::bit_ceil(std::max(kMinCapacity, entries * 2));
+}
+
+}  // namespace
+
+EntryIndex::EntryIndex(std::size_t expected_entries)
+    : array_(nullptr),
+      min_capacity_(std::bit_ceil(std::max(kMinCapacity, expected_entries * 4 / 3 + 1))) {
+  array_.store(make_array(min_capacity_), kRelaxed);
+}
+
+EntryIndex::~EntryIndex() {
+  free_array(array_.load(kRelaxed));
+}
+
+std::size_t EntryIndex::array_bytes(std::size_t capacity) noexcept {
+  return sizeof(Array) + capacity * sizeof(std::atomic<std::uintptr_t>);
+}
+
+EntryIndex::Array* EntryIndex::make_array(std::size_t capacity) {
+  void* mem = ::operator new(array_bytes(capacity));
+  auto* a = new (mem) Array{capacity - 1};
+  for (std::size_t i = 0; i < capacity; ++i)
+    new (&a->slots()[i]) std::atomic<std::uintptr_t>(kEmpty);
+  return a;
+}
+
+void EntryIndex::free_array(void* array) noexcept {
+  ::operator delete(array);
+}
+
+std::uintptr_t EntryIndex::slot_for(const Entry* e) noexcept {
+  const auto p = reinterpret_cast<std::uintptr_t>(e);
+  assert((p & kTagMask) == 0 && "user-space pointers fit in 48 bits");
+  return p | tag_of(e->hash);
+}
+
+std::size_t EntryIndex::position_of(const Entry* e) const noexcept {
+  const Array* a = array_.load(kRelaxed);
+  for (std::size_t i = e->hash & a->mask;; i = (i + 1) & a->mask) {
+    const std::uintptr_t s = a->slots()[i].load(kRelaxed);
+    assert(s != kEmpty && "the entry is in the index");
+    if (s != kErased && entry_of(s) == e) return i;
+  }
+}
+
+void EntryIndex::insert(Entry* e) {
+  if (over_load(used_ + 1, array_.load(kRelaxed)->mask + 1)) rebuild();
+  Array* a = array_.load(kRelaxed);
+  for (std::size_t i = e->hash & a->mask;; i = (i + 1) & a->mask) {
+    const std::uintptr_t s = a->slots()[i].load(kRelaxed);
+    if (s != kEmpty && s != kErased) continue;
+    if (s == kEmpty) ++used_;
+    ++live_;
+    // Release: a reader that sees the slot sees the entry's bytes.
+    a->slots()[i].store(slot_for(e), kRelease);
+    return;
+  }
+}
+
+void EntryIndex::replace(const Entry* old, Entry* fresh) noexcept {
+  assert(old->hash == fresh->hash);
+  Array* a = array_.load(kRelaxed);
+  a->slots()[position_of(old)].store(slot_for(fresh), kRelease);
+}
+
+void EntryIndex::erase(const Entry* e) noexcept {
+  Array* a = array_.load(kRelaxed);
+  std::size_t i = position_of(e);
+  --live_;
+  if (a->slots()[(i + 1) & a->mask].load(kRelaxed) != kEmpty) {
+    a->slots()[i].store(kErased, kRelease);
+    return;
+  }
+  // Nothing lies past an empty slot, so no probe needs to pass this one or the tombstones
+  // right before it.
+  a->slots()[i].store(kEmpty, kRelease);
+  --used_;
+  for (i = (i - 1) & a->mask; a->slots()[i].load(kRelaxed) == kErased; i = (i - 1) & a->mask) {
+    a->slots()[i].store(kEmpty, kRelease);
+    --used_;
+  }
+}
+
+void EntryIndex::rebuild() {
+  Array* old = array_.load(kRelaxed);
+  const std::size_t capacity = std::max(min_capacity_, capacity_for(live_ + 1));
+  Array* fresh = make_array(capacity);
+  for (std::size_t i = 0; i <= old->mask; ++i) {
+    const std::uintptr_t s = old->slots()[i].load(kRelaxed);
+    if (s == kEmpty || s == kErased) continue;
+    std::size_t j = entry_of(s)->hash & fresh->mask;
+    while (fresh->slots()[j].load(kRelaxed) != kEmpty) j = (j + 1) & fresh->mask;
+    // Relaxed: nobody reads `fresh` before the release store that publishes it.
+    fresh->slots()[j].store(s, kRelaxed);
+  }
+  used_ = live_;
+  array_.store(fresh, kRelease);
+  // A reader may still probe the old array: it goes when no section can hold it.
+  retire(old, array_bytes(old->mask + 1), free_array);
+}
+
+}  // namespace tiercache::engine

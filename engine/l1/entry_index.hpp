@@ -1,0 +1,110 @@
+// engine/l1/entry_index.hpp — one shard's map from key hash to entry: open addressing, one
+// writer at a time, readers without locks.
+//
+//   Array { mask; atomic<uintptr_t> slots[mask + 1] }
+//   slot: 0 empty | 1 erased | tag (hash bits 32..47) in bits 48..63, Entry* in bits 0..47
+//
+// A reader, inside a ReadSection, probes linearly from hash & mask and stops at an empty slot.
+// The tag lets it pass other keys' slots without touching their entries, so a hit costs one
+// miss for the slots and one for the entry, and a probe rarely leaves the first line of slots.
+// (User-space pointers on x86-64 and AArch64 Linux are below 2^48: the kernel maps higher only
+// when a program asks for it.)
+//
+// The writer, the holder of the shard's mutex, changes a slot with one release store, so a
+// reader sees the old entry or the new one, never a mix. An erased slot stays a tombstone that
+// probes pass, unless the next slot is empty (then it and the tombstones before it become
+// empty: no probe can need to pass them). Used slots (live + tombstones) stay at most 3/4 of
+// the array, so every probe ends. Past that the writer builds a new array (twice the live
+// entries, at least the first size), publishes it in one store and retires the old one.
+//
+// The key of the index is the 64-bit hash: two keys with one hash share a slot, and the later
+// write wins, as an eviction would. Callers compare the full key.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/l1/entry.hpp"
+
+namespace tiercache::engine {
+
+class EntryIndex {
+ public:
+  // Sized so that `expected_entries` fit without growing.
+  explicit EntryIndex(std::size_t expected_entries);
+  ~EntryIndex();  // frees the array; the entries are the caller's
+  EntryIndex(const EntryIndex&) = delete;
+  EntryIndex& operator=(const EntryIndex&) = delete;
+
+  // The entry whose hash is `hash`, or nullptr. Lock-free: call inside a ReadSection (the entry
+  // stays valid until it closes) or as the writer.
+  Entry* find(std::uint64_t hash) const noexcept {
+    const Array* a = array_.load(kAcquire);
+    const std::uintptr_t tag = tag_of(hash);
+    for (std::size_t i = hash & a->mask;; i = (i + 1) & a->mask) {
+      const std::uintptr_t s = a->slots()[i].load(kAcquire);
+      if (s == kEmpty) return nullptr;
+      if ((s & kTagMask) == tag && s != kErased) {
+        Entry* e = entry_of(s);
+        if (e->hash == hash) return e;
+      }
+    }
+  }
+
+  // Writer only (the caller serializes them).
+  // Adds `e`; no entry with its hash is in the index.
+  void insert(Entry* e);
+  // Puts `fresh` in `old`'s slot; they have one hash.
+  void replace(const Entry* old, Entry* fresh) noexcept;
+  // Takes `e` out.
+  void erase(const Entry* e) noexcept;
+
+  template <class F>
+  void for_each(F&& f) const {
+    const Array* a = array_.load(kAcquire);
+    for (std::size_t i = 0; i <= a->mask; ++i) {
+      const std::uintptr_t s = a->slots()[i].load(kAcquire);
+      if (s != kEmpty && s != kErased) f(entry_of(s));
+    }
+  }
+  std::size_t size() const noexcept { return live_; }
+  std::size_t capacity() const noexcept { return array_.load(kRelaxed)->mask + 1; }
+
+ private:
+  struct Array {
+    std::size_t mask;
+    std::atomic<std::uintptr_t>* slots() noexcept {
+      return reinterpret_cast<std::atomic<std::uintptr_t>*>(this + 1);
+    }
+    const std::atomic<std::uintptr_t>* slots() const noexcept {
+      return reinterpret_cast<const std::atomic<std::uintptr_t>*>(this + 1);
+    }
+  };
+
+  static constexpr std::uintptr_t kEmpty = 0;
+  static constexpr std::uintptr_t kErased = 1;
+  static constexpr std::uintptr_t kTagMask = ~std::uintptr_t{0} << 48;
+  static_assert(sizeof(std::uintptr_t) == 8, "slots hold a 48-bit pointer and a 16-bit tag");
+
+  static std::uintptr_t tag_of(std::uint64_t hash) noexcept { return (hash << 16) & kTagMask; }
+  static Entry* entry_of(std::uintptr_t slot) noexcept {
+    return reinterpret_cast<Entry*>(slot & ~kTagMask);
+  }
+  static std::uintptr_t slot_for(const Entry* e) noexcept;
+  static Array* make_array(std::size_t capacity);
+  static void free_array(void* array) noexcept;
+  static std::size_t array_bytes(std::size_t capacity) noexcept;
+
+  // The writer's view: the slot holding `e`.
+  std::size_t position_of(const Entry* e) const noexcept;
+  // Rebuilds into a fresh array sized for live_ + 1 entries and retires the old one.
+  void rebuild();
+
+  std::atomic<Array*> array_;
+  std::size_t min_capacity_;
+  std::size_t live_ = 0;  // entries; writer only
+  std::size_t used_ = 0;  // entries and tombstones; writer only
+};
+
+}  // namespace tiercache::engine
