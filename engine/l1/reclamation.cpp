@@ -26,8 +26,21 @@ struct Retired {
   void* object;
   Disposer dispose;
   std::size_t bytes;
-  std::uint64_t epoch;  // the global epoch seen after the object was unlinked
+  // The global epoch read after the object was unlinked (and a full fence); 0 until the scan
+  // that tags it. Tagging late is safe: a later epoch only frees later.
+  std::uint64_t epoch;
 };
+
+constexpr std::uint64_t kUntagged = 0;
+
+// Tags every untagged object in `list` with the epoch now. One fence for all of them: the unlinks
+// that made them unreachable are visible before the epoch is read, so a reader that found one
+// pinned an epoch no later than this (docs/architecture.md, "Reclamation").
+void tag(std::vector<Retired>& list) {
+  full_fence();
+  const std::uint64_t now = epoch::global_epoch.load(kRelaxed);
+  for (auto it = list.rbegin(); it != list.rend() && it->epoch == kUntagged; ++it) it->epoch = now;
+}
 
 // Everything here lives for the whole process: never destroyed, so a thread exiting after
 // main() returns, or a Cache destroyed during static destruction, can still retire and free.
@@ -61,7 +74,8 @@ void init_process_once() {
 
 struct ThreadState {
   ThreadRecord* record = nullptr;
-  std::vector<Retired> retired;  // in epoch order: each entry's epoch is >= the one before
+  // In epoch order: each tagged entry's epoch is >= the one before; the untagged ones last.
+  std::vector<Retired> retired;
   std::size_t bytes_since_scan = 0;
   std::size_t count_since_scan = 0;
   ~ThreadState();
@@ -74,6 +88,7 @@ thread_local ThreadState this_thread_state;
 
 void hand_to_orphans(std::vector<Retired>& list) {
   if (list.empty()) return;
+  tag(list);
   Shared& s = shared();
   std::lock_guard lock(s.orphans_mu);
   s.orphans.insert(s.orphans.end(), list.begin(), list.end());
@@ -120,7 +135,7 @@ bool try_advance() {
 }
 
 bool ready(const Retired& r, std::uint64_t g) noexcept {
-  return r.epoch + 2 <= g;
+  return r.epoch != kUntagged && r.epoch + 2 <= g;
 }
 
 void dispose(const Retired& r) noexcept {
@@ -157,6 +172,7 @@ void free_orphans() {
 // section holds the epoch back, then frees what is ready.
 void scan(std::vector<Retired>& list) {
   if (!list.empty()) {
+    tag(list);
     const std::uint64_t newest = list.back().epoch;
     while (epoch::global_epoch.load(kRelaxed) < newest + 2 && try_advance()) {
     }
@@ -198,11 +214,8 @@ ThreadRecord* register_this_thread() {
 }  // namespace epoch
 
 void retire(void* object, std::size_t bytes, Disposer dispose) {
-  // The unlink that made `object` unreachable must be visible before the epoch is read: a
-  // reader that found the object pinned an epoch no later than the one read here
-  // (docs/architecture.md, "Reclamation").
-  full_fence();
-  const Retired r{object, dispose, bytes, epoch::global_epoch.load(kRelaxed)};
+  // Tagged with an epoch at the next scan, not here: one fence per scan, not per retire.
+  const Retired r{object, dispose, bytes, kUntagged};
   shared().retired.add(0, bytes);
   if (this_thread_exited) {
     std::vector<Retired> one{r};

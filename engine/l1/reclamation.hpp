@@ -3,10 +3,10 @@
 // Epoch-based reclamation with asymmetric fences. A reader opens a ReadSection: it copies the
 // global epoch into its own thread record (a plain store to a line only it writes, no locked
 // instruction, no fence) and may then follow any pointer it finds in an index until the section
-// closes. A writer that unlinks an object retires it, tagged with the epoch it saw after the
-// unlink. The epoch advances only when every open section began in the current epoch, and an
-// object retired in epoch r is freed once the epoch reaches r + 2: no section that could have
-// seen it is still open.
+// closes. A writer that unlinks an object retires it; its next scan tags it with the epoch it
+// reads after a full fence (one fence per scan, not per retire). The epoch advances only when every
+// open section began in the current epoch, and an object retired in epoch r is freed once the epoch
+// reaches r + 2: no section that could have seen it is still open.
 //
 // What makes the reader's store visible to the thread that advances, without a fence on the
 // reader's side, is membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED): the advancing thread makes
