@@ -138,10 +138,11 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   unsigned shard_shift_ = 0;
   engine::StripedCounters<kCounterCount> counters_;
   engine::MissPath miss_{*this};
+  // Every call loads it: kept off next_seq_'s line, which every write with an L2 takes.
+  std::atomic<bool> closed_{false};
   // Relaxed: drawn under the key's shard lock, which orders one key's draws; across keys any
   // order will do.
-  std::atomic<std::uint64_t> next_seq_{1};
-  std::atomic<bool> closed_{false};
+  alignas(64) std::atomic<std::uint64_t> next_seq_{1};
   // How long a caller spins for an L2 read before it sleeps, from the reads it has seen.
   engine::SpinBudget l2_read_spin_;
   // The coherence epoch (see the top comment). Its own line: every read loads it, and it

@@ -101,8 +101,10 @@ class EntryIndex {
   // Rebuilds into a fresh array sized for live_ + 1 entries and retires the old one.
   void rebuild();
 
-  std::atomic<Array*> array_;
-  std::size_t min_capacity_;
+  // Every reader of the shard loads this line, so the writer's fields live on the next one: a
+  // write to the shard must not take the line away from its readers.
+  alignas(64) std::atomic<Array*> array_;
+  alignas(64) std::size_t min_capacity_;
   std::size_t live_ = 0;  // entries; writer only
   std::size_t used_ = 0;  // entries and tombstones; writer only
 };
