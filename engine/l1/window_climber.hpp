@@ -19,7 +19,9 @@ namespace tiercache::engine {
 
 // The window's share of the entries at start: Caffeine's 1 %.
 inline constexpr double kInitialWindowShare = 0.01;
-// Bounds of the window's share; the main CLOCK always keeps some room for frequent keys.
+// Bounds of the window's share. At 0 the window still holds one entry besides the newest; at 1
+// there is no contest and the ring is the plain 2-bit CLOCK, the best policy for traces where
+// recency is all (lirs_zigzag: LRU is optimal there).
 inline constexpr double kMinWindowShare = 0.0;
 inline constexpr double kMaxWindowShare = 1.0;
 // A step moves the window by this share of the entries (Caffeine: 6.25 %).
@@ -28,7 +30,8 @@ inline constexpr double kClimbStepShare = 0.0625;
 inline constexpr double kClimbStepDecay = 0.98;
 // A change of the hit ratio this large means a new workload: the step starts over.
 inline constexpr double kClimbRestartDelta = 0.05;
-// Events (hits harvested plus misses) per entry in one sample (Caffeine: 10 requests).
+// Events (hits harvested plus misses) per entry in one sample (Caffeine: 10 requests). Harvested
+// hits undercount requests, and the short LIRS traces end before 10 would take many steps.
 inline constexpr std::size_t kClimbSamplePerEntry = 3;
 
 class WindowClimber {
