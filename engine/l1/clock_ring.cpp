@@ -1,38 +1,107 @@
 #include "engine/l1/clock_ring.hpp"
 
+#include <algorithm>
+#include <random>
+
 namespace tiercache::engine {
+namespace {
+
+// Keys the sketch is sized for when nobody reserved the ring.
+constexpr std::size_t kMinSketchEntries = 64;
+// A CLOCK is compacted only once it has this many holes, so small rings never bother.
+constexpr std::size_t kMinHolesToCompact = kMaxHandSweep;
+
+std::uint64_t random_seed() {
+  std::random_device device;
+  return (std::uint64_t{device()} << 32) ^ device();
+}
+
+}  // namespace
+
+ClockRing::ClockRing() : ClockRing(random_seed()) {}
+
+ClockRing::ClockRing(std::uint64_t seed) noexcept
+    : sketch_(seed), coin_((seed * 0x9e3779b97f4a7c15ull) | 1) {
+  window_.tag = kWindowBit;
+}
+
+void ClockRing::reserve(std::size_t entries) {
+  main_.slots.reserve(entries);
+  sketch_.ensure_capacity(entries);
+}
+
+ClockRing::Clock& ClockRing::clock_of(const Entry* e) noexcept {
+  return (e->ring_pos & kWindowBit) != 0 ? window_ : main_;
+}
+
+void ClockRing::compact(Clock& c) {
+  std::size_t to = 0;
+  std::size_t hand = 0;
+  for (std::size_t from = 0; from < c.slots.size(); ++from) {
+    if (from == c.hand) hand = to;
+    Entry* e = c.slots[from];
+    if (e == nullptr) continue;
+    e->ring_pos = static_cast<std::uint32_t>(to) | c.tag;
+    c.slots[to++] = e;
+  }
+  c.slots.resize(to);
+  c.holes.clear();
+  c.hand = hand;
+  // A window that shrank from a large share gives its memory back.
+  if (c.slots.capacity() > 2 * c.slots.size()) c.slots.shrink_to_fit();
+}
+
+void ClockRing::put(Clock& c, Entry* e) {
+  if (!c.holes.empty()) {
+    const std::uint32_t pos = c.holes.back();
+    c.holes.pop_back();
+    e->ring_pos = pos | c.tag;
+    c.slots[pos] = e;
+  } else {
+    e->ring_pos = static_cast<std::uint32_t>(c.slots.size()) | c.tag;
+    c.slots.push_back(e);
+  }
+  ++c.live;
+}
+
+void ClockRing::take_out(Clock& c, Entry* e) noexcept {
+  const std::uint32_t pos = e->ring_pos & ~kWindowBit;
+  c.slots[pos] = nullptr;
+  c.holes.push_back(pos);
+  --c.live;
+}
 
 void ClockRing::add(Entry* e) {
-  if (!holes_.empty()) {
-    e->ring_pos = holes_.back();
-    holes_.pop_back();
-    slots_[e->ring_pos] = e;
-  } else {
-    e->ring_pos = static_cast<std::uint32_t>(slots_.size());
-    slots_.push_back(e);
-  }
-  ++live_;
+  const std::size_t live = window_.live + main_.live;
+  if (live + 1 > sketch_.capacity_entries())
+    sketch_.ensure_capacity(std::max(2 * sketch_.capacity_entries(), kMinSketchEntries));
+  for (Clock* c : {&window_, &main_})
+    if (c->holes.size() >= kMinHolesToCompact && 2 * c->holes.size() > c->slots.size()) compact(*c);
+  sketch_.increment(e->hash);
+  climber_.record_miss();
+  put(window_, e);
 }
 
 void ClockRing::replace(Entry* old, Entry* fresh) noexcept {
   fresh->ring_pos = old->ring_pos;
   fresh->hits.store(old->hits.load(kRelaxed), kRelaxed);
-  slots_[fresh->ring_pos] = fresh;
+  clock_of(fresh).slots[fresh->ring_pos & ~kWindowBit] = fresh;
+  sketch_.increment(fresh->hash);
 }
 
 void ClockRing::remove(Entry* e) noexcept {
-  slots_[e->ring_pos] = nullptr;
-  holes_.push_back(e->ring_pos);
-  --live_;
+  // A victim whose slot an admitted candidate took is out of the ring already.
+  if (e->ring_pos == kNotInRing) return;
+  take_out(clock_of(e), e);
 }
 
-ClockRing::Victim ClockRing::next_victim(std::uint64_t now_ms, const Entry* keep) noexcept {
-  const bool keep_in_ring = keep != nullptr && keep->ring_pos != kNotInRing;
-  if (live_ <= (keep_in_ring ? 1u : 0u)) return {nullptr, false};
+ClockRing::Victim ClockRing::sweep(Clock& c, std::uint64_t now_ms, const Entry* keep) noexcept {
+  const bool keep_here = keep != nullptr && keep->ring_pos != kNotInRing && &clock_of(keep) == &c;
+  if (c.live <= (keep_here ? 1u : 0u)) return {nullptr, false};
   // Terminates: some slot holds an entry other than `keep`.
   for (std::size_t step = 0;; ++step) {
-    if (hand_ >= slots_.size()) hand_ = 0;
-    Entry* e = slots_[hand_++];
+    if (c.hand >= c.slots.size()) c.hand = 0;
+    Entry* e = c.slots[c.hand++];
     if (e == nullptr || e == keep) continue;
     if (e->is_expired(now_ms)) return {e, true};
     // Relaxed: a reader racing this store may lose its increment; the entry then gets one pass
@@ -40,17 +109,81 @@ ClockRing::Victim ClockRing::next_victim(std::uint64_t now_ms, const Entry* keep
     const std::uint8_t r = e->hits.load(kRelaxed);
     if (r == 0 || step >= kMaxHandSweep) return {e, false};
     e->hits.store(r - 1, kRelaxed);
+    // The count taken back is a hit the entry had: the sketch and the climber hear of it now.
+    sketch_.increment(e->hash);
+    climber_.record_hit();
   }
 }
 
-bool ClockRing::positions_consistent() const noexcept {
-  std::size_t live = 0;
-  for (std::size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i] == nullptr) continue;
-    if (slots_[i]->ring_pos != i || slots_[i]->kind != EntryKind::value) return false;
-    ++live;
+bool ClockRing::admit(const Entry* candidate, const Entry* victim) noexcept {
+  const unsigned candidate_count = sketch_.estimate(candidate->hash);
+  if (candidate_count > sketch_.estimate(victim->hash)) return true;
+  if (candidate_count < kAdmitWarmCount) return false;
+  coin_ ^= coin_ << 13;
+  coin_ ^= coin_ >> 7;
+  coin_ ^= coin_ << 17;
+  return (coin_ & (kAdmitChanceInverse - 1)) == 0;
+}
+
+ClockRing::Victim ClockRing::next_victim(std::uint64_t now_ms, const Entry* keep) {
+  const std::size_t live = window_.live + main_.live;
+  const bool keep_in_ring = keep != nullptr && keep->ring_pos != kNotInRing;
+  if (live <= (keep_in_ring ? 1u : 0u)) return {nullptr, false};
+  climber_.maybe_climb(live);
+  // At least one entry besides `keep`, which is in the window and can be no candidate: with a
+  // target of 0 every eviction would skip the contest and take the main victim.
+  const std::size_t window_target =
+      std::max<std::size_t>(1, static_cast<std::size_t>(climber_.window_share() * live));
+  // While the main CLOCK is below its share (the shard is filling, or the window just shrank),
+  // the window's candidates move there without a contest: nothing has to leave for them.
+  // At least one entry must go, so the shard holds `live - 1` once this returns.
+  for (std::size_t moved = 0; moved < kMaxHandSweep && window_.live > window_target &&
+                              main_.live + window_target + 1 < live;
+       ++moved) {
+    const Victim candidate = sweep(window_, now_ms, keep);
+    if (candidate.entry == nullptr) break;
+    if (candidate.expired) return candidate;
+    take_out(window_, candidate.entry);
+    put(main_, candidate.entry);
   }
-  return live == live_ && live_ + holes_.size() == slots_.size();
+  if (window_.live > window_target) {
+    const Victim candidate = sweep(window_, now_ms, keep);
+    if (candidate.entry != nullptr) {
+      if (candidate.expired) return candidate;
+      const Victim victim = sweep(main_, now_ms, keep);
+      if (victim.entry == nullptr || victim.expired) return victim.entry ? victim : candidate;
+      if (!admit(candidate.entry, victim.entry)) {
+        ++rejected_;
+        return candidate;
+      }
+      ++admitted_;
+      // The candidate moves into the victim's slot, just behind the main hand: a whole turn
+      // before the hand looks at it again.
+      const std::uint32_t pos = victim.entry->ring_pos;
+      take_out(window_, candidate.entry);
+      candidate.entry->ring_pos = pos;
+      main_.slots[pos] = candidate.entry;
+      victim.entry->ring_pos = kNotInRing;
+      return victim;
+    }
+  }
+  if (const Victim victim = sweep(main_, now_ms, keep); victim.entry != nullptr) return victim;
+  return sweep(window_, now_ms, keep);
+}
+
+bool ClockRing::positions_consistent() const noexcept {
+  for (const Clock* c : {&window_, &main_}) {
+    std::size_t live = 0;
+    for (std::size_t i = 0; i < c->slots.size(); ++i) {
+      const Entry* e = c->slots[i];
+      if (e == nullptr) continue;
+      if (e->ring_pos != (static_cast<std::uint32_t>(i) | c->tag) || e->kind != EntryKind::value)
+        return false;
+      ++live;
+    }
+    if (live != c->live || c->live + c->holes.size() != c->slots.size()) return false;
+  }
+  return true;
 }
 
 }  // namespace tiercache::engine

@@ -4,7 +4,7 @@
 //     u64  hash;                // XXH3 of the key: the table's key
 //     u64  expires_at_ms;       // coarse clock; kNeverExpires
 //     u32  value_bytes;
-//     u32  ring_pos;            // its slot in the shard's CLOCK ring
+//     u32  ring_pos;            // its CLOCK in the shard's ring (bit 31: window) and slot there
 //     u32  epoch;               // the cache's coherence epoch when L1 took the value
 //     u16  key_bytes;
 //     atomic<u8> hits;          // CLOCK count, 0..3: the only field written after publication
@@ -56,6 +56,8 @@ struct Entry {
   std::uint64_t hash;
   std::uint64_t expires_at_ms;
   std::uint32_t value_bytes;
+  // Written and read only under the shard's writer lock (readers never look): bit 31 says
+  // window or main CLOCK (clock_ring.hpp), the low 31 bits the slot.
   std::uint32_t ring_pos;
   // The coherence epoch the value was taken in: a read trusts it only in that same epoch
   // (docs/architecture.md, invariant 14).
