@@ -67,8 +67,12 @@ std::size_t EntryIndex::position_of(const Entry* e) const noexcept {
   }
 }
 
-void EntryIndex::insert(Entry* e) {
+void EntryIndex::reserve_one_more() {
   if (over_load(used_ + 1, array_.load(kRelaxed)->mask + 1)) rebuild();
+}
+
+void EntryIndex::insert(Entry* e) noexcept {
+  assert(!over_load(used_ + 1, array_.load(kRelaxed)->mask + 1) && "reserve_one_more() first");
   Array* a = array_.load(kRelaxed);
   for (std::size_t i = e->hash & a->mask;; i = (i + 1) & a->mask) {
     const std::uintptr_t s = a->slots()[i].load(kRelaxed);
@@ -118,6 +122,7 @@ void EntryIndex::rebuild() {
     fresh->slots()[j].store(s, kRelaxed);
   }
   used_ = live_;
+  ++rebuilds_;
   array_.store(fresh, kRelease);
   // A reader may still probe the old array: it goes when no section can hold it.
   retire(old, array_bytes(old->mask + 1), free_array);

@@ -42,7 +42,10 @@ class EntryIndex {
   Entry* find(std::uint64_t hash) const noexcept {
     const Array* a = array_.load(kAcquire);
     const std::uintptr_t tag = tag_of(hash);
-    for (std::size_t i = hash & a->mask;; i = (i + 1) & a->mask) {
+    // At most one lap: a key there for the whole probe sits in one slot, which a lap passes.
+    // (The writer always leaves an empty slot, so a lap is only ever cut short by one.)
+    std::size_t i = hash & a->mask;
+    for (std::size_t probed = 0; probed <= a->mask; ++probed, i = (i + 1) & a->mask) {
       const std::uintptr_t s = a->slots()[i].load(kAcquire);
       if (s == kEmpty) return nullptr;
       if ((s & kTagMask) == tag && s != kErased) {
@@ -50,11 +53,15 @@ class EntryIndex {
         if (e->hash == hash) return e;
       }
     }
+    return nullptr;
   }
 
   // Writer only (the caller serializes them).
-  // Adds `e`; no entry with its hash is in the index.
-  void insert(Entry* e);
+  // Makes room for one insert (may rebuild, and throw bad_alloc); call before changing anything
+  // else, so that a failure leaves the shard as it was.
+  void reserve_one_more();
+  // Adds `e`; no entry with its hash is in the index; reserve_one_more() was called.
+  void insert(Entry* e) noexcept;
   // Puts `fresh` in `old`'s slot; they have one hash.
   void replace(const Entry* old, Entry* fresh) noexcept;
   // Takes `e` out.
@@ -70,6 +77,8 @@ class EntryIndex {
   }
   std::size_t size() const noexcept { return live_; }
   std::size_t capacity() const noexcept { return array_.load(kRelaxed)->mask + 1; }
+  // Arrays built since construction (growth, or a clean-up of tombstones); writer only.
+  std::size_t rebuilds() const noexcept { return rebuilds_; }
 
  private:
   struct Array {
@@ -107,6 +116,7 @@ class EntryIndex {
   alignas(64) std::size_t min_capacity_;
   std::size_t live_ = 0;  // entries; writer only
   std::size_t used_ = 0;  // entries and tombstones; writer only
+  std::size_t rebuilds_ = 0;
 };
 
 }  // namespace tiercache::engine

@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <mutex>
 #include <vector>
 
@@ -47,9 +48,12 @@ void tag(std::vector<Retired>& list) {
 struct Shared {
   std::atomic<ThreadRecord*> registry{nullptr};
   std::mutex advance_mu;
-  std::mutex orphans_mu;
-  std::vector<Retired> orphans;  // lists of threads that exited; guarded by orphans_mu
-  std::atomic<bool> has_orphans{false};
+  // Tagged objects a scan could not free yet (a section held the epoch back) and the lists of
+  // threads that exited: any thread's scan frees them, so none waits for its own thread.
+  std::mutex deferred_mu;
+  std::vector<Retired> deferred;                  // guarded by deferred_mu
+  std::atomic<std::size_t> deferred_bytes{0};     // written under deferred_mu
+  std::atomic<std::uint64_t> deferred_newest{0};  // the newest tag in `deferred`
   // Retired minus freed, per thread stripe: a retire on one thread and its free on another add
   // up modulo 2^64, so the sum is exact.
   StripedCounters<1> retired;
@@ -78,6 +82,9 @@ struct ThreadState {
   std::vector<Retired> retired;
   std::size_t bytes_since_scan = 0;
   std::size_t count_since_scan = 0;
+  // The epoch after this thread's last scan: deferred objects are worth another look only once
+  // it has moved.
+  std::uint64_t epoch_at_scan = 0;
   ~ThreadState();
 };
 
@@ -86,19 +93,12 @@ struct ThreadState {
 constinit thread_local bool this_thread_exited = false;
 thread_local ThreadState this_thread_state;
 
-void hand_to_orphans(std::vector<Retired>& list) {
-  if (list.empty()) return;
-  tag(list);
-  Shared& s = shared();
-  std::lock_guard lock(s.orphans_mu);
-  s.orphans.insert(s.orphans.end(), list.begin(), list.end());
-  s.has_orphans.store(true, kRelaxed);
-  list.clear();
-}
+void scan(std::vector<Retired>& list);
 
 ThreadState::~ThreadState() {
   this_thread_exited = true;
-  hand_to_orphans(retired);
+  // What cannot be freed now goes to the shared list, where any thread's scan frees it.
+  scan(retired);
   if (record != nullptr) {
     epoch::this_thread_record = nullptr;
     record->pinned.store(0, kRelease);
@@ -144,7 +144,7 @@ void dispose(const Retired& r) noexcept {
 }
 
 // Frees every object in `list` that no section can hold any more; keeps the rest in order.
-// A thread's own list is in epoch order, so what is ready is a prefix; the orphans are not.
+// A thread's own list is in epoch order; the shared list need not be.
 void free_ready(std::vector<Retired>& list) {
   // Acquire: pairs with try_advance()'s release, which follows its reads of the records.
   const std::uint64_t g = epoch::global_epoch.load(kAcquire);
@@ -159,26 +159,43 @@ void free_ready(std::vector<Retired>& list) {
   list.erase(kept, list.end());
 }
 
-void free_orphans() {
-  Shared& s = shared();
-  if (!s.has_orphans.load(kRelaxed)) return;
-  std::unique_lock lock(s.orphans_mu, std::try_to_lock);
-  if (!lock.owns_lock()) return;
-  free_ready(s.orphans);
-  s.has_orphans.store(!s.orphans.empty(), kRelaxed);
+std::size_t bytes_of(const std::vector<Retired>& list) noexcept {
+  std::size_t bytes = 0;
+  for (const Retired& r : list) bytes += r.bytes;
+  return bytes;
 }
 
-// Advances as far as needed for the newest retired object (two epochs past its tag) unless a
-// section holds the epoch back, then frees what is ready.
+// Tags `list`, advances the epoch as far as the newest object here or in the shared list needs
+// (two past its tag) unless a section holds it back, frees what is ready in both, and moves
+// what is left of `list` to the shared list.
 void scan(std::vector<Retired>& list) {
+  Shared& s = shared();
+  std::uint64_t newest = s.deferred_newest.load(kRelaxed);
   if (!list.empty()) {
     tag(list);
-    const std::uint64_t newest = list.back().epoch;
+    newest = std::max(newest, list.back().epoch);
+  }
+  if (newest != kUntagged) {
     while (epoch::global_epoch.load(kRelaxed) < newest + 2 && try_advance()) {
     }
-    free_ready(list);
   }
-  free_orphans();
+  free_ready(list);
+  const bool has_deferred = s.deferred_bytes.load(kRelaxed) != 0;
+  if (list.empty() && !has_deferred) return;
+  // A thread that is exiting, or that will not retire again for a long time, must not keep
+  // what it left; the lock is taken once per scan, not per retire.
+  std::unique_lock lock(s.deferred_mu, std::defer_lock);
+  if (list.empty()) {
+    if (!lock.try_lock()) return;
+  } else {
+    lock.lock();
+    s.deferred.insert(s.deferred.end(), list.begin(), list.end());
+    s.deferred_newest.store(std::max(s.deferred_newest.load(kRelaxed), list.back().epoch),
+                            kRelaxed);
+    list.clear();
+  }
+  free_ready(s.deferred);
+  s.deferred_bytes.store(bytes_of(s.deferred), kRelaxed);
 }
 
 }  // namespace
@@ -204,6 +221,7 @@ ThreadRecord* register_this_thread() {
       record->next = head;
     } while (!s.registry.compare_exchange_weak(head, record, kRelease, kRelaxed));
   }
+  record->depth = 0;
   this_thread_record = record;
   // Touching the state registers its destructor, which gives the record back at thread exit.
   // A thread past that point keeps its record: one record leaked per such thread.
@@ -219,7 +237,7 @@ void retire(void* object, std::size_t bytes, Disposer dispose) {
   shared().retired.add(0, bytes);
   if (this_thread_exited) {
     std::vector<Retired> one{r};
-    hand_to_orphans(one);
+    scan(one);
     return;
   }
   ThreadState& st = this_thread_state;
@@ -232,22 +250,27 @@ void reclaim_if_over_budget() {
   if (this_thread_exited) return;
   ThreadState& st = this_thread_state;
   if (st.bytes_since_scan < kRetiredBudgetBytes && st.count_since_scan < kRetiredBudgetCount)
-      [[likely]]
-    return;
-  st.bytes_since_scan = 0;
-  st.count_since_scan = 0;
-  scan(st.retired);
+      [[likely]] {
+    // Others' leftovers past a budget's worth are freed by whoever writes next, once the epoch
+    // has moved (before that, trying again would only repeat a membarrier for nothing).
+    if (shared().deferred_bytes.load(kRelaxed) < kRetiredBudgetBytes ||
+        epoch::global_epoch.load(kRelaxed) == st.epoch_at_scan) [[likely]]
+      return;
+  }
+  reclaim_retired_now();
 }
 
 void reclaim_retired_now() {
   if (this_thread_exited) {
-    free_orphans();
+    std::vector<Retired> none;
+    scan(none);
     return;
   }
   ThreadState& st = this_thread_state;
   st.bytes_since_scan = 0;
   st.count_since_scan = 0;
   scan(st.retired);
+  st.epoch_at_scan = epoch::global_epoch.load(kRelaxed);
 }
 
 std::size_t retired_bytes() noexcept {

@@ -16,9 +16,12 @@
 //
 // Retired objects wait in the retiring thread's list. A thread scans when it has retired
 // kRetiredBudgetBytes or kRetiredBudgetCount since its last scan (reclaim_if_over_budget, called
-// with no lock held), so what is retired but not freed stays near threads x (budget + two
-// epochs' worth), plus whatever an open section still holds. A thread's list outlives it: at
-// exit it goes to a shared list that the next scan on any thread takes.
+// with no lock held), and at exit. What a scan cannot free yet (an open section holds the epoch
+// back) moves to a shared list that any thread's next scan frees, and a thread that finds that
+// list over a budget scans too once the epoch has moved: so what is retired and not freed stays
+// near threads x budget plus what open sections hold, even with threads that retire a little
+// and exit. Not fork-safe: a child must only exec (a section or scan in flight in another
+// thread at the fork would stay so in the child).
 #pragma once
 
 #include <atomic>
@@ -70,7 +73,9 @@ class ReadSection {
     if (r->depth++ != 0) return;
     // Release: a thread that sees this pin also sees everything this thread did before it,
     // including its reads of objects under its previous section (docs/architecture.md).
-    r->pinned.store(epoch::global_epoch.load(kRelaxed), kRelease);
+    // Acquire: the epoch is read before any pointer the section loads (on AArch64 a relaxed
+    // load could be satisfied after them, pinning an epoch newer than what they saw).
+    r->pinned.store(epoch::global_epoch.load(kAcquire), kRelease);
     if (epoch::readers_fence) [[unlikely]]
       full_fence();
     else

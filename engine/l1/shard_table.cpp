@@ -38,6 +38,7 @@ Entry* ShardTable::find_locked(std::uint64_t hash) {
 }
 
 void ShardTable::replace_locked(Entry* old, Entry* fresh) {
+  if (old == nullptr) index_.reserve_one_more();
   const bool fresh_is_value = fresh->kind == EntryKind::value;
   if (old != nullptr && old->kind == EntryKind::value) {
     bump(bytes_, 0 - charge(*old));
