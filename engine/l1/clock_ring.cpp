@@ -28,6 +28,7 @@ ClockRing::ClockRing(std::uint64_t seed) noexcept
 void ClockRing::reserve(std::size_t entries) {
   main_.slots.reserve(entries);
   sketch_.ensure_capacity(entries);
+  climber_.ensure_capacity(entries);
 }
 
 ClockRing::Clock& ClockRing::clock_of(const Entry* e) noexcept {
@@ -75,10 +76,12 @@ void ClockRing::add(Entry* e) {
   const std::size_t live = window_.live + main_.live;
   if (live + 1 > sketch_.capacity_entries())
     sketch_.ensure_capacity(std::max(2 * sketch_.capacity_entries(), kMinSketchEntries));
+  if (live + 1 > climber_.capacity_entries())
+    climber_.ensure_capacity(std::max(2 * climber_.capacity_entries(), kMinSketchEntries));
   for (Clock* c : {&window_, &main_})
     if (c->holes.size() >= kMinHolesToCompact && 2 * c->holes.size() > c->slots.size()) compact(*c);
+  climber_.record_miss(e->hash, live);
   sketch_.increment(e->hash);
-  climber_.record_miss();
   put(window_, e);
 }
 
@@ -109,9 +112,8 @@ ClockRing::Victim ClockRing::sweep(Clock& c, std::uint64_t now_ms, const Entry* 
     const std::uint8_t r = e->hits.load(kRelaxed);
     if (r == 0 || step >= kMaxHandSweep) return {e, false};
     e->hits.store(r - 1, kRelaxed);
-    // The count taken back is a hit the entry had: the sketch and the climber hear of it now.
+    // The count taken back is a hit the entry had: the sketch hears of it now.
     sketch_.increment(e->hash);
-    climber_.record_hit();
   }
 }
 
@@ -129,7 +131,6 @@ ClockRing::Victim ClockRing::next_victim(std::uint64_t now_ms, const Entry* keep
   const std::size_t live = window_.live + main_.live;
   const bool keep_in_ring = keep != nullptr && keep->ring_pos != kNotInRing;
   if (live <= (keep_in_ring ? 1u : 0u)) return {nullptr, false};
-  climber_.maybe_climb(live);
   // At least one entry besides `keep`, which is in the window and can be no candidate: with a
   // target of 0 every eviction would skip the contest and take the main victim.
   const std::size_t window_target =
@@ -154,7 +155,7 @@ ClockRing::Victim ClockRing::next_victim(std::uint64_t now_ms, const Entry* keep
       if (victim.entry == nullptr || victim.expired) return victim.entry ? victim : candidate;
       if (!admit(candidate.entry, victim.entry)) {
         ++rejected_;
-        return candidate;
+        return evicted(candidate, true);
       }
       ++admitted_;
       // The candidate moves into the victim's slot, just behind the main hand: a whole turn
@@ -164,11 +165,12 @@ ClockRing::Victim ClockRing::next_victim(std::uint64_t now_ms, const Entry* keep
       candidate.entry->ring_pos = pos;
       main_.slots[pos] = candidate.entry;
       victim.entry->ring_pos = kNotInRing;
-      return victim;
+      return evicted(victim, false);
     }
   }
-  if (const Victim victim = sweep(main_, now_ms, keep); victim.entry != nullptr) return victim;
-  return sweep(window_, now_ms, keep);
+  if (const Victim victim = sweep(main_, now_ms, keep); victim.entry != nullptr)
+    return evicted(victim, false);
+  return evicted(sweep(window_, now_ms, keep), true);
 }
 
 bool ClockRing::positions_consistent() const noexcept {

@@ -114,6 +114,11 @@ class ClockRing {
   // sketch; nullptr if `c` holds nothing but `keep`.
   Victim sweep(Clock& c, std::uint64_t now_ms, const Entry* keep) noexcept;
   bool admit(const Entry* candidate, const Entry* victim) noexcept;
+  // `v`, remembered as a ghost of the window (`window`) or the main CLOCK unless it expired.
+  Victim evicted(Victim v, bool window) noexcept {
+    if (v.entry != nullptr && !v.expired) climber_.record_eviction(v.entry->hash, window);
+    return v;
+  }
 
   Clock window_;
   Clock main_;

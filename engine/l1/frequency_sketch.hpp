@@ -26,9 +26,9 @@
 
 namespace tiercache::engine {
 
-// Counters per expected entry: 2 four-bit counters, 1 byte per entry (4 rows share them).
-// docs/performance.md has the hit ratio at 1, 2 and 8 bytes per entry.
-inline constexpr std::size_t kSketchCountersPerEntry = 2;
+// Counters per expected entry: 4 four-bit counters, 2 bytes per entry (4 rows share them).
+// docs/performance.md has the hit ratio at 1, 2, 4 and 8 bytes per entry.
+inline constexpr std::size_t kSketchCountersPerEntry = 4;
 // Increments per expected entry between two halvings (TinyLFU's sample W = 10 C in [1]).
 inline constexpr std::size_t kSketchSamplePerEntry = 10;
 // The largest count a counter holds.
