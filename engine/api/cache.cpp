@@ -31,6 +31,16 @@ std::uint64_t hash_key(std::string_view key) noexcept {
   return XXH3_64bits(key.data(), key.size());
 }
 
+// `out` takes a value L1 may be rewriting meanwhile (ShardTable::read): its capacity is kept,
+// and no byte is zeroed first. (libstdc++ 12 passes the operation the new capacity, not the
+// size asked for: the size comes from `v`.)
+void assign_racy(std::string& out, std::string_view v) {
+  out.resize_and_overwrite(v.size(), [&](char* p, std::size_t) {
+    engine::copy_from_racy(p, v.data(), v.size());
+    return v.size();
+  });
+}
+
 // A not_found carries no detail: it is an answer, and a miss must not allocate.
 std::unexpected<Error> not_found() {
   return std::unexpected(Error{make_error_code(errc::not_found), {}});
@@ -120,14 +130,14 @@ Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
                                      const Loader* loader) {
   const std::uint64_t h = hash_key(key);
   std::string value;
-  if (read_l1(h, key, [&](std::string_view v) { value.assign(v); })) return value;
+  if (read_l1(h, key, [&](std::string_view v) { assign_racy(value, v); })) return value;
   if (!l2_ && loader == nullptr) return not_found();
   return miss_.serve(ctx, shard_for(h), h, key, loader);
 }
 
 Result<void> Cache::Impl::get(const Context& ctx, std::string_view key, std::string& out) {
   const std::uint64_t h = hash_key(key);
-  if (read_l1(h, key, [&](std::string_view v) { out.assign(v); })) return {};
+  if (read_l1(h, key, [&](std::string_view v) { assign_racy(out, v); })) return {};
   if (!l2_) return not_found();
   Result<std::string> fetched = miss_.serve(ctx, shard_for(h), h, key, nullptr);
   if (!fetched) return std::unexpected(std::move(fetched.error()));
@@ -141,7 +151,7 @@ Result<std::size_t> Cache::Impl::get_into(const Context& ctx, std::string_view k
   std::size_t size = 0;
   const bool hit = read_l1(h, key, [&](std::string_view v) {
     size = v.size();
-    if (v.size() <= out.size() && !v.empty()) std::memcpy(out.data(), v.data(), v.size());
+    if (v.size() <= out.size()) engine::copy_from_racy(out.data(), v.data(), v.size());
   });
   if (!hit) {
     if (!l2_) return not_found();
@@ -168,7 +178,7 @@ Result<void> Cache::Impl::set(const Context& ctx, std::string_view key, std::str
   const std::uint64_t h = hash_key(key);
   const std::uint64_t expires = engine::expiry_after(jittered(ttl.value_or(options_.default_ttl)));
   if (!writer_) {
-    shard_for(h).store(engine::make_value_entry(h, key, value, expires));
+    shard_for(h).set(h, key, value, expires, 0);
     return {};
   }
   WriteOp op;
@@ -176,7 +186,7 @@ Result<void> Cache::Impl::set(const Context& ctx, std::string_view key, std::str
   op.assign(key, value);
   op.hash = h;
   op.expires_at_ms = expires;
-  return queue_write(ctx, key, op);
+  return queue_write(ctx, key, value, op);
 }
 
 Result<void> Cache::Impl::purge(const Context& ctx, std::string_view key) {
@@ -189,10 +199,11 @@ Result<void> Cache::Impl::purge(const Context& ctx, std::string_view key) {
   op.kind = WriteOp::Kind::purge;
   op.assign(key);
   op.hash = h;
-  return queue_write(ctx, key, op);
+  return queue_write(ctx, key, {}, op);
 }
 
-Result<void> Cache::Impl::queue_write(const Context& ctx, std::string_view key, WriteOp& op) {
+Result<void> Cache::Impl::queue_write(const Context& ctx, std::string_view key,
+                                      std::string_view value, WriteOp& op) {
   // The op's own fields and views are gone once the queue takes it: keep what is needed after.
   const std::uint64_t h = op.hash;
   const WriteOp::Kind kind = op.kind;
@@ -212,12 +223,10 @@ Result<void> Cache::Impl::queue_write(const Context& ctx, std::string_view key, 
       pending.record_locked(h, key, kind, seq, expires);
       return true;
     };
-    const bool admitted =
-        kind == WriteOp::Kind::set
-            ? shard.store_if(engine::make_value_entry(h, key, op.value(), expires,
-                                                      stamp(current_epoch(), Provenance::written)),
-                             admit)
-            : shard.purge_if(h, key, admit);
+    const bool admitted = kind == WriteOp::Kind::set
+                              ? shard.set_if(h, key, value, expires,
+                                             stamp(current_epoch(), Provenance::written), admit)
+                              : shard.purge_if(h, key, admit);
     if (admitted) break;
     switch (options_.writer.when_full) {
       case QueueFullPolicy::refuse:

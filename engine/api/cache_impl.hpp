@@ -76,10 +76,12 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   bool read_l1(std::uint64_t hash, std::string_view key, F&& f);
   std::chrono::milliseconds jittered(std::chrono::milliseconds ttl) const;
 
-  // Queues `op` (kind, key, value, expiry, hash set; `key` is the caller's view of its key)
+  // Queues `op` (kind, key, value, expiry, hash set; `key` and `value` are the caller's views
+  // of its key and value, which outlive the call, unlike the op's once the queue takes it)
   // under its key's shard lock, changing L1 in the same step only if the queue took it; applies
   // the QueueFullPolicy; waits in sync mode.
-  Result<void> queue_write(const Context& ctx, std::string_view key, engine::WriteOp& op);
+  Result<void> queue_write(const Context& ctx, std::string_view key, std::string_view value,
+                           engine::WriteOp& op);
   // Writer::Settled: the pending records, and L1 where L2 did not take a key's latest write.
   void settle(std::span<const engine::Writer::SettledWrite> settled);
   Result<engine::Produced> read_l2(const Context& ctx, std::string_view key);

@@ -92,6 +92,10 @@ void ClockRing::replace(Entry* old, Entry* fresh) noexcept {
   sketch_.increment(fresh->hash);
 }
 
+void ClockRing::rewritten(const Entry* e) noexcept {
+  sketch_.increment(e->hash);
+}
+
 void ClockRing::remove(Entry* e) noexcept {
   // A victim whose slot an admitted candidate took is out of the ring already.
   if (e->ring_pos == kNotInRing) return;

@@ -66,6 +66,8 @@ class ClockRing {
   void add(Entry* e);
   // `fresh` takes `old`'s CLOCK, position and hit count.
   void replace(Entry* old, Entry* fresh) noexcept;
+  // A set rewrote `e` in place: the sketch learns of it as of a replace.
+  void rewritten(const Entry* e) noexcept;
   void remove(Entry* e) noexcept;
 
   struct Victim {

@@ -11,7 +11,7 @@ Entry* allocate(std::uint64_t hash, std::string_view key, std::size_t payload_by
   void* mem = ::operator new(sizeof(Entry) + key.size() + payload_bytes);
   Entry* e = new (mem) Entry{};
   e->hash = hash;
-  e->expires_at_ms = kNeverExpires;
+  e->expires_at_ms.store(kNeverExpires, kRelaxed);
   e->ring_pos = kNotInRing;
   e->key_bytes = static_cast<std::uint16_t>(key.size());
   e->hits.store(0, kRelaxed);
@@ -29,12 +29,14 @@ PromiseSlot* Entry::slot() const noexcept {
 
 Entry* make_value_entry(std::uint64_t hash, std::string_view key, std::string_view value,
                         std::uint64_t expires_at_ms, std::uint32_t epoch) {
-  Entry* e = allocate(hash, key, value.size());
+  const std::size_t version_at = Entry::version_offset(key.size(), value.size());
+  Entry* e = allocate(hash, key, version_at - key.size() + sizeof(std::uint32_t));
   e->kind = EntryKind::value;
-  e->epoch = epoch;
-  e->expires_at_ms = expires_at_ms;
+  e->epoch.store(epoch, kRelaxed);
+  e->expires_at_ms.store(expires_at_ms, kRelaxed);
   e->value_bytes = static_cast<std::uint32_t>(value.size());
   if (!value.empty()) std::memcpy(e->bytes() + key.size(), value.data(), value.size());
+  new (e->bytes() + version_at) std::atomic<std::uint32_t>(0);
   return e;
 }
 
@@ -42,6 +44,7 @@ Entry* make_loading_entry(std::uint64_t hash, std::string_view key, PromiseSlot*
   Entry* e = allocate(hash, key, sizeof slot);
   e->kind = EntryKind::loading;
   e->value_bytes = 0;
+  e->epoch.store(0, kRelaxed);
   slot->add_ref();
   std::memcpy(e->bytes() + key.size(), &slot, sizeof slot);
   return e;

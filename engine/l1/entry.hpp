@@ -1,21 +1,24 @@
 // engine/l1/entry.hpp — one L1 table item, laid out in a single allocation.
 //
-//   struct Entry {              // 32 bytes, then the bytes
-//     u64  hash;                // XXH3 of the key: the table's key
-//     u64  expires_at_ms;       // coarse clock; kNeverExpires
-//     u32  value_bytes;
-//     u32  ring_pos;            // its CLOCK in the shard's ring (bit 31: window) and slot there
-//     u32  epoch;               // the cache's coherence epoch when L1 took the value
+//   struct Entry {                // 32 bytes, then the bytes
+//     u64  hash;                  // XXH3 of the key: the index's key
+//     atomic<u64> expires_at_ms;  // coarse clock; kNeverExpires        } rewritten in place
+//     u32  value_bytes;                                                  } under the version
+//     u32  ring_pos;              // its CLOCK (bit 31: window) and slot there
+//     atomic<u32> epoch;          // the coherence epoch when L1 took the value     }
 //     u16  key_bytes;
-//     atomic<u8> hits;          // CLOCK count, 0..3: the only field written after publication
+//     atomic<u8> hits;            // CLOCK count, 0..3: bumped by reads
 //     EntryKind kind;
-//     char bytes[];             // key, then the value (value) or a PromiseSlot* (loading)
-//   };
+//     char bytes[];               // key, then the value, padding to 4, atomic<u32> version
+//   };                            // (value); key, then a PromiseSlot* (loading)
 //
-// A lookup touches the table cell, then this one block: the hash, key and value sit together, so
-// a hit costs two dependent cache misses, not node → key → value. An entry is immutable once the
-// table holds it (but for its hit count); a set builds a new one and swaps it in. It is freed only
-// by the table's GC disposer, after no reader can hold it.
+// A lookup touches the index slot, then this one block: the hash, key and value sit together, so
+// a hit costs two dependent cache misses, not node → key → value. A set of a value of the size L1
+// already holds for the key rewrites the entry in place, under its shard's writer lock and a
+// seqlock: the version is odd while the writer copies, and a reader that saw it odd or changed
+// copies again. A set of another size builds a new entry and swaps it in. Key, hash, sizes and
+// kind never change after publication. An entry is freed only after it left the index and no
+// read section can hold it (reclamation.hpp).
 #pragma once
 
 #include <atomic>
@@ -54,14 +57,14 @@ inline constexpr std::uint32_t kUnvouchedEpoch = UINT32_MAX - 2;
 
 struct Entry {
   std::uint64_t hash;
-  std::uint64_t expires_at_ms;
+  std::atomic<std::uint64_t> expires_at_ms;
   std::uint32_t value_bytes;
   // Written and read only under the shard's writer lock (readers never look): bit 31 says
   // window or main CLOCK (clock_ring.hpp), the low 31 bits the slot.
   std::uint32_t ring_pos;
   // The coherence epoch the value was taken in: a read trusts it only in that same epoch
   // (docs/architecture.md, invariant 14).
-  std::uint32_t epoch;
+  std::atomic<std::uint32_t> epoch;
   std::uint16_t key_bytes;
   std::atomic<std::uint8_t> hits;
   EntryKind kind;
@@ -73,10 +76,24 @@ struct Entry {
   bool has_key(std::string_view k) const noexcept {
     return k.size() == key_bytes && std::memcmp(bytes(), k.data(), k.size()) == 0;
   }
-  bool is_expired(std::uint64_t now_ms) const noexcept { return now_ms >= expires_at_ms; }
-  // What operator new gave this entry: the header, the key and the value (or slot pointer).
+  bool is_expired(std::uint64_t now_ms) const noexcept {
+    return now_ms >= expires_at_ms.load(kRelaxed);
+  }
+  // A value entry's seqlock: odd while a writer rewrites the value, expiry and epoch.
+  std::atomic<std::uint32_t>& version() noexcept {
+    return *reinterpret_cast<std::atomic<std::uint32_t>*>(bytes() +
+                                                          version_offset(key_bytes, value_bytes));
+  }
+  static constexpr std::size_t version_offset(std::size_t key_bytes,
+                                              std::size_t value_bytes) noexcept {
+    return (key_bytes + value_bytes + 3) & ~std::size_t{3};
+  }
+  // What operator new gave this entry: the header, the key and the value and its version (or the
+  // slot pointer).
   std::size_t allocated_bytes() const noexcept {
-    return sizeof(Entry) + key_bytes + (kind == EntryKind::loading ? sizeof(void*) : value_bytes);
+    return sizeof(Entry) + (kind == EntryKind::loading
+                                ? key_bytes + sizeof(void*)
+                                : version_offset(key_bytes, value_bytes) + sizeof(std::uint32_t));
   }
   // Only loading entries have a slot; the entry holds one reference to it.
   PromiseSlot* slot() const noexcept;

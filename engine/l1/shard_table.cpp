@@ -1,6 +1,7 @@
 #include "engine/l1/shard_table.hpp"
 
 #include <cassert>
+#include <thread>
 
 namespace tiercache::engine {
 namespace {
@@ -9,6 +10,17 @@ namespace {
 template <class T>
 void bump(std::atomic<T>& counter, T delta) noexcept {
   counter.store(counter.load(kRelaxed) + delta, kRelaxed);
+}
+
+// Looks at an entry being rewritten this often before yielding the core to its writer.
+constexpr unsigned kSpinsBeforeYield = 64;
+
+void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
 }
 
 void dispose_entry(void* e) noexcept {
@@ -84,6 +96,36 @@ void ShardTable::make_room_locked(const Entry* keep) {
     if (victim.entry == nullptr) return;
     bump(victim.expired ? expirations_ : evictions_, std::uint64_t{1});
     unlink_locked(victim.entry);
+  }
+}
+
+bool ShardTable::rewritable(std::uint64_t hash, std::string_view key, std::size_t value_bytes,
+                            std::uint64_t expires_at_ms, std::uint32_t epoch) const {
+  const ReadSection section;
+  const Entry* e = index_.find(hash);
+  return e != nullptr && rewrite_allowed(*e, key, value_bytes, expires_at_ms, epoch);
+}
+
+void ShardTable::rewrite_locked(Entry* e, std::string_view value, std::uint64_t expires_at_ms,
+                                std::uint32_t epoch) noexcept {
+  // The seqlock's writer side; the writer lock makes this the only writer.
+  std::atomic<std::uint32_t>& version = e->version();
+  const std::uint32_t v = version.load(kRelaxed);
+  version.store(v + 1, kRelaxed);
+  release_fence();
+  e->expires_at_ms.store(expires_at_ms, kRelaxed);
+  e->epoch.store(epoch, kRelaxed);
+  copy_to_racy(e->bytes() + e->key_bytes, value.data(), value.size());
+  version.store(v + 2, kRelease);
+  ring_.rewritten(e);
+}
+
+void ShardTable::wait_for_writer(unsigned attempt) noexcept {
+  // A rewrite copies one value: a few spins cover it, unless the writer lost its core.
+  if (attempt < kSpinsBeforeYield) {
+    cpu_relax();
+  } else {
+    std::this_thread::yield();
   }
 }
 

@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "engine/base/memory_order.hpp"
+#include "engine/base/racy_copy.hpp"
 #include "engine/l1/clock_ring.hpp"
 #include "engine/l1/coarse_clock.hpp"
 #include "engine/l1/entry.hpp"
@@ -33,11 +34,12 @@
 namespace tiercache::engine {
 
 // Bytes an entry costs beyond its key and value, charged against the budget: the 32-byte
-// header, malloc's 8-byte chunk header and ~8 of rounding, 8 for its ring slot, ~16 for its
+// header, the value's version (4, after padding to 4), malloc's 8-byte chunk header and ~8 of
+// rounding, 8 for its ring slot, ~16 for its
 // index slots (8 bytes each, the array between 3/8 and 3/4 full) and 3 for its share of the
 // eviction policy's history (the frequency sketch's 2 bytes and the window's ghosts' half byte,
 // clock_ring.hpp). The bench's RSS figure (docs/performance.md) is the check on this estimate.
-inline constexpr std::size_t kEntryOverheadBytes = sizeof(Entry) + 16 + 8 + 16 + 3;
+inline constexpr std::size_t kEntryOverheadBytes = sizeof(Entry) + 4 + 16 + 8 + 16 + 3;
 
 struct ShardLimits {
   std::size_t max_bytes;         // charged bytes the shard may hold
@@ -89,42 +91,77 @@ class ShardTable {
   ShardTable(const ShardTable&) = delete;
   ShardTable& operator=(const ShardTable&) = delete;
 
-  // Lock-free. If a fresh value entry for `key` stamped `epoch` is there: records the
-  // hit, calls f(value) while the entry is guarded (the view dies with f) and returns true.
+  // Lock-free. If a fresh value entry for `key` stamped `epoch` is there: records the hit,
+  // calls f(value) and returns true. The value's bytes may be rewritten while f runs: f must
+  // copy them with copy_from_racy() and may be called again (the copy is then thrown away), so
+  // it must overwrite what an earlier call wrote, never append. Once f was called the read
+  // returns true: freshness is judged at one instant for every attempt, and a rewrite in place
+  // keeps the stamp and never brings the expiry closer (rewrite_allowed), so a value fresh in
+  // one attempt is fresh in the next.
   template <class F>
   bool read(std::uint64_t hash, std::string_view key, std::uint32_t epoch, F&& f) {
     ReadSection section;
     Entry* e = index_.find(hash);
-    if (e == nullptr || e->kind != EntryKind::value || e->epoch != epoch || !e->has_key(key))
-      return false;
-    // Entries without a TTL spare the clock read.
-    if (e->expires_at_ms != kNeverExpires && e->is_expired(coarse_now_ms())) return false;
-    e->record_hit();
-    f(e->value());
-    return true;
+    if (e == nullptr || e->kind != EntryKind::value || !e->has_key(key)) return false;
+    const std::atomic<std::uint32_t>& version = e->version();
+    std::uint64_t now = 0;  // read once, and only for an entry with a TTL
+    for (unsigned attempt = 0;; ++attempt) {
+      const std::uint32_t before = version.load(kAcquire);
+      if ((before & 1) != 0) {
+        wait_for_writer(attempt);
+        continue;
+      }
+      const std::uint64_t expires = e->expires_at_ms.load(kRelaxed);
+      bool fresh = e->epoch.load(kRelaxed) == epoch;
+      if (fresh && expires != kNeverExpires) {
+        if (now == 0) now = coarse_now_ms();
+        fresh = now < expires;
+      }
+      if (fresh) f(e->value());
+      acquire_fence();
+      if (version.load(kRelaxed) != before) continue;
+      if (fresh) e->record_hit();
+      return fresh;
+    }
   }
 
-  // Under the writer lock: if admit_locked() returns true, publishes `fresh` (a value entry) in
-  // place of what the cell held and evicts to fit; otherwise frees `fresh` and changes nothing.
-  // Whatever admit_locked() does is ordered with the cell change, so a write it queues for L2
-  // reaches L2 in the order L1 took the writes to that key.
+  // Under the writer lock: if admit_locked() returns true, `key` takes `value`, expiring at
+  // `expires_at_ms`, stamped `epoch`, and L1 evicts to fit; otherwise nothing changes. A value
+  // of the size L1 holds for the key is rewritten in place (no allocation, nothing retired);
+  // another goes in a new entry. Whatever admit_locked() does is ordered with the change, so a
+  // write it queues for L2 reaches L2 in the order L1 took the writes to that key.
   template <class Admit>
-  bool store_if(Entry* fresh, Admit&& admit_locked) {
+  bool set_if(std::uint64_t hash, std::string_view key, std::string_view value,
+              std::uint64_t expires_at_ms, std::uint32_t epoch, Admit&& admit_locked) {
+    // A new entry is built before the lock unless one to rewrite is there.
+    Entry* fresh = rewritable(hash, key, value.size(), expires_at_ms, epoch)
+                       ? nullptr
+                       : make_value_entry(hash, key, value, expires_at_ms, epoch);
     bool stored;
     {
       std::lock_guard lock(writer_mu_);
+      Entry* e = find_locked(hash);
+      const bool in_place =
+          e != nullptr && rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch);
+      // Rarely: the entry went between the look and the lock. Built before admit, so that a
+      // failed allocation changes nothing.
+      if (!in_place && fresh == nullptr)
+        fresh = make_value_entry(hash, key, value, expires_at_ms, epoch);
       stored = admit_locked();
-      if (stored) {
+      if (stored && in_place) {
+        rewrite_locked(e, value, expires_at_ms, epoch);
+      } else if (stored) {
         store_locked(fresh);
-      } else {
-        destroy_entry(fresh);
+        fresh = nullptr;
       }
     }
+    if (fresh != nullptr) destroy_entry(fresh);
     reclaim_if_over_budget();
     return stored;
   }
-  void store(Entry* fresh) {
-    store_if(fresh, [] { return true; });
+  void set(std::uint64_t hash, std::string_view key, std::string_view value,
+           std::uint64_t expires_at_ms, std::uint32_t epoch) {
+    set_if(hash, key, value, expires_at_ms, epoch, [] { return true; });
   }
   // Under the writer lock: if admit_locked() returns true, removes the entry for `key` (value or
   // loading; a load in progress then caches nothing, S4).
@@ -244,6 +281,22 @@ class ShardTable {
     return {Claim::Kind::lead, {}, slot, stale_seen};
   }
   void store_locked(Entry* fresh);
+  // A set may rewrite `e` in place: it is a value entry for `key` of `value_bytes`, stamped
+  // `epoch`, expiring no later than `expires_at_ms` (what read() relies on).
+  static bool rewrite_allowed(const Entry& e, std::string_view key, std::size_t value_bytes,
+                              std::uint64_t expires_at_ms, std::uint32_t epoch) noexcept {
+    return e.kind == EntryKind::value && e.value_bytes == value_bytes && e.has_key(key) &&
+           e.epoch.load(kRelaxed) == epoch && e.expires_at_ms.load(kRelaxed) <= expires_at_ms;
+  }
+  // An entry rewrite_allowed() would take is in the index now (a look without the lock).
+  bool rewritable(std::uint64_t hash, std::string_view key, std::size_t value_bytes,
+                  std::uint64_t expires_at_ms, std::uint32_t epoch) const;
+  // Writes a value of e's size, its expiry and stamp into `e`, under its seqlock.
+  void rewrite_locked(Entry* e, std::string_view value, std::uint64_t expires_at_ms,
+                      std::uint32_t epoch) noexcept;
+  // A reader found a writer rewriting the entry: spin a little, then yield (the writer may have
+  // been preempted with the version odd).
+  static void wait_for_writer(unsigned attempt) noexcept;
   Filled fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
   Entry* find_locked(std::uint64_t hash);
   // The cell's entry if it is `slot`'s loading entry (the leader's identity check, S4).
