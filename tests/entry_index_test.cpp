@@ -215,3 +215,18 @@ TEST_CASE("nothing retired is freed while a read section that could hold it is o
   tiercache::engine::reclaim_retired_now();
   CHECK(freed.load() == 1);
 }
+
+TEST_CASE("an entry's key compare finds a difference at any position of any length", "[index]") {
+  for (std::size_t n = 0; n <= 40; ++n) {
+    std::string a(n + 8, 'x');  // bytes past n differ, and must not count
+    std::string b(n + 8, 'y');
+    for (std::size_t i = 0; i < n; ++i) a[i] = b[i] = static_cast<char>('a' + i % 26);
+    CHECK(Entry::equal_bytes(a.data(), b.data(), n));
+    for (std::size_t i = 0; i < n; ++i) {
+      std::string c = a;
+      c[i] ^= 1;
+      INFO("length " << n << ", difference at " << i);
+      CHECK_FALSE(Entry::equal_bytes(c.data(), b.data(), n));
+    }
+  }
+}

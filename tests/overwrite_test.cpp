@@ -2,6 +2,7 @@
 // with each read API: a reader sees one whole value that some set wrote, never a mix of two
 // (issue 10: the write path may change, this promise may not).
 #include <atomic>
+#include <chrono>
 #include <span>
 #include <string>
 #include <thread>
@@ -95,4 +96,48 @@ TEST_CASE("overwrites of one size never show a reader a torn value", "[concurren
 
 TEST_CASE("overwrites of changing sizes never show a reader a torn value", "[concurrency]") {
   overwrite_while_reading({16, 200, 4000, 64, 30000, 200});
+}
+
+TEST_CASE("rewrites of small values keep every key and value byte, whatever the alignment",
+          "[cache]") {
+  Cache cache = test::open_cache();
+  // Keys of 1-8 bytes put the value (and the version word after it) at every offset mod 4.
+  for (std::size_t key_bytes = 1; key_bytes <= 8; ++key_bytes) {
+    for (std::size_t value_bytes = 0; value_bytes <= 9; ++value_bytes) {
+      const std::string key =
+          std::string(key_bytes - 1, 'k') + static_cast<char>('0' + value_bytes);
+      for (char fill : {'a', 'b', 'c'}) {
+        const std::string value(value_bytes, fill);
+        REQUIRE(cache.set(test::ctx(), key, value));
+        auto got = cache.get(test::ctx(), key);
+        REQUIRE(got);
+        CHECK(*got == value);
+      }
+    }
+  }
+  // Nothing else was touched by a rewrite running past its value.
+  for (std::size_t key_bytes = 1; key_bytes <= 8; ++key_bytes)
+    for (std::size_t value_bytes = 0; value_bytes <= 9; ++value_bytes) {
+      const std::string key =
+          std::string(key_bytes - 1, 'k') + static_cast<char>('0' + value_bytes);
+      auto got = cache.get(test::ctx(), key);
+      REQUIRE(got);
+      CHECK(*got == std::string(value_bytes, 'c'));
+    }
+}
+
+TEST_CASE("a same-size set with a shorter TTL takes effect: its value, then its expiry",
+          "[cache]") {
+  using namespace std::chrono_literals;
+  Cache cache = test::open_cache();
+  REQUIRE(cache.set(test::ctx(), "k", "aaaa", 60s));
+  REQUIRE(cache.set(test::ctx(), "k", "bbbb", 30ms));
+  CHECK(cache.get(test::ctx(), "k") == std::string("bbbb"));
+  std::this_thread::sleep_for(100ms);
+  CHECK(cache.get(test::ctx(), "k").error() == tiercache::errc::not_found);
+  // And the other way: a longer TTL after a short one keeps the value past the short one.
+  REQUIRE(cache.set(test::ctx(), "j", "aaaa", 30ms));
+  REQUIRE(cache.set(test::ctx(), "j", "bbbb", 60s));
+  std::this_thread::sleep_for(100ms);
+  CHECK(cache.get(test::ctx(), "j") == std::string("bbbb"));
 }

@@ -12,19 +12,10 @@
 #include <optional>
 #include <utility>
 
+#include "engine/base/cpu_relax.hpp"
 #include "engine/base/wait_within.hpp"
 
 namespace tiercache::engine {
-
-// One spin-wait step: tells the core it is spinning (frees the sibling hyper-thread, saves
-// power), where the architecture has a way to say so.
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 template <class T>
 class OneShot {

@@ -3,8 +3,9 @@
 // An L1 value rewritten in place (engine/l1/entry.hpp) is read under a seqlock: the reader
 // copies, then checks the version and copies again if a writer was there. The copy itself races
 // with the writer's by design. Built plainly it is memcpy (the seqlock throws a torn copy
-// away); under TSan both sides copy byte by byte through relaxed atomics, so TSan checks the
-// seqlock's ordering instead of flagging the copy.
+// away; formally a data race, the usual seqlock caveat, see P1478); under TSan both sides copy
+// byte by byte through relaxed atomics so that TSan does not flag the copy. TSan cannot check
+// the seqlock itself (it ignores fences, and atomics never race): tests/overwrite_test.cpp does.
 #pragma once
 
 #include <atomic>

@@ -74,7 +74,26 @@ struct Entry {
   std::string_view key() const noexcept { return {bytes(), key_bytes}; }
   std::string_view value() const noexcept { return {bytes() + key_bytes, value_bytes}; }
   bool has_key(std::string_view k) const noexcept {
-    return k.size() == key_bytes && std::memcmp(bytes(), k.data(), k.size()) == 0;
+    return k.size() == key_bytes && equal_bytes(bytes(), k.data(), k.size());
+  }
+  // memcmp(a, b, n) == 0, inline for keys of 4 to 32 bytes (most keys): overlapping word
+  // loads on each side instead of a call into libc (~35 instructions per hit).
+  static bool equal_bytes(const char* a, const char* b, std::size_t n) noexcept {
+    if (n > 16 && n <= 32)
+      return equal_words<std::uint64_t>(a, b, 16) &&
+             equal_words<std::uint64_t>(a + n - 16, b + n - 16, 16);
+    if (n >= 8 && n <= 16) return equal_words<std::uint64_t>(a, b, n);
+    if (n >= 4 && n < 8) return equal_words<std::uint32_t>(a, b, n);
+    return std::memcmp(a, b, n) == 0;
+  }
+  template <class Word>
+  static bool equal_words(const char* a, const char* b, std::size_t n) noexcept {
+    Word a0, a1, b0, b1;
+    std::memcpy(&a0, a, sizeof(Word));
+    std::memcpy(&b0, b, sizeof(Word));
+    std::memcpy(&a1, a + n - sizeof(Word), sizeof(Word));
+    std::memcpy(&b1, b + n - sizeof(Word), sizeof(Word));
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
   }
   bool is_expired(std::uint64_t now_ms) const noexcept {
     return now_ms >= expires_at_ms.load(kRelaxed);

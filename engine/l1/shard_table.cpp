@@ -1,7 +1,6 @@
 #include "engine/l1/shard_table.hpp"
 
 #include <cassert>
-#include <thread>
 
 namespace tiercache::engine {
 namespace {
@@ -10,17 +9,6 @@ namespace {
 template <class T>
 void bump(std::atomic<T>& counter, T delta) noexcept {
   counter.store(counter.load(kRelaxed) + delta, kRelaxed);
-}
-
-// Looks at an entry being rewritten this often before yielding the core to its writer.
-constexpr unsigned kSpinsBeforeYield = 64;
-
-void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
 }
 
 void dispose_entry(void* e) noexcept {
@@ -118,15 +106,6 @@ void ShardTable::rewrite_locked(Entry* e, std::string_view value, std::uint64_t 
   copy_to_racy(e->bytes() + e->key_bytes, value.data(), value.size());
   version.store(v + 2, kRelease);
   ring_.rewritten(e);
-}
-
-void ShardTable::wait_for_writer(unsigned attempt) noexcept {
-  // A rewrite copies one value: a few spins cover it, unless the writer lost its core.
-  if (attempt < kSpinsBeforeYield) {
-    cpu_relax();
-  } else {
-    std::this_thread::yield();
-  }
 }
 
 void ShardTable::store_locked(Entry* fresh) {

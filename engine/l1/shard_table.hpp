@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/base/cpu_relax.hpp"
 #include "engine/base/memory_order.hpp"
 #include "engine/base/racy_copy.hpp"
 #include "engine/l1/clock_ring.hpp"
@@ -46,6 +47,14 @@ struct ShardLimits {
   std::size_t max_entries;       // 0: no bound on the count
   std::size_t expected_entries;  // sizes the index and the ring up front
 };
+
+// Values up to this size are rewritten in place by a set of the same size; larger ones get a new
+// entry. A rewrite holds the value's version odd for its copy, and readers of a hot key under
+// steady rewrites of a large value would keep retrying (a review measured a 1 MiB value read
+// twice in 2 s); below this size a copy takes tens of nanoseconds.
+inline constexpr std::size_t kMaxRewriteBytes = 512;
+// Tries a read makes while writers rewrite its value before it takes the writer lock.
+inline constexpr unsigned kOptimisticReads = 64;
 
 // What a miss that finds neither a trusted value nor a load running should do, as the caller's
 // on_miss_locked() decides it under the writer lock.
@@ -91,38 +100,42 @@ class ShardTable {
   ShardTable(const ShardTable&) = delete;
   ShardTable& operator=(const ShardTable&) = delete;
 
-  // Lock-free. If a fresh value entry for `key` stamped `epoch` is there: records the hit,
-  // calls f(value) and returns true. The value's bytes may be rewritten while f runs: f must
-  // copy them with copy_from_racy() and may be called again (the copy is then thrown away), so
-  // it must overwrite what an earlier call wrote, never append. Once f was called the read
-  // returns true: freshness is judged at one instant for every attempt, and a rewrite in place
-  // keeps the stamp and never brings the expiry closer (rewrite_allowed), so a value fresh in
-  // one attempt is fresh in the next.
+  // If a fresh value entry for `key` stamped `epoch` is there: records the hit, calls f(value)
+  // and returns true. Lock-free unless writers keep rewriting the value: after
+  // kOptimisticReads tries it reads under the writer lock, so a read always ends. The value's
+  // bytes may be rewritten while f runs: f must copy them with copy_from_racy() and may be
+  // called again (the copy is then thrown away), so it must overwrite what an earlier call
+  // wrote, never append. Once f was called the read returns true: freshness is judged at one
+  // instant for every attempt, and a rewrite in place keeps the stamp and never brings the
+  // expiry closer (rewrite_allowed), so a value fresh in one attempt is fresh in the next.
   template <class F>
   bool read(std::uint64_t hash, std::string_view key, std::uint32_t epoch, F&& f) {
     ReadSection section;
     Entry* e = index_.find(hash);
     if (e == nullptr || e->kind != EntryKind::value || !e->has_key(key)) return false;
     const std::atomic<std::uint32_t>& version = e->version();
-    std::uint64_t now = 0;  // read once, and only for an entry with a TTL
-    for (unsigned attempt = 0;; ++attempt) {
+    Instant now;
+    for (unsigned attempt = 0; attempt < kOptimisticReads; ++attempt) {
       const std::uint32_t before = version.load(kAcquire);
       if ((before & 1) != 0) {
-        wait_for_writer(attempt);
+        cpu_relax();
         continue;
       }
-      const std::uint64_t expires = e->expires_at_ms.load(kRelaxed);
-      bool fresh = e->epoch.load(kRelaxed) == epoch;
-      if (fresh && expires != kNeverExpires) {
-        if (now == 0) now = coarse_now_ms();
-        fresh = now < expires;
-      }
+      const bool fresh = is_fresh(*e, epoch, now);
       if (fresh) f(e->value());
       acquire_fence();
       if (version.load(kRelaxed) != before) continue;
       if (fresh) e->record_hit();
       return fresh;
     }
+    // No rewrite runs while the lock is held.
+    std::lock_guard lock(writer_mu_);
+    const bool fresh = is_fresh(*e, epoch, now);
+    if (fresh) {
+      f(e->value());
+      e->record_hit();
+    }
+    return fresh;
   }
 
   // Under the writer lock: if admit_locked() returns true, `key` takes `value`, expiring at
@@ -141,8 +154,10 @@ class ShardTable {
     {
       std::lock_guard lock(writer_mu_);
       Entry* e = find_locked(hash);
-      const bool in_place =
-          e != nullptr && rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch);
+      // Not a value already expired (read() would serve it to a reader whose clock is older).
+      const bool in_place = e != nullptr &&
+                            rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch) &&
+                            (expires_at_ms == kNeverExpires || coarse_now_ms() < expires_at_ms);
       // Rarely: the entry went between the look and the lock. Built before admit, so that a
       // failed allocation changes nothing.
       if (!in_place && fresh == nullptr)
@@ -281,12 +296,27 @@ class ShardTable {
     return {Claim::Kind::lead, {}, slot, stale_seen};
   }
   void store_locked(Entry* fresh);
-  // A set may rewrite `e` in place: it is a value entry for `key` of `value_bytes`, stamped
-  // `epoch`, expiring no later than `expires_at_ms` (what read() relies on).
+  // A set may rewrite `e` in place: it is a value entry for `key` of `value_bytes` (at most
+  // kMaxRewriteBytes), stamped `epoch`, expiring no later than `expires_at_ms` (what read()
+  // relies on).
   static bool rewrite_allowed(const Entry& e, std::string_view key, std::size_t value_bytes,
                               std::uint64_t expires_at_ms, std::uint32_t epoch) noexcept {
-    return e.kind == EntryKind::value && e.value_bytes == value_bytes && e.has_key(key) &&
-           e.epoch.load(kRelaxed) == epoch && e.expires_at_ms.load(kRelaxed) <= expires_at_ms;
+    return value_bytes <= kMaxRewriteBytes && e.kind == EntryKind::value &&
+           e.value_bytes == value_bytes && e.has_key(key) && e.epoch.load(kRelaxed) == epoch &&
+           e.expires_at_ms.load(kRelaxed) <= expires_at_ms;
+  }
+  // The coarse clock, read at most once per read(): every attempt judges freshness at the same
+  // instant, and only an entry with a TTL pays for the clock.
+  struct Instant {
+    std::uint64_t ms = 0;
+    bool read = false;
+  };
+  static bool is_fresh(const Entry& e, std::uint32_t epoch, Instant& now) noexcept {
+    if (e.epoch.load(kRelaxed) != epoch) return false;
+    const std::uint64_t expires = e.expires_at_ms.load(kRelaxed);
+    if (expires == kNeverExpires) return true;
+    if (!now.read) now = {coarse_now_ms(), true};
+    return now.ms < expires;
   }
   // An entry rewrite_allowed() would take is in the index now (a look without the lock).
   bool rewritable(std::uint64_t hash, std::string_view key, std::size_t value_bytes,
@@ -294,9 +324,6 @@ class ShardTable {
   // Writes a value of e's size, its expiry and stamp into `e`, under its seqlock.
   void rewrite_locked(Entry* e, std::string_view value, std::uint64_t expires_at_ms,
                       std::uint32_t epoch) noexcept;
-  // A reader found a writer rewriting the entry: spin a little, then yield (the writer may have
-  // been preempted with the version odd).
-  static void wait_for_writer(unsigned attempt) noexcept;
   Filled fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
   Entry* find_locked(std::uint64_t hash);
   // The cell's entry if it is `slot`'s loading entry (the leader's identity check, S4).
