@@ -1,6 +1,9 @@
 #include "engine/l1/entry.hpp"
 
 #include <new>
+#include <thread>
+
+#include "engine/base/cpu_relax.hpp"
 
 #include "engine/miss/promise_slot.hpp"
 
@@ -20,6 +23,41 @@ Entry* allocate(std::uint64_t hash, std::string_view key, std::size_t payload_by
 }
 
 }  // namespace
+
+bool Entry::acquire_rewrite(std::uint32_t& held) noexcept {
+  std::atomic<std::uint32_t>& v = version();
+  std::uint32_t seen = v.load(kRelaxed);
+  for (unsigned spins = 0;; ++spins) {
+    if ((seen & kVersionDead) != 0) return false;
+    if ((seen & kVersionBusy) == 0 &&
+        v.compare_exchange_weak(seen, seen | kVersionBusy, kAcquire, kRelaxed)) {
+      held = seen;
+      // Readers that see a byte of the new value see the version odd first.
+      release_fence();
+      return true;
+    }
+    // Another writer copies at most kMaxRewriteBytes; yield only if it lost its core.
+    if ((seen & kVersionBusy) != 0) {
+      if (spins < 64) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
+      seen = v.load(kRelaxed);
+    }
+  }
+}
+
+void Entry::release_rewrite(std::uint32_t held, bool changed) noexcept {
+  const std::uint32_t next = changed ? (held & kVersionDead) | ((held + 2) & ~kVersionDead) : held;
+  version().store(next, kRelease);
+}
+
+void Entry::mark_dead() noexcept {
+  std::uint32_t held;
+  if (!acquire_rewrite(held)) return;
+  version().store(held | kVersionDead, kRelease);
+}
 
 PromiseSlot* Entry::slot() const noexcept {
   PromiseSlot* s;

@@ -44,6 +44,10 @@ enum class EntryKind : std::uint8_t {
 // policy 5.6 vs 6.2 points); a cap keeps hot entries from writing their line on every hit.
 inline constexpr std::uint8_t kMaxHitCount = 3;
 
+// Entry::version() bits.
+inline constexpr std::uint32_t kVersionBusy = 1;
+inline constexpr std::uint32_t kVersionDead = std::uint32_t{1} << 31;
+
 // Position of an entry that is not in a CLOCK ring.
 inline constexpr std::uint32_t kNotInRing = UINT32_MAX;
 
@@ -98,7 +102,9 @@ struct Entry {
   bool is_expired(std::uint64_t now_ms) const noexcept {
     return now_ms >= expires_at_ms.load(kRelaxed);
   }
-  // A value entry's seqlock: odd while a writer rewrites the value, expiry and epoch.
+  // A value entry's seqlock: odd (kVersionBusy) while a writer rewrites the value, expiry and
+  // epoch; kVersionDead once the entry left the index (no rewrite after that); the count in the
+  // bits between moves by 2 per rewrite and wraps after 2^30 of them.
   std::atomic<std::uint32_t>& version() noexcept {
     return *reinterpret_cast<std::atomic<std::uint32_t>*>(bytes() +
                                                           version_offset(key_bytes, value_bytes));
@@ -114,6 +120,14 @@ struct Entry {
                                 ? key_bytes + sizeof(void*)
                                 : version_offset(key_bytes, value_bytes) + sizeof(std::uint32_t));
   }
+  // Takes the value's writer side (the version odd), waiting out another writer; false if the
+  // entry is dead. `held` is the version it took over, for release_rewrite().
+  bool acquire_rewrite(std::uint32_t& held) noexcept;
+  // Gives the writer side back: the version moves on if the value changed, else is restored.
+  void release_rewrite(std::uint32_t held, bool changed) noexcept;
+  // The entry leaves the index: waits out a writer, then no rewrite can start.
+  void mark_dead() noexcept;
+
   // Only loading entries have a slot; the entry holds one reference to it.
   PromiseSlot* slot() const noexcept;
 

@@ -41,6 +41,7 @@ void ShardTable::replace_locked(Entry* old, Entry* fresh) {
   if (old == nullptr) index_.reserve_one_more();
   const bool fresh_is_value = fresh->kind == EntryKind::value;
   if (old != nullptr && old->kind == EntryKind::value) {
+    old->mark_dead();
     bump(bytes_, 0 - charge(*old));
     if (fresh_is_value) {
       ring_.replace(old, fresh);
@@ -64,6 +65,7 @@ void ShardTable::replace_locked(Entry* old, Entry* fresh) {
 
 void ShardTable::unlink_locked(Entry* e) {
   if (e->kind == EntryKind::value) {
+    e->mark_dead();
     ring_.remove(e);
     bump(bytes_, 0 - charge(*e));
     bump(entries_, std::size_t{0} - 1);
@@ -96,16 +98,42 @@ bool ShardTable::rewritable(std::uint64_t hash, std::string_view key, std::size_
 
 void ShardTable::rewrite_locked(Entry* e, std::string_view value, std::uint64_t expires_at_ms,
                                 std::uint32_t epoch) noexcept {
-  // The seqlock's writer side; the writer lock makes this the only writer.
-  std::atomic<std::uint32_t>& version = e->version();
-  const std::uint32_t v = version.load(kRelaxed);
-  version.store(v + 1, kRelaxed);
-  release_fence();
+  // The entry is in the index (found under the lock), so it is not dead; a lock-free rewrite
+  // (try_rewrite) may hold its writer side for a moment.
+  std::uint32_t held;
+  const bool acquired = e->acquire_rewrite(held);
+  assert(acquired && "an entry in the index is not dead");
+  (void)acquired;
+  write_value(e, value, expires_at_ms, epoch);
+  e->release_rewrite(held, true);
+  ring_.rewritten(e);
+}
+
+void ShardTable::write_value(Entry* e, std::string_view value, std::uint64_t expires_at_ms,
+                             std::uint32_t epoch) noexcept {
   e->expires_at_ms.store(expires_at_ms, kRelaxed);
   e->epoch.store(epoch, kRelaxed);
   copy_to_racy(e->bytes() + e->key_bytes, value.data(), value.size());
-  version.store(v + 2, kRelease);
-  ring_.rewritten(e);
+}
+
+bool ShardTable::try_rewrite(std::uint64_t hash, std::string_view key, std::string_view value,
+                             std::uint64_t expires_at_ms, std::uint32_t epoch) {
+  const ReadSection section;  // keeps `e` alive while this writes into it
+  Entry* e = index_.find(hash);
+  if (e == nullptr || !rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch)) return false;
+  std::uint32_t held;
+  if (!e->acquire_rewrite(held)) return false;  // purged, evicted or replaced meanwhile
+  // Stamp and expiry may have changed between the look and the writer side.
+  if (!rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch) ||
+      (expires_at_ms != kNeverExpires && coarse_now_ms() >= expires_at_ms)) {
+    e->release_rewrite(held, false);
+    return false;
+  }
+  write_value(e, value, expires_at_ms, epoch);
+  e->release_rewrite(held, true);
+  // The sketch is the shard lock's: the hand learns of this set from the count instead.
+  e->record_hit();
+  return true;
 }
 
 void ShardTable::store_locked(Entry* fresh) {

@@ -102,8 +102,8 @@ class ShardTable {
 
   // If a fresh value entry for `key` stamped `epoch` is there: records the hit, calls f(value)
   // and returns true. Lock-free unless writers keep rewriting the value: after
-  // kOptimisticReads tries it reads under the writer lock, so a read always ends. The value's
-  // bytes may be rewritten while f runs: f must copy them with copy_from_racy() and may be
+  // kOptimisticReads tries it takes the value's writer side itself, so a read always ends. The
+  // value's bytes may be rewritten while f runs: f must copy them with copy_from_racy() and may be
   // called again (the copy is then thrown away), so it must overwrite what an earlier call
   // wrote, never append. Once f was called the read returns true: freshness is judged at one
   // instant for every attempt, and a rewrite in place keeps the stamp and never brings the
@@ -128,13 +128,16 @@ class ShardTable {
       if (fresh) e->record_hit();
       return fresh;
     }
-    // No rewrite runs while the lock is held.
-    std::lock_guard lock(writer_mu_);
+    // Take the writer side (no rewrite runs meanwhile) and give it back unchanged. A dead entry
+    // is never rewritten, so its value is stable.
+    std::uint32_t held;
+    const bool live = e->acquire_rewrite(held);
     const bool fresh = is_fresh(*e, epoch, now);
     if (fresh) {
       f(e->value());
       e->record_hit();
     }
+    if (live) e->release_rewrite(held, false);
     return fresh;
   }
 
@@ -174,8 +177,12 @@ class ShardTable {
     reclaim_if_over_budget();
     return stored;
   }
+  // set_if() with nothing to admit (no L2): a rewrite in place then takes no lock at all, only
+  // the entry's writer side, so writers of different keys in one shard do not wait for each
+  // other.
   void set(std::uint64_t hash, std::string_view key, std::string_view value,
            std::uint64_t expires_at_ms, std::uint32_t epoch) {
+    if (try_rewrite(hash, key, value, expires_at_ms, epoch)) return;
     set_if(hash, key, value, expires_at_ms, epoch, [] { return true; });
   }
   // Under the writer lock: if admit_locked() returns true, removes the entry for `key` (value or
@@ -324,6 +331,13 @@ class ShardTable {
   // Writes a value of e's size, its expiry and stamp into `e`, under its seqlock.
   void rewrite_locked(Entry* e, std::string_view value, std::uint64_t expires_at_ms,
                       std::uint32_t epoch) noexcept;
+  // The same without the writer lock, if rewrite_allowed() holds once e's writer side is held
+  // and the entry is still in the index (not dead).
+  bool try_rewrite(std::uint64_t hash, std::string_view key, std::string_view value,
+                   std::uint64_t expires_at_ms, std::uint32_t epoch);
+  // The bytes a rewrite changes; the caller holds e's writer side.
+  static void write_value(Entry* e, std::string_view value, std::uint64_t expires_at_ms,
+                          std::uint32_t epoch) noexcept;
   Filled fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
   Entry* find_locked(std::uint64_t hash);
   // The cell's entry if it is `slot`'s loading entry (the leader's identity check, S4).
