@@ -24,39 +24,56 @@ Entry* allocate(std::uint64_t hash, std::string_view key, std::size_t payload_by
 
 }  // namespace
 
-bool Entry::acquire_rewrite(std::uint32_t& held) noexcept {
+namespace {
+
+constexpr std::uint32_t kVersionCount = ~(kVersionBusy | kVersionDead);
+
+// Another writer copies at most a few hundred bytes; yield only if it lost its core.
+void wait_step(unsigned spins) noexcept {
+  if (spins < 64) {
+    cpu_relax();
+  } else {
+    std::this_thread::yield();
+  }
+}
+
+}  // namespace
+
+Entry::Rewrite Entry::acquire_rewrite(std::uint32_t& held, unsigned max_spins) noexcept {
   std::atomic<std::uint32_t>& v = version();
-  std::uint32_t seen = v.load(kRelaxed);
   for (unsigned spins = 0;; ++spins) {
-    if ((seen & kVersionDead) != 0) return false;
-    if ((seen & kVersionBusy) == 0 &&
-        v.compare_exchange_weak(seen, seen | kVersionBusy, kAcquire, kRelaxed)) {
-      held = seen;
-      // Readers that see a byte of the new value see the version odd first.
-      release_fence();
-      return true;
-    }
-    // Another writer copies at most kMaxRewriteBytes; yield only if it lost its core.
-    if ((seen & kVersionBusy) != 0) {
-      if (spins < 64) {
-        cpu_relax();
-      } else {
-        std::this_thread::yield();
+    std::uint32_t seen = v.load(kAcquire);
+    if ((seen & kVersionBusy) == 0) {
+      // Dead and idle: the value stays as it is, and this acquire load saw its last writer out.
+      if ((seen & kVersionDead) != 0) return Rewrite::dead;
+      if (v.compare_exchange_weak(seen, seen | kVersionBusy, kAcquire, kRelaxed)) {
+        held = seen;
+        // Readers that see a byte of the new value see the version odd first.
+        release_fence();
+        return Rewrite::acquired;
       }
-      seen = v.load(kRelaxed);
+      continue;
     }
+    if (spins >= max_spins) return Rewrite::contended;
+    wait_step(spins);
   }
 }
 
 void Entry::release_rewrite(std::uint32_t held, bool changed) noexcept {
-  const std::uint32_t next = changed ? (held & kVersionDead) | ((held + 2) & ~kVersionDead) : held;
-  version().store(next, kRelease);
+  const std::uint32_t count = (changed ? held + 2 : held) & kVersionCount;
+  // mark_dead() may have set the dead bit meanwhile: keep it.
+  std::atomic<std::uint32_t>& v = version();
+  std::uint32_t seen = v.load(kRelaxed);
+  while (!v.compare_exchange_weak(seen, count | (seen & kVersionDead), kRelease, kRelaxed)) {
+  }
 }
 
 void Entry::mark_dead() noexcept {
-  std::uint32_t held;
-  if (!acquire_rewrite(held)) return;
-  version().store(held | kVersionDead, kRelease);
+  // Dead first, so that no new writer takes the entry; then only the one holding it (if any)
+  // is waited for.
+  std::atomic<std::uint32_t>& v = version();
+  v.fetch_or(kVersionDead, kAcqRel);
+  for (unsigned spins = 0; (v.load(kAcquire) & kVersionBusy) != 0; ++spins) wait_step(spins);
 }
 
 PromiseSlot* Entry::slot() const noexcept {

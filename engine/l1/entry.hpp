@@ -120,12 +120,15 @@ struct Entry {
                                 ? key_bytes + sizeof(void*)
                                 : version_offset(key_bytes, value_bytes) + sizeof(std::uint32_t));
   }
-  // Takes the value's writer side (the version odd), waiting out another writer; false if the
-  // entry is dead. `held` is the version it took over, for release_rewrite().
-  bool acquire_rewrite(std::uint32_t& held) noexcept;
+  // Takes the value's writer side (the version odd), waiting out another writer for at most
+  // `max_spins` looks. dead: the entry left the index, no writer holds it and none will, so its
+  // value is stable and may be read as it is. `held` is the version taken over, for
+  // release_rewrite().
+  enum class Rewrite { acquired, dead, contended };
+  Rewrite acquire_rewrite(std::uint32_t& held, unsigned max_spins = UINT32_MAX) noexcept;
   // Gives the writer side back: the version moves on if the value changed, else is restored.
   void release_rewrite(std::uint32_t held, bool changed) noexcept;
-  // The entry leaves the index: waits out a writer, then no rewrite can start.
+  // The entry leaves the index: from now on no rewrite starts; waits for the one running.
   void mark_dead() noexcept;
 
   // Only loading entries have a slot; the entry holds one reference to it.

@@ -101,9 +101,9 @@ void ShardTable::rewrite_locked(Entry* e, std::string_view value, std::uint64_t 
   // The entry is in the index (found under the lock), so it is not dead; a lock-free rewrite
   // (try_rewrite) may hold its writer side for a moment.
   std::uint32_t held;
-  const bool acquired = e->acquire_rewrite(held);
-  assert(acquired && "an entry in the index is not dead");
-  (void)acquired;
+  const Entry::Rewrite taken = e->acquire_rewrite(held);
+  assert(taken == Entry::Rewrite::acquired && "an entry in the index is not dead");
+  (void)taken;
   write_value(e, value, expires_at_ms, epoch);
   e->release_rewrite(held, true);
   ring_.rewritten(e);
@@ -116,13 +116,26 @@ void ShardTable::write_value(Entry* e, std::string_view value, std::uint64_t exp
   copy_to_racy(e->bytes() + e->key_bytes, value.data(), value.size());
 }
 
+// Looks at a value another writer is rewriting before a lock-free set goes to the shard lock.
+constexpr unsigned kRewriteSpins = 16;
+
+std::string ShardTable::copy_value_locked(Entry* e) {
+  std::uint32_t held;
+  const bool live = e->acquire_rewrite(held) == Entry::Rewrite::acquired;
+  std::string value(e->value());
+  if (live) e->release_rewrite(held, false);
+  return value;
+}
+
 bool ShardTable::try_rewrite(std::uint64_t hash, std::string_view key, std::string_view value,
                              std::uint64_t expires_at_ms, std::uint32_t epoch) {
   const ReadSection section;  // keeps `e` alive while this writes into it
   Entry* e = index_.find(hash);
   if (e == nullptr || !rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch)) return false;
+  // Dead: purged, evicted or replaced meanwhile. Contended: other writers of this key queue on
+  // the shard lock instead of spinning here.
   std::uint32_t held;
-  if (!e->acquire_rewrite(held)) return false;  // purged, evicted or replaced meanwhile
+  if (e->acquire_rewrite(held, kRewriteSpins) != Entry::Rewrite::acquired) return false;
   // Stamp and expiry may have changed between the look and the writer side.
   if (!rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch) ||
       (expires_at_ms != kNeverExpires && coarse_now_ms() >= expires_at_ms)) {

@@ -131,7 +131,7 @@ class ShardTable {
     // Take the writer side (no rewrite runs meanwhile) and give it back unchanged. A dead entry
     // is never rewritten, so its value is stable.
     std::uint32_t held;
-    const bool live = e->acquire_rewrite(held);
+    const bool live = e->acquire_rewrite(held) == Entry::Rewrite::acquired;
     const bool fresh = is_fresh(*e, epoch, now);
     if (fresh) {
       f(e->value());
@@ -275,7 +275,7 @@ class ShardTable {
       if (e->kind == EntryKind::value && !e->is_expired(coarse_now_ms())) {
         if (e->epoch == epoch) {
           e->record_hit();
-          return {Claim::Kind::hit, std::string(e->value()), nullptr, false};
+          return {Claim::Kind::hit, copy_value_locked(e), nullptr, false};
         }
         untrusted = UntrustedStamp{e->epoch};
       }
@@ -293,7 +293,7 @@ class ShardTable {
       case MissDecision::absent:
         return {Claim::Kind::absent, {}, nullptr, stale_seen};
       case MissDecision::serve_stale:
-        if (stale_seen) return {Claim::Kind::hit, std::string(e->value()), nullptr, true};
+        if (stale_seen) return {Claim::Kind::hit, copy_value_locked(e), nullptr, true};
         break;
       case MissDecision::lead:
         break;
@@ -335,6 +335,9 @@ class ShardTable {
   // and the entry is still in the index (not dead).
   bool try_rewrite(std::uint64_t hash, std::string_view key, std::string_view value,
                    std::uint64_t expires_at_ms, std::uint32_t epoch);
+  // e's value, copied under the writer lock. Without an L2 a set may be rewriting it even so
+  // (try_rewrite): the copy holds e's writer side.
+  static std::string copy_value_locked(Entry* e);
   // The bytes a rewrite changes; the caller holds e's writer side.
   static void write_value(Entry* e, std::string_view value, std::uint64_t expires_at_ms,
                           std::uint32_t epoch) noexcept;
