@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -78,7 +79,10 @@ constexpr double kMinRatioToTbb = 1.0;
 constexpr double kMinGetIntoRatioToRawNoalloc = 1.0;
 constexpr double kMinHotKeyRatio = 0.8;
 constexpr double kMaxHitP99Ns = 1000;
-constexpr std::size_t kMaxOverheadBytesPerEntry = 64;
+// Issue 10: 48 bytes per entry beyond key and value by RSS, every field included, and the
+// engine's own figure (what it charges against max_bytes) within 10 % of that.
+constexpr std::size_t kMaxOverheadBytesPerEntry = 48;
+constexpr double kMaxChargedToRssError = 0.10;
 // Cache-resident targets against Caffeine (issue 10): get, get_into, and 25 % writes.
 constexpr double kMinResidentGetToCaffeine = 1.0;
 constexpr double kMinResidentGetIntoToCaffeine = 1.2;
@@ -537,22 +541,24 @@ bool report_figures(const TiercacheFigures& tc, const CommonRuns& raw, const Run
                                         .met = hot_met});
 
   const bool rss_met = tc.rss_overhead_bytes <= kMaxOverheadBytesPerEntry;
-  const bool stats_met = tc.stats_overhead_bytes <= kMaxOverheadBytesPerEntry;
+  const bool stats_met =
+      std::abs(static_cast<double>(tc.stats_overhead_bytes) - tc.rss_overhead_bytes) <=
+      kMaxChargedToRssError * tc.rss_overhead_bytes;
   std::printf(
-      "%-20s entries=%zu  overhead_bytes_per_entry: rss=%.0f stats=%zu  target: <=%zu  "
-      "met=rss:%s,stats:%s\n",
+      "%-20s entries=%zu  overhead_bytes_per_entry: rss=%.0f stats=%zu  target: rss <=%zu, "
+      "stats within %.0f%% of rss  met=rss:%s,stats:%s\n",
       "bytes_per_entry", tc.entries, tc.rss_overhead_bytes, tc.stats_overhead_bytes,
-      kMaxOverheadBytesPerEntry, yes_no(rss_met), yes_no(stats_met));
+      kMaxOverheadBytesPerEntry, kMaxChargedToRssError * 100, yes_no(rss_met), yes_no(stats_met));
   recorded = recorded &&
              record_figure({.name = "bytes_per_entry",
                             .unit = "bytes",
                             .value = tc.rss_overhead_bytes,
-                            .target = "<= 64 bytes per entry beyond key and value (RSS delta)",
+                            .target = "<= 48 bytes per entry beyond key and value (RSS delta)",
                             .met = rss_met}) &&
              record_figure({.name = "bytes_per_entry_charged",
                             .unit = "bytes",
                             .value = static_cast<double>(tc.stats_overhead_bytes),
-                            .target = "<= 64 bytes per entry (the engine's own accounting)",
+                            .target = "within 10 % of the RSS figure (the engine's own accounting)",
                             .met = stats_met});
   return recorded && write_sweep(tc, raw, tbb, lru) && write_latency_cdfs(tc, raw, tbb, lru);
 }
