@@ -217,6 +217,8 @@ Result<void> Cache::Impl::queue_write(const Context& ctx, std::string_view key,
     // takes a key's writes in L1's order under every policy, and a write the queue refused
     // changes nothing in L1.
     auto admit = [&] {
+      // Whatever may throw goes before the queue takes the op.
+      pending.reserve_one_locked();
       op.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
       const std::uint64_t seq = op.seq;
       if (!writer_->try_enqueue(op)) return false;
@@ -454,10 +456,12 @@ void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const 
   op.assign(key, p.value);
   op.hash = hash;
   op.expires_at_ms = p.expires_at_ms;
+  engine::PendingWrites& pending = pending_for(hash);
+  pending.reserve_one_locked();  // before the queue takes the op, as in queue_write()
   op.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t seq = op.seq;
   if (writer_->try_enqueue(op))
-    pending_for(hash).record_locked(hash, key, WriteOp::Kind::fill, seq, p.expires_at_ms);
+    pending.record_locked(hash, key, WriteOp::Kind::fill, seq, p.expires_at_ms);
 }
 
 Result<std::string> Cache::Impl::run_loader(const Context& ctx, std::string_view key,

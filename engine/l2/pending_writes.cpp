@@ -65,11 +65,15 @@ void PendingWrites::erase_at(std::size_t i) noexcept {
   --used_;
 }
 
+void PendingWrites::reserve_one_locked() {
+  if ((used_ + 1) * 2 > slots_.size()) rehash(slots_.empty() ? kMinSlots : slots_.size() * 2);
+}
+
 void PendingWrites::record_locked(std::uint64_t hash, std::string_view key, WriteOp::Kind kind,
                                   std::uint64_t seq, std::uint64_t expires_at_ms) {
   std::size_t i = find(hash);
   if (i == npos) {
-    if ((used_ + 1) * 2 > slots_.size()) rehash(slots_.empty() ? kMinSlots : slots_.size() * 2);
+    reserve_one_locked();
     const std::size_t mask = slots_.size() - 1;
     for (i = stored(hash) & mask; slots_[i].hash != kEmpty; i = (i + 1) & mask) {
     }

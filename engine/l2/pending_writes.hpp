@@ -25,6 +25,9 @@ namespace tiercache::engine {
 
 class PendingWrites {
  public:
+  // Makes room for one more record (may rehash, and throw bad_alloc): called before the queue
+  // takes a write, so that record_locked() after it cannot fail and leave the two out of step.
+  void reserve_one_locked();
   // A write to `key` was queued: its kind, seq and (a set's) expiry.
   void record_locked(std::uint64_t hash, std::string_view key, WriteOp::Kind kind,
                      std::uint64_t seq, std::uint64_t expires_at_ms);
