@@ -87,6 +87,8 @@ constexpr double kMaxChargedToRssError = 0.10;
 constexpr double kMinResidentGetToCaffeine = 1.0;
 constexpr double kMinResidentGetIntoToCaffeine = 1.2;
 constexpr double kMinResidentRw25ToPeers = 1.0;
+// Rounds of the cache-resident figures; each reports its median.
+constexpr int kResidentRounds = 3;
 // Below this share of the cores the workers did not have the machine to themselves.
 constexpr double kMinCpuShare = 0.9;
 
@@ -350,43 +352,51 @@ std::optional<CommonRuns> measure_peer(const char* name, Target& target, const L
   return measure_common(name, target, w, times, Misses::impossible);
 }
 
+// The run with the median throughput of a figure's rounds.
+RunResult median_run(std::vector<RunResult> runs) {
+  std::sort(runs.begin(), runs.end(),
+            [](const RunResult& x, const RunResult& y) { return x.mops < y.mops; });
+  return runs[runs.size() / 2];
+}
+
 std::optional<ResidentFigures> measure_cache_resident(const RunTimes& times) {
   const L1Workload w = L1Workload::build(kResidentShape);
-  ResidentFigures f;
-  {
-    auto cache = open_cache(kResidentShape, w);
-    if (!cache) return std::nullopt;
-    TiercacheTarget target(*cache);
-    if (!populate_tiercache(*cache, target, w)) return std::nullopt;
-    f.tiercache = measure(target, w, w.read_only, times);
-    f.tiercache_get_into = measure<ReadPath::get_into>(target, w, w.read_only, times);
-    f.tiercache_rw25 = measure(target, w, w.mixed, times);
-  }
-  {
-    LibcdsMap map(kResidentShape.keys);
-    if (!populate(map, w)) {
-      std::fprintf(stderr, "l1_read: libcds_raw (cache-resident): a set failed populating\n");
-      return std::nullopt;
-    }
-    f.raw = measure(map, w, w.read_only, times);
-  }
-  {
-    TbbMap map(kResidentShape.keys);
-    if (!populate(map, w)) {
-      std::fprintf(stderr, "l1_read: tbb_chm (cache-resident): a set failed populating\n");
-      return std::nullopt;
-    }
-    f.tbb_rw25 = measure(map, w, w.mixed, times);
+  auto cache = open_cache(kResidentShape, w);
+  if (!cache) return std::nullopt;
+  TiercacheTarget target(*cache);
+  if (!populate_tiercache(*cache, target, w)) return std::nullopt;
+  LibcdsMap raw_map(kResidentShape.keys);
+  TbbMap tbb_map(kResidentShape.keys);
+  if (!populate(raw_map, w) || !populate(tbb_map, w)) {
+    std::fprintf(stderr, "l1_read: a peer's set failed populating (cache-resident)\n");
+    return std::nullopt;
   }
   const auto caffeine = [&](const Sequences& requests) {
     return run_caffeine(w.keys, w.values[0], requests, kFigureThreads, times.warmup.count(),
                         times.measured.count());
   };
-  const std::optional<RunResult> caffeine_ro = caffeine(w.read_only);
-  const std::optional<RunResult> caffeine_rw25 = caffeine(w.mixed);
-  if (!caffeine_ro || !caffeine_rw25) return std::nullopt;
-  f.caffeine = *caffeine_ro;
-  f.caffeine_rw25 = *caffeine_rw25;
+  // Rounds that take every target in turn, medians reported: the JVM's figure swings between
+  // runs, and a slow moment of the machine then lands on all targets of a round alike.
+  std::vector<RunResult> tiercache, get_into, rw25, raw, tbb_rw25, caffeine_ro, caffeine_rw25;
+  for (int round = 0; round < kResidentRounds; ++round) {
+    tiercache.push_back(measure(target, w, w.read_only, times));
+    get_into.push_back(measure<ReadPath::get_into>(target, w, w.read_only, times));
+    rw25.push_back(measure(target, w, w.mixed, times));
+    raw.push_back(measure(raw_map, w, w.read_only, times));
+    tbb_rw25.push_back(measure(tbb_map, w, w.mixed, times));
+    const std::optional<RunResult> ro = caffeine(w.read_only);
+    const std::optional<RunResult> mixed = caffeine(w.mixed);
+    if (!ro || !mixed) return std::nullopt;
+    caffeine_ro.push_back(*ro);
+    caffeine_rw25.push_back(*mixed);
+  }
+  ResidentFigures f{.tiercache = median_run(tiercache),
+                    .tiercache_get_into = median_run(get_into),
+                    .raw = median_run(raw),
+                    .caffeine = median_run(caffeine_ro),
+                    .tiercache_rw25 = median_run(rw25),
+                    .tbb_rw25 = median_run(tbb_rw25),
+                    .caffeine_rw25 = median_run(caffeine_rw25)};
   if (!check_run("tiercache", "cache-resident", f.tiercache, Misses::possible) ||
       !check_run("tiercache", "cache-resident 25 % writes", f.tiercache_rw25, Misses::possible) ||
       !check_run("libcds_raw", "cache-resident", f.raw, Misses::impossible) ||
@@ -569,12 +579,12 @@ bool report_cache_resident(const ResidentFigures& f) {
   const bool get_met = get_ratio >= kMinResidentGetToCaffeine;
   std::printf(
       "%-20s Mops/s  tiercache=%.2f  caffeine=%.2f  libcds_raw=%.2f  ratio=%.2f  target: "
-      ">=%.1fx caffeine  met=%s  keys=%u value_bytes=%zu threads=%u  hit_ratio=%.4f  "
-      "cpu_share=%.2f (caffeine's JVM %.2f)\n",
+      ">=%.1fx caffeine  met=%s  keys=%u value_bytes=%zu threads=%u  medians of %d rounds  "
+      "hit_ratio=%.4f  cpu_share=%.2f (caffeine's JVM %.2f)\n",
       figure, f.tiercache.mops, f.caffeine.mops, f.raw.mops, get_ratio, kMinResidentGetToCaffeine,
       yes_no(get_met), kResidentShape.keys, kResidentShape.value_bytes, kResidentShape.threads,
-      f.tiercache.hit_ratio(), cpu_share_of(figure, {f.tiercache.cpu_share, f.raw.cpu_share}),
-      f.caffeine.cpu_share);
+      kResidentRounds, f.tiercache.hit_ratio(),
+      cpu_share_of(figure, {f.tiercache.cpu_share, f.raw.cpu_share}), f.caffeine.cpu_share);
   bool recorded =
       record_figure({.name = figure,
                      .unit = "Mops/s",
