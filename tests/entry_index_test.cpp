@@ -1,6 +1,6 @@
 // The L1 index and the epochs that free what it drops (engine/l1/entry_index.hpp,
 // engine/l1/reclamation.hpp): a reader never misses an entry that stays in the index while a
-// writer churns the slots around it (tombstones, their cleanup, rebuilds into new arrays), and
+// writer churns the cells around it (tombstones, their cleanup, rebuilds into new arrays), and
 // nothing retired is freed while a read section that could hold it is open.
 #include <atomic>
 #include <cstdint>
@@ -21,7 +21,7 @@ using tiercache::engine::ReadSection;
 
 namespace {
 
-// Hashes that all start probing at one slot (the low bits) with distinct tags, so every probe
+// Hashes that all start probing at one cell (the low bits) with distinct tags, so every probe
 // walks one long cluster: the worst case for tombstones and their cleanup.
 std::uint64_t clustered_hash(std::uint64_t i) {
   return (i << 32) | 5;
@@ -62,7 +62,7 @@ TEST_CASE("the index finds, replaces and erases entries, also in one long probe 
     Entry* want = live[i - 1];
     CHECK(index.find(clustered_hash(i)) == want);
   }
-  // A replace keeps the slot; the old entry is no longer found.
+  // A replace keeps the cell; the old entry is no longer found.
   Entry* fresh = entry(live[1]->hash);
   index.replace(live[1], fresh);
   retire_entry(live[1]);
@@ -82,7 +82,7 @@ TEST_CASE("the index finds, replaces and erases entries, also in one long probe 
   tiercache::engine::reclaim_retired_now();
 }
 
-TEST_CASE("a reader never misses an entry that stays while a writer churns the slots around it",
+TEST_CASE("a reader never misses an entry that stays while a writer churns the cells around it",
           "[index][concurrency]") {
   EntryIndex index(8);
   const auto add = [&](Entry* e) {
@@ -91,8 +91,8 @@ TEST_CASE("a reader never misses an entry that stays while a writer churns the s
   };
   // Churned keys are even, stable ones odd. Front keys share the stable keys' probe cluster
   // and sit ahead of them: each is erased (a tombstone the stable keys' probes must pass, as
-  // its next slot is taken) and replaced by a new one that refills it, so they stay ahead,
-  // also across rebuilds (which re-insert in slot order). The other churned keys start
+  // its next cell is taken) and replaced by a new one that refills it, so they stay ahead,
+  // also across rebuilds (which re-insert in cell order). The other churned keys start
   // probing all over the array: their tombstones pile up until the writer rebuilds the array.
   constexpr std::uint64_t kStable = 16;
   constexpr std::size_t kFront = 4;

@@ -12,7 +12,7 @@
 //     char bytes[];               // key, then the value, padding to 4, atomic<u32> version
 //   };                            // (value); key, then a PromiseSlot* (loading)
 //
-// A lookup touches the index slot, then this one block: the hash, key and value sit together, so
+// A lookup touches the index cell, then this one block: the hash, key and value sit together, so
 // a hit costs two dependent cache misses, not node → key → value. A set of a value of the size L1
 // already holds for the key rewrites the entry in place, under its shard's writer lock and a
 // seqlock: the version is odd while the writer copies, and a reader that saw it odd or changed

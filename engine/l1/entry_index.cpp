@@ -10,10 +10,10 @@
 namespace tiercache::engine {
 namespace {
 
-// Smallest array: two lines of slots.
+// Smallest array: two lines of cells.
 constexpr std::size_t kMinCapacity = 16;
 
-// Used slots may fill at most 3/4 of the array.
+// Used cells may fill at most 3/4 of the array.
 bool over_load(std::size_t used, std::size_t capacity) noexcept {
   return used * 4 > capacity * 3;
 }
@@ -44,7 +44,7 @@ EntryIndex::Array* EntryIndex::make_array(std::size_t capacity) {
   void* mem = ::operator new(array_bytes(capacity));
   auto* a = new (mem) Array{capacity - 1};
   for (std::size_t i = 0; i < capacity; ++i)
-    new (&a->slots()[i]) std::atomic<std::uintptr_t>(kEmpty);
+    new (&a->cells()[i]) std::atomic<std::uintptr_t>(kEmpty);
   return a;
 }
 
@@ -52,7 +52,7 @@ void EntryIndex::free_array(void* array) noexcept {
   ::operator delete(array);
 }
 
-std::uintptr_t EntryIndex::slot_for(const Entry* e) noexcept {
+std::uintptr_t EntryIndex::cell_for(const Entry* e) noexcept {
   const auto p = reinterpret_cast<std::uintptr_t>(e);
   assert((p & kTagMask) == 0 && "user-space pointers fit in 48 bits");
   return p | tag_of(e->hash);
@@ -61,7 +61,7 @@ std::uintptr_t EntryIndex::slot_for(const Entry* e) noexcept {
 std::size_t EntryIndex::position_of(const Entry* e) const noexcept {
   const Array* a = array_.load(kRelaxed);
   for (std::size_t i = e->hash & a->mask;; i = (i + 1) & a->mask) {
-    const std::uintptr_t s = a->slots()[i].load(kRelaxed);
+    const std::uintptr_t s = a->cells()[i].load(kRelaxed);
     assert(s != kEmpty && "the entry is in the index");
     if (s != kErased && entry_of(s) == e) return i;
   }
@@ -75,12 +75,12 @@ void EntryIndex::insert(Entry* e) noexcept {
   assert(!over_load(used_ + 1, array_.load(kRelaxed)->mask + 1) && "reserve_one_more() first");
   Array* a = array_.load(kRelaxed);
   for (std::size_t i = e->hash & a->mask;; i = (i + 1) & a->mask) {
-    const std::uintptr_t s = a->slots()[i].load(kRelaxed);
+    const std::uintptr_t s = a->cells()[i].load(kRelaxed);
     if (s != kEmpty && s != kErased) continue;
     if (s == kEmpty) ++used_;
     ++live_;
-    // Release: a reader that sees the slot sees the entry's bytes.
-    a->slots()[i].store(slot_for(e), kRelease);
+    // Release: a reader that sees the cell sees the entry's bytes.
+    a->cells()[i].store(cell_for(e), kRelease);
     return;
   }
 }
@@ -88,23 +88,23 @@ void EntryIndex::insert(Entry* e) noexcept {
 void EntryIndex::replace(const Entry* old, Entry* fresh) noexcept {
   assert(old->hash == fresh->hash);
   Array* a = array_.load(kRelaxed);
-  a->slots()[position_of(old)].store(slot_for(fresh), kRelease);
+  a->cells()[position_of(old)].store(cell_for(fresh), kRelease);
 }
 
 void EntryIndex::erase(const Entry* e) noexcept {
   Array* a = array_.load(kRelaxed);
   std::size_t i = position_of(e);
   --live_;
-  if (a->slots()[(i + 1) & a->mask].load(kRelaxed) != kEmpty) {
-    a->slots()[i].store(kErased, kRelease);
+  if (a->cells()[(i + 1) & a->mask].load(kRelaxed) != kEmpty) {
+    a->cells()[i].store(kErased, kRelease);
     return;
   }
-  // Nothing lies past an empty slot, so no probe needs to pass this one or the tombstones
+  // Nothing lies past an empty cell, so no probe needs to pass this one or the tombstones
   // right before it.
-  a->slots()[i].store(kEmpty, kRelease);
+  a->cells()[i].store(kEmpty, kRelease);
   --used_;
-  for (i = (i - 1) & a->mask; a->slots()[i].load(kRelaxed) == kErased; i = (i - 1) & a->mask) {
-    a->slots()[i].store(kEmpty, kRelease);
+  for (i = (i - 1) & a->mask; a->cells()[i].load(kRelaxed) == kErased; i = (i - 1) & a->mask) {
+    a->cells()[i].store(kEmpty, kRelease);
     --used_;
   }
 }
@@ -114,12 +114,12 @@ void EntryIndex::rebuild() {
   const std::size_t capacity = std::max(min_capacity_, capacity_for(live_ + 1));
   Array* fresh = make_array(capacity);
   for (std::size_t i = 0; i <= old->mask; ++i) {
-    const std::uintptr_t s = old->slots()[i].load(kRelaxed);
+    const std::uintptr_t s = old->cells()[i].load(kRelaxed);
     if (s == kEmpty || s == kErased) continue;
     std::size_t j = entry_of(s)->hash & fresh->mask;
-    while (fresh->slots()[j].load(kRelaxed) != kEmpty) j = (j + 1) & fresh->mask;
+    while (fresh->cells()[j].load(kRelaxed) != kEmpty) j = (j + 1) & fresh->mask;
     // Relaxed: nobody reads `fresh` before the release store that publishes it.
-    fresh->slots()[j].store(s, kRelaxed);
+    fresh->cells()[j].store(s, kRelaxed);
   }
   used_ = live_;
   ++rebuilds_;

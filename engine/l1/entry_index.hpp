@@ -1,23 +1,23 @@
 // engine/l1/entry_index.hpp — one shard's map from key hash to entry: open addressing, one
 // writer at a time, readers without locks.
 //
-//   Array { mask; atomic<uintptr_t> slots[mask + 1] }
-//   slot: 0 empty | 1 erased | tag (hash bits 32..47) in bits 48..63, Entry* in bits 0..47
+//   Array { mask; atomic<uintptr_t> cells[mask + 1] }
+//   cell: 0 empty | 1 erased | tag (hash bits 32..47) in bits 48..63, Entry* in bits 0..47
 //
-// A reader, inside a ReadSection, probes linearly from hash & mask and stops at an empty slot.
-// The tag lets it pass other keys' slots without touching their entries, so a hit costs one
-// miss for the slots and one for the entry, and a probe rarely leaves the first line of slots.
+// A reader, inside a ReadSection, probes linearly from hash & mask and stops at an empty cell.
+// The tag lets it pass other keys' cells without touching their entries, so a hit costs one
+// miss for the cells and one for the entry, and a probe rarely leaves the first line of cells.
 // (User-space pointers on x86-64 and AArch64 Linux are below 2^48: the kernel maps higher only
 // when a program asks for it.)
 //
-// The writer, the holder of the shard's mutex, changes a slot with one release store, so a
-// reader sees the old entry or the new one, never a mix. An erased slot stays a tombstone that
-// probes pass, unless the next slot is empty (then it and the tombstones before it become
-// empty: no probe can need to pass them). Used slots (live + tombstones) stay at most 3/4 of
+// The writer, the holder of the shard's mutex, changes a cell with one release store, so a
+// reader sees the old entry or the new one, never a mix. An erased cell stays a tombstone that
+// probes pass, unless the next cell is empty (then it and the tombstones before it become
+// empty: no probe can need to pass them). Used cells (live + tombstones) stay at most 3/4 of
 // the array, so every probe ends. Past that the writer builds a new array (twice the live
 // entries, at least the first size), publishes it in one store and retires the old one.
 //
-// The key of the index is the 64-bit hash: two keys with one hash share a slot, and the later
+// The key of the index is the 64-bit hash: two keys with one hash share a cell, and the later
 // write wins, as an eviction would. Callers compare the full key.
 #pragma once
 
@@ -42,11 +42,11 @@ class EntryIndex {
   Entry* find(std::uint64_t hash) const noexcept {
     const Array* a = array_.load(kAcquire);
     const std::uintptr_t tag = tag_of(hash);
-    // At most one lap: a key there for the whole probe sits in one slot, which a lap passes.
-    // (The writer always leaves an empty slot, so a lap is only ever cut short by one.)
+    // At most one lap: a key there for the whole probe sits in one cell, which a lap passes.
+    // (The writer always leaves an empty cell, so a lap is only ever cut short by one.)
     std::size_t i = hash & a->mask;
     for (std::size_t probed = 0; probed <= a->mask; ++probed, i = (i + 1) & a->mask) {
-      const std::uintptr_t s = a->slots()[i].load(kAcquire);
+      const std::uintptr_t s = a->cells()[i].load(kAcquire);
       if (s == kEmpty) return nullptr;
       if ((s & kTagMask) == tag && s != kErased) {
         Entry* e = entry_of(s);
@@ -62,7 +62,7 @@ class EntryIndex {
   void reserve_one_more();
   // Adds `e`; no entry with its hash is in the index; reserve_one_more() was called.
   void insert(Entry* e) noexcept;
-  // Puts `fresh` in `old`'s slot; they have one hash.
+  // Puts `fresh` in `old`'s cell; they have one hash.
   void replace(const Entry* old, Entry* fresh) noexcept;
   // Takes `e` out.
   void erase(const Entry* e) noexcept;
@@ -71,7 +71,7 @@ class EntryIndex {
   void for_each(F&& f) const {
     const Array* a = array_.load(kAcquire);
     for (std::size_t i = 0; i <= a->mask; ++i) {
-      const std::uintptr_t s = a->slots()[i].load(kAcquire);
+      const std::uintptr_t s = a->cells()[i].load(kAcquire);
       if (s != kEmpty && s != kErased) f(entry_of(s));
     }
   }
@@ -83,10 +83,10 @@ class EntryIndex {
  private:
   struct Array {
     std::size_t mask;
-    std::atomic<std::uintptr_t>* slots() noexcept {
+    std::atomic<std::uintptr_t>* cells() noexcept {
       return reinterpret_cast<std::atomic<std::uintptr_t>*>(this + 1);
     }
-    const std::atomic<std::uintptr_t>* slots() const noexcept {
+    const std::atomic<std::uintptr_t>* cells() const noexcept {
       return reinterpret_cast<const std::atomic<std::uintptr_t>*>(this + 1);
     }
   };
@@ -94,18 +94,18 @@ class EntryIndex {
   static constexpr std::uintptr_t kEmpty = 0;
   static constexpr std::uintptr_t kErased = 1;
   static constexpr std::uintptr_t kTagMask = ~std::uintptr_t{0} << 48;
-  static_assert(sizeof(std::uintptr_t) == 8, "slots hold a 48-bit pointer and a 16-bit tag");
+  static_assert(sizeof(std::uintptr_t) == 8, "cells hold a 48-bit pointer and a 16-bit tag");
 
   static std::uintptr_t tag_of(std::uint64_t hash) noexcept { return (hash << 16) & kTagMask; }
-  static Entry* entry_of(std::uintptr_t slot) noexcept {
-    return reinterpret_cast<Entry*>(slot & ~kTagMask);
+  static Entry* entry_of(std::uintptr_t cell) noexcept {
+    return reinterpret_cast<Entry*>(cell & ~kTagMask);
   }
-  static std::uintptr_t slot_for(const Entry* e) noexcept;
+  static std::uintptr_t cell_for(const Entry* e) noexcept;
   static Array* make_array(std::size_t capacity);
   static void free_array(void* array) noexcept;
   static std::size_t array_bytes(std::size_t capacity) noexcept;
 
-  // The writer's view: the slot holding `e`.
+  // The writer's view: the cell holding `e`.
   std::size_t position_of(const Entry* e) const noexcept;
   // Rebuilds into a fresh array sized for live_ + 1 entries and retires the old one.
   void rebuild();

@@ -127,26 +127,35 @@ std::string ShardTable::copy_value_locked(Entry* e) {
   return value;
 }
 
-bool ShardTable::try_rewrite(std::uint64_t hash, std::string_view key, std::string_view value,
-                             std::uint64_t expires_at_ms, std::uint32_t epoch) {
+ShardTable::LockFreeRewrite ShardTable::try_rewrite(std::uint64_t hash, std::string_view key,
+                                                    std::string_view value,
+                                                    std::uint64_t expires_at_ms,
+                                                    std::uint32_t epoch) {
   const ReadSection section;  // keeps `e` alive while this writes into it
   Entry* e = index_.find(hash);
-  if (e == nullptr || !rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch)) return false;
+  if (e == nullptr || !rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch))
+    return LockFreeRewrite::not_here;
   // Dead: purged, evicted or replaced meanwhile. Contended: other writers of this key queue on
   // the shard lock instead of spinning here.
   std::uint32_t held;
-  if (e->acquire_rewrite(held, kRewriteSpins) != Entry::Rewrite::acquired) return false;
+  switch (e->acquire_rewrite(held, kRewriteSpins)) {
+    case Entry::Rewrite::acquired:
+      break;
+    case Entry::Rewrite::dead:
+      return LockFreeRewrite::not_here;
+    case Entry::Rewrite::contended:
+      return LockFreeRewrite::contended;
+  }
   // Stamp and expiry may have changed between the look and the writer side.
-  if (!rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch) ||
-      (expires_at_ms != kNeverExpires && coarse_now_ms() >= expires_at_ms)) {
+  if (!rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch)) {
     e->release_rewrite(held, false);
-    return false;
+    return LockFreeRewrite::not_here;
   }
   write_value(e, value, expires_at_ms, epoch);
   e->release_rewrite(held, true);
   // The sketch is the shard lock's: the hand learns of this set from the count instead.
   e->record_hit();
-  return true;
+  return LockFreeRewrite::done;
 }
 
 void ShardTable::store_locked(Entry* fresh) {

@@ -37,7 +37,7 @@ namespace tiercache::engine {
 // Bytes an entry costs beyond its key and value, charged against the budget: the 32-byte
 // header, the value's version (4, after padding to 4), malloc's 8-byte chunk header and ~8 of
 // rounding, 8 for its ring slot, ~16 for its
-// index slots (8 bytes each, the array between 3/8 and 3/4 full) and 3 for its share of the
+// index cells (8 bytes each, the array between 3/8 and 3/4 full) and 3 for its share of the
 // eviction policy's history (the frequency sketch's 2 bytes and the window's ghosts' half byte,
 // clock_ring.hpp). The bench's RSS figure (docs/performance.md) is the check on this estimate.
 inline constexpr std::size_t kEntryOverheadBytes = sizeof(Entry) + 4 + 16 + 8 + 16 + 3;
@@ -149,41 +149,18 @@ class ShardTable {
   template <class Admit>
   bool set_if(std::uint64_t hash, std::string_view key, std::string_view value,
               std::uint64_t expires_at_ms, std::uint32_t epoch, Admit&& admit_locked) {
-    // A new entry is built before the lock unless one to rewrite is there.
-    Entry* fresh = rewritable(hash, key, value.size(), expires_at_ms, epoch)
-                       ? nullptr
-                       : make_value_entry(hash, key, value, expires_at_ms, epoch);
-    bool stored;
-    {
-      std::lock_guard lock(writer_mu_);
-      Entry* e = find_locked(hash);
-      // Not a value already expired (read() would serve it to a reader whose clock is older).
-      const bool in_place = e != nullptr &&
-                            rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch) &&
-                            (expires_at_ms == kNeverExpires || coarse_now_ms() < expires_at_ms);
-      // Rarely: the entry went between the look and the lock. Built before admit, so that a
-      // failed allocation changes nothing.
-      if (!in_place && fresh == nullptr)
-        fresh = make_value_entry(hash, key, value, expires_at_ms, epoch);
-      stored = admit_locked();
-      if (stored && in_place) {
-        rewrite_locked(e, value, expires_at_ms, epoch);
-      } else if (stored) {
-        store_locked(fresh);
-        fresh = nullptr;
-      }
-    }
-    if (fresh != nullptr) destroy_entry(fresh);
-    reclaim_if_over_budget();
-    return stored;
+    return set_locked_path(hash, key, value, expires_at_ms, epoch,
+                           rewritable(hash, key, value.size(), expires_at_ms, epoch), admit_locked);
   }
   // set_if() with nothing to admit (no L2): a rewrite in place then takes no lock at all, only
   // the entry's writer side, so writers of different keys in one shard do not wait for each
   // other.
   void set(std::uint64_t hash, std::string_view key, std::string_view value,
            std::uint64_t expires_at_ms, std::uint32_t epoch) {
-    if (try_rewrite(hash, key, value, expires_at_ms, epoch)) return;
-    set_if(hash, key, value, expires_at_ms, epoch, [] { return true; });
+    const LockFreeRewrite tried = try_rewrite(hash, key, value, expires_at_ms, epoch);
+    if (tried == LockFreeRewrite::done) return;
+    set_locked_path(hash, key, value, expires_at_ms, epoch, tried == LockFreeRewrite::contended,
+                    [] { return true; });
   }
   // Under the writer lock: if admit_locked() returns true, removes the entry for `key` (value or
   // loading; a load in progress then caches nothing, S4).
@@ -302,15 +279,47 @@ class ShardTable {
     replace_locked(e, make_loading_entry(hash, key, slot));
     return {Claim::Kind::lead, {}, slot, stale_seen};
   }
+  // set_if()'s work once it knows whether a look without the lock found an entry to rewrite
+  // (then no new entry is built up front).
+  template <class Admit>
+  bool set_locked_path(std::uint64_t hash, std::string_view key, std::string_view value,
+                       std::uint64_t expires_at_ms, std::uint32_t epoch, bool rewrite_likely,
+                       Admit&& admit_locked) {
+    Entry* fresh =
+        rewrite_likely ? nullptr : make_value_entry(hash, key, value, expires_at_ms, epoch);
+    bool stored;
+    {
+      std::lock_guard lock(writer_mu_);
+      Entry* e = find_locked(hash);
+      const bool in_place =
+          e != nullptr && rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch);
+      // Rarely: the entry went between the look and the lock. Built before admit, so that a
+      // failed allocation changes nothing.
+      if (!in_place && fresh == nullptr)
+        fresh = make_value_entry(hash, key, value, expires_at_ms, epoch);
+      stored = admit_locked();
+      if (stored && in_place) {
+        rewrite_locked(e, value, expires_at_ms, epoch);
+      } else if (stored) {
+        store_locked(fresh);
+        fresh = nullptr;
+      }
+    }
+    if (fresh != nullptr) destroy_entry(fresh);
+    reclaim_if_over_budget();
+    return stored;
+  }
   void store_locked(Entry* fresh);
   // A set may rewrite `e` in place: it is a value entry for `key` of `value_bytes` (at most
-  // kMaxRewriteBytes), stamped `epoch`, expiring no later than `expires_at_ms` (what read()
-  // relies on).
+  // kMaxRewriteBytes), stamped `epoch`, expiring no later than `expires_at_ms`, and the new
+  // value is not expired already (what read() relies on: a value fresh in one attempt stays
+  // fresh, and none is served that was never fresh).
   static bool rewrite_allowed(const Entry& e, std::string_view key, std::size_t value_bytes,
                               std::uint64_t expires_at_ms, std::uint32_t epoch) noexcept {
     return value_bytes <= kMaxRewriteBytes && e.kind == EntryKind::value &&
            e.value_bytes == value_bytes && e.has_key(key) && e.epoch.load(kRelaxed) == epoch &&
-           e.expires_at_ms.load(kRelaxed) <= expires_at_ms;
+           e.expires_at_ms.load(kRelaxed) <= expires_at_ms &&
+           (expires_at_ms == kNeverExpires || coarse_now_ms() < expires_at_ms);
   }
   // The coarse clock, read at most once per read(): every attempt judges freshness at the same
   // instant, and only an entry with a TTL pays for the clock.
@@ -333,8 +342,13 @@ class ShardTable {
                       std::uint32_t epoch) noexcept;
   // The same without the writer lock, if rewrite_allowed() holds once e's writer side is held
   // and the entry is still in the index (not dead).
-  bool try_rewrite(std::uint64_t hash, std::string_view key, std::string_view value,
-                   std::uint64_t expires_at_ms, std::uint32_t epoch);
+  enum class LockFreeRewrite {
+    done,
+    not_here,   // no entry rewrite_allowed() takes: a set builds a new one
+    contended,  // one is there, but other writers hold it: a set goes to the lock
+  };
+  LockFreeRewrite try_rewrite(std::uint64_t hash, std::string_view key, std::string_view value,
+                              std::uint64_t expires_at_ms, std::uint32_t epoch);
   // e's value, copied under the writer lock. Without an L2 a set may be rewriting it even so
   // (try_rewrite): the copy holds e's writer side.
   static std::string copy_value_locked(Entry* e);

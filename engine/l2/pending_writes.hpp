@@ -11,7 +11,7 @@
 // per lookup. std::unordered_map's node per record cost ~11 % of an async set (perf, 200k sets).
 //
 // Guarded by the shard's writer lock: every method is _locked, called inside ShardTable::
-// store_if / purge_if / claim / locked, so a record changes in step with the key's cell.
+// set_if / purge_if / claim / locked, so a record changes in step with the key's cell.
 #pragma once
 
 #include <cstdint>
