@@ -28,7 +28,7 @@ ClockRing::ClockRing(std::uint64_t seed) noexcept
 void ClockRing::reserve(std::size_t entries) {
   main_.slots.reserve(entries);
   sketch_.ensure_capacity(entries);
-  climber_.ensure_capacity(entries);
+  sizer_.ensure_capacity(entries);
 }
 
 ClockRing::Clock& ClockRing::clock_of(const Entry* e) noexcept {
@@ -76,11 +76,11 @@ void ClockRing::add(Entry* e) {
   const std::size_t live = window_.live + main_.live;
   if (live + 1 > sketch_.capacity_entries())
     sketch_.ensure_capacity(std::max(2 * sketch_.capacity_entries(), kMinSketchEntries));
-  if (live + 1 > climber_.capacity_entries())
-    climber_.ensure_capacity(std::max(2 * climber_.capacity_entries(), kMinSketchEntries));
+  if (live + 1 > sizer_.capacity_entries())
+    sizer_.ensure_capacity(std::max(2 * sizer_.capacity_entries(), kMinSketchEntries));
   for (Clock* c : {&window_, &main_})
     if (c->holes.size() >= kMinHolesToCompact && 2 * c->holes.size() > c->slots.size()) compact(*c);
-  climber_.record_miss(e->hash, live);
+  sizer_.record_miss(e->hash, live);
   sketch_.increment(e->hash);
   put(window_, e);
 }
@@ -138,7 +138,7 @@ ClockRing::Victim ClockRing::next_victim(std::uint64_t now_ms, const Entry* keep
   // At least one entry besides `keep`, which is in the window and can be no candidate: with a
   // target of 0 every eviction would skip the contest and take the main victim.
   const std::size_t window_target =
-      std::max<std::size_t>(1, static_cast<std::size_t>(climber_.window_share() * live));
+      std::max<std::size_t>(1, static_cast<std::size_t>(sizer_.window_share() * live));
   // While the main CLOCK is below its share (the shard is filling, or the window just shrank),
   // the window's candidates move there without a contest: nothing has to leave for them.
   // At least one entry must go, so the shard holds `live - 1` once this returns.

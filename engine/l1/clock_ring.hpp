@@ -3,7 +3,7 @@
 // CLOCK structures).
 //
 //   add ─▶ window CLOCK ──candidate──▶ admit? ──yes─▶ takes the main victim's slot; victim out
-//          (share: WindowClimber)         │
+//          (share: WindowSizer)         │
 //                                         └──no──▶ candidate out; main victim stays
 //   main CLOCK: 2-bit counts as before; victim = first zero count (or expired) from the hand
 //
@@ -37,7 +37,7 @@
 
 #include "engine/l1/entry.hpp"
 #include "engine/l1/frequency_sketch.hpp"
-#include "engine/l1/window_climber.hpp"
+#include "engine/l1/window_sizer.hpp"
 
 namespace tiercache::engine {
 
@@ -95,7 +95,7 @@ class ClockRing {
   std::size_t window_entries() const noexcept { return window_.live; }
   std::size_t main_entries() const noexcept { return main_.live; }
   const FrequencySketch& sketch() const noexcept { return sketch_; }
-  const WindowClimber& climber() const noexcept { return climber_; }
+  const WindowSizer& sizer() const noexcept { return sizer_; }
   // Contests a window candidate won (it took the main victim's place) and lost (it left).
   std::uint64_t admitted() const noexcept { return admitted_; }
   std::uint64_t rejected() const noexcept { return rejected_; }
@@ -118,14 +118,14 @@ class ClockRing {
   bool admit(const Entry* candidate, const Entry* victim) noexcept;
   // `v`, remembered as a ghost of the window (`window`) or the main CLOCK unless it expired.
   Victim evicted(Victim v, bool window) noexcept {
-    if (v.entry != nullptr && !v.expired) climber_.record_eviction(v.entry->hash, window);
+    if (v.entry != nullptr && !v.expired) sizer_.record_eviction(v.entry->hash, window);
     return v;
   }
 
   Clock window_;
   Clock main_;
   FrequencySketch sketch_;
-  WindowClimber climber_;
+  WindowSizer sizer_;
   std::uint64_t coin_;  // xorshift64 state for the admission coin
   std::uint64_t admitted_ = 0;
   std::uint64_t rejected_ = 0;

@@ -1,4 +1,4 @@
-// engine/l1/window_climber.hpp — sizes a shard's recency window the way ARC [1] sizes its
+// engine/l1/window_sizer.hpp — sizes a shard's recency window the way ARC [1] sizes its
 // recency list: from ghosts, the keys the ring evicted lately. A miss on a key the window
 // evicted (a rejected candidate, or the window's own victim) says a larger window would have
 // hit: the window grows. A miss on a key the main CLOCK evicted (a victim that made room for an
@@ -45,7 +45,7 @@ inline constexpr double kGhostSlotsPerEntry = 0.5;
 // main evictions of a recency trace (lirs_zigzag) push the window back down as fast as it grows.
 inline constexpr double kMaxMainGhostWeight = 3;
 
-class WindowClimber {
+class WindowSizer {
  public:
   // The window's share of the entries now.
   double window_share() const noexcept { return share_; }
