@@ -12,7 +12,8 @@ tiercache::Context request_context() {
 }
 
 int main() {
-  auto cache = tiercache::Cache::open({.l1 = {.max_bytes = 64 << 20}, .default_ttl = 30s});
+  auto cache = tiercache::Cache::open(
+      {.l1 = {.max_bytes = 64 << 20}, .default_ttl = 30s, .negative_ttl = 5s});
   if (!cache) {
     std::cerr << "open: " << cache.error().detail << '\n';
     return 1;
@@ -25,12 +26,14 @@ int main() {
       !r && r.error() == tiercache::errc::not_found)
     std::cout << "user:2 is not cached\n";
 
-  // Concurrent misses on one key share one loader call; the value is cached for default_ttl.
+  // Concurrent misses on one key share one loader call; the value is cached for default_ttl
+  // (or the TTL the loader gives: Loaded(value, ttl)), a missing row for negative_ttl.
   // The loader gets the caller's context: pass its deadline on to the database.
   auto user = cache->get_or_load(
       request_context(), "user:3",
-      [](const tiercache::Context&, std::string_view key) -> tiercache::Result<std::string> {
-        // Query your database here; a missing row is tiercache::fail(errc::not_found).
+      [](const tiercache::Context&, std::string_view key) -> tiercache::Result<tiercache::Loaded> {
+        // Query your database here; a missing row is tiercache::Loaded::absent().
+        if (key == "user:404") return tiercache::Loaded::absent();
         return "loaded " + std::string(key);
       });
   if (!user) {

@@ -111,10 +111,12 @@ std::size_t Cache::Impl::shard_index(std::uint64_t hash) const noexcept {
 }
 
 template <class F>
-bool Cache::Impl::read_l1(std::uint64_t hash, std::string_view key, F&& f) {
-  const bool hit = shard_for(hash).read(hash, key, current_epoch(), f);
-  counters_.add(hit ? kHits : kMisses);
-  return hit;
+engine::Lookup Cache::Impl::read_l1(std::uint64_t hash, std::string_view key, F&& f) {
+  const engine::Lookup found = shard_for(hash).read(hash, key, current_epoch(), f);
+  counters_.add(found == engine::Lookup::miss ? kMisses : kHits);
+  if (found == engine::Lookup::absent) [[unlikely]]
+    counters_.add(kNegativeHits);
+  return found;
 }
 
 std::chrono::milliseconds Cache::Impl::jittered(std::chrono::milliseconds ttl) const {
@@ -127,18 +129,26 @@ std::chrono::milliseconds Cache::Impl::jittered(std::chrono::milliseconds ttl) c
 }
 
 Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
-                                     const Loader* loader) {
+                                     const engine::LoadRequest* load) {
   const std::uint64_t h = hash_key(key);
   std::string value;
-  if (read_l1(h, key, [&](std::string_view v) { assign_racy(value, v); })) return value;
-  if (!l2_ && loader == nullptr) return not_found();
-  return miss_.serve(ctx, shard_for(h), h, key, loader);
+  switch (read_l1(h, key, [&](std::string_view v) { assign_racy(value, v); })) {
+    case engine::Lookup::hit:
+      return value;
+    case engine::Lookup::absent:
+      return not_found();
+    case engine::Lookup::miss:
+      break;
+  }
+  if (!l2_ && load == nullptr) return not_found();
+  return miss_.serve(ctx, shard_for(h), h, key, load);
 }
 
 Result<void> Cache::Impl::get(const Context& ctx, std::string_view key, std::string& out) {
   const std::uint64_t h = hash_key(key);
-  if (read_l1(h, key, [&](std::string_view v) { assign_racy(out, v); })) return {};
-  if (!l2_) return not_found();
+  const engine::Lookup found = read_l1(h, key, [&](std::string_view v) { assign_racy(out, v); });
+  if (found == engine::Lookup::hit) return {};
+  if (!l2_ || found == engine::Lookup::absent) return not_found();
   Result<std::string> fetched = miss_.serve(ctx, shard_for(h), h, key, nullptr);
   if (!fetched) return std::unexpected(std::move(fetched.error()));
   out = std::move(*fetched);
@@ -149,12 +159,12 @@ Result<std::size_t> Cache::Impl::get_into(const Context& ctx, std::string_view k
                                           std::span<char> out) {
   const std::uint64_t h = hash_key(key);
   std::size_t size = 0;
-  const bool hit = read_l1(h, key, [&](std::string_view v) {
+  const engine::Lookup found = read_l1(h, key, [&](std::string_view v) {
     size = v.size();
     if (v.size() <= out.size()) engine::copy_from_racy(out.data(), v.data(), v.size());
   });
-  if (!hit) {
-    if (!l2_) return not_found();
+  if (found != engine::Lookup::hit) {
+    if (!l2_ || found == engine::Lookup::absent) return not_found();
     Result<std::string> fetched = miss_.serve(ctx, shard_for(h), h, key, nullptr);
     if (!fetched) return std::unexpected(std::move(fetched.error()));
     size = fetched->size();
@@ -395,17 +405,17 @@ Result<Produced> Cache::Impl::read_l2(const Context& ctx, std::string_view key) 
 }
 
 Result<Produced> Cache::Impl::produce(const Context& ctx, std::string_view key, LeadPlan plan,
-                                      const Loader* loader) {
+                                      const engine::LoadRequest* load) {
   // Before L2 is asked: a change heard or missed from here on makes this value's stamp stale.
   const std::uint32_t epoch = current_epoch();
   Provenance provenance = Provenance::written;
-  Result<Produced> p = produce_unstamped(ctx, key, plan, loader, provenance);
+  Result<Produced> p = produce_unstamped(ctx, key, plan, load, provenance);
   if (p) p->epoch = stamp(epoch, provenance);
   return p;
 }
 
 Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_view key,
-                                                LeadPlan plan, const Loader* loader,
+                                                LeadPlan plan, const engine::LoadRequest* load,
                                                 Provenance& provenance) {
   if (l2_ && plan != LeadPlan::known_absent) {
     // Our own write to the key is still on its way; L2's answer is stale until it lands. An L2
@@ -432,21 +442,19 @@ Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_
       if (!ctx.done()) counters_.add(kL2Errors);
       // After waiting for this cache's set, the loader's answer could replace the set that
       // just landed in L2; only L2 can answer.
-      if (loader == nullptr || options_.when_l2_down == L2DownPolicy::fail || ctx.done() ||
+      if (load == nullptr || options_.when_l2_down == L2DownPolicy::fail || ctx.done() ||
           plan == LeadPlan::flush_then_read)
         return from_l2;
       provenance = Provenance::loaded_as_l2_unreadable;
     }
   }
-  if (loader == nullptr) return not_found();
-  Result<std::string> loaded = run_loader(ctx, key, *loader);
-  if (!loaded) return std::unexpected(std::move(loaded.error()));
-  return Produced{std::move(*loaded), engine::expiry_after(jittered(options_.default_ttl)), true,
-                  0};
+  if (load == nullptr) return not_found();
+  return run_loader(ctx, key, *load);
 }
 
 void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const Produced& p) {
-  if (!p.loaded || !writer_) return;
+  // A negative entry stays in this cache's L1: L2 holds no marker for it.
+  if (!p.loaded || p.absent || !writer_) return;
   // Queued under the fill's lock: a purge or set of this cache that raced the load replaced the
   // loading entry, so this never runs after it. Written as a fill (only where L2 holds nothing),
   // so a value another writer stored in L2 meanwhile is not replaced by an older loaded one. A
@@ -464,24 +472,49 @@ void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const 
     pending.record_locked(hash, key, WriteOp::Kind::fill, seq, p.expires_at_ms);
 }
 
-Result<std::string> Cache::Impl::run_loader(const Context& ctx, std::string_view key,
-                                            const Loader& loader) {
-  counters_.add(kLoads);
-  Result<std::string> r;
+namespace {
+
+Result<Loaded> call_loader(const Context& ctx, std::string_view key, const Loader& loader) {
   try {
-    r = loader(ctx, key);
+    Result<Loaded> r = loader(ctx, key);
+    // The one error that is an answer: the origin has no such key.
+    if (!r && r.error() == errc::not_found) return Loaded::absent();
+    return r;
   } catch (const std::exception& e) {
-    r = fail(errc::backend_error, "get_or_load: loader threw: ", e.what());
+    return fail(errc::backend_error, "get_or_load: loader threw: ", e.what());
   } catch (...) {
-    r = fail(errc::backend_error, "get_or_load: loader threw a non-std exception");
+    return fail(errc::backend_error, "get_or_load: loader threw a non-std exception");
   }
-  if (r) {
-    if (auto bad = check_value("get_or_load: loader's value", r->size()); !bad)
-      r = std::unexpected(bad.error());
-  }
+}
+
+}  // namespace
+
+Result<Produced> Cache::Impl::run_loader(const Context& ctx, std::string_view key,
+                                         const engine::LoadRequest& load) {
+  counters_.add(kLoads);
+  Result<Produced> p = [&]() -> Result<Produced> {
+    Result<Loaded> loaded = call_loader(ctx, key, load.loader);
+    if (!loaded) return std::unexpected(std::move(loaded.error()));
+    const std::optional<std::chrono::milliseconds> ttl = loaded->ttl();
+    if (ttl && (ttl->count() <= 0 || *ttl > kMaxTtl))
+      return fail(errc::invalid_argument, "get_or_load: the loader's ttl is ", ttl->count(),
+                  "ms; must be in [1, ", kMaxTtl.count(), "]; nothing cached");
+    if (!loaded->found()) {
+      counters_.add(kNegativeLoads);
+      // 0 (negative caching off): expires now, so the answer is not cached.
+      const std::chrono::milliseconds keep = ttl.value_or(options_.negative_ttl);
+      const std::uint64_t expires =
+          keep.count() == 0 ? engine::coarse_now_ms() : engine::expiry_after(jittered(keep));
+      return Produced{{}, expires, true, 0, true};
+    }
+    if (auto bad = check_value("get_or_load: loader's value", loaded->value().size()); !bad)
+      return std::unexpected(bad.error());
+    const std::chrono::milliseconds keep = ttl.value_or(load.ttl.value_or(options_.default_ttl));
+    return Produced{std::move(*loaded).value(), engine::expiry_after(jittered(keep)), true, 0};
+  }();
   // A loader that failed because its caller's context ended is a hand-off, not a failure.
-  if (!r && !ctx.done()) counters_.add(kLoadFailures);
-  return r;
+  if (!p && !ctx.done()) counters_.add(kLoadFailures);
+  return p;
 }
 
 CacheStats Cache::Impl::stats() const {
@@ -498,6 +531,8 @@ CacheStats Cache::Impl::stats() const {
   s.epoch_bumps = counters_.sum(kEpochBumps);
   s.stale_refused = miss_.stale_refused();
   s.stale_served = counters_.sum(kStaleServed);
+  s.negative_hits = counters_.sum(kNegativeHits) + miss_.negative_hits();
+  s.negative_loads = counters_.sum(kNegativeLoads);
   s.l2_coherent = (current_epoch() & 1) == 0;
   s.l2_hits = counters_.sum(kL2Hits);
   s.l2_misses = counters_.sum(kL2Misses);
@@ -590,7 +625,20 @@ Result<std::string> Cache::get_or_load(const Context& ctx, std::string_view key,
   if (!impl_->key_accepted(key)) [[unlikely]]
     return impl_->key_refused("get_or_load", key);
   if (!loader) return fail(errc::invalid_argument, "get_or_load: loader is empty");
-  return impl_->get(ctx, key, &loader);
+  const engine::LoadRequest load{loader, std::nullopt};
+  return impl_->get(ctx, key, &load);
+}
+
+Result<std::string> Cache::get_or_load(const Context& ctx, std::string_view key,
+                                       const Loader& loader, std::chrono::milliseconds ttl) {
+  if (!impl_->key_accepted(key)) [[unlikely]]
+    return impl_->key_refused("get_or_load", key);
+  if (!loader) return fail(errc::invalid_argument, "get_or_load: loader is empty");
+  if (ttl.count() <= 0 || ttl > kMaxTtl)
+    return fail(errc::invalid_argument, "get_or_load: ttl is ", ttl.count(), "ms; must be in [1, ",
+                kMaxTtl.count(), "] (for the default, give no ttl)");
+  const engine::LoadRequest load{loader, ttl};
+  return impl_->get(ctx, key, &load);
 }
 
 Result<void> Cache::flush(const Context& ctx) {

@@ -51,7 +51,9 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   }
   std::unexpected<Error> key_refused(const char* op, std::string_view key) const;
 
-  Result<std::string> get(const Context& ctx, std::string_view key, const Loader* loader);
+  // `load` null: a get, which reads L2 only.
+  Result<std::string> get(const Context& ctx, std::string_view key,
+                          const engine::LoadRequest* load);
   Result<void> get(const Context& ctx, std::string_view key, std::string& out);
   Result<std::size_t> get_into(const Context& ctx, std::string_view key, std::span<char> out);
   Result<void> set(const Context& ctx, std::string_view key, std::string_view value,
@@ -71,9 +73,9 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   engine::PendingWrites& pending_for(std::uint64_t hash) noexcept {
     return pending_[shard_index(hash)];
   }
-  // L1 only, lock-free: calls f(value) on a hit; counts the hit or the miss.
+  // L1 only, lock-free: calls f(value) on a hit; counts the hit (negative hits too) or miss.
   template <class F>
-  bool read_l1(std::uint64_t hash, std::string_view key, F&& f);
+  engine::Lookup read_l1(std::uint64_t hash, std::string_view key, F&& f);
   std::chrono::milliseconds jittered(std::chrono::milliseconds ttl) const;
 
   // Queues `op` (kind, key, value, expiry, hash set; `key` and `value` are the caller's views
@@ -85,14 +87,16 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   // Writer::Settled: the pending records, and L1 where L2 did not take a key's latest write.
   void settle(std::span<const engine::Writer::SettledWrite> settled);
   Result<engine::Produced> read_l2(const Context& ctx, std::string_view key);
-  Result<std::string> run_loader(const Context& ctx, std::string_view key, const Loader& loader);
+  // The loader's answer as a value or a negative entry, with its L1 expiry (not stamped).
+  Result<engine::Produced> run_loader(const Context& ctx, std::string_view key,
+                                      const engine::LoadRequest& load);
 
   // engine::ValueSource
   std::uint32_t claim_epoch() const noexcept override { return current_epoch(); }
   engine::LeadPlan plan_locked(std::uint64_t hash, std::string_view key,
                                std::optional<engine::UntrustedStamp> untrusted) override;
   Result<engine::Produced> produce(const Context& ctx, std::string_view key, engine::LeadPlan plan,
-                                   const Loader* loader) override;
+                                   const engine::LoadRequest* load) override;
   bool loader_could_answer(const Error& error) const override;
   void filled_locked(std::uint64_t hash, std::string_view key, const engine::Produced& p) override;
   // Where a value came from, which decides its stamp.
@@ -102,7 +106,7 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
     loaded_as_l2_unreadable,  // the loader, because L2 could not be read (when_l2_down = load)
   };
   Result<engine::Produced> produce_unstamped(const Context& ctx, std::string_view key,
-                                             engine::LeadPlan plan, const Loader* loader,
+                                             engine::LeadPlan plan, const engine::LoadRequest* load,
                                              Provenance& provenance);
 
   // BackendEvents, on the backend's thread.
@@ -131,6 +135,8 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
     kFlushesHeard,
     kEpochBumps,
     kStaleServed,
+    kNegativeHits,
+    kNegativeLoads,
     kCounterCount
   };
 

@@ -38,7 +38,8 @@ std::string to_string(const Options& o) {
   s << "l1.max_bytes=" << o.l1.max_bytes << " l1.max_entries=" << o.l1.max_entries
     << " l1.max_key_bytes=" << o.l1.max_key_bytes << " l1.max_value_bytes=" << o.l1.max_value_bytes
     << " l1.shards=" << o.l1.shards << " l1.expected_entry_bytes=" << o.l1.expected_entry_bytes
-    << " default_ttl=" << o.default_ttl.count() << "ms ttl_jitter=" << o.ttl_jitter
+    << " default_ttl=" << o.default_ttl.count() << "ms negative_ttl=" << o.negative_ttl.count()
+    << "ms ttl_jitter=" << o.ttl_jitter
     << " when_l2_down=" << (o.when_l2_down == L2DownPolicy::fail ? "fail" : "load")
     << " stale_if_l2_down=" << (o.stale_if_l2_down ? "true" : "false");
   if (!r.is_configured()) return std::move(s).str() + " redis=off";
@@ -139,6 +140,9 @@ Result<Options> complete_options(const Options& in) {
   if (o.default_ttl.count() < 0 || o.default_ttl > kMaxTtl)
     return fail(errc::invalid_argument, "Options.default_ttl is ", o.default_ttl.count(),
                 "ms; must be in [0, ", kMaxTtl.count(), "] (0: no expiry)");
+  if (o.negative_ttl.count() < 0 || o.negative_ttl > kMaxTtl)
+    return fail(errc::invalid_argument, "Options.negative_ttl is ", o.negative_ttl.count(),
+                "ms; must be in [0, ", kMaxTtl.count(), "] (0: not found is not cached)");
   if (largest_entry(l1) > l1.max_bytes)
     return fail(errc::invalid_argument, "Options.l1.max_key_bytes (", l1.max_key_bytes,
                 ") + max_value_bytes (", l1.max_value_bytes, ") + per-entry overhead (",

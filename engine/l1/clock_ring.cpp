@@ -183,8 +183,7 @@ bool ClockRing::positions_consistent() const noexcept {
     for (std::size_t i = 0; i < c->slots.size(); ++i) {
       const Entry* e = c->slots[i];
       if (e == nullptr) continue;
-      if (e->ring_pos != (static_cast<std::uint32_t>(i) | c->tag) || e->kind != EntryKind::value)
-        return false;
+      if (e->ring_pos != (static_cast<std::uint32_t>(i) | c->tag) || !e->is_cached()) return false;
       ++live;
     }
     if (live != c->live || c->live + c->holes.size() != c->slots.size()) return false;

@@ -95,6 +95,16 @@ Entry* make_value_entry(std::uint64_t hash, std::string_view key, std::string_vi
   return e;
 }
 
+Entry* make_absent_entry(std::uint64_t hash, std::string_view key, std::uint64_t expires_at_ms,
+                         std::uint32_t epoch) {
+  Entry* e = allocate(hash, key, 0);
+  e->kind = EntryKind::absent;
+  e->value_bytes = 0;
+  e->epoch.store(epoch, kRelaxed);
+  e->expires_at_ms.store(expires_at_ms, kRelaxed);
+  return e;
+}
+
 Entry* make_loading_entry(std::uint64_t hash, std::string_view key, PromiseSlot* slot) {
   Entry* e = allocate(hash, key, sizeof slot);
   e->kind = EntryKind::loading;

@@ -10,7 +10,7 @@
 //     atomic<u8> hits;            // CLOCK count, 0..3: bumped by reads
 //     EntryKind kind;
 //     char bytes[];               // key, then the value, padding to 4, atomic<u32> version
-//   };                            // (value); key, then a PromiseSlot* (loading)
+//   };                            // (value); key, then a PromiseSlot* (loading); key (absent)
 //
 // A lookup touches the index cell, then this one block: the hash, key and value sit together, so
 // a hit costs two dependent cache misses, not node → key → value. A set of a value of the size L1
@@ -37,6 +37,8 @@ class PromiseSlot;
 enum class EntryKind : std::uint8_t {
   value,    // holds key and value bytes; in the CLOCK ring; charged to the byte budget
   loading,  // a miss being served (a load or an L2 read): the key and the PromiseSlot to wait on
+  absent,   // the origin said the key does not exist (negative caching): the key only; in the
+            // ring and charged like a value of 0 bytes; never rewritten, so it has no version
 };
 
 // Hits an entry's CLOCK count remembers: the hand spares it that many passes. Two bits beat one
@@ -116,10 +118,18 @@ struct Entry {
   // What operator new gave this entry: the header, the key and the value and its version (or the
   // slot pointer).
   std::size_t allocated_bytes() const noexcept {
-    return sizeof(Entry) + (kind == EntryKind::loading
-                                ? key_bytes + sizeof(void*)
-                                : version_offset(key_bytes, value_bytes) + sizeof(std::uint32_t));
+    switch (kind) {
+      case EntryKind::value:
+        return sizeof(Entry) + version_offset(key_bytes, value_bytes) + sizeof(std::uint32_t);
+      case EntryKind::loading:
+        return sizeof(Entry) + key_bytes + sizeof(void*);
+      case EntryKind::absent:
+        break;
+    }
+    return sizeof(Entry) + key_bytes;
   }
+  // A value or a negative entry: in the CLOCK ring and charged to the byte budget.
+  bool is_cached() const noexcept { return kind != EntryKind::loading; }
   // Takes the value's writer side (the version odd), waiting out another writer for at most
   // `max_spins` looks. dead: the entry left the index, no writer holds it and none will, so its
   // value is stable and may be read as it is. `held` is the version taken over, for
@@ -149,6 +159,9 @@ static_assert(alignof(Entry) == 8, "entries come from operator new; no over-alig
 // A value entry, not yet published. Its bytes are copied in.
 Entry* make_value_entry(std::uint64_t hash, std::string_view key, std::string_view value,
                         std::uint64_t expires_at_ms, std::uint32_t epoch = 0);
+// A negative entry (the origin has no such key), not yet published.
+Entry* make_absent_entry(std::uint64_t hash, std::string_view key, std::uint64_t expires_at_ms,
+                         std::uint32_t epoch);
 // A loading entry holding one new reference to `slot`.
 Entry* make_loading_entry(std::uint64_t hash, std::string_view key, PromiseSlot* slot);
 // Frees an entry no reader can reach any more (the GC's disposer, or one never published).

@@ -39,21 +39,21 @@ Entry* ShardTable::find_locked(std::uint64_t hash) {
 
 void ShardTable::replace_locked(Entry* old, Entry* fresh) {
   if (old == nullptr) index_.reserve_one_more();
-  const bool fresh_is_value = fresh->kind == EntryKind::value;
-  if (old != nullptr && old->kind == EntryKind::value) {
-    old->mark_dead();
+  const bool fresh_is_cached = fresh->is_cached();
+  if (old != nullptr && old->is_cached()) {
+    if (old->kind == EntryKind::value) old->mark_dead();
     bump(bytes_, 0 - charge(*old));
-    if (fresh_is_value) {
+    if (fresh_is_cached) {
       ring_.replace(old, fresh);
     } else {
       ring_.remove(old);
       bump(entries_, std::size_t{0} - 1);
     }
-  } else if (fresh_is_value) {
+  } else if (fresh_is_cached) {
     ring_.add(fresh);
     bump(entries_, std::size_t{1});
   }
-  if (fresh_is_value) bump(bytes_, charge(*fresh));
+  if (fresh_is_cached) bump(bytes_, charge(*fresh));
   // Last: once the index no longer holds `old` it may be freed as soon as no section holds it.
   if (old != nullptr) {
     index_.replace(old, fresh);
@@ -64,8 +64,8 @@ void ShardTable::replace_locked(Entry* old, Entry* fresh) {
 }
 
 void ShardTable::unlink_locked(Entry* e) {
-  if (e->kind == EntryKind::value) {
-    e->mark_dead();
+  if (e->is_cached()) {
+    if (e->kind == EntryKind::value) e->mark_dead();
     ring_.remove(e);
     bump(bytes_, 0 - charge(*e));
     bump(entries_, std::size_t{0} - 1);

@@ -2,6 +2,7 @@
 //
 //   index (EntryIndex: open addressing, keyed by the 64-bit key hash)
 //     ├─▶ Entry{value}    in the ring, charged key + value + kEntryOverheadBytes
+//     ├─▶ Entry{absent}   a negative entry: the same, with no value bytes and no version
 //     └─▶ Entry{loading}  not in the ring, not charged; owns a ref to its PromiseSlot
 //
 // Readers: read() takes no lock. Inside a ReadSection it follows one slot to one entry,
@@ -73,14 +74,22 @@ struct UntrustedStamp {
 // A miss, decided under the writer lock.
 struct Claim {
   enum class Kind {
-    hit,     // a fresh value appeared meanwhile (or a stale one the caller chose): `value`
-    wait,    // a load is running: wait on `slot`
-    lead,    // a loading entry for `slot` was inserted: produce the value
-    absent,  // the caller's on_miss said there is nothing to load: answer not_found
+    hit,           // a fresh value appeared meanwhile (or a stale one the caller chose): `value`
+    wait,          // a load is running: wait on `slot`
+    lead,          // a loading entry for `slot` was inserted: produce the value
+    absent,        // the caller's on_miss said there is nothing to load: answer not_found
+    known_absent,  // a fresh negative entry appeared meanwhile: answer not_found
   } kind;
   std::string value;  // hit: the value found
   PromiseSlot* slot;  // wait, lead: one reference owned by the caller
   bool stale_seen;    // a value of an untrusted epoch was there (hit: it is the one returned)
+};
+
+// What a lock-free look at L1 found for a key.
+enum class Lookup : std::uint8_t {
+  miss,    // nothing served: no entry, a loading one, expired, or of an untrusted epoch
+  hit,     // a fresh value, handed to the caller's f
+  absent,  // a fresh negative entry: the origin said the key does not exist
 };
 
 // What an invalidation found for its key.
@@ -101,18 +110,23 @@ class ShardTable {
   ShardTable& operator=(const ShardTable&) = delete;
 
   // If a fresh value entry for `key` stamped `epoch` is there: records the hit, calls f(value)
-  // and returns true. Lock-free unless writers keep rewriting the value: after
-  // kOptimisticReads tries it takes the value's writer side itself, so a read always ends. The
-  // value's bytes may be rewritten while f runs: f must copy them with copy_from_racy() and may be
-  // called again (the copy is then thrown away), so it must overwrite what an earlier call
-  // wrote, never append. Once f was called the read returns true: freshness is judged at one
-  // instant for every attempt, and a rewrite in place keeps the stamp and never brings the
-  // expiry closer (rewrite_allowed), so a value fresh in one attempt is fresh in the next.
+  // and returns hit; a fresh negative entry so stamped: records the hit and returns absent
+  // (negative entries are never rewritten: no version to check). Lock-free unless writers keep
+  // rewriting the value: after kOptimisticReads tries it takes the value's writer side itself, so a
+  // read always ends. The value's bytes may be rewritten while f runs: f must copy them with
+  // copy_from_racy() and may be called again (the copy is then thrown away), so it must overwrite
+  // what an earlier call wrote, never append. Once f was called the read returns hit: freshness is
+  // judged at one instant for every attempt, and a rewrite in place keeps the stamp and never
+  // brings the expiry closer (rewrite_allowed), so a value fresh in one attempt is fresh in the
+  // next.
   template <class F>
-  bool read(std::uint64_t hash, std::string_view key, std::uint32_t epoch, F&& f) {
+  Lookup read(std::uint64_t hash, std::string_view key, std::uint32_t epoch, F&& f) {
     ReadSection section;
     Entry* e = index_.find(hash);
-    if (e == nullptr || e->kind != EntryKind::value || !e->has_key(key)) return false;
+    if (e == nullptr) return Lookup::miss;
+    if (e->kind != EntryKind::value) [[unlikely]]
+      return read_absent(*e, key, epoch);
+    if (!e->has_key(key)) return Lookup::miss;
     const std::atomic<std::uint32_t>& version = e->version();
     Instant now;
     for (unsigned attempt = 0; attempt < kOptimisticReads; ++attempt) {
@@ -125,8 +139,9 @@ class ShardTable {
       if (fresh) f(e->value());
       acquire_fence();
       if (version.load(kRelaxed) != before) continue;
-      if (fresh) e->record_hit();
-      return fresh;
+      if (!fresh) return Lookup::miss;
+      e->record_hit();
+      return Lookup::hit;
     }
     // Take the writer side (no rewrite runs meanwhile) and give it back unchanged. A dead entry
     // is never rewritten, so its value is stable.
@@ -138,7 +153,7 @@ class ShardTable {
       e->record_hit();
     }
     if (live) e->release_rewrite(held, false);
-    return fresh;
+    return fresh ? Lookup::hit : Lookup::miss;
   }
 
   // Under the writer lock: if admit_locked() returns true, `key` takes `value`, expiring at
@@ -249,6 +264,13 @@ class ShardTable {
     Entry* e = find_locked(hash);
     std::optional<UntrustedStamp> untrusted;
     if (e != nullptr && e->has_key(key)) {
+      if (e->kind == EntryKind::absent) {
+        Instant now;
+        if (is_fresh(*e, epoch, now)) {
+          e->record_hit();
+          return {Claim::Kind::known_absent, {}, nullptr, false};
+        }
+      }
       if (e->kind == EntryKind::value && !e->is_expired(coarse_now_ms())) {
         if (e->epoch == epoch) {
           e->record_hit();
@@ -327,6 +349,14 @@ class ShardTable {
     std::uint64_t ms = 0;
     bool read = false;
   };
+  // read()'s way with a negative entry (or a loading one: a miss).
+  static Lookup read_absent(Entry& e, std::string_view key, std::uint32_t epoch) noexcept {
+    Instant now;
+    if (e.kind != EntryKind::absent || !e.has_key(key) || !is_fresh(e, epoch, now))
+      return Lookup::miss;
+    e.record_hit();
+    return Lookup::absent;
+  }
   static bool is_fresh(const Entry& e, std::uint32_t epoch, Instant& now) noexcept {
     if (e.epoch.load(kRelaxed) != epoch) return false;
     const std::uint64_t expires = e.expires_at_ms.load(kRelaxed);

@@ -7,28 +7,31 @@
 namespace tiercache::engine {
 
 Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::uint64_t hash,
-                                    std::string_view key, const Loader* loader) {
+                                    std::string_view key, const LoadRequest* load) {
   for (;;) {
     if (ctx.done()) return ended_while(ctx, "get", "before the miss was served");
     LeadPlan plan = LeadPlan::read_l2;
     Claim claim = shard.claim(hash, key, source_.claim_epoch(), [&](auto untrusted) {
       plan = source_.plan_locked(hash, key, untrusted);
       if (plan == LeadPlan::serve_l1_value) return MissDecision::serve_stale;
-      if (plan == LeadPlan::known_absent && loader == nullptr) return MissDecision::absent;
+      if (plan == LeadPlan::known_absent && load == nullptr) return MissDecision::absent;
       return MissDecision::lead;
     });
     if (claim.stale_seen && plan != LeadPlan::serve_l1_value) counters_.add(kStaleRefused);
     switch (claim.kind) {
       case Claim::Kind::hit:
         return std::move(claim.value);
+      case Claim::Kind::known_absent:
+        counters_.add(kNegativeHits);
+        [[fallthrough]];
       case Claim::Kind::absent:
         // An answer, not a fault: no detail, so a miss does not allocate.
         return std::unexpected(Error{make_error_code(errc::not_found), {}});
       case Claim::Kind::lead:
-        return lead(ctx, shard, hash, key, claim.slot, plan, loader);
+        return lead(ctx, shard, hash, key, claim.slot, plan, load);
       case Claim::Kind::wait:
         counters_.add(kCoalesced);
-        if (auto answer = await(ctx, shard, hash, key, claim.slot, loader)) return *answer;
+        if (auto answer = await(ctx, shard, hash, key, claim.slot, load)) return *answer;
         break;
     }
   }
@@ -36,9 +39,9 @@ Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::
 
 Result<std::string> MissPath::lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                                    std::string_view key, PromiseSlot* slot, LeadPlan plan,
-                                   const Loader* loader) {
+                                   const LoadRequest* load) {
   try {
-    return lead_unguarded(ctx, shard, hash, key, slot, plan, loader);
+    return lead_unguarded(ctx, shard, hash, key, slot, plan, load);
   } catch (...) {
     // Out of memory while producing, filling or publishing: the slot must not stay loading,
     // or its waiters would wait for an answer that never comes and its entry would stay.
@@ -52,20 +55,26 @@ Result<std::string> MissPath::lead(const Context& ctx, ShardTable& shard, std::u
 Result<std::string> MissPath::lead_unguarded(const Context& ctx, ShardTable& shard,
                                              std::uint64_t hash, std::string_view key,
                                              PromiseSlot* slot, LeadPlan plan,
-                                             const Loader* loader) {
-  Result<Produced> p = source_.produce(ctx, key, plan, loader);
+                                             const LoadRequest* load) {
+  Result<Produced> p = source_.produce(ctx, key, plan, load);
   Result<std::string> r;
   if (p) {
     // A value that expires now answers this call but is not worth an L1 entry.
     if (p->expires_at_ms > coarse_now_ms()) {
+      Entry* fresh = p->absent ? make_absent_entry(hash, key, p->expires_at_ms, p->epoch)
+                               : make_value_entry(hash, key, p->value, p->expires_at_ms, p->epoch);
       const Filled filled =
-          shard.fill(hash, slot, make_value_entry(hash, key, p->value, p->expires_at_ms, p->epoch),
-                     [&] { source_.filled_locked(hash, key, *p); });
+          shard.fill(hash, slot, fresh, [&] { source_.filled_locked(hash, key, *p); });
       if (filled == Filled::invalidated) counters_.add(kFillsDiscarded);
     } else {
       shard.drop(hash, slot);
     }
-    r = std::move(p->value);
+    // The origin's "no such key" is the answer for every caller, with a loader or without.
+    if (p->absent) {
+      r = std::unexpected(Error{make_error_code(errc::not_found), {}});
+    } else {
+      r = std::move(p->value);
+    }
     slot->publish(r);
   } else if (ctx.done()) {
     // Our own context ended: the failure is ours, not the key's (S3).
@@ -76,7 +85,7 @@ Result<std::string> MissPath::lead_unguarded(const Context& ctx, ShardTable& sha
     // Dropped before publishing, so a caller arriving now starts a new load rather than
     // joining this failed one.
     shard.drop(hash, slot);
-    const bool for_loaderless_only = loader == nullptr && source_.loader_could_answer(r.error());
+    const bool for_loaderless_only = load == nullptr && source_.loader_could_answer(r.error());
     slot->publish(r, for_loaderless_only ? PromiseSlot::AnswerFor::callers_without_loader
                                          : PromiseSlot::AnswerFor::everyone);
   }
@@ -86,7 +95,7 @@ Result<std::string> MissPath::lead_unguarded(const Context& ctx, ShardTable& sha
 
 std::optional<Result<std::string>> MissPath::await(const Context& ctx, ShardTable& shard,
                                                    std::uint64_t hash, std::string_view key,
-                                                   PromiseSlot* slot, const Loader* loader) {
+                                                   PromiseSlot* slot, const LoadRequest* load) {
   for (;;) {
     Result<PromiseSlot::State> state = slot->wait(ctx);
     if (!state) {
@@ -104,10 +113,9 @@ std::optional<Result<std::string>> MissPath::await(const Context& ctx, ShardTabl
       // loading entry is in the cell, so no L1 value is there to serve.
       LeadPlan plan = LeadPlan::read_l2;
       shard.locked([&] { plan = source_.plan_locked(hash, key, std::nullopt); });
-      return lead(ctx, shard, hash, key, slot, plan, loader);
+      return lead(ctx, shard, hash, key, slot, plan, load);
     }
-    const bool answered =
-        slot->answer_for() == PromiseSlot::AnswerFor::everyone || loader == nullptr;
+    const bool answered = slot->answer_for() == PromiseSlot::AnswerFor::everyone || load == nullptr;
     Result<std::string> r = answered ? slot->result() : Result<std::string>{};
     slot->release();
     if (!answered) return std::nullopt;

@@ -11,6 +11,7 @@
 // ValueSource's business; this file only decides who produces and who waits.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,13 +35,21 @@ enum class LeadPlan : std::uint8_t {
                     // offered when one is there)
 };
 
+// A get_or_load's loader and the TTL its call asked for (none: Options.default_ttl).
+struct LoadRequest {
+  const Loader& loader;
+  std::optional<std::chrono::milliseconds> ttl;
+};
+
 // What a leader made of the key.
 struct Produced {
-  std::string value;
+  std::string value;            // empty when absent
   std::uint64_t expires_at_ms;  // the L1 expiry; not in the future: answer, but cache nothing
   bool loaded;                  // produced by the loader (so L2 does not have it yet)
   std::uint32_t epoch;          // the entry's stamp: the coherence epoch before L2 was asked,
                                 // or kUnvouchedEpoch
+  bool absent = false;          // the origin said there is no such key: answer not_found, and
+                                // cache that (a negative entry) until expires_at_ms
 };
 
 // The producer of values for MissPath; the cache implements it.
@@ -56,7 +65,7 @@ class ValueSource {
   // The leader's work, without locks, within ctx. A failure without a loader is published to
   // callers without a loader only if loader_could_answer() says a loader might do better (S6).
   virtual Result<Produced> produce(const Context& ctx, std::string_view key, LeadPlan plan,
-                                   const Loader* loader) = 0;
+                                   const LoadRequest* load) = 0;
   virtual bool loader_could_answer(const Error& error) const = 0;
   // Under the shard lock, right after the leader's value replaced its loading entry.
   virtual void filled_locked(std::uint64_t hash, std::string_view key, const Produced& p) = 0;
@@ -70,12 +79,15 @@ class MissPath {
   explicit MissPath(ValueSource& source) : source_(source) {}
 
   // The value of `key` after L1 missed it: from a load this call leads, or one it waits on.
-  // `loader` may be null (a get): the key is then read from L2 only.
+  // `load` may be null (a get): the key is then read from L2 only.
   Result<std::string> serve(const Context& ctx, ShardTable& shard, std::uint64_t hash,
-                            std::string_view key, const Loader* loader);
+                            std::string_view key, const LoadRequest* load);
 
   // Callers that waited on another caller's load instead of producing the value themselves.
   std::uint64_t coalesced() const noexcept { return counters_.sum(kCoalesced); }
+  // Misses that found a fresh negative entry under the shard lock (it appeared after the look
+  // without the lock).
+  std::uint64_t negative_hits() const noexcept { return counters_.sum(kNegativeHits); }
   // Leaders' values answered but not cached because L2 changed meanwhile (S7).
   std::uint64_t fills_discarded() const noexcept { return counters_.sum(kFillsDiscarded); }
   // Misses that found an L1 value of an untrusted epoch and did not serve it.
@@ -86,17 +98,23 @@ class MissPath {
   // (the slot is then answered with backend_error and the exception goes on).
   Result<std::string> lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                            std::string_view key, PromiseSlot* slot, LeadPlan plan,
-                           const Loader* loader);
+                           const LoadRequest* load);
   Result<std::string> lead_unguarded(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                                      std::string_view key, PromiseSlot* slot, LeadPlan plan,
-                                     const Loader* loader);
+                                     const LoadRequest* load);
   // A waiter owns one reference to `slot` and gives it up here (or hands it to lead()).
   // nullopt: the answer was not for a caller with a loader (S6); claim the key again.
   std::optional<Result<std::string>> await(const Context& ctx, ShardTable& shard,
                                            std::uint64_t hash, std::string_view key,
-                                           PromiseSlot* slot, const Loader* loader);
+                                           PromiseSlot* slot, const LoadRequest* load);
 
-  enum Counter : std::size_t { kCoalesced, kFillsDiscarded, kStaleRefused, kCounterCount };
+  enum Counter : std::size_t {
+    kCoalesced,
+    kFillsDiscarded,
+    kStaleRefused,
+    kNegativeHits,
+    kCounterCount
+  };
 
   ValueSource& source_;
   StripedCounters<kCounterCount> counters_;

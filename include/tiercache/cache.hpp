@@ -13,7 +13,6 @@
 
 #include <chrono>
 #include <cstddef>
-#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -21,18 +20,13 @@
 
 #include "tiercache/context.hpp"
 #include "tiercache/error.hpp"
+#include "tiercache/loader.hpp"
 #include "tiercache/options.hpp"
 #include "tiercache/stats.hpp"
 
 namespace tiercache {
 
 struct CacheTestAccess;
-
-// Produces the value of `key` on a miss. Runs once per key at a time, on the thread of the
-// get_or_load call that became the leader, with that caller's context. An error it returns (or
-// an exception it throws, reported as backend_error) reaches every caller waiting on that load
-// and caches nothing.
-using Loader = std::function<Result<std::string>(const Context& ctx, std::string_view key)>;
 
 class Cache {
  public:
@@ -64,12 +58,18 @@ class Cache {
   // Succeeds whether or not the key was present.
   [[nodiscard]] Result<void> purge(const Context& ctx, std::string_view key);
 
-  // The cached value, or the value `loader` produces, cached with Options.default_ttl.
+  // The cached value, or the value `loader` produces (loader.hpp), cached for the TTL the
+  // loader gave, else Options.default_ttl. not_found if the loader said the key is absent, or
+  // if it said so within Options.negative_ttl (the loader is then not called).
   // Concurrent callers on one key share one loader call; each waits only within its own ctx
   // (timeout / cancelled), and a waiter that leaves does not stop the load. If the leader's ctx
   // ends while it loads and others still wait, one of them runs its own loader instead.
   [[nodiscard]] Result<std::string> get_or_load(const Context& ctx, std::string_view key,
                                                 const Loader& loader);
+  // The same, caching a loaded value for `ttl` (in (0, kMaxTtl]) unless the loader gave its own.
+  [[nodiscard]] Result<std::string> get_or_load(const Context& ctx, std::string_view key,
+                                                const Loader& loader,
+                                                std::chrono::milliseconds ttl);
 
   // Waits until every set and purge queued for L2 before this call was acknowledged by L2 or
   // failed. Without an L2, returns at once.

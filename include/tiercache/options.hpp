@@ -130,6 +130,10 @@ struct Options {
   // TTL of a set() without its own, and of a value get_or_load() fills. 0: entries do not expire.
   // At most kMaxTtl, like every TTL.
   std::chrono::milliseconds default_ttl{0};
+  // How long a loader's "no such key" (Loaded::absent()) is cached, so that the next callers get
+  // not_found without asking the origin. 0: not cached (each miss asks again). At most kMaxTtl.
+  // A set or purge of the key, or a change heard from L2, ends it early.
+  std::chrono::milliseconds negative_ttl{0};
   // Each TTL is shortened by a random part of up to this fraction, so keys set together do not
   // expire together. 0 to 1; 0.1 spreads a 60 s TTL over 54-60 s.
   double ttl_jitter = 0;

@@ -4,5 +4,6 @@
 #include "tiercache/cache.hpp"
 #include "tiercache/context.hpp"
 #include "tiercache/error.hpp"
+#include "tiercache/loader.hpp"
 #include "tiercache/options.hpp"
 #include "tiercache/stats.hpp"
