@@ -32,6 +32,8 @@ void check_reply(const redisReply& reply, std::size_t keys, std::size_t max_valu
   for (const auto& r : results) {
     if (r) {
       if (r->value.size() > max_value_bytes) std::abort();
+      // The marker carries no value.
+      if (r->absent && !r->value.empty()) std::abort();
     } else if (!(r.error() == errc::not_found || r.error() == errc::serialization ||
                  r.error() == errc::backend_error)) {
       std::abort();

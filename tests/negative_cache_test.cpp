@@ -3,6 +3,7 @@
 // replaces it, a purge or a change heard from L2 ends it; a loader or a get_or_load call may
 // give the TTL of what is loaded, and bad TTLs change nothing.
 #include <atomic>
+#include <future>
 #include <latch>
 #include <string>
 #include <thread>
@@ -264,4 +265,106 @@ TEST_CASE("another instance's set ends a negative entry at once", "[negative][re
       [&] { return a.get_or_load(test::ctx_with_timeout(2s), "k", origin.loader()) == "from b"; },
       "A hears B's set and reads it from Redis");
   CHECK(origin.calls == 1);
+}
+
+TEST_CASE("with negative_in_l2, another instance answers from the marker without its loader",
+          "[negative][redis]") {
+  test::RedisServer redis;
+  const tiercache::Options with_marker = {
+      .redis = {.key_prefix = "app:"}, .negative_ttl = 1min, .negative_in_l2 = true};
+  Cache a = test::open_cache(redis, with_marker);
+  // B keeps no negative entries of its own: what it knows comes from the marker.
+  Cache b = test::open_cache(redis, {.redis = {.key_prefix = "app:"}});
+  AbsentOrigin origin;
+  CHECK(is_not_found(a.get_or_load(test::ctx_with_timeout(2s), "k", origin.loader())));
+  REQUIRE(a.flush(test::ctx_with_timeout(2s)));
+
+  // In Redis: a hash, so no value can be taken for it, with the negative TTL.
+  CHECK(redis.command({"TYPE", "app:k"}) == "+hash");
+  const long long pttl = std::stoll(redis.command({"PTTL", "app:k"}).substr(1));
+  CHECK(pttl > 50'000);
+  CHECK(pttl <= 60'000);
+
+  CHECK(is_not_found(b.get_or_load(test::ctx_with_timeout(2s), "k", origin.loader())));
+  CHECK(is_not_found(b.get(test::ctx_with_timeout(2s), "k")));
+  CHECK(origin.calls == 1);
+  CHECK(b.stats().negative_hits >= 1);
+
+  // A set replaces the marker everywhere; a value that looks like anything is still a value.
+  REQUIRE(b.set(test::ctx_with_timeout(2s), "k", "tiercache:absent"));
+  REQUIRE(b.flush(test::ctx_with_timeout(2s)));
+  CHECK(redis.command({"TYPE", "app:k"}) == "+string");
+  test::wait_until(
+      2s,
+      [&] {
+        return a.get_or_load(test::ctx_with_timeout(2s), "k", origin.loader()) ==
+               "tiercache:absent";
+      },
+      "A hears B's set over the marker");
+  CHECK(origin.calls == 1);
+}
+
+TEST_CASE("a marker is written only where L2 holds nothing", "[negative][redis]") {
+  test::RedisServer redis;
+  Cache a = test::open_cache(redis, {.negative_ttl = 1min, .negative_in_l2 = true});
+  std::atomic<bool> sneak{true};
+  // While the loader runs, another client stores a value: the fill must not replace it.
+  const tiercache::Loader racing = [&](const Context&, std::string_view) -> Result<Loaded> {
+    if (sneak.exchange(false)) redis.command({"SET", "k", "from elsewhere"});
+    return Loaded::absent();
+  };
+  CHECK(is_not_found(a.get_or_load(test::ctx_with_timeout(2s), "k", racing)));
+  REQUIRE(a.flush(test::ctx_with_timeout(2s)));
+  CHECK(redis.command({"GET", "k"}) == "from elsewhere");
+}
+
+TEST_CASE("in one read, a key of a foreign type fails alone, and the marker reads as absent",
+          "[negative][redis]") {
+  test::RedisServer redis;
+  tiercache::Options options;
+  options.redis.url = redis.url();
+  auto backend = tiercache::make_backend(options);
+  REQUIRE(backend);
+  REQUIRE(*backend);
+  redis.command({"RPUSH", "list", "x"});
+  redis.command({"HSET", "hash", "field", "x"});
+  redis.command({"SET", "plain", "v"});
+  redis.command({"EVAL",
+                 "redis.call('HSET', KEYS[1], 'tiercache:absent', '1') "
+                 "redis.call('PEXPIRE', KEYS[1], 60000)",
+                 "1", "marked"});
+  std::promise<std::vector<Result<tiercache::BackendValue>>> answered;
+  (*backend)->read(
+      {"list", "plain", "hash", "marked", "nothing"},
+      [&](std::vector<Result<tiercache::BackendValue>> r) { answered.set_value(std::move(r)); });
+  auto future = answered.get_future();
+  REQUIRE(future.wait_for(5s) == std::future_status::ready);
+  const auto results = future.get();
+  REQUIRE(results.size() == 5);
+  CHECK(results[0].error() == errc::backend_error);
+  CHECK(results[0].error().detail.find("WRONGTYPE") != std::string::npos);
+  REQUIRE(results[1]);
+  CHECK(results[1]->value == "v");
+  CHECK(!results[1]->absent);
+  CHECK(results[2].error() == errc::backend_error);
+  REQUIRE(results[3]);
+  CHECK(results[3]->absent);
+  CHECK(results[3]->value.empty());
+  CHECK(results[3]->ttl_left.kind == tiercache::TtlLeft::Kind::after);
+  CHECK(results[4].error() == errc::not_found);
+}
+
+TEST_CASE("negative_in_l2 needs a backend that can store the marker") {
+  struct NoMarkers final : tiercache::Backend {
+    void read(std::vector<std::string>, ReadDone) override {}
+    void write(std::span<const tiercache::BackendWrite>, WriteDone) override {}
+    bool is_available() const noexcept override { return true; }
+  };
+  auto refused = tiercache::CacheTestAccess::open_with(
+      {.negative_ttl = 1min, .negative_in_l2 = true}, std::make_unique<NoMarkers>());
+  REQUIRE(!refused);
+  CHECK(refused.error() == errc::invalid_argument);
+  CHECK(refused.error().detail.find("negative_in_l2") != std::string::npos);
+  CHECK(
+      tiercache::CacheTestAccess::open_with({.negative_ttl = 1min}, std::make_unique<NoMarkers>()));
 }

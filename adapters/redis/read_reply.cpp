@@ -6,6 +6,9 @@
 namespace tiercache::redis {
 namespace {
 
+// The read script's answer for a key that holds the "no such key" marker.
+constexpr const char* kAbsentStatus = "ABSENT";
+
 // Bytes of an unexpected reply quoted in an error.
 constexpr std::size_t kQuotedBytes = 64;
 
@@ -46,16 +49,21 @@ Result<BackendValue> parse_read_reply(const redisReply& range, const redisReply&
     return fail(errc::serialization, "get: the value in Redis is ", range.integer,
                 " bytes, longer than ", max_value_bytes,
                 " (Options.l1.max_value_bytes); not transferred");
-  if (range.type != REDIS_REPLY_STRING) return unexpected_reply("GETRANGE", range);
+  const bool absent = range.type == REDIS_REPLY_STATUS &&
+                      std::string_view(range.str, range.len) == std::string_view(kAbsentStatus);
+  if (range.type != REDIS_REPLY_STRING && !absent) return unexpected_reply("GETRANGE", range);
   if (pttl.type != REDIS_REPLY_INTEGER) return unexpected_reply("PTTL", pttl);
   // -2: no such key (GETRANGE then answered ""); -1: no expiry; else milliseconds left.
   if (pttl.integer == -2) return std::unexpected(Error{make_error_code(errc::not_found), {}});
   if (pttl.integer < -2) return fail(errc::backend_error, "PTTL: unexpected value ", pttl.integer);
-  if (range.len > max_value_bytes)
-    return fail(errc::serialization, "get: the value in Redis is longer than ", max_value_bytes,
-                " bytes (Options.l1.max_value_bytes); not read");
   BackendValue v;
-  v.value.assign(range.str, range.len);
+  v.absent = absent;
+  if (!absent) {
+    if (range.len > max_value_bytes)
+      return fail(errc::serialization, "get: the value in Redis is longer than ", max_value_bytes,
+                  " bytes (Options.l1.max_value_bytes); not read");
+    v.value.assign(range.str, range.len);
+  }
   v.ttl_left = pttl.integer == -1 ? TtlLeft::never_expires()
                                   : TtlLeft::expires_after(std::chrono::milliseconds(pttl.integer));
   return v;

@@ -280,6 +280,12 @@ void RedisBackend::write(std::span<const BackendWrite> writes, WriteDone done) {
       commands.push_back(format_command({"UNLINK", k}));
       continue;
     }
+    if (w.absent) {
+      const std::string px = std::to_string(w.ttl.count());
+      commands.push_back(format_command({"EVAL", kWriteAbsentScript, "1", k, px,
+                                         w.kind == BackendWrite::Kind::fill ? "nx" : ""}));
+      continue;
+    }
     // SET answers +OK, or nil when NX found the key taken: both are success for a fill.
     std::vector<std::string_view> argv = {"SET", k, w.value};
     const std::string px = std::to_string(w.ttl.count());

@@ -2,7 +2,8 @@
 //
 // Reads and writes use separate connections, so a get never queues behind a large write
 // pipeline. A read batch is one script call (read_reply.hpp says what and why); a write batch is
-// SET ... [PX] [NX] (NX: a fill) / UNLINK per write, pipelined on the write connection, which
+// SET ... [PX] [NX] (NX: a fill) / UNLINK per write (a "no such key" marker: a script,
+// absent_marker.hpp), pipelined on the write connection, which
 // fences the connections it replaces (redis_connection.hpp). Commands are formatted on the calling
 // thread. Keys get Options.redis.key_prefix in front. Only this directory includes hiredis.
 //
@@ -47,6 +48,7 @@ class RedisBackend final : public Backend {
   bool accepts_reads() const noexcept override;
   BackendHealth health() const override;
   ChangesHeard changes_heard() const noexcept override;
+  bool stores_absent() const noexcept override { return true; }
   void set_events(BackendEvents* events) override;
 
  private:

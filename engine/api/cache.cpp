@@ -396,12 +396,15 @@ Result<Produced> Cache::Impl::read_l2(const Context& ctx, std::string_view key) 
   if (!r) return std::unexpected(std::move(r.error()));
   if (auto bad = check_value("get: L2 value", r->value.size()); !bad)
     return fail(errc::serialization, bad.error().detail);
-  std::uint64_t expires = engine::expiry_after(options_.default_ttl);
+  // A marker ("no such key", Options.negative_in_l2) is kept no longer than negative_ttl, if
+  // this cache sets one, and never past its end in L2.
+  const std::chrono::milliseconds keep = r->absent ? options_.negative_ttl : options_.default_ttl;
+  std::uint64_t expires = engine::expiry_after(keep);
   if (r->ttl_left.kind == TtlLeft::Kind::after) {
     const std::uint64_t l2_end = sent_ms + static_cast<std::uint64_t>(r->ttl_left.left.count());
     expires = std::min(expires, l2_end - std::min(l2_end, engine::coarse_resolution_ms()));
   }
-  return Produced{std::move(r->value), expires, false, 0};
+  return Produced{std::move(r->value), expires, false, 0, r->absent};
 }
 
 Result<Produced> Cache::Impl::produce(const Context& ctx, std::string_view key, LeadPlan plan,
@@ -431,6 +434,7 @@ Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_
     Result<Produced> from_l2 = read_l2(ctx, key);
     if (from_l2) {
       counters_.add(kL2Hits);
+      if (from_l2->absent) counters_.add(kNegativeHits);
       provenance = Provenance::read_from_l2;
       return from_l2;
     }
@@ -453,14 +457,14 @@ Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_
 }
 
 void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const Produced& p) {
-  // A negative entry stays in this cache's L1: L2 holds no marker for it.
-  if (!p.loaded || p.absent || !writer_) return;
+  if (!p.loaded || !writer_ || (p.absent && !options_.negative_in_l2)) return;
   // Queued under the fill's lock: a purge or set of this cache that raced the load replaced the
   // loading entry, so this never runs after it. Written as a fill (only where L2 holds nothing),
   // so a value another writer stored in L2 meanwhile is not replaced by an older loaded one. A
   // full queue only costs L2 this copy (L1 keeps the loaded value; L2 simply lacks it).
   WriteOp op;
   op.kind = WriteOp::Kind::fill;
+  op.absent = p.absent;
   op.assign(key, p.value);
   op.hash = hash;
   op.expires_at_ms = p.expires_at_ms;

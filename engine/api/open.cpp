@@ -6,17 +6,34 @@
 
 namespace tiercache {
 
+namespace {
+
+// The options that depend on what the backend can do.
+Result<void> check_with_backend(const Options& o, const Backend* l2) {
+  if (o.negative_in_l2 && l2 != nullptr && !l2->stores_absent())
+    return fail(errc::invalid_argument,
+                "Options.negative_in_l2 is true, but the L2 backend cannot store the \"no such "
+                "key\" marker (Backend::stores_absent() is false)");
+  return {};
+}
+
+}  // namespace
+
 Result<Cache> Cache::open(const Options& options) {
   Result<Options> completed = engine::complete_options(options);
   if (!completed) return std::unexpected(std::move(completed.error()));
   Result<std::unique_ptr<Backend>> l2 = make_backend(*completed);
   if (!l2) return std::unexpected(std::move(l2.error()));
+  if (auto bad = check_with_backend(*completed, l2->get()); !bad)
+    return std::unexpected(std::move(bad.error()));
   return Cache(std::make_unique<Impl>(*completed, std::move(*l2)));
 }
 
 Result<Cache> CacheTestAccess::open_with(const Options& options, std::unique_ptr<Backend> l2) {
   Result<Options> completed = engine::complete_options(options);
   if (!completed) return std::unexpected(std::move(completed.error()));
+  if (auto bad = check_with_backend(*completed, l2.get()); !bad)
+    return std::unexpected(std::move(bad.error()));
   return Cache(std::make_unique<Cache::Impl>(*completed, std::move(l2)));
 }
 

@@ -39,7 +39,8 @@ std::string to_string(const Options& o) {
     << " l1.max_key_bytes=" << o.l1.max_key_bytes << " l1.max_value_bytes=" << o.l1.max_value_bytes
     << " l1.shards=" << o.l1.shards << " l1.expected_entry_bytes=" << o.l1.expected_entry_bytes
     << " default_ttl=" << o.default_ttl.count() << "ms negative_ttl=" << o.negative_ttl.count()
-    << "ms ttl_jitter=" << o.ttl_jitter
+    << "ms negative_in_l2=" << (o.negative_in_l2 ? "true" : "false")
+    << " ttl_jitter=" << o.ttl_jitter
     << " when_l2_down=" << (o.when_l2_down == L2DownPolicy::fail ? "fail" : "load")
     << " stale_if_l2_down=" << (o.stale_if_l2_down ? "true" : "false");
   if (!r.is_configured()) return std::move(s).str() + " redis=off";

@@ -20,6 +20,8 @@ struct WriteOp {
     barrier,  // a flush
   };
   Kind kind = Kind::set;
+  // fill: the loader said the key does not exist; L2 gets the marker that says so, not a value.
+  bool absent = false;
   std::uint64_t expires_at_ms = 0;  // coarse clock; kNeverExpires for no TTL
   std::uint64_t hash = 0;           // XXH3 of key: finds its shard and pending record again
   // The order of the writes to one key, as L1 took them: drawn under the key's shard lock, so

@@ -247,6 +247,7 @@ bool Writer::send_next() {
     const WriteOp::Kind kind = fill_replaces[w] ? WriteOp::Kind::set : op.kind;
     BackendWrite& out = writes[w];
     out.key = op.key();
+    out.absent = op.absent;
     out.kind = kind == WriteOp::Kind::fill ? BackendWrite::Kind::fill : BackendWrite::Kind::set;
     if (kind == WriteOp::Kind::purge) {
       out.kind = BackendWrite::Kind::purge;

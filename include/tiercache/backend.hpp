@@ -49,6 +49,9 @@ struct TtlLeft {
 struct BackendValue {
   std::string value;
   TtlLeft ttl_left;
+  // The key holds the marker a write with BackendWrite::absent left: the origin has no such
+  // key (negative caching in L2). `value` is then empty.
+  bool absent = false;
 };
 
 // One write of a batch. The views point into the writer's own copy of the write, valid until
@@ -65,6 +68,10 @@ struct BackendWrite {
   std::string_view key;
   std::string_view value;            // set, fill
   std::chrono::milliseconds ttl{0};  // set, fill; 0: no expiry
+  // set, fill: store the marker "the origin has no such key" instead of `value`, where no value
+  // can be mistaken for it; a read of the key then answers BackendValue::absent. Sent only to a
+  // backend whose stores_absent() is true.
+  bool absent = false;
 };
 
 // What a backend can say about itself, for CacheStats.
@@ -129,6 +136,9 @@ class Backend {
   // Whether read() would be tried now; for Redis, the read connection is up.
   virtual bool accepts_reads() const noexcept { return is_available(); }
   virtual BackendHealth health() const { return {is_available(), {}, 0, 0}; }
+  // Whether the backend can store the "no such key" marker (BackendWrite::absent), which
+  // Options.negative_in_l2 needs. Redis: yes.
+  virtual bool stores_absent() const noexcept { return false; }
 
   // Which changes made to L2 by others the backend hears (and tells set_events' events about).
   virtual ChangesHeard changes_heard() const noexcept { return ChangesHeard::none; }

@@ -134,6 +134,10 @@ struct Options {
   // not_found without asking the origin. 0: not cached (each miss asks again). At most kMaxTtl.
   // A set or purge of the key, or a change heard from L2, ends it early.
   std::chrono::milliseconds negative_ttl{0};
+  // With an L2: a loader's "no such key" is also written there as a marker (for the same TTL),
+  // so other instances answer not_found from it without running their loaders. Needs a backend
+  // that can store it (Redis can); ignored without an L2 or with negative_ttl 0.
+  bool negative_in_l2 = false;
   // Each TTL is shortened by a random part of up to this fraction, so keys set together do not
   // expire together. 0 to 1; 0.1 spreads a 60 s TTL over 54-60 s.
   double ttl_jitter = 0;

@@ -16,8 +16,9 @@ struct CacheStats {
   std::uint64_t loads = 0;           // loader calls started by get_or_load
   std::uint64_t load_failures = 0;   // loader calls that returned an error or threw
   std::uint64_t negative_loads = 0;  // ... that answered "no such key" (Loaded::absent)
-  std::uint64_t negative_hits = 0;   // lookups answered not_found by a cached "no such key"
-                                     // (Options.negative_ttl); counted in l1_hits too
+  std::uint64_t negative_hits = 0;   // lookups answered not_found by a cached "no such key":
+                                     // in L1 (Options.negative_ttl; counted in l1_hits too) or
+                                     // a marker in L2 (negative_in_l2; in l2_hits too)
   std::uint64_t coalesced = 0;       // L1 misses that waited on another caller's load or L2 read
   std::uint64_t l2_hits = 0;         // L1 misses answered by L2
   std::uint64_t l2_misses = 0;       // L1 misses L2 did not have either
