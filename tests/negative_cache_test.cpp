@@ -368,3 +368,29 @@ TEST_CASE("negative_in_l2 needs a backend that can store the marker") {
   CHECK(
       tiercache::CacheTestAccess::open_with({.negative_ttl = 1min}, std::make_unique<NoMarkers>()));
 }
+
+TEST_CASE("a loader's not_found after its caller's context ended is not cached", "[negative]") {
+  Cache cache = test::open_cache({.negative_ttl = 1min});
+  std::atomic<int> calls{0};
+  const tiercache::Loader cancelled = [&](const Context& ctx, std::string_view) -> Result<Loaded> {
+    ++calls;
+    while (!ctx.done()) std::this_thread::sleep_for(1ms);
+    return tiercache::fail(errc::not_found, "query cancelled, no rows");
+  };
+  CHECK(!cache.get_or_load(test::ctx_with_timeout(20ms), "k", cancelled));
+  CHECK(!cache.get_or_load(test::ctx_with_timeout(20ms), "k", cancelled));
+  CHECK(calls == 2);
+  CHECK(cache.stats().negative_loads == 0);
+}
+
+TEST_CASE("a loader may return a string literal or a Result<std::string>") {
+  Cache cache = test::open_cache();
+  CHECK(cache.get_or_load(test::ctx(), "a", [](auto&, std::string_view) { return "literal"; }) ==
+        "literal");
+  CHECK(cache.get_or_load(test::ctx(), "b", [](auto&, std::string_view) {
+    return Result<std::string>("result");
+  }) == "result");
+  CHECK(cache.get_or_load(test::ctx(), "c", [](auto&, std::string_view) {
+    return std::string("string");
+  }) == "string");
+}

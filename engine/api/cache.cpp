@@ -135,6 +135,10 @@ Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
   switch (read_l1(h, key, [&](std::string_view v) { assign_racy(value, v); })) {
     case engine::Lookup::hit:
       return value;
+    case engine::Lookup::hit_refresh:
+      // Only a loader can refresh: L2's copy expires with this one.
+      if (load == nullptr) return value;
+      return miss_.refresh(ctx, shard_for(h), h, key, *load, std::move(value));
     case engine::Lookup::absent:
       return not_found();
     case engine::Lookup::miss:
@@ -147,7 +151,7 @@ Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
 Result<void> Cache::Impl::get(const Context& ctx, std::string_view key, std::string& out) {
   const std::uint64_t h = hash_key(key);
   const engine::Lookup found = read_l1(h, key, [&](std::string_view v) { assign_racy(out, v); });
-  if (found == engine::Lookup::hit) return {};
+  if (engine::is_hit(found)) return {};
   if (!l2_ || found == engine::Lookup::absent) return not_found();
   Result<std::string> fetched = miss_.serve(ctx, shard_for(h), h, key, nullptr);
   if (!fetched) return std::unexpected(std::move(fetched.error()));
@@ -163,7 +167,7 @@ Result<std::size_t> Cache::Impl::get_into(const Context& ctx, std::string_view k
     size = v.size();
     if (v.size() <= out.size()) engine::copy_from_racy(out.data(), v.data(), v.size());
   });
-  if (found != engine::Lookup::hit) {
+  if (!engine::is_hit(found)) {
     if (!l2_ || found == engine::Lookup::absent) return not_found();
     Result<std::string> fetched = miss_.serve(ctx, shard_for(h), h, key, nullptr);
     if (!fetched) return std::unexpected(std::move(fetched.error()));
@@ -400,6 +404,10 @@ Result<Produced> Cache::Impl::read_l2(const Context& ctx, std::string_view key) 
   // this cache sets one, and never past its end in L2.
   const std::chrono::milliseconds keep = r->absent ? options_.negative_ttl : options_.default_ttl;
   std::uint64_t expires = engine::expiry_after(keep);
+  // A marker without a TTL (PERSIST, another tool) is answered, but L1 keeps it no longer than
+  // its own negative_ttl; with none, not at all.
+  if (r->absent && r->ttl_left.kind != TtlLeft::Kind::after && keep.count() == 0)
+    expires = engine::coarse_now_ms();
   if (r->ttl_left.kind == TtlLeft::Kind::after) {
     const std::uint64_t l2_end = sent_ms + static_cast<std::uint64_t>(r->ttl_left.left.count());
     expires = std::min(expires, l2_end - std::min(l2_end, engine::coarse_resolution_ms()));
@@ -420,7 +428,7 @@ Result<Produced> Cache::Impl::produce(const Context& ctx, std::string_view key, 
 Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_view key,
                                                 LeadPlan plan, const engine::LoadRequest* load,
                                                 Provenance& provenance) {
-  if (l2_ && plan != LeadPlan::known_absent) {
+  if (l2_ && plan != LeadPlan::known_absent && plan != LeadPlan::refresh) {
     // Our own write to the key is still on its way; L2's answer is stale until it lands. An L2
     // that takes no reads now would only hold the caller until its deadline: a set's caller
     // fails at once, a loaded value's goes on to the read (which fails) and the loader.
@@ -463,7 +471,9 @@ void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const 
   // so a value another writer stored in L2 meanwhile is not replaced by an older loaded one. A
   // full queue only costs L2 this copy (L1 keeps the loaded value; L2 simply lacks it).
   WriteOp op;
-  op.kind = WriteOp::Kind::fill;
+  // An early refresh replaces L2's (older) copy; any other loaded value goes only where L2 holds
+  // nothing, so that a value another writer stored meanwhile is not replaced by an older one.
+  op.kind = p.refreshed ? WriteOp::Kind::set : WriteOp::Kind::fill;
   op.absent = p.absent;
   op.assign(key, p.value);
   op.hash = hash;
@@ -472,8 +482,7 @@ void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const 
   pending.reserve_one_locked();  // before the queue takes the op, as in queue_write()
   op.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t seq = op.seq;
-  if (writer_->try_enqueue(op))
-    pending.record_locked(hash, key, WriteOp::Kind::fill, seq, p.expires_at_ms);
+  if (writer_->try_enqueue(op)) pending.record_locked(hash, key, op.kind, seq, p.expires_at_ms);
 }
 
 namespace {
@@ -481,8 +490,9 @@ namespace {
 Result<Loaded> call_loader(const Context& ctx, std::string_view key, const Loader& loader) {
   try {
     Result<Loaded> r = loader(ctx, key);
-    // The one error that is an answer: the origin has no such key.
-    if (!r && r.error() == errc::not_found) return Loaded::absent();
+    // The one error that is an answer: the origin has no such key. Not when the caller's
+    // context ended: a loader may report a cancelled query as "no rows".
+    if (!r && r.error() == errc::not_found && !ctx.done()) return Loaded::absent();
     return r;
   } catch (const std::exception& e) {
     return fail(errc::backend_error, "get_or_load: loader threw: ", e.what());
@@ -497,8 +507,11 @@ Result<Produced> Cache::Impl::run_loader(const Context& ctx, std::string_view ke
                                          const engine::LoadRequest& load) {
   counters_.add(kLoads);
   Result<Produced> p = [&]() -> Result<Produced> {
+    const auto started = std::chrono::steady_clock::now();
     Result<Loaded> loaded = call_loader(ctx, key, load.loader);
     if (!loaded) return std::unexpected(std::move(loaded.error()));
+    const std::uint8_t load_time =
+        engine::load_time_code(std::chrono::steady_clock::now() - started);
     const std::optional<std::chrono::milliseconds> ttl = loaded->ttl();
     if (ttl && (ttl->count() <= 0 || *ttl > kMaxTtl))
       return fail(errc::invalid_argument, "get_or_load: the loader's ttl is ", ttl->count(),
@@ -514,7 +527,12 @@ Result<Produced> Cache::Impl::run_loader(const Context& ctx, std::string_view ke
     if (auto bad = check_value("get_or_load: loader's value", loaded->value().size()); !bad)
       return std::unexpected(bad.error());
     const std::chrono::milliseconds keep = ttl.value_or(load.ttl.value_or(options_.default_ttl));
-    return Produced{std::move(*loaded).value(), engine::expiry_after(jittered(keep)), true, 0};
+    return Produced{std::move(*loaded).value(),
+                    engine::expiry_after(jittered(keep)),
+                    true,
+                    0,
+                    false,
+                    load_time};
   }();
   // A loader that failed because its caller's context ended is a hand-off, not a failure.
   if (!p && !ctx.done()) counters_.add(kLoadFailures);
@@ -537,6 +555,8 @@ CacheStats Cache::Impl::stats() const {
   s.stale_served = counters_.sum(kStaleServed);
   s.negative_hits = counters_.sum(kNegativeHits) + miss_.negative_hits();
   s.negative_loads = counters_.sum(kNegativeLoads);
+  s.refreshes = miss_.refreshes();
+  s.refresh_failures = miss_.refresh_failures();
   s.l2_coherent = (current_epoch() & 1) == 0;
   s.l2_hits = counters_.sum(kL2Hits);
   s.l2_misses = counters_.sum(kL2Misses);

@@ -40,7 +40,7 @@ std::string to_string(const Options& o) {
     << " l1.shards=" << o.l1.shards << " l1.expected_entry_bytes=" << o.l1.expected_entry_bytes
     << " default_ttl=" << o.default_ttl.count() << "ms negative_ttl=" << o.negative_ttl.count()
     << "ms negative_in_l2=" << (o.negative_in_l2 ? "true" : "false")
-    << " ttl_jitter=" << o.ttl_jitter
+    << " early_refresh_beta=" << o.early_refresh_beta << " ttl_jitter=" << o.ttl_jitter
     << " when_l2_down=" << (o.when_l2_down == L2DownPolicy::fail ? "fail" : "load")
     << " stale_if_l2_down=" << (o.stale_if_l2_down ? "true" : "false");
   if (!r.is_configured()) return std::move(s).str() + " redis=off";
@@ -77,6 +77,8 @@ constexpr std::size_t kMaxAutoShards = 64;
 constexpr std::size_t kAutoShardBytes = std::size_t{1} << 20;
 // Most shards a caller may ask for; each costs a mutex, a ring and a hash array.
 constexpr std::size_t kMaxShards = 1024;
+// XFetch's beta beyond which refreshes start so early that they are mostly loads.
+constexpr double kMaxEarlyRefreshBeta = 16;
 // Longest key the entry header can describe (a 16-bit length).
 constexpr std::size_t kMaxKeyBytesLimit = 65535;
 // Longest value the entry header can describe (a 32-bit length).
@@ -141,6 +143,9 @@ Result<Options> complete_options(const Options& in) {
   if (o.default_ttl.count() < 0 || o.default_ttl > kMaxTtl)
     return fail(errc::invalid_argument, "Options.default_ttl is ", o.default_ttl.count(),
                 "ms; must be in [0, ", kMaxTtl.count(), "] (0: no expiry)");
+  if (!(o.early_refresh_beta >= 0 && o.early_refresh_beta <= kMaxEarlyRefreshBeta))
+    return fail(errc::invalid_argument, "Options.early_refresh_beta is ", o.early_refresh_beta,
+                "; must be in [0, ", kMaxEarlyRefreshBeta, "] (0: off)");
   if (o.negative_ttl.count() < 0 || o.negative_ttl > kMaxTtl)
     return fail(errc::invalid_argument, "Options.negative_ttl is ", o.negative_ttl.count(),
                 "ms; must be in [0, ", kMaxTtl.count(), "] (0: not found is not cached)");
@@ -172,6 +177,7 @@ ShardLimits shard_limits(const Options& o) {
   ShardLimits limits{};
   limits.max_bytes = l1.max_bytes / l1.shards;
   limits.max_entries = l1.max_entries / l1.shards;
+  limits.early_refresh_beta = o.early_refresh_beta;
   std::size_t expected = limits.max_bytes / (l1.expected_entry_bytes + kEntryOverheadBytes);
   if (limits.max_entries != 0) expected = std::min(expected, limits.max_entries);
   limits.expected_entries = std::min(expected, kMaxExpectedEntries);

@@ -36,14 +36,26 @@ OrdinalPool& pool() {
 
 struct ThreadOrdinal {
   std::size_t stripe = pool().take();
-  ~ThreadOrdinal() { pool().give_back(stripe); }
+  ~ThreadOrdinal() {
+    // A count made by a thread_local destructor that runs after this one takes the shared
+    // stripe: this one may be another thread's by then.
+    stripe::this_thread_plus_one = kOwnedStripes + 1;
+    pool().give_back(stripe);
+  }
 };
 
 }  // namespace
 
-std::size_t this_thread_stripe() noexcept {
+namespace stripe {
+
+constinit thread_local std::size_t this_thread_plus_one = 0;
+
+std::size_t assign_this_thread() noexcept {
   thread_local ThreadOrdinal ordinal;
+  this_thread_plus_one = ordinal.stripe + 1;
   return ordinal.stripe;
 }
+
+}  // namespace stripe
 
 }  // namespace tiercache::engine

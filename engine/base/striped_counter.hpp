@@ -19,8 +19,21 @@ namespace tiercache::engine {
 // Threads that get a stripe of their own; one more stripe is shared by the rest.
 inline constexpr std::size_t kOwnedStripes = 64;
 
+namespace stripe {
+// This thread's stripe index plus one; 0 until the thread's first count. constinit, so a read
+// is one TLS load with no initialization guard.
+extern constinit thread_local std::size_t this_thread_plus_one;
+// Takes a stripe for this thread (given back when it exits) and returns its index.
+std::size_t assign_this_thread() noexcept;
+}  // namespace stripe
+
 // This thread's stripe index: < kOwnedStripes if it owns it, == kOwnedStripes if shared.
-std::size_t this_thread_stripe() noexcept;
+inline std::size_t this_thread_stripe() noexcept {
+  const std::size_t s = stripe::this_thread_plus_one;
+  if (s == 0) [[unlikely]]
+    return stripe::assign_this_thread();
+  return s - 1;
+}
 
 template <std::size_t N>
 class StripedCounters {

@@ -87,7 +87,10 @@ void ClockRing::add(Entry* e) {
 
 void ClockRing::replace(Entry* old, Entry* fresh) noexcept {
   fresh->ring_pos = old->ring_pos;
-  fresh->hits.store(old->hits.load(kRelaxed), kRelaxed);
+  // The count carries over; the load time is the new value's.
+  fresh->hits.store(
+      (fresh->hits.load(kRelaxed) & ~kHitCountMask) | (old->hits.load(kRelaxed) & kHitCountMask),
+      kRelaxed);
   clock_of(fresh).slots[fresh->ring_pos & ~kWindowBit] = fresh;
   sketch_.increment(fresh->hash);
 }
@@ -114,7 +117,7 @@ ClockRing::Victim ClockRing::sweep(Clock& c, std::uint64_t now_ms, const Entry* 
     // Relaxed: a reader racing this store may lose its increment; the entry then gets one pass
     // fewer, which costs hit ratio, never safety.
     const std::uint8_t r = e->hits.load(kRelaxed);
-    if (r == 0 || step >= kMaxHandSweep) return {e, false};
+    if ((r & kHitCountMask) == 0 || step >= kMaxHandSweep) return {e, false};
     e->hits.store(r - 1, kRelaxed);
     // The count taken back is a hit the entry had: the sketch hears of it now.
     sketch_.increment(e->hash);

@@ -83,10 +83,12 @@ PromiseSlot* Entry::slot() const noexcept {
 }
 
 Entry* make_value_entry(std::uint64_t hash, std::string_view key, std::string_view value,
-                        std::uint64_t expires_at_ms, std::uint32_t epoch) {
+                        std::uint64_t expires_at_ms, std::uint32_t epoch,
+                        std::uint8_t load_time_code) {
   const std::size_t version_at = Entry::version_offset(key.size(), value.size());
   Entry* e = allocate(hash, key, version_at - key.size() + sizeof(std::uint32_t));
   e->kind = EntryKind::value;
+  e->hits.store(static_cast<std::uint8_t>(load_time_code << kLoadTimeShift), kRelaxed);
   e->epoch.store(epoch, kRelaxed);
   e->expires_at_ms.store(expires_at_ms, kRelaxed);
   e->value_bytes = static_cast<std::uint32_t>(value.size());

@@ -7,7 +7,7 @@
 //     u32  ring_pos;              // its CLOCK (bit 31: window) and slot there
 //     atomic<u32> epoch;          // the coherence epoch when L1 took the value     }
 //     u16  key_bytes;
-//     atomic<u8> hits;            // CLOCK count, 0..3: bumped by reads
+//     atomic<u8> hits;            // CLOCK count, 0..3 (bumped by reads); load time code
 //     EntryKind kind;
 //     char bytes[];               // key, then the value, padding to 4, atomic<u32> version
 //   };                            // (value); key, then a PromiseSlot* (loading); key (absent)
@@ -46,6 +46,11 @@ enum class EntryKind : std::uint8_t {
 // policy 5.6 vs 6.2 points); a cap keeps hot entries from writing their line on every hit.
 inline constexpr std::uint8_t kMaxHitCount = 3;
 
+// Entry::hits: the CLOCK count in the low bits, the load time code (early_refresh.hpp) above.
+inline constexpr std::uint8_t kHitCountMask = 3;
+inline constexpr unsigned kLoadTimeShift = 2;
+static_assert(kMaxHitCount <= kHitCountMask);
+
 // Entry::version() bits.
 inline constexpr std::uint32_t kVersionBusy = 1;
 inline constexpr std::uint32_t kVersionDead = std::uint32_t{1} << 31;
@@ -72,6 +77,9 @@ struct Entry {
   // (docs/architecture.md, invariant 14).
   std::atomic<std::uint32_t> epoch;
   std::uint16_t key_bytes;
+  // Bits 0-1: the CLOCK count, bumped by reads, taken back by the hand. Bits 2-7: how long the
+  // value took to load (early_refresh.hpp), set before the entry is published and never changed
+  // after, so a read's racy store of the count carries it over unchanged.
   std::atomic<std::uint8_t> hits;
   EntryKind kind;
 
@@ -149,16 +157,19 @@ struct Entry {
   // cores on every hit.
   void record_hit() noexcept {
     const std::uint8_t r = hits.load(kRelaxed);
-    if (r < kMaxHitCount) hits.store(r + 1, kRelaxed);
+    if ((r & kHitCountMask) < kMaxHitCount) hits.store(r + 1, kRelaxed);
   }
+  unsigned load_time_code() const noexcept { return hits.load(kRelaxed) >> kLoadTimeShift; }
 };
 
 static_assert(sizeof(Entry) == 32, "the header is part of the per-entry overhead we report");
 static_assert(alignof(Entry) == 8, "entries come from operator new; no over-alignment");
 
-// A value entry, not yet published. Its bytes are copied in.
+// A value entry, not yet published. Its bytes are copied in. `load_time_code`: how long the
+// value took to load (early_refresh.hpp), 0 if it was not loaded.
 Entry* make_value_entry(std::uint64_t hash, std::string_view key, std::string_view value,
-                        std::uint64_t expires_at_ms, std::uint32_t epoch = 0);
+                        std::uint64_t expires_at_ms, std::uint32_t epoch = 0,
+                        std::uint8_t load_time_code = 0);
 // A negative entry (the origin has no such key), not yet published.
 Entry* make_absent_entry(std::uint64_t hash, std::string_view key, std::uint64_t expires_at_ms,
                          std::uint32_t epoch);

@@ -30,6 +30,7 @@ ShardTable::ShardTable(const ShardLimits& limits)
 ShardTable::~ShardTable() {
   // No reader can reach the shard any more: what it holds goes at once.
   index_.for_each([](Entry* e) { destroy_entry(e); });
+  for (auto& [hash, r] : refreshing_) r.slot->release();
 }
 
 Entry* ShardTable::find_locked(std::uint64_t hash) {
@@ -39,6 +40,7 @@ Entry* ShardTable::find_locked(std::uint64_t hash) {
 
 void ShardTable::replace_locked(Entry* old, Entry* fresh) {
   if (old == nullptr) index_.reserve_one_more();
+  forget_refresh_locked(fresh->hash);
   const bool fresh_is_cached = fresh->is_cached();
   if (old != nullptr && old->is_cached()) {
     if (old->kind == EntryKind::value) old->mark_dead();
@@ -63,7 +65,13 @@ void ShardTable::replace_locked(Entry* old, Entry* fresh) {
   }
 }
 
-void ShardTable::unlink_locked(Entry* e) {
+void ShardTable::unlink_locked(Entry* e, Unlink why) {
+  if (why == Unlink::eviction && !refreshing_.empty()) {
+    const auto it = refreshing_.find(e->hash);
+    if (it != refreshing_.end() && it->second.entry == e) it->second.entry = nullptr;
+  } else {
+    forget_refresh_locked(e->hash);
+  }
   if (e->is_cached()) {
     if (e->kind == EntryKind::value) e->mark_dead();
     ring_.remove(e);
@@ -85,7 +93,7 @@ void ShardTable::make_room_locked(const Entry* keep) {
     const ClockRing::Victim victim = ring_.next_victim(now, keep);
     if (victim.entry == nullptr) return;
     bump(victim.expired ? expirations_ : evictions_, std::uint64_t{1});
-    unlink_locked(victim.entry);
+    unlink_locked(victim.entry, Unlink::eviction);
   }
 }
 
@@ -107,6 +115,7 @@ void ShardTable::rewrite_locked(Entry* e, std::string_view value, std::uint64_t 
   write_value(e, value, expires_at_ms, epoch);
   e->release_rewrite(held, true);
   ring_.rewritten(e);
+  forget_refresh_locked(e->hash);
 }
 
 void ShardTable::write_value(Entry* e, std::string_view value, std::uint64_t expires_at_ms,
@@ -164,6 +173,8 @@ void ShardTable::store_locked(Entry* fresh) {
 }
 
 void ShardTable::purge_locked(std::uint64_t hash, std::string_view key) {
+  // Also with nothing in the cell: an evicted value's refresh must not bring it back.
+  forget_refresh_locked(hash);
   Entry* e = find_locked(hash);
   if (e != nullptr && e->has_key(key)) unlink_locked(e);
 }
@@ -189,9 +200,75 @@ Filled ShardTable::fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entr
   return Filled::filled;
 }
 
+void ShardTable::forget_refresh_locked(std::uint64_t hash) noexcept {
+  if (refreshing_.empty()) return;
+  const auto it = refreshing_.find(hash);
+  if (it == refreshing_.end()) return;
+  it->second.slot->release();
+  refreshing_.erase(it);
+}
+
+PromiseSlot* ShardTable::claim_refresh(std::uint64_t hash, std::string_view key,
+                                       std::uint32_t epoch) {
+  std::lock_guard lock(writer_mu_);
+  Entry* e = find_locked(hash);
+  Instant now;
+  // Also not once the value was refreshed since the caller's read drew it: the new one is far
+  // from expiry.
+  if (e == nullptr || e->kind != EntryKind::value || !e->has_key(key) ||
+      !is_fresh(*e, epoch, now) || !now.read || refreshing_.contains(hash) ||
+      !within_refresh_lead(e->expires_at_ms.load(kRelaxed) - now.ms, e->load_time_code(),
+                           limits_.early_refresh_beta))
+    return nullptr;
+  // Make room first: a failed allocation claims nothing.
+  refreshing_.reserve(refreshing_.size() + 1);
+  PromiseSlot* slot = PromiseSlot::create(epoch);
+  slot->add_ref();  // the table's
+  // A lock-free rewrite may be running (its busy bit set): the version then moves, and the
+  // refresh caches nothing.
+  refreshing_.emplace(hash, Refresh{std::string(key), e, e->version().load(kAcquire), slot});
+  return slot;
+}
+
+Filled ShardTable::finish_refresh_locked(std::uint64_t hash, const PromiseSlot* slot,
+                                         Entry* fresh) {
+  const auto it = refreshing_.find(hash);
+  if (it == refreshing_.end() || it->second.slot != slot) {
+    destroy_entry(fresh);
+    return Filled::superseded;
+  }
+  const Entry* claimed = it->second.entry;
+  const std::uint32_t version = it->second.version;
+  it->second.slot->release();
+  refreshing_.erase(it);
+  // Claimed and not forgotten: no change under this lock reached the cell since, so it still
+  // holds the entry, or nothing if it was evicted; only a lock-free rewrite could have changed
+  // the entry, and that moves the version.
+  Entry* e = find_locked(hash);
+  const bool untouched =
+      claimed == nullptr ? e == nullptr : e == claimed && e->version().load(kAcquire) == version;
+  if (!untouched) {
+    destroy_entry(fresh);
+    return Filled::superseded;
+  }
+  replace_locked(e, fresh);
+  make_room_locked(fresh);
+  return Filled::filled;
+}
+
+void ShardTable::abandon_refresh(std::uint64_t hash, const PromiseSlot* slot) {
+  locked([&] {
+    const auto it = refreshing_.find(hash);
+    if (it == refreshing_.end() || it->second.slot != slot) return;
+    it->second.slot->release();
+    refreshing_.erase(it);
+  });
+}
+
 Invalidated ShardTable::invalidate(std::uint64_t hash, std::string_view key) {
   Invalidated what = Invalidated::nothing;
   locked([&] {
+    forget_refresh_locked(hash);
     Entry* e = find_locked(hash);
     if (e == nullptr || !e->has_key(key)) return;
     if (e->kind == EntryKind::loading) {

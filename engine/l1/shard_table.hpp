@@ -22,12 +22,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "engine/base/cpu_relax.hpp"
 #include "engine/base/memory_order.hpp"
 #include "engine/base/racy_copy.hpp"
 #include "engine/l1/clock_ring.hpp"
 #include "engine/l1/coarse_clock.hpp"
+#include "engine/l1/early_refresh.hpp"
 #include "engine/l1/entry.hpp"
 #include "engine/l1/entry_index.hpp"
 #include "engine/l1/reclamation.hpp"
@@ -47,6 +49,7 @@ struct ShardLimits {
   std::size_t max_bytes;         // charged bytes the shard may hold
   std::size_t max_entries;       // 0: no bound on the count
   std::size_t expected_entries;  // sizes the index and the ring up front
+  double early_refresh_beta;     // XFetch's beta (early_refresh.hpp); 0: no early refresh
 };
 
 // Values up to this size are rewritten in place by a set of the same size; larger ones get a new
@@ -86,11 +89,17 @@ struct Claim {
 };
 
 // What a lock-free look at L1 found for a key.
+// The hits last, so that "a value was served" is one compare.
 enum class Lookup : std::uint8_t {
-  miss,    // nothing served: no entry, a loading one, expired, or of an untrusted epoch
-  hit,     // a fresh value, handed to the caller's f
-  absent,  // a fresh negative entry: the origin said the key does not exist
+  miss,         // nothing served: no entry, a loading one, expired, or of an untrusted epoch
+  absent,       // a fresh negative entry: the origin said the key does not exist
+  hit,          // a fresh value, handed to the caller's f
+  hit_refresh,  // the same, and this read drew its early refresh (early_refresh.hpp)
 };
+
+inline bool is_hit(Lookup l) noexcept {
+  return l >= Lookup::hit;
+}
 
 // What an invalidation found for its key.
 enum class Invalidated { nothing, erased, load_marked };
@@ -141,7 +150,7 @@ class ShardTable {
       if (version.load(kRelaxed) != before) continue;
       if (!fresh) return Lookup::miss;
       e->record_hit();
-      return Lookup::hit;
+      return refresh_drawn(*e, now) ? Lookup::hit_refresh : Lookup::hit;
     }
     // Take the writer side (no rewrite runs meanwhile) and give it back unchanged. A dead entry
     // is never rewritten, so its value is stable.
@@ -210,17 +219,40 @@ class ShardTable {
   // an untrusted value L1 holds for the key, if any) decides: lead a new load, absent, or serve
   // that untrusted value. `epoch`: the caller's reading of the coherence epoch, the stamp a
   // value must carry to be served and the epoch a load it joins must have started in.
+  // `joins_refresh`: the caller has a loader, and may wait on an early refresh of the key.
   template <class OnMiss>
-  Claim claim(std::uint64_t hash, std::string_view key, std::uint32_t epoch,
+  Claim claim(std::uint64_t hash, std::string_view key, std::uint32_t epoch, bool joins_refresh,
               OnMiss&& on_miss_locked) {
     Claim c;
     {
       std::lock_guard lock(writer_mu_);
-      c = claim_locked(hash, key, epoch, on_miss_locked);
+      c = claim_locked(hash, key, epoch, joins_refresh, on_miss_locked);
     }
     reclaim_if_over_budget();
     return c;
   }
+  // Early refresh. The caller, whose read drew it, becomes the key's refresher if the value it
+  // read is still the key's entry and nobody refreshes it yet: returns a slot (one reference the
+  // caller's) that callers arriving after the value expired wait on (claim), or nullptr.
+  PromiseSlot* claim_refresh(std::uint64_t hash, std::string_view key, std::uint32_t epoch);
+  // The refresher's value replaces the one it refreshed, if that is still the key's entry,
+  // untouched since the claim (no set, purge, invalidation or eviction), and then_locked() runs;
+  // otherwise `fresh` is freed and nothing runs.
+  template <class F>
+  Filled finish_refresh(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh,
+                        F&& then_locked) {
+    Filled filled;
+    {
+      std::lock_guard lock(writer_mu_);
+      filled = finish_refresh_locked(hash, slot, fresh);
+      if (filled == Filled::filled) then_locked();
+    }
+    reclaim_if_over_budget();
+    return filled;
+  }
+  // The refresher produced nothing to cache: its claim goes, and the value stays until it expires.
+  void abandon_refresh(std::uint64_t hash, const PromiseSlot* slot);
+
   // L2 says `key` changed: its value goes, and a load in progress is marked so that its fill is
   // answered but not cached (S7).
   Invalidated invalidate(std::uint64_t hash, std::string_view key);
@@ -260,7 +292,7 @@ class ShardTable {
   }
   template <class OnMiss>
   Claim claim_locked(std::uint64_t hash, std::string_view key, std::uint32_t epoch,
-                     OnMiss& on_miss_locked) {
+                     bool joins_refresh, OnMiss& on_miss_locked) {
     Entry* e = find_locked(hash);
     std::optional<UntrustedStamp> untrusted;
     if (e != nullptr && e->has_key(key)) {
@@ -282,6 +314,18 @@ class ShardTable {
       // callers only; this one replaces its entry below and loads anew (S7).
       if (e->kind == EntryKind::loading && e->slot()->joinable_locked(epoch)) {
         PromiseSlot* slot = e->slot();
+        slot->add_ref();
+        slot->join();
+        return {Claim::Kind::wait, {}, slot, false};
+      }
+    }
+    // The value expired (or was evicted) while its early refresh runs: that refresh is the key's
+    // load. Callers with a loader only: a failed refresh answers nobody, and they load anew.
+    if (joins_refresh && !refreshing_.empty()) {
+      const auto it = refreshing_.find(hash);
+      if (it != refreshing_.end() && it->second.key == key &&
+          it->second.slot->joinable_locked(epoch)) {
+        PromiseSlot* slot = it->second.slot;
         slot->add_ref();
         slot->join();
         return {Claim::Kind::wait, {}, slot, false};
@@ -349,6 +393,15 @@ class ShardTable {
     std::uint64_t ms = 0;
     bool read = false;
   };
+  // Whether this read of a fresh value `e` refreshes it early. Judged at the read's instant;
+  // an entry without a TTL or a load time never does.
+  bool refresh_drawn(const Entry& e, const Instant& now) const noexcept {
+    if (!now.read || limits_.early_refresh_beta == 0) return false;
+    const unsigned code = e.load_time_code();
+    if (code == 0) return false;
+    const std::uint64_t expires = e.expires_at_ms.load(kRelaxed);
+    return expires > now.ms && draws_refresh(expires - now.ms, code, limits_.early_refresh_beta);
+  }
   // read()'s way with a negative entry (or a loading one: a miss).
   static Lookup read_absent(Entry& e, std::string_view key, std::uint32_t epoch) noexcept {
     Instant now;
@@ -386,18 +439,35 @@ class ShardTable {
   static void write_value(Entry* e, std::string_view value, std::uint64_t expires_at_ms,
                           std::uint32_t epoch) noexcept;
   Filled fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
+  Filled finish_refresh_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
+  // Any change to the key's cell ends its early refresh's claim: the refresh then answers its
+  // callers but caches nothing (as S4 for loads).
+  void forget_refresh_locked(std::uint64_t hash) noexcept;
   Entry* find_locked(std::uint64_t hash);
   // The cell's entry if it is `slot`'s loading entry (the leader's identity check, S4).
   Entry* find_loading_locked(std::uint64_t hash, const PromiseSlot* slot);
   // Makes `fresh` the cell's entry, keeping the ring and the counts in step with `old`.
   void replace_locked(Entry* old, Entry* fresh);
-  void unlink_locked(Entry* e);
+  // An eviction keeps the key's early refresh claimed (its value goes back in when it comes);
+  // any other change ends it.
+  enum class Unlink : std::uint8_t { change, eviction };
+  void unlink_locked(Entry* e, Unlink why = Unlink::change);
   void make_room_locked(const Entry* keep);
 
   const ShardLimits limits_;
   mutable std::mutex writer_mu_;
   EntryIndex index_;  // written under writer_mu_
   ClockRing ring_;    // guarded by writer_mu_
+  // Early refreshes running, by key hash: the key, the entry refreshed (null once evicted) and
+  // its version when claimed, and the slot (one reference held here) that callers wait on once
+  // the value expired. Guarded by writer_mu_.
+  struct Refresh {
+    std::string key;
+    const Entry* entry;
+    std::uint32_t version;
+    PromiseSlot* slot;
+  };
+  std::unordered_map<std::uint64_t, Refresh> refreshing_;
   // Written under writer_mu_, read by stats() without it.
   std::atomic<std::size_t> bytes_{0};
   std::atomic<std::size_t> entries_{0};

@@ -11,12 +11,13 @@ Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::
   for (;;) {
     if (ctx.done()) return ended_while(ctx, "get", "before the miss was served");
     LeadPlan plan = LeadPlan::read_l2;
-    Claim claim = shard.claim(hash, key, source_.claim_epoch(), [&](auto untrusted) {
-      plan = source_.plan_locked(hash, key, untrusted);
-      if (plan == LeadPlan::serve_l1_value) return MissDecision::serve_stale;
-      if (plan == LeadPlan::known_absent && load == nullptr) return MissDecision::absent;
-      return MissDecision::lead;
-    });
+    Claim claim =
+        shard.claim(hash, key, source_.claim_epoch(), load != nullptr, [&](auto untrusted) {
+          plan = source_.plan_locked(hash, key, untrusted);
+          if (plan == LeadPlan::serve_l1_value) return MissDecision::serve_stale;
+          if (plan == LeadPlan::known_absent && load == nullptr) return MissDecision::absent;
+          return MissDecision::lead;
+        });
     if (claim.stale_seen && plan != LeadPlan::serve_l1_value) counters_.add(kStaleRefused);
     switch (claim.kind) {
       case Claim::Kind::hit:
@@ -62,7 +63,8 @@ Result<std::string> MissPath::lead_unguarded(const Context& ctx, ShardTable& sha
     // A value that expires now answers this call but is not worth an L1 entry.
     if (p->expires_at_ms > coarse_now_ms()) {
       Entry* fresh = p->absent ? make_absent_entry(hash, key, p->expires_at_ms, p->epoch)
-                               : make_value_entry(hash, key, p->value, p->expires_at_ms, p->epoch);
+                               : make_value_entry(hash, key, p->value, p->expires_at_ms, p->epoch,
+                                                  p->load_time_code);
       const Filled filled =
           shard.fill(hash, slot, fresh, [&] { source_.filled_locked(hash, key, *p); });
       if (filled == Filled::invalidated) counters_.add(kFillsDiscarded);
@@ -88,6 +90,51 @@ Result<std::string> MissPath::lead_unguarded(const Context& ctx, ShardTable& sha
     const bool for_loaderless_only = load == nullptr && source_.loader_could_answer(r.error());
     slot->publish(r, for_loaderless_only ? PromiseSlot::AnswerFor::callers_without_loader
                                          : PromiseSlot::AnswerFor::everyone);
+  }
+  slot->release();
+  return r;
+}
+
+Result<std::string> MissPath::refresh(const Context& ctx, ShardTable& shard, std::uint64_t hash,
+                                      std::string_view key, const LoadRequest& load,
+                                      std::string value) {
+  PromiseSlot* slot = shard.claim_refresh(hash, key, source_.claim_epoch());
+  if (slot == nullptr) return value;
+  counters_.add(kRefreshes);
+  Result<std::string> r;
+  try {
+    Result<Produced> p = source_.produce(ctx, key, LeadPlan::refresh, &load);
+    if (p) {
+      p->refreshed = true;
+      // An answer that expires now (negative caching off) replaces nothing.
+      if (p->expires_at_ms > coarse_now_ms()) {
+        Entry* fresh = p->absent ? make_absent_entry(hash, key, p->expires_at_ms, p->epoch)
+                                 : make_value_entry(hash, key, p->value, p->expires_at_ms, p->epoch,
+                                                    p->load_time_code);
+        shard.finish_refresh(hash, slot, fresh, [&] { source_.filled_locked(hash, key, *p); });
+      } else {
+        shard.abandon_refresh(hash, slot);
+      }
+      if (p->absent) {
+        r = std::unexpected(Error{make_error_code(errc::not_found), {}});
+      } else {
+        r = std::move(p->value);
+      }
+      slot->publish(r);
+    } else {
+      // The value stays until it expires; callers that came after that load it themselves.
+      if (!ctx.done()) counters_.add(kRefreshFailures);
+      shard.abandon_refresh(hash, slot);
+      slot->publish(std::unexpected(std::move(p.error())),
+                    PromiseSlot::AnswerFor::callers_without_loader);
+      r = std::move(value);
+    }
+  } catch (...) {
+    shard.abandon_refresh(hash, slot);
+    slot->publish(std::unexpected(Error{make_error_code(errc::backend_error), {}}),
+                  PromiseSlot::AnswerFor::callers_without_loader);
+    slot->release();
+    throw;
   }
   slot->release();
   return r;

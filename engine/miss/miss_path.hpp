@@ -33,6 +33,7 @@ enum class LeadPlan : std::uint8_t {
   serve_l1_value,   // answer the value L1 holds though its epoch is not trusted: it is this
                     // cache's own unacknowledged write, or stale_if_l2_down allows it (only
                     // offered when one is there)
+  refresh,          // an early refresh: the loader, without asking L2 (its copy is as old)
 };
 
 // A get_or_load's loader and the TTL its call asked for (none: Options.default_ttl).
@@ -43,13 +44,15 @@ struct LoadRequest {
 
 // What a leader made of the key.
 struct Produced {
-  std::string value;            // empty when absent
-  std::uint64_t expires_at_ms;  // the L1 expiry; not in the future: answer, but cache nothing
-  bool loaded;                  // produced by the loader (so L2 does not have it yet)
-  std::uint32_t epoch;          // the entry's stamp: the coherence epoch before L2 was asked,
-                                // or kUnvouchedEpoch
-  bool absent = false;          // the origin said there is no such key: answer not_found, and
-                                // cache that (a negative entry) until expires_at_ms
+  std::string value;                // empty when absent
+  std::uint64_t expires_at_ms;      // the L1 expiry; not in the future: answer, but cache nothing
+  bool loaded;                      // produced by the loader (so L2 does not have it yet)
+  std::uint32_t epoch;              // the entry's stamp: the coherence epoch before L2 was asked,
+                                    // or kUnvouchedEpoch
+  bool absent = false;              // the origin said there is no such key: answer not_found, and
+                                    // cache that (a negative entry) until expires_at_ms
+  std::uint8_t load_time_code = 0;  // how long the loader took (early_refresh.hpp); 0: not loaded
+  bool refreshed = false;           // an early refresh's value: it replaces L2's copy
 };
 
 // The producer of values for MissPath; the cache implements it.
@@ -83,6 +86,15 @@ class MissPath {
   Result<std::string> serve(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                             std::string_view key, const LoadRequest* load);
 
+  // A get_or_load whose read of `value` drew the key's early refresh: reloads it if nobody else
+  // does, and answers the new value (or, if the refresh fails, `value`, which stays until it
+  // expires); while another caller refreshes, answers `value` at once.
+  Result<std::string> refresh(const Context& ctx, ShardTable& shard, std::uint64_t hash,
+                              std::string_view key, const LoadRequest& load, std::string value);
+
+  // Early refreshes run, and those that failed (their value stayed).
+  std::uint64_t refreshes() const noexcept { return counters_.sum(kRefreshes); }
+  std::uint64_t refresh_failures() const noexcept { return counters_.sum(kRefreshFailures); }
   // Callers that waited on another caller's load instead of producing the value themselves.
   std::uint64_t coalesced() const noexcept { return counters_.sum(kCoalesced); }
   // Misses that found a fresh negative entry under the shard lock (it appeared after the look
@@ -113,6 +125,8 @@ class MissPath {
     kFillsDiscarded,
     kStaleRefused,
     kNegativeHits,
+    kRefreshes,
+    kRefreshFailures,
     kCounterCount
   };
 

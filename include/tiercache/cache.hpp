@@ -67,6 +67,7 @@ class Cache {
   [[nodiscard]] Result<std::string> get_or_load(const Context& ctx, std::string_view key,
                                                 const Loader& loader);
   // The same, caching a loaded value for `ttl` (in (0, kMaxTtl]) unless the loader gave its own.
+  // A caller that waits on another caller's load gets that load's value and TTL.
   [[nodiscard]] Result<std::string> get_or_load(const Context& ctx, std::string_view key,
                                                 const Loader& loader,
                                                 std::chrono::milliseconds ttl);

@@ -28,6 +28,8 @@ class Loaded {
   // The origin's value, cached for the get_or_load call's TTL (or Options.default_ttl).
   // Implicit, so a loader may return a std::string or a Result<std::string>.
   Loaded(std::string value) : value_(std::move(value)) {}
+  // So that a loader may return a string literal.
+  Loaded(const char* value) : value_(value) {}
   // The origin's value and how long it may be cached, in (0, kMaxTtl]; any other TTL fails the
   // load with invalid_argument and caches nothing.
   Loaded(std::string value, std::chrono::milliseconds ttl) : value_(std::move(value)), ttl_(ttl) {}

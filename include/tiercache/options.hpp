@@ -136,8 +136,18 @@ struct Options {
   std::chrono::milliseconds negative_ttl{0};
   // With an L2: a loader's "no such key" is also written there as a marker (for the same TTL),
   // so other instances answer not_found from it without running their loaders. Needs a backend
-  // that can store it (Redis can); ignored without an L2 or with negative_ttl 0.
+  // that can store it (Redis can); ignored without an L2, and for an answer L1 does not keep
+  // (negative_ttl 0 and no Loaded::absent(ttl)). Turn it on only once every instance sharing
+  // the key prefix runs a version that reads markers: an older one fails its reads of them.
   bool negative_in_l2 = false;
+  // Early refresh of values get_or_load loaded (probabilistic early expiration, "XFetch",
+  // VLDB 2015): a get_or_load that reads such a value shortly before it expires may draw its
+  // reload, with a chance that grows as expiry nears and with how long its last load took
+  // (scaled by this beta). The caller that draws it runs the loader and gets the new value;
+  // every other caller keeps getting the current one, and one that comes after it expired waits
+  // for that refresh rather than loading again. So a key read steadily never expires under
+  // load. 0: off; 1 is XFetch's default; up to 16 (earlier refreshes, more loads).
+  double early_refresh_beta = 0;
   // Each TTL is shortened by a random part of up to this fraction, so keys set together do not
   // expire together. 0 to 1; 0.1 spreads a 60 s TTL over 54-60 s.
   double ttl_jitter = 0;

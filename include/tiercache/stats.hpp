@@ -14,21 +14,27 @@ struct CacheStats {
   std::uint64_t l1_hits = 0;         // get / get_into / get_or_load answered from L1
   std::uint64_t l1_misses = 0;       // ... not answered from L1 (absent, expired or loading)
   std::uint64_t loads = 0;           // loader calls started by get_or_load
-  std::uint64_t load_failures = 0;   // loader calls that returned an error or threw
   std::uint64_t negative_loads = 0;  // ... that answered "no such key" (Loaded::absent)
-  std::uint64_t negative_hits = 0;   // lookups answered not_found by a cached "no such key":
-                                     // in L1 (Options.negative_ttl; counted in l1_hits too) or
-                                     // a marker in L2 (negative_in_l2; in l2_hits too)
-  std::uint64_t coalesced = 0;       // L1 misses that waited on another caller's load or L2 read
-  std::uint64_t l2_hits = 0;         // L1 misses answered by L2
-  std::uint64_t l2_misses = 0;       // L1 misses L2 did not have either
-  std::uint64_t l2_errors = 0;       // L2 reads that failed (down, timeout, error reply)
-  std::uint64_t evictions = 0;       // entries removed to make room
-  std::uint64_t expirations = 0;     // expired entries reclaimed by the CLOCK sweep
-  std::size_t entries = 0;           // entries in L1 now (values and cached "no such key"s, not
-                                     // loads in progress)
-  std::size_t bytes = 0;             // bytes charged for them: key + value + overhead each
-  std::size_t max_bytes = 0;         // Options.l1.max_bytes
+  std::uint64_t load_failures = 0;   // ... that returned an error (other than not_found, which
+                                     // is an answer) or threw
+  // Early refreshes run (Options.early_refresh_beta), and those whose loader failed (the value
+  // stayed until it expired). Counted in loads too.
+  std::uint64_t refreshes = 0;
+  std::uint64_t refresh_failures = 0;
+  // Lookups answered not_found by a cached "no such key": in L1 (Options.negative_ttl; in
+  // l1_hits too, but for the few found only on a second look, under the shard lock) or a marker
+  // in L2 (negative_in_l2; in l2_hits too; once per L2 read, not per caller waiting on it).
+  std::uint64_t negative_hits = 0;
+  std::uint64_t coalesced = 0;    // L1 misses that waited on another caller's load or L2 read
+  std::uint64_t l2_hits = 0;      // L1 misses answered by L2
+  std::uint64_t l2_misses = 0;    // L1 misses L2 did not have either
+  std::uint64_t l2_errors = 0;    // L2 reads that failed (down, timeout, error reply)
+  std::uint64_t evictions = 0;    // entries removed to make room
+  std::uint64_t expirations = 0;  // expired entries reclaimed by the CLOCK sweep
+  std::size_t entries = 0;        // entries in L1 now (values and cached "no such key"s, not
+                                  // loads in progress)
+  std::size_t bytes = 0;          // bytes charged for them: key + value + overhead each
+  std::size_t max_bytes = 0;      // Options.l1.max_bytes
   // What one entry costs beyond its key and value: header, allocator rounding, its share of the
   // hash array and of the CLOCK ring. Charged against max_bytes for every entry.
   std::size_t overhead_bytes_per_entry = 0;

@@ -1,0 +1,194 @@
+// Early refresh (XFetch, Options.early_refresh_beta): a value read steadily is reloaded before it
+// expires by the one caller that draws it, while every other caller keeps the current value; a
+// set, purge or eviction during the refresh wins over it; a caller that comes after the value
+// expired waits for the refresh instead of loading again; a failed refresh keeps the old value.
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/test_support.hpp"
+
+using tiercache::Cache;
+using tiercache::Context;
+using tiercache::errc;
+using tiercache::Loaded;
+using tiercache::Result;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A loader whose calls after the first block until released, so a test holds a refresh open.
+struct GatedOrigin {
+  std::atomic<int> calls{0};
+  std::atomic<bool> open{true};
+  std::atomic<bool> fail{false};
+  std::chrono::milliseconds takes{20};
+
+  tiercache::Loader loader() {
+    return [this](const Context&, std::string_view) -> Result<Loaded> {
+      const int n = ++calls;
+      std::this_thread::sleep_for(takes);
+      while (!open.load()) std::this_thread::sleep_for(100us);
+      if (fail.load()) return tiercache::fail(errc::backend_error, "origin down");
+      return Loaded("v" + std::to_string(n));
+    };
+  }
+};
+
+// A cache whose reads of a value loaded in ~20 ms with a 300 ms TTL draw its refresh almost at
+// once (beta 16: a window of 16 load times).
+Cache eager_cache(std::size_t max_entries = 0) {
+  return test::open_cache({.l1 = {.max_entries = max_entries, .shards = 1},
+                           .default_ttl = 300ms,
+                           .early_refresh_beta = 16});
+}
+
+// Reads until a get_or_load draws the refresh (stats().refreshes moves); the origin is held shut,
+// so that refresh stays open. Returns the drawing thread, which holds the refresh.
+std::thread start_refresh(Cache& cache, GatedOrigin& origin, Result<std::string>& refreshed) {
+  REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
+  origin.open = false;
+  std::thread refresher([&] {
+    while (cache.stats().refreshes == 0) {
+      auto r = cache.get_or_load(test::ctx(), "k", origin.loader());
+      if (cache.stats().refreshes != 0) {
+        refreshed = std::move(r);
+        return;
+      }
+    }
+  });
+  test::wait_until(
+      2s, [&] { return origin.calls == 2; }, "a read draws the refresh");
+  return refresher;
+}
+
+}  // namespace
+
+TEST_CASE("a key read steadily is refreshed before it expires", "[refresh]") {
+  constexpr int kThreads = 16;
+  constexpr auto kTtl = 300ms;
+  constexpr auto kRun = 3s;
+  // A 20 ms load (code for 19 ms) and beta 2: refreshes start at most 3 * 2 * 19 = 114 ms
+  // before expiry, which leaves the refresher ~90 ms to land even when 16 spinning readers
+  // keep it off the 2 cores for a while.
+  Cache cache = test::open_cache({.default_ttl = kTtl, .early_refresh_beta = 2});
+  GatedOrigin origin;
+  REQUIRE(cache.get_or_load(test::ctx(), "hot", origin.loader()) == "v1");
+  const tiercache::CacheStats before = cache.stats();
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&] {
+      while (!stop.load())
+        if (!cache.get_or_load(test::ctx(), "hot", origin.loader())) ++failures;
+    });
+  std::this_thread::sleep_for(kRun);
+  stop = true;
+  for (auto& t : threads) t.join();
+  const tiercache::CacheStats s = cache.stats();
+  INFO("loads " << s.loads << " refreshes " << s.refreshes << " coalesced " << s.coalesced
+                << " misses " << s.l1_misses - before.l1_misses);
+  CHECK(failures == 0);
+  // A refresh every TTL less its lead (up to 114 ms) plus the load: one per 206-320 ms, so
+  // 9-15 in 3 s; drawn at random, the bounds are wider.
+  CHECK(s.refreshes >= 6);
+  CHECK(s.loads <= 18);
+  // Only the refresher waited for a load: the value never expired under the other callers.
+  CHECK(s.coalesced == 0);
+}
+
+TEST_CASE("a set, a same-size set, a purge or an eviction during a refresh wins over it",
+          "[refresh]") {
+  const std::string what = GENERATE("set", "same-size set", "purge", "eviction");
+  CAPTURE(what);
+  Cache cache = eager_cache(what == "eviction" ? 2 : 0);
+  GatedOrigin origin;
+  Result<std::string> refreshed;
+  std::thread refresher = start_refresh(cache, origin, refreshed);
+  if (what == "set") REQUIRE(cache.set(test::ctx(), "k", "newer value"));
+  if (what == "same-size set") REQUIRE(cache.set(test::ctx(), "k", "vX"));  // rewritten in place
+  if (what == "purge") REQUIRE(cache.purge(test::ctx(), "k"));
+  if (what == "eviction") {
+    // Keys set often enough that the sketch ranks them over "k", until "k" is out.
+    for (int i = 0; i < 1000 && cache.get(test::ctx(), "k").has_value(); ++i)
+      for (int j = 0; j < 10; ++j)
+        REQUIRE(cache.set(test::ctx(), "other" + std::to_string(i), "o"));
+    REQUIRE(cache.get(test::ctx(), "k").error() == errc::not_found);
+  }
+  origin.open = true;
+  refresher.join();
+  // The refresher gets what it loaded; L1 keeps what came after the refresh began.
+  CHECK(refreshed == "v2");
+  if (what == "set") CHECK(cache.get(test::ctx(), "k") == "newer value");
+  if (what == "same-size set") CHECK(cache.get(test::ctx(), "k") == "vX");
+  if (what == "purge") CHECK(cache.get(test::ctx(), "k").error() == errc::not_found);
+  if (what == "eviction") {
+    // Evicted is not changed: the refreshed value goes back in.
+    CHECK(cache.get(test::ctx(), "k") == "v2");
+  }
+  CHECK(test::invariants_hold(cache));
+}
+
+TEST_CASE("a caller after the value expired waits for the running refresh", "[refresh]") {
+  Cache cache = eager_cache();
+  GatedOrigin origin;
+  Result<std::string> refreshed;
+  std::thread refresher = start_refresh(cache, origin, refreshed);
+  // The 300 ms value expires while its refresh is held.
+  test::wait_until(
+      3s, [&] { return !cache.get(test::ctx(), "k").has_value(); }, "the value expires");
+  Result<std::string> late;
+  std::thread waiter([&] { late = cache.get_or_load(test::ctx(), "k", origin.loader()); });
+  test::wait_until(
+      2s, [&] { return cache.stats().coalesced == 1; }, "the late caller waits");
+  origin.open = true;
+  refresher.join();
+  waiter.join();
+  CHECK(refreshed == "v2");
+  CHECK(late == "v2");
+  CHECK(origin.calls == 2);
+  CHECK(cache.get(test::ctx(), "k") == "v2");
+}
+
+TEST_CASE("a failed refresh keeps the old value until it expires", "[refresh]") {
+  Cache cache = eager_cache();
+  GatedOrigin origin;
+  Result<std::string> refreshed;
+  origin.fail = false;
+  std::thread refresher = start_refresh(cache, origin, refreshed);
+  origin.fail = true;
+  origin.open = true;
+  refresher.join();
+  CHECK(refreshed == "v1");
+  CHECK(cache.stats().refresh_failures == 1);
+  CHECK(cache.get(test::ctx(), "k") == "v1");
+  // After it expires, the next caller loads (and fails, the origin being down).
+  test::wait_until(
+      3s, [&] { return !cache.get(test::ctx(), "k").has_value(); }, "the value expires");
+  CHECK(cache.get_or_load(test::ctx(), "k", origin.loader()).error() == errc::backend_error);
+}
+
+TEST_CASE("get and values that were not loaded never draw a refresh", "[refresh]") {
+  Cache cache = eager_cache();
+  GatedOrigin origin;
+  REQUIRE(cache.set(test::ctx(), "set", "v"));
+  REQUIRE(cache.get_or_load(test::ctx(), "loaded", origin.loader()) == "v1");
+  for (int i = 0; i < 1000; ++i) {
+    REQUIRE(cache.get_or_load(test::ctx(), "set", origin.loader()) == "v");
+    REQUIRE(cache.get(test::ctx(), "loaded") == "v1");
+  }
+  CHECK(cache.stats().refreshes == 0);
+  CHECK(origin.calls == 1);
+}
+
+TEST_CASE("Options.early_refresh_beta out of range is refused at open") {
+  for (const double beta : {-1.0, 17.0, std::nan("")}) {
+    auto cache = Cache::open({.early_refresh_beta = beta});
+    REQUIRE(!cache);
+    CHECK(cache.error() == errc::invalid_argument);
+    CHECK(cache.error().detail.find("early_refresh_beta") != std::string::npos);
+  }
+}
