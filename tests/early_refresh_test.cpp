@@ -165,10 +165,45 @@ TEST_CASE("a failed refresh keeps the old value until it expires", "[refresh]") 
   CHECK(refreshed == "v1");
   CHECK(cache.stats().refresh_failures == 1);
   CHECK(cache.get(test::ctx(), "k") == "v1");
+  // Not tried again on every read while the value lasts: a down origin is asked once.
+  for (int i = 0; i < 1000; ++i)
+    REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
+  CHECK(origin.calls == 2);
   // After it expires, the next caller loads (and fails, the origin being down).
   test::wait_until(
       3s, [&] { return !cache.get(test::ctx(), "k").has_value(); }, "the value expires");
   CHECK(cache.get_or_load(test::ctx(), "k", origin.loader()).error() == errc::backend_error);
+}
+
+TEST_CASE("a same-size set of a loaded value is not refreshed early", "[refresh]") {
+  Cache cache = eager_cache();
+  GatedOrigin origin;
+  REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
+  REQUIRE(cache.set(test::ctx(), "k", "vX", 300ms));  // the same size as "v1"
+  for (int i = 0; i < 2000; ++i)
+    REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "vX");
+  CHECK(cache.stats().refreshes == 0);
+  CHECK(origin.calls == 1);
+}
+
+TEST_CASE("a TTL of a few load times does not make loads run back to back", "[refresh]") {
+  // Without a bound the lead (3 x 20 ms x beta 4) would reach past the whole 100 ms TTL.
+  Cache cache = test::open_cache({.default_ttl = 100ms, .early_refresh_beta = 4});
+  GatedOrigin origin;
+  REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      while (!stop.load()) (void)cache.get_or_load(test::ctx(), "k", origin.loader());
+    });
+  std::this_thread::sleep_for(1s);
+  stop = true;
+  for (auto& t : threads) t.join();
+  // A refresh at most half a TTL early: one load per 50 ms at most, 20 in a second (back to
+  // back, 20 ms each, would be 50).
+  INFO("loads " << origin.calls.load());
+  CHECK(origin.calls <= 24);
 }
 
 TEST_CASE("get and values that were not loaded never draw a refresh", "[refresh]") {

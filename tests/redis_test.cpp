@@ -210,11 +210,12 @@ TEST_CASE("64 threads on one cold key: one Redis read, one load", "[redis][concu
   CHECK_THAT(stats, Catch::Contains("cmdstat_getrange:calls=1,"));
 }
 
-TEST_CASE("with when_l2_down = load, get_or_load runs the loader while Redis is down",
+TEST_CASE("with when_l2_down = load (the default), get_or_load runs the loader while Redis is down",
           "[redis][fault]") {
   test::RedisServer redis;
-  Cache failing = test::open_cache(redis);
-  Cache loading = test::open_cache(redis, {.when_l2_down = tiercache::L2DownPolicy::load});
+  Cache failing = test::open_cache(redis, {.when_l2_down = tiercache::L2DownPolicy::fail});
+  // The default.
+  Cache loading = test::open_cache(redis);
   redis.kill();
   int loads = 0;
   auto loader = [&](const Context&, std::string_view) {

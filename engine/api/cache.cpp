@@ -10,6 +10,7 @@
 #include <cstring>
 #include <exception>
 #include <random>
+#include <unordered_map>
 
 #include "engine/api/cache_impl.hpp"
 #include "engine/api/cache_test_access.hpp"
@@ -111,8 +112,9 @@ std::size_t Cache::Impl::shard_index(std::uint64_t hash) const noexcept {
 }
 
 template <class F>
-engine::Lookup Cache::Impl::read_l1(std::uint64_t hash, std::string_view key, F&& f) {
-  const engine::Lookup found = shard_for(hash).read(hash, key, current_epoch(), f);
+engine::Lookup Cache::Impl::read_l1(std::uint64_t hash, std::string_view key, bool may_refresh,
+                                    F&& f) {
+  const engine::Lookup found = shard_for(hash).read(hash, key, current_epoch(), may_refresh, f);
   counters_.add(found == engine::Lookup::miss ? kMisses : kHits);
   if (found == engine::Lookup::absent) [[unlikely]]
     counters_.add(kNegativeHits);
@@ -132,7 +134,7 @@ Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
                                      const engine::LoadRequest* load) {
   const std::uint64_t h = hash_key(key);
   std::string value;
-  switch (read_l1(h, key, [&](std::string_view v) { assign_racy(value, v); })) {
+  switch (read_l1(h, key, load != nullptr, [&](std::string_view v) { assign_racy(value, v); })) {
     case engine::Lookup::hit:
       return value;
     case engine::Lookup::hit_refresh:
@@ -150,7 +152,8 @@ Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
 
 Result<void> Cache::Impl::get(const Context& ctx, std::string_view key, std::string& out) {
   const std::uint64_t h = hash_key(key);
-  const engine::Lookup found = read_l1(h, key, [&](std::string_view v) { assign_racy(out, v); });
+  const engine::Lookup found =
+      read_l1(h, key, false, [&](std::string_view v) { assign_racy(out, v); });
   if (engine::is_hit(found)) return {};
   if (!l2_ || found == engine::Lookup::absent) return not_found();
   Result<std::string> fetched = miss_.serve(ctx, shard_for(h), h, key, nullptr);
@@ -163,7 +166,7 @@ Result<std::size_t> Cache::Impl::get_into(const Context& ctx, std::string_view k
                                           std::span<char> out) {
   const std::uint64_t h = hash_key(key);
   std::size_t size = 0;
-  const engine::Lookup found = read_l1(h, key, [&](std::string_view v) {
+  const engine::Lookup found = read_l1(h, key, false, [&](std::string_view v) {
     size = v.size();
     if (v.size() <= out.size()) engine::copy_from_racy(out.data(), v.data(), v.size());
   });
@@ -185,7 +188,16 @@ Result<std::size_t> Cache::Impl::get_into(const Context& ctx, std::string_view k
 
 Result<void> Cache::Impl::set(const Context& ctx, std::string_view key, std::string_view value,
                               std::optional<std::chrono::milliseconds> ttl) {
-  if (auto bad = check_value("set", value.size()); !bad) return bad;
+  Result<WriteWait> queued = start_set(ctx, key, value, ttl);
+  if (!queued) return std::unexpected(std::move(queued.error()));
+  return writer_ ? writer_->await(ctx, *queued, "sync set") : Result<void>{};
+}
+
+Result<Cache::Impl::WriteWait> Cache::Impl::start_set(
+    const Context& ctx, std::string_view key, std::string_view value,
+    std::optional<std::chrono::milliseconds> ttl) {
+  if (auto bad = check_value("set", value.size()); !bad)
+    return std::unexpected(std::move(bad.error()));
   if (ttl && (ttl->count() <= 0 || *ttl > kMaxTtl))
     return fail(errc::invalid_argument, "set: ttl is ", ttl->count(), "ms; must be in [1, ",
                 kMaxTtl.count(), "] (for no expiry, give no ttl)");
@@ -193,14 +205,105 @@ Result<void> Cache::Impl::set(const Context& ctx, std::string_view key, std::str
   const std::uint64_t expires = engine::expiry_after(jittered(ttl.value_or(options_.default_ttl)));
   if (!writer_) {
     shard_for(h).set(h, key, value, expires, 0);
-    return {};
+    return nullptr;
   }
   WriteOp op;
   op.kind = WriteOp::Kind::set;
   op.assign(key, value);
   op.hash = h;
   op.expires_at_ms = expires;
-  return queue_write(ctx, key, value, op);
+  return enqueue_write(ctx, key, value, op);
+}
+
+Result<std::vector<Result<void>>> Cache::Impl::set_many(
+    const Context& ctx, std::span<const std::pair<std::string_view, std::string_view>> entries) {
+  if (entries.empty()) return fail(errc::invalid_argument, "set_many: no entries");
+  std::vector<Result<void>> results(entries.size());
+  // Everything queued first, then waited for: in sync mode the writes share round trips.
+  std::vector<WriteWait> waits(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const auto& [key, value] = entries[i];
+    if (!key_accepted(key)) {
+      results[i] = key_refused("set_many", key);
+      continue;
+    }
+    Result<WriteWait> queued = start_set(ctx, key, value, std::nullopt);
+    if (queued) {
+      waits[i] = std::move(*queued);
+    } else {
+      results[i] = std::unexpected(std::move(queued.error()));
+    }
+  }
+  if (writer_)
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      if (results[i]) results[i] = writer_->await(ctx, waits[i], "sync set");
+  return results;
+}
+
+Result<std::vector<Result<std::string>>> Cache::Impl::get_many(
+    const Context& ctx, std::span<const std::string_view> keys, const BatchLoader* batch) {
+  const char* op = batch != nullptr ? "get_or_load_many" : "get_many";
+  if (keys.empty()) return fail(errc::invalid_argument, op, ": no keys");
+  if (auto closed = check_open(op); !closed) return std::unexpected(std::move(closed.error()));
+  std::vector<Result<std::string>> results(keys.size());
+  // Per position, the first position of its key: a key given twice is looked up once.
+  std::vector<std::size_t> first(keys.size());
+  std::unordered_map<std::string_view, std::size_t> seen;
+  seen.reserve(keys.size());
+  std::vector<engine::MissPath::MissedKey> missed;
+  std::vector<std::size_t> missed_at;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const std::string_view key = keys[i];
+    first[i] = i;
+    if (!key_accepted(key)) {
+      results[i] = key_refused(op, key);
+      continue;
+    }
+    const auto [it, is_new] = seen.emplace(key, i);
+    if (!is_new) {
+      first[i] = it->second;
+      continue;
+    }
+    const std::uint64_t h = hash_key(key);
+    std::string value;
+    // An early refresh is a single key's business: a batch serves the value it reads.
+    switch (read_l1(h, key, false, [&](std::string_view v) { assign_racy(value, v); })) {
+      case engine::Lookup::hit:
+      case engine::Lookup::hit_refresh:
+        results[i] = std::move(value);
+        break;
+      case engine::Lookup::absent:
+        results[i] = not_found();
+        break;
+      case engine::Lookup::miss:
+        if (!l2_ && batch == nullptr) {
+          results[i] = not_found();
+        } else {
+          missed.push_back({&shard_for(h), h, key});
+          missed_at.push_back(i);
+        }
+        break;
+    }
+  }
+  if (!missed.empty()) {
+    // For a key served on its own (its writes are on their way): the batch loader, for one key.
+    const Loader one = [batch](const Context& c, std::string_view key) -> Result<Loaded> {
+      Result<std::vector<Result<Loaded>>> r =
+          (*batch)(c, std::span<const std::string_view>(&key, 1));
+      if (!r) return std::unexpected(std::move(r.error()));
+      if (r->size() != 1)
+        return fail(errc::invalid_argument, "get_or_load_many: the batch loader answered ",
+                    r->size(), " results for 1 key; nothing cached");
+      return std::move(r->front());
+    };
+    const engine::LoadRequest single{one, std::nullopt};
+    std::vector<Result<std::string>> served =
+        miss_.serve_many(ctx, missed, batch, batch != nullptr ? &single : nullptr);
+    for (std::size_t j = 0; j < missed.size(); ++j) results[missed_at[j]] = std::move(served[j]);
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    if (first[i] != i) results[i] = results[first[i]];
+  return results;
 }
 
 Result<void> Cache::Impl::purge(const Context& ctx, std::string_view key) {
@@ -218,6 +321,14 @@ Result<void> Cache::Impl::purge(const Context& ctx, std::string_view key) {
 
 Result<void> Cache::Impl::queue_write(const Context& ctx, std::string_view key,
                                       std::string_view value, WriteOp& op) {
+  const WriteOp::Kind kind = op.kind;
+  Result<WriteWait> queued = enqueue_write(ctx, key, value, op);
+  if (!queued) return std::unexpected(std::move(queued.error()));
+  return writer_->await(ctx, *queued, kind == WriteOp::Kind::purge ? "sync purge" : "sync set");
+}
+
+Result<Cache::Impl::WriteWait> Cache::Impl::enqueue_write(const Context& ctx, std::string_view key,
+                                                          std::string_view value, WriteOp& op) {
   // The op's own fields and views are gone once the queue takes it: keep what is needed after.
   const std::uint64_t h = op.hash;
   const WriteOp::Kind kind = op.kind;
@@ -251,7 +362,8 @@ Result<void> Cache::Impl::queue_write(const Context& ctx, std::string_view key,
                     options_.writer.queue_max_ops, " writes or ", options_.writer.queue_max_bytes,
                     " bytes; Options.writer) under QueueFullPolicy::refuse; nothing changed");
       case QueueFullPolicy::wait:
-        if (auto room = writer_->wait_for_room(ctx, bytes); !room) return room;
+        if (auto room = writer_->wait_for_room(ctx, bytes); !room)
+          return std::unexpected(std::move(room.error()));
         break;
       case QueueFullPolicy::drop_oldest:
         // Each round drops another caller's write: not past this caller's own deadline.
@@ -268,7 +380,7 @@ Result<void> Cache::Impl::queue_write(const Context& ctx, std::string_view key,
         break;
     }
   }
-  return writer_->await(ctx, done, kind == WriteOp::Kind::purge ? "sync purge" : "sync set");
+  return done;
 }
 
 void Cache::Impl::settle(std::span<const engine::Writer::SettledWrite> settled) {
@@ -380,23 +492,37 @@ bool Cache::Impl::loader_could_answer(const Error& error) const {
 }
 
 Result<Produced> Cache::Impl::read_l2(const Context& ctx, std::string_view key) {
+  return std::move(read_l2_many(ctx, std::span<const std::string_view>(&key, 1)).front());
+}
+
+std::vector<Result<Produced>> Cache::Impl::read_l2_many(const Context& ctx,
+                                                        std::span<const std::string_view> keys) {
   // No is_available() shortcut: a down connection answers at once, and with its reason.
   // The L1 copy must not outlive the L2 one: count its TTL from before the request left, less
   // one tick of the coarse clock, which may lag the real one by that much.
   const std::uint64_t sent_ms = engine::coarse_now_ms();
   const auto sent = std::chrono::steady_clock::now();
-  auto reply = std::make_shared<engine::OneShot<Result<BackendValue>>>();
-  l2_->read({std::string(key)}, [reply](std::vector<Result<BackendValue>> results) {
-    reply->set(results.empty() ? fail(errc::backend_error, "get: L2 answered no result")
-                               : std::move(results.front()));
-  });
-  Result<Result<BackendValue>> waited = [&] {
+  using Answers = std::vector<Result<BackendValue>>;
+  auto reply = std::make_shared<engine::OneShot<Answers>>();
+  l2_->read(std::vector<std::string>(keys.begin(), keys.end()),
+            [reply](Answers results) { reply->set(std::move(results)); });
+  Result<Answers> waited = [&] {
     const engine::SpinBudget::Ticket ticket(l2_read_spin_);
     return reply->wait(ctx, "get: L2 read", ticket.spin_for());
   }();
   if (waited) l2_read_spin_.record(std::chrono::steady_clock::now() - sent);
-  if (!waited) return std::unexpected(std::move(waited.error()));
-  Result<BackendValue>& r = *waited;
+  std::vector<Result<Produced>> out;
+  out.reserve(keys.size());
+  if (waited && waited->size() != keys.size())
+    waited = fail(errc::backend_error, "get: L2 answered ", waited->size(), " results for ",
+                  keys.size(), " keys");
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    out.push_back(waited ? produced_from_l2((*waited)[i], sent_ms)
+                         : Result<Produced>(std::unexpected(waited.error())));
+  return out;
+}
+
+Result<Produced> Cache::Impl::produced_from_l2(Result<BackendValue>& r, std::uint64_t sent_ms) {
   if (!r) return std::unexpected(std::move(r.error()));
   if (auto bad = check_value("get: L2 value", r->value.size()); !bad)
     return fail(errc::serialization, bad.error().detail);
@@ -482,7 +608,10 @@ void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const 
   pending.reserve_one_locked();  // before the queue takes the op, as in queue_write()
   op.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t seq = op.seq;
-  if (writer_->try_enqueue(op)) pending.record_locked(hash, key, op.kind, seq, p.expires_at_ms);
+  // Recorded as a fill either way: a loaded value is not this cache's own write (which reads
+  // would trust in any epoch, and wait for rather than load).
+  if (writer_->try_enqueue(op))
+    pending.record_locked(hash, key, WriteOp::Kind::fill, seq, p.expires_at_ms);
 }
 
 namespace {
@@ -506,12 +635,17 @@ Result<Loaded> call_loader(const Context& ctx, std::string_view key, const Loade
 Result<Produced> Cache::Impl::run_loader(const Context& ctx, std::string_view key,
                                          const engine::LoadRequest& load) {
   counters_.add(kLoads);
+  const auto started = std::chrono::steady_clock::now();
+  Result<Loaded> loaded = call_loader(ctx, key, load.loader);
+  return produced_from_loaded(ctx, std::move(loaded), std::chrono::steady_clock::now() - started,
+                              load.ttl);
+}
+
+Result<Produced> Cache::Impl::produced_from_loaded(
+    const Context& ctx, Result<Loaded> loaded, std::chrono::nanoseconds took,
+    std::optional<std::chrono::milliseconds> call_ttl) {
   Result<Produced> p = [&]() -> Result<Produced> {
-    const auto started = std::chrono::steady_clock::now();
-    Result<Loaded> loaded = call_loader(ctx, key, load.loader);
     if (!loaded) return std::unexpected(std::move(loaded.error()));
-    const std::uint8_t load_time =
-        engine::load_time_code(std::chrono::steady_clock::now() - started);
     const std::optional<std::chrono::milliseconds> ttl = loaded->ttl();
     if (ttl && (ttl->count() <= 0 || *ttl > kMaxTtl))
       return fail(errc::invalid_argument, "get_or_load: the loader's ttl is ", ttl->count(),
@@ -526,17 +660,96 @@ Result<Produced> Cache::Impl::run_loader(const Context& ctx, std::string_view ke
     }
     if (auto bad = check_value("get_or_load: loader's value", loaded->value().size()); !bad)
       return std::unexpected(bad.error());
-    const std::chrono::milliseconds keep = ttl.value_or(load.ttl.value_or(options_.default_ttl));
+    const std::chrono::milliseconds keep = ttl.value_or(call_ttl.value_or(options_.default_ttl));
+    const std::chrono::milliseconds lives = jittered(keep);
     return Produced{std::move(*loaded).value(),
-                    engine::expiry_after(jittered(keep)),
+                    engine::expiry_after(lives),
                     true,
                     0,
                     false,
-                    load_time};
+                    engine::load_time_code_within(engine::load_time_code(took),
+                                                  static_cast<double>(lives.count()),
+                                                  options_.early_refresh_beta)};
   }();
   // A loader that failed because its caller's context ended is a hand-off, not a failure.
   if (!p && !ctx.done()) counters_.add(kLoadFailures);
   return p;
+}
+
+std::vector<Result<Produced>> Cache::Impl::run_batch_loader(const Context& ctx,
+                                                            std::span<const std::string_view> keys,
+                                                            const BatchLoader& batch) {
+  counters_.add(kLoads, keys.size());
+  const auto started = std::chrono::steady_clock::now();
+  Result<std::vector<Result<Loaded>>> loaded = [&]() -> Result<std::vector<Result<Loaded>>> {
+    try {
+      return batch(ctx, keys);
+    } catch (const std::exception& e) {
+      return fail(errc::backend_error, "get_or_load_many: loader threw: ", e.what());
+    } catch (...) {
+      return fail(errc::backend_error, "get_or_load_many: loader threw a non-std exception");
+    }
+  }();
+  if (loaded && loaded->size() != keys.size())
+    loaded = fail(errc::invalid_argument, "get_or_load_many: the batch loader answered ",
+                  loaded->size(), " results for ", keys.size(), " keys; nothing cached");
+  const auto took = std::chrono::steady_clock::now() - started;
+  std::vector<Result<Produced>> out;
+  out.reserve(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    Result<Loaded> one = loaded ? std::move((*loaded)[i]) : std::unexpected(loaded.error());
+    // As for a single loader: not_found is an answer, unless the caller's context ended.
+    if (!one && one.error() == errc::not_found && !ctx.done()) one = Loaded::absent();
+    out.push_back(produced_from_loaded(ctx, std::move(one), took, std::nullopt));
+  }
+  return out;
+}
+
+std::vector<Result<Produced>> Cache::Impl::produce_many(const Context& ctx,
+                                                        std::span<const std::string_view> keys,
+                                                        const BatchLoader* batch) {
+  // Before L2 is asked, as in produce().
+  const std::uint32_t epoch = current_epoch();
+  std::vector<Result<Produced>> out(keys.size());
+  std::vector<Provenance> provenance(keys.size(), Provenance::written);
+  std::vector<std::size_t> to_load;
+  if (l2_) {
+    out = read_l2_many(ctx, keys);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (out[i]) {
+        counters_.add(kL2Hits);
+        if (out[i]->absent) counters_.add(kNegativeHits);
+        provenance[i] = Provenance::read_from_l2;
+        continue;
+      }
+      if (out[i].error() == errc::not_found) {
+        counters_.add(kL2Misses);
+        provenance[i] = Provenance::read_from_l2;
+        if (batch != nullptr) to_load.push_back(i);
+        continue;
+      }
+      if (!ctx.done()) counters_.add(kL2Errors);
+      if (batch != nullptr && options_.when_l2_down == L2DownPolicy::load && !ctx.done()) {
+        provenance[i] = Provenance::loaded_as_l2_unreadable;
+        to_load.push_back(i);
+      }
+    }
+  } else {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      out[i] = not_found();
+      if (batch != nullptr) to_load.push_back(i);
+    }
+  }
+  if (!to_load.empty()) {
+    std::vector<std::string_view> load_keys;
+    load_keys.reserve(to_load.size());
+    for (const std::size_t i : to_load) load_keys.push_back(keys[i]);
+    std::vector<Result<Produced>> loaded = run_batch_loader(ctx, load_keys, *batch);
+    for (std::size_t j = 0; j < to_load.size(); ++j) out[to_load[j]] = std::move(loaded[j]);
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    if (out[i]) out[i]->epoch = stamp(epoch, provenance[i]);
+  return out;
 }
 
 CacheStats Cache::Impl::stats() const {
@@ -663,6 +876,24 @@ Result<std::string> Cache::get_or_load(const Context& ctx, std::string_view key,
                 kMaxTtl.count(), "] (for the default, give no ttl)");
   const engine::LoadRequest load{loader, ttl};
   return impl_->get(ctx, key, &load);
+}
+
+Result<std::vector<Result<std::string>>> Cache::get_many(const Context& ctx,
+                                                         std::span<const std::string_view> keys) {
+  return impl_->get_many(ctx, keys, nullptr);
+}
+
+Result<std::vector<Result<std::string>>> Cache::get_or_load_many(
+    const Context& ctx, std::span<const std::string_view> keys, const BatchLoader& loader) {
+  if (!loader) return fail(errc::invalid_argument, "get_or_load_many: loader is empty");
+  return impl_->get_many(ctx, keys, &loader);
+}
+
+Result<std::vector<Result<void>>> Cache::set_many(
+    const Context& ctx, std::span<const std::pair<std::string_view, std::string_view>> entries) {
+  if (auto closed = impl_->check_open("set_many"); !closed)
+    return std::unexpected(std::move(closed.error()));
+  return impl_->set_many(ctx, entries);
 }
 
 Result<void> Cache::flush(const Context& ctx) {

@@ -58,6 +58,12 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   Result<std::size_t> get_into(const Context& ctx, std::string_view key, std::span<char> out);
   Result<void> set(const Context& ctx, std::string_view key, std::string_view value,
                    std::optional<std::chrono::milliseconds> ttl);
+  // `batch` null: get_many, which reads L2 only. Keys are checked here, one by one.
+  Result<std::vector<Result<std::string>>> get_many(const Context& ctx,
+                                                    std::span<const std::string_view> keys,
+                                                    const BatchLoader* batch);
+  Result<std::vector<Result<void>>> set_many(
+      const Context& ctx, std::span<const std::pair<std::string_view, std::string_view>> entries);
   Result<void> purge(const Context& ctx, std::string_view key);
   Result<void> flush(const Context& ctx);
   Result<void> close(const Context& ctx);
@@ -75,7 +81,8 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   }
   // L1 only, lock-free: calls f(value) on a hit; counts the hit (negative hits too) or miss.
   template <class F>
-  engine::Lookup read_l1(std::uint64_t hash, std::string_view key, F&& f);
+  // `may_refresh`: the caller has a loader, and a read may draw the value's early refresh.
+  engine::Lookup read_l1(std::uint64_t hash, std::string_view key, bool may_refresh, F&& f);
   std::chrono::milliseconds jittered(std::chrono::milliseconds ttl) const;
 
   // Queues `op` (kind, key, value, expiry, hash set; `key` and `value` are the caller's views
@@ -84,12 +91,34 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   // the QueueFullPolicy; waits in sync mode.
   Result<void> queue_write(const Context& ctx, std::string_view key, std::string_view value,
                            engine::WriteOp& op);
+  // What a queued write's caller may wait on (Writer::await); null when there is nothing to
+  // wait for (async mode, or no L2).
+  using WriteWait = std::shared_ptr<engine::OneShot<Result<void>>>;
+  // queue_write() without the wait.
+  Result<WriteWait> enqueue_write(const Context& ctx, std::string_view key, std::string_view value,
+                                  engine::WriteOp& op);
+  // set() without the wait.
+  Result<WriteWait> start_set(const Context& ctx, std::string_view key, std::string_view value,
+                              std::optional<std::chrono::milliseconds> ttl);
   // Writer::Settled: the pending records, and L1 where L2 did not take a key's latest write.
   void settle(std::span<const engine::Writer::SettledWrite> settled);
   Result<engine::Produced> read_l2(const Context& ctx, std::string_view key);
+  // One L2 read for all of `keys`; one result per key, in order.
+  std::vector<Result<engine::Produced>> read_l2_many(const Context& ctx,
+                                                     std::span<const std::string_view> keys);
+  // A value (or marker) L2 answered, with its L1 expiry; `sent_ms`: when the read left.
+  Result<engine::Produced> produced_from_l2(Result<BackendValue>& r, std::uint64_t sent_ms);
   // The loader's answer as a value or a negative entry, with its L1 expiry (not stamped).
   Result<engine::Produced> run_loader(const Context& ctx, std::string_view key,
                                       const engine::LoadRequest& load);
+  // One loader answer, which took `took`, as run_loader() makes it; counts what it must.
+  Result<engine::Produced> produced_from_loaded(const Context& ctx, Result<Loaded> loaded,
+                                                std::chrono::nanoseconds took,
+                                                std::optional<std::chrono::milliseconds> call_ttl);
+  // One call of `batch` for `keys`, as run_loader() for each.
+  std::vector<Result<engine::Produced>> run_batch_loader(const Context& ctx,
+                                                         std::span<const std::string_view> keys,
+                                                         const BatchLoader& batch);
 
   // engine::ValueSource
   std::uint32_t claim_epoch() const noexcept override { return current_epoch(); }
@@ -97,6 +126,9 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
                                std::optional<engine::UntrustedStamp> untrusted) override;
   Result<engine::Produced> produce(const Context& ctx, std::string_view key, engine::LeadPlan plan,
                                    const engine::LoadRequest* load) override;
+  std::vector<Result<engine::Produced>> produce_many(const Context& ctx,
+                                                     std::span<const std::string_view> keys,
+                                                     const BatchLoader* batch) override;
   bool loader_could_answer(const Error& error) const override;
   void filled_locked(std::uint64_t hash, std::string_view key, const engine::Produced& p) override;
   // Where a value came from, which decides its stamp.

@@ -46,6 +46,14 @@ inline double load_time_ms(unsigned code) noexcept {
 // chance of e^-3 = 5 %), and spares a logarithm on every read before.
 inline constexpr double kMaxRefreshLead = 3;
 
+// `code`, lowered until a refresh starts no earlier than half of `ttl_ms` before expiry (0, no
+// early refresh at all, if even 1 ms is too long): with a TTL shorter than a few load times,
+// the lead would otherwise reach back to the refresh before, and loads would run back to back.
+inline std::uint8_t load_time_code_within(std::uint8_t code, double ttl_ms, double beta) noexcept {
+  while (code != 0 && load_time_ms(code) * beta * kMaxRefreshLead > ttl_ms / 2) --code;
+  return code;
+}
+
 // Whether a value `left_ms` before expiry that took `code` to load may be refreshed at all.
 inline bool within_refresh_lead(std::uint64_t left_ms, unsigned code, double beta) noexcept {
   return static_cast<double>(left_ms) < load_time_ms(code) * beta * kMaxRefreshLead;

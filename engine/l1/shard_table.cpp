@@ -23,7 +23,7 @@ void retire_entry(Entry* e) {
 }  // namespace
 
 ShardTable::ShardTable(const ShardLimits& limits)
-    : limits_(limits), index_(limits.expected_entries) {
+    : limits_(limits), index_(limits.expected_entries), refresh_beta_(limits.early_refresh_beta) {
   ring_.reserve(limits.expected_entries);
 }
 
@@ -212,22 +212,28 @@ PromiseSlot* ShardTable::claim_refresh(std::uint64_t hash, std::string_view key,
                                        std::uint32_t epoch) {
   std::lock_guard lock(writer_mu_);
   Entry* e = find_locked(hash);
+  if (e == nullptr || e->kind != EntryKind::value || refreshing_.contains(hash)) return nullptr;
+  // The version first: a lock-free rewrite that lands after the checks below then shows as a
+  // moved version when the refresh finishes. None may be running now.
+  const std::uint32_t version = e->version().load(kAcquire);
   Instant now;
   // Also not once the value was refreshed since the caller's read drew it: the new one is far
   // from expiry.
-  if (e == nullptr || e->kind != EntryKind::value || !e->has_key(key) ||
-      !is_fresh(*e, epoch, now) || !now.read || refreshing_.contains(hash) ||
+  if ((version & kVersionBusy) != 0 || !e->has_key(key) || !is_fresh(*e, epoch, now) || !now.read ||
       !within_refresh_lead(e->expires_at_ms.load(kRelaxed) - now.ms, e->load_time_code(),
-                           limits_.early_refresh_beta))
+                           refresh_beta_))
     return nullptr;
-  // Make room first: a failed allocation claims nothing.
-  refreshing_.reserve(refreshing_.size() + 1);
-  PromiseSlot* slot = PromiseSlot::create(epoch);
-  slot->add_ref();  // the table's
-  // A lock-free rewrite may be running (its busy bit set): the version then moves, and the
-  // refresh caches nothing.
-  refreshing_.emplace(hash, Refresh{std::string(key), e, e->version().load(kAcquire), slot});
-  return slot;
+  // The record first, so that a failed allocation leaves nothing behind.
+  const auto [it, added] =
+      refreshing_.emplace(hash, Refresh{std::string(key), e, version, nullptr});
+  try {
+    it->second.slot = PromiseSlot::create(epoch);
+  } catch (...) {
+    refreshing_.erase(it);
+    throw;
+  }
+  it->second.slot->add_ref();  // the table's
+  return it->second.slot;
 }
 
 Filled ShardTable::finish_refresh_locked(std::uint64_t hash, const PromiseSlot* slot,
@@ -256,10 +262,16 @@ Filled ShardTable::finish_refresh_locked(std::uint64_t hash, const PromiseSlot* 
   return Filled::filled;
 }
 
-void ShardTable::abandon_refresh(std::uint64_t hash, const PromiseSlot* slot) {
+void ShardTable::abandon_refresh(std::uint64_t hash, const PromiseSlot* slot, bool failed) {
   locked([&] {
     const auto it = refreshing_.find(hash);
     if (it == refreshing_.end() || it->second.slot != slot) return;
+    if (failed) {
+      // Kept, so that no other read of this value starts a refresh (a down origin is not asked
+      // on every read until the value expires); the next change of the cell ends it.
+      it->second.failed = true;
+      return;
+    }
     it->second.slot->release();
     refreshing_.erase(it);
   });

@@ -119,7 +119,8 @@ class ShardTable {
   ShardTable& operator=(const ShardTable&) = delete;
 
   // If a fresh value entry for `key` stamped `epoch` is there: records the hit, calls f(value)
-  // and returns hit; a fresh negative entry so stamped: records the hit and returns absent
+  // and returns hit (hit_refresh if `may_refresh` and the read drew the value's early refresh);
+  // a fresh negative entry so stamped: records the hit and returns absent
   // (negative entries are never rewritten: no version to check). Lock-free unless writers keep
   // rewriting the value: after kOptimisticReads tries it takes the value's writer side itself, so a
   // read always ends. The value's bytes may be rewritten while f runs: f must copy them with
@@ -129,7 +130,8 @@ class ShardTable {
   // brings the expiry closer (rewrite_allowed), so a value fresh in one attempt is fresh in the
   // next.
   template <class F>
-  Lookup read(std::uint64_t hash, std::string_view key, std::uint32_t epoch, F&& f) {
+  Lookup read(std::uint64_t hash, std::string_view key, std::uint32_t epoch, bool may_refresh,
+              F&& f) {
     ReadSection section;
     Entry* e = index_.find(hash);
     if (e == nullptr) return Lookup::miss;
@@ -150,7 +152,7 @@ class ShardTable {
       if (version.load(kRelaxed) != before) continue;
       if (!fresh) return Lookup::miss;
       e->record_hit();
-      return refresh_drawn(*e, now) ? Lookup::hit_refresh : Lookup::hit;
+      return may_refresh && refresh_drawn(*e, now) ? Lookup::hit_refresh : Lookup::hit;
     }
     // Take the writer side (no rewrite runs meanwhile) and give it back unchanged. A dead entry
     // is never rewritten, so its value is stable.
@@ -250,8 +252,9 @@ class ShardTable {
     reclaim_if_over_budget();
     return filled;
   }
-  // The refresher produced nothing to cache: its claim goes, and the value stays until it expires.
-  void abandon_refresh(std::uint64_t hash, const PromiseSlot* slot);
+  // The refresher produced nothing to cache: its claim goes, and the value stays until it
+  // expires. `failed`: its loader failed, and no refresh of this value is tried again.
+  void abandon_refresh(std::uint64_t hash, const PromiseSlot* slot, bool failed);
 
   // L2 says `key` changed: its value goes, and a load in progress is marked so that its fill is
   // answered but not cached (S7).
@@ -323,7 +326,7 @@ class ShardTable {
     // load. Callers with a loader only: a failed refresh answers nobody, and they load anew.
     if (joins_refresh && !refreshing_.empty()) {
       const auto it = refreshing_.find(hash);
-      if (it != refreshing_.end() && it->second.key == key &&
+      if (it != refreshing_.end() && !it->second.failed && it->second.key == key &&
           it->second.slot->joinable_locked(epoch)) {
         PromiseSlot* slot = it->second.slot;
         slot->add_ref();
@@ -377,14 +380,15 @@ class ShardTable {
   }
   void store_locked(Entry* fresh);
   // A set may rewrite `e` in place: it is a value entry for `key` of `value_bytes` (at most
-  // kMaxRewriteBytes), stamped `epoch`, expiring no later than `expires_at_ms`, and the new
-  // value is not expired already (what read() relies on: a value fresh in one attempt stays
-  // fresh, and none is served that was never fresh).
+  // kMaxRewriteBytes), not loaded (a loaded value's load time would stay and draw early
+  // refreshes of the set's value; a new entry has none), stamped `epoch`, expiring no later
+  // than `expires_at_ms`, and the new value is not expired already (what read() relies on: a value
+  // fresh in one attempt stays fresh, and none is served that was never fresh).
   static bool rewrite_allowed(const Entry& e, std::string_view key, std::size_t value_bytes,
                               std::uint64_t expires_at_ms, std::uint32_t epoch) noexcept {
     return value_bytes <= kMaxRewriteBytes && e.kind == EntryKind::value &&
-           e.value_bytes == value_bytes && e.has_key(key) && e.epoch.load(kRelaxed) == epoch &&
-           e.expires_at_ms.load(kRelaxed) <= expires_at_ms &&
+           e.load_time_code() == 0 && e.value_bytes == value_bytes && e.has_key(key) &&
+           e.epoch.load(kRelaxed) == epoch && e.expires_at_ms.load(kRelaxed) <= expires_at_ms &&
            (expires_at_ms == kNeverExpires || coarse_now_ms() < expires_at_ms);
   }
   // The coarse clock, read at most once per read(): every attempt judges freshness at the same
@@ -396,11 +400,11 @@ class ShardTable {
   // Whether this read of a fresh value `e` refreshes it early. Judged at the read's instant;
   // an entry without a TTL or a load time never does.
   bool refresh_drawn(const Entry& e, const Instant& now) const noexcept {
-    if (!now.read || limits_.early_refresh_beta == 0) return false;
+    if (!now.read || refresh_beta_ == 0) return false;
     const unsigned code = e.load_time_code();
     if (code == 0) return false;
     const std::uint64_t expires = e.expires_at_ms.load(kRelaxed);
-    return expires > now.ms && draws_refresh(expires - now.ms, code, limits_.early_refresh_beta);
+    return expires > now.ms && draws_refresh(expires - now.ms, code, refresh_beta_);
   }
   // read()'s way with a negative entry (or a loading one: a miss).
   static Lookup read_absent(Entry& e, std::string_view key, std::uint32_t epoch) noexcept {
@@ -457,7 +461,9 @@ class ShardTable {
   const ShardLimits limits_;
   mutable std::mutex writer_mu_;
   EntryIndex index_;  // written under writer_mu_
-  ClockRing ring_;    // guarded by writer_mu_
+  // Read by every hit on a value with a TTL: not on writer_mu_'s line.
+  alignas(64) const double refresh_beta_;
+  ClockRing ring_;  // guarded by writer_mu_
   // Early refreshes running, by key hash: the key, the entry refreshed (null once evicted) and
   // its version when claimed, and the slot (one reference held here) that callers wait on once
   // the value expired. Guarded by writer_mu_.
@@ -466,6 +472,7 @@ class ShardTable {
     const Entry* entry;
     std::uint32_t version;
     PromiseSlot* slot;
+    bool failed = false;  // its loader failed: answered, kept only to stop more refreshes
   };
   std::unordered_map<std::uint64_t, Refresh> refreshing_;
   // Written under writer_mu_, read by stats() without it.

@@ -57,7 +57,13 @@ Result<std::string> MissPath::lead_unguarded(const Context& ctx, ShardTable& sha
                                              std::uint64_t hash, std::string_view key,
                                              PromiseSlot* slot, LeadPlan plan,
                                              const LoadRequest* load) {
-  Result<Produced> p = source_.produce(ctx, key, plan, load);
+  return settle_lead(ctx, shard, hash, key, slot, source_.produce(ctx, key, plan, load),
+                     load != nullptr);
+}
+
+Result<std::string> MissPath::settle_lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
+                                          std::string_view key, PromiseSlot* slot,
+                                          Result<Produced> p, bool with_loader) {
   Result<std::string> r;
   if (p) {
     // A value that expires now answers this call but is not worth an L1 entry.
@@ -87,12 +93,120 @@ Result<std::string> MissPath::lead_unguarded(const Context& ctx, ShardTable& sha
     // Dropped before publishing, so a caller arriving now starts a new load rather than
     // joining this failed one.
     shard.drop(hash, slot);
-    const bool for_loaderless_only = load == nullptr && source_.loader_could_answer(r.error());
+    const bool for_loaderless_only = !with_loader && source_.loader_could_answer(r.error());
     slot->publish(r, for_loaderless_only ? PromiseSlot::AnswerFor::callers_without_loader
                                          : PromiseSlot::AnswerFor::everyone);
   }
   slot->release();
   return r;
+}
+
+std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
+                                                      std::span<const MissedKey> keys,
+                                                      const BatchLoader* batch,
+                                                      const LoadRequest* load) {
+  std::vector<Result<std::string>> results(keys.size());
+  // Claimed first, all of them; then this caller's own loads are produced and published; only
+  // then does it wait for other callers' loads, so that two batches leading keys the other
+  // waits on cannot wait for each other.
+  struct Led {
+    std::size_t at;
+    PromiseSlot* slot;
+    LeadPlan plan;
+  };
+  std::vector<Led> batched, alone, waits;
+  const std::uint32_t epoch = source_.claim_epoch();
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const MissedKey& k = keys[i];
+    LeadPlan plan = LeadPlan::read_l2;
+    Claim claim = k.shard->claim(k.hash, k.key, epoch, load != nullptr, [&](auto untrusted) {
+      plan = source_.plan_locked(k.hash, k.key, untrusted);
+      if (plan == LeadPlan::serve_l1_value) return MissDecision::serve_stale;
+      if (plan == LeadPlan::known_absent && load == nullptr) return MissDecision::absent;
+      return MissDecision::lead;
+    });
+    if (claim.stale_seen && plan != LeadPlan::serve_l1_value) counters_.add(kStaleRefused);
+    switch (claim.kind) {
+      case Claim::Kind::hit:
+        results[i] = std::move(claim.value);
+        break;
+      case Claim::Kind::known_absent:
+        counters_.add(kNegativeHits);
+        [[fallthrough]];
+      case Claim::Kind::absent:
+        results[i] = std::unexpected(Error{make_error_code(errc::not_found), {}});
+        break;
+      case Claim::Kind::lead:
+        // Only a plain read of L2 (then the loader) goes in the batch; a key whose own writes
+        // are on their way is served as get_or_load would.
+        (plan == LeadPlan::read_l2 ? batched : alone).push_back({i, claim.slot, plan});
+        break;
+      case Claim::Kind::wait:
+        counters_.add(kCoalesced);
+        waits.push_back({i, claim.slot, plan});
+        break;
+    }
+  }
+  std::size_t settled = 0;
+  try {
+    if (!batched.empty()) {
+      std::vector<std::string_view> batch_keys;
+      batch_keys.reserve(batched.size());
+      for (const Led& l : batched) batch_keys.push_back(keys[l.at].key);
+      std::vector<Result<Produced>> produced = source_.produce_many(ctx, batch_keys, batch);
+      for (; settled < batched.size(); ++settled) {
+        const Led& l = batched[settled];
+        const MissedKey& k = keys[l.at];
+        results[l.at] = settle_lead(ctx, *k.shard, k.hash, k.key, l.slot,
+                                    std::move(produced[settled]), load != nullptr);
+      }
+    }
+  } catch (...) {
+    for (; settled < batched.size(); ++settled) {
+      const MissedKey& k = keys[batched[settled].at];
+      k.shard->drop(k.hash, batched[settled].slot);
+      batched[settled].slot->publish(
+          std::unexpected(Error{make_error_code(errc::backend_error), {}}));
+      batched[settled].slot->release();
+    }
+    // The other slots this call holds: answered and given up as well.
+    for (const Led& l : alone) {
+      keys[l.at].shard->drop(keys[l.at].hash, l.slot);
+      l.slot->publish(std::unexpected(Error{make_error_code(errc::backend_error), {}}));
+      l.slot->release();
+    }
+    for (const Led& l : waits) l.slot->release();
+    throw;
+  }
+  for (std::size_t j = 0; j < alone.size(); ++j) {
+    const Led& l = alone[j];
+    const MissedKey& k = keys[l.at];
+    try {
+      results[l.at] = lead(ctx, *k.shard, k.hash, k.key, l.slot, l.plan, load);
+    } catch (...) {
+      for (std::size_t rest = j + 1; rest < alone.size(); ++rest) {
+        keys[alone[rest].at].shard->drop(keys[alone[rest].at].hash, alone[rest].slot);
+        alone[rest].slot->publish(std::unexpected(Error{make_error_code(errc::backend_error), {}}));
+        alone[rest].slot->release();
+      }
+      for (const Led& w : waits) w.slot->release();
+      throw;
+    }
+  }
+  for (std::size_t j = 0; j < waits.size(); ++j) {
+    const Led& l = waits[j];
+    const MissedKey& k = keys[l.at];
+    std::optional<Result<std::string>> answer;
+    try {
+      answer = await(ctx, *k.shard, k.hash, k.key, l.slot, load);
+    } catch (...) {
+      for (std::size_t rest = j + 1; rest < waits.size(); ++rest) waits[rest].slot->release();
+      throw;
+    }
+    // Answered for callers without a loader only (S6): this key alone, as get_or_load.
+    results[l.at] = answer ? std::move(*answer) : serve(ctx, *k.shard, k.hash, k.key, load);
+  }
+  return results;
 }
 
 Result<std::string> MissPath::refresh(const Context& ctx, ShardTable& shard, std::uint64_t hash,
@@ -113,7 +227,7 @@ Result<std::string> MissPath::refresh(const Context& ctx, ShardTable& shard, std
                                                     p->load_time_code);
         shard.finish_refresh(hash, slot, fresh, [&] { source_.filled_locked(hash, key, *p); });
       } else {
-        shard.abandon_refresh(hash, slot);
+        shard.abandon_refresh(hash, slot, false);
       }
       if (p->absent) {
         r = std::unexpected(Error{make_error_code(errc::not_found), {}});
@@ -124,13 +238,13 @@ Result<std::string> MissPath::refresh(const Context& ctx, ShardTable& shard, std
     } else {
       // The value stays until it expires; callers that came after that load it themselves.
       if (!ctx.done()) counters_.add(kRefreshFailures);
-      shard.abandon_refresh(hash, slot);
+      shard.abandon_refresh(hash, slot, !ctx.done());
       slot->publish(std::unexpected(std::move(p.error())),
                     PromiseSlot::AnswerFor::callers_without_loader);
       r = std::move(value);
     }
   } catch (...) {
-    shard.abandon_refresh(hash, slot);
+    shard.abandon_refresh(hash, slot, false);
     slot->publish(std::unexpected(Error{make_error_code(errc::backend_error), {}}),
                   PromiseSlot::AnswerFor::callers_without_loader);
     slot->release();

@@ -14,8 +14,10 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/base/striped_counter.hpp"
 #include "engine/l1/shard_table.hpp"
@@ -69,6 +71,11 @@ class ValueSource {
   // callers without a loader only if loader_could_answer() says a loader might do better (S6).
   virtual Result<Produced> produce(const Context& ctx, std::string_view key, LeadPlan plan,
                                    const LoadRequest* load) = 0;
+  // produce() with LeadPlan::read_l2 for each of `keys` at once: one L2 read for all, then one
+  // call of `batch` (if any) for those L2 did not answer. One result per key, in order.
+  virtual std::vector<Result<Produced>> produce_many(const Context& ctx,
+                                                     std::span<const std::string_view> keys,
+                                                     const BatchLoader* batch) = 0;
   virtual bool loader_could_answer(const Error& error) const = 0;
   // Under the shard lock, right after the leader's value replaced its loading entry.
   virtual void filled_locked(std::uint64_t hash, std::string_view key, const Produced& p) = 0;
@@ -85,6 +92,21 @@ class MissPath {
   // `load` may be null (a get): the key is then read from L2 only.
   Result<std::string> serve(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                             std::string_view key, const LoadRequest* load);
+
+  // A key L1 missed, for serve_many().
+  struct MissedKey {
+    ShardTable* shard;
+    std::uint64_t hash;
+    std::string_view key;
+  };
+  // serve() for several distinct keys at once: the keys to lead that need only an L2 read are
+  // produced together (ValueSource::produce_many: one L2 round trip, one call of `batch`);
+  // keys with writes of this cache on their way are led one by one with `load` (which must
+  // then answer as `batch` would for one key); keys others are loading are waited on, after
+  // this call's own loads were published. `batch` and `load` are both null (get_many) or both
+  // set. One result per key, in order.
+  std::vector<Result<std::string>> serve_many(const Context& ctx, std::span<const MissedKey> keys,
+                                              const BatchLoader* batch, const LoadRequest* load);
 
   // A get_or_load whose read of `value` drew the key's early refresh: reloads it if nobody else
   // does, and answers the new value (or, if the refresh fails, `value`, which stays until it
@@ -114,6 +136,11 @@ class MissPath {
   Result<std::string> lead_unguarded(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                                      std::string_view key, PromiseSlot* slot, LeadPlan plan,
                                      const LoadRequest* load);
+  // What a leader does with what it produced: fills L1 (if its slot is still the key's entry),
+  // publishes to the waiters and gives its reference up.
+  Result<std::string> settle_lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
+                                  std::string_view key, PromiseSlot* slot, Result<Produced> p,
+                                  bool with_loader);
   // A waiter owns one reference to `slot` and gives it up here (or hands it to lead()).
   // nullopt: the answer was not for a caller with a loader (S6); claim the key again.
   std::optional<Result<std::string>> await(const Context& ctx, ShardTable& shard,

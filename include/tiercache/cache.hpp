@@ -17,6 +17,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "tiercache/context.hpp"
 #include "tiercache/error.hpp"
@@ -71,6 +73,22 @@ class Cache {
   [[nodiscard]] Result<std::string> get_or_load(const Context& ctx, std::string_view key,
                                                 const Loader& loader,
                                                 std::chrono::milliseconds ttl);
+
+  // The values of `keys`, one answer per key in their order: the value, not_found, or that
+  // key's error (invalid_argument for a key out of bounds; the others are still answered). L1
+  // answers what it holds at once; the rest is read from L2 in one round trip. A key given
+  // twice gets one answer twice. An empty `keys` is invalid_argument.
+  [[nodiscard]] Result<std::vector<Result<std::string>>> get_many(
+      const Context& ctx, std::span<const std::string_view> keys);
+  // The same, and what neither tier holds is produced by ONE call of `loader` for all of those
+  // keys, each cached as get_or_load caches a value (with Options.default_ttl unless the loader
+  // gives a TTL). A key another caller is loading meanwhile is waited on, not loaded again.
+  [[nodiscard]] Result<std::vector<Result<std::string>>> get_or_load_many(
+      const Context& ctx, std::span<const std::string_view> keys, const BatchLoader& loader);
+  // set() of each (key, value) with Options.default_ttl: with an L2, one pipeline (a sync call
+  // waits for all of them at once). One answer per pair, in order; a bad pair fails alone.
+  [[nodiscard]] Result<std::vector<Result<void>>> set_many(
+      const Context& ctx, std::span<const std::pair<std::string_view, std::string_view>> entries);
 
   // Waits until every set and purge queued for L2 before this call was acknowledged by L2 or
   // failed. Without an L2, returns at once.

@@ -14,9 +14,11 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "tiercache/context.hpp"
 #include "tiercache/error.hpp"
@@ -60,5 +62,12 @@ class Loaded {
 // an exception it throws, reported as backend_error) reaches every caller waiting on that load
 // and caches nothing; errc::not_found is the one error that is an answer (Loaded::absent()).
 using Loader = std::function<Result<Loaded>(const Context& ctx, std::string_view key)>;
+
+// Produces the values of `keys` (distinct, in no promised order) for get_or_load_many: one
+// answer per key, in the order of `keys`, each as a Loader's. An error for the whole call
+// reaches every key of it; a vector of another length is refused (invalid_argument) and caches
+// nothing.
+using BatchLoader = std::function<Result<std::vector<Result<Loaded>>>(
+    const Context& ctx, std::span<const std::string_view> keys)>;
 
 }  // namespace tiercache

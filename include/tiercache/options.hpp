@@ -98,8 +98,10 @@ enum class QueueFullPolicy {
 
 // What get_or_load does when L2 cannot be asked (down, or its read failed).
 enum class L2DownPolicy {
-  fail,  // return backend_unavailable (or the read's error)
-  load,  // run the loader and cache its value in L1 (and queue it for L2)
+  fail,  // return backend_unavailable (or the read's error): the origin sees no more load than
+         // with Redis up, and misses fail while it is down
+  load,  // run the loader and cache its value in L1 (and queue it for L2): misses keep working,
+         // at the price of one origin load per key per outage (coalesced per key)
 };
 
 struct WriterOptions {
@@ -151,7 +153,7 @@ struct Options {
   // Each TTL is shortened by a random part of up to this fraction, so keys set together do not
   // expire together. 0 to 1; 0.1 spreads a 60 s TTL over 54-60 s.
   double ttl_jitter = 0;
-  L2DownPolicy when_l2_down = L2DownPolicy::fail;
+  L2DownPolicy when_l2_down = L2DownPolicy::load;
   // While L2 cannot be reached, and so changes made there may have gone unheard, a miss that
   // finds a value L1 took before the loss answers it rather than failing (counted in
   // CacheStats::stale_served). Off: such a value is a miss like any other, and fails with
