@@ -8,6 +8,7 @@
 #include "bench/l2_burst.hpp"
 #include "bench/l2_coalesce.hpp"
 #include "bench/l2_coherence.hpp"
+#include "bench/l2_many.hpp"
 #include "bench/l2_read.hpp"
 #include "bench/l2_write.hpp"
 
@@ -68,6 +69,7 @@ bool run_l2_figures(const BenchSettings& settings) {
                 server_version(server).c_str(), server.port(), kL2ValueBytes);
     return run_l2_write_figures(server, settings) && run_l2_burst_figure(server, settings.size) &&
            run_l2_read_figures(server, settings.size) &&
+           run_l2_many_figure(server, settings.size) &&
            run_l2_coalesce_figure(server, settings.size) &&
            run_l2_coherence_figures(server, settings);
   } catch (const std::runtime_error& e) {

@@ -18,7 +18,8 @@ namespace tiercache::bench {
 inline constexpr std::size_t kL2ValueBytes = 100;
 
 // Starts the server, then prints and records one line per figure (bench/l2_write.hpp,
-// bench/l2_burst.hpp, bench/l2_read.hpp, bench/l2_coalesce.hpp, bench/l2_coherence.hpp). Returns
+// bench/l2_burst.hpp, bench/l2_read.hpp, bench/l2_many.hpp, bench/l2_coalesce.hpp,
+// bench/l2_coherence.hpp). Returns
 // false, having said why on stderr, if the server, a peer or tiercache misbehaved.
 bool run_l2_figures(const BenchSettings& settings);
 

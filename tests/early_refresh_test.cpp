@@ -2,8 +2,11 @@
 // expires by the one caller that draws it, while every other caller keeps the current value; a
 // set, purge or eviction during the refresh wins over it; a caller that comes after the value
 // expired waits for the refresh instead of loading again; a failed refresh keeps the old value.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <latch>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -226,4 +229,102 @@ TEST_CASE("Options.early_refresh_beta out of range is refused at open") {
     CHECK(cache.error() == errc::invalid_argument);
     CHECK(cache.error().detail.find("early_refresh_beta") != std::string::npos);
   }
+}
+
+TEST_CASE("with a refresh thread, no caller waits for a load after the first", "[refresh]") {
+  constexpr int kThreads = 16;
+  // As in the test above: refreshes start up to 114 ms before expiry, room for a slow thread.
+  Cache cache =
+      test::open_cache({.default_ttl = 300ms, .early_refresh_beta = 2, .refresh_threads = 1});
+  std::mutex mu;
+  std::vector<std::thread::id> callers;
+  std::atomic<int> loads{0};
+  std::atomic<int> loads_on_callers{0};
+  const tiercache::Loader loader = [&](const Context&, std::string_view) -> Result<Loaded> {
+    {
+      std::lock_guard lock(mu);
+      if (std::find(callers.begin(), callers.end(), std::this_thread::get_id()) != callers.end())
+        ++loads_on_callers;
+    }
+    ++loads;
+    std::this_thread::sleep_for(20ms);
+    return Loaded("v");
+  };
+  REQUIRE(cache.get_or_load(test::ctx(), "hot", loader) == "v");
+  std::atomic<bool> stop{false};
+  std::atomic<int> wrong{0};
+  std::latch registered(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&] {
+      {
+        std::lock_guard lock(mu);
+        callers.push_back(std::this_thread::get_id());
+      }
+      registered.count_down();
+      // Catch2's assertions are not for threads: count, check after.
+      while (!stop.load())
+        if (cache.get_or_load(test::ctx(), "hot", loader) != "v") ++wrong;
+    });
+  registered.wait();
+  std::this_thread::sleep_for(3s);
+  stop = true;
+  for (auto& t : threads) t.join();
+  const tiercache::CacheStats s = cache.stats();
+  INFO("loads " << loads.load() << " refreshes " << s.refreshes);
+  CHECK(wrong == 0);
+  // Every load after the first ran on the refresh thread; nobody waited for one.
+  CHECK(loads_on_callers == 0);
+  CHECK(s.coalesced == 0);
+  // One refresh per 206-320 ms: 9-15 in 3 s; drawn at random, the bounds are wider.
+  CHECK(s.refreshes >= 6);
+  CHECK(loads <= 18);
+}
+
+TEST_CASE("a background refresh loses to a set", "[refresh]") {
+  Cache cache =
+      test::open_cache({.default_ttl = 300ms, .early_refresh_beta = 16, .refresh_threads = 1});
+  GatedOrigin origin;
+  REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
+  origin.open = false;
+  // The read that draws the refresh gets the current value at once.
+  while (cache.stats().refreshes == 0)
+    REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
+  test::wait_until(
+      2s, [&] { return origin.calls == 2; }, "the refresh runs");
+  REQUIRE(cache.set(test::ctx(), "k", "newer"));
+  origin.open = true;
+  test::wait_until(
+      2s, [&] { return cache.get(test::ctx(), "k") == "newer" && origin.calls == 2; },
+      "the refresh ends");
+  // Give the refresh thread time to finish: the set stays.
+  std::this_thread::sleep_for(50ms);
+  CHECK(cache.get(test::ctx(), "k") == "newer");
+}
+
+TEST_CASE("destroying the cache gives queued background refreshes up", "[refresh]") {
+  GatedOrigin origin;
+  std::thread opener;
+  {
+    Cache cache =
+        test::open_cache({.default_ttl = 300ms, .early_refresh_beta = 16, .refresh_threads = 1});
+    for (const std::string key : {"a", "b", "c"})
+      REQUIRE(cache.get_or_load(test::ctx(), key, origin.loader()).has_value());
+    origin.open = false;
+    for (const std::string key : {"a", "b", "c"}) {
+      const std::uint64_t before = cache.stats().refreshes;
+      while (cache.stats().refreshes == before)
+        REQUIRE(cache.get_or_load(test::ctx(), key, origin.loader()).has_value());
+    }
+    // "a" runs, held by the origin; "b" and "c" wait in the queue.
+    test::wait_until(
+        2s, [&] { return origin.calls == 4; }, "the first refresh runs");
+    opener = std::thread([&] {
+      std::this_thread::sleep_for(200ms);
+      origin.open = true;
+    });
+  }  // waits for "a"'s refresh, gives "b" and "c" up
+  opener.join();
+  std::this_thread::sleep_for(50ms);
+  CHECK(origin.calls == 4);
 }

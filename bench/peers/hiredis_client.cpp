@@ -57,6 +57,25 @@ std::int64_t HiredisClient::get(std::string_view key) {
   return -1;
 }
 
+std::int64_t HiredisClient::mget(const std::vector<std::string_view>& keys) {
+  std::vector<const char*> argv = {"MGET"};
+  std::vector<std::size_t> lengths = {4};
+  for (std::string_view k : keys) {
+    argv.push_back(k.data());
+    lengths.push_back(k.size());
+  }
+  const ReplyGuard r{static_cast<redisReply*>(
+      redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()))};
+  if (r.reply == nullptr || r.reply->type != REDIS_REPLY_ARRAY) {
+    error_ = r.reply == nullptr ? context_->errstr : "MGET: not an array";
+    return -1;
+  }
+  std::int64_t found = 0;
+  for (std::size_t i = 0; i < r.reply->elements; ++i)
+    found += r.reply->element[i]->type == REDIS_REPLY_STRING;
+  return found;
+}
+
 bool HiredisClient::set_pipelined(const std::vector<std::string>& keys, std::string_view value,
                                   std::size_t depth) {
   for (std::size_t start = 0; start < keys.size(); start += depth) {

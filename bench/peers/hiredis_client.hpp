@@ -30,6 +30,8 @@ class HiredisClient {
   bool set(std::string_view key, std::string_view value);
   // GET key; the value's size, or -1 (with error()) on anything but a bulk string.
   std::int64_t get(std::string_view key);
+  // MGET keys; how many of them had a value, or -1 (with error()) on an unexpected reply.
+  std::int64_t mget(const std::vector<std::string_view>& keys);
   // SET every key to `value`, `depth` commands per round trip; true if every reply was +OK.
   bool set_pipelined(const std::vector<std::string>& keys, std::string_view value,
                      std::size_t depth);

@@ -47,6 +47,9 @@ std::unexpected<Error> not_found() {
   return std::unexpected(Error{make_error_code(errc::not_found), {}});
 }
 
+// Keys one L2 read carries; a get_many of more is split into several, sent together.
+constexpr std::size_t kMaxKeysPerL2Read = 1024;
+
 const char* write_name(WriteOp::Kind kind) {
   return kind == WriteOp::Kind::purge ? "purge" : "set";
 }
@@ -74,6 +77,8 @@ Cache::Impl::Impl(const Options& completed, std::unique_ptr<Backend> l2)
 }
 
 Cache::Impl::~Impl() {
+  // Background refreshes touch the shards, L2 and the writer: they end first.
+  miss_.stop_refreshes();
   // No event after this returns: they touch the shards.
   if (l2_ && changes_heard_ != ChangesHeard::none) l2_->set_events(nullptr);
   // The writer settles what it still holds into the shards, so it goes first.
@@ -243,8 +248,8 @@ Result<std::vector<Result<void>>> Cache::Impl::set_many(
 Result<std::vector<Result<std::string>>> Cache::Impl::get_many(
     const Context& ctx, std::span<const std::string_view> keys, const BatchLoader* batch) {
   const char* op = batch != nullptr ? "get_or_load_many" : "get_many";
-  if (keys.empty()) return fail(errc::invalid_argument, op, ": no keys");
   if (auto closed = check_open(op); !closed) return std::unexpected(std::move(closed.error()));
+  if (keys.empty()) return fail(errc::invalid_argument, op, ": no keys");
   std::vector<Result<std::string>> results(keys.size());
   // Per position, the first position of its key: a key given twice is looked up once.
   std::vector<std::size_t> first(keys.size());
@@ -503,22 +508,32 @@ std::vector<Result<Produced>> Cache::Impl::read_l2_many(const Context& ctx,
   const std::uint64_t sent_ms = engine::coarse_now_ms();
   const auto sent = std::chrono::steady_clock::now();
   using Answers = std::vector<Result<BackendValue>>;
-  auto reply = std::make_shared<engine::OneShot<Answers>>();
-  l2_->read(std::vector<std::string>(keys.begin(), keys.end()),
-            [reply](Answers results) { reply->set(std::move(results)); });
-  Result<Answers> waited = [&] {
-    const engine::SpinBudget::Ticket ticket(l2_read_spin_);
-    return reply->wait(ctx, "get: L2 read", ticket.spin_for());
-  }();
-  if (waited) l2_read_spin_.record(std::chrono::steady_clock::now() - sent);
+  // In reads of at most kMaxKeysPerL2Read keys, all sent before the first is waited for: one
+  // huge script would hold up Redis, and its reply could pass the reply bounds.
+  std::vector<std::shared_ptr<engine::OneShot<Answers>>> replies;
+  for (std::size_t from = 0; from < keys.size(); from += kMaxKeysPerL2Read) {
+    const auto chunk = keys.subspan(from, std::min(kMaxKeysPerL2Read, keys.size() - from));
+    auto reply = std::make_shared<engine::OneShot<Answers>>();
+    l2_->read(std::vector<std::string>(chunk.begin(), chunk.end()),
+              [reply](Answers results) { reply->set(std::move(results)); });
+    replies.push_back(std::move(reply));
+  }
   std::vector<Result<Produced>> out;
   out.reserve(keys.size());
-  if (waited && waited->size() != keys.size())
-    waited = fail(errc::backend_error, "get: L2 answered ", waited->size(), " results for ",
-                  keys.size(), " keys");
-  for (std::size_t i = 0; i < keys.size(); ++i)
-    out.push_back(waited ? produced_from_l2((*waited)[i], sent_ms)
-                         : Result<Produced>(std::unexpected(waited.error())));
+  for (std::size_t c = 0; c < replies.size(); ++c) {
+    const std::size_t chunk_keys = std::min(kMaxKeysPerL2Read, keys.size() - c * kMaxKeysPerL2Read);
+    Result<Answers> waited = [&] {
+      const engine::SpinBudget::Ticket ticket(l2_read_spin_);
+      return replies[c]->wait(ctx, "get: L2 read", ticket.spin_for());
+    }();
+    if (waited && c == 0) l2_read_spin_.record(std::chrono::steady_clock::now() - sent);
+    if (waited && waited->size() != chunk_keys)
+      waited = fail(errc::backend_error, "get: L2 answered ", waited->size(), " results for ",
+                    chunk_keys, " keys");
+    for (std::size_t i = 0; i < chunk_keys; ++i)
+      out.push_back(waited ? produced_from_l2((*waited)[i], sent_ms)
+                           : Result<Produced>(std::unexpected(waited.error())));
+  }
   return out;
 }
 

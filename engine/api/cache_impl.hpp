@@ -177,7 +177,7 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   std::vector<engine::PendingWrites> pending_;  // per shard, under its writer lock
   unsigned shard_shift_ = 0;
   engine::StripedCounters<kCounterCount> counters_;
-  engine::MissPath miss_{*this};
+  engine::MissPath miss_{*this, options_.refresh_threads};
   // Every call loads it: kept off next_seq_'s line, which every write with an L2 takes.
   std::atomic<bool> closed_{false};
   // Relaxed: drawn under the key's shard lock, which orders one key's draws; across keys any

@@ -40,7 +40,8 @@ std::string to_string(const Options& o) {
     << " l1.shards=" << o.l1.shards << " l1.expected_entry_bytes=" << o.l1.expected_entry_bytes
     << " default_ttl=" << o.default_ttl.count() << "ms negative_ttl=" << o.negative_ttl.count()
     << "ms negative_in_l2=" << (o.negative_in_l2 ? "true" : "false")
-    << " early_refresh_beta=" << o.early_refresh_beta << " ttl_jitter=" << o.ttl_jitter
+    << " early_refresh_beta=" << o.early_refresh_beta << " refresh_threads=" << o.refresh_threads
+    << " ttl_jitter=" << o.ttl_jitter
     << " when_l2_down=" << (o.when_l2_down == L2DownPolicy::fail ? "fail" : "load")
     << " stale_if_l2_down=" << (o.stale_if_l2_down ? "true" : "false");
   if (!r.is_configured()) return std::move(s).str() + " redis=off";
@@ -79,6 +80,8 @@ constexpr std::size_t kAutoShardBytes = std::size_t{1} << 20;
 constexpr std::size_t kMaxShards = 1024;
 // XFetch's beta beyond which refreshes start so early that they are mostly loads.
 constexpr double kMaxEarlyRefreshBeta = 16;
+// Background refresh threads a cache may start.
+constexpr std::size_t kMaxRefreshThreads = 64;
 // Longest key the entry header can describe (a 16-bit length).
 constexpr std::size_t kMaxKeyBytesLimit = 65535;
 // Longest value the entry header can describe (a 32-bit length).
@@ -146,6 +149,9 @@ Result<Options> complete_options(const Options& in) {
   if (!(o.early_refresh_beta >= 0 && o.early_refresh_beta <= kMaxEarlyRefreshBeta))
     return fail(errc::invalid_argument, "Options.early_refresh_beta is ", o.early_refresh_beta,
                 "; must be in [0, ", kMaxEarlyRefreshBeta, "] (0: off)");
+  if (o.refresh_threads > kMaxRefreshThreads)
+    return fail(errc::invalid_argument, "Options.refresh_threads is ", o.refresh_threads,
+                "; must be <= ", kMaxRefreshThreads);
   if (o.negative_ttl.count() < 0 || o.negative_ttl > kMaxTtl)
     return fail(errc::invalid_argument, "Options.negative_ttl is ", o.negative_ttl.count(),
                 "ms; must be in [0, ", kMaxTtl.count(), "] (0: not found is not cached)");

@@ -106,107 +106,119 @@ std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
                                                       const BatchLoader* batch,
                                                       const LoadRequest* load) {
   std::vector<Result<std::string>> results(keys.size());
+  if (ctx.done()) {
+    for (auto& r : results) r = ended_while(ctx, "get", "before the misses were served");
+    return results;
+  }
   // Claimed first, all of them; then this caller's own loads are produced and published; only
   // then does it wait for other callers' loads, so that two batches leading keys the other
   // waits on cannot wait for each other.
-  struct Led {
+  struct Claimed {
     std::size_t at;
     PromiseSlot* slot;
     LeadPlan plan;
   };
-  std::vector<Led> batched, alone, waits;
-  const std::uint32_t epoch = source_.claim_epoch();
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    const MissedKey& k = keys[i];
-    LeadPlan plan = LeadPlan::read_l2;
-    Claim claim = k.shard->claim(k.hash, k.key, epoch, load != nullptr, [&](auto untrusted) {
-      plan = source_.plan_locked(k.hash, k.key, untrusted);
-      if (plan == LeadPlan::serve_l1_value) return MissDecision::serve_stale;
-      if (plan == LeadPlan::known_absent && load == nullptr) return MissDecision::absent;
-      return MissDecision::lead;
-    });
-    if (claim.stale_seen && plan != LeadPlan::serve_l1_value) counters_.add(kStaleRefused);
-    switch (claim.kind) {
-      case Claim::Kind::hit:
-        results[i] = std::move(claim.value);
-        break;
-      case Claim::Kind::known_absent:
-        counters_.add(kNegativeHits);
-        [[fallthrough]];
-      case Claim::Kind::absent:
-        results[i] = std::unexpected(Error{make_error_code(errc::not_found), {}});
-        break;
-      case Claim::Kind::lead:
-        // Only a plain read of L2 (then the loader) goes in the batch; a key whose own writes
-        // are on their way is served as get_or_load would.
-        (plan == LeadPlan::read_l2 ? batched : alone).push_back({i, claim.slot, plan});
-        break;
-      case Claim::Kind::wait:
-        counters_.add(kCoalesced);
-        waits.push_back({i, claim.slot, plan});
-        break;
-    }
-  }
-  std::size_t settled = 0;
+  std::vector<Claimed> batched, alone, waits;
+  batched.reserve(keys.size());
+  alone.reserve(keys.size());
+  waits.reserve(keys.size());
+  // Led slots not yet settled, and waited slots not yet served, are given up on a throw (out of
+  // memory), so that no key stays loading for good and no slot counts a waiter that left.
+  std::size_t batched_done = 0, alone_done = 0, waits_done = 0;
   try {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const MissedKey& k = keys[i];
+      LeadPlan plan = LeadPlan::read_l2;
+      // Per key, as serve() does: the epoch may move between two claims.
+      Claim claim = k.shard->claim(k.hash, k.key, source_.claim_epoch(), load != nullptr,
+                                   [&](auto untrusted) {
+                                     plan = source_.plan_locked(k.hash, k.key, untrusted);
+                                     if (plan == LeadPlan::serve_l1_value)
+                                       return MissDecision::serve_stale;
+                                     if (plan == LeadPlan::known_absent && load == nullptr)
+                                       return MissDecision::absent;
+                                     return MissDecision::lead;
+                                   });
+      if (claim.stale_seen && plan != LeadPlan::serve_l1_value) counters_.add(kStaleRefused);
+      switch (claim.kind) {
+        case Claim::Kind::hit:
+          results[i] = std::move(claim.value);
+          break;
+        case Claim::Kind::known_absent:
+          counters_.add(kNegativeHits);
+          [[fallthrough]];
+        case Claim::Kind::absent:
+          results[i] = std::unexpected(Error{make_error_code(errc::not_found), {}});
+          break;
+        case Claim::Kind::lead:
+          // Only a plain read of L2 (then the loader) goes in the batch; a key whose own
+          // writes are on their way is served as get_or_load would.
+          (plan == LeadPlan::read_l2 ? batched : alone).push_back({i, claim.slot, plan});
+          break;
+        case Claim::Kind::wait:
+          counters_.add(kCoalesced);
+          waits.push_back({i, claim.slot, plan});
+          break;
+      }
+    }
     if (!batched.empty()) {
       std::vector<std::string_view> batch_keys;
       batch_keys.reserve(batched.size());
-      for (const Led& l : batched) batch_keys.push_back(keys[l.at].key);
+      for (const Claimed& c : batched) batch_keys.push_back(keys[c.at].key);
       std::vector<Result<Produced>> produced = source_.produce_many(ctx, batch_keys, batch);
-      for (; settled < batched.size(); ++settled) {
-        const Led& l = batched[settled];
-        const MissedKey& k = keys[l.at];
-        results[l.at] = settle_lead(ctx, *k.shard, k.hash, k.key, l.slot,
-                                    std::move(produced[settled]), load != nullptr);
+      for (; batched_done < batched.size(); ++batched_done) {
+        const Claimed& c = batched[batched_done];
+        const MissedKey& k = keys[c.at];
+        results[c.at] = settle_lead(ctx, *k.shard, k.hash, k.key, c.slot,
+                                    std::move(produced[batched_done]), load != nullptr);
       }
+    }
+    while (alone_done < alone.size()) {
+      const Claimed& c = alone[alone_done];
+      const MissedKey& k = keys[c.at];
+      // The plan of the claim may be stale after the batch: a write may have landed meanwhile.
+      LeadPlan plan = c.plan;
+      k.shard->locked([&] { plan = source_.plan_locked(k.hash, k.key, std::nullopt); });
+      // Counted before: lead() gives the slot up whatever happens.
+      ++alone_done;
+      results[c.at] = lead(ctx, *k.shard, k.hash, k.key, c.slot, plan, load);
+    }
+    while (waits_done < waits.size()) {
+      const Claimed& c = waits[waits_done];
+      const MissedKey& k = keys[c.at];
+      // Counted before: await() gives the slot up whatever happens.
+      ++waits_done;
+      std::optional<Result<std::string>> answer = await(ctx, *k.shard, k.hash, k.key, c.slot, load);
+      // Answered for callers without a loader only (S6): this key alone, as get_or_load.
+      results[c.at] = answer ? std::move(*answer) : serve(ctx, *k.shard, k.hash, k.key, load);
     }
   } catch (...) {
-    for (; settled < batched.size(); ++settled) {
-      const MissedKey& k = keys[batched[settled].at];
-      k.shard->drop(k.hash, batched[settled].slot);
-      batched[settled].slot->publish(
-          std::unexpected(Error{make_error_code(errc::backend_error), {}}));
-      batched[settled].slot->release();
-    }
-    // The other slots this call holds: answered and given up as well.
-    for (const Led& l : alone) {
-      keys[l.at].shard->drop(keys[l.at].hash, l.slot);
-      l.slot->publish(std::unexpected(Error{make_error_code(errc::backend_error), {}}));
-      l.slot->release();
-    }
-    for (const Led& l : waits) l.slot->release();
+    const Error failed{make_error_code(errc::backend_error), {}};
+    for (std::size_t j = batched_done; j < batched.size(); ++j)
+      give_up_lead(*keys[batched[j].at].shard, keys[batched[j].at].hash, batched[j].slot, failed);
+    for (std::size_t j = alone_done; j < alone.size(); ++j)
+      give_up_lead(*keys[alone[j].at].shard, keys[alone[j].at].hash, alone[j].slot, failed);
+    for (std::size_t j = waits_done; j < waits.size(); ++j)
+      stop_waiting(*keys[waits[j].at].shard, keys[waits[j].at].hash, waits[j].slot);
     throw;
   }
-  for (std::size_t j = 0; j < alone.size(); ++j) {
-    const Led& l = alone[j];
-    const MissedKey& k = keys[l.at];
-    try {
-      results[l.at] = lead(ctx, *k.shard, k.hash, k.key, l.slot, l.plan, load);
-    } catch (...) {
-      for (std::size_t rest = j + 1; rest < alone.size(); ++rest) {
-        keys[alone[rest].at].shard->drop(keys[alone[rest].at].hash, alone[rest].slot);
-        alone[rest].slot->publish(std::unexpected(Error{make_error_code(errc::backend_error), {}}));
-        alone[rest].slot->release();
-      }
-      for (const Led& w : waits) w.slot->release();
-      throw;
-    }
-  }
-  for (std::size_t j = 0; j < waits.size(); ++j) {
-    const Led& l = waits[j];
-    const MissedKey& k = keys[l.at];
-    std::optional<Result<std::string>> answer;
-    try {
-      answer = await(ctx, *k.shard, k.hash, k.key, l.slot, load);
-    } catch (...) {
-      for (std::size_t rest = j + 1; rest < waits.size(); ++rest) waits[rest].slot->release();
-      throw;
-    }
-    // Answered for callers without a loader only (S6): this key alone, as get_or_load.
-    results[l.at] = answer ? std::move(*answer) : serve(ctx, *k.shard, k.hash, k.key, load);
-  }
   return results;
+}
+
+void MissPath::give_up_lead(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot,
+                            const Error& why) noexcept {
+  shard.drop(hash, slot);
+  slot->publish(std::unexpected(why));
+  slot->release();
+}
+
+void MissPath::stop_waiting(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot) noexcept {
+  // A wait within a context that has ended: no longer counted as a waiter, unless the load was
+  // handed off meanwhile, which it then leaves as any waiter would (S5).
+  const Context ended = Context::background().with_deadline(Context::clock::time_point::min());
+  const Result<PromiseSlot::State> state = slot->wait(ended);
+  if (state && *state == PromiseSlot::State::leaderless) shard.leave(hash, slot);
+  slot->release();
 }
 
 Result<std::string> MissPath::refresh(const Context& ctx, ShardTable& shard, std::uint64_t hash,
@@ -215,7 +227,33 @@ Result<std::string> MissPath::refresh(const Context& ctx, ShardTable& shard, std
   PromiseSlot* slot = shard.claim_refresh(hash, key, source_.claim_epoch());
   if (slot == nullptr) return value;
   counters_.add(kRefreshes);
-  Result<std::string> r;
+  if (refresh_pool_.has_value()) {
+    // In the background, with copies of what it needs: this caller has its answer already.
+    auto task = [this, ctx, &shard, hash, key = std::string(key), loader = load.loader,
+                 ttl = load.ttl, slot](bool run) {
+      if (!run) {
+        give_up_refresh(shard, hash, slot, errc::closed);
+        return;
+      }
+      const LoadRequest copy{loader, ttl};
+      try {
+        (void)run_refresh(ctx, shard, hash, key, copy, slot);
+      } catch (...) {
+        // run_refresh gave the claim up; a pool thread has nobody to tell.
+      }
+    };
+    if (refresh_pool_->submit(std::move(task))) return value;
+    // Queue full: this caller refreshes.
+  }
+  std::optional<Result<std::string>> refreshed = run_refresh(ctx, shard, hash, key, load, slot);
+  return refreshed ? std::move(*refreshed) : std::move(value);
+}
+
+std::optional<Result<std::string>> MissPath::run_refresh(const Context& ctx, ShardTable& shard,
+                                                         std::uint64_t hash, std::string_view key,
+                                                         const LoadRequest& load,
+                                                         PromiseSlot* slot) {
+  std::optional<Result<std::string>> r;
   try {
     Result<Produced> p = source_.produce(ctx, key, LeadPlan::refresh, &load);
     if (p) {
@@ -234,24 +272,33 @@ Result<std::string> MissPath::refresh(const Context& ctx, ShardTable& shard, std
       } else {
         r = std::move(p->value);
       }
-      slot->publish(r);
+      slot->publish(*r);
     } else {
       // The value stays until it expires; callers that came after that load it themselves.
       if (!ctx.done()) counters_.add(kRefreshFailures);
       shard.abandon_refresh(hash, slot, !ctx.done());
       slot->publish(std::unexpected(std::move(p.error())),
                     PromiseSlot::AnswerFor::callers_without_loader);
-      r = std::move(value);
     }
   } catch (...) {
-    shard.abandon_refresh(hash, slot, false);
-    slot->publish(std::unexpected(Error{make_error_code(errc::backend_error), {}}),
-                  PromiseSlot::AnswerFor::callers_without_loader);
-    slot->release();
+    give_up_refresh(shard, hash, slot, errc::backend_error);
     throw;
   }
   slot->release();
   return r;
+}
+
+void MissPath::give_up_refresh(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot,
+                               errc why) noexcept {
+  shard.abandon_refresh(hash, slot, false);
+  // Callers waiting on it (the value expired meanwhile) load the key themselves.
+  slot->publish(std::unexpected(Error{make_error_code(why), {}}),
+                PromiseSlot::AnswerFor::callers_without_loader);
+  slot->release();
+}
+
+void MissPath::stop_refreshes() {
+  if (refresh_pool_.has_value()) refresh_pool_->stop();
 }
 
 std::optional<Result<std::string>> MissPath::await(const Context& ctx, ShardTable& shard,

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/base/striped_counter.hpp"
+#include "engine/base/task_pool.hpp"
 #include "engine/l1/shard_table.hpp"
 #include "tiercache/cache.hpp"
 
@@ -86,7 +87,14 @@ class ValueSource {
 
 class MissPath {
  public:
-  explicit MissPath(ValueSource& source) : source_(source) {}
+  // `refresh_threads`: threads that run early refreshes in the background (0: the caller that
+  // draws one runs it).
+  MissPath(ValueSource& source, std::size_t refresh_threads) : source_(source) {
+    if (refresh_threads != 0) refresh_pool_.emplace(refresh_threads, kMaxQueuedRefreshes);
+  }
+  // Waits for the background refreshes running, and gives up the queued ones. Call before
+  // anything they touch (the shards, the source) goes.
+  void stop_refreshes();
 
   // The value of `key` after L1 missed it: from a load this call leads, or one it waits on.
   // `load` may be null (a get): the key is then read from L2 only.
@@ -110,7 +118,8 @@ class MissPath {
 
   // A get_or_load whose read of `value` drew the key's early refresh: reloads it if nobody else
   // does, and answers the new value (or, if the refresh fails, `value`, which stays until it
-  // expires); while another caller refreshes, answers `value` at once.
+  // expires); while another caller refreshes, answers `value` at once. With refresh threads,
+  // queues the reload there (with copies of ctx and the loader) and answers `value` at once.
   Result<std::string> refresh(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                               std::string_view key, const LoadRequest& load, std::string value);
 
@@ -136,6 +145,18 @@ class MissPath {
   Result<std::string> lead_unguarded(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                                      std::string_view key, PromiseSlot* slot, LeadPlan plan,
                                      const LoadRequest* load);
+  // The refresh of a claimed key: the new value (or not_found), or nullopt if it failed.
+  // Publishes to `slot` and gives the caller's reference up.
+  std::optional<Result<std::string>> run_refresh(const Context& ctx, ShardTable& shard,
+                                                 std::uint64_t hash, std::string_view key,
+                                                 const LoadRequest& load, PromiseSlot* slot);
+  // A led slot whose load will not run (a throw in a batch): dropped, answered, given up.
+  void give_up_lead(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot,
+                    const Error& why) noexcept;
+  // A waiter that leaves without an answer (a throw in a batch): no longer counted.
+  void stop_waiting(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot) noexcept;
+  // A claimed refresh that will not run (or threw): claim, waiters and reference given up.
+  void give_up_refresh(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot, errc why) noexcept;
   // What a leader does with what it produced: fills L1 (if its slot is still the key's entry),
   // publishes to the waiters and gives its reference up.
   Result<std::string> settle_lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
@@ -157,8 +178,12 @@ class MissPath {
     kCounterCount
   };
 
+  // Refreshes queued for the refresh threads beyond this are run by the caller that drew them.
+  static constexpr std::size_t kMaxQueuedRefreshes = 1024;
+
   ValueSource& source_;
   StripedCounters<kCounterCount> counters_;
+  std::optional<TaskPool> refresh_pool_;
 };
 
 }  // namespace tiercache::engine

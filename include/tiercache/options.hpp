@@ -150,6 +150,12 @@ struct Options {
   // for that refresh rather than loading again. So a key read steadily never expires under
   // load. 0: off; 1 is XFetch's default; up to 16 (earlier refreshes, more loads).
   double early_refresh_beta = 0;
+  // Threads that run early refreshes in the background, so that no caller waits for one: the
+  // caller that draws it gets the current value at once, and the loader runs on one of these
+  // with a copy of that caller's Context (its deadline and values) and of the loader. Such a
+  // loader may run after its get_or_load returned, until the cache is destroyed: it must not
+  // refer to anything that ends sooner. 0: the caller that draws a refresh runs it. At most 64.
+  std::size_t refresh_threads = 0;
   // Each TTL is shortened by a random part of up to this fraction, so keys set together do not
   // expire together. 0 to 1; 0.1 spreads a 60 s TTL over 54-60 s.
   double ttl_jitter = 0;
