@@ -328,3 +328,31 @@ TEST_CASE("destroying the cache gives queued background refreshes up", "[refresh
   std::this_thread::sleep_for(50ms);
   CHECK(origin.calls == 4);
 }
+
+TEST_CASE("a fixed refresh-ahead window refreshes a value read within it", "[refresh]") {
+  Cache cache = test::open_cache({.default_ttl = 300ms, .refresh_ahead = 100ms});
+  GatedOrigin origin;
+  REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
+  // Far from expiry: no refresh.
+  for (int i = 0; i < 100; ++i)
+    REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
+  CHECK(cache.stats().refreshes == 0);
+  // Within the last 100 ms the first read refreshes it; the value never expires meanwhile.
+  test::wait_until(
+      3s, [&] { return cache.get_or_load(test::ctx(), "k", origin.loader()) == "v2"; },
+      "a read within the window refreshes the value");
+  CHECK(cache.stats().refreshes == 1);
+  CHECK(cache.stats().l1_misses == 1);
+}
+
+TEST_CASE("refresh options out of range, or both kinds at once, are refused at open") {
+  for (const tiercache::Options& o :
+       {tiercache::Options{.refresh_ahead = -1ms},
+        tiercache::Options{.early_refresh_beta = 1, .refresh_ahead = 10ms},
+        tiercache::Options{.refresh_threads = 65}}) {
+    auto cache = Cache::open(o);
+    REQUIRE(!cache);
+    CHECK(cache.error() == errc::invalid_argument);
+    CHECK(cache.error().detail.find("refresh") != std::string::npos);
+  }
+}

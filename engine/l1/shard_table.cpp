@@ -23,7 +23,10 @@ void retire_entry(Entry* e) {
 }  // namespace
 
 ShardTable::ShardTable(const ShardLimits& limits)
-    : limits_(limits), index_(limits.expected_entries), refresh_beta_(limits.early_refresh_beta) {
+    : limits_(limits),
+      index_(limits.expected_entries),
+      refresh_beta_(limits.early_refresh_beta),
+      refresh_ahead_ms_(limits.refresh_ahead_ms) {
   ring_.reserve(limits.expected_entries);
 }
 
@@ -220,8 +223,7 @@ PromiseSlot* ShardTable::claim_refresh(std::uint64_t hash, std::string_view key,
   // Also not once the value was refreshed since the caller's read drew it: the new one is far
   // from expiry.
   if ((version & kVersionBusy) != 0 || !e->has_key(key) || !is_fresh(*e, epoch, now) || !now.read ||
-      !within_refresh_lead(e->expires_at_ms.load(kRelaxed) - now.ms, e->load_time_code(),
-                           refresh_beta_))
+      !within_lead(e->expires_at_ms.load(kRelaxed) - now.ms, e->load_time_code()))
     return nullptr;
   // The record first, so that a failed allocation leaves nothing behind.
   const auto [it, added] =

@@ -46,10 +46,11 @@ namespace tiercache::engine {
 inline constexpr std::size_t kEntryOverheadBytes = sizeof(Entry) + 4 + 16 + 8 + 16 + 3;
 
 struct ShardLimits {
-  std::size_t max_bytes;         // charged bytes the shard may hold
-  std::size_t max_entries;       // 0: no bound on the count
-  std::size_t expected_entries;  // sizes the index and the ring up front
-  double early_refresh_beta;     // XFetch's beta (early_refresh.hpp); 0: no early refresh
+  std::size_t max_bytes;           // charged bytes the shard may hold
+  std::size_t max_entries;         // 0: no bound on the count
+  std::size_t expected_entries;    // sizes the index and the ring up front
+  double early_refresh_beta;       // XFetch's beta (early_refresh.hpp); 0: no XFetch
+  std::uint64_t refresh_ahead_ms;  // a fixed window before expiry instead of XFetch; 0: none
 };
 
 // Values up to this size are rewritten in place by a set of the same size; larger ones get a new
@@ -397,14 +398,22 @@ class ShardTable {
     std::uint64_t ms = 0;
     bool read = false;
   };
-  // Whether this read of a fresh value `e` refreshes it early. Judged at the read's instant;
-  // an entry without a TTL or a load time never does.
+  // Whether this read of a fresh value `e` refreshes it early: within the fixed window, or by
+  // XFetch's draw. Judged at the read's instant; an entry without a TTL or a load time never
+  // does.
   bool refresh_drawn(const Entry& e, const Instant& now) const noexcept {
-    if (!now.read || refresh_beta_ == 0) return false;
+    if (!now.read || (refresh_beta_ == 0 && refresh_ahead_ms_ == 0)) return false;
     const unsigned code = e.load_time_code();
     if (code == 0) return false;
     const std::uint64_t expires = e.expires_at_ms.load(kRelaxed);
-    return expires > now.ms && draws_refresh(expires - now.ms, code, refresh_beta_);
+    if (expires <= now.ms) return false;
+    if (refresh_ahead_ms_ != 0) return expires - now.ms < refresh_ahead_ms_;
+    return draws_refresh(expires - now.ms, code, refresh_beta_);
+  }
+  // Whether a value `left_ms` before expiry that took `code` to load may be refreshed now.
+  bool within_lead(std::uint64_t left_ms, unsigned code) const noexcept {
+    if (refresh_ahead_ms_ != 0) return code != 0 && left_ms < refresh_ahead_ms_;
+    return within_refresh_lead(left_ms, code, refresh_beta_);
   }
   // read()'s way with a negative entry (or a loading one: a miss).
   static Lookup read_absent(Entry& e, std::string_view key, std::uint32_t epoch) noexcept {
@@ -463,6 +472,7 @@ class ShardTable {
   EntryIndex index_;  // written under writer_mu_
   // Read by every hit on a value with a TTL: not on writer_mu_'s line.
   alignas(64) const double refresh_beta_;
+  const std::uint64_t refresh_ahead_ms_;
   ClockRing ring_;  // guarded by writer_mu_
   // Early refreshes running, by key hash: the key, the entry refreshed (null once evicted) and
   // its version when claimed, and the slot (one reference held here) that callers wait on once

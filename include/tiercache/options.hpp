@@ -150,6 +150,10 @@ struct Options {
   // for that refresh rather than loading again. So a key read steadily never expires under
   // load. 0: off; 1 is XFetch's default; up to 16 (earlier refreshes, more loads).
   double early_refresh_beta = 0;
+  // Early refresh with a fixed window instead of XFetch's draw: the first get_or_load that reads
+  // a loaded value with less than this left refreshes it. Keep it well below the TTLs: a window
+  // as long as a TTL refreshes at every read. 0: off; not with early_refresh_beta.
+  std::chrono::milliseconds refresh_ahead{0};
   // Threads that run early refreshes in the background, so that no caller waits for one: the
   // caller that draws it gets the current value at once, and the loader runs on one of these
   // with a copy of that caller's Context (its deadline and values) and of the loader. Such a
