@@ -356,3 +356,38 @@ TEST_CASE("refresh options out of range, or both kinds at once, are refused at o
     CHECK(cache.error().detail.find("refresh") != std::string::npos);
   }
 }
+
+TEST_CASE("a caller never waits for a refresh still queued, and close drops the queued ones",
+          "[refresh]") {
+  Cache cache =
+      test::open_cache({.default_ttl = 300ms, .early_refresh_beta = 16, .refresh_threads = 1});
+  GatedOrigin slow;
+  std::atomic<int> fast_calls{0};
+  const tiercache::Loader fast = [&](const Context&, std::string_view) -> Result<Loaded> {
+    ++fast_calls;
+    std::this_thread::sleep_for(20ms);  // a load time, so that reads draw its refresh
+    return Loaded("fast" + std::to_string(fast_calls.load()));
+  };
+  REQUIRE(cache.get_or_load(test::ctx(), "slow", slow.loader()) == "v1");
+  REQUIRE(cache.get_or_load(test::ctx(), "k", fast) == "fast1");
+  slow.open = false;
+  // The refresh of "slow" holds the one refresh thread; the refresh of "k" waits in the queue.
+  while (cache.stats().refreshes == 0)
+    REQUIRE(cache.get_or_load(test::ctx(), "slow", slow.loader()).has_value());
+  test::wait_until(
+      2s, [&] { return slow.calls == 2; }, "the refresh of slow runs");
+  while (cache.stats().refreshes == 1)
+    REQUIRE(cache.get_or_load(test::ctx(), "k", fast) == "fast1");
+  // "k" expires with its refresh still queued: a caller loads it itself, within its deadline.
+  test::wait_until(
+      3s, [&] { return !cache.get(test::ctx(), "k").has_value(); }, "k expires");
+  CHECK(cache.get_or_load(test::ctx_with_timeout(1s), "k", fast) == "fast2");
+  CHECK(cache.stats().coalesced == 0);
+  // close() drops the queued refresh of "k" (which would have found nothing to do anyway).
+  REQUIRE(cache.close(test::ctx()));
+  slow.open = true;
+  test::wait_until(
+      2s, [&] { return cache.get(test::ctx(), "slow").error() == errc::closed; }, "closed");
+  std::this_thread::sleep_for(100ms);
+  CHECK(fast_calls == 2);
+}

@@ -418,6 +418,8 @@ Result<void> Cache::Impl::flush(const Context& ctx) {
 
 Result<void> Cache::Impl::close(const Context& ctx) {
   closed_.store(true, std::memory_order_relaxed);
+  // No get_or_load starts one now; the queued ones would load for a closed cache.
+  miss_.drop_queued_refreshes();
   return flush(ctx);
 }
 

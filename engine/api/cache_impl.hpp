@@ -177,7 +177,11 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   std::vector<engine::PendingWrites> pending_;  // per shard, under its writer lock
   unsigned shard_shift_ = 0;
   engine::StripedCounters<kCounterCount> counters_;
-  engine::MissPath miss_{*this, options_.refresh_threads};
+  // Refresh threads only where something refreshes.
+  engine::MissPath miss_{*this,
+                         options_.early_refresh_beta != 0 || options_.refresh_ahead.count() != 0
+                             ? options_.refresh_threads
+                             : 0};
   // Every call loads it: kept off next_seq_'s line, which every write with an L2 takes.
   std::atomic<bool> closed_{false};
   // Relaxed: drawn under the key's shard lock, which orders one key's draws; across keys any

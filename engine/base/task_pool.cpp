@@ -22,6 +22,15 @@ bool TaskPool::submit(Task task) {
   return true;
 }
 
+void TaskPool::cancel_queued() {
+  std::deque<Task> cancelled;
+  {
+    std::lock_guard lock(mu_);
+    cancelled.swap(queue_);
+  }
+  for (Task& t : cancelled) t(false);
+}
+
 void TaskPool::stop() {
   std::deque<Task> cancelled;
   {

@@ -27,6 +27,8 @@ class TaskPool {
 
   // Queues `task`; false (and `task` is not called) if the queue is full or the pool stopped.
   bool submit(Task task);
+  // Calls every queued task with `false`; the running ones go on, and new ones are taken.
+  void cancel_queued();
   void stop();
 
  private:

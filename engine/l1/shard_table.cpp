@@ -71,7 +71,14 @@ void ShardTable::replace_locked(Entry* old, Entry* fresh) {
 void ShardTable::unlink_locked(Entry* e, Unlink why) {
   if (why == Unlink::eviction && !refreshing_.empty()) {
     const auto it = refreshing_.find(e->hash);
-    if (it != refreshing_.end() && it->second.entry == e) it->second.entry = nullptr;
+    // A failed refresh's record has nothing more to do: it goes with its value.
+    if (it != refreshing_.end() && it->second.entry == e) {
+      if (it->second.failed) {
+        erase_refresh_locked(it);
+      } else {
+        it->second.entry = nullptr;
+      }
+    }
   } else {
     forget_refresh_locked(e->hash);
   }
@@ -206,13 +213,23 @@ Filled ShardTable::fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entr
 void ShardTable::forget_refresh_locked(std::uint64_t hash) noexcept {
   if (refreshing_.empty()) return;
   const auto it = refreshing_.find(hash);
-  if (it == refreshing_.end()) return;
+  if (it != refreshing_.end()) erase_refresh_locked(it);
+}
+
+void ShardTable::erase_refresh_locked(RefreshMap::iterator it) noexcept {
+  const std::uint64_t bit = refresh_bit(it->first);
   it->second.slot->release();
   refreshing_.erase(it);
+  for (const auto& [hash, r] : refreshing_)
+    if (refresh_bit(hash) == bit) return;
+  refreshing_bits_.fetch_and(~bit, kRelaxed);
 }
 
 PromiseSlot* ShardTable::claim_refresh(std::uint64_t hash, std::string_view key,
-                                       std::uint32_t epoch) {
+                                       std::uint32_t epoch, bool running) {
+  // A refresh of this key (or of one sharing its bit) is on already: no lock for that answer,
+  // as every read in the window of a hot key asks.
+  if ((refreshing_bits_.load(kRelaxed) & refresh_bit(hash)) != 0) return nullptr;
   std::lock_guard lock(writer_mu_);
   Entry* e = find_locked(hash);
   if (e == nullptr || e->kind != EntryKind::value || refreshing_.contains(hash)) return nullptr;
@@ -227,7 +244,7 @@ PromiseSlot* ShardTable::claim_refresh(std::uint64_t hash, std::string_view key,
     return nullptr;
   // The record first, so that a failed allocation leaves nothing behind.
   const auto [it, added] =
-      refreshing_.emplace(hash, Refresh{std::string(key), e, version, nullptr});
+      refreshing_.emplace(hash, Refresh{std::string(key), e, version, nullptr, running});
   try {
     it->second.slot = PromiseSlot::create(epoch);
   } catch (...) {
@@ -235,7 +252,18 @@ PromiseSlot* ShardTable::claim_refresh(std::uint64_t hash, std::string_view key,
     throw;
   }
   it->second.slot->add_ref();  // the table's
+  refreshing_bits_.fetch_or(refresh_bit(hash), kRelaxed);
   return it->second.slot;
+}
+
+bool ShardTable::start_refresh(std::uint64_t hash, const PromiseSlot* slot) {
+  bool ours = false;
+  locked([&] {
+    const auto it = refreshing_.find(hash);
+    ours = it != refreshing_.end() && it->second.slot == slot;
+    if (ours) it->second.running = true;
+  });
+  return ours;
 }
 
 Filled ShardTable::finish_refresh_locked(std::uint64_t hash, const PromiseSlot* slot,
@@ -247,8 +275,7 @@ Filled ShardTable::finish_refresh_locked(std::uint64_t hash, const PromiseSlot* 
   }
   const Entry* claimed = it->second.entry;
   const std::uint32_t version = it->second.version;
-  it->second.slot->release();
-  refreshing_.erase(it);
+  erase_refresh_locked(it);
   // Claimed and not forgotten: no change under this lock reached the cell since, so it still
   // holds the entry, or nothing if it was evicted; only a lock-free rewrite could have changed
   // the entry, and that moves the version.
@@ -274,8 +301,7 @@ void ShardTable::abandon_refresh(std::uint64_t hash, const PromiseSlot* slot, bo
       it->second.failed = true;
       return;
     }
-    it->second.slot->release();
-    refreshing_.erase(it);
+    erase_refresh_locked(it);
   });
 }
 

@@ -237,7 +237,12 @@ class ShardTable {
   // Early refresh. The caller, whose read drew it, becomes the key's refresher if the value it
   // read is still the key's entry and nobody refreshes it yet: returns a slot (one reference the
   // caller's) that callers arriving after the value expired wait on (claim), or nullptr.
-  PromiseSlot* claim_refresh(std::uint64_t hash, std::string_view key, std::uint32_t epoch);
+  // `running`: the caller runs it now; otherwise it is queued, and only start_refresh() lets
+  // callers after expiry wait on it (they must not wait for a queue).
+  PromiseSlot* claim_refresh(std::uint64_t hash, std::string_view key, std::uint32_t epoch,
+                             bool running);
+  // A queued refresh begins: false if its claim ended meanwhile (nothing left to refresh).
+  bool start_refresh(std::uint64_t hash, const PromiseSlot* slot);
   // The refresher's value replaces the one it refreshed, if that is still the key's entry,
   // untouched since the claim (no set, purge, invalidation or eviction), and then_locked() runs;
   // otherwise `fresh` is freed and nothing runs.
@@ -327,8 +332,8 @@ class ShardTable {
     // load. Callers with a loader only: a failed refresh answers nobody, and they load anew.
     if (joins_refresh && !refreshing_.empty()) {
       const auto it = refreshing_.find(hash);
-      if (it != refreshing_.end() && !it->second.failed && it->second.key == key &&
-          it->second.slot->joinable_locked(epoch)) {
+      if (it != refreshing_.end() && it->second.running && !it->second.failed &&
+          it->second.key == key && it->second.slot->joinable_locked(epoch)) {
         PromiseSlot* slot = it->second.slot;
         slot->add_ref();
         slot->join();
@@ -482,9 +487,18 @@ class ShardTable {
     const Entry* entry;
     std::uint32_t version;
     PromiseSlot* slot;
+    bool running;         // its loader runs (not queued): callers after expiry may wait on it
     bool failed = false;  // its loader failed: answered, kept only to stop more refreshes
   };
-  std::unordered_map<std::uint64_t, Refresh> refreshing_;
+  using RefreshMap = std::unordered_map<std::uint64_t, Refresh>;
+  RefreshMap refreshing_;
+  // One bit per 1/64 of the hashes with a record in refreshing_: a read that draws a refresh
+  // learns without the lock that one is on. Written under writer_mu_.
+  std::atomic<std::uint64_t> refreshing_bits_{0};
+  static std::uint64_t refresh_bit(std::uint64_t hash) noexcept {
+    return std::uint64_t{1} << ((hash >> 20) & 63);
+  }
+  void erase_refresh_locked(RefreshMap::iterator it) noexcept;
   // Written under writer_mu_, read by stats() without it.
   std::atomic<std::size_t> bytes_{0};
   std::atomic<std::size_t> entries_{0};

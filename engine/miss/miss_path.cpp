@@ -206,7 +206,7 @@ std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
 }
 
 void MissPath::give_up_lead(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot,
-                            const Error& why) noexcept {
+                            const Error& why) {
   shard.drop(hash, slot);
   slot->publish(std::unexpected(why));
   slot->release();
@@ -224,26 +224,44 @@ void MissPath::stop_waiting(ShardTable& shard, std::uint64_t hash, PromiseSlot* 
 Result<std::string> MissPath::refresh(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                                       std::string_view key, const LoadRequest& load,
                                       std::string value) {
-  PromiseSlot* slot = shard.claim_refresh(hash, key, source_.claim_epoch());
+  const bool background = refresh_pool_.has_value();
+  PromiseSlot* slot = shard.claim_refresh(hash, key, source_.claim_epoch(), !background);
   if (slot == nullptr) return value;
   counters_.add(kRefreshes);
-  if (refresh_pool_.has_value()) {
-    // In the background, with copies of what it needs: this caller has its answer already.
-    auto task = [this, ctx, &shard, hash, key = std::string(key), loader = load.loader,
-                 ttl = load.ttl, slot](bool run) {
-      if (!run) {
-        give_up_refresh(shard, hash, slot, errc::closed);
-        return;
-      }
-      const LoadRequest copy{loader, ttl};
-      try {
-        (void)run_refresh(ctx, shard, hash, key, copy, slot);
-      } catch (...) {
-        // run_refresh gave the claim up; a pool thread has nobody to tell.
-      }
-    };
-    if (refresh_pool_->submit(std::move(task))) return value;
-    // Queue full: this caller refreshes.
+  if (background) {
+    bool queued = false;
+    try {
+      // With copies of what it needs: this caller has its answer already.
+      auto task = [this, ctx, &shard, hash, key = std::string(key), loader = load.loader,
+                   ttl = load.ttl, slot](bool run) {
+        if (!run) {
+          give_up_refresh(shard, hash, slot, errc::closed);
+          return;
+        }
+        // Its claim ended while it was queued (the value changed, expired or was loaded
+        // anew): nothing to refresh, and nobody waits on a queued refresh.
+        if (!shard.start_refresh(hash, slot)) {
+          slot->release();
+          return;
+        }
+        const LoadRequest copy{loader, ttl};
+        try {
+          (void)run_refresh(ctx, shard, hash, key, copy, slot);
+        } catch (...) {
+          // run_refresh gave the claim up; a pool thread has nobody to tell.
+        }
+      };
+      queued = refresh_pool_->submit(std::move(task));
+    } catch (...) {
+      give_up_refresh(shard, hash, slot, errc::backend_error);
+      throw;
+    }
+    if (queued) return value;
+    // Queue full: this caller refreshes, now.
+    if (!shard.start_refresh(hash, slot)) {
+      slot->release();
+      return value;
+    }
   }
   std::optional<Result<std::string>> refreshed = run_refresh(ctx, shard, hash, key, load, slot);
   return refreshed ? std::move(*refreshed) : std::move(value);
@@ -288,8 +306,7 @@ std::optional<Result<std::string>> MissPath::run_refresh(const Context& ctx, Sha
   return r;
 }
 
-void MissPath::give_up_refresh(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot,
-                               errc why) noexcept {
+void MissPath::give_up_refresh(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot, errc why) {
   shard.abandon_refresh(hash, slot, false);
   // Callers waiting on it (the value expired meanwhile) load the key themselves.
   slot->publish(std::unexpected(Error{make_error_code(why), {}}),
@@ -299,6 +316,10 @@ void MissPath::give_up_refresh(ShardTable& shard, std::uint64_t hash, PromiseSlo
 
 void MissPath::stop_refreshes() {
   if (refresh_pool_.has_value()) refresh_pool_->stop();
+}
+
+void MissPath::drop_queued_refreshes() {
+  if (refresh_pool_.has_value()) refresh_pool_->cancel_queued();
 }
 
 std::optional<Result<std::string>> MissPath::await(const Context& ctx, ShardTable& shard,

@@ -95,6 +95,8 @@ class MissPath {
   // Waits for the background refreshes running, and gives up the queued ones. Call before
   // anything they touch (the shards, the source) goes.
   void stop_refreshes();
+  // Gives the queued background refreshes up (the running ones go on): for close().
+  void drop_queued_refreshes();
 
   // The value of `key` after L1 missed it: from a load this call leads, or one it waits on.
   // `load` may be null (a get): the key is then read from L2 only.
@@ -151,12 +153,11 @@ class MissPath {
                                                  std::uint64_t hash, std::string_view key,
                                                  const LoadRequest& load, PromiseSlot* slot);
   // A led slot whose load will not run (a throw in a batch): dropped, answered, given up.
-  void give_up_lead(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot,
-                    const Error& why) noexcept;
+  void give_up_lead(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot, const Error& why);
   // A waiter that leaves without an answer (a throw in a batch): no longer counted.
   void stop_waiting(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot) noexcept;
   // A claimed refresh that will not run (or threw): claim, waiters and reference given up.
-  void give_up_refresh(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot, errc why) noexcept;
+  void give_up_refresh(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot, errc why);
   // What a leader does with what it produced: fills L1 (if its slot is still the key's entry),
   // publishes to the waiters and gives its reference up.
   Result<std::string> settle_lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,

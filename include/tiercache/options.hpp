@@ -157,8 +157,9 @@ struct Options {
   // Threads that run early refreshes in the background, so that no caller waits for one: the
   // caller that draws it gets the current value at once, and the loader runs on one of these
   // with a copy of that caller's Context (its deadline and values) and of the loader. Such a
-  // loader may run after its get_or_load returned, until the cache is destroyed: it must not
-  // refer to anything that ends sooner. 0: the caller that draws a refresh runs it. At most 64.
+  // loader may run after its get_or_load returned, until the cache is closed or destroyed: it
+  // must not refer to anything that ends sooner, nor own the cache. 0: the caller that draws a
+  // refresh runs it. At most 64; none are started unless a refresh option is set.
   std::size_t refresh_threads = 0;
   // Each TTL is shortened by a random part of up to this fraction, so keys set together do not
   // expire together. 0 to 1; 0.1 spreads a 60 s TTL over 54-60 s.
