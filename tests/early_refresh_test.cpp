@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/support/test_support.hpp"
+#include "tests/support/redis_cache.hpp"
 
 using tiercache::Cache;
 using tiercache::Context;
@@ -349,11 +349,13 @@ TEST_CASE("refresh options out of range, or both kinds at once, are refused at o
   for (const tiercache::Options& o :
        {tiercache::Options{.refresh_ahead = -1ms},
         tiercache::Options{.early_refresh_beta = 1, .refresh_ahead = 10ms},
-        tiercache::Options{.refresh_threads = 65}}) {
+        tiercache::Options{.refresh_threads = 65},
+        tiercache::Options{.stale_while_revalidate = -1ms}}) {
     auto cache = Cache::open(o);
     REQUIRE(!cache);
     CHECK(cache.error() == errc::invalid_argument);
-    CHECK(cache.error().detail.find("refresh") != std::string::npos);
+    CHECK((cache.error().detail.find("refresh") != std::string::npos ||
+           cache.error().detail.find("stale_while_revalidate") != std::string::npos));
   }
 }
 
@@ -390,4 +392,59 @@ TEST_CASE("a caller never waits for a refresh still queued, and close drops the 
       2s, [&] { return cache.get(test::ctx(), "slow").error() == errc::closed; }, "closed");
   std::this_thread::sleep_for(100ms);
   CHECK(fast_calls == 2);
+}
+
+TEST_CASE("stale-while-revalidate serves the old value during its refresh, the new one after",
+          "[refresh][swr]") {
+  Cache cache =
+      test::open_cache({.default_ttl = 200ms, .stale_while_revalidate = 5s, .refresh_threads = 1});
+  GatedOrigin origin;
+  REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
+  origin.open = false;
+  // Expired: get (no loader) misses; get_or_load answers the old value and refreshes it.
+  test::wait_until(
+      3s, [&] { return !cache.get(test::ctx(), "k").has_value(); }, "k expires");
+  CHECK(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
+  test::wait_until(
+      2s, [&] { return origin.calls == 2; }, "the refresh runs");
+  for (int i = 0; i < 100; ++i)
+    REQUIRE(cache.get_or_load(test::ctx_with_timeout(1s), "k", origin.loader()) == "v1");
+  CHECK(cache.stats().refreshes == 1);
+  CHECK(cache.stats().coalesced == 0);
+  origin.open = true;
+  test::wait_until(
+      2s, [&] { return cache.get_or_load(test::ctx(), "k", origin.loader()) == "v2"; },
+      "the refreshed value");
+  CHECK(cache.get(test::ctx(), "k") == "v2");
+  CHECK(origin.calls == 2);
+}
+
+TEST_CASE("without stale-while-revalidate, or past its grace, an expired value is a miss",
+          "[refresh][swr]") {
+  for (const auto grace : {0ms, 100ms}) {
+    CAPTURE(grace.count());
+    Cache cache = test::open_cache({.default_ttl = 100ms, .stale_while_revalidate = grace});
+    GatedOrigin origin;
+    REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
+    // Past TTL + grace (with a margin for the coarse clock).
+    std::this_thread::sleep_for(100ms + grace + 50ms);
+    CHECK(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v2");
+    CHECK(cache.stats().refreshes == 0);
+  }
+}
+
+TEST_CASE("with Redis, a loaded value lives its stale grace longer there",
+          "[refresh][swr][redis]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis, {.default_ttl = 10s, .stale_while_revalidate = 20s});
+  GatedOrigin origin;
+  REQUIRE(cache.get_or_load(test::ctx_with_timeout(2s), "k", origin.loader()) == "v1");
+  REQUIRE(cache.flush(test::ctx_with_timeout(2s)));
+  const long long pttl = std::stoll(redis.command({"PTTL", "k"}).substr(1));
+  CHECK(pttl > 29'000);
+  CHECK(pttl <= 30'000);
+  REQUIRE(cache.set(test::ctx_with_timeout(2s), "s", "set", 10s));
+  REQUIRE(cache.flush(test::ctx_with_timeout(2s)));
+  // A set is no loaded value: no grace.
+  CHECK(std::stoll(redis.command({"PTTL", "s"}).substr(1)) <= 10'000);
 }

@@ -143,7 +143,9 @@ Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
     case engine::Lookup::hit:
       return value;
     case engine::Lookup::hit_refresh:
-      // Only a loader can refresh: L2's copy expires with this one.
+    case engine::Lookup::hit_stale:
+      // Only a loader can refresh: L2's copy expires with this one. (A read without one is
+      // never served a stale value.)
       if (load == nullptr) return value;
       return miss_.refresh(ctx, shard_for(h), h, key, *load, std::move(value));
     case engine::Lookup::absent:
@@ -275,6 +277,7 @@ Result<std::vector<Result<std::string>>> Cache::Impl::get_many(
     switch (read_l1(h, key, false, [&](std::string_view v) { assign_racy(value, v); })) {
       case engine::Lookup::hit:
       case engine::Lookup::hit_refresh:
+      case engine::Lookup::hit_stale:
         results[i] = std::move(value);
         break;
       case engine::Lookup::absent:
@@ -620,7 +623,12 @@ void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const 
   op.absent = p.absent;
   op.assign(key, p.value);
   op.hash = hash;
-  op.expires_at_ms = p.expires_at_ms;
+  // L2 keeps a loaded value through its stale grace too: Redis's own expiry at the TTL would
+  // otherwise be heard as a change and drop the L1 copy that may still be served.
+  const std::uint64_t grace = static_cast<std::uint64_t>(options_.stale_while_revalidate.count());
+  op.expires_at_ms = p.absent || p.expires_at_ms == engine::kNeverExpires || grace == 0
+                         ? p.expires_at_ms
+                         : p.expires_at_ms + grace;
   engine::PendingWrites& pending = pending_for(hash);
   pending.reserve_one_locked();  // before the queue takes the op, as in queue_write()
   op.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);

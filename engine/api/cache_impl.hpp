@@ -178,10 +178,11 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   unsigned shard_shift_ = 0;
   engine::StripedCounters<kCounterCount> counters_;
   // Refresh threads only where something refreshes.
-  engine::MissPath miss_{*this,
-                         options_.early_refresh_beta != 0 || options_.refresh_ahead.count() != 0
-                             ? options_.refresh_threads
-                             : 0};
+  engine::MissPath miss_{*this, options_.early_refresh_beta != 0 ||
+                                        options_.refresh_ahead.count() != 0 ||
+                                        options_.stale_while_revalidate.count() != 0
+                                    ? options_.refresh_threads
+                                    : 0};
   // Every call loads it: kept off next_seq_'s line, which every write with an L2 takes.
   std::atomic<bool> closed_{false};
   // Relaxed: drawn under the key's shard lock, which orders one key's draws; across keys any

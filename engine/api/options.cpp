@@ -41,8 +41,9 @@ std::string to_string(const Options& o) {
     << " default_ttl=" << o.default_ttl.count() << "ms negative_ttl=" << o.negative_ttl.count()
     << "ms negative_in_l2=" << (o.negative_in_l2 ? "true" : "false")
     << " early_refresh_beta=" << o.early_refresh_beta
-    << " refresh_ahead=" << o.refresh_ahead.count() << "ms refresh_threads=" << o.refresh_threads
-    << " ttl_jitter=" << o.ttl_jitter
+    << " refresh_ahead=" << o.refresh_ahead.count()
+    << "ms stale_while_revalidate=" << o.stale_while_revalidate.count()
+    << "ms refresh_threads=" << o.refresh_threads << " ttl_jitter=" << o.ttl_jitter
     << " when_l2_down=" << (o.when_l2_down == L2DownPolicy::fail ? "fail" : "load")
     << " stale_if_l2_down=" << (o.stale_if_l2_down ? "true" : "false");
   if (!r.is_configured()) return std::move(s).str() + " redis=off";
@@ -157,6 +158,10 @@ Result<Options> complete_options(const Options& in) {
     return fail(errc::invalid_argument, "Options.refresh_ahead (", o.refresh_ahead.count(),
                 "ms) and early_refresh_beta (", o.early_refresh_beta,
                 ") are both set; early refresh takes one of them");
+  if (o.stale_while_revalidate.count() < 0 || o.stale_while_revalidate > kMaxTtl)
+    return fail(errc::invalid_argument, "Options.stale_while_revalidate is ",
+                o.stale_while_revalidate.count(), "ms; must be in [0, ", kMaxTtl.count(),
+                "] (0: off)");
   if (o.refresh_threads > kMaxRefreshThreads)
     return fail(errc::invalid_argument, "Options.refresh_threads is ", o.refresh_threads,
                 "; must be <= ", kMaxRefreshThreads);
@@ -193,6 +198,7 @@ ShardLimits shard_limits(const Options& o) {
   limits.max_entries = l1.max_entries / l1.shards;
   limits.early_refresh_beta = o.early_refresh_beta;
   limits.refresh_ahead_ms = static_cast<std::uint64_t>(o.refresh_ahead.count());
+  limits.stale_grace_ms = static_cast<std::uint64_t>(o.stale_while_revalidate.count());
   std::size_t expected = limits.max_bytes / (l1.expected_entry_bytes + kEntryOverheadBytes);
   if (limits.max_entries != 0) expected = std::min(expected, limits.max_entries);
   limits.expected_entries = std::min(expected, kMaxExpectedEntries);

@@ -26,7 +26,8 @@ ShardTable::ShardTable(const ShardLimits& limits)
     : limits_(limits),
       index_(limits.expected_entries),
       refresh_beta_(limits.early_refresh_beta),
-      refresh_ahead_ms_(limits.refresh_ahead_ms) {
+      refresh_ahead_ms_(limits.refresh_ahead_ms),
+      stale_grace_ms_(limits.stale_grace_ms) {
   ring_.reserve(limits.expected_entries);
 }
 
@@ -98,7 +99,9 @@ void ShardTable::make_room_locked(const Entry* keep) {
            (limits_.max_entries != 0 && entries_.load(kRelaxed) > limits_.max_entries);
   };
   if (!over()) return;
-  const std::uint64_t now = coarse_now_ms();
+  // A value within its stale grace is not yet "expired" to the hand: it may still be served.
+  const std::uint64_t clock = coarse_now_ms();
+  const std::uint64_t now = clock - std::min(clock, stale_grace_ms_);
   while (over()) {
     const ClockRing::Victim victim = ring_.next_victim(now, keep);
     if (victim.entry == nullptr) return;
@@ -238,10 +241,13 @@ PromiseSlot* ShardTable::claim_refresh(std::uint64_t hash, std::string_view key,
   const std::uint32_t version = e->version().load(kAcquire);
   Instant now;
   // Also not once the value was refreshed since the caller's read drew it: the new one is far
-  // from expiry.
-  if ((version & kVersionBusy) != 0 || !e->has_key(key) || !is_fresh(*e, epoch, now) || !now.read ||
-      !within_lead(e->expires_at_ms.load(kRelaxed) - now.ms, e->load_time_code()))
-    return nullptr;
+  // from expiry. An expired value within its stale grace is refreshed too.
+  if ((version & kVersionBusy) != 0 || !e->has_key(key)) return nullptr;
+  const bool due =
+      is_fresh(*e, epoch, now)
+          ? now.read && within_lead(e->expires_at_ms.load(kRelaxed) - now.ms, e->load_time_code())
+          : stale_servable(*e, epoch, now);
+  if (!due) return nullptr;
   // The record first, so that a failed allocation leaves nothing behind.
   const auto [it, added] =
       refreshing_.emplace(hash, Refresh{std::string(key), e, version, nullptr, running});

@@ -51,6 +51,7 @@ struct ShardLimits {
   std::size_t expected_entries;    // sizes the index and the ring up front
   double early_refresh_beta;       // XFetch's beta (early_refresh.hpp); 0: no XFetch
   std::uint64_t refresh_ahead_ms;  // a fixed window before expiry instead of XFetch; 0: none
+  std::uint64_t stale_grace_ms;    // stale-while-revalidate: how long past expiry; 0: none
 };
 
 // Values up to this size are rewritten in place by a set of the same size; larger ones get a new
@@ -96,6 +97,7 @@ enum class Lookup : std::uint8_t {
   absent,       // a fresh negative entry: the origin said the key does not exist
   hit,          // a fresh value, handed to the caller's f
   hit_refresh,  // the same, and this read drew its early refresh (early_refresh.hpp)
+  hit_stale,    // an expired value within its stale-while-revalidate grace: served, and due
 };
 
 inline bool is_hit(Lookup l) noexcept {
@@ -148,11 +150,14 @@ class ShardTable {
         continue;
       }
       const bool fresh = is_fresh(*e, epoch, now);
-      if (fresh) f(e->value());
+      // Judged at the same instant as freshness: a loaded value never changes in place.
+      const bool stale = !fresh && may_refresh && stale_servable(*e, epoch, now);
+      if (fresh || stale) f(e->value());
       acquire_fence();
       if (version.load(kRelaxed) != before) continue;
-      if (!fresh) return Lookup::miss;
+      if (!fresh && !stale) return Lookup::miss;
       e->record_hit();
+      if (stale) return Lookup::hit_stale;
       return may_refresh && refresh_drawn(*e, now) ? Lookup::hit_refresh : Lookup::hit;
     }
     // Take the writer side (no rewrite runs meanwhile) and give it back unchanged. A dead entry
@@ -415,6 +420,15 @@ class ShardTable {
     if (refresh_ahead_ms_ != 0) return expires - now.ms < refresh_ahead_ms_;
     return draws_refresh(expires - now.ms, code, refresh_beta_);
   }
+  // Whether `e` expired no longer than the stale-while-revalidate grace ago, is a loaded value
+  // (a loader can refresh it) and is stamped `epoch`: it may then be served while refreshed.
+  bool stale_servable(const Entry& e, std::uint32_t epoch, const Instant& now) const noexcept {
+    if (stale_grace_ms_ == 0 || !now.read || e.load_time_code() == 0 ||
+        e.epoch.load(kRelaxed) != epoch)
+      return false;
+    const std::uint64_t expires = e.expires_at_ms.load(kRelaxed);
+    return now.ms >= expires && now.ms - expires < stale_grace_ms_;
+  }
   // Whether a value `left_ms` before expiry that took `code` to load may be refreshed now.
   bool within_lead(std::uint64_t left_ms, unsigned code) const noexcept {
     if (refresh_ahead_ms_ != 0) return code != 0 && left_ms < refresh_ahead_ms_;
@@ -478,6 +492,7 @@ class ShardTable {
   // Read by every hit on a value with a TTL: not on writer_mu_'s line.
   alignas(64) const double refresh_beta_;
   const std::uint64_t refresh_ahead_ms_;
+  const std::uint64_t stale_grace_ms_;
   ClockRing ring_;  // guarded by writer_mu_
   // Early refreshes running, by key hash: the key, the entry refreshed (null once evicted) and
   // its version when claimed, and the slot (one reference held here) that callers wait on once

@@ -154,12 +154,18 @@ struct Options {
   // a loaded value with less than this left refreshes it. Keep it well below the TTLs: a window
   // as long as a TTL refreshes at every read. 0: off; not with early_refresh_beta.
   std::chrono::milliseconds refresh_ahead{0};
+  // Stale-while-revalidate: for this long after a loaded value expired, a get_or_load still
+  // answers it at once and refreshes it (as an early refresh: one refresh, on the caller or on
+  // refresh_threads); other callers get it meanwhile. get never serves an expired value. With
+  // an L2, loaded values are written there with this much more life. 0: off.
+  std::chrono::milliseconds stale_while_revalidate{0};
   // Threads that run early refreshes in the background, so that no caller waits for one: the
   // caller that draws it gets the current value at once, and the loader runs on one of these
   // with a copy of that caller's Context (its deadline and values) and of the loader. Such a
   // loader may run after its get_or_load returned, until the cache is closed or destroyed: it
   // must not refer to anything that ends sooner, nor own the cache. 0: the caller that draws a
-  // refresh runs it. At most 64; none are started unless a refresh option is set.
+  // refresh runs it. At most 64; none are started unless a refresh option (early_refresh_beta,
+  // refresh_ahead, stale_while_revalidate) is set.
   std::size_t refresh_threads = 0;
   // Each TTL is shortened by a random part of up to this fraction, so keys set together do not
   // expire together. 0 to 1; 0.1 spreads a 60 s TTL over 54-60 s.
