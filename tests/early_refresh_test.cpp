@@ -448,3 +448,40 @@ TEST_CASE("with Redis, a loaded value lives its stale grace longer there",
   // A set is no loaded value: no grace.
   CHECK(std::stoll(redis.command({"PTTL", "s"}).substr(1)) <= 10'000);
 }
+
+TEST_CASE("a refresh that finds the key gone ends the stale value", "[refresh][swr]") {
+  Cache cache = test::open_cache({.default_ttl = 100ms, .stale_while_revalidate = 10s});
+  std::atomic<int> calls{0};
+  const tiercache::Loader loader = [&](const Context&, std::string_view) -> Result<Loaded> {
+    std::this_thread::sleep_for(2ms);  // a load time, so the value may be served stale
+    if (++calls == 1) return Loaded("v");
+    return Loaded::absent();  // deleted at the origin since
+  };
+  REQUIRE(cache.get_or_load(test::ctx(), "k", loader) == "v");
+  test::wait_until(
+      3s, [&] { return !cache.get(test::ctx(), "k").has_value(); }, "k expires");
+  // The caller that refreshes it hears the origin's answer; the stale value is gone with it.
+  CHECK(cache.get_or_load(test::ctx(), "k", loader).error() == errc::not_found);
+  CHECK(calls == 2);
+  CHECK(cache.stats().entries == 0);
+  CHECK(cache.get_or_load(test::ctx(), "k", loader).error() == errc::not_found);
+  CHECK(calls == 3);
+}
+
+TEST_CASE("the CLOCK hand keeps a loaded value through its stale grace, nothing else",
+          "[refresh][swr]") {
+  Cache cache = test::open_cache(
+      {.l1 = {.max_entries = 4, .shards = 1}, .default_ttl = 50ms, .stale_while_revalidate = 10s});
+  const tiercache::Loader loader = [](const Context&, std::string_view) -> Result<Loaded> {
+    std::this_thread::sleep_for(2ms);
+    return Loaded("loaded");
+  };
+  REQUIRE(cache.get_or_load(test::ctx(), "loaded", loader) == "loaded");
+  REQUIRE(cache.set(test::ctx(), "set", "v", 50ms));
+  std::this_thread::sleep_for(100ms);  // both expired
+  for (int i = 0; i < 3; ++i) REQUIRE(cache.set(test::ctx(), "new" + std::to_string(i), "v"));
+  // Room was needed: the expired set value went as an expiration, the stale one stayed.
+  CHECK(cache.stats().expirations == 1);
+  CHECK(cache.get_or_load(test::ctx(), "loaded", loader) == "loaded");
+  CHECK(cache.stats().refreshes == 1);
+}

@@ -555,6 +555,9 @@ Result<Produced> Cache::Impl::produced_from_l2(Result<BackendValue>& r, std::uin
   if (r->absent && r->ttl_left.kind != TtlLeft::Kind::after && keep.count() == 0)
     expires = engine::coarse_now_ms();
   if (r->ttl_left.kind == TtlLeft::Kind::after) {
+    // With stale-while-revalidate a loaded value lives its grace longer in L2 than it is fresh,
+    // and L2 does not say which values those are: such a value read from L2 is taken as fresh
+    // until its L2 end (docs/configuration.md).
     const std::uint64_t l2_end = sent_ms + static_cast<std::uint64_t>(r->ttl_left.left.count());
     expires = std::min(expires, l2_end - std::min(l2_end, engine::coarse_resolution_ms()));
   }

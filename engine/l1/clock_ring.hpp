@@ -60,6 +60,9 @@ class ClockRing {
   // A chosen seed, for tests that must repeat.
   explicit ClockRing(std::uint64_t seed) noexcept;
 
+  // A loaded value (one with a load time) within this long past its expiry may still be served
+  // (stale-while-revalidate): the hand does not take it as expired yet.
+  void set_stale_grace(std::uint64_t ms) noexcept { stale_grace_ms_ = ms; }
   // Sizes the ring and the sketch for `entries`; the sketch also grows by itself as adds pass it.
   void reserve(std::size_t entries);
   // A new key: into the window.
@@ -116,6 +119,10 @@ class ClockRing {
   // sketch; nullptr if `c` holds nothing but `keep`.
   Victim sweep(Clock& c, std::uint64_t now_ms, const Entry* keep) noexcept;
   bool admit(const Entry* candidate, const Entry* victim) noexcept;
+  bool in_stale_grace(const Entry& e, std::uint64_t now_ms) const noexcept {
+    return stale_grace_ms_ != 0 && e.kind == EntryKind::value && e.load_time_code() != 0 &&
+           now_ms - e.expires_at_ms.load(kRelaxed) < stale_grace_ms_;
+  }
   // `v`, remembered as a ghost of the window (`window`) or the main CLOCK unless it expired.
   Victim evicted(Victim v, bool window) noexcept {
     if (v.entry != nullptr && !v.expired) sizer_.record_eviction(v.entry->hash, window);
@@ -127,6 +134,7 @@ class ClockRing {
   FrequencySketch sketch_;
   WindowSizer sizer_;
   std::uint64_t coin_;  // xorshift64 state for the admission coin
+  std::uint64_t stale_grace_ms_ = 0;
   std::uint64_t admitted_ = 0;
   std::uint64_t rejected_ = 0;
 };

@@ -29,6 +29,7 @@ ShardTable::ShardTable(const ShardLimits& limits)
       refresh_ahead_ms_(limits.refresh_ahead_ms),
       stale_grace_ms_(limits.stale_grace_ms) {
   ring_.reserve(limits.expected_entries);
+  ring_.set_stale_grace(limits.stale_grace_ms);
 }
 
 ShardTable::~ShardTable() {
@@ -99,9 +100,7 @@ void ShardTable::make_room_locked(const Entry* keep) {
            (limits_.max_entries != 0 && entries_.load(kRelaxed) > limits_.max_entries);
   };
   if (!over()) return;
-  // A value within its stale grace is not yet "expired" to the hand: it may still be served.
-  const std::uint64_t clock = coarse_now_ms();
-  const std::uint64_t now = clock - std::min(clock, stale_grace_ms_);
+  const std::uint64_t now = coarse_now_ms();
   while (over()) {
     const ClockRing::Victim victim = ring_.next_victim(now, keep);
     if (victim.entry == nullptr) return;
@@ -276,12 +275,20 @@ Filled ShardTable::finish_refresh_locked(std::uint64_t hash, const PromiseSlot* 
                                          Entry* fresh) {
   const auto it = refreshing_.find(hash);
   if (it == refreshing_.end() || it->second.slot != slot) {
-    destroy_entry(fresh);
+    if (fresh != nullptr) destroy_entry(fresh);
     return Filled::superseded;
   }
   const Entry* claimed = it->second.entry;
   const std::uint32_t version = it->second.version;
   erase_refresh_locked(it);
+  // Nothing to cache (the origin said the key is gone, and absent answers are not kept): the
+  // refreshed value goes, if untouched, so that it is neither served nor refreshed again.
+  if (fresh == nullptr) {
+    Entry* e = find_locked(hash);
+    if (claimed != nullptr && e == claimed && e->version().load(kAcquire) == version)
+      unlink_locked(e);
+    return Filled::superseded;
+  }
   // Claimed and not forgotten: no change under this lock reached the cell since, so it still
   // holds the entry, or nothing if it was evicted; only a lock-free rewrite could have changed
   // the entry, and that moves the version.

@@ -283,7 +283,8 @@ std::optional<Result<std::string>> MissPath::run_refresh(const Context& ctx, Sha
                                                     p->load_time_code);
         shard.finish_refresh(hash, slot, fresh, [&] { source_.filled_locked(hash, key, *p); });
       } else {
-        shard.abandon_refresh(hash, slot, false);
+        // Not kept (negative caching off): the origin's answer still ends the old value.
+        shard.finish_refresh(hash, slot, nullptr, [] {});
       }
       if (p->absent) {
         r = std::unexpected(Error{make_error_code(errc::not_found), {}});
