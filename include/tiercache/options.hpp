@@ -156,8 +156,9 @@ struct Options {
   std::chrono::milliseconds refresh_ahead{0};
   // Stale-while-revalidate: for this long after a loaded value expired, a get_or_load still
   // answers it at once and refreshes it (as an early refresh: one refresh, on the caller or on
-  // refresh_threads); other callers get it meanwhile. get never serves an expired value. With
-  // an L2, loaded values are written there with this much more life. 0: off.
+  // refresh_threads); other callers get it meanwhile. A get does not take L1's expired value.
+  // With an L2, loaded values are written there with this much more life, and a read from L2
+  // takes them as fresh until then (docs/configuration.md). 0: off.
   std::chrono::milliseconds stale_while_revalidate{0};
   // Threads that run early refreshes in the background, so that no caller waits for one: the
   // caller that draws it gets the current value at once, and the loader runs on one of these
