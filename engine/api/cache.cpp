@@ -646,11 +646,7 @@ namespace {
 
 Result<Loaded> call_loader(const Context& ctx, std::string_view key, const Loader& loader) {
   try {
-    Result<Loaded> r = loader(ctx, key);
-    // The one error that is an answer: the origin has no such key. Not when the caller's
-    // context ended: a loader may report a cancelled query as "no rows".
-    if (!r && r.error() == errc::not_found && !ctx.done()) return Loaded::absent();
-    return r;
+    return loader(ctx, key);
   } catch (const std::exception& e) {
     return fail(errc::backend_error, "get_or_load: loader threw: ", e.what());
   } catch (...) {
@@ -672,6 +668,9 @@ Result<Produced> Cache::Impl::run_loader(const Context& ctx, std::string_view ke
 Result<Produced> Cache::Impl::produced_from_loaded(
     const Context& ctx, Result<Loaded> loaded, std::chrono::nanoseconds took,
     std::optional<std::chrono::milliseconds> call_ttl) {
+  // The one error that is an answer: the origin has no such key. Not when the caller's context
+  // ended: a loader may report a cancelled query as "no rows".
+  if (!loaded && loaded.error() == errc::not_found && !ctx.done()) loaded = Loaded::absent();
   Result<Produced> p = [&]() -> Result<Produced> {
     if (!loaded) return std::unexpected(std::move(loaded.error()));
     const std::optional<std::chrono::milliseconds> ttl = loaded->ttl();
@@ -726,8 +725,6 @@ std::vector<Result<Produced>> Cache::Impl::run_batch_loader(const Context& ctx,
   out.reserve(keys.size());
   for (std::size_t i = 0; i < keys.size(); ++i) {
     Result<Loaded> one = loaded ? std::move((*loaded)[i]) : std::unexpected(loaded.error());
-    // As for a single loader: not_found is an answer, unless the caller's context ended.
-    if (!one && one.error() == errc::not_found && !ctx.done()) one = Loaded::absent();
     out.push_back(produced_from_loaded(ctx, std::move(one), took, std::nullopt));
   }
   return out;

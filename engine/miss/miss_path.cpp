@@ -5,19 +5,45 @@
 #include "engine/l1/coarse_clock.hpp"
 
 namespace tiercache::engine {
+namespace {
+
+// An answer, not a fault: no detail, so a miss does not allocate.
+std::unexpected<Error> not_found_answer() {
+  return std::unexpected(Error{make_error_code(errc::not_found), {}});
+}
+
+// The L1 entry for what a leader or a refresher produced: a value, or a negative entry.
+Entry* entry_for(std::uint64_t hash, std::string_view key, const Produced& p) {
+  return p.absent
+             ? make_absent_entry(hash, key, p.expires_at_ms, p.epoch)
+             : make_value_entry(hash, key, p.value, p.expires_at_ms, p.epoch, p.load_time_code);
+}
+
+// What the callers of a produced key get: its value, or not_found for the origin's "no such key".
+Result<std::string> answer_of(Produced& p) {
+  if (p.absent) return not_found_answer();
+  return std::move(p.value);
+}
+
+}  // namespace
+
+MissDecision MissPath::decide_locked(std::uint64_t hash, std::string_view key,
+                                     std::optional<UntrustedStamp> untrusted, bool with_loader,
+                                     LeadPlan& plan) {
+  plan = source_.plan_locked(hash, key, untrusted);
+  if (plan == LeadPlan::serve_l1_value) return MissDecision::serve_stale;
+  if (plan == LeadPlan::known_absent && !with_loader) return MissDecision::absent;
+  return MissDecision::lead;
+}
 
 Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                                     std::string_view key, const LoadRequest* load) {
   for (;;) {
     if (ctx.done()) return ended_while(ctx, "get", "before the miss was served");
     LeadPlan plan = LeadPlan::read_l2;
-    Claim claim =
-        shard.claim(hash, key, source_.claim_epoch(), load != nullptr, [&](auto untrusted) {
-          plan = source_.plan_locked(hash, key, untrusted);
-          if (plan == LeadPlan::serve_l1_value) return MissDecision::serve_stale;
-          if (plan == LeadPlan::known_absent && load == nullptr) return MissDecision::absent;
-          return MissDecision::lead;
-        });
+    Claim claim = shard.claim(
+        hash, key, source_.claim_epoch(), load != nullptr,
+        [&](auto untrusted) { return decide_locked(hash, key, untrusted, load != nullptr, plan); });
     if (claim.stale_seen && plan != LeadPlan::serve_l1_value) counters_.add(kStaleRefused);
     switch (claim.kind) {
       case Claim::Kind::hit:
@@ -26,8 +52,7 @@ Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::
         counters_.add(kNegativeHits);
         [[fallthrough]];
       case Claim::Kind::absent:
-        // An answer, not a fault: no detail, so a miss does not allocate.
-        return std::unexpected(Error{make_error_code(errc::not_found), {}});
+        return not_found_answer();
       case Claim::Kind::lead:
         return lead(ctx, shard, hash, key, claim.slot, plan, load);
       case Claim::Kind::wait:
@@ -46,9 +71,7 @@ Result<std::string> MissPath::lead(const Context& ctx, ShardTable& shard, std::u
   } catch (...) {
     // Out of memory while producing, filling or publishing: the slot must not stay loading,
     // or its waiters would wait for an answer that never comes and its entry would stay.
-    shard.drop(hash, slot);
-    slot->publish(std::unexpected(Error{make_error_code(errc::backend_error), {}}));
-    slot->release();
+    give_up_lead(shard, hash, slot, Error{make_error_code(errc::backend_error), {}});
     throw;
   }
 }
@@ -68,21 +91,14 @@ Result<std::string> MissPath::settle_lead(const Context& ctx, ShardTable& shard,
   if (p) {
     // A value that expires now answers this call but is not worth an L1 entry.
     if (p->expires_at_ms > coarse_now_ms()) {
-      Entry* fresh = p->absent ? make_absent_entry(hash, key, p->expires_at_ms, p->epoch)
-                               : make_value_entry(hash, key, p->value, p->expires_at_ms, p->epoch,
-                                                  p->load_time_code);
-      const Filled filled =
-          shard.fill(hash, slot, fresh, [&] { source_.filled_locked(hash, key, *p); });
+      const Filled filled = shard.fill(hash, slot, entry_for(hash, key, *p),
+                                       [&] { source_.filled_locked(hash, key, *p); });
       if (filled == Filled::invalidated) counters_.add(kFillsDiscarded);
     } else {
       shard.drop(hash, slot);
     }
     // The origin's "no such key" is the answer for every caller, with a loader or without.
-    if (p->absent) {
-      r = std::unexpected(Error{make_error_code(errc::not_found), {}});
-    } else {
-      r = std::move(p->value);
-    }
+    r = answer_of(*p);
     slot->publish(r);
   } else if (ctx.done()) {
     // Our own context ended: the failure is ours, not the key's (S3).
@@ -130,15 +146,10 @@ std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
       const MissedKey& k = keys[i];
       LeadPlan plan = LeadPlan::read_l2;
       // Per key, as serve() does: the epoch may move between two claims.
-      Claim claim = k.shard->claim(k.hash, k.key, source_.claim_epoch(), load != nullptr,
-                                   [&](auto untrusted) {
-                                     plan = source_.plan_locked(k.hash, k.key, untrusted);
-                                     if (plan == LeadPlan::serve_l1_value)
-                                       return MissDecision::serve_stale;
-                                     if (plan == LeadPlan::known_absent && load == nullptr)
-                                       return MissDecision::absent;
-                                     return MissDecision::lead;
-                                   });
+      Claim claim = k.shard->claim(
+          k.hash, k.key, source_.claim_epoch(), load != nullptr, [&](auto untrusted) {
+            return decide_locked(k.hash, k.key, untrusted, load != nullptr, plan);
+          });
       if (claim.stale_seen && plan != LeadPlan::serve_l1_value) counters_.add(kStaleRefused);
       switch (claim.kind) {
         case Claim::Kind::hit:
@@ -148,7 +159,7 @@ std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
           counters_.add(kNegativeHits);
           [[fallthrough]];
         case Claim::Kind::absent:
-          results[i] = std::unexpected(Error{make_error_code(errc::not_found), {}});
+          results[i] = not_found_answer();
           break;
         case Claim::Kind::lead:
           // Only a plain read of L2 (then the loader) goes in the batch; a key whose own
@@ -278,19 +289,13 @@ std::optional<Result<std::string>> MissPath::run_refresh(const Context& ctx, Sha
       p->refreshed = true;
       // An answer that expires now (negative caching off) replaces nothing.
       if (p->expires_at_ms > coarse_now_ms()) {
-        Entry* fresh = p->absent ? make_absent_entry(hash, key, p->expires_at_ms, p->epoch)
-                                 : make_value_entry(hash, key, p->value, p->expires_at_ms, p->epoch,
-                                                    p->load_time_code);
-        shard.finish_refresh(hash, slot, fresh, [&] { source_.filled_locked(hash, key, *p); });
+        shard.finish_refresh(hash, slot, entry_for(hash, key, *p),
+                             [&] { source_.filled_locked(hash, key, *p); });
       } else {
         // Not kept (negative caching off): the origin's answer still ends the old value.
         shard.finish_refresh(hash, slot, nullptr, [] {});
       }
-      if (p->absent) {
-        r = std::unexpected(Error{make_error_code(errc::not_found), {}});
-      } else {
-        r = std::move(p->value);
-      }
+      r = answer_of(*p);
       slot->publish(*r);
     } else {
       // The value stays until it expires; callers that came after that load it themselves.

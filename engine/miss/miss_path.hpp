@@ -152,6 +152,11 @@ class MissPath {
   std::optional<Result<std::string>> run_refresh(const Context& ctx, ShardTable& shard,
                                                  std::uint64_t hash, std::string_view key,
                                                  const LoadRequest& load, PromiseSlot* slot);
+  // Under the shard lock, for a claim that found nothing to serve or join: the source's plan for
+  // the key (into `plan`) and what the claim does with it.
+  MissDecision decide_locked(std::uint64_t hash, std::string_view key,
+                             std::optional<UntrustedStamp> untrusted, bool with_loader,
+                             LeadPlan& plan);
   // A led slot whose load will not run (a throw in a batch): dropped, answered, given up.
   void give_up_lead(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot, const Error& why);
   // A waiter that leaves without an answer (a throw in a batch): no longer counted.
