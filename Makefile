@@ -10,6 +10,9 @@ STDFLAGS := -std=c++23 -pthread -Iinclude -I. -MMD -MP
 # Designated initializers that omit fields are how Options is meant to be written.
 WARN     := -Wall -Wextra -Werror -Wno-missing-field-initializers
 LDLIBS   := -l:libcds-s.a -l:libxxhash.a -l:libhiredis.a -pthread
+# What the optional adapters link (Debian ships libmemcached as a shared library only): only a
+# program that makes one of them needs these.
+ADAPTER_LIBS := -lmemcached
 # Seconds each fuzz target runs under fuzz-smoke.
 FUZZ_SECONDS ?= 20
 JOBS     ?= $(shell nproc)
@@ -56,7 +59,7 @@ $(BUILD)/libtiercache.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(BUILD)/tiercache_tests: $(TEST_OBJS) $(BUILD)/libtiercache.a
-	$(CXX) $(CXXFLAGS) -o $@ $(TEST_OBJS) $(BUILD)/libtiercache.a $(LDLIBS)
+	$(CXX) $(CXXFLAGS) -o $@ $(TEST_OBJS) $(BUILD)/libtiercache.a $(LDLIBS) $(ADAPTER_LIBS)
 
 test: check-layout                           ## build and run the whole suite
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_tests $(BUILD)/readme_example
@@ -72,7 +75,8 @@ test-tsan:                                   ## the suite under TSan (tests/tsan
 	  TEST_ARGS='$(TEST_ARGS)' TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp'
 
 $(BUILD)/tiercache_bench: $(BENCH_OBJS) $(BUILD)/libtiercache.a
-	$(CXX) $(CXXFLAGS) -o $@ $(BENCH_OBJS) $(BUILD)/libtiercache.a -lbenchmark -ltbb $(LDLIBS)
+	$(CXX) $(CXXFLAGS) -o $@ $(BENCH_OBJS) $(BUILD)/libtiercache.a -lbenchmark -ltbb $(LDLIBS) \
+	  $(ADAPTER_LIBS)
 
 $(BUILD)/replay: $(BUILD)/bench/replay.o $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $< $(BUILD)/libtiercache.a $(LDLIBS)
@@ -141,7 +145,7 @@ fuzz-smoke: deps                             ## each fuzz target for FUZZ_SECOND
 	@set -e; for f in fuzz/*_fuzz.cpp; do \
 	  n=$$(basename $$f .cpp); \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
-	  $(FUZZ_CXX) $(FUZZ_FLAGS) $$f $(LIB_SRCS) -o build/fuzz/$$n $(LDLIBS); \
+	  $(FUZZ_CXX) $(FUZZ_FLAGS) $$f $(LIB_SRCS) -o build/fuzz/$$n $(LDLIBS) $(ADAPTER_LIBS); \
 	  dict=""; [ -f fuzz/$$n.dict ] && dict="-dict=fuzz/$$n.dict"; \
 	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/artifacts/ $$dict \
 	    > build/fuzz/$$n.log 2>&1 || { tail -40 build/fuzz/$$n.log; exit 1; }; \

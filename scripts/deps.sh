@@ -8,6 +8,8 @@ packages=(
   libcds-dev libxxhash-dev
   catch2 libbenchmark-dev libtbb-dev
   libhiredis-dev redis-server redis-tools libconcurrentqueue-dev
+  libmemcached-dev memcached
+  nlohmann-json3-dev libmsgpack-cxx-dev libprotobuf-dev protobuf-compiler
   clang-19 libclang-rt-19-dev
   gnuplot-nox valgrind
 )

@@ -56,7 +56,7 @@ const char* write_name(WriteOp::Kind kind) {
 
 }  // namespace
 
-Cache::Impl::Impl(const Options& completed, std::unique_ptr<Backend> l2)
+Cache::Impl::Impl(const Options& completed, std::shared_ptr<Backend> l2)
     : options_(completed), pending_(completed.l1.shards), l2_(std::move(l2)) {
   const engine::ShardLimits limits = engine::shard_limits(options_);
   shards_.reserve(options_.l1.shards);
@@ -83,7 +83,9 @@ Cache::Impl::~Impl() {
   if (l2_ && changes_heard_ != ChangesHeard::none) l2_->set_events(nullptr);
   // The writer settles what it still holds into the shards, so it goes first.
   writer_.reset();
+  // A backend the program shares (Options.backend) may live on; this cache's hold ends here.
   l2_.reset();
+  options_.backend.reset();
   shards_.clear();
   // Entries retired by this thread go back to the allocator now, not at its next retire.
   engine::reclaim_retired_now();
@@ -826,6 +828,7 @@ CacheStats Cache::Impl::stats() const {
     s.l2_last_error = std::move(health.last_error);
     s.l2_reconnects = health.reconnects;
     s.invalidation_reconnects = health.invalidation_reconnects;
+    s.l2_unreadable_values = health.unreadable_values;
   }
   return s;
 }

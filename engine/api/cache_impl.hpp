@@ -37,7 +37,7 @@ namespace tiercache {
 class Cache::Impl final : engine::ValueSource, BackendEvents {
  public:
   // `completed` comes from complete_options(); `l2` is null for an L1-only cache.
-  Impl(const Options& completed, std::unique_ptr<Backend> l2);
+  Impl(const Options& completed, std::shared_ptr<Backend> l2);
   ~Impl();
 
   // errc::closed once close() was called.
@@ -199,7 +199,7 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   // stale (Options.stale_if_l2_down) while L2 cannot be read. kUntrustedEpoch after a flush.
   std::atomic<std::uint32_t> stale_servable_epoch_{engine::kUntrustedEpoch};
   ChangesHeard changes_heard_ = ChangesHeard::none;
-  std::unique_ptr<Backend> l2_;
+  std::shared_ptr<Backend> l2_;
   std::unique_ptr<engine::Writer> writer_;
 };
 

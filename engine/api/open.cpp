@@ -1,5 +1,5 @@
-// engine/api/open.cpp — Cache::open: options checked whole, then the L2 from make_backend()
-// (which names the adapters, so the engine does not), then the tiers.
+// engine/api/open.cpp — Cache::open: options checked whole, then the L2 (Options.backend, else
+// make_backend(), which names the adapters so that the engine does not), then the tiers.
 #include "engine/api/cache_impl.hpp"
 #include "engine/api/cache_test_access.hpp"
 #include "engine/api/options_check.hpp"
@@ -22,11 +22,15 @@ Result<void> check_with_backend(const Options& o, const Backend* l2) {
 Result<Cache> Cache::open(const Options& options) {
   Result<Options> completed = engine::complete_options(options);
   if (!completed) return std::unexpected(std::move(completed.error()));
-  Result<std::unique_ptr<Backend>> l2 = make_backend(*completed);
-  if (!l2) return std::unexpected(std::move(l2.error()));
-  if (auto bad = check_with_backend(*completed, l2->get()); !bad)
+  std::shared_ptr<Backend> l2 = completed->backend;
+  if (!l2) {
+    Result<std::unique_ptr<Backend>> built = make_backend(*completed);
+    if (!built) return std::unexpected(std::move(built.error()));
+    l2 = std::move(*built);
+  }
+  if (auto bad = check_with_backend(*completed, l2.get()); !bad)
     return std::unexpected(std::move(bad.error()));
-  return Cache(std::make_unique<Impl>(*completed, std::move(*l2)));
+  return Cache(std::make_unique<Impl>(*completed, std::move(l2)));
 }
 
 Result<Cache> CacheTestAccess::open_with(const Options& options, std::unique_ptr<Backend> l2) {

@@ -46,6 +46,7 @@ std::string to_string(const Options& o) {
     << "ms refresh_threads=" << o.refresh_threads << " ttl_jitter=" << o.ttl_jitter
     << " when_l2_down=" << (o.when_l2_down == L2DownPolicy::fail ? "fail" : "load")
     << " stale_if_l2_down=" << (o.stale_if_l2_down ? "true" : "false");
+  if (o.backend) return std::move(s).str() + " backend=own";
   if (!r.is_configured()) return std::move(s).str() + " redis=off";
   // The password is never printed.
   s << " redis.url=" << masked_url(r.url) << " redis.host=" << r.host << " redis.port=" << r.port
@@ -127,8 +128,11 @@ Result<Options> complete_options(const Options& in) {
   if (!(o.ttl_jitter >= 0 && o.ttl_jitter <= 1))
     return fail(errc::invalid_argument, "Options.ttl_jitter is ", o.ttl_jitter,
                 "; must be in [0, 1]");
+  if (o.backend && o.redis.is_configured())
+    return fail(errc::invalid_argument,
+                "Options.backend and Options.redis are both set; an L2 is one or the other");
   // The writer exists only with an L2; an L1-only cache ignores its options.
-  if (o.redis.is_configured()) {
+  if (o.redis.is_configured() || o.backend) {
     if (auto bad = check_writer(o.writer, o.l1); !bad) return std::unexpected(bad.error());
   }
   const L1Options& l1 = o.l1;

@@ -80,6 +80,9 @@ struct BackendHealth {
   std::string last_error;        // the latest connection or handshake failure, "" if none
   std::uint64_t reconnects = 0;  // connections re-established after a loss
   std::uint64_t invalidation_reconnects = 0;  // ... of them, the one changes are heard on
+  // Stored values that could not be read back (torn, truncated or foreign): each was answered
+  // as errc::not_found, not as an error, so that the cache loads the key again.
+  std::uint64_t unreadable_values = 0;
 };
 
 // What a backend tells the cache about L2 changing under it (Redis: server-assisted
@@ -135,7 +138,7 @@ class Backend {
   virtual bool accepts_writes() const noexcept { return is_available(); }
   // Whether read() would be tried now; for Redis, the read connection is up.
   virtual bool accepts_reads() const noexcept { return is_available(); }
-  virtual BackendHealth health() const { return {is_available(), {}, 0, 0}; }
+  virtual BackendHealth health() const { return {is_available(), {}, 0, 0, 0}; }
   // Whether the backend can store the "no such key" marker (BackendWrite::absent), which
   // Options.negative_in_l2 needs. Redis: yes.
   virtual bool stores_absent() const noexcept { return false; }

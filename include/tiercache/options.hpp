@@ -7,9 +7,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 namespace tiercache {
+
+class Backend;
 
 // The longest TTL any call or option takes (about 30 years): longer ones are refused with
 // invalid_argument rather than overflowing an expiry time. For "never", give no TTL.
@@ -128,6 +131,11 @@ struct WriterOptions {
 struct Options {
   L1Options l1;
   RedisOptions redis;
+  // Your own L2, or a built-in one made apart from Options (make_memcached_backend in
+  // tiercache/memcached.hpp, make_file_store in tiercache/file_store.hpp): instead of redis, which
+  // must then be left unconfigured. Null and no redis: L1 only. One open Cache uses a Backend at a
+  // time; the cache holds it until it is destroyed. docs/backends.md says how to write one.
+  std::shared_ptr<Backend> backend;
   WriterOptions writer;
   // TTL of a set() without its own, and of a value get_or_load() fills. 0: entries do not expire.
   // At most kMaxTtl, like every TTL.

@@ -67,6 +67,9 @@ struct CacheStats {
   std::string l2_last_error;        // why it last failed to connect or answer, "" if it never did
   std::uint64_t l2_reconnects = 0;  // connections to L2 re-established after a loss
   std::uint64_t invalidation_reconnects = 0;  // ... of them, the one changes are heard on
+  // Values L2 held that the backend could not read back (file store: a truncated or foreign
+  // file), each answered as a miss.
+  std::uint64_t l2_unreadable_values = 0;
 };
 
 }  // namespace tiercache

@@ -1,6 +1,7 @@
 // tiercache/tiercache.hpp — includes the whole public API.
 #pragma once
 
+#include "tiercache/backend.hpp"
 #include "tiercache/cache.hpp"
 #include "tiercache/context.hpp"
 #include "tiercache/error.hpp"
