@@ -1,3 +1,4 @@
+#include "examples/backend/map_backend.hpp"
 #include "tests/support/test_support.hpp"
 
 using tiercache::Cache;
@@ -88,4 +89,30 @@ TEST_CASE("open fills in the automatic shard count and reports the effective opt
   Cache wide = test::open_cache({.l1 = {.max_bytes = 8 << 20, .max_value_bytes = 3 << 20}});
   CHECK(wide.options().l1.shards == 2);
   CHECK_THAT(tiercache::to_string(big.options()), Catch::Contains("l1.shards=64"));
+}
+
+TEST_CASE("Options.backend is the L2 and cannot be set next to Options.redis") {
+  auto store = std::make_shared<example::MapStore>();
+  auto own = std::make_shared<example::MapBackend>(store);
+  tiercache::Options both;
+  both.backend = own;
+  both.redis.host = "127.0.0.1";
+  auto refused = tiercache::Cache::open(both);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error() == tiercache::errc::invalid_argument);
+  CHECK_THAT(refused.error().detail, Catch::Contains("Options.backend and Options.redis"));
+
+  tiercache::Options o;
+  o.backend = own;
+  o.writer.mode = tiercache::WriteMode::sync;
+  const long held_by_the_program = own.use_count();  // own, both, o: a refused open keeps none
+  CHECK(held_by_the_program == 3);
+  {
+    auto cache = test::open_cache(o);
+    CHECK_THAT(tiercache::to_string(cache.options()), Catch::Contains("backend=own"));
+    REQUIRE(cache.set(test::ctx(), "k", "in the program's backend").has_value());
+    CHECK(store->find("k")->value == "in the program's backend");
+  }
+  // The destroyed cache let go of it.
+  CHECK(own.use_count() == held_by_the_program);
 }

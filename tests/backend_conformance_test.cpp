@@ -1,0 +1,34 @@
+// tests/backend_conformance_test.cpp — the conformance suite (tests/conformance/) on every
+// backend that ships, each on a real store the test starts.
+#include "tests/conformance/backend_conformance.hpp"
+#include "examples/backend/map_backend.hpp"
+#include "tests/support/redis_server.hpp"
+
+namespace {
+
+using tiercache::conformance::check_backend;
+
+TEST_CASE("the Redis backend conforms", "[conformance][redis]") {
+  test::RedisServer redis;
+  check_backend({
+      .name = "redis",
+      .open =
+          [&] {
+            tiercache::Options o;
+            o.redis.url = redis.url();
+            auto built = tiercache::make_backend(o);
+            REQUIRE(built.has_value());
+            return std::shared_ptr<tiercache::Backend>(std::move(*built));
+          },
+  });
+}
+
+TEST_CASE("the example map backend conforms", "[conformance]") {
+  auto store = std::make_shared<example::MapStore>();
+  check_backend({
+      .name = "map (examples/backend)",
+      .open = [&] { return std::make_shared<example::MapBackend>(store); },
+  });
+}
+
+}  // namespace
