@@ -6,13 +6,13 @@ BUILD    ?= build/release
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g
 # Flags the project needs whatever CXXFLAGS says.
-STDFLAGS := -std=c++23 -pthread -Iinclude -I. -MMD -MP
+STDFLAGS := -std=c++23 -pthread -Iinclude -I. -I$(BUILD)/gen -MMD -MP
 # Designated initializers that omit fields are how Options is meant to be written.
 WARN     := -Wall -Wextra -Werror -Wno-missing-field-initializers
 LDLIBS   := -l:libcds-s.a -l:libxxhash.a -l:libhiredis.a -pthread
-# What the optional adapters link (Debian ships libmemcached as a shared library only): only a
-# program that makes one of them needs these.
-ADAPTER_LIBS := -lmemcached
+# What the optional adapters and codecs link (Debian ships libmemcached as a shared library
+# only): only a program that makes one of them needs these.
+ADAPTER_LIBS := -lmemcached -lprotobuf
 # Seconds each fuzz target runs under fuzz-smoke.
 FUZZ_SECONDS ?= 20
 JOBS     ?= $(shell nproc)
@@ -26,7 +26,10 @@ TEST_SRCS  := $(wildcard tests/*.cpp tests/support/*.cpp)
 BENCH_SRCS := $(wildcard bench/l[12]_*.cpp bench/peers/*.cpp bench/bench_main.cpp) \
               tests/support/redis_server.cpp
 LIB_OBJS   := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
-TEST_OBJS  := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
+# The protobuf codec's tests use a message protoc compiles into $(BUILD)/gen.
+PROTO_SRCS := $(wildcard tests/proto/*.proto)
+PROTO_HDRS := $(PROTO_SRCS:%.proto=$(BUILD)/gen/%.pb.h)
+TEST_OBJS  := $(TEST_SRCS:%.cpp=$(BUILD)/%.o) $(PROTO_SRCS:%.proto=$(BUILD)/%.pb.o)
 BENCH_OBJS := $(BENCH_SRCS:%.cpp=$(BUILD)/%.o)
 GBENCH_SRCS := $(wildcard bench/gbench/*.cpp bench/peers/*.cpp) tests/support/redis_server.cpp
 GBENCH_OBJS := $(GBENCH_SRCS:%.cpp=$(BUILD)/%.o)
@@ -53,6 +56,18 @@ $(ALL_OBJS): | deps
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(STDFLAGS) $(WARN) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/gen/%.pb.cc $(BUILD)/gen/%.pb.h: %.proto | deps
+	@mkdir -p $(BUILD)/gen
+	protoc --cpp_out=$(BUILD)/gen $<
+
+# Generated code: the project's warnings are not its author's.
+$(BUILD)/%.pb.o: $(BUILD)/gen/%.pb.cc
+	@mkdir -p $(@D)
+	$(CXX) -std=c++23 -pthread -I$(BUILD)/gen $(CXXFLAGS) -c $< -o $@
+
+# Whatever includes a generated header waits for it (the first build has no .d files yet).
+$(TEST_SRCS:%.cpp=$(BUILD)/%.o): | $(PROTO_HDRS)
 
 $(BUILD)/libtiercache.a: $(LIB_OBJS)
 	@rm -f $@
@@ -139,13 +154,16 @@ build/static/demo.static: build/static/examples/demo.o build/static/tests/suppor
 
 # libFuzzer needs clang; clang 19 is the first Debian one that compiles libstdc++ 12's <expected>.
 FUZZ_CXX   := clang++-19
-FUZZ_FLAGS := -std=c++23 -O1 -g -Iinclude -I. -fsanitize=fuzzer,address,undefined
+FUZZ_FLAGS := -std=c++23 -O1 -g -Iinclude -I. -Ibuild/fuzz/gen -fsanitize=fuzzer,address,undefined
+FUZZ_PROTO := $(PROTO_SRCS:%.proto=build/fuzz/gen/%.pb.cc)
 fuzz-smoke: deps                             ## each fuzz target for FUZZ_SECONDS
 	@mkdir -p build/fuzz/artifacts
+	@$(MAKE) --no-print-directory BUILD=build/fuzz $(FUZZ_PROTO)
 	@set -e; for f in fuzz/*_fuzz.cpp; do \
 	  n=$$(basename $$f .cpp); \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
-	  $(FUZZ_CXX) $(FUZZ_FLAGS) $$f $(LIB_SRCS) -o build/fuzz/$$n $(LDLIBS) $(ADAPTER_LIBS); \
+	  $(FUZZ_CXX) $(FUZZ_FLAGS) $$f $(LIB_SRCS) $(FUZZ_PROTO) -o build/fuzz/$$n $(LDLIBS) \
+	    $(ADAPTER_LIBS); \
 	  dict=""; [ -f fuzz/$$n.dict ] && dict="-dict=fuzz/$$n.dict"; \
 	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/artifacts/ $$dict \
 	    > build/fuzz/$$n.log 2>&1 || { tail -40 build/fuzz/$$n.log; exit 1; }; \

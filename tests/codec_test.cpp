@@ -1,0 +1,91 @@
+// tests/codec_test.cpp — the codecs that ship: round trips, and bad bytes refused as
+// errc::serialization without a crash or an allocation the bytes ask for.
+#include "tiercache/codec.hpp"
+#include "tests/proto/product.pb.h"
+#include "tests/support/product.hpp"
+#include "tests/support/test_support.hpp"
+#include "tiercache/codecs/json.hpp"
+#include "tiercache/codecs/msgpack.hpp"
+#include "tiercache/codecs/protobuf.hpp"
+
+namespace {
+
+using tiercache::errc;
+using Json = tiercache::JsonCodec<test::Product>;
+using Msgpack = tiercache::MsgpackCodec<test::Product>;
+using Proto = tiercache::ProtobufCodec<tiercache::test::Product>;
+
+static_assert(tiercache::Codec<Json>);
+static_assert(tiercache::Codec<Msgpack>);
+static_assert(tiercache::Codec<Proto>);
+
+template <class C>
+void check_refused(std::string_view bytes) {
+  auto r = C::decode(bytes);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error() == errc::serialization);
+}
+
+TEST_CASE("bytes pass through the bytes codec unchanged", "[codec]") {
+  const std::string binary("a\0\r\n\xff", 5);
+  CHECK(*tiercache::BytesCodec::decode(*tiercache::BytesCodec::encode(binary)) == binary);
+}
+
+TEST_CASE("the JSON codec writes JSON text and reads it back", "[codec]") {
+  const test::Product p = test::sample_product();
+  auto bytes = Json::encode(p);
+  REQUIRE(bytes.has_value());
+  CHECK(nlohmann::json::parse(*bytes)["name"] == p.name);
+  CHECK(*Json::decode(*bytes) == p);
+  CHECK(Json::decode(R"({"id":7,"name":"x","price":1.5,"tags":[]})")->id == 7);
+
+  check_refused<Json>("");
+  check_refused<Json>("{\"id\":");                                          // truncated
+  check_refused<Json>(R"({"id":"seven","name":"x","price":1,"tags":[]})");  // wrong type
+  check_refused<Json>(R"({"name":"x"})");                                   // a field missing
+  check_refused<Json>(std::string(100000, '['));                            // nested past the bound
+  check_refused<Json>("\x82\xa2id\x07");                                    // MessagePack, not JSON
+
+  test::Product bad = p;
+  bad.name = "\xff\xfe not UTF-8";
+  auto refused = Json::encode(bad);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error() == errc::serialization);
+}
+
+TEST_CASE("the MessagePack codec round-trips and bounds what the bytes claim", "[codec]") {
+  const test::Product p = test::sample_product();
+  auto bytes = Msgpack::encode(p);
+  REQUIRE(bytes.has_value());
+  CHECK(*Msgpack::decode(*bytes) == p);
+
+  check_refused<Msgpack>("");
+  check_refused<Msgpack>(bytes->substr(0, bytes->size() - 1));     // truncated
+  check_refused<Msgpack>(*bytes + "x");                            // trailing bytes
+  check_refused<Msgpack>(std::string("\xdd\xff\xff\xff\xff", 5));  // array32 of 4G elements
+  check_refused<Msgpack>(std::string("\xdb\xff\xff\xff\xff", 5));  // str32 of 4 GiB
+  check_refused<Msgpack>(std::string(1000, '\x91'));               // nested 1000 deep
+  check_refused<Msgpack>(R"({"id":7})");                           // JSON, not MessagePack
+  check_refused<Msgpack>("\x94\xa1x\xa1x\xa1x\xa1x");              // wrong member types
+}
+
+TEST_CASE("the protobuf codec round-trips any message and refuses malformed bytes", "[codec]") {
+  tiercache::test::Product p;
+  p.set_id(42);
+  p.set_name("Espresso cup");
+  p.set_price(12.5);
+  p.add_tags("kitchen");
+  auto bytes = Proto::encode(p);
+  REQUIRE(bytes.has_value());
+  auto back = Proto::decode(*bytes);
+  REQUIRE(back.has_value());
+  CHECK(back->id() == 42);
+  CHECK(back->name() == "Espresso cup");
+  CHECK(back->tags_size() == 1);
+
+  check_refused<Proto>(bytes->substr(0, bytes->size() - 3));         // truncated
+  check_refused<Proto>(std::string("\x12\xff\xff\xff\xff\x0f", 6));  // a length past the end
+  check_refused<Proto>("\x0f");                                      // wire type 7 does not exist
+}
+
+}  // namespace

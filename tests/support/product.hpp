@@ -1,0 +1,30 @@
+// tests/support/product.hpp — the small struct the codec tests, fuzz targets and benchmarks
+// encode, with its JSON and MessagePack mappings.
+#pragma once
+
+#include <msgpack.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace test {
+
+struct Product {
+  std::int64_t id = 0;
+  std::string name;
+  double price = 0;
+  std::vector<std::string> tags;
+
+  bool operator==(const Product&) const = default;
+  MSGPACK_DEFINE(id, name, price, tags);
+};
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Product, id, name, price, tags)
+
+inline Product sample_product() {
+  return {42, "Espresso cup, \"stoneware\" \xE2\x98\x95", 12.5, {"kitchen", "gift"}};
+}
+
+}  // namespace test
