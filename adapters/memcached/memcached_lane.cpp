@@ -2,11 +2,22 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <string_view>
 
 #include "adapters/memcached/return_code.hpp"
 
 namespace tiercache::memcached {
 namespace {
+
+// libmemcached's last error message without the "(0x...) " of its memcached_st in front.
+std::string last_error_of(const memcached_st* m) {
+  std::string_view text = memcached_last_error_message(m);
+  if (text.starts_with("(0x")) {
+    const std::size_t close = text.find(") ");
+    if (close != std::string_view::npos) text.remove_prefix(close + 2);
+  }
+  return std::string(text);
+}
 
 // Candidate probe keys tried per lane until each server has one: with ketama's 160 points per
 // server a handful suffice; the bound keeps start() finite for any ring.
@@ -136,8 +147,8 @@ std::optional<Error> MemcachedLane::refusal(std::uint32_t server) const {
 
 Error MemcachedLane::failed(std::uint32_t server, memcached_return_t rc, std::string_view op) {
   Server& s = servers_[server];
-  std::string detail = name_ + " " + s.name + ": " + std::string(op) + ": " +
-                       memcached_last_error_message(memc_.get());
+  std::string detail =
+      name_ + " " + s.name + ": " + std::string(op) + ": " + last_error_of(memc_.get());
   if (is_connection_failure(rc)) {
     // The fence (top comment): nothing more goes out on a connection in an unknown state.
     memcached_quit(memc_.get());
@@ -192,7 +203,7 @@ void MemcachedLane::probe_due() {
       reconnects_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    note_error(name_ + " " + s.name + ": probe: " + memcached_last_error_message(memc_.get()));
+    note_error(name_ + " " + s.name + ": probe: " + last_error_of(memc_.get()));
     memcached_quit(memc_.get());
     s.backoff = std::min(s.backoff * 2, backoff_max_);
     s.probe_at = Clock::now() + s.backoff;
