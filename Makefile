@@ -24,7 +24,7 @@ endif
 LIB_SRCS   := $(wildcard engine/*/*.cpp adapters/*.cpp adapters/*/*.cpp)
 TEST_SRCS  := $(wildcard tests/*.cpp tests/support/*.cpp)
 BENCH_SRCS := $(wildcard bench/l[12]_*.cpp bench/peers/*.cpp bench/bench_main.cpp) \
-              tests/support/redis_server.cpp
+              tests/support/redis_server.cpp tests/support/memcached_server.cpp
 LIB_OBJS   := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
 # The protobuf codec's tests use a message protoc compiles into $(BUILD)/gen.
 PROTO_SRCS := $(wildcard tests/proto/*.proto)

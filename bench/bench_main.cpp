@@ -4,7 +4,8 @@
 // a warm-up runs before each. The L2 figures that read or write a fixed number of keys take what
 // those keys take. BENCH_SMOKE=1 shrinks every data set (BenchSize::smoke): a check that the bench
 // runs, for CI. BENCH_ONLY=l1 runs the L1 throughput figures alone (for iterating on the engine;
-// the summary then lacks the rest, so bench/run.sh does not set it). BENCH_FIGURES and
+// the summary then lacks the rest, so bench/run.sh does not set it); BENCH_ONLY=memcached the
+// memcached figures alone (bench/l2_memcached.hpp). BENCH_FIGURES and
 // BENCH_DATA_DIR, set by bench/run.sh, say where figures and plot data go (bench/figures_file.hpp,
 // bench/plot_data.hpp). Exits non-zero only if the run is void (bad BENCH_SECONDS, a target
 // failing): an unmet target is a figure to read, not a failure.
@@ -59,10 +60,11 @@ int main() {
       .times = {.warmup = std::chrono::duration<double>(std::min(seconds, kMaxWarmupSeconds)),
                 .measured = std::chrono::duration<double>(seconds)},
       .size = size};
+  const char* only = std::getenv("BENCH_ONLY");
+  if (only != nullptr && std::string_view(only) == "memcached")
+    return tiercache::bench::run_l2_memcached_only(settings) ? 0 : 1;
   if (!tiercache::bench::run_l1_read_figures(settings)) return 1;
-  if (const char* only = std::getenv("BENCH_ONLY");
-      only != nullptr && std::string_view(only) == "l1")
-    return 0;
+  if (only != nullptr && std::string_view(only) == "l1") return 0;
   if (!tiercache::bench::run_l1_coalesce_figure(settings)) return 1;
   if (!tiercache::bench::run_l1_refresh_figures(settings)) return 1;
   return tiercache::bench::run_l2_figures(settings) ? 0 : 1;

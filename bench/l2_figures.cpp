@@ -9,6 +9,7 @@
 #include "bench/l2_coalesce.hpp"
 #include "bench/l2_coherence.hpp"
 #include "bench/l2_many.hpp"
+#include "bench/l2_memcached.hpp"
 #include "bench/l2_read.hpp"
 #include "bench/l2_write.hpp"
 
@@ -71,9 +72,22 @@ bool run_l2_figures(const BenchSettings& settings) {
            run_l2_read_figures(server, settings.size) &&
            run_l2_many_figure(server, settings.size) &&
            run_l2_coalesce_figure(server, settings.size) &&
-           run_l2_coherence_figures(server, settings);
+           run_l2_coherence_figures(server, settings) &&
+           run_l2_memcached_figures(server, settings.size);
   } catch (const std::runtime_error& e) {
     // The fixture throws when redis-server cannot start or stops answering.
+    std::fprintf(stderr, "l2: %s\n", e.what());
+    return false;
+  }
+}
+
+bool run_l2_memcached_only(const BenchSettings& settings) {
+  try {
+    const test::RedisServer server;
+    std::printf("%-20s redis_server=%s port=%u persistence=off value_bytes=%zu\n", "l2_config",
+                server_version(server).c_str(), server.port(), kL2ValueBytes);
+    return run_l2_memcached_figures(server, settings.size);
+  } catch (const std::runtime_error& e) {
     std::fprintf(stderr, "l2: %s\n", e.what());
     return false;
   }

@@ -1,0 +1,190 @@
+// bench/l2_memcached.cpp — the memcached backend's write and read paths, each beside the same
+// work with Redis as L2 and, for writes, a plain loop of memcached_set on one memcached_st.
+//
+// Async set: one thread sets distinct keys (100-byte values) into a new cache whose writer waits
+// for room rather than refusing; the clock runs from the first set until flush() says L2 took
+// every one. The backend sends one command per write (memcached's text protocol gives no reply
+// per write when pipelined through libmemcached), so the libmemcached loop is its floor.
+// L2 hit: L2 is filled, then a new cache (empty L1) gets each key once; per call latency.
+#include "bench/l2_memcached.hpp"
+
+#include <libmemcached-1.0/memcached.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bench/figures_file.hpp"
+#include "bench/l2_figures.hpp"
+#include "tests/support/memcached_server.hpp"
+#include "tiercache/cache.hpp"
+#include "tiercache/memcached.hpp"
+
+namespace tiercache::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Distinct keys set per async run: one round trip each to memcached keeps it near a second.
+constexpr std::size_t kAsyncSets = 50'000;
+constexpr std::size_t kSmokeAsyncSets = 2'000;
+// Keys each L2-hit run reads once.
+constexpr std::size_t kReadKeys = 20'000;
+constexpr std::size_t kSmokeReadKeys = 1'000;
+constexpr WriterOptions kAsyncWriter = {.mode = WriteMode::async,
+                                        .when_full = QueueFullPolicy::wait};
+
+std::optional<Cache> open_memcached_cache(const test::MemcachedServer& server,
+                                          const WriterOptions& writer) {
+  auto backend = make_memcached_backend({.servers = {server.address()}});
+  if (!backend) {
+    std::fprintf(stderr, "memcached: make_memcached_backend: %s\n", backend.error().detail.c_str());
+    return std::nullopt;
+  }
+  auto cache = Cache::open({.backend = *backend, .writer = writer});
+  if (!cache) {
+    std::fprintf(stderr, "memcached: Cache::open: %s\n", cache.error().detail.c_str());
+    return std::nullopt;
+  }
+  return std::move(*cache);
+}
+
+// Sets every key, then flushes: ops/s until L2 took them all; nullopt (said) if any failed.
+std::optional<double> async_sets(Cache& cache, const std::vector<std::string>& keys,
+                                 const std::string& value, const char* who) {
+  const Context ctx = Context::background();
+  const CacheStats before = cache.stats();
+  const auto start = Clock::now();
+  for (const std::string& key : keys)
+    if (!cache.set(ctx, key, value)) {
+      std::fprintf(stderr, "%s: async set failed; run void\n", who);
+      return std::nullopt;
+    }
+  const Result<void> flushed = cache.flush(ctx);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const CacheStats after = cache.stats();
+  if (!flushed || after.writes_sent - before.writes_sent != keys.size() ||
+      after.write_errors != before.write_errors) {
+    std::fprintf(stderr, "%s: %llu of %zu writes sent, flush %s; run void\n", who,
+                 static_cast<unsigned long long>(after.writes_sent - before.writes_sent),
+                 keys.size(), flushed ? "ok" : flushed.error().detail.c_str());
+    return std::nullopt;
+  }
+  return keys.size() / seconds;
+}
+
+// Gets every key once from a cache with an empty L1: µs per get; nullopt (said) unless each was
+// an L2 hit with the value.
+std::optional<double> l2_hit_gets(Cache& cache, const std::vector<std::string>& keys,
+                                  const char* who) {
+  const Context ctx = Context::background();
+  const CacheStats before = cache.stats();
+  std::size_t wrong = 0;
+  const auto start = Clock::now();
+  for (const std::string& key : keys) {
+    const Result<std::string> value = cache.get(ctx, key);
+    if (!value || value->size() != kL2ValueBytes) ++wrong;
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const std::uint64_t hits = cache.stats().l2_hits - before.l2_hits;
+  if (wrong != 0 || hits != keys.size()) {
+    std::fprintf(stderr, "%s: %zu gets wrong, %llu L2 hits for %zu keys; run void\n", who, wrong,
+                 static_cast<unsigned long long>(hits), keys.size());
+    return std::nullopt;
+  }
+  return seconds * 1e6 / keys.size();
+}
+
+struct MemcFree {
+  void operator()(memcached_st* m) const { memcached_free(m); }
+};
+
+// A plain client: memcached_set per key on one memcached_st. ops/s.
+std::optional<double> libmemcached_loop(const test::MemcachedServer& server,
+                                        const std::vector<std::string>& keys,
+                                        const std::string& value) {
+  std::unique_ptr<memcached_st, MemcFree> m(memcached_create(nullptr));
+  if (!m || memcached_server_add(m.get(), "127.0.0.1", server.port()) != MEMCACHED_SUCCESS ||
+      memcached_behavior_set(m.get(), MEMCACHED_BEHAVIOR_TCP_NODELAY, 1) != MEMCACHED_SUCCESS) {
+    std::fprintf(stderr, "libmemcached_loop: setup failed\n");
+    return std::nullopt;
+  }
+  const auto start = Clock::now();
+  for (const std::string& key : keys) {
+    const memcached_return_t rc =
+        memcached_set(m.get(), key.data(), key.size(), value.data(), value.size(), 0, 0);
+    if (rc != MEMCACHED_SUCCESS) {
+      std::fprintf(stderr, "libmemcached_loop: %s\n", memcached_strerror(m.get(), rc));
+      return std::nullopt;
+    }
+  }
+  return keys.size() / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+bool run_l2_memcached_figures(const test::RedisServer& redis, BenchSize size) {
+  try {
+    const bool full = size == BenchSize::full;
+    const test::MemcachedServer server;
+    const std::string value(kL2ValueBytes, 'x');
+    std::vector<std::string> keys;
+    for (std::size_t i = 0; i < (full ? kAsyncSets : kSmokeAsyncSets); ++i)
+      keys.push_back(numbered_key("mc", i));
+    std::vector<std::string> read_keys(keys.begin(),
+                                       keys.begin() + (full ? kReadKeys : kSmokeReadKeys));
+
+    std::optional<double> mc_set, redis_set, loop, mc_get, redis_get;
+    {
+      auto cache = open_memcached_cache(server, kAsyncWriter);
+      if (!cache || !(mc_set = async_sets(*cache, keys, value, "memcached_async_set")))
+        return false;
+    }
+    if (!empty_redis(redis)) return false;
+    {
+      auto cache = open_l2_cache(redis, kAsyncWriter);
+      if (!cache || !(redis_set = async_sets(*cache, keys, value, "redis_async_set"))) return false;
+    }
+    if (!(loop = libmemcached_loop(server, keys, value))) return false;
+    {
+      auto cache = open_memcached_cache(server, {});
+      if (!cache || !(mc_get = l2_hit_gets(*cache, read_keys, "memcached_l2_hit_get_us")))
+        return false;
+    }
+    {
+      auto cache = open_l2_cache(redis, {});
+      if (!cache || !(redis_get = l2_hit_gets(*cache, read_keys, "redis_l2_hit_get_us")))
+        return false;
+    }
+    std::printf(
+        "%-20s ops/s  tiercache_memcached=%.0f  redis_async_set=%.0f  libmemcached_loop=%.0f  "
+        "ratio_redis=%.2f ratio_loop=%.2f  sets=%zu value_bytes=%zu  (no target)\n",
+        "memcached_async_set", *mc_set, *redis_set, *loop, *mc_set / *redis_set, *mc_set / *loop,
+        keys.size(), kL2ValueBytes);
+    std::printf(
+        "%-20s µs  tiercache_memcached=%.1f  redis_l2_hit_get_us=%.1f  ratio=%.2f  (lower is "
+        "faster; no target)  keys=%zu\n",
+        "memcached_l2_hit_get_us", *mc_get, *redis_get, *mc_get / *redis_get, read_keys.size());
+    return record_figure({.name = "memcached_async_set",
+                          .unit = "ops/s",
+                          .value = *mc_set,
+                          .peers = {{"redis_async_set", *redis_set}, {"libmemcached_loop", *loop}},
+                          .target = "none (issue 12 sets none)"}) &&
+           record_figure({.name = "memcached_l2_hit_get_us",
+                          .unit = "µs",
+                          .value = *mc_get,
+                          .peers = {{"redis_l2_hit_get_us", *redis_get}},
+                          .target = "none (issue 12 sets none; lower is faster)"}) &&
+           empty_redis(redis);
+  } catch (const std::runtime_error& e) {
+    // The fixture throws when memcached cannot start or stops answering.
+    std::fprintf(stderr, "memcached: %s\n", e.what());
+    return false;
+  }
+}
+
+}  // namespace tiercache::bench
