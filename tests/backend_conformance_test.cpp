@@ -2,7 +2,9 @@
 // backend that ships, each on a real store the test starts.
 #include "tests/conformance/backend_conformance.hpp"
 #include "examples/backend/map_backend.hpp"
+#include "tests/support/memcached_server.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tiercache/memcached.hpp"
 
 namespace {
 
@@ -20,6 +22,21 @@ TEST_CASE("the Redis backend conforms", "[conformance][redis]") {
             REQUIRE(built.has_value());
             return std::shared_ptr<tiercache::Backend>(std::move(*built));
           },
+  });
+}
+
+TEST_CASE("the Memcached backend conforms", "[conformance][memcached]") {
+  test::MemcachedServer memcached;
+  check_backend({
+      .name = "memcached",
+      .open =
+          [&] {
+            auto built = tiercache::make_memcached_backend({.servers = {memcached.address()}});
+            REQUIRE(built.has_value());
+            return *built;
+          },
+      .ttl_granularity = std::chrono::seconds(1),
+      .tells_ttl_left = false,
   });
 }
 
