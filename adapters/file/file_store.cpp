@@ -293,6 +293,7 @@ void FileStore::make_room(std::uint64_t incoming) {
             [](const StoredFile& a, const StoredFile& b) { return a.mtime_ns < b.mtime_ns; });
   for (const StoredFile& f : *files) {
     if (stored_bytes_ <= target) break;
+    // Engaged: scan() lists record names only.
     const std::optional<KeyFile> kf =
         key_file_of_name(std::string_view(f.name.data(), f.name.size()));
     int err = 0;
