@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <random>
 
 #include "adapters/file/key_lock.hpp"
 #include "adapters/file/record.hpp"
@@ -183,6 +184,7 @@ FileStore::FileStore(const FileStoreOptions& options)
     : options_(options),
       data_root_(options.directory + "/data"),
       locks_dir_(options.directory + "/locks"),
+      instance_id_((std::uint64_t{std::random_device{}()} << 32) | std::random_device{}()),
       dirty_dirs_(kFanout, false) {}
 
 std::string FileStore::data_dir(std::size_t fanout) const {
@@ -347,8 +349,9 @@ bool FileStore::holds_live_value(const std::string& path, std::string_view key) 
 
 Result<void> FileStore::write_temp(const KeyFile& f, std::string_view header, const BackendWrite& w,
                                    std::string& temp_path) {
-  temp_path =
-      record_path(f) + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(temp_counter_++);
+  // pid and instance: two stores in one process (or pid reuse after a crash) never share one.
+  temp_path = record_path(f) + ".tmp." + std::to_string(::getpid()) + "." +
+              std::to_string(instance_id_) + "." + std::to_string(temp_counter_++);
   UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode));
   if (!fd.is_open() && errno == ENOENT) {
     // Someone removed the tree under a running store: make it again, once.
@@ -467,7 +470,8 @@ bool FileStore::probe() {
   if (!ensure_directories()) return false;
   // Named as a temporary file, so a crash between create and unlink leaves nothing for good.
   const std::string path = data_dir(0) + "/" + std::string(kNameDigits, '0') + ".tmp." +
-                           std::to_string(::getpid()) + ".probe";
+                           std::to_string(::getpid()) + "." + std::to_string(instance_id_) +
+                           ".probe";
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kFileMode));
   if (!fd.is_open()) {
     io_failure("create", path, errno);

@@ -98,6 +98,8 @@ class FileStore {
   const FileStoreOptions options_;
   const std::string data_root_;
   const std::string locks_dir_;
+  // Tells this instance's temporary files from another's in the same process.
+  const std::uint64_t instance_id_;
   // Write thread only.
   std::uint64_t stored_bytes_ = 0;  // this process's view of the store's size
   std::uint64_t temp_counter_ = 0;  // makes each temporary file name of this process unique

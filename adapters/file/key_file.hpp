@@ -2,7 +2,7 @@
 // it.
 //
 //   <directory>/data/<ab>/<ab...32 hex digits...ef>         one key's record (record.hpp)
-//   <directory>/data/<ab>/<...32 hex...>.tmp.<pid>.<n>       a write on its way in
+//   <directory>/data/<ab>/<...32 hex...>.tmp.<pid>.<id>.<n>  a write on its way in
 //   <directory>/locks/<ef>                                   one of kLockCount lock files
 // The name is the key's XXH3-128 in hex (a key may hold any byte; a name may not); its first two
 // digits pick one of kFanout subdirectories, so none grows past a few thousand entries at the
