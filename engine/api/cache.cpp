@@ -28,10 +28,6 @@ using engine::WriteOp;
 
 namespace {
 
-std::uint64_t hash_key(std::string_view key) noexcept {
-  return XXH3_64bits(key.data(), key.size());
-}
-
 // `out` takes a value L1 may be rewriting meanwhile (ShardTable::read): its capacity is kept,
 // and no byte is zeroed first. (libstdc++ 12 passes the operation the new capacity, not the
 // size asked for: the size comes from `v`.)
@@ -56,9 +52,10 @@ const char* write_name(WriteOp::Kind kind) {
 
 }  // namespace
 
-Cache::Impl::Impl(const Options& completed, std::shared_ptr<Backend> l2)
+Cache::Impl::Impl(const Options& completed, std::shared_ptr<Backend> l2,
+                  std::size_t typed_object_bytes)
     : options_(completed), pending_(completed.l1.shards), l2_(std::move(l2)) {
-  const engine::ShardLimits limits = engine::shard_limits(options_);
+  const engine::ShardLimits limits = engine::shard_limits(options_, typed_object_bytes);
   shards_.reserve(options_.l1.shards);
   for (std::size_t i = 0; i < options_.l1.shards; ++i)
     shards_.push_back(std::make_unique<ShardTable>(limits));
