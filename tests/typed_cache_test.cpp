@@ -139,6 +139,41 @@ TEST_CASE("typed get_or_load from many threads: one load, and every caller gets 
   CHECK(CountingJson::decodes <= 8);
 }
 
+TEST_CASE("stale and early-refreshed typed hits decode nothing; a refresh's value once",
+          "[typed]") {
+  CountingJson::reset();
+  Products cache = open_products({.stale_while_revalidate = 60s, .refresh_threads = 1});
+  std::atomic<int> loads{0};
+  const tiercache::TypedLoader<Product> loader =
+      [&](const tiercache::Context&, std::string_view) -> tiercache::Result<Product> {
+    return product(++loads);
+  };
+  REQUIRE(cache.get_or_load(test::ctx(), "k", loader, 100ms).value() == product(1));
+  const auto expired = std::chrono::steady_clock::now() + 150ms;
+  test::wait_until(
+      2s, [&] { return std::chrono::steady_clock::now() > expired; }, "it expired");
+  for (int i = 0; i < 10; ++i) {
+    auto got = cache.get_or_load(test::ctx(), "k", loader, 100ms);
+    REQUIRE(got.has_value());
+    CHECK((got->id == 1 || got->id == 2));
+  }
+  test::wait_until(
+      5s,
+      [&] {
+        auto got = cache.get(test::ctx(), "k");
+        return got.has_value() && got->id == 2;
+      },
+      "the background refresh landed");
+  CHECK(loads == 2);
+  // The first value's decode, and the refreshed value's: the stale hits decoded nothing.
+  CHECK(CountingJson::decodes == 2);
+
+  // A const function object is taken as well.
+  const auto read_id = [](const Product& p) { CHECK(p.id == 2); };
+  CHECK(cache.visit(test::ctx(), "k", read_id).has_value());
+  CHECK(cache.get_or_load(test::ctx(), "k", loader, std::chrono::seconds(5)).has_value());
+}
+
 TEST_CASE("bytes a typed cache cannot decode answer serialization and change nothing", "[typed]") {
   Products cache = open_products();
   REQUIRE(cache.bytes().set(test::ctx(), "bad", "this is not JSON").has_value());
@@ -146,6 +181,10 @@ TEST_CASE("bytes a typed cache cannot decode answer serialization and change not
   REQUIRE_FALSE(got.has_value());
   CHECK(got.error() == errc::serialization);
   CHECK(cache.bytes().get(test::ctx(), "bad").value() == "this is not JSON");
+  // Remembered: not decoded again.
+  CountingJson::reset();
+  CHECK(cache.get(test::ctx(), "bad").error() == errc::serialization);
+  CHECK(CountingJson::decodes == 0);
   // A set of a good value replaces it.
   REQUIRE(cache.set(test::ctx(), "bad", product(4)).has_value());
   CHECK(cache.get(test::ctx(), "bad").value() == product(4));

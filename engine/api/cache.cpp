@@ -26,6 +26,10 @@ using engine::Produced;
 using engine::ShardTable;
 using engine::WriteOp;
 
+std::uint64_t hash_key(std::string_view key) noexcept {
+  return XXH3_64bits(key.data(), key.size());
+}
+
 namespace {
 
 // `out` takes a value L1 may be rewriting meanwhile (ShardTable::read): its capacity is kept,
@@ -146,7 +150,9 @@ Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
       // Only a loader can refresh: L2's copy expires with this one. (A read without one is
       // never served a stale value.)
       if (load == nullptr) return value;
-      return miss_.refresh(ctx, shard_for(h), h, key, *load, std::move(value));
+      if (auto refreshed = miss_.refresh(ctx, shard_for(h), h, key, *load))
+        return std::move(*refreshed);
+      return value;
     case engine::Lookup::absent:
       return not_found();
     case engine::Lookup::miss:

@@ -23,8 +23,6 @@
 #include <string>
 #include <vector>
 
-#include <xxhash.h>
-
 #include "engine/base/spin_budget.hpp"
 #include "engine/base/striped_counter.hpp"
 #include "engine/l1/shard_table.hpp"
@@ -37,10 +35,9 @@
 
 namespace tiercache {
 
-// The key's hash: the index's key and the shard's choice.
-inline std::uint64_t hash_key(std::string_view key) noexcept {
-  return XXH3_64bits(key.data(), key.size());
-}
+// The key's hash (XXH3, inlined in cache.cpp, where the hot paths are): the index's key and the
+// shard's choice.
+std::uint64_t hash_key(std::string_view key) noexcept;
 
 class Cache::Impl final : engine::ValueSource, BackendEvents {
  public:

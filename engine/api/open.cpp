@@ -19,7 +19,7 @@ Result<void> check_with_backend(const Options& o, const Backend* l2) {
 
 }  // namespace
 
-Result<Cache> Cache::open(const Options& options, std::size_t typed_object_bytes) {
+Result<Cache> Cache::open_typed(const Options& options, std::size_t typed_object_bytes) {
   Result<Options> completed = engine::complete_options(options, typed_object_bytes);
   if (!completed) return std::unexpected(std::move(completed.error()));
   std::shared_ptr<Backend> l2 = completed->backend;
@@ -34,11 +34,11 @@ Result<Cache> Cache::open(const Options& options, std::size_t typed_object_bytes
 }
 
 Result<Cache> Cache::open(const Options& options) {
-  return open(options, 0);
+  return open_typed(options, 0);
 }
 
 Result<Cache> detail::TypedAccess::open(const Options& options, const TypedValues& values) {
-  return Cache::open(options, values.object_bytes);
+  return Cache::open_typed(options, values.object_bytes);
 }
 
 Result<Cache> CacheTestAccess::open_with(const Options& options, std::unique_ptr<Backend> l2) {

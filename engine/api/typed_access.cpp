@@ -36,7 +36,8 @@ Result<void> Cache::Impl::visit_produced(std::uint64_t hash, std::string_view ke
                                          detail::TypedAccess::Visit visit, void* state) {
   bool visited = false;
   Error undecodable;
-  // Not counted: the call was counted once, as the miss it was.
+  // Not counted, neither in the stats (the call was counted once, as the miss it was) nor for
+  // CLOCK (a value just filled has not been hit).
   shard_for(hash).read_decoded(
       hash, key, current_epoch(), false, values.decode,
       [&](const detail::DecodedObject& object, std::string_view bytes, engine::Lookup) {
@@ -44,7 +45,7 @@ Result<void> Cache::Impl::visit_produced(std::uint64_t hash, std::string_view ke
         visit(state, object);
         visited = true;
       },
-      undecodable);
+      undecodable, /*record_hit=*/false);
   if (visited) return {};
   // Not in L1 (not cached, or already replaced): decoded for this caller alone.
   std::unique_ptr<detail::DecodedObject, DestroyObject> own(values.decode(value, &undecodable));
@@ -58,13 +59,11 @@ Result<void> Cache::Impl::get_decoded(const Context& ctx, std::string_view key,
                                       detail::TypedAccess::Visit visit, void* state) {
   const std::uint64_t h = hash_key(key);
   const bool with_loader = load.make != nullptr;
-  std::string current;  // the value's bytes, only for an early refresh (which may answer them)
   Error undecodable;
   const engine::Lookup found = read_decoded_l1(
       h, key, with_loader, values,
-      [&](const detail::DecodedObject& object, std::string_view bytes, engine::Lookup lookup) {
+      [&](const detail::DecodedObject& object, std::string_view, engine::Lookup) {
         visit(state, object);
-        if (with_loader && lookup != engine::Lookup::hit) current.assign(bytes);
       },
       undecodable);
   switch (found) {
@@ -75,10 +74,12 @@ Result<void> Cache::Impl::get_decoded(const Context& ctx, std::string_view key,
       if (!with_loader) return {};
       const Loader loader = load.make(load.state);
       const engine::LoadRequest request{loader, load.ttl};
-      Result<std::string> refreshed =
-          miss_.refresh(ctx, shard_for(h), h, key, request, std::move(current));
-      if (!refreshed) return std::unexpected(std::move(refreshed.error()));
-      return visit_produced(h, key, *refreshed, values, visit, state);
+      std::optional<Result<std::string>> refreshed =
+          miss_.refresh(ctx, shard_for(h), h, key, request);
+      if (!refreshed) return {};  // the value visited stands
+      if (!*refreshed) return std::unexpected(std::move(refreshed->error()));
+      // A new value: visited in its place.
+      return visit_produced(h, key, **refreshed, values, visit, state);
     }
     case engine::Lookup::absent:
       return not_found_typed();

@@ -123,8 +123,10 @@ Entry* make_loading_entry(std::uint64_t hash, std::string_view key, PromiseSlot*
 void destroy_entry(Entry* e) noexcept {
   if (e->kind == EntryKind::loading) e->slot()->release();
   if (e->kind == EntryKind::typed_value) {
-    // No reader can hold the entry any more, so none holds its object.
-    if (detail::DecodedObject* o = e->object().load(kAcquire)) o->destroy(o);
+    // No reader can hold the entry any more, so none holds its object. The value type's
+    // destructor runs here, on whichever thread frees the entry.
+    detail::DecodedObject* o = e->object().load(kAcquire);
+    if (o != nullptr && o != &kUndecodable) o->destroy(o);
   }
   e->~Entry();
   ::operator delete(e);

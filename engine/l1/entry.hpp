@@ -56,6 +56,10 @@ inline constexpr std::uint8_t kHitCountMask = 3;
 inline constexpr unsigned kLoadTimeShift = 2;
 static_assert(kMaxHitCount <= kHitCountMask);
 
+// What a typed_value entry's object slot holds once its bytes failed to decode: later reads
+// answer serialization at once instead of decoding the bytes again. Never destroyed.
+inline detail::DecodedObject kUndecodable{[](detail::DecodedObject*) noexcept {}};
+
 // Entry::version() bits.
 inline constexpr std::uint32_t kVersionBusy = 1;
 inline constexpr std::uint32_t kVersionDead = std::uint32_t{1} << 31;

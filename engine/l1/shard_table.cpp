@@ -15,12 +15,12 @@ void dispose_entry(void* e) noexcept {
   destroy_entry(static_cast<Entry*>(e));
 }
 
-// An entry the index no longer holds: freed once no read section can hold it.
-void retire_entry(Entry* e) {
-  retire(e, e->allocated_bytes(), dispose_entry);
-}
-
 }  // namespace
+
+// An entry the index no longer holds: freed once no read section can hold it.
+void ShardTable::retire_entry(Entry* e) {
+  retire(e, retired_bytes(*e), dispose_entry);
+}
 
 ShardTable::ShardTable(const ShardLimits& limits)
     : limits_(limits),

@@ -2,6 +2,7 @@
 //
 //   index (EntryIndex: open addressing, keyed by the 64-bit key hash)
 //     ├─▶ Entry{value}    in the ring, charged key + value + kEntryOverheadBytes
+//     ├─▶ Entry{typed_value} a TypedCache's value: the same, and its decoded object
 //     ├─▶ Entry{absent}   a negative entry: the same, with no value bytes and no version
 //     └─▶ Entry{loading}  not in the ring, not charged; owns a ref to its PromiseSlot
 //
@@ -181,11 +182,14 @@ class ShardTable {
   // is what decode(bytes) made (a new DecodedObject, or null with *error set) at the entry's first
   // such read; racing first reads each decode, one object is kept. No retry loop: a typed value is
   // never rewritten in place, so its bytes and object never change. A value whose bytes do not
-  // decode is a miss with `undecodable` set. f runs inside the read section: the object lives
-  // until it returns, at least.
+  // decode is a miss with `undecodable` set, and is remembered as such (kUndecodable): its bytes
+  // are not decoded again. f runs inside the read section: the object lives until it returns, at
+  // least. `record_hit` false: the read does not count for CLOCK (the caller that filled the
+  // entry looking at what it filled).
   template <class Decode, class F>
   Lookup read_decoded(std::uint64_t hash, std::string_view key, std::uint32_t epoch,
-                      bool may_refresh, Decode&& decode, F&& f, Error& undecodable) {
+                      bool may_refresh, Decode&& decode, F&& f, Error& undecodable,
+                      bool record_hit = true) {
     ReadSection section;
     Entry* e = index_.find(hash);
     if (e == nullptr) return Lookup::miss;
@@ -200,19 +204,27 @@ class ShardTable {
     detail::DecodedObject* object = slot.load(kAcquire);
     if (object == nullptr) [[unlikely]] {
       object = decode(e->value(), &undecodable);
-      if (object == nullptr) return Lookup::miss;
       detail::DecodedObject* seen = nullptr;
       // Release: a reader that loads the pointer sees the object built.
-      if (!slot.compare_exchange_strong(seen, object, kAcqRel, kAcquire)) {
-        object->destroy(object);
+      if (!slot.compare_exchange_strong(seen, object != nullptr ? object : &kUndecodable, kAcqRel,
+                                        kAcquire)) {
+        if (object != nullptr) object->destroy(object);
         object = seen;
       }
+    }
+    if (object == nullptr || object == &kUndecodable) [[unlikely]] {
+      if (!undecodable.code)
+        undecodable = fail(errc::serialization,
+                           "L1 holds bytes for this key that the cache's "
+                           "codec could not decode")
+                          .error();
+      return Lookup::miss;
     }
     const Lookup found = stale                                   ? Lookup::hit_stale
                          : may_refresh && refresh_drawn(*e, now) ? Lookup::hit_refresh
                                                                  : Lookup::hit;
     f(static_cast<const detail::DecodedObject&>(*object), e->value(), found);
-    e->record_hit();
+    if (record_hit) e->record_hit();
     return found;
   }
   // Whether values here are typed_value entries (a TypedCache's).
@@ -347,6 +359,14 @@ class ShardTable {
   bool check_invariants() const;
 
  private:
+  // What freeing `e` gives back, for the retired-bytes budget: a typed value's object counted as
+  // charge() counts it.
+  std::size_t retired_bytes(const Entry& e) const noexcept {
+    const std::size_t bytes = e.allocated_bytes();
+    if (e.kind != EntryKind::typed_value) return bytes;
+    return bytes + e.value_bytes + limits_.typed_object_bytes;
+  }
+  void retire_entry(Entry* e);
   std::size_t charge(const Entry& e) const noexcept {
     const std::size_t bytes = e.key_bytes + e.value_bytes + kEntryOverheadBytes;
     if (e.kind != EntryKind::typed_value) return bytes;

@@ -233,12 +233,12 @@ void MissPath::stop_waiting(ShardTable& shard, std::uint64_t hash, PromiseSlot* 
   slot->release();
 }
 
-Result<std::string> MissPath::refresh(const Context& ctx, ShardTable& shard, std::uint64_t hash,
-                                      std::string_view key, const LoadRequest& load,
-                                      std::string value) {
+std::optional<Result<std::string>> MissPath::refresh(const Context& ctx, ShardTable& shard,
+                                                     std::uint64_t hash, std::string_view key,
+                                                     const LoadRequest& load) {
   const bool background = refresh_pool_.has_value();
   PromiseSlot* slot = shard.claim_refresh(hash, key, source_.claim_epoch(), !background);
-  if (slot == nullptr) return value;
+  if (slot == nullptr) return std::nullopt;
   counters_.add(kRefreshes);
   if (background) {
     bool queued = false;
@@ -268,15 +268,14 @@ Result<std::string> MissPath::refresh(const Context& ctx, ShardTable& shard, std
       give_up_refresh(shard, hash, slot, errc::backend_error);
       throw;
     }
-    if (queued) return value;
+    if (queued) return std::nullopt;
     // Queue full: this caller refreshes, now.
     if (!shard.start_refresh(hash, slot)) {
       slot->release();
-      return value;
+      return std::nullopt;
     }
   }
-  std::optional<Result<std::string>> refreshed = run_refresh(ctx, shard, hash, key, load, slot);
-  return refreshed ? std::move(*refreshed) : std::move(value);
+  return run_refresh(ctx, shard, hash, key, load, slot);
 }
 
 std::optional<Result<std::string>> MissPath::run_refresh(const Context& ctx, ShardTable& shard,

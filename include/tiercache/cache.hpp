@@ -111,7 +111,7 @@ class Cache {
   friend struct detail::TypedAccess;  // TypedCache's way to the typed entries
   class Impl;
   // open() of a cache of bytes (typed_object_bytes 0) or of a TypedCache's.
-  static Result<Cache> open(const Options& options, std::size_t typed_object_bytes);
+  static Result<Cache> open_typed(const Options& options, std::size_t typed_object_bytes);
   explicit Cache(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -53,8 +54,9 @@ class TypedCache {
   // The value of `key` (a copy of L1's object on a hit), or not_found.
   [[nodiscard]] Result<value_type> get(const Context& ctx, std::string_view key) {
     std::optional<value_type> out;
-    Result<void> r = detail::TypedAccess::get(cache_, ctx, key, kValues, nullptr, nullptr,
-                                              std::nullopt, &copy_into_optional, &out);
+    Result<void> r =
+        detail::TypedAccess::get(cache_, ctx, key, kValues, nullptr, nullptr, std::nullopt,
+                                 &copy_into_optional, std::addressof(out));
     if (!r) return std::unexpected(std::move(r.error()));
     return std::move(*out);
   }
@@ -62,15 +64,17 @@ class TypedCache {
   // does). On an error `out` is left as it was.
   [[nodiscard]] Result<void> get(const Context& ctx, std::string_view key, value_type& out) {
     return detail::TypedAccess::get(cache_, ctx, key, kValues, nullptr, nullptr, std::nullopt,
-                                    &assign_to, &out);
+                                    &assign_to, std::addressof(out));
   }
   // Calls f(const value_type&) with the value of `key`, without copying it on a hit: f sees
   // L1's object, valid until f returns. f runs while L1 keeps the entry for it: keep it short,
-  // and do not call this cache from it.
+  // and do not call this cache from it. (value_type's destructor runs when L1 frees the entry,
+  // on whichever thread does: it must not call into a Cache either.)
   template <class F>
   [[nodiscard]] Result<void> visit(const Context& ctx, std::string_view key, F&& f) {
     return detail::TypedAccess::get(cache_, ctx, key, kValues, nullptr, nullptr, std::nullopt,
-                                    &call<F>, &f);
+                                    &call<F>,
+                                    const_cast<void*>(static_cast<const void*>(std::addressof(f))));
   }
 
   // Encodes `value` once and stores it as Cache::set does: L1 keeps the bytes and decodes them at
@@ -97,12 +101,12 @@ class TypedCache {
   // may run it later on a refresh thread).
   [[nodiscard]] Result<value_type> get_or_load(const Context& ctx, std::string_view key,
                                                const TypedLoader<value_type>& loader) {
-    return get_or_load(ctx, key, loader, std::nullopt);
+    return get_or_load_with(ctx, key, loader, std::nullopt);
   }
   [[nodiscard]] Result<value_type> get_or_load(const Context& ctx, std::string_view key,
                                                const TypedLoader<value_type>& loader,
                                                std::chrono::milliseconds ttl) {
-    return get_or_load(ctx, key, loader, std::optional(ttl));
+    return get_or_load_with(ctx, key, loader, std::optional(ttl));
   }
 
   // The values of `keys`, one answer per key in their order, as Cache::get_many answers them.
@@ -110,7 +114,7 @@ class TypedCache {
       const Context& ctx, std::span<const std::string_view> keys) {
     std::vector<std::optional<value_type>> found(keys.size());
     Result<std::vector<Result<void>>> r =
-        detail::TypedAccess::get_many(cache_, ctx, keys, kValues, &copy_at, &found);
+        detail::TypedAccess::get_many(cache_, ctx, keys, kValues, &copy_at, std::addressof(found));
     if (!r) return std::unexpected(std::move(r.error()));
     std::vector<Result<value_type>> out;
     out.reserve(keys.size());
@@ -151,6 +155,9 @@ class TypedCache {
     } catch (const std::exception& e) {
       *error = fail(errc::serialization, "decode: ", e.what()).error();
       return nullptr;
+    } catch (...) {
+      *error = fail(errc::serialization, "decode: the codec threw").error();
+      return nullptr;
     }
   }
   static const value_type& value_of(const detail::DecodedObject& o) noexcept {
@@ -180,13 +187,13 @@ class TypedCache {
       return Loaded(std::move(*bytes));
     };
   }
-  Result<value_type> get_or_load(const Context& ctx, std::string_view key,
-                                 const TypedLoader<value_type>& loader,
-                                 std::optional<std::chrono::milliseconds> ttl) {
+  Result<value_type> get_or_load_with(const Context& ctx, std::string_view key,
+                                      const TypedLoader<value_type>& loader,
+                                      std::optional<std::chrono::milliseconds> ttl) {
     if (!loader) return fail(errc::invalid_argument, "get_or_load: loader is empty");
     std::optional<value_type> out;
     Result<void> r = detail::TypedAccess::get(cache_, ctx, key, kValues, &make_loader, &loader, ttl,
-                                              &copy_into_optional, &out);
+                                              &copy_into_optional, std::addressof(out));
     if (!r) return std::unexpected(std::move(r.error()));
     return std::move(*out);
   }
