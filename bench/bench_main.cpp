@@ -1,11 +1,11 @@
 // bench/bench_main.cpp — tiercache_bench: the machine, then the L1 figures (bench/l1_read.hpp,
-// bench/l1_coalesce.hpp, bench/l1_refresh.hpp), then the L2 figures against a redis-server it
-// starts (bench/l2_figures.hpp). BENCH_SECONDS sets each timed figure's measured time (default 2);
-// a warm-up runs before each. The L2 figures that read or write a fixed number of keys take what
-// those keys take. BENCH_SMOKE=1 shrinks every data set (BenchSize::smoke): a check that the bench
-// runs, for CI. BENCH_ONLY=l1 runs the L1 throughput figures alone (for iterating on the engine;
-// the summary then lacks the rest, so bench/run.sh does not set it); BENCH_ONLY=memcached the
-// memcached figures alone (bench/l2_memcached.hpp). BENCH_FIGURES and
+// bench/l1_coalesce.hpp, bench/l1_refresh.hpp, bench/l1_typed.hpp), then the L2 figures against
+// a redis-server it starts (bench/l2_figures.hpp). BENCH_SECONDS sets each timed figure's measured
+// time (default 2); a warm-up runs before each. The L2 figures that read or write a fixed number of
+// keys take what those keys take. BENCH_SMOKE=1 shrinks every data set (BenchSize::smoke): a check
+// that the bench runs, for CI. BENCH_ONLY=l1 runs the L1 throughput figures alone (for iterating on
+// the engine; the summary then lacks the rest, so bench/run.sh does not set it);
+// BENCH_ONLY=memcached the memcached figures alone (bench/l2_memcached.hpp). BENCH_FIGURES and
 // BENCH_DATA_DIR, set by bench/run.sh, say where figures and plot data go (bench/figures_file.hpp,
 // bench/plot_data.hpp). Exits non-zero only if the run is void (bad BENCH_SECONDS, a target
 // failing): an unmet target is a figure to read, not a failure.
@@ -22,6 +22,7 @@
 #include "bench/l1_coalesce.hpp"
 #include "bench/l1_read.hpp"
 #include "bench/l1_refresh.hpp"
+#include "bench/l1_typed.hpp"
 #include "bench/l2_figures.hpp"
 #include "bench/timed_run.hpp"
 
@@ -67,5 +68,6 @@ int main() {
   if (only != nullptr && std::string_view(only) == "l1") return 0;
   if (!tiercache::bench::run_l1_coalesce_figure(settings)) return 1;
   if (!tiercache::bench::run_l1_refresh_figures(settings)) return 1;
+  if (!tiercache::bench::run_l1_typed_figures(settings)) return 1;
   return tiercache::bench::run_l2_figures(settings) ? 0 : 1;
 }

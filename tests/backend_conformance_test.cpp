@@ -4,6 +4,8 @@
 #include "examples/backend/map_backend.hpp"
 #include "tests/support/memcached_server.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tiercache/file_store.hpp"
 #include "tiercache/memcached.hpp"
 
 namespace {
@@ -37,6 +39,19 @@ TEST_CASE("the Memcached backend conforms", "[conformance][memcached]") {
           },
       .ttl_granularity = std::chrono::seconds(1),
       .tells_ttl_left = false,
+  });
+}
+
+TEST_CASE("the file store conforms", "[conformance][file_store]") {
+  test::TempDir dir;
+  check_backend({
+      .name = "file store",
+      .open =
+          [&] {
+            auto built = tiercache::make_file_store({.directory = dir.path(), .fsync = false});
+            REQUIRE(built.has_value());
+            return *built;
+          },
   });
 }
 

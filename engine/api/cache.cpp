@@ -26,11 +26,11 @@ using engine::Produced;
 using engine::ShardTable;
 using engine::WriteOp;
 
-namespace {
-
 std::uint64_t hash_key(std::string_view key) noexcept {
   return XXH3_64bits(key.data(), key.size());
 }
+
+namespace {
 
 // `out` takes a value L1 may be rewriting meanwhile (ShardTable::read): its capacity is kept,
 // and no byte is zeroed first. (libstdc++ 12 passes the operation the new capacity, not the
@@ -56,9 +56,10 @@ const char* write_name(WriteOp::Kind kind) {
 
 }  // namespace
 
-Cache::Impl::Impl(const Options& completed, std::shared_ptr<Backend> l2)
+Cache::Impl::Impl(const Options& completed, std::shared_ptr<Backend> l2,
+                  std::size_t typed_object_bytes)
     : options_(completed), pending_(completed.l1.shards), l2_(std::move(l2)) {
-  const engine::ShardLimits limits = engine::shard_limits(options_);
+  const engine::ShardLimits limits = engine::shard_limits(options_, typed_object_bytes);
   shards_.reserve(options_.l1.shards);
   for (std::size_t i = 0; i < options_.l1.shards; ++i)
     shards_.push_back(std::make_unique<ShardTable>(limits));
@@ -149,7 +150,9 @@ Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
       // Only a loader can refresh: L2's copy expires with this one. (A read without one is
       // never served a stale value.)
       if (load == nullptr) return value;
-      return miss_.refresh(ctx, shard_for(h), h, key, *load, std::move(value));
+      if (auto refreshed = miss_.refresh(ctx, shard_for(h), h, key, *load))
+        return std::move(*refreshed);
+      return value;
     case engine::Lookup::absent:
       return not_found();
     case engine::Lookup::miss:

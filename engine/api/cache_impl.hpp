@@ -31,13 +31,19 @@
 #include "engine/miss/miss_path.hpp"
 #include "tiercache/backend.hpp"
 #include "tiercache/cache.hpp"
+#include "tiercache/detail/typed_access.hpp"
 
 namespace tiercache {
 
+// The key's hash (XXH3, inlined in cache.cpp, where the hot paths are): the index's key and the
+// shard's choice.
+std::uint64_t hash_key(std::string_view key) noexcept;
+
 class Cache::Impl final : engine::ValueSource, BackendEvents {
  public:
-  // `completed` comes from complete_options(); `l2` is null for an L1-only cache.
-  Impl(const Options& completed, std::shared_ptr<Backend> l2);
+  // `completed` comes from complete_options(); `l2` is null for an L1-only cache;
+  // `typed_object_bytes` is a TypedCache's TypedValues::object_bytes (0: a cache of bytes).
+  Impl(const Options& completed, std::shared_ptr<Backend> l2, std::size_t typed_object_bytes = 0);
   ~Impl();
 
   // errc::closed once close() was called.
@@ -68,6 +74,22 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   Result<void> flush(const Context& ctx);
   Result<void> close(const Context& ctx);
 
+  // A TypedCache's get / get_or_load and get_many (detail/typed_access.hpp); engine/api/
+  // typed_access.cpp. The key is checked by the caller.
+  struct TypedLoad {
+    detail::TypedAccess::MakeLoader make;  // null: a get
+    const void* state;
+    std::optional<std::chrono::milliseconds> ttl;
+  };
+  Result<void> get_decoded(const Context& ctx, std::string_view key,
+                           const detail::TypedValues& values, const TypedLoad& load,
+                           detail::TypedAccess::Visit visit, void* state);
+  Result<std::vector<Result<void>>> get_many_decoded(const Context& ctx,
+                                                     std::span<const std::string_view> keys,
+                                                     const detail::TypedValues& values,
+                                                     detail::TypedAccess::VisitAt visit,
+                                                     void* state);
+
   CacheStats stats() const;
   bool check_invariants() const;
   const Options& options() const noexcept { return options_; }
@@ -84,6 +106,16 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   // `may_refresh`: the caller has a loader, and a read may draw the value's early refresh.
   engine::Lookup read_l1(std::uint64_t hash, std::string_view key, bool may_refresh, F&& f);
   std::chrono::milliseconds jittered(std::chrono::milliseconds ttl) const;
+  // read_l1() for a TypedCache: f(object, bytes, lookup) on a hit; a value whose bytes do not
+  // decode is a miss with `undecodable` set.
+  template <class F>
+  engine::Lookup read_decoded_l1(std::uint64_t hash, std::string_view key, bool may_refresh,
+                                 const detail::TypedValues& values, F&& f, Error& undecodable);
+  // Visits the decoded form of `value`, which the miss path produced for `key`: L1's object if
+  // L1 holds exactly that value (decoded there once, for every later hit too), else decoded here.
+  Result<void> visit_produced(std::uint64_t hash, std::string_view key, std::string_view value,
+                              const detail::TypedValues& values, detail::TypedAccess::Visit visit,
+                              void* state);
 
   // Queues `op` (kind, key, value, expiry, hash set; `key` and `value` are the caller's views
   // of its key and value, which outlive the call, unlike the op's once the queue takes it)

@@ -19,8 +19,8 @@ Result<void> check_with_backend(const Options& o, const Backend* l2) {
 
 }  // namespace
 
-Result<Cache> Cache::open(const Options& options) {
-  Result<Options> completed = engine::complete_options(options);
+Result<Cache> Cache::open_typed(const Options& options, std::size_t typed_object_bytes) {
+  Result<Options> completed = engine::complete_options(options, typed_object_bytes);
   if (!completed) return std::unexpected(std::move(completed.error()));
   std::shared_ptr<Backend> l2 = completed->backend;
   if (!l2) {
@@ -30,7 +30,15 @@ Result<Cache> Cache::open(const Options& options) {
   }
   if (auto bad = check_with_backend(*completed, l2.get()); !bad)
     return std::unexpected(std::move(bad.error()));
-  return Cache(std::make_unique<Impl>(*completed, std::move(l2)));
+  return Cache(std::make_unique<Impl>(*completed, std::move(l2), typed_object_bytes));
+}
+
+Result<Cache> Cache::open(const Options& options) {
+  return open_typed(options, 0);
+}
+
+Result<Cache> detail::TypedAccess::open(const Options& options, const TypedValues& values) {
+  return Cache::open_typed(options, values.object_bytes);
 }
 
 Result<Cache> CacheTestAccess::open_with(const Options& options, std::unique_ptr<Backend> l2) {

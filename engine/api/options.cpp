@@ -93,8 +93,10 @@ constexpr std::size_t kMaxValueBytesLimit = UINT32_MAX;
 // beyond this both grow on demand.
 constexpr std::size_t kMaxExpectedEntries = std::size_t{1} << 22;
 
-std::size_t largest_entry(const L1Options& l1) {
-  return l1.max_key_bytes + l1.max_value_bytes + kEntryOverheadBytes;
+// What the largest entry is charged (ShardTable::charge): a typed one holds its value twice.
+std::size_t largest_entry(const L1Options& l1, std::size_t typed_object_bytes) {
+  const std::size_t bytes = l1.max_key_bytes + l1.max_value_bytes + kEntryOverheadBytes;
+  return typed_object_bytes == 0 ? bytes : bytes + l1.max_value_bytes + typed_object_bytes;
 }
 
 // Most writes the queue may hold: each slot is allocated at open.
@@ -123,7 +125,7 @@ Result<void> check_writer(const WriterOptions& w, const L1Options& l1) {
 
 }  // namespace
 
-Result<Options> complete_options(const Options& in) {
+Result<Options> complete_options(const Options& in, std::size_t typed_object_bytes) {
   Options o = in;
   if (!(o.ttl_jitter >= 0 && o.ttl_jitter <= 1))
     return fail(errc::invalid_argument, "Options.ttl_jitter is ", o.ttl_jitter,
@@ -172,30 +174,34 @@ Result<Options> complete_options(const Options& in) {
   if (o.negative_ttl.count() < 0 || o.negative_ttl > kMaxTtl)
     return fail(errc::invalid_argument, "Options.negative_ttl is ", o.negative_ttl.count(),
                 "ms; must be in [0, ", kMaxTtl.count(), "] (0: not found is not cached)");
-  if (largest_entry(l1) > l1.max_bytes)
+  if (largest_entry(l1, typed_object_bytes) > l1.max_bytes)
     return fail(errc::invalid_argument, "Options.l1.max_key_bytes (", l1.max_key_bytes,
-                ") + max_value_bytes (", l1.max_value_bytes, ") + per-entry overhead (",
-                kEntryOverheadBytes, ") exceed Options.l1.max_bytes (", l1.max_bytes, ")");
+                ") + max_value_bytes (", l1.max_value_bytes,
+                typed_object_bytes != 0 ? ", twice in a typed cache" : "",
+                ") + per-entry overhead (", kEntryOverheadBytes + typed_object_bytes,
+                ") exceed Options.l1.max_bytes (", l1.max_bytes, ")");
   if (o.l1.shards == 0) {
     std::size_t n =
         std::bit_floor(std::clamp(l1.max_bytes / kAutoShardBytes, std::size_t{1}, kMaxAutoShards));
-    while (n > 1 &&
-           (largest_entry(l1) > l1.max_bytes / n || (l1.max_entries != 0 && l1.max_entries < n)))
+    while (n > 1 && (largest_entry(l1, typed_object_bytes) > l1.max_bytes / n ||
+                     (l1.max_entries != 0 && l1.max_entries < n)))
       n /= 2;
     o.l1.shards = n;
   }
-  if (largest_entry(l1) > l1.max_bytes / o.l1.shards)
+  if (largest_entry(l1, typed_object_bytes) > l1.max_bytes / o.l1.shards)
     return fail(errc::invalid_argument, "Options.l1.max_key_bytes (", l1.max_key_bytes,
-                ") + max_value_bytes (", l1.max_value_bytes, ") + per-entry overhead (",
-                kEntryOverheadBytes, ") exceed one shard's part of Options.l1.max_bytes (",
-                l1.max_bytes, " / ", o.l1.shards, " shards)");
+                ") + max_value_bytes (", l1.max_value_bytes,
+                typed_object_bytes != 0 ? ", twice in a typed cache" : "",
+                ") + per-entry overhead (", kEntryOverheadBytes + typed_object_bytes,
+                ") exceed one shard's part of Options.l1.max_bytes (", l1.max_bytes, " / ",
+                o.l1.shards, " shards)");
   if (l1.max_entries != 0 && l1.max_entries < o.l1.shards)
     return fail(errc::invalid_argument, "Options.l1.max_entries is ", l1.max_entries,
                 "; must be 0 or >= Options.l1.shards (", o.l1.shards, ")");
   return o;
 }
 
-ShardLimits shard_limits(const Options& o) {
+ShardLimits shard_limits(const Options& o, std::size_t typed_object_bytes) {
   const L1Options& l1 = o.l1;
   ShardLimits limits{};
   limits.max_bytes = l1.max_bytes / l1.shards;
@@ -203,6 +209,7 @@ ShardLimits shard_limits(const Options& o) {
   limits.early_refresh_beta = o.early_refresh_beta;
   limits.refresh_ahead_ms = static_cast<std::uint64_t>(o.refresh_ahead.count());
   limits.stale_grace_ms = static_cast<std::uint64_t>(o.stale_while_revalidate.count());
+  limits.typed_object_bytes = typed_object_bytes;
   std::size_t expected = limits.max_bytes / (l1.expected_entry_bytes + kEntryOverheadBytes);
   if (limits.max_entries != 0) expected = std::min(expected, limits.max_entries);
   limits.expected_entries = std::min(expected, kMaxExpectedEntries);

@@ -120,7 +120,7 @@ class ClockRing {
   Victim sweep(Clock& c, std::uint64_t now_ms, const Entry* keep) noexcept;
   bool admit(const Entry* candidate, const Entry* victim) noexcept;
   bool in_stale_grace(const Entry& e, std::uint64_t now_ms) const noexcept {
-    return stale_grace_ms_ != 0 && e.kind == EntryKind::value && e.load_time_code() != 0 &&
+    return stale_grace_ms_ != 0 && e.holds_value() && e.load_time_code() != 0 &&
            now_ms - e.expires_at_ms.load(kRelaxed) < stale_grace_ms_;
   }
   // `v`, remembered as a ghost of the window (`window`) or the main CLOCK unless it expired.

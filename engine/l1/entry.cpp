@@ -84,16 +84,19 @@ PromiseSlot* Entry::slot() const noexcept {
 
 Entry* make_value_entry(std::uint64_t hash, std::string_view key, std::string_view value,
                         std::uint64_t expires_at_ms, std::uint32_t epoch,
-                        std::uint8_t load_time_code) {
+                        std::uint8_t load_time_code, bool typed) {
   const std::size_t version_at = Entry::version_offset(key.size(), value.size());
-  Entry* e = allocate(hash, key, version_at - key.size() + sizeof(std::uint32_t));
-  e->kind = EntryKind::value;
+  const std::size_t object_at = Entry::object_offset(key.size(), value.size());
+  const std::size_t end = typed ? object_at + sizeof(void*) : version_at + sizeof(std::uint32_t);
+  Entry* e = allocate(hash, key, end - key.size());
+  e->kind = typed ? EntryKind::typed_value : EntryKind::value;
   e->hits.store(static_cast<std::uint8_t>(load_time_code << kLoadTimeShift), kRelaxed);
   e->epoch.store(epoch, kRelaxed);
   e->expires_at_ms.store(expires_at_ms, kRelaxed);
   e->value_bytes = static_cast<std::uint32_t>(value.size());
   if (!value.empty()) std::memcpy(e->bytes() + key.size(), value.data(), value.size());
   new (e->bytes() + version_at) std::atomic<std::uint32_t>(0);
+  if (typed) new (e->bytes() + object_at) std::atomic<detail::DecodedObject*>(nullptr);
   return e;
 }
 
@@ -119,6 +122,12 @@ Entry* make_loading_entry(std::uint64_t hash, std::string_view key, PromiseSlot*
 
 void destroy_entry(Entry* e) noexcept {
   if (e->kind == EntryKind::loading) e->slot()->release();
+  if (e->kind == EntryKind::typed_value) {
+    // No reader can hold the entry any more, so none holds its object. The value type's
+    // destructor runs here, on whichever thread frees the entry.
+    detail::DecodedObject* o = e->object().load(kAcquire);
+    if (o != nullptr && o != &kUndecodable) o->destroy(o);
+  }
   e->~Entry();
   ::operator delete(e);
 }

@@ -10,7 +10,8 @@
 //     atomic<u8> hits;            // CLOCK count, 0..3 (bumped by reads); load time code
 //     EntryKind kind;
 //     char bytes[];               // key, then the value, padding to 4, atomic<u32> version
-//   };                            // (value); key, then a PromiseSlot* (loading); key (absent)
+//   };                            // (value); key, then a PromiseSlot* (loading); key (absent);
+//                                 // as value, padding to 8, atomic<DecodedObject*> (typed_value)
 //
 // A lookup touches the index cell, then this one block: the hash, key and value sit together, so
 // a hit costs two dependent cache misses, not node → key → value. A set of a value of the size L1
@@ -29,6 +30,7 @@
 
 #include "engine/base/memory_order.hpp"
 #include "engine/l1/coarse_clock.hpp"
+#include "tiercache/detail/decoded_object.hpp"
 
 namespace tiercache::engine {
 
@@ -39,6 +41,9 @@ enum class EntryKind : std::uint8_t {
   loading,  // a miss being served (a load or an L2 read): the key and the PromiseSlot to wait on
   absent,   // the origin said the key does not exist (negative caching): the key only; in the
             // ring and charged like a value of 0 bytes; never rewritten, so it has no version
+  typed_value,  // a value of a TypedCache: its bytes, and the value decoded (attached by the first
+                // typed read, freed with the entry); never rewritten in place, so the object
+                // always matches the bytes
 };
 
 // Hits an entry's CLOCK count remembers: the hand spares it that many passes. Two bits beat one
@@ -50,6 +55,10 @@ inline constexpr std::uint8_t kMaxHitCount = 3;
 inline constexpr std::uint8_t kHitCountMask = 3;
 inline constexpr unsigned kLoadTimeShift = 2;
 static_assert(kMaxHitCount <= kHitCountMask);
+
+// What a typed_value entry's object slot holds once its bytes failed to decode: later reads
+// answer serialization at once instead of decoding the bytes again. Never destroyed.
+inline detail::DecodedObject kUndecodable{[](detail::DecodedObject*) noexcept {}};
 
 // Entry::version() bits.
 inline constexpr std::uint32_t kVersionBusy = 1;
@@ -123,12 +132,27 @@ struct Entry {
                                               std::size_t value_bytes) noexcept {
     return (key_bytes + value_bytes + 3) & ~std::size_t{3};
   }
+  // A typed value's decoded object: null until a typed read attached one.
+  std::atomic<detail::DecodedObject*>& object() noexcept {
+    return *reinterpret_cast<std::atomic<detail::DecodedObject*>*>(
+        bytes() + object_offset(key_bytes, value_bytes));
+  }
+  static constexpr std::size_t object_offset(std::size_t key_bytes,
+                                             std::size_t value_bytes) noexcept {
+    return (version_offset(key_bytes, value_bytes) + sizeof(std::uint32_t) + 7) & ~std::size_t{7};
+  }
+  // A value entry of either kind: key and value bytes, a version, in the ring.
+  bool holds_value() const noexcept {
+    return kind == EntryKind::value || kind == EntryKind::typed_value;
+  }
   // What operator new gave this entry: the header, the key and the value and its version (or the
   // slot pointer).
   std::size_t allocated_bytes() const noexcept {
     switch (kind) {
       case EntryKind::value:
         return sizeof(Entry) + version_offset(key_bytes, value_bytes) + sizeof(std::uint32_t);
+      case EntryKind::typed_value:
+        return sizeof(Entry) + object_offset(key_bytes, value_bytes) + sizeof(void*);
       case EntryKind::loading:
         return sizeof(Entry) + key_bytes + sizeof(void*);
       case EntryKind::absent:
@@ -166,10 +190,11 @@ static_assert(sizeof(Entry) == 32, "the header is part of the per-entry overhead
 static_assert(alignof(Entry) == 8, "entries come from operator new; no over-alignment");
 
 // A value entry, not yet published. Its bytes are copied in. `load_time_code`: how long the
-// value took to load (early_refresh.hpp), 0 if it was not loaded.
+// value took to load (early_refresh.hpp), 0 if it was not loaded. `typed`: a typed_value entry,
+// with no object attached yet.
 Entry* make_value_entry(std::uint64_t hash, std::string_view key, std::string_view value,
                         std::uint64_t expires_at_ms, std::uint32_t epoch = 0,
-                        std::uint8_t load_time_code = 0);
+                        std::uint8_t load_time_code = 0, bool typed = false);
 // A negative entry (the origin has no such key), not yet published.
 Entry* make_absent_entry(std::uint64_t hash, std::string_view key, std::uint64_t expires_at_ms,
                          std::uint32_t epoch);

@@ -15,12 +15,12 @@ void dispose_entry(void* e) noexcept {
   destroy_entry(static_cast<Entry*>(e));
 }
 
-// An entry the index no longer holds: freed once no read section can hold it.
-void retire_entry(Entry* e) {
-  retire(e, e->allocated_bytes(), dispose_entry);
-}
-
 }  // namespace
+
+// An entry the index no longer holds: freed once no read section can hold it.
+void ShardTable::retire_entry(Entry* e) {
+  retire(e, retired_bytes(*e), dispose_entry);
+}
 
 ShardTable::ShardTable(const ShardLimits& limits)
     : limits_(limits),
@@ -48,7 +48,7 @@ void ShardTable::replace_locked(Entry* old, Entry* fresh) {
   forget_refresh_locked(fresh->hash);
   const bool fresh_is_cached = fresh->is_cached();
   if (old != nullptr && old->is_cached()) {
-    if (old->kind == EntryKind::value) old->mark_dead();
+    if (old->holds_value()) old->mark_dead();
     bump(bytes_, 0 - charge(*old));
     if (fresh_is_cached) {
       ring_.replace(old, fresh);
@@ -85,7 +85,7 @@ void ShardTable::unlink_locked(Entry* e, Unlink why) {
     forget_refresh_locked(e->hash);
   }
   if (e->is_cached()) {
-    if (e->kind == EntryKind::value) e->mark_dead();
+    if (e->holds_value()) e->mark_dead();
     ring_.remove(e);
     bump(bytes_, 0 - charge(*e));
     bump(entries_, std::size_t{0} - 1);
@@ -234,7 +234,7 @@ PromiseSlot* ShardTable::claim_refresh(std::uint64_t hash, std::string_view key,
   if ((refreshing_bits_.load(kRelaxed) & refresh_bit(hash)) != 0) return nullptr;
   std::lock_guard lock(writer_mu_);
   Entry* e = find_locked(hash);
-  if (e == nullptr || e->kind != EntryKind::value || refreshing_.contains(hash)) return nullptr;
+  if (e == nullptr || !e->holds_value() || refreshing_.contains(hash)) return nullptr;
   // The version first: a lock-free rewrite that lands after the checks below then shows as a
   // moved version when the refresh finishes. None may be running now.
   const std::uint32_t version = e->version().load(kAcquire);

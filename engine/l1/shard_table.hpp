@@ -2,6 +2,7 @@
 //
 //   index (EntryIndex: open addressing, keyed by the 64-bit key hash)
 //     ├─▶ Entry{value}    in the ring, charged key + value + kEntryOverheadBytes
+//     ├─▶ Entry{typed_value} a TypedCache's value: the same, and its decoded object
 //     ├─▶ Entry{absent}   a negative entry: the same, with no value bytes and no version
 //     └─▶ Entry{loading}  not in the ring, not charged; owns a ref to its PromiseSlot
 //
@@ -52,6 +53,9 @@ struct ShardLimits {
   double early_refresh_beta;       // XFetch's beta (early_refresh.hpp); 0: no XFetch
   std::uint64_t refresh_ahead_ms;  // a fixed window before expiry instead of XFetch; 0: none
   std::uint64_t stale_grace_ms;    // stale-while-revalidate: how long past expiry; 0: none
+  // A TypedCache's shard: values are typed_value entries, each charged its bytes twice (its
+  // encoded and, as an estimate, its decoded form) and this much more for the object. 0: bytes.
+  std::size_t typed_object_bytes;
 };
 
 // Values up to this size are rewritten in place by a set of the same size; larger ones get a new
@@ -138,7 +142,7 @@ class ShardTable {
     ReadSection section;
     Entry* e = index_.find(hash);
     if (e == nullptr) return Lookup::miss;
-    if (e->kind != EntryKind::value) [[unlikely]]
+    if (!e->holds_value()) [[unlikely]]
       return read_absent(*e, key, epoch);
     if (!e->has_key(key)) return Lookup::miss;
     const std::atomic<std::uint32_t>& version = e->version();
@@ -172,6 +176,59 @@ class ShardTable {
     if (live) e->release_rewrite(held, false);
     return fresh ? Lookup::hit : Lookup::miss;
   }
+
+  // read() for a TypedCache: on a hit, f(object, bytes, lookup) gets the value's decoded object,
+  // its bytes and what the read returns (hit, hit_refresh or hit_stale). The object
+  // is what decode(bytes) made (a new DecodedObject, or null with *error set) at the entry's first
+  // such read; racing first reads each decode, one object is kept. No retry loop: a typed value is
+  // never rewritten in place, so its bytes and object never change. A value whose bytes do not
+  // decode is a miss with `undecodable` set, and is remembered as such (kUndecodable): its bytes
+  // are not decoded again. f runs inside the read section: the object lives until it returns, at
+  // least. `record_hit` false: the read does not count for CLOCK (the caller that filled the
+  // entry looking at what it filled).
+  template <class Decode, class F>
+  Lookup read_decoded(std::uint64_t hash, std::string_view key, std::uint32_t epoch,
+                      bool may_refresh, Decode&& decode, F&& f, Error& undecodable,
+                      bool record_hit = true) {
+    ReadSection section;
+    Entry* e = index_.find(hash);
+    if (e == nullptr) return Lookup::miss;
+    if (e->kind != EntryKind::typed_value) [[unlikely]]
+      return read_absent(*e, key, epoch);
+    if (!e->has_key(key)) return Lookup::miss;
+    Instant now;
+    const bool fresh = is_fresh(*e, epoch, now);
+    const bool stale = !fresh && may_refresh && stale_servable(*e, epoch, now);
+    if (!fresh && !stale) return Lookup::miss;
+    std::atomic<detail::DecodedObject*>& slot = e->object();
+    detail::DecodedObject* object = slot.load(kAcquire);
+    if (object == nullptr) [[unlikely]] {
+      object = decode(e->value(), &undecodable);
+      detail::DecodedObject* seen = nullptr;
+      // Release: a reader that loads the pointer sees the object built.
+      if (!slot.compare_exchange_strong(seen, object != nullptr ? object : &kUndecodable, kAcqRel,
+                                        kAcquire)) {
+        if (object != nullptr) object->destroy(object);
+        object = seen;
+      }
+    }
+    if (object == nullptr || object == &kUndecodable) [[unlikely]] {
+      if (!undecodable.code)
+        undecodable = fail(errc::serialization,
+                           "L1 holds bytes for this key that the cache's "
+                           "codec could not decode")
+                          .error();
+      return Lookup::miss;
+    }
+    const Lookup found = stale                                   ? Lookup::hit_stale
+                         : may_refresh && refresh_drawn(*e, now) ? Lookup::hit_refresh
+                                                                 : Lookup::hit;
+    f(static_cast<const detail::DecodedObject&>(*object), e->value(), found);
+    if (record_hit) e->record_hit();
+    return found;
+  }
+  // Whether values here are typed_value entries (a TypedCache's).
+  bool typed() const noexcept { return limits_.typed_object_bytes != 0; }
 
   // Under the writer lock: if admit_locked() returns true, `key` takes `value`, expiring at
   // `expires_at_ms`, stamped `epoch`, and L1 evicts to fit; otherwise nothing changes. A value
@@ -302,8 +359,18 @@ class ShardTable {
   bool check_invariants() const;
 
  private:
-  static std::size_t charge(const Entry& e) noexcept {
-    return e.key_bytes + e.value_bytes + kEntryOverheadBytes;
+  // What freeing `e` gives back, for the retired-bytes budget: a typed value's object counted as
+  // charge() counts it.
+  std::size_t retired_bytes(const Entry& e) const noexcept {
+    const std::size_t bytes = e.allocated_bytes();
+    if (e.kind != EntryKind::typed_value) return bytes;
+    return bytes + e.value_bytes + limits_.typed_object_bytes;
+  }
+  void retire_entry(Entry* e);
+  std::size_t charge(const Entry& e) const noexcept {
+    const std::size_t bytes = e.key_bytes + e.value_bytes + kEntryOverheadBytes;
+    if (e.kind != EntryKind::typed_value) return bytes;
+    return bytes + e.value_bytes + limits_.typed_object_bytes;
   }
   template <class OnMiss>
   Claim claim_locked(std::uint64_t hash, std::string_view key, std::uint32_t epoch,
@@ -318,7 +385,7 @@ class ShardTable {
           return {Claim::Kind::known_absent, {}, nullptr, false};
         }
       }
-      if (e->kind == EntryKind::value && !e->is_expired(coarse_now_ms())) {
+      if (e->holds_value() && !e->is_expired(coarse_now_ms())) {
         if (e->epoch == epoch) {
           e->record_hit();
           return {Claim::Kind::hit, copy_value_locked(e), nullptr, false};
@@ -366,8 +433,9 @@ class ShardTable {
   bool set_locked_path(std::uint64_t hash, std::string_view key, std::string_view value,
                        std::uint64_t expires_at_ms, std::uint32_t epoch, bool rewrite_likely,
                        Admit&& admit_locked) {
-    Entry* fresh =
-        rewrite_likely ? nullptr : make_value_entry(hash, key, value, expires_at_ms, epoch);
+    Entry* fresh = rewrite_likely
+                       ? nullptr
+                       : make_value_entry(hash, key, value, expires_at_ms, epoch, 0, typed());
     bool stored;
     {
       std::lock_guard lock(writer_mu_);
@@ -377,7 +445,7 @@ class ShardTable {
       // Rarely: the entry went between the look and the lock. Built before admit, so that a
       // failed allocation changes nothing.
       if (!in_place && fresh == nullptr)
-        fresh = make_value_entry(hash, key, value, expires_at_ms, epoch);
+        fresh = make_value_entry(hash, key, value, expires_at_ms, epoch, 0, typed());
       stored = admit_locked();
       if (stored && in_place) {
         rewrite_locked(e, value, expires_at_ms, epoch);

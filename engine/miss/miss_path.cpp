@@ -13,10 +13,11 @@ std::unexpected<Error> not_found_answer() {
 }
 
 // The L1 entry for what a leader or a refresher produced: a value, or a negative entry.
-Entry* entry_for(std::uint64_t hash, std::string_view key, const Produced& p) {
-  return p.absent
-             ? make_absent_entry(hash, key, p.expires_at_ms, p.epoch)
-             : make_value_entry(hash, key, p.value, p.expires_at_ms, p.epoch, p.load_time_code);
+Entry* entry_for(const ShardTable& shard, std::uint64_t hash, std::string_view key,
+                 const Produced& p) {
+  return p.absent ? make_absent_entry(hash, key, p.expires_at_ms, p.epoch)
+                  : make_value_entry(hash, key, p.value, p.expires_at_ms, p.epoch, p.load_time_code,
+                                     shard.typed());
 }
 
 // What the callers of a produced key get: its value, or not_found for the origin's "no such key".
@@ -91,7 +92,7 @@ Result<std::string> MissPath::settle_lead(const Context& ctx, ShardTable& shard,
   if (p) {
     // A value that expires now answers this call but is not worth an L1 entry.
     if (p->expires_at_ms > coarse_now_ms()) {
-      const Filled filled = shard.fill(hash, slot, entry_for(hash, key, *p),
+      const Filled filled = shard.fill(hash, slot, entry_for(shard, hash, key, *p),
                                        [&] { source_.filled_locked(hash, key, *p); });
       if (filled == Filled::invalidated) counters_.add(kFillsDiscarded);
     } else {
@@ -232,12 +233,12 @@ void MissPath::stop_waiting(ShardTable& shard, std::uint64_t hash, PromiseSlot* 
   slot->release();
 }
 
-Result<std::string> MissPath::refresh(const Context& ctx, ShardTable& shard, std::uint64_t hash,
-                                      std::string_view key, const LoadRequest& load,
-                                      std::string value) {
+std::optional<Result<std::string>> MissPath::refresh(const Context& ctx, ShardTable& shard,
+                                                     std::uint64_t hash, std::string_view key,
+                                                     const LoadRequest& load) {
   const bool background = refresh_pool_.has_value();
   PromiseSlot* slot = shard.claim_refresh(hash, key, source_.claim_epoch(), !background);
-  if (slot == nullptr) return value;
+  if (slot == nullptr) return std::nullopt;
   counters_.add(kRefreshes);
   if (background) {
     bool queued = false;
@@ -267,15 +268,14 @@ Result<std::string> MissPath::refresh(const Context& ctx, ShardTable& shard, std
       give_up_refresh(shard, hash, slot, errc::backend_error);
       throw;
     }
-    if (queued) return value;
+    if (queued) return std::nullopt;
     // Queue full: this caller refreshes, now.
     if (!shard.start_refresh(hash, slot)) {
       slot->release();
-      return value;
+      return std::nullopt;
     }
   }
-  std::optional<Result<std::string>> refreshed = run_refresh(ctx, shard, hash, key, load, slot);
-  return refreshed ? std::move(*refreshed) : std::move(value);
+  return run_refresh(ctx, shard, hash, key, load, slot);
 }
 
 std::optional<Result<std::string>> MissPath::run_refresh(const Context& ctx, ShardTable& shard,
@@ -289,7 +289,7 @@ std::optional<Result<std::string>> MissPath::run_refresh(const Context& ctx, Sha
       p->refreshed = true;
       // An answer that expires now (negative caching off) replaces nothing.
       if (p->expires_at_ms > coarse_now_ms()) {
-        shard.finish_refresh(hash, slot, entry_for(hash, key, *p),
+        shard.finish_refresh(hash, slot, entry_for(shard, hash, key, *p),
                              [&] { source_.filled_locked(hash, key, *p); });
       } else {
         // Not kept (negative caching off): the origin's answer still ends the old value.

@@ -118,12 +118,13 @@ class MissPath {
   std::vector<Result<std::string>> serve_many(const Context& ctx, std::span<const MissedKey> keys,
                                               const BatchLoader* batch, const LoadRequest* load);
 
-  // A get_or_load whose read of `value` drew the key's early refresh: reloads it if nobody else
-  // does, and answers the new value (or, if the refresh fails, `value`, which stays until it
-  // expires); while another caller refreshes, answers `value` at once. With refresh threads,
-  // queues the reload there (with copies of ctx and the loader) and answers `value` at once.
-  Result<std::string> refresh(const Context& ctx, ShardTable& shard, std::uint64_t hash,
-                              std::string_view key, const LoadRequest& load, std::string value);
+  // A get_or_load whose read of a value drew the key's early refresh: reloads it if nobody else
+  // does, and answers the new value (or not_found); nullopt when the caller's value stands (the
+  // refresh failed, and the value stays until it expires; another caller refreshes; or the
+  // reload was queued on a refresh thread, with copies of ctx and the loader).
+  std::optional<Result<std::string>> refresh(const Context& ctx, ShardTable& shard,
+                                             std::uint64_t hash, std::string_view key,
+                                             const LoadRequest& load);
 
   // Early refreshes run, and those that failed (their value stayed).
   std::uint64_t refreshes() const noexcept { return counters_.sum(kRefreshes); }

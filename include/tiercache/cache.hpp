@@ -29,6 +29,9 @@
 namespace tiercache {
 
 struct CacheTestAccess;
+namespace detail {
+struct TypedAccess;
+}
 
 class Cache {
  public:
@@ -104,8 +107,11 @@ class Cache {
   const Options& options() const;
 
  private:
-  friend struct CacheTestAccess;  // invariant checks for tests and fuzz targets only
+  friend struct CacheTestAccess;      // invariant checks for tests and fuzz targets only
+  friend struct detail::TypedAccess;  // TypedCache's way to the typed entries
   class Impl;
+  // open() of a cache of bytes (typed_object_bytes 0) or of a TypedCache's.
+  static Result<Cache> open_typed(const Options& options, std::size_t typed_object_bytes);
   explicit Cache(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

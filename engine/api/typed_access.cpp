@@ -1,0 +1,190 @@
+// engine/api/typed_access.cpp — a TypedCache's reads: L1 hands out the entry's decoded object
+// (no decoding, no reference count), and a miss goes down the same miss path as a get, its
+// answer decoded once, in L1, where every later hit finds it.
+#include <memory>
+#include <unordered_map>
+
+#include "engine/api/cache_impl.hpp"
+
+namespace tiercache {
+namespace {
+
+std::unexpected<Error> not_found_typed() {
+  return std::unexpected(Error{make_error_code(errc::not_found), {}});
+}
+
+struct DestroyObject {
+  void operator()(detail::DecodedObject* o) const noexcept { o->destroy(o); }
+};
+
+}  // namespace
+
+template <class F>
+engine::Lookup Cache::Impl::read_decoded_l1(std::uint64_t hash, std::string_view key,
+                                            bool may_refresh, const detail::TypedValues& values,
+                                            F&& f, Error& undecodable) {
+  const engine::Lookup found = shard_for(hash).read_decoded(hash, key, current_epoch(), may_refresh,
+                                                            values.decode, f, undecodable);
+  counters_.add(found == engine::Lookup::miss ? kMisses : kHits);
+  if (found == engine::Lookup::absent) [[unlikely]]
+    counters_.add(kNegativeHits);
+  return found;
+}
+
+Result<void> Cache::Impl::visit_produced(std::uint64_t hash, std::string_view key,
+                                         std::string_view value, const detail::TypedValues& values,
+                                         detail::TypedAccess::Visit visit, void* state) {
+  bool visited = false;
+  Error undecodable;
+  // Not counted, neither in the stats (the call was counted once, as the miss it was) nor for
+  // CLOCK (a value just filled has not been hit).
+  shard_for(hash).read_decoded(
+      hash, key, current_epoch(), false, values.decode,
+      [&](const detail::DecodedObject& object, std::string_view bytes, engine::Lookup) {
+        if (bytes != value) return;  // replaced meanwhile: answer what this call produced
+        visit(state, object);
+        visited = true;
+      },
+      undecodable, /*record_hit=*/false);
+  if (visited) return {};
+  // Not in L1 (not cached, or already replaced): decoded for this caller alone.
+  std::unique_ptr<detail::DecodedObject, DestroyObject> own(values.decode(value, &undecodable));
+  if (!own) return std::unexpected(std::move(undecodable));
+  visit(state, *own);
+  return {};
+}
+
+Result<void> Cache::Impl::get_decoded(const Context& ctx, std::string_view key,
+                                      const detail::TypedValues& values, const TypedLoad& load,
+                                      detail::TypedAccess::Visit visit, void* state) {
+  const std::uint64_t h = hash_key(key);
+  const bool with_loader = load.make != nullptr;
+  Error undecodable;
+  const engine::Lookup found = read_decoded_l1(
+      h, key, with_loader, values,
+      [&](const detail::DecodedObject& object, std::string_view, engine::Lookup) {
+        visit(state, object);
+      },
+      undecodable);
+  switch (found) {
+    case engine::Lookup::hit:
+      return {};
+    case engine::Lookup::hit_refresh:
+    case engine::Lookup::hit_stale: {
+      if (!with_loader) return {};
+      const Loader loader = load.make(load.state);
+      const engine::LoadRequest request{loader, load.ttl};
+      std::optional<Result<std::string>> refreshed =
+          miss_.refresh(ctx, shard_for(h), h, key, request);
+      if (!refreshed) return {};  // the value visited stands
+      if (!*refreshed) return std::unexpected(std::move(refreshed->error()));
+      // A new value: visited in its place.
+      return visit_produced(h, key, **refreshed, values, visit, state);
+    }
+    case engine::Lookup::absent:
+      return not_found_typed();
+    case engine::Lookup::miss:
+      break;
+  }
+  // L2's bytes (or a set's) that this type cannot read: the caller's error, never a crash. The
+  // entry stays until it expires, is replaced or evicted.
+  if (undecodable.code) return std::unexpected(std::move(undecodable));
+  if (!l2_ && !with_loader) return not_found_typed();
+  std::optional<Loader> loader;
+  std::optional<engine::LoadRequest> request;
+  if (with_loader) {
+    loader.emplace(load.make(load.state));
+    request.emplace(engine::LoadRequest{*loader, load.ttl});
+  }
+  Result<std::string> served =
+      miss_.serve(ctx, shard_for(h), h, key, request ? &*request : nullptr);
+  if (!served) return std::unexpected(std::move(served.error()));
+  return visit_produced(h, key, *served, values, visit, state);
+}
+
+Result<std::vector<Result<void>>> Cache::Impl::get_many_decoded(
+    const Context& ctx, std::span<const std::string_view> keys, const detail::TypedValues& values,
+    detail::TypedAccess::VisitAt visit, void* state) {
+  if (auto closed = check_open("get_many"); !closed)
+    return std::unexpected(std::move(closed.error()));
+  if (keys.empty()) return fail(errc::invalid_argument, "get_many: no keys");
+  std::vector<Result<void>> results(keys.size());
+  // Each distinct missed key is served once; its other positions take the same answer.
+  std::unordered_map<std::string_view, std::size_t> missed_index;
+  std::vector<engine::MissPath::MissedKey> missed;
+  std::vector<std::vector<std::size_t>> missed_at;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const std::string_view key = keys[i];
+    if (!key_accepted(key)) {
+      results[i] = key_refused("get_many", key);
+      continue;
+    }
+    const std::uint64_t h = hash_key(key);
+    Error undecodable;
+    // An early refresh is a single key's business: a batch serves the value it reads.
+    const engine::Lookup found = read_decoded_l1(
+        h, key, false, values,
+        [&](const detail::DecodedObject& object, std::string_view, engine::Lookup) {
+          visit(state, i, object);
+        },
+        undecodable);
+    if (engine::is_hit(found)) continue;
+    if (found == engine::Lookup::absent || (!l2_ && !undecodable.code)) {
+      results[i] = not_found_typed();
+    } else if (undecodable.code) {
+      results[i] = std::unexpected(std::move(undecodable));
+    } else {
+      const auto [it, is_new] = missed_index.emplace(key, missed.size());
+      if (is_new) {
+        missed.push_back({&shard_for(h), h, key});
+        missed_at.emplace_back();
+      }
+      missed_at[it->second].push_back(i);
+    }
+  }
+  if (missed.empty()) return results;
+  std::vector<Result<std::string>> served = miss_.serve_many(ctx, missed, nullptr, nullptr);
+  for (std::size_t j = 0; j < missed.size(); ++j) {
+    for (const std::size_t i : missed_at[j]) {
+      if (!served[j]) {
+        results[i] = std::unexpected(served[j].error());
+        continue;
+      }
+      struct At {
+        detail::TypedAccess::VisitAt visit;
+        void* state;
+        std::size_t index;
+      } at{visit, state, i};
+      results[i] = visit_produced(
+          missed[j].hash, missed[j].key, *served[j], values,
+          [](void* s, const detail::DecodedObject& object) {
+            const At& a = *static_cast<const At*>(s);
+            a.visit(a.state, a.index, object);
+          },
+          &at);
+    }
+  }
+  return results;
+}
+
+Result<void> detail::TypedAccess::get(Cache& cache, const Context& ctx, std::string_view key,
+                                      const TypedValues& values, MakeLoader make_loader,
+                                      const void* loader_state,
+                                      std::optional<std::chrono::milliseconds> ttl, Visit visit,
+                                      void* state) {
+  const char* op = make_loader != nullptr ? "get_or_load" : "get";
+  if (!cache.impl_->key_accepted(key)) [[unlikely]]
+    return cache.impl_->key_refused(op, key);
+  if (ttl && (ttl->count() <= 0 || *ttl > kMaxTtl))
+    return fail(errc::invalid_argument, op, ": ttl is ", ttl->count(), "ms; must be in [1, ",
+                kMaxTtl.count(), "] (for the default, give no ttl)");
+  return cache.impl_->get_decoded(ctx, key, values, {make_loader, loader_state, ttl}, visit, state);
+}
+
+Result<std::vector<Result<void>>> detail::TypedAccess::get_many(
+    Cache& cache, const Context& ctx, std::span<const std::string_view> keys,
+    const TypedValues& values, VisitAt visit, void* state) {
+  return cache.impl_->get_many_decoded(ctx, keys, values, visit, state);
+}
+
+}  // namespace tiercache
