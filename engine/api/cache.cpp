@@ -797,6 +797,7 @@ CacheStats Cache::Impl::stats() const {
   s.stale_refused = miss_.stale_refused();
   s.stale_served = counters_.sum(kStaleServed);
   s.negative_hits = counters_.sum(kNegativeHits) + miss_.negative_hits();
+  s.decode_failures = counters_.sum(kDecodeFailures);
   s.negative_loads = counters_.sum(kNegativeLoads);
   s.refreshes = miss_.refreshes();
   s.refresh_failures = miss_.refresh_failures();

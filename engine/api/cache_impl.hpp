@@ -111,6 +111,9 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   template <class F>
   engine::Lookup read_decoded_l1(std::uint64_t hash, std::string_view key, bool may_refresh,
                                  const detail::TypedValues& values, F&& f, Error& undecodable);
+  // A value of `key` did not decode: counted, dropped from L1 (ShardTable::drop_undecodable),
+  // and its error returned.
+  std::unexpected<Error> undecodable(std::uint64_t hash, std::string_view key, Error why);
   // Visits the decoded form of `value`, which the miss path produced for `key`: L1's object if
   // L1 holds exactly that value (decoded there once, for every later hit too), else decoded here.
   Result<void> visit_produced(std::uint64_t hash, std::string_view key, std::string_view value,
@@ -201,6 +204,7 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
     kStaleServed,
     kNegativeHits,
     kNegativeLoads,
+    kDecodeFailures,
     kCounterCount
   };
 

@@ -22,20 +22,27 @@ struct DestroyObject {
 template <class F>
 engine::Lookup Cache::Impl::read_decoded_l1(std::uint64_t hash, std::string_view key,
                                             bool may_refresh, const detail::TypedValues& values,
-                                            F&& f, Error& undecodable) {
+                                            F&& f, Error& decode_error) {
   const engine::Lookup found = shard_for(hash).read_decoded(hash, key, current_epoch(), may_refresh,
-                                                            values.decode, f, undecodable);
+                                                            values.decode, f, decode_error);
   counters_.add(found == engine::Lookup::miss ? kMisses : kHits);
   if (found == engine::Lookup::absent) [[unlikely]]
     counters_.add(kNegativeHits);
   return found;
 }
 
+std::unexpected<Error> Cache::Impl::undecodable(std::uint64_t hash, std::string_view key,
+                                                Error why) {
+  counters_.add(kDecodeFailures);
+  shard_for(hash).drop_undecodable(hash, key);
+  return std::unexpected(std::move(why));
+}
+
 Result<void> Cache::Impl::visit_produced(std::uint64_t hash, std::string_view key,
                                          std::string_view value, const detail::TypedValues& values,
                                          detail::TypedAccess::Visit visit, void* state) {
   bool visited = false;
-  Error undecodable;
+  Error decode_error;
   // Not counted, neither in the stats (the call was counted once, as the miss it was) nor for
   // CLOCK (a value just filled has not been hit).
   shard_for(hash).read_decoded(
@@ -45,11 +52,13 @@ Result<void> Cache::Impl::visit_produced(std::uint64_t hash, std::string_view ke
         visit(state, object);
         visited = true;
       },
-      undecodable, /*record_hit=*/false);
+      decode_error, /*record_hit=*/false);
   if (visited) return {};
+  // L1's bytes for the key did not decode; they may not be this call's (replaced meanwhile).
+  if (decode_error.code) shard_for(hash).drop_undecodable(hash, key);
   // Not in L1 (not cached, or already replaced): decoded for this caller alone.
-  std::unique_ptr<detail::DecodedObject, DestroyObject> own(values.decode(value, &undecodable));
-  if (!own) return std::unexpected(std::move(undecodable));
+  std::unique_ptr<detail::DecodedObject, DestroyObject> own(values.decode(value, &decode_error));
+  if (!own) return undecodable(hash, key, std::move(decode_error));
   visit(state, *own);
   return {};
 }
@@ -59,13 +68,13 @@ Result<void> Cache::Impl::get_decoded(const Context& ctx, std::string_view key,
                                       detail::TypedAccess::Visit visit, void* state) {
   const std::uint64_t h = hash_key(key);
   const bool with_loader = load.make != nullptr;
-  Error undecodable;
+  Error decode_error;
   const engine::Lookup found = read_decoded_l1(
       h, key, with_loader, values,
       [&](const detail::DecodedObject& object, std::string_view, engine::Lookup) {
         visit(state, object);
       },
-      undecodable);
+      decode_error);
   switch (found) {
     case engine::Lookup::hit:
       return {};
@@ -86,9 +95,9 @@ Result<void> Cache::Impl::get_decoded(const Context& ctx, std::string_view key,
     case engine::Lookup::miss:
       break;
   }
-  // L2's bytes (or a set's) that this type cannot read: the caller's error, never a crash. The
-  // entry stays until it expires, is replaced or evicted.
-  if (undecodable.code) return std::unexpected(std::move(undecodable));
+  // L2's bytes (or a set's) that this type cannot read: the caller's error, never a crash; they
+  // leave L1, so that the next read asks L2 again.
+  if (decode_error.code) return undecodable(h, key, std::move(decode_error));
   if (!l2_ && !with_loader) return not_found_typed();
   std::optional<Loader> loader;
   std::optional<engine::LoadRequest> request;
@@ -120,19 +129,19 @@ Result<std::vector<Result<void>>> Cache::Impl::get_many_decoded(
       continue;
     }
     const std::uint64_t h = hash_key(key);
-    Error undecodable;
+    Error decode_error;
     // An early refresh is a single key's business: a batch serves the value it reads.
     const engine::Lookup found = read_decoded_l1(
         h, key, false, values,
         [&](const detail::DecodedObject& object, std::string_view, engine::Lookup) {
           visit(state, i, object);
         },
-        undecodable);
+        decode_error);
     if (engine::is_hit(found)) continue;
-    if (found == engine::Lookup::absent || (!l2_ && !undecodable.code)) {
+    if (found == engine::Lookup::absent || (!l2_ && !decode_error.code)) {
       results[i] = not_found_typed();
-    } else if (undecodable.code) {
-      results[i] = std::unexpected(std::move(undecodable));
+    } else if (decode_error.code) {
+      results[i] = undecodable(h, key, std::move(decode_error));
     } else {
       const auto [it, is_new] = missed_index.emplace(key, missed.size());
       if (is_new) {

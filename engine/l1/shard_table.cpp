@@ -335,6 +335,19 @@ Invalidated ShardTable::invalidate(std::uint64_t hash, std::string_view key) {
   return what;
 }
 
+bool ShardTable::drop_undecodable(std::uint64_t hash, std::string_view key) {
+  bool dropped = false;
+  locked([&] {
+    Entry* e = find_locked(hash);
+    if (e != nullptr && e->kind == EntryKind::typed_value && e->has_key(key) &&
+        e->object().load(kRelaxed) == &kUndecodable) {
+      unlink_locked(e);
+      dropped = true;
+    }
+  });
+  return dropped;
+}
+
 void ShardTable::drop(std::uint64_t hash, const PromiseSlot* slot) {
   locked([&] {
     if (Entry* e = find_loading_locked(hash, slot)) unlink_locked(e);

@@ -342,6 +342,10 @@ class ShardTable {
     reclaim_if_over_budget();
     return filled;
   }
+  // A typed value whose bytes did not decode (read_decoded marked it) leaves L1, if it is still
+  // the key's entry: the next read asks L2 again, rather than L1 answering serialization until
+  // the value expires. A newer entry for the key stays.
+  bool drop_undecodable(std::uint64_t hash, std::string_view key);
   // The leader's load failed: removes `slot`'s loading entry if the cell still holds it.
   void drop(std::uint64_t hash, const PromiseSlot* slot);
   // The leader leaves without a value (its ctx ended): a waiter takes over, or the entry goes.

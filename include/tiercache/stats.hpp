@@ -25,6 +25,9 @@ struct CacheStats {
   // l1_hits too, but for the few found only on a second look, under the shard lock) or a marker
   // in L2 (negative_in_l2; in l2_hits too; once per L2 read, not per caller waiting on it).
   std::uint64_t negative_hits = 0;
+  // TypedCache: values whose bytes the codec could not decode; each answered serialization and
+  // dropped from L1.
+  std::uint64_t decode_failures = 0;
   std::uint64_t coalesced = 0;    // L1 misses that waited on another caller's load or L2 read
   std::uint64_t l2_hits = 0;      // L1 misses answered by L2
   std::uint64_t l2_misses = 0;    // L1 misses L2 did not have either
