@@ -64,6 +64,8 @@ int main() {
   const char* only = std::getenv("BENCH_ONLY");
   if (only != nullptr && std::string_view(only) == "memcached")
     return tiercache::bench::run_l2_memcached_only(settings) ? 0 : 1;
+  if (only != nullptr && std::string_view(only) == "typed")
+    return tiercache::bench::run_l1_typed_figures(settings) ? 0 : 1;
   if (!tiercache::bench::run_l1_read_figures(settings)) return 1;
   if (only != nullptr && std::string_view(only) == "l1") return 0;
   if (!tiercache::bench::run_l1_coalesce_figure(settings)) return 1;

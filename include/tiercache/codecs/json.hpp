@@ -31,21 +31,41 @@ struct JsonCodec {
   }
 
   static Result<T> decode(std::string_view bytes) {
-    try {
-      const auto too_deep = [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-        if (depth > kMaxJsonDepth) throw DepthExceeded{};
-        return true;
-      };
-      return nlohmann::json::parse(bytes.begin(), bytes.end(), too_deep).template get<T>();
-    } catch (const DepthExceeded&) {
+    if (nesting_exceeds(bytes, kMaxJsonDepth))
       return fail(errc::serialization, "JSON decode: nested deeper than ", kMaxJsonDepth);
+    try {
+      return nlohmann::json::parse(bytes.begin(), bytes.end()).template get<T>();
     } catch (const std::exception& e) {
       return fail(errc::serialization, "JSON decode: ", e.what());
     }
   }
 
  private:
-  struct DepthExceeded {};
+  // Whether arrays and objects nest deeper than `limit` (brackets inside strings do not count):
+  // one pass before parsing, cheaper than a callback on every parse event.
+  static bool nesting_exceeds(std::string_view text, int limit) noexcept {
+    int depth = 0;
+    bool in_string = false;
+    bool escaped = false;
+    for (const char c : text) {
+      if (in_string) {
+        if (escaped) {
+          escaped = false;
+        } else if (c == '\\') {
+          escaped = true;
+        } else if (c == '"') {
+          in_string = false;
+        }
+      } else if (c == '"') {
+        in_string = true;
+      } else if (c == '[' || c == '{') {
+        if (++depth > limit) return true;
+      } else if (c == ']' || c == '}') {
+        --depth;
+      }
+    }
+    return false;
+  }
 };
 
 }  // namespace tiercache
