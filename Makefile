@@ -24,14 +24,16 @@ endif
 LIB_SRCS   := $(wildcard engine/*/*.cpp adapters/*.cpp adapters/*/*.cpp)
 TEST_SRCS  := $(wildcard tests/*.cpp tests/support/*.cpp)
 BENCH_SRCS := $(wildcard bench/l[12]_*.cpp bench/peers/*.cpp bench/bench_main.cpp) \
-              tests/support/redis_server.cpp tests/support/memcached_server.cpp
+              tests/support/redis_server.cpp tests/support/memcached_server.cpp \
+              tests/support/server_process.cpp
 LIB_OBJS   := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
 # The protobuf codec's tests use a message protoc compiles into $(BUILD)/gen.
 PROTO_SRCS := $(wildcard tests/proto/*.proto)
 PROTO_HDRS := $(PROTO_SRCS:%.proto=$(BUILD)/gen/%.pb.h)
 TEST_OBJS  := $(TEST_SRCS:%.cpp=$(BUILD)/%.o) $(PROTO_SRCS:%.proto=$(BUILD)/%.pb.o)
 BENCH_OBJS := $(BENCH_SRCS:%.cpp=$(BUILD)/%.o)
-GBENCH_SRCS := $(wildcard bench/gbench/*.cpp bench/peers/*.cpp) tests/support/redis_server.cpp
+GBENCH_SRCS := $(wildcard bench/gbench/*.cpp bench/peers/*.cpp) tests/support/redis_server.cpp \
+               tests/support/server_process.cpp
 GBENCH_OBJS := $(GBENCH_SRCS:%.cpp=$(BUILD)/%.o)
 ALL_OBJS   := $(LIB_OBJS) $(TEST_OBJS) $(BENCH_OBJS) $(BUILD)/bench/replay.o $(BUILD)/examples/demo.o \
               $(BUILD)/bench/hit_cost.o \
@@ -137,7 +139,7 @@ $(BUILD)/readme_example: $(BUILD)/examples/readme_example.o $(BUILD)/libtiercach
 
 # The demo starts its private redis-server with the tests' launcher, test::RedisServer.
 $(BUILD)/demo: $(BUILD)/examples/demo.o $(BUILD)/tests/support/redis_server.o \
-               $(BUILD)/libtiercache.a
+               $(BUILD)/tests/support/server_process.o $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
 demo: deps                                   ## run the demo service (Ctrl-C or DEMO_SECONDS to stop)
@@ -149,7 +151,7 @@ static-demo: deps                            ## a fully static demo binary, buil
 	@ldd build/static/demo.static || true
 
 build/static/demo.static: build/static/examples/demo.o build/static/tests/support/redis_server.o \
-                          build/static/libtiercache.a
+                          build/static/tests/support/server_process.o build/static/libtiercache.a
 	$(CXX) $(CXXFLAGS) -static -o $@ $^ $(LDLIBS)
 
 # libFuzzer needs clang; clang 19 is the first Debian one that compiles libstdc++ 12's <expected>.

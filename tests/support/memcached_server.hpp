@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/server_process.hpp"
+
 namespace test {
 
 class MemcachedServer {
@@ -29,7 +31,7 @@ class MemcachedServer {
   std::uint16_t port() const { return port_; }
   // "127.0.0.1:PORT", as MemcachedOptions.servers takes it.
   std::string address() const;
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return process_.pid(); }
 
   // SIGSTOP; returns once /proc shows the process stopped. Connects still succeed (the kernel
   // queues them) but nothing is answered until resume().
@@ -55,15 +57,15 @@ class MemcachedServer {
   long long stat(const std::string& name) const;
 
  private:
-  enum class StartOutcome { ready, port_taken };
+  using StartOutcome = ServerProcess::StartOutcome;
+
+  // Spawns memcached on port_ and waits until it answers; throws on any other failure.
   StartOutcome start_on_port();
-  std::string log_path() const;
-  std::string log_tail() const;
 
   std::vector<std::string> extra_args_;
-  std::string dir_;
+  // Owns the process and the temp dir: a constructor that throws still kills and removes them.
+  ServerProcess process_;
   std::uint16_t port_ = 0;
-  pid_t pid_ = -1;
 };
 
 }  // namespace test

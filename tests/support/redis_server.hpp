@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/support/server_process.hpp"
+
 namespace test {
 
 // At namespace scope, not nested: g++ 12 rejects `RedisServer(Options = {})` when the struct with
@@ -53,7 +55,7 @@ class RedisServer {
   // "redis://127.0.0.1:PORT/0".
   std::string url() const;
   // -1 once kill()ed and not restarted.
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return process_.pid(); }
 
   // SIGSTOP; returns once /proc/<pid>/stat shows the process stopped ('T'). Connects still
   // succeed (the kernel queues them) but nothing is answered until resume().
@@ -78,17 +80,15 @@ class RedisServer {
   std::uint16_t client_port(std::string_view needle) const;
 
  private:
-  enum class StartOutcome { ready, port_taken };
+  using StartOutcome = ServerProcess::StartOutcome;
 
   // Spawns redis-server on port_ and waits until it answers; throws on any other failure.
   StartOutcome start_on_port();
-  std::string log_path() const;
-  std::string log_tail() const;
 
   Options options_;
-  std::string dir_;
+  // Owns the process and the temp dir: a constructor that throws still kills and removes them.
+  ServerProcess process_;
   std::uint16_t port_ = 0;
-  pid_t pid_ = -1;
 };
 
 }  // namespace test
