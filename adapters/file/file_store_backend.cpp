@@ -67,7 +67,8 @@ void FileStoreBackend::write(std::span<const BackendWrite> writes, WriteDone don
 }
 
 void FileStoreBackend::run_reads() {
-  while (std::optional<ReadJob> job = reads_.pop(JobQueue<ReadJob>::Clock::time_point::max())) {
+  while (std::optional<ReadJob> job =
+             reads_.pop(adapters::JobQueue<ReadJob>::Clock::time_point::max())) {
     std::vector<Result<BackendValue>> results;
     results.reserve(job->keys.size());
     for (const std::string& key : job->keys) {
@@ -87,7 +88,7 @@ void FileStoreBackend::run_reads() {
 }
 
 void FileStoreBackend::run_writes() {
-  using Clock = JobQueue<WriteJob>::Clock;
+  using Clock = adapters::JobQueue<WriteJob>::Clock;
   std::chrono::milliseconds backoff = kProbeBackoffMin;
   Clock::time_point next_probe = Clock::time_point::max();
   for (;;) {

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "adapters/file/file_store.hpp"
-#include "adapters/file/job_queue.hpp"
+#include "adapters/job_queue.hpp"
 #include "tiercache/backend.hpp"
 
 namespace tiercache::file {
@@ -66,8 +66,8 @@ class FileStoreBackend final : public Backend {
   std::vector<Result<void>> apply(const std::vector<OwnedWrite>& writes);
 
   std::unique_ptr<FileStore> store_;
-  JobQueue<ReadJob> reads_;
-  JobQueue<WriteJob> writes_;
+  adapters::JobQueue<ReadJob> reads_;
+  adapters::JobQueue<WriteJob> writes_;
   std::thread read_thread_;
   std::thread write_thread_;
 };

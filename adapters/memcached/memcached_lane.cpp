@@ -98,26 +98,15 @@ MemcachedLane::MemcachedLane(const Config& config, std::string name,
 }
 
 MemcachedLane::~MemcachedLane() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  wake_.notify_one();
+  jobs_.stop();
   thread_.join();
   const Error closed = fail(errc::closed, name_, ": the backend was destroyed first").error();
-  for (Job& job : jobs_) job.abandon(closed);
+  for (Job& job : jobs_.drain()) job.abandon(closed);
 }
 
 void MemcachedLane::post(Job job) {
-  {
-    std::lock_guard lock(mu_);
-    if (!stopping_) {
-      jobs_.push_back(std::move(job));
-      wake_.notify_one();
-      return;
-    }
-  }
-  job.abandon(fail(errc::closed, name_, ": the backend is being destroyed").error());
+  if (!jobs_.push(job))
+    job.abandon(fail(errc::closed, name_, ": the backend is being destroyed").error());
 }
 
 bool MemcachedLane::accepts() const noexcept {
@@ -212,24 +201,9 @@ void MemcachedLane::probe_due() {
 
 void MemcachedLane::run() {
   for (;;) {
-    std::optional<Job> job;
-    {
-      std::unique_lock lock(mu_);
-      const std::optional<Clock::time_point> probe_at = next_probe_at();
-      const auto ready = [&] {
-        return stopping_ || !jobs_.empty() || (probe_at && Clock::now() >= *probe_at);
-      };
-      if (probe_at) {
-        wake_.wait_until(lock, *probe_at, ready);
-      } else {
-        wake_.wait(lock, ready);
-      }
-      if (stopping_) return;
-      if (!jobs_.empty()) {
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-    }
+    // A job, or the next probe's time, whichever comes first.
+    std::optional<Job> job = jobs_.pop(next_probe_at().value_or(Clock::time_point::max()));
+    if (!job && jobs_.is_stopped()) return;  // the destructor abandons what is left
     // Before the job: a server that answers again takes it.
     probe_due();
     if (job) job->run(*this);

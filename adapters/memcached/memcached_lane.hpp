@@ -21,11 +21,11 @@
 
 #include <libmemcached-1.0/memcached.h>
 
+#include "adapters/job_queue.hpp"
+
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -114,10 +114,7 @@ class MemcachedLane {
   mutable std::mutex health_mu_;
   std::string last_error_;  // guarded by health_mu_
 
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::deque<Job> jobs_;   // guarded by mu_
-  bool stopping_ = false;  // guarded by mu_
+  adapters::JobQueue<Job> jobs_;
   std::thread thread_;
 };
 

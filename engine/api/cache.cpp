@@ -122,11 +122,7 @@ std::size_t Cache::Impl::shard_index(std::uint64_t hash) const noexcept {
 template <class F>
 engine::Lookup Cache::Impl::read_l1(std::uint64_t hash, std::string_view key, bool may_refresh,
                                     F&& f) {
-  const engine::Lookup found = shard_for(hash).read(hash, key, current_epoch(), may_refresh, f);
-  counters_.add(found == engine::Lookup::miss ? kMisses : kHits);
-  if (found == engine::Lookup::absent) [[unlikely]]
-    counters_.add(kNegativeHits);
-  return found;
+  return counted(shard_for(hash).read(hash, key, current_epoch(), may_refresh, f));
 }
 
 std::chrono::milliseconds Cache::Impl::jittered(std::chrono::milliseconds ttl) const {

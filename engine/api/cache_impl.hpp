@@ -105,6 +105,13 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   template <class F>
   // `may_refresh`: the caller has a loader, and a read may draw the value's early refresh.
   engine::Lookup read_l1(std::uint64_t hash, std::string_view key, bool may_refresh, F&& f);
+  // An L1 read's outcome, counted as a hit or miss (and a negative hit).
+  engine::Lookup counted(engine::Lookup found) noexcept {
+    counters_.add(found == engine::Lookup::miss ? kMisses : kHits);
+    if (found == engine::Lookup::absent) [[unlikely]]
+      counters_.add(kNegativeHits);
+    return found;
+  }
   std::chrono::milliseconds jittered(std::chrono::milliseconds ttl) const;
   // read_l1() for a TypedCache: f(object, bytes, lookup) on a hit; a value whose bytes do not
   // decode is a miss with `undecodable` set.

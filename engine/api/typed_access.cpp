@@ -23,12 +23,8 @@ template <class F>
 engine::Lookup Cache::Impl::read_decoded_l1(std::uint64_t hash, std::string_view key,
                                             bool may_refresh, const detail::TypedValues& values,
                                             F&& f, Error& decode_error) {
-  const engine::Lookup found = shard_for(hash).read_decoded(hash, key, current_epoch(), may_refresh,
-                                                            values.decode, f, decode_error);
-  counters_.add(found == engine::Lookup::miss ? kMisses : kHits);
-  if (found == engine::Lookup::absent) [[unlikely]]
-    counters_.add(kNegativeHits);
-  return found;
+  return counted(shard_for(hash).read_decoded(hash, key, current_epoch(), may_refresh,
+                                              values.decode, f, decode_error));
 }
 
 std::unexpected<Error> Cache::Impl::undecodable(std::uint64_t hash, std::string_view key,

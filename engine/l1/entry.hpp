@@ -36,14 +36,15 @@ namespace tiercache::engine {
 
 class PromiseSlot;
 
+// The two value kinds first: a read tells a value from the rest with one compare (holds_value).
 enum class EntryKind : std::uint8_t {
-  value,    // holds key and value bytes; in the CLOCK ring; charged to the byte budget
-  loading,  // a miss being served (a load or an L2 read): the key and the PromiseSlot to wait on
-  absent,   // the origin said the key does not exist (negative caching): the key only; in the
-            // ring and charged like a value of 0 bytes; never rewritten, so it has no version
+  value,        // holds key and value bytes; in the CLOCK ring; charged to the byte budget
   typed_value,  // a value of a TypedCache: its bytes, and the value decoded (attached by the first
                 // typed read, freed with the entry); never rewritten in place, so the object
                 // always matches the bytes
+  loading,  // a miss being served (a load or an L2 read): the key and the PromiseSlot to wait on
+  absent,   // the origin said the key does not exist (negative caching): the key only; in the
+            // ring and charged like a value of 0 bytes; never rewritten, so it has no version
 };
 
 // Hits an entry's CLOCK count remembers: the hand spares it that many passes. Two bits beat one
@@ -142,9 +143,7 @@ struct Entry {
     return (version_offset(key_bytes, value_bytes) + sizeof(std::uint32_t) + 7) & ~std::size_t{7};
   }
   // A value entry of either kind: key and value bytes, a version, in the ring.
-  bool holds_value() const noexcept {
-    return kind == EntryKind::value || kind == EntryKind::typed_value;
-  }
+  bool holds_value() const noexcept { return kind <= EntryKind::typed_value; }
   // What operator new gave this entry: the header, the key and the value and its version (or the
   // slot pointer).
   std::size_t allocated_bytes() const noexcept {

@@ -1,4 +1,5 @@
-// adapters/file/job_queue.hpp — hands work from the callers' threads to one of the store's own.
+// adapters/job_queue.hpp — hands work from the callers' threads to one of a backend's own (the
+// file store's lanes, memcached's lanes).
 //
 // Any thread pushes; one thread pops. stop() makes every later push fail and the popping thread
 // take what is left with drain(), so that nothing pushed is lost between the two: each job is
@@ -13,7 +14,7 @@
 #include <optional>
 #include <vector>
 
-namespace tiercache::file {
+namespace tiercache::adapters {
 
 template <class Job>
 class JobQueue {
@@ -70,4 +71,4 @@ class JobQueue {
   bool stopped_ = false;
 };
 
-}  // namespace tiercache::file
+}  // namespace tiercache::adapters
