@@ -68,7 +68,7 @@ std::optional<double> async_sets(Cache& cache, const std::vector<std::string>& k
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const CacheStats after = cache.stats();
   if (!flushed || after.writes_sent - before.writes_sent != keys.size() ||
-      after.write_errors != before.write_errors) {
+      after.write_errors.total() != before.write_errors.total()) {
     std::fprintf(stderr, "%s: %llu of %zu writes sent, flush %s; run void\n", who,
                  static_cast<unsigned long long>(after.writes_sent - before.writes_sent),
                  keys.size(), flushed ? "ok" : flushed.error().detail.c_str());

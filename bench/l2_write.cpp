@@ -83,7 +83,7 @@ bool check_writes(const char* figure, const CacheStats& before, const CacheStats
                   const test::RedisServer& server) {
   const auto sent = after.writes_sent - before.writes_sent;
   const auto bad = (after.writes_coalesced - before.writes_coalesced) +
-                   (after.write_errors - before.write_errors) +
+                   (after.write_errors.total() - before.write_errors.total()) +
                    (after.writes_refused - before.writes_refused) +
                    (after.writes_dropped - before.writes_dropped);
   if (sent != expected_sent || bad != 0) {

@@ -449,7 +449,7 @@ tiercache::CacheStats sum_stats(const std::vector<tiercache::CacheStats>& all) {
     s.coalesced += one.coalesced;
     s.l2_hits += one.l2_hits;
     s.l2_misses += one.l2_misses;
-    s.l2_errors += one.l2_errors;
+    for (std::size_t i = 0; i < s.l2_errors.by_code.size(); ++i) s.l2_errors.by_code[i] += one.l2_errors.by_code[i];
     s.evictions += one.evictions;
     s.expirations += one.expirations;
     s.entries += one.entries;
@@ -459,7 +459,7 @@ tiercache::CacheStats sum_stats(const std::vector<tiercache::CacheStats>& all) {
     s.write_batches += one.write_batches;
     s.writes_sent += one.writes_sent;
     s.writes_coalesced += one.writes_coalesced;
-    s.write_errors += one.write_errors;
+    for (std::size_t i = 0; i < s.write_errors.by_code.size(); ++i) s.write_errors.by_code[i] += one.write_errors.by_code[i];
     s.writes_retried += one.writes_retried;
     s.writes_refused += one.writes_refused;
     s.writes_dropped += one.writes_dropped;
@@ -476,7 +476,7 @@ std::vector<tiercache::CacheStats> stats_of(const std::vector<tiercache::Cache>&
 
 // L1 misses that asked L2 (each L1 miss a load leader serves).
 std::uint64_t l2_lookups(const tiercache::CacheStats& s) {
-  return s.l2_hits + s.l2_misses + s.l2_errors;
+  return s.l2_hits + s.l2_misses + s.l2_errors.total();
 }
 
 // The once-a-second line on stderr, over both instances: ops/s and the L1 and L2 hit ratios over
@@ -577,14 +577,14 @@ void report_instance(std::string_view name, unsigned workers, const tiercache::C
   print_row("L1", hit_text(s.l1_hits, s.l1_misses));
   print_row("L2", format_percent(s.l2_hits, l2_lookups(s)) + " (" + std::to_string(s.l2_hits) +
                       " hits, " + std::to_string(s.l2_misses) + " misses, " +
-                      std::to_string(s.l2_errors) + " errors)");
+                      std::to_string(s.l2_errors.total()) + " errors)");
   print_row("loads", std::to_string(s.loads) + " loader calls; " + std::to_string(s.coalesced) +
                          " misses waited on another's load; " + std::to_string(s.load_failures) +
                          " failed");
   print_row("writer",
             std::to_string(s.write_batches) + " batches, " + std::to_string(s.writes_sent) +
                 " writes sent, " + std::to_string(s.writes_coalesced) + " coalesced, " +
-                std::to_string(s.write_errors) + " errors; " + std::to_string(s.writes_retried) +
+                std::to_string(s.write_errors.total()) + " errors; " + std::to_string(s.writes_retried) +
                 " retried, " + std::to_string(s.writes_refused) + " refused, " +
                 std::to_string(s.writes_dropped) + " dropped; " +
                 std::to_string(s.write_queue_depth) + " queued");
@@ -624,7 +624,7 @@ bool report(const RunTotals& totals, const std::vector<tiercache::CacheStats>& i
   print_row("writer", std::to_string(all.write_batches) + " batches, " +
                           std::to_string(all.writes_sent) + " writes sent, " +
                           std::to_string(all.writes_coalesced) + " coalesced, " +
-                          std::to_string(all.write_errors) + " errors");
+                          std::to_string(all.write_errors.total()) + " errors");
 
   std::cout << "get_or_load latency (" << totals.latency.count()
             << " calls, buckets at most 6.25 % high)\n";

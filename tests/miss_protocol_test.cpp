@@ -58,7 +58,7 @@ Result<std::string> join_a_plain_get(test::RedisServer& redis, Cache& cache, con
         "the get_or_load joins the load (or runs its loader)");
     if (read == L2Read::fails)
       test::wait_until(
-          5s, [&] { return cache.stats().l2_errors > before.l2_errors; },
+          5s, [&] { return cache.stats().l2_errors.total() > before.l2_errors.total(); },
           "the plain get's L2 read times out");
     redis.resume();
   }

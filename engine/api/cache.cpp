@@ -17,6 +17,7 @@
 #include "engine/api/options_check.hpp"
 #include "engine/l1/coarse_clock.hpp"
 #include "engine/l1/reclamation.hpp"
+#include "tiercache/metrics_endpoint.hpp"
 
 namespace tiercache {
 
@@ -67,7 +68,8 @@ Cache::Impl::Impl(const Options& completed, std::shared_ptr<Backend> l2,
   if (l2_) {
     writer_ = std::make_unique<engine::Writer>(
         *l2_, options_.writer,
-        [this](std::span<const engine::Writer::SettledWrite> settled) { settle(settled); });
+        [this](std::span<const engine::Writer::SettledWrite> settled) { settle(settled); },
+        &latencies_);
     changes_heard_ = l2_->changes_heard();
     if (changes_heard_ != ChangesHeard::none) {
       // Untrusted until the backend says changes are heard (at once, if they are already).
@@ -78,6 +80,8 @@ Cache::Impl::Impl(const Options& completed, std::shared_ptr<Backend> l2,
 }
 
 Cache::Impl::~Impl() {
+  // No scrape after this returns: it reads everything below.
+  if (endpoint_attached_) options_.metrics.endpoint->detach();
   // Background refreshes touch the shards, L2 and the writer: they end first.
   miss_.stop_refreshes();
   // No event after this returns: they touch the shards.
@@ -136,6 +140,7 @@ std::chrono::milliseconds Cache::Impl::jittered(std::chrono::milliseconds ttl) c
 
 Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
                                      const engine::LoadRequest* load) {
+  engine::CallTimer timer(latencies_, load != nullptr ? Op::get_or_load : Op::get);
   const std::uint64_t h = hash_key(key);
   std::string value;
   switch (read_l1(h, key, load != nullptr, [&](std::string_view v) { assign_racy(value, v); })) {
@@ -146,6 +151,7 @@ Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
       // Only a loader can refresh: L2's copy expires with this one. (A read without one is
       // never served a stale value.)
       if (load == nullptr) return value;
+      timer.left_l1();
       if (auto refreshed = miss_.refresh(ctx, shard_for(h), h, key, *load))
         return std::move(*refreshed);
       return value;
@@ -155,15 +161,18 @@ Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
       break;
   }
   if (!l2_ && load == nullptr) return not_found();
+  timer.left_l1();
   return miss_.serve(ctx, shard_for(h), h, key, load);
 }
 
 Result<void> Cache::Impl::get(const Context& ctx, std::string_view key, std::string& out) {
+  engine::CallTimer timer(latencies_, Op::get);
   const std::uint64_t h = hash_key(key);
   const engine::Lookup found =
       read_l1(h, key, false, [&](std::string_view v) { assign_racy(out, v); });
   if (engine::is_hit(found)) return {};
   if (!l2_ || found == engine::Lookup::absent) return not_found();
+  timer.left_l1();
   Result<std::string> fetched = miss_.serve(ctx, shard_for(h), h, key, nullptr);
   if (!fetched) return std::unexpected(std::move(fetched.error()));
   out = std::move(*fetched);
@@ -172,6 +181,7 @@ Result<void> Cache::Impl::get(const Context& ctx, std::string_view key, std::str
 
 Result<std::size_t> Cache::Impl::get_into(const Context& ctx, std::string_view key,
                                           std::span<char> out) {
+  engine::CallTimer timer(latencies_, Op::get);
   const std::uint64_t h = hash_key(key);
   std::size_t size = 0;
   const engine::Lookup found = read_l1(h, key, false, [&](std::string_view v) {
@@ -180,6 +190,7 @@ Result<std::size_t> Cache::Impl::get_into(const Context& ctx, std::string_view k
   });
   if (!engine::is_hit(found)) {
     if (!l2_ || found == engine::Lookup::absent) return not_found();
+    timer.left_l1();
     Result<std::string> fetched = miss_.serve(ctx, shard_for(h), h, key, nullptr);
     if (!fetched) return std::unexpected(std::move(fetched.error()));
     size = fetched->size();
@@ -196,9 +207,12 @@ Result<std::size_t> Cache::Impl::get_into(const Context& ctx, std::string_view k
 
 Result<void> Cache::Impl::set(const Context& ctx, std::string_view key, std::string_view value,
                               std::optional<std::chrono::milliseconds> ttl) {
+  engine::CallTimer timer(latencies_, Op::set);
   Result<WriteWait> queued = start_set(ctx, key, value, ttl);
   if (!queued) return std::unexpected(std::move(queued.error()));
-  return writer_ ? writer_->await(ctx, *queued, "sync set") : Result<void>{};
+  if (*queued == nullptr) return {};
+  timer.left_l1();
+  return writer_->await(ctx, *queued, "sync set");
 }
 
 Result<Cache::Impl::WriteWait> Cache::Impl::start_set(
@@ -213,6 +227,7 @@ Result<Cache::Impl::WriteWait> Cache::Impl::start_set(
   const std::uint64_t expires = engine::expiry_after(jittered(ttl.value_or(options_.default_ttl)));
   if (!writer_) {
     shard_for(h).set(h, key, value, expires, 0);
+    counters_.add(kSets);
     return nullptr;
   }
   WriteOp op;
@@ -226,6 +241,7 @@ Result<Cache::Impl::WriteWait> Cache::Impl::start_set(
 Result<std::vector<Result<void>>> Cache::Impl::set_many(
     const Context& ctx, std::span<const std::pair<std::string_view, std::string_view>> entries) {
   if (entries.empty()) return fail(errc::invalid_argument, "set_many: no entries");
+  engine::CallTimer timer(latencies_, Op::set_many);
   std::vector<Result<void>> results(entries.size());
   // Everything queued first, then waited for: in sync mode the writes share round trips.
   std::vector<WriteWait> waits(entries.size());
@@ -242,9 +258,11 @@ Result<std::vector<Result<void>>> Cache::Impl::set_many(
       results[i] = std::unexpected(std::move(queued.error()));
     }
   }
-  if (writer_)
-    for (std::size_t i = 0; i < entries.size(); ++i)
-      if (results[i]) results[i] = writer_->await(ctx, waits[i], "sync set");
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (!results[i] || waits[i] == nullptr) continue;
+    timer.left_l1();
+    results[i] = writer_->await(ctx, waits[i], "sync set");
+  }
   return results;
 }
 
@@ -253,6 +271,7 @@ Result<std::vector<Result<std::string>>> Cache::Impl::get_many(
   const char* op = batch != nullptr ? "get_or_load_many" : "get_many";
   if (auto closed = check_open(op); !closed) return std::unexpected(std::move(closed.error()));
   if (keys.empty()) return fail(errc::invalid_argument, op, ": no keys");
+  engine::CallTimer timer(latencies_, batch != nullptr ? Op::get_or_load_many : Op::get_many);
   std::vector<Result<std::string>> results(keys.size());
   // Per position, the first position of its key: a key given twice is looked up once.
   std::vector<std::size_t> first(keys.size());
@@ -295,6 +314,7 @@ Result<std::vector<Result<std::string>>> Cache::Impl::get_many(
     }
   }
   if (!missed.empty()) {
+    timer.left_l1();
     // For a key served on its own (its writes are on their way): the batch loader, for one key.
     const Loader one = [batch](const Context& c, std::string_view key) -> Result<Loaded> {
       Result<std::vector<Result<Loaded>>> r =
@@ -316,24 +336,22 @@ Result<std::vector<Result<std::string>>> Cache::Impl::get_many(
 }
 
 Result<void> Cache::Impl::purge(const Context& ctx, std::string_view key) {
+  engine::CallTimer timer(latencies_, Op::purge);
   const std::uint64_t h = hash_key(key);
   if (!writer_) {
     shard_for(h).purge(h, key);
+    counters_.add(kPurges);
     return {};
   }
   WriteOp op;
   op.kind = WriteOp::Kind::purge;
   op.assign(key);
   op.hash = h;
-  return queue_write(ctx, key, {}, op);
-}
-
-Result<void> Cache::Impl::queue_write(const Context& ctx, std::string_view key,
-                                      std::string_view value, WriteOp& op) {
-  const WriteOp::Kind kind = op.kind;
-  Result<WriteWait> queued = enqueue_write(ctx, key, value, op);
+  Result<WriteWait> queued = enqueue_write(ctx, key, {}, op);
   if (!queued) return std::unexpected(std::move(queued.error()));
-  return writer_->await(ctx, *queued, kind == WriteOp::Kind::purge ? "sync purge" : "sync set");
+  if (*queued == nullptr) return {};
+  timer.left_l1();
+  return writer_->await(ctx, *queued, "sync purge");
 }
 
 Result<Cache::Impl::WriteWait> Cache::Impl::enqueue_write(const Context& ctx, std::string_view key,
@@ -363,7 +381,10 @@ Result<Cache::Impl::WriteWait> Cache::Impl::enqueue_write(const Context& ctx, st
                               ? shard.set_if(h, key, value, expires,
                                              stamp(current_epoch(), Provenance::written), admit)
                               : shard.purge_if(h, key, admit);
-    if (admitted) break;
+    if (admitted) {
+      counters_.add(kind == WriteOp::Kind::set ? kSets : kPurges);
+      break;
+    }
     switch (options_.writer.when_full) {
       case QueueFullPolicy::refuse:
         writer_->note_refused();
@@ -417,6 +438,8 @@ void Cache::Impl::settle(std::span<const engine::Writer::SettledWrite> settled) 
 
 Result<void> Cache::Impl::flush(const Context& ctx) {
   if (!writer_) return {};
+  engine::CallTimer timer(latencies_, Op::flush);
+  timer.left_l1();
   return writer_->flush(ctx);
 }
 
@@ -532,7 +555,11 @@ std::vector<Result<Produced>> Cache::Impl::read_l2_many(const Context& ctx,
       const engine::SpinBudget::Ticket ticket(l2_read_spin_);
       return replies[c]->wait(ctx, "get: L2 read", ticket.spin_for());
     }();
-    if (waited && c == 0) l2_read_spin_.record(std::chrono::steady_clock::now() - sent);
+    if (waited) {
+      const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - sent;
+      if (c == 0) l2_read_spin_.record(took);
+      latencies_.record(engine::Timed::l2_read, static_cast<std::uint64_t>(took.count()));
+    }
     if (waited && waited->size() != chunk_keys)
       waited = fail(errc::backend_error, "get: L2 answered ", waited->size(), " results for ",
                     chunk_keys, " keys");
@@ -601,7 +628,7 @@ Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_
       provenance = Provenance::read_from_l2;
     } else {
       // The caller's own deadline or cancellation is not L2's failure.
-      if (!ctx.done()) counters_.add(kL2Errors);
+      if (!ctx.done()) count_l2_error(from_l2.error());
       // After waiting for this cache's set, the loader's answer could replace the set that
       // just landed in L2; only L2 can answer.
       if (load == nullptr || options_.when_l2_down == L2DownPolicy::fail || ctx.done() ||
@@ -634,7 +661,7 @@ void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const 
                          ? p.expires_at_ms
                          : p.expires_at_ms + grace;
   engine::PendingWrites& pending = pending_for(hash);
-  pending.reserve_one_locked();  // before the queue takes the op, as in queue_write()
+  pending.reserve_one_locked();  // before the queue takes the op, as in enqueue_write()
   op.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t seq = op.seq;
   // Recorded as a fill either way: a loaded value is not this cache's own write (which reads
@@ -660,10 +687,12 @@ Result<Loaded> call_loader(const Context& ctx, std::string_view key, const Loade
 Result<Produced> Cache::Impl::run_loader(const Context& ctx, std::string_view key,
                                          const engine::LoadRequest& load) {
   counters_.add(kLoads);
+  ++engine::latency::loads_run_here;
   const auto started = std::chrono::steady_clock::now();
   Result<Loaded> loaded = call_loader(ctx, key, load.loader);
-  return produced_from_loaded(ctx, std::move(loaded), std::chrono::steady_clock::now() - started,
-                              load.ttl);
+  const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - started;
+  latencies_.record(engine::Timed::load, static_cast<std::uint64_t>(took.count()));
+  return produced_from_loaded(ctx, std::move(loaded), took, load.ttl);
 }
 
 Result<Produced> Cache::Impl::produced_from_loaded(
@@ -708,6 +737,7 @@ std::vector<Result<Produced>> Cache::Impl::run_batch_loader(const Context& ctx,
                                                             std::span<const std::string_view> keys,
                                                             const BatchLoader& batch) {
   counters_.add(kLoads, keys.size());
+  ++engine::latency::loads_run_here;
   const auto started = std::chrono::steady_clock::now();
   Result<std::vector<Result<Loaded>>> loaded = [&]() -> Result<std::vector<Result<Loaded>>> {
     try {
@@ -721,7 +751,8 @@ std::vector<Result<Produced>> Cache::Impl::run_batch_loader(const Context& ctx,
   if (loaded && loaded->size() != keys.size())
     loaded = fail(errc::invalid_argument, "get_or_load_many: the batch loader answered ",
                   loaded->size(), " results for ", keys.size(), " keys; nothing cached");
-  const auto took = std::chrono::steady_clock::now() - started;
+  const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - started;
+  latencies_.record(engine::Timed::load, static_cast<std::uint64_t>(took.count()));
   std::vector<Result<Produced>> out;
   out.reserve(keys.size());
   for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -754,7 +785,7 @@ std::vector<Result<Produced>> Cache::Impl::produce_many(const Context& ctx,
         if (batch != nullptr) to_load.push_back(i);
         continue;
       }
-      if (!ctx.done()) counters_.add(kL2Errors);
+      if (!ctx.done()) count_l2_error(out[i].error());
       if (batch != nullptr && options_.when_l2_down == L2DownPolicy::load && !ctx.done()) {
         provenance[i] = Provenance::loaded_as_l2_unreadable;
         to_load.push_back(i);
@@ -800,7 +831,10 @@ CacheStats Cache::Impl::stats() const {
   s.l2_coherent = (current_epoch() & 1) == 0;
   s.l2_hits = counters_.sum(kL2Hits);
   s.l2_misses = counters_.sum(kL2Misses);
-  s.l2_errors = counters_.sum(kL2Errors);
+  for (std::size_t i = 0; i < s.l2_errors.by_code.size(); ++i)
+    s.l2_errors.by_code[i] = counters_.sum(kL2ErrorsFirst + i);
+  s.sets = counters_.sum(kSets);
+  s.purges = counters_.sum(kPurges);
   for (const auto& shard : shards_) {
     s.evictions += shard->evictions();
     s.expirations += shard->expirations();
@@ -831,6 +865,27 @@ CacheStats Cache::Impl::stats() const {
     s.l2_unreadable_values = health.unreadable_values;
   }
   return s;
+}
+
+Metrics Cache::Impl::metrics() const {
+  Metrics m;
+  m.stats = stats();
+  for (std::size_t op = 0; op < kOpCount; ++op)
+    for (std::size_t tier = 0; tier < kTierCount; ++tier)
+      m.calls[op][tier] = latencies_.call_snapshot(static_cast<Op>(op), static_cast<Tier>(tier));
+  m.l2_reads = latencies_.snapshot(engine::Timed::l2_read);
+  m.loads = latencies_.snapshot(engine::Timed::load);
+  m.write_batches = latencies_.snapshot(engine::Timed::write_batch);
+  m.write_batch_sizes = latencies_.snapshot(engine::Timed::write_batch_size);
+  return m;
+}
+
+Result<void> Cache::Impl::attach_endpoint() {
+  MetricsEndpoint* endpoint = options_.metrics.endpoint.get();
+  if (endpoint == nullptr) return {};
+  if (auto attached = endpoint->attach([this] { return metrics(); }); !attached) return attached;
+  endpoint_attached_ = true;
+  return {};
 }
 
 bool Cache::Impl::check_invariants() const {
@@ -935,6 +990,10 @@ Result<void> Cache::close(const Context& ctx) {
 
 CacheStats Cache::stats() const {
   return impl_->stats();
+}
+
+Metrics Cache::metrics() const {
+  return impl_->metrics();
 }
 
 const Options& Cache::options() const {

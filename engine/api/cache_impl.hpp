@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/base/latencies.hpp"
 #include "engine/base/spin_budget.hpp"
 #include "engine/base/striped_counter.hpp"
 #include "engine/l1/shard_table.hpp"
@@ -32,6 +33,7 @@
 #include "tiercache/backend.hpp"
 #include "tiercache/cache.hpp"
 #include "tiercache/detail/typed_access.hpp"
+#include "tiercache/metrics.hpp"
 
 namespace tiercache {
 
@@ -91,6 +93,10 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
                                                      void* state);
 
   CacheStats stats() const;
+  Metrics metrics() const;
+  // Publishes metrics() through Options.metrics.endpoint, if there is one; called once the Impl
+  // is built, since a scrape may come at once.
+  Result<void> attach_endpoint();
   bool check_invariants() const;
   const Options& options() const noexcept { return options_; }
 
@@ -127,16 +133,13 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
                               const detail::TypedValues& values, detail::TypedAccess::Visit visit,
                               void* state);
 
-  // Queues `op` (kind, key, value, expiry, hash set; `key` and `value` are the caller's views
-  // of its key and value, which outlive the call, unlike the op's once the queue takes it)
-  // under its key's shard lock, changing L1 in the same step only if the queue took it; applies
-  // the QueueFullPolicy; waits in sync mode.
-  Result<void> queue_write(const Context& ctx, std::string_view key, std::string_view value,
-                           engine::WriteOp& op);
   // What a queued write's caller may wait on (Writer::await); null when there is nothing to
   // wait for (async mode, or no L2).
   using WriteWait = std::shared_ptr<engine::OneShot<Result<void>>>;
-  // queue_write() without the wait.
+  // Queues `op` (kind, key, value, expiry, hash set; `key` and `value` are the caller's views
+  // of its key and value, which outlive the call, unlike the op's once the queue takes it)
+  // under its key's shard lock, changing L1 in the same step only if the queue took it; applies
+  // the QueueFullPolicy. The caller waits on what it returns (sync mode).
   Result<WriteWait> enqueue_write(const Context& ctx, std::string_view key, std::string_view value,
                                   engine::WriteOp& op);
   // set() without the wait.
@@ -203,7 +206,8 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
     kLoadFailures,
     kL2Hits,
     kL2Misses,
-    kL2Errors,
+    kSets,
+    kPurges,
     kInvalidations,
     kKeysErased,
     kFlushesHeard,
@@ -212,14 +216,20 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
     kNegativeHits,
     kNegativeLoads,
     kDecodeFailures,
-    kCounterCount
+    // L2 read errors, one counter per ErrorCounts slot.
+    kL2ErrorsFirst,
+    kCounterCount = kL2ErrorsFirst + std::tuple_size_v<decltype(ErrorCounts::by_code)>
   };
+  void count_l2_error(const Error& error) noexcept {
+    counters_.add(kL2ErrorsFirst + ErrorCounts::slot(error.code));
+  }
 
   Options options_;
   std::vector<std::unique_ptr<engine::ShardTable>> shards_;
   std::vector<engine::PendingWrites> pending_;  // per shard, under its writer lock
   unsigned shard_shift_ = 0;
   engine::StripedCounters<kCounterCount> counters_;
+  engine::Latencies latencies_{options_.metrics.latencies, options_.metrics.sample_every};
   // Refresh threads only where something refreshes.
   engine::MissPath miss_{*this, options_.early_refresh_beta != 0 ||
                                         options_.refresh_ahead.count() != 0 ||
@@ -244,6 +254,8 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   ChangesHeard changes_heard_ = ChangesHeard::none;
   std::shared_ptr<Backend> l2_;
   std::unique_ptr<engine::Writer> writer_;
+  // Options.metrics.endpoint once attach_endpoint() succeeded: detached first in ~Impl.
+  bool endpoint_attached_ = false;
 };
 
 }  // namespace tiercache

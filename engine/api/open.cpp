@@ -30,7 +30,10 @@ Result<Cache> Cache::open_typed(const Options& options, std::size_t typed_object
   }
   if (auto bad = check_with_backend(*completed, l2.get()); !bad)
     return std::unexpected(std::move(bad.error()));
-  return Cache(std::make_unique<Impl>(*completed, std::move(l2), typed_object_bytes));
+  auto impl = std::make_unique<Impl>(*completed, std::move(l2), typed_object_bytes);
+  if (auto attached = impl->attach_endpoint(); !attached)
+    return std::unexpected(std::move(attached.error()));
+  return Cache(std::move(impl));
 }
 
 Result<Cache> Cache::open(const Options& options) {
@@ -46,7 +49,10 @@ Result<Cache> CacheTestAccess::open_with(const Options& options, std::unique_ptr
   if (!completed) return std::unexpected(std::move(completed.error()));
   if (auto bad = check_with_backend(*completed, l2.get()); !bad)
     return std::unexpected(std::move(bad.error()));
-  return Cache(std::make_unique<Cache::Impl>(*completed, std::move(l2)));
+  auto impl = std::make_unique<Cache::Impl>(*completed, std::move(l2));
+  if (auto attached = impl->attach_endpoint(); !attached)
+    return std::unexpected(std::move(attached.error()));
+  return Cache(std::move(impl));
 }
 
 }  // namespace tiercache

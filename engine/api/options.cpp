@@ -45,7 +45,10 @@ std::string to_string(const Options& o) {
     << "ms stale_while_revalidate=" << o.stale_while_revalidate.count()
     << "ms refresh_threads=" << o.refresh_threads << " ttl_jitter=" << o.ttl_jitter
     << " when_l2_down=" << (o.when_l2_down == L2DownPolicy::fail ? "fail" : "load")
-    << " stale_if_l2_down=" << (o.stale_if_l2_down ? "true" : "false");
+    << " stale_if_l2_down=" << (o.stale_if_l2_down ? "true" : "false")
+    << " metrics.latencies=" << (o.metrics.latencies ? "true" : "false")
+    << " metrics.sample_every=" << o.metrics.sample_every
+    << " metrics.endpoint=" << (o.metrics.endpoint ? "on" : "off");
   if (o.backend) return std::move(s).str() + " backend=own";
   if (!r.is_configured()) return std::move(s).str() + " redis=off";
   // The password is never printed.
@@ -85,6 +88,8 @@ constexpr std::size_t kMaxShards = 1024;
 constexpr double kMaxEarlyRefreshBeta = 16;
 // Background refresh threads a cache may start.
 constexpr std::size_t kMaxRefreshThreads = 64;
+// The rarest sampling of L1-only calls (Options.metrics.sample_every).
+constexpr std::uint32_t kMaxSampleEvery = 65536;
 // Longest key the entry header can describe (a 16-bit length).
 constexpr std::size_t kMaxKeyBytesLimit = 65535;
 // Longest value the entry header can describe (a 32-bit length).
@@ -171,6 +176,9 @@ Result<Options> complete_options(const Options& in, std::size_t typed_object_byt
   if (o.refresh_threads > kMaxRefreshThreads)
     return fail(errc::invalid_argument, "Options.refresh_threads is ", o.refresh_threads,
                 "; must be <= ", kMaxRefreshThreads);
+  if (!std::has_single_bit(o.metrics.sample_every) || o.metrics.sample_every > kMaxSampleEvery)
+    return fail(errc::invalid_argument, "Options.metrics.sample_every is ", o.metrics.sample_every,
+                "; must be a power of two in [1, ", kMaxSampleEvery, "]");
   if (o.negative_ttl.count() < 0 || o.negative_ttl > kMaxTtl)
     return fail(errc::invalid_argument, "Options.negative_ttl is ", o.negative_ttl.count(),
                 "ms; must be in [0, ", kMaxTtl.count(), "] (0: not found is not cached)");

@@ -62,8 +62,9 @@ Result<void> Cache::Impl::visit_produced(std::uint64_t hash, std::string_view ke
 Result<void> Cache::Impl::get_decoded(const Context& ctx, std::string_view key,
                                       const detail::TypedValues& values, const TypedLoad& load,
                                       detail::TypedAccess::Visit visit, void* state) {
-  const std::uint64_t h = hash_key(key);
   const bool with_loader = load.make != nullptr;
+  engine::CallTimer timer(latencies_, with_loader ? Op::get_or_load : Op::get);
+  const std::uint64_t h = hash_key(key);
   Error decode_error;
   const engine::Lookup found = read_decoded_l1(
       h, key, with_loader, values,
@@ -77,6 +78,7 @@ Result<void> Cache::Impl::get_decoded(const Context& ctx, std::string_view key,
     case engine::Lookup::hit_refresh:
     case engine::Lookup::hit_stale: {
       if (!with_loader) return {};
+      timer.left_l1();
       const Loader loader = load.make(load.state);
       const engine::LoadRequest request{loader, load.ttl};
       std::optional<Result<std::string>> refreshed =
@@ -95,6 +97,7 @@ Result<void> Cache::Impl::get_decoded(const Context& ctx, std::string_view key,
   // leave L1, so that the next read asks L2 again.
   if (decode_error.code) return undecodable(h, key, std::move(decode_error));
   if (!l2_ && !with_loader) return not_found_typed();
+  timer.left_l1();
   std::optional<Loader> loader;
   std::optional<engine::LoadRequest> request;
   if (with_loader) {
@@ -113,6 +116,7 @@ Result<std::vector<Result<void>>> Cache::Impl::get_many_decoded(
   if (auto closed = check_open("get_many"); !closed)
     return std::unexpected(std::move(closed.error()));
   if (keys.empty()) return fail(errc::invalid_argument, "get_many: no keys");
+  engine::CallTimer timer(latencies_, Op::get_many);
   std::vector<Result<void>> results(keys.size());
   // Each distinct missed key is served once; its other positions take the same answer.
   std::unordered_map<std::string_view, std::size_t> missed_index;
@@ -148,6 +152,7 @@ Result<std::vector<Result<void>>> Cache::Impl::get_many_decoded(
     }
   }
   if (missed.empty()) return results;
+  timer.left_l1();
   std::vector<Result<std::string>> served = miss_.serve_many(ctx, missed, nullptr, nullptr);
   for (std::size_t j = 0; j < missed.size(); ++j) {
     for (const std::size_t i : missed_at[j]) {

@@ -37,11 +37,13 @@ bool by_seq(const WriteOp& a, const WriteOp& b) {
 
 }  // namespace
 
-Writer::Writer(Backend& backend, const WriterOptions& options, Settled settled)
+Writer::Writer(Backend& backend, const WriterOptions& options, Settled settled,
+               Latencies* latencies)
     : backend_(backend),
       options_(options),
       settled_(std::move(settled)),
-      queue_(options.queue_max_ops, options.queue_max_bytes) {
+      queue_(options.queue_max_ops, options.queue_max_bytes),
+      latencies_(latencies) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -101,7 +103,8 @@ WriterStats Writer::stats() const {
   s.batches = batches_.load(std::memory_order_relaxed);
   s.sent = sent_.load(std::memory_order_relaxed);
   s.coalesced = coalesced_.load(std::memory_order_relaxed);
-  s.failed = failed_.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < failed_.size(); ++i)
+    s.failed.by_code[i] = failed_[i].load(std::memory_order_relaxed);
   s.retried = retried_.load(std::memory_order_relaxed);
   s.refused = refused_.load(std::memory_order_relaxed);
   s.dropped = dropped_.load(std::memory_order_relaxed);
@@ -272,6 +275,10 @@ bool Writer::send_next() {
   coalesced_.fetch_add(b.ops.size() - writes.size(), std::memory_order_relaxed);
   b.replies = std::make_shared<OneShot<std::vector<Result<void>>>>();
   b.deadline = std::chrono::steady_clock::now() + options_.batch_timeout;
+  if (latencies_ != nullptr) {
+    b.sent_ns = now_ns();
+    latencies_->record(Timed::write_batch_size, writes.size());
+  }
   const std::size_t write_count = writes.size();
   // Owns what it touches: the answer may come after the writer is gone (a batch past its
   // batch_timeout is settled without it).
@@ -295,6 +302,7 @@ void Writer::settle_front() {
   // Answered, or past its deadline: this wait does not block.
   const Context until = Context::background().with_deadline(b.deadline);
   Result<std::vector<Result<void>>> answer = b.replies->wait(until, "write batch");
+  if (answer && latencies_ != nullptr) latencies_->record(Timed::write_batch, now_ns() - b.sent_ns);
   const bool stopping = stopping_.load(std::memory_order_acquire);
   const Result<void> unanswered =
       fail(errc::timeout, "L2 did not answer a write batch within batch_timeout (",
@@ -308,7 +316,7 @@ void Writer::settle_front() {
     if (outcome) {
       finished.push_back({&op, outcome, true});
     } else if (!is_in_doubt(outcome.error())) {
-      failed_.fetch_add(1, std::memory_order_relaxed);
+      failed_[ErrorCounts::slot(outcome.error().code)].fetch_add(1, std::memory_order_relaxed);
       finished.push_back({&op, outcome, false});
     } else if (stopping) {
       finished.push_back({&op,
@@ -316,7 +324,8 @@ void Writer::settle_front() {
                                outcome.error().detail, ")"),
                           false});
     } else if (++op.attempts >= kMaxAttempts) {
-      failed_.fetch_add(1, std::memory_order_relaxed);
+      failed_[static_cast<std::size_t>(errc::backend_error)].fetch_add(1,
+                                                                       std::memory_order_relaxed);
       finished.push_back(
           {&op,
            fail(errc::backend_error, "L2 lost this write ", static_cast<int>(kMaxAttempts),

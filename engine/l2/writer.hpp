@@ -25,6 +25,7 @@
 //     cannot take in one attempt is answered with errc::closed.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -35,10 +36,12 @@
 #include <thread>
 #include <vector>
 
+#include "engine/base/latencies.hpp"
 #include "engine/l2/write_queue.hpp"
 #include "tiercache/backend.hpp"
 #include "tiercache/context.hpp"
 #include "tiercache/options.hpp"
+#include "tiercache/stats.hpp"
 
 namespace tiercache::engine {
 
@@ -46,7 +49,7 @@ struct WriterStats {
   std::uint64_t batches = 0;    // pipelines sent
   std::uint64_t sent = 0;       // writes in them, after coalescing
   std::uint64_t coalesced = 0;  // writes made redundant by a later write to the same key
-  std::uint64_t failed = 0;     // writes L2 answered with a final error
+  ErrorCounts failed;           // writes L2 answered with a final error, or given up
   std::uint64_t retried = 0;    // writes sent again after they were in doubt
   std::uint64_t refused = 0;    // set/purge refused with overloaded
   std::uint64_t dropped = 0;    // queued writes dropped for room (QueueFullPolicy::drop_oldest)
@@ -66,7 +69,9 @@ class Writer {
   // (W4). Runs on the writer thread or on a caller's (drop_oldest), with no writer lock held.
   using Settled = std::function<void(std::span<const SettledWrite>)>;
 
-  Writer(Backend& backend, const WriterOptions& options, Settled settled);
+  // `latencies`: where batch round trips and sizes are recorded; null: nowhere.
+  Writer(Backend& backend, const WriterOptions& options, Settled settled,
+         Latencies* latencies = nullptr);
   // Sends what is queued while L2 takes it; answers the rest with errc::closed.
   ~Writer();
 
@@ -102,6 +107,7 @@ class Writer {
     std::vector<std::pair<std::uint64_t, std::uint32_t>> keys;
     std::shared_ptr<OneShot<std::vector<Result<void>>>> replies;
     std::chrono::steady_clock::time_point deadline;  // sent + batch_timeout
+    std::uint64_t sent_ns = 0;                       // engine::now_ns() when sent
     bool alone = false;  // a write that came back in doubt too often: nothing else in flight
 
     // Whether this batch holds a write to op's key.
@@ -141,7 +147,10 @@ class Writer {
   std::deque<Batch> in_flight_;
 
   // Written by the writer thread only, read by stats(): relaxed counters.
-  std::atomic<std::uint64_t> batches_{0}, sent_{0}, coalesced_{0}, failed_{0}, retried_{0};
+  std::atomic<std::uint64_t> batches_{0}, sent_{0}, coalesced_{0}, retried_{0};
+  std::array<std::atomic<std::uint64_t>, std::tuple_size_v<decltype(ErrorCounts::by_code)>>
+      failed_{};
+  Latencies* const latencies_;
   // Written by callers.
   std::atomic<std::uint64_t> refused_{0}, dropped_{0};
   std::thread thread_;

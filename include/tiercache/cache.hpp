@@ -23,6 +23,7 @@
 #include "tiercache/context.hpp"
 #include "tiercache/error.hpp"
 #include "tiercache/loader.hpp"
+#include "tiercache/metrics.hpp"
 #include "tiercache/options.hpp"
 #include "tiercache/stats.hpp"
 
@@ -103,6 +104,9 @@ class Cache {
   [[nodiscard]] Result<void> close(const Context& ctx);
 
   CacheStats stats() const;
+  // The counters and the latency histograms (tiercache/metrics.hpp); allocates ~100 KiB, for a
+  // scrape now and then, not for every call.
+  Metrics metrics() const;
   // The options the cache runs with, after open() filled in the automatic ones.
   const Options& options() const;
 

@@ -4,15 +4,43 @@
 // counter may lag a concurrent operation by that operation.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "tiercache/error.hpp"
+
 namespace tiercache {
+
+// Failures counted by their error code: [errc::timeout] and so on; total() sums them.
+struct ErrorCounts {
+  // Index 0 ("no error") stays 0; one slot per errc.
+  std::array<std::uint64_t, static_cast<std::size_t>(errc::buffer_too_small) + 1> by_code{};
+
+  // The slot `code` counts in: its errc, or backend_error for a code of another category.
+  static std::size_t slot(const std::error_code& code) noexcept {
+    const auto value = static_cast<std::size_t>(code.value());
+    return code.category() == error_category() && value > 0 &&
+                   value < std::tuple_size_v<decltype(by_code)>
+               ? value
+               : static_cast<std::size_t>(errc::backend_error);
+  }
+  std::uint64_t operator[](errc code) const noexcept {
+    return by_code[static_cast<std::size_t>(code)];
+  }
+  std::uint64_t total() const noexcept {
+    std::uint64_t sum = 0;
+    for (const std::uint64_t n : by_code) sum += n;
+    return sum;
+  }
+};
 
 struct CacheStats {
   std::uint64_t l1_hits = 0;         // get / get_into / get_or_load answered from L1
   std::uint64_t l1_misses = 0;       // ... not answered from L1 (absent, expired or loading)
+  std::uint64_t sets = 0;            // values set (set, set_many) and taken by L1
+  std::uint64_t purges = 0;          // purges taken by L1
   std::uint64_t loads = 0;           // loader calls started by get_or_load
   std::uint64_t negative_loads = 0;  // ... that answered "no such key" (Loaded::absent)
   std::uint64_t load_failures = 0;   // ... that returned an error (other than not_found, which
@@ -31,7 +59,7 @@ struct CacheStats {
   std::uint64_t coalesced = 0;    // L1 misses that waited on another caller's load or L2 read
   std::uint64_t l2_hits = 0;      // L1 misses answered by L2
   std::uint64_t l2_misses = 0;    // L1 misses L2 did not have either
-  std::uint64_t l2_errors = 0;    // L2 reads that failed (down, timeout, error reply)
+  ErrorCounts l2_errors;          // L2 reads that failed (down, timeout, error reply), per key
   std::uint64_t evictions = 0;    // entries removed to make room
   std::uint64_t expirations = 0;  // expired entries reclaimed by the CLOCK sweep
   std::size_t entries = 0;        // entries in L1 now (values and cached "no such key"s, not
@@ -49,7 +77,7 @@ struct CacheStats {
   std::uint64_t write_batches = 0;     // pipelines sent to L2
   std::uint64_t writes_sent = 0;       // writes in them, after coalescing
   std::uint64_t writes_coalesced = 0;  // writes made redundant by a later one to the same key
-  std::uint64_t write_errors = 0;      // writes L2 refused, or given up (backend_error)
+  ErrorCounts write_errors;            // writes L2 refused, or given up (backend_error)
   std::uint64_t writes_retried = 0;    // writes sent again after L2 was lost
   std::uint64_t writes_refused = 0;    // set/purge refused with overloaded: queue full
   std::uint64_t writes_dropped = 0;    // queued writes dropped for room (drop_oldest)
