@@ -1,0 +1,330 @@
+// Counters and latency histograms: exact counts from several threads, buckets and quantiles
+// within their stated error, and which calls are timed into which histogram.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "tests/support/redis_cache.hpp"
+#include "tests/support/test_support.hpp"
+
+using namespace std::chrono_literals;
+using tiercache::Cache;
+using tiercache::errc;
+using tiercache::Histogram;
+using tiercache::Loaded;
+using tiercache::Metrics;
+using tiercache::Op;
+using tiercache::Options;
+using tiercache::Result;
+using tiercache::Tier;
+
+namespace {
+
+const Histogram& calls(const Metrics& m, Op op, Tier tier) {
+  return m.calls[static_cast<std::size_t>(op)][static_cast<std::size_t>(tier)];
+}
+
+std::uint64_t all_calls(const Metrics& m) {
+  std::uint64_t n = 0;
+  for (const auto& by_tier : m.calls)
+    for (const Histogram& h : by_tier) n += h.count();
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("every bucket holds the values between its bounds and powers of two are bounds",
+          "[metrics]") {
+  for (std::size_t i = 1; i < Histogram::kBuckets; ++i) {
+    const std::uint64_t lo = Histogram::lower_bound(i);
+    const std::uint64_t hi = Histogram::upper_bound(i);
+    REQUIRE(lo < hi);
+    REQUIRE(Histogram::bucket_of(lo + 1) == i);
+    REQUIRE(Histogram::bucket_of(hi) == i);
+    REQUIRE(Histogram::bucket_of(lo) == i - 1);
+    // Narrow enough for the stated error: past the exact buckets, the width is at most 1/16 of
+    // the values it holds.
+    if (i >= Histogram::kSubBuckets) REQUIRE((hi - lo) * Histogram::kSubBuckets <= lo + 1);
+  }
+  CHECK(Histogram::bucket_of(0) == 0);
+  CHECK(Histogram::bucket_of(1) == 0);
+  for (unsigned k = 0; k <= Histogram::kMaxTrackedBits; ++k) {
+    const std::uint64_t p = std::uint64_t{1} << k;
+    CHECK(Histogram::upper_bound(Histogram::bucket_of(p)) == p);
+  }
+  // Past the range: the last bucket.
+  CHECK(Histogram::bucket_of(Histogram::kMaxTracked * 4) == Histogram::kBuckets - 1);
+}
+
+TEST_CASE("known values land in the right buckets and count below powers of two exactly",
+          "[metrics]") {
+  Histogram h;
+  CHECK(h.count() == 0);
+  CHECK(h.quantile(0.5) == 0);
+  CHECK(h.count_at_most(1'000'000) == 0);
+  for (const std::uint64_t v : {31, 32, 33, 64, 65, 1'000'000}) h.record(v);
+  CHECK(h.count() == 6);
+  CHECK(h.sum() == 31 + 32 + 33 + 64 + 65 + 1'000'000);
+  CHECK(h.count_at_most(16) == 0);
+  CHECK(h.count_at_most(32) == 2);
+  CHECK(h.count_at_most(64) == 4);
+  CHECK(h.count_at_most(128) == 5);
+  CHECK(h.count_at_most(std::uint64_t{1} << 20) == 6);
+  CHECK(h.count_in(Histogram::bucket_of(33)) == 1);
+  // A value past the range counts in the last bucket and in the sum as it is.
+  Histogram big;
+  big.record(Histogram::kMaxTracked * 2);
+  CHECK(big.count_in(Histogram::kBuckets - 1) == 1);
+  CHECK(big.sum() == Histogram::kMaxTracked * 2);
+}
+
+TEST_CASE("quantiles are within the stated relative error and histograms merge exactly",
+          "[metrics]") {
+  std::mt19937_64 rng(7);
+  // Log-uniform over 1 us .. 1 s: every octave of the range.
+  std::uniform_real_distribution<double> exponent(3, 9);
+  std::vector<std::uint64_t> values;
+  Histogram a;
+  Histogram b;
+  for (int i = 0; i < 20'000; ++i) {
+    const auto v = static_cast<std::uint64_t>(std::pow(10.0, exponent(rng)));
+    values.push_back(v);
+    (i % 2 == 0 ? a : b).record(v);
+  }
+  Histogram merged;
+  merged.merge(a);
+  merged.merge(b);
+  CHECK(merged.count() == values.size());
+  CHECK(merged.sum() == a.sum() + b.sum());
+  std::sort(values.begin(), values.end());
+  for (const double q : {0.0, 0.01, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0}) {
+    const auto rank = std::max<std::size_t>(
+        1, static_cast<std::size_t>(std::ceil(q * static_cast<double>(values.size()))));
+    const double exact = static_cast<double>(values[rank - 1]);
+    const double got = static_cast<double>(merged.quantile(q));
+    INFO("q " << q << " exact " << exact << " got " << got);
+    CHECK(std::abs(got - exact) <= exact * Histogram::kRelativeError);
+  }
+}
+
+TEST_CASE("counters match the operations of several threads exactly", "[metrics]") {
+  // Room for everything: no eviction.
+  Cache cache = test::open_cache({.l1 = {.max_bytes = 64 << 20}});
+  constexpr int kThreads = 4;
+  constexpr int kKeys = 500;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&cache, t] {
+      const auto key = [t](int i) { return "t" + std::to_string(t) + "-" + std::to_string(i); };
+      for (int i = 0; i < kKeys; ++i)
+        if (!cache.set(test::ctx(), key(i), "v")) std::abort();
+      for (int i = 0; i < kKeys; ++i)
+        if (cache.get(test::ctx(), key(i)) != "v") std::abort();  // hits
+      for (int i = 0; i < kKeys; ++i)
+        if (cache.get(test::ctx(), key(i) + "x")) std::abort();  // misses
+      for (int i = 0; i < kKeys / 2; ++i)
+        if (!cache.purge(test::ctx(), key(i))) std::abort();
+    });
+  }
+  for (auto& t : threads) t.join();
+  const tiercache::CacheStats s = cache.stats();
+  CHECK(s.sets == kThreads * kKeys);
+  CHECK(s.l1_hits == kThreads * kKeys);
+  CHECK(s.l1_misses == kThreads * kKeys);
+  CHECK(s.purges == kThreads * kKeys / 2);
+  CHECK(s.entries == kThreads * kKeys / 2);
+  CHECK(s.evictions == 0);
+}
+
+TEST_CASE("evictions and entries add up to the values set", "[metrics]") {
+  Cache cache = test::open_cache({.l1 = {.max_bytes = 1 << 20, .max_value_bytes = 1024, .shards = 1}});
+  constexpr int kKeys = 20'000;
+  const std::string value(100, 'v');
+  for (int i = 0; i < kKeys; ++i) REQUIRE(cache.set(test::ctx(), "k" + std::to_string(i), value));
+  const tiercache::CacheStats s = cache.stats();
+  CHECK(s.sets == kKeys);
+  CHECK(s.evictions > 0);
+  CHECK(s.entries + s.evictions == kKeys);
+}
+
+TEST_CASE("one load for many callers: the others count as coalesced and wait as L2 callers",
+          "[metrics]") {
+  Cache cache = test::open_cache({.metrics = {.sample_every = 1}});
+  constexpr int kWaiters = 5;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> loader_calls{0};
+  const tiercache::Loader loader = [&](const tiercache::Context&,
+                                       std::string_view) -> Result<Loaded> {
+    loader_calls.fetch_add(1);
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return release; });
+    return Loaded("v");
+  };
+  std::vector<std::thread> threads;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < kWaiters + 1; ++i)
+    threads.emplace_back([&] {
+      if (cache.get_or_load(test::ctx(), "k", loader) == "v") answered.fetch_add(1);
+    });
+  test::wait_until(
+      5s, [&] { return cache.stats().coalesced == kWaiters; },
+      "every other caller waits on the one load");
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  for (auto& t : threads) t.join();
+  CHECK(answered.load() == kWaiters + 1);
+  CHECK(loader_calls.load() == 1);
+  const Metrics m = cache.metrics();
+  CHECK(m.stats.loads == 1);
+  CHECK(m.stats.coalesced == kWaiters);
+  CHECK(m.loads.count() == 1);
+  // The leader reached the origin; the others waited on it.
+  CHECK(calls(m, Op::get_or_load, Tier::origin).count() == 1);
+  CHECK(calls(m, Op::get_or_load, Tier::l2).count() == kWaiters);
+  REQUIRE(cache.get_or_load(test::ctx(), "k", loader) == "v");
+  CHECK(calls(cache.metrics(), Op::get_or_load, Tier::l1).count() == 1);
+}
+
+TEST_CASE("calls answered by L1 are timed one in sample_every and slow ones always", "[metrics]") {
+  constexpr std::uint32_t kEvery = 64;
+  Cache cache = test::open_cache({.metrics = {.sample_every = kEvery}});
+  REQUIRE(cache.set(test::ctx(), "k", "v"));
+  const std::uint64_t sets_timed = all_calls(cache.metrics());
+  // The per-thread count makes exactly one call of any kEvery consecutive ones timed.
+  for (std::uint32_t i = 0; i < kEvery * 10; ++i) REQUIRE(cache.get(test::ctx(), "k") == "v");
+  const Metrics m = cache.metrics();
+  CHECK(all_calls(m) - sets_timed == 10);
+  CHECK(calls(m, Op::get, Tier::l1).count() == 10);
+  // A loader that takes >= 2 ms: always timed, however rarely sampled, and in the right place.
+  const tiercache::Loader slow = [](const tiercache::Context&, std::string_view) -> Result<Loaded> {
+    std::this_thread::sleep_for(2ms);
+    return Loaded("v");
+  };
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(cache.get_or_load(test::ctx(), "slow" + std::to_string(i), slow) == "v");
+  const Metrics after = cache.metrics();
+  const Histogram& origin = calls(after, Op::get_or_load, Tier::origin);
+  CHECK(origin.count() == 3);
+  CHECK(after.loads.count() == 3);
+  // Nothing at or below 2 ms - 1 ns; the median at least 2 ms, within the error.
+  CHECK(after.loads.count_at_most(1'999'999) == 0);
+  CHECK(static_cast<double>(after.loads.quantile(0.5)) >= 2e6 * (1 - Histogram::kRelativeError));
+  CHECK(origin.count_at_most(1'999'999) == 0);
+  CHECK(after.loads.sum() >= 3 * 2'000'000);
+}
+
+TEST_CASE("latencies off: no histogram counts, every counter does", "[metrics]") {
+  Cache cache = test::open_cache({.metrics = {.latencies = false, .sample_every = 1}});
+  REQUIRE(cache.set(test::ctx(), "k", "v"));
+  REQUIRE(cache.get(test::ctx(), "k") == "v");
+  REQUIRE(cache.get_or_load(test::ctx(), "j", [](const tiercache::Context&, std::string_view) {
+    return Result<Loaded>(Loaded("w"));
+  }) == "w");
+  const Metrics m = cache.metrics();
+  CHECK(all_calls(m) == 0);
+  CHECK(m.loads.count() == 0);
+  CHECK(m.stats.sets == 1);
+  CHECK(m.stats.l1_hits == 1);
+  CHECK(m.stats.loads == 1);
+}
+
+TEST_CASE("sample_every must be a power of two up to 65536", "[metrics]") {
+  for (const std::uint32_t bad : {0u, 3u, 100u, 131072u}) {
+    auto cache = Cache::open({.metrics = {.sample_every = bad}});
+    REQUIRE(!cache);
+    CHECK(cache.error() == errc::invalid_argument);
+    CHECK(cache.error().detail.find("sample_every") != std::string::npos);
+  }
+  CHECK(Cache::open({.metrics = {.sample_every = 1}}));
+  CHECK(Cache::open({.metrics = {.sample_every = 65536}}));
+}
+
+TEST_CASE("with Redis every L2 read, write batch and miss is timed", "[metrics][redis]") {
+  test::RedisServer redis;
+  // Sampled so rarely that only calls past L1 are timed here.
+  Cache cache = test::open_cache(redis, {.metrics = {.sample_every = 65536}});
+  constexpr int kKeys = 50;
+  for (int i = 0; i < kKeys; ++i) REQUIRE(cache.set(test::ctx(), "k" + std::to_string(i), "v"));
+  REQUIRE(cache.flush(test::ctx()));
+  Cache other = test::open_cache(redis, {.metrics = {.sample_every = 65536}});
+  for (int i = 0; i < kKeys; ++i) REQUIRE(other.get(test::ctx(), "k" + std::to_string(i)) == "v");
+  REQUIRE(other.get(test::ctx(), "absent").error() == errc::not_found);
+  const Metrics read_side = other.metrics();
+  CHECK(read_side.stats.l2_hits == kKeys);
+  CHECK(read_side.stats.l2_misses == 1);
+  CHECK(read_side.l2_reads.count() == kKeys + 1);
+  CHECK(calls(read_side, Op::get, Tier::l2).count() == kKeys + 1);
+  CHECK(read_side.l2_reads.quantile(0.5) > 0);
+
+  const Metrics write_side = cache.metrics();
+  CHECK(write_side.write_batches.count() == write_side.stats.write_batches);
+  CHECK(write_side.write_batch_sizes.count() == write_side.stats.write_batches);
+  CHECK(write_side.write_batch_sizes.sum() == write_side.stats.writes_sent);
+  CHECK(write_side.stats.writes_sent + write_side.stats.writes_coalesced == kKeys);
+  CHECK(calls(write_side, Op::flush, Tier::l2).count() == 1);
+}
+
+TEST_CASE("L2 read errors count by their code", "[metrics][redis]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis, {.when_l2_down = tiercache::L2DownPolicy::fail});
+  redis.kill();
+  test::wait_until(
+      5s, [&] { return !cache.stats().l2_available; }, "the loss is seen");
+  REQUIRE(!cache.get(test::ctx(), "k"));
+  const tiercache::CacheStats s = cache.stats();
+  CHECK(s.l2_errors.total() == 1);
+  CHECK(s.l2_errors[errc::backend_unavailable] == 1);
+}
+
+TEST_CASE("writes dropped or refused for room are counted and add up", "[metrics][redis]") {
+  test::RedisServer redis;
+  Cache cache =
+      test::open_cache(redis, {.writer = {.when_full = tiercache::QueueFullPolicy::drop_oldest,
+                                          .queue_max_ops = 4,
+                                          .batch_max_ops = 1}});
+  redis.kill();
+  constexpr int kSets = 20;
+  for (int i = 0; i < kSets; ++i) REQUIRE(cache.set(test::ctx(), "k" + std::to_string(i), "v"));
+  const tiercache::CacheStats s = cache.stats();
+  CHECK(s.sets == kSets);
+  CHECK(s.writes_dropped > 0);
+  // Every accepted write is still waiting, was dropped, or failed for good: none got lost.
+  CHECK(s.writes_dropped + s.write_queue_depth + s.write_errors.total() == kSets);
+}
+
+TEST_CASE("metrics can be read while threads record", "[metrics][stress]") {
+  Cache cache = test::open_cache({.metrics = {.sample_every = 1}});
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+        const std::string key = std::to_string((i * 7 + t) % 100);
+        if (i % 4 == 0) {
+          (void)cache.set(test::ctx(), key, "v");
+        } else {
+          (void)cache.get(test::ctx(), key);
+        }
+      }
+    });
+  std::uint64_t last = 0;
+  for (int i = 0; i < 200; ++i) {
+    const std::uint64_t now = all_calls(cache.metrics());
+    CHECK(now >= last);  // counts only grow
+    last = now;
+  }
+  stop.store(true);
+  for (auto& t : threads) t.join();
+  const Metrics m = cache.metrics();
+  CHECK(all_calls(m) == m.stats.sets + m.stats.l1_hits + m.stats.l1_misses);
+}
