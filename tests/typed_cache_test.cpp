@@ -323,3 +323,20 @@ TEST_CASE("typed values through Redis: encoded once for L2, decoded once by anot
 }
 
 }  // namespace
+
+TEST_CASE("typed calls are timed and counted as the cache of bytes's", "[typed][metrics]") {
+  Products cache = open_products({.metrics = {.sample_every = 1}});
+  const tiercache::TypedLoader<Product> loader =
+      [](const tiercache::Context&, std::string_view) -> tiercache::Result<Product> {
+    return product(3);
+  };
+  REQUIRE(cache.get_or_load(test::ctx(), "p:3", loader).has_value());
+  for (int i = 0; i < 10; ++i) REQUIRE(cache.get(test::ctx(), "p:3").has_value());
+  const tiercache::Metrics m = cache.metrics();
+  const auto& get_or_load = m.calls[static_cast<std::size_t>(tiercache::Op::get_or_load)];
+  const auto& get = m.calls[static_cast<std::size_t>(tiercache::Op::get)];
+  CHECK(get_or_load[static_cast<std::size_t>(tiercache::Tier::origin)].count() == 1);
+  CHECK(get[static_cast<std::size_t>(tiercache::Tier::l1)].count() == 10);
+  CHECK(m.loads.count() == 1);
+  CHECK(m.stats.l1_hits == 10);
+}

@@ -131,6 +131,7 @@ class TypedCache {
   [[nodiscard]] Result<void> flush(const Context& ctx) { return cache_.flush(ctx); }
   [[nodiscard]] Result<void> close(const Context& ctx) { return cache_.close(ctx); }
   CacheStats stats() const { return cache_.stats(); }
+  Metrics metrics() const { return cache_.metrics(); }
   const Options& options() const { return cache_.options(); }
   // The cache of bytes underneath: its get answers the encoded bytes; a set of bytes there is
   // decoded at its first typed read (serialization then, if C cannot read them).
