@@ -449,7 +449,8 @@ tiercache::CacheStats sum_stats(const std::vector<tiercache::CacheStats>& all) {
     s.coalesced += one.coalesced;
     s.l2_hits += one.l2_hits;
     s.l2_misses += one.l2_misses;
-    for (std::size_t i = 0; i < s.l2_errors.by_code.size(); ++i) s.l2_errors.by_code[i] += one.l2_errors.by_code[i];
+    for (std::size_t i = 0; i < s.l2_errors.by_code.size(); ++i)
+      s.l2_errors.by_code[i] += one.l2_errors.by_code[i];
     s.evictions += one.evictions;
     s.expirations += one.expirations;
     s.entries += one.entries;
@@ -459,7 +460,8 @@ tiercache::CacheStats sum_stats(const std::vector<tiercache::CacheStats>& all) {
     s.write_batches += one.write_batches;
     s.writes_sent += one.writes_sent;
     s.writes_coalesced += one.writes_coalesced;
-    for (std::size_t i = 0; i < s.write_errors.by_code.size(); ++i) s.write_errors.by_code[i] += one.write_errors.by_code[i];
+    for (std::size_t i = 0; i < s.write_errors.by_code.size(); ++i)
+      s.write_errors.by_code[i] += one.write_errors.by_code[i];
     s.writes_retried += one.writes_retried;
     s.writes_refused += one.writes_refused;
     s.writes_dropped += one.writes_dropped;
@@ -584,9 +586,9 @@ void report_instance(std::string_view name, unsigned workers, const tiercache::C
   print_row("writer",
             std::to_string(s.write_batches) + " batches, " + std::to_string(s.writes_sent) +
                 " writes sent, " + std::to_string(s.writes_coalesced) + " coalesced, " +
-                std::to_string(s.write_errors.total()) + " errors; " + std::to_string(s.writes_retried) +
-                " retried, " + std::to_string(s.writes_refused) + " refused, " +
-                std::to_string(s.writes_dropped) + " dropped; " +
+                std::to_string(s.write_errors.total()) + " errors; " +
+                std::to_string(s.writes_retried) + " retried, " + std::to_string(s.writes_refused) +
+                " refused, " + std::to_string(s.writes_dropped) + " dropped; " +
                 std::to_string(s.write_queue_depth) + " queued");
   print_row("evictions",
             std::to_string(s.evictions) + "; expirations " + std::to_string(s.expirations));

@@ -69,7 +69,7 @@ Cache::Impl::Impl(const Options& completed, std::shared_ptr<Backend> l2,
     writer_ = std::make_unique<engine::Writer>(
         *l2_, options_.writer,
         [this](std::span<const engine::Writer::SettledWrite> settled) { settle(settled); },
-        &latencies_);
+        options_.metrics.latencies ? &latencies_ : nullptr);
     changes_heard_ = l2_->changes_heard();
     if (changes_heard_ != ChangesHeard::none) {
       // Untrusted until the backend says changes are heard (at once, if they are already).
@@ -151,8 +151,7 @@ Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
       // Only a loader can refresh: L2's copy expires with this one. (A read without one is
       // never served a stale value.)
       if (load == nullptr) return value;
-      timer.left_l1();
-      if (auto refreshed = miss_.refresh(ctx, shard_for(h), h, key, *load))
+      if (auto refreshed = miss_.refresh(ctx, shard_for(h), h, key, *load, &timer))
         return std::move(*refreshed);
       return value;
     case engine::Lookup::absent:
@@ -208,16 +207,17 @@ Result<std::size_t> Cache::Impl::get_into(const Context& ctx, std::string_view k
 Result<void> Cache::Impl::set(const Context& ctx, std::string_view key, std::string_view value,
                               std::optional<std::chrono::milliseconds> ttl) {
   engine::CallTimer timer(latencies_, Op::set);
-  Result<WriteWait> queued = start_set(ctx, key, value, ttl);
+  Result<WriteWait> queued = start_set(ctx, key, value, ttl, timer);
   if (!queued) return std::unexpected(std::move(queued.error()));
   if (*queued == nullptr) return {};
   timer.left_l1();
   return writer_->await(ctx, *queued, "sync set");
 }
 
-Result<Cache::Impl::WriteWait> Cache::Impl::start_set(
-    const Context& ctx, std::string_view key, std::string_view value,
-    std::optional<std::chrono::milliseconds> ttl) {
+Result<Cache::Impl::WriteWait> Cache::Impl::start_set(const Context& ctx, std::string_view key,
+                                                      std::string_view value,
+                                                      std::optional<std::chrono::milliseconds> ttl,
+                                                      engine::CallTimer& timer) {
   if (auto bad = check_value("set", value.size()); !bad)
     return std::unexpected(std::move(bad.error()));
   if (ttl && (ttl->count() <= 0 || *ttl > kMaxTtl))
@@ -235,7 +235,7 @@ Result<Cache::Impl::WriteWait> Cache::Impl::start_set(
   op.assign(key, value);
   op.hash = h;
   op.expires_at_ms = expires;
-  return enqueue_write(ctx, key, value, op);
+  return enqueue_write(ctx, key, value, op, timer);
 }
 
 Result<std::vector<Result<void>>> Cache::Impl::set_many(
@@ -251,7 +251,7 @@ Result<std::vector<Result<void>>> Cache::Impl::set_many(
       results[i] = key_refused("set_many", key);
       continue;
     }
-    Result<WriteWait> queued = start_set(ctx, key, value, std::nullopt);
+    Result<WriteWait> queued = start_set(ctx, key, value, std::nullopt, timer);
     if (queued) {
       waits[i] = std::move(*queued);
     } else {
@@ -347,7 +347,7 @@ Result<void> Cache::Impl::purge(const Context& ctx, std::string_view key) {
   op.kind = WriteOp::Kind::purge;
   op.assign(key);
   op.hash = h;
-  Result<WriteWait> queued = enqueue_write(ctx, key, {}, op);
+  Result<WriteWait> queued = enqueue_write(ctx, key, {}, op, timer);
   if (!queued) return std::unexpected(std::move(queued.error()));
   if (*queued == nullptr) return {};
   timer.left_l1();
@@ -355,7 +355,8 @@ Result<void> Cache::Impl::purge(const Context& ctx, std::string_view key) {
 }
 
 Result<Cache::Impl::WriteWait> Cache::Impl::enqueue_write(const Context& ctx, std::string_view key,
-                                                          std::string_view value, WriteOp& op) {
+                                                          std::string_view value, WriteOp& op,
+                                                          engine::CallTimer& timer) {
   // The op's own fields and views are gone once the queue takes it: keep what is needed after.
   const std::uint64_t h = op.hash;
   const WriteOp::Kind kind = op.kind;
@@ -392,6 +393,7 @@ Result<Cache::Impl::WriteWait> Cache::Impl::enqueue_write(const Context& ctx, st
                     options_.writer.queue_max_ops, " writes or ", options_.writer.queue_max_bytes,
                     " bytes; Options.writer) under QueueFullPolicy::refuse; nothing changed");
       case QueueFullPolicy::wait:
+        timer.left_l1();
         if (auto room = writer_->wait_for_room(ctx, bytes); !room)
           return std::unexpected(std::move(room.error()));
         break;
@@ -447,7 +449,8 @@ Result<void> Cache::Impl::close(const Context& ctx) {
   closed_.store(true, std::memory_order_relaxed);
   // No get_or_load starts one now; the queued ones would load for a closed cache.
   miss_.drop_queued_refreshes();
-  return flush(ctx);
+  // Not through flush(): a close is not timed as one.
+  return writer_ ? writer_->flush(ctx) : Result<void>{};
 }
 
 std::uint32_t Cache::Impl::stamp(std::uint32_t epoch, Provenance provenance) const noexcept {
@@ -558,7 +561,11 @@ std::vector<Result<Produced>> Cache::Impl::read_l2_many(const Context& ctx,
     if (waited) {
       const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - sent;
       if (c == 0) l2_read_spin_.record(took);
-      latencies_.record(engine::Timed::l2_read, static_cast<std::uint64_t>(took.count()));
+      // A read L2 refused at once for being down made no round trip.
+      const bool went = std::any_of(waited->begin(), waited->end(), [](const auto& r) {
+        return r || r.error() != errc::backend_unavailable;
+      });
+      if (went) latencies_.record(engine::Timed::l2_read, static_cast<std::uint64_t>(took.count()));
     }
     if (waited && waited->size() != chunk_keys)
       waited = fail(errc::backend_error, "get: L2 answered ", waited->size(), " results for ",
@@ -687,7 +694,7 @@ Result<Loaded> call_loader(const Context& ctx, std::string_view key, const Loade
 Result<Produced> Cache::Impl::run_loader(const Context& ctx, std::string_view key,
                                          const engine::LoadRequest& load) {
   counters_.add(kLoads);
-  ++engine::latency::loads_run_here;
+  engine::CallTimer::loader_runs(latencies_);
   const auto started = std::chrono::steady_clock::now();
   Result<Loaded> loaded = call_loader(ctx, key, load.loader);
   const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - started;
@@ -737,7 +744,7 @@ std::vector<Result<Produced>> Cache::Impl::run_batch_loader(const Context& ctx,
                                                             std::span<const std::string_view> keys,
                                                             const BatchLoader& batch) {
   counters_.add(kLoads, keys.size());
-  ++engine::latency::loads_run_here;
+  engine::CallTimer::loader_runs(latencies_);
   const auto started = std::chrono::steady_clock::now();
   Result<std::vector<Result<Loaded>>> loaded = [&]() -> Result<std::vector<Result<Loaded>>> {
     try {

@@ -140,11 +140,13 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   // of its key and value, which outlive the call, unlike the op's once the queue takes it)
   // under its key's shard lock, changing L1 in the same step only if the queue took it; applies
   // the QueueFullPolicy. The caller waits on what it returns (sync mode).
+  // `timer`: the call's, which leaves L1 if it waits for room.
   Result<WriteWait> enqueue_write(const Context& ctx, std::string_view key, std::string_view value,
-                                  engine::WriteOp& op);
+                                  engine::WriteOp& op, engine::CallTimer& timer);
   // set() without the wait.
   Result<WriteWait> start_set(const Context& ctx, std::string_view key, std::string_view value,
-                              std::optional<std::chrono::milliseconds> ttl);
+                              std::optional<std::chrono::milliseconds> ttl,
+                              engine::CallTimer& timer);
   // Writer::Settled: the pending records, and L1 where L2 did not take a key's latest write.
   void settle(std::span<const engine::Writer::SettledWrite> settled);
   Result<engine::Produced> read_l2(const Context& ctx, std::string_view key);

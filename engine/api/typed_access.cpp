@@ -78,11 +78,10 @@ Result<void> Cache::Impl::get_decoded(const Context& ctx, std::string_view key,
     case engine::Lookup::hit_refresh:
     case engine::Lookup::hit_stale: {
       if (!with_loader) return {};
-      timer.left_l1();
       const Loader loader = load.make(load.state);
       const engine::LoadRequest request{loader, load.ttl};
       std::optional<Result<std::string>> refreshed =
-          miss_.refresh(ctx, shard_for(h), h, key, request);
+          miss_.refresh(ctx, shard_for(h), h, key, request, &timer);
       if (!refreshed) return {};  // the value visited stands
       if (!*refreshed) return std::unexpected(std::move(refreshed->error()));
       // A new value: visited in its place.

@@ -35,7 +35,7 @@ std::uint64_t Histogram::count_at_most(std::uint64_t value) const noexcept {
 
 std::uint64_t Histogram::quantile(double q) const noexcept {
   if (count_ == 0) return 0;
-  q = std::clamp(q, 0.0, 1.0);
+  q = q >= 0 ? std::min(q, 1.0) : 0.0;  // NaN as 0
   // The rank of the value asked for, 1-based: the q-th fraction of the values, at least the first.
   const auto rank = std::max<std::uint64_t>(
       1, static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(count_))));

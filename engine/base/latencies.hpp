@@ -1,10 +1,12 @@
 // engine/base/latencies.hpp — a cache's latency histograms, and the timer a call carries.
 //
-// A call answered by L1 alone is timed one in sample_every (a per-thread count decides, so the
-// choice writes nothing shared); a call that leaves L1 is timed from then on if it was not
-// sampled, so every slow call is counted and the fast path reads no clock. The tier a call
-// reached is L1 until it leaves L1, then L2, or the origin if this thread ran a loader during
-// the call.
+// A call answered by L1 alone is timed one in sample_every: a per-thread random draw decides
+// (so the choice writes nothing shared, and no repeating pattern of calls, across caches or
+// operations, locks onto one phase of it). A call that leaves L1 is timed from then on if it was
+// not sampled, so every slow call is counted and the fast path reads no clock. The tier a call
+// reached is L1 until it leaves L1, then L2, or the origin if its cache ran a loader for it
+// (the innermost timed call of that cache on this thread: another cache's loader, run by a
+// callback of this call, does not count).
 #pragma once
 
 #include <chrono>
@@ -26,11 +28,13 @@ enum class Timed : std::size_t {
 inline constexpr std::size_t kHistogramCount =
     static_cast<std::size_t>(Timed::write_batch_size) + 1;
 
+class CallTimer;
+
 namespace latency {
-// Calls this thread made to a cache with latencies on, for the 1-in-N choice.
-extern constinit thread_local std::uint32_t calls_here;
-// Loaders this thread ran: a call that sees it move reached the origin.
-extern constinit thread_local std::uint64_t loads_run_here;
+// This thread's xorshift64 state for the 1-in-N choice (never 0).
+extern constinit thread_local std::uint64_t draw_state;
+// The innermost timed call on this thread, or null; each links to the one around it.
+extern constinit thread_local CallTimer* innermost;
 }  // namespace latency
 
 inline std::uint64_t now_ns() noexcept {
@@ -46,7 +50,16 @@ class Latencies {
 
   bool on() const noexcept { return on_; }
   // Whether the call starting now is one of the 1 in sample_every that are timed.
-  bool sampled() const noexcept { return on_ && (++latency::calls_here & mask_) == 0; }
+  bool sampled() const noexcept {
+    if (!on_) return false;
+    std::uint64_t x = latency::draw_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    latency::draw_state = x;
+    // The high half: xorshift's low bits are its weakest.
+    return ((x >> 32) & mask_) == 0;
+  }
 
   void record_call(Op op, Tier tier, std::uint64_t ns) noexcept {
     cells_.record(static_cast<std::size_t>(op) * kTierCount + static_cast<std::size_t>(tier), ns);
@@ -82,28 +95,40 @@ class CallTimer {
   }
 
   // The call goes past L1 (reads L2, waits on another caller, runs a loader, waits for L2 to
-  // take a write).
+  // take a write, or for room in the write queue).
   void left_l1() noexcept {
-    tier_ = Tier::l2;
+    if (tier_ == Tier::l1) tier_ = Tier::l2;
     if (started_at_ == 0 && latencies_.on()) start();
+  }
+
+  // The cache recording into `latencies` runs a loader on this thread: for its innermost timed
+  // call here, which has left L1 by then.
+  static void loader_runs(const Latencies& latencies) noexcept {
+    for (CallTimer* t = latency::innermost; t != nullptr; t = t->outer_) {
+      if (&t->latencies_ == &latencies) {
+        t->tier_ = Tier::origin;
+        return;
+      }
+    }
   }
 
  private:
   void start() noexcept {
     started_at_ = now_ns();
-    loads_before_ = latency::loads_run_here;
+    // Calls nest (a loader or callback calling in again), and end in the reverse order.
+    outer_ = latency::innermost;
+    latency::innermost = this;
   }
   void finish() noexcept {
-    const std::uint64_t took = now_ns() - started_at_;
-    const Tier tier = latency::loads_run_here != loads_before_ ? Tier::origin : tier_;
-    latencies_.record_call(op_, tier, took);
+    latency::innermost = outer_;
+    latencies_.record_call(op_, tier_, now_ns() - started_at_);
   }
 
   Latencies& latencies_;
   const Op op_;
   Tier tier_ = Tier::l1;
   std::uint64_t started_at_ = 0;  // 0: not timed (steady_clock counts from boot, never 0 here)
-  std::uint64_t loads_before_ = 0;
+  CallTimer* outer_ = nullptr;
 };
 
 }  // namespace tiercache::engine

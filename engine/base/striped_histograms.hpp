@@ -20,7 +20,8 @@
 
 namespace tiercache::engine {
 
-class HistogramCells {
+// Aligned: a thread's cells share no line with another's, or with anything else.
+class alignas(64) HistogramCells {
  public:
   // `shared`: more than one thread records here.
   void record(std::uint64_t value, bool shared) noexcept {

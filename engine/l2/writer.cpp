@@ -302,7 +302,8 @@ void Writer::settle_front() {
   // Answered, or past its deadline: this wait does not block.
   const Context until = Context::background().with_deadline(b.deadline);
   Result<std::vector<Result<void>>> answer = b.replies->wait(until, "write batch");
-  if (answer && latencies_ != nullptr) latencies_->record(Timed::write_batch, now_ns() - b.sent_ns);
+  // Unanswered batches too: the slowest are the ones past batch_timeout.
+  if (latencies_ != nullptr) latencies_->record(Timed::write_batch, now_ns() - b.sent_ns);
   const bool stopping = stopping_.load(std::memory_order_acquire);
   const Result<void> unanswered =
       fail(errc::timeout, "L2 did not answer a write batch within batch_timeout (",

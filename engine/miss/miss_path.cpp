@@ -235,7 +235,7 @@ void MissPath::stop_waiting(ShardTable& shard, std::uint64_t hash, PromiseSlot* 
 
 std::optional<Result<std::string>> MissPath::refresh(const Context& ctx, ShardTable& shard,
                                                      std::uint64_t hash, std::string_view key,
-                                                     const LoadRequest& load) {
+                                                     const LoadRequest& load, CallTimer* timer) {
   const bool background = refresh_pool_.has_value();
   PromiseSlot* slot = shard.claim_refresh(hash, key, source_.claim_epoch(), !background);
   if (slot == nullptr) return std::nullopt;
@@ -275,6 +275,9 @@ std::optional<Result<std::string>> MissPath::refresh(const Context& ctx, ShardTa
       return std::nullopt;
     }
   }
+  // Only now does this call go past L1: one that leaves the refresh to another caller or to a
+  // refresh thread was an L1 hit.
+  if (timer != nullptr) timer->left_l1();
   return run_refresh(ctx, shard, hash, key, load, slot);
 }
 

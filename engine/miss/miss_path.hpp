@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/base/latencies.hpp"
 #include "engine/base/striped_counter.hpp"
 #include "engine/base/task_pool.hpp"
 #include "engine/l1/shard_table.hpp"
@@ -121,10 +122,11 @@ class MissPath {
   // A get_or_load whose read of a value drew the key's early refresh: reloads it if nobody else
   // does, and answers the new value (or not_found); nullopt when the caller's value stands (the
   // refresh failed, and the value stays until it expires; another caller refreshes; or the
-  // reload was queued on a refresh thread, with copies of ctx and the loader).
+  // reload was queued on a refresh thread, with copies of ctx and the loader). `timer` (may be
+  // null): the call's, which leaves L1 only if the reload runs on the caller's thread.
   std::optional<Result<std::string>> refresh(const Context& ctx, ShardTable& shard,
                                              std::uint64_t hash, std::string_view key,
-                                             const LoadRequest& load);
+                                             const LoadRequest& load, CallTimer* timer);
 
   // Early refreshes run, and those that failed (their value stayed).
   std::uint64_t refreshes() const noexcept { return counters_.sum(kRefreshes); }

@@ -1,11 +1,15 @@
 // tiercache/metrics.hpp — Metrics: a Cache's counters and latency histograms at one moment
 // (Cache::metrics()), and a visitor that walks them as named metrics.
 //
-// Recording a latency writes only the calling thread's own histogram cells. A call answered by
-// L1 alone takes ~60 ns, and reading the clock twice would cost most of that again, so such
-// calls are timed one in Options.metrics.sample_every (their histograms count that share); a
-// call that goes past L1 (an L2 read, a loader, a wait for L2 to take a write) is always timed,
-// from the moment it left L1 if it was not sampled. The counters in CacheStats are exact.
+// Recording a latency writes only the calling thread's own histogram cells (~4 KiB per thread
+// and histogram it records into, allocated at its first record, kept until the cache is
+// destroyed, outside l1.max_bytes). A call answered by L1 alone takes ~60 ns, and reading the
+// clock twice would cost most of that again, so such calls are timed one in
+// Options.metrics.sample_every, drawn at random per call (their histograms count about that
+// share); a call that goes past L1 (an L2 read, a loader, a wait for L2 to take a write or for
+// room in the write queue) is always timed, from the moment it left L1 if it was not sampled.
+// A TypedCache's visit callback runs inside its call's time. The counters in CacheStats are
+// exact.
 //
 // visit() presents every metric as the Prometheus exposition (prometheus.hpp) names it, in
 // families (one name, its help and type, then each labelled sample), so a visitor can forward
@@ -51,10 +55,15 @@ struct Metrics {
   // Durations of calls in nanoseconds, by call and deepest tier: calls[op][tier]. Empty where
   // Options.metrics.latencies is off.
   std::array<std::array<Histogram, kTierCount>, kOpCount> calls;
-  Histogram l2_reads;           // one L2 read round trip (a key, or a get_many's batch), ns
-  Histogram loads;              // one loader call (a BatchLoader's call for all its keys), ns
-  Histogram write_batches;      // one writer pipeline, from sent to its answer taken, ns
-  Histogram write_batch_sizes;  // writes in each pipeline
+  // One L2 read round trip (a key, or a get_many's batch), ns; not a read L2 refused at once
+  // for being down.
+  Histogram l2_reads;
+  Histogram loads;  // one loader call (a BatchLoader's call for all its keys), ns
+  // One writer pipeline, ns, from sent until settled: answered, or past batch_timeout.
+  Histogram write_batches;
+  // Writes in each pipeline, counted when it is sent (so ahead of write_batches while pipelines
+  // are in flight).
+  Histogram write_batch_sizes;
 };
 
 enum class MetricType : std::uint8_t { counter, gauge, histogram };
