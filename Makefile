@@ -10,9 +10,10 @@ STDFLAGS := -std=c++23 -pthread -Iinclude -I. -I$(BUILD)/gen -MMD -MP
 # Designated initializers that omit fields are how Options is meant to be written.
 WARN     := -Wall -Wextra -Werror -Wno-missing-field-initializers
 LDLIBS   := -l:libcds-s.a -l:libxxhash.a -l:libhiredis.a -pthread
-# What the optional adapters and codecs link (Debian ships libmemcached as a shared library
-# only): only a program that makes one of them needs these.
-ADAPTER_LIBS := -lmemcached -lprotobuf
+# What the optional adapters and codecs link (Debian ships libmemcached and cpp-httplib as shared
+# libraries only): only a program that makes one of them needs these (-lcpp-httplib: one that
+# calls make_metrics_endpoint).
+ADAPTER_LIBS := -lmemcached -lprotobuf -lcpp-httplib
 # Seconds each fuzz target runs under fuzz-smoke.
 FUZZ_SECONDS ?= 20
 JOBS     ?= $(shell nproc)
@@ -58,6 +59,13 @@ $(ALL_OBJS): | deps
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(STDFLAGS) $(WARN) $(CXXFLAGS) -c $< -o $@
+
+# Debian built libcpp-httplib.so with the macros `pkg-config --cflags cpp-httplib` gives (OpenSSL,
+# zlib, brotli), and httplib.h declares what it holds only under them: the one file that includes
+# it gets them, read as it compiles (so after deps installed the package).
+$(BUILD)/adapters/metrics/metrics_endpoint.o: adapters/metrics/metrics_endpoint.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(STDFLAGS) $(shell pkg-config --cflags cpp-httplib) $(WARN) $(CXXFLAGS) -c $< -o $@
 
 $(BUILD)/gen/%.pb.cc $(BUILD)/gen/%.pb.h: %.proto | deps
 	@mkdir -p $(BUILD)/gen
@@ -171,7 +179,8 @@ fuzz-smoke: deps                             ## each fuzz target for FUZZ_SECOND
 	    file_record_fuzz) srcs="adapters/file/record.cpp" ;; \
 	    *) srcs="$(LIB_SRCS) $(FUZZ_PROTO)" ;; \
 	  esac; \
-	  $(FUZZ_CXX) $(FUZZ_FLAGS) $$f $$srcs -o build/fuzz/$$n $(LDLIBS) $(ADAPTER_LIBS); \
+	  $(FUZZ_CXX) $(FUZZ_FLAGS) $(shell pkg-config --cflags cpp-httplib) $$f $$srcs -o build/fuzz/$$n \
+	    $(LDLIBS) $(ADAPTER_LIBS); \
 	  dict=""; [ -f fuzz/$$n.dict ] && dict="-dict=fuzz/$$n.dict"; \
 	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/artifacts/ $$dict \
 	    > build/fuzz/$$n.log 2>&1 || { tail -40 build/fuzz/$$n.log; exit 1; }; \
