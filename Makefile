@@ -38,7 +38,7 @@ GBENCH_SRCS := $(wildcard bench/gbench/*.cpp bench/peers/*.cpp) tests/support/re
 GBENCH_OBJS := $(GBENCH_SRCS:%.cpp=$(BUILD)/%.o)
 ALL_OBJS   := $(LIB_OBJS) $(TEST_OBJS) $(BENCH_OBJS) $(BUILD)/bench/replay.o $(BUILD)/examples/demo.o \
               $(BUILD)/bench/hit_cost.o \
-              $(BUILD)/examples/readme_example.o
+              $(BUILD)/examples/readme_example.o $(BUILD)/examples/metrics/statsd.o
 ALL_OBJS   := $(sort $(ALL_OBJS) $(GBENCH_OBJS))
 
 .PHONY: all deps test test-asan test-tsan bench bench-smoke gbench hit-cost demo static-demo fuzz-smoke \
@@ -87,8 +87,10 @@ $(BUILD)/tiercache_tests: $(TEST_OBJS) $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $(TEST_OBJS) $(BUILD)/libtiercache.a $(LDLIBS) $(ADAPTER_LIBS)
 
 test: check-layout                           ## build and run the whole suite
-	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_tests $(BUILD)/readme_example
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_tests $(BUILD)/readme_example \
+	  $(BUILD)/statsd_example
 	$(BUILD)/tiercache_tests $(TEST_ARGS)
+	$(BUILD)/statsd_example > $(BUILD)/statsd_example.out
 
 # g++ 12 under -fsanitize=address reports maybe-uninitialized inside libstdc++'s <regex>.
 test-asan:                                   ## the suite under ASan + UBSan
@@ -143,6 +145,11 @@ gbench: deps                                 ## Google Benchmark grid vs peers (
 
 # Built by test so the README's example keeps compiling.
 $(BUILD)/readme_example: $(BUILD)/examples/readme_example.o $(BUILD)/libtiercache.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
+
+# Built and run by test, so the StatsD example keeps compiling and working (its lines go to
+# $(BUILD)/statsd_example.out).
+$(BUILD)/statsd_example: $(BUILD)/examples/metrics/statsd.o $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
 # The demo starts its private redis-server with the tests' launcher, test::RedisServer.
