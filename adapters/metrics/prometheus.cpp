@@ -294,7 +294,7 @@ Result<void> check_prometheus_options(const PrometheusOptions& options) {
 Result<std::string> to_prometheus(const Metrics& m, const PrometheusOptions& options) {
   if (auto checked = metrics::check_prometheus_options(options); !checked)
     return std::unexpected(std::move(checked.error()));
-  // The exposition is ~850 lines, ~70 KB with the default prefix and no constant labels.
+  // The exposition is ~850 lines, ~65 KB with the default prefix and no constant labels.
   constexpr std::size_t kExpectedBytes = 96 << 10;
   std::string out;
   out.reserve(kExpectedBytes);
