@@ -2,7 +2,6 @@
 // histogram buckets, constant labels, refused options, and promtool's verdict on a real cache's
 // text. Also keeps docs/metrics.example.prom current: TIERCACHE_WRITE_METRICS_EXAMPLE=1 rewrites
 // it from the run with Redis; every run checks the committed file against a fresh exposition.
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -236,7 +235,7 @@ TEST_CASE("the exposition of an L1-only cache after traffic passes promtool chec
   CHECK(count_value(samples,
                     "tiercache_call_duration_seconds_count{op=\"get_or_load\",tier=\"origin\"}") ==
         22);
-  CHECK(text.find("# HELP tiercache_hits_total Lookups a tier answered") != std::string::npos);
+  CHECK(text.find("# HELP tiercache_hits_total Keys a tier answered") != std::string::npos);
   CHECK(text.find("# TYPE tiercache_call_duration_seconds histogram\n") != std::string::npos);
 }
 

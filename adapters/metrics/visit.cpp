@@ -105,11 +105,11 @@ struct Row {
 };
 
 constexpr MetricFamily kHits{"hits_total",
-                             "Lookups a tier answered: L1 hits (get, get_into, get_or_load), "
-                             "and L1 misses L2 answered.",
+                             "Keys a tier answered: L1 hits (every form of get, get_many and "
+                             "get_or_load), and L1 misses L2 answered.",
                              MetricType::counter};
 constexpr MetricFamily kMisses{"misses_total",
-                               "Lookups a tier did not answer: L1 misses (absent, expired or "
+                               "Keys a tier did not answer: L1 misses (absent, expired or "
                                "loading), and L1 misses L2 did not have either.",
                                MetricType::counter};
 
@@ -129,7 +129,7 @@ constexpr Row kRows[] = {
     {.family = kMisses, .label = {"tier", "l1"}, .count = &CacheStats::l1_misses},
     {.family = kMisses, .label = {"tier", "l2"}, .count = &CacheStats::l2_misses},
     {.family = counter("negative_hits_total",
-                       "Lookups answered not_found by a cached \"no such key\": in L1, or a "
+                       "Keys answered not_found by a cached \"no such key\": in L1, or a "
                        "marker in L2 (once per L2 read)."),
      .count = &CacheStats::negative_hits},
     {.family = counter("sets_total", "Values set (set, set_many) and taken by L1."),
