@@ -10,9 +10,10 @@ STDFLAGS := -std=c++23 -pthread -Iinclude -I. -I$(BUILD)/gen -MMD -MP
 # Designated initializers that omit fields are how Options is meant to be written.
 WARN     := -Wall -Wextra -Werror -Wno-missing-field-initializers
 LDLIBS   := -l:libcds-s.a -l:libxxhash.a -l:libhiredis.a -pthread
-# What the optional adapters and codecs link (Debian ships libmemcached as a shared library
-# only): only a program that makes one of them needs these.
-ADAPTER_LIBS := -lmemcached -lprotobuf
+# What the optional adapters and codecs link (Debian ships libmemcached and cpp-httplib as shared
+# libraries only): only a program that makes one of them needs these (-lcpp-httplib: one that
+# calls make_metrics_endpoint).
+ADAPTER_LIBS := -lmemcached -lprotobuf -lcpp-httplib
 # Seconds each fuzz target runs under fuzz-smoke.
 FUZZ_SECONDS ?= 20
 JOBS     ?= $(shell nproc)
@@ -37,7 +38,7 @@ GBENCH_SRCS := $(wildcard bench/gbench/*.cpp bench/peers/*.cpp) tests/support/re
 GBENCH_OBJS := $(GBENCH_SRCS:%.cpp=$(BUILD)/%.o)
 ALL_OBJS   := $(LIB_OBJS) $(TEST_OBJS) $(BENCH_OBJS) $(BUILD)/bench/replay.o $(BUILD)/examples/demo.o \
               $(BUILD)/bench/hit_cost.o \
-              $(BUILD)/examples/readme_example.o
+              $(BUILD)/examples/readme_example.o $(BUILD)/examples/metrics/statsd.o
 ALL_OBJS   := $(sort $(ALL_OBJS) $(GBENCH_OBJS))
 
 .PHONY: all deps test test-asan test-tsan bench bench-smoke gbench hit-cost demo static-demo fuzz-smoke \
@@ -59,6 +60,13 @@ $(BUILD)/%.o: %.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(STDFLAGS) $(WARN) $(CXXFLAGS) -c $< -o $@
 
+# Debian built libcpp-httplib.so with the macros `pkg-config --cflags cpp-httplib` gives (OpenSSL,
+# zlib, brotli), and httplib.h declares what it holds only under them: the one file that includes
+# it gets them, read as it compiles (so after deps installed the package).
+$(BUILD)/adapters/metrics/metrics_endpoint.o: adapters/metrics/metrics_endpoint.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(STDFLAGS) $(shell pkg-config --cflags cpp-httplib) $(WARN) $(CXXFLAGS) -c $< -o $@
+
 $(BUILD)/gen/%.pb.cc $(BUILD)/gen/%.pb.h: %.proto | deps
 	@mkdir -p $(BUILD)/gen
 	protoc --cpp_out=$(BUILD)/gen $<
@@ -79,8 +87,10 @@ $(BUILD)/tiercache_tests: $(TEST_OBJS) $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $(TEST_OBJS) $(BUILD)/libtiercache.a $(LDLIBS) $(ADAPTER_LIBS)
 
 test: check-layout                           ## build and run the whole suite
-	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_tests $(BUILD)/readme_example
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_tests $(BUILD)/readme_example \
+	  $(BUILD)/statsd_example
 	$(BUILD)/tiercache_tests $(TEST_ARGS)
+	$(BUILD)/statsd_example > $(BUILD)/statsd_example.out
 
 # g++ 12 under -fsanitize=address reports maybe-uninitialized inside libstdc++'s <regex>.
 test-asan:                                   ## the suite under ASan + UBSan
@@ -137,6 +147,11 @@ gbench: deps                                 ## Google Benchmark grid vs peers (
 $(BUILD)/readme_example: $(BUILD)/examples/readme_example.o $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
+# Built and run by test, so the StatsD example keeps compiling and working (its lines go to
+# $(BUILD)/statsd_example.out).
+$(BUILD)/statsd_example: $(BUILD)/examples/metrics/statsd.o $(BUILD)/libtiercache.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
+
 # The demo starts its private redis-server with the tests' launcher, test::RedisServer.
 $(BUILD)/demo: $(BUILD)/examples/demo.o $(BUILD)/tests/support/redis_server.o \
                $(BUILD)/tests/support/server_process.o $(BUILD)/libtiercache.a
@@ -171,7 +186,8 @@ fuzz-smoke: deps                             ## each fuzz target for FUZZ_SECOND
 	    file_record_fuzz) srcs="adapters/file/record.cpp" ;; \
 	    *) srcs="$(LIB_SRCS) $(FUZZ_PROTO)" ;; \
 	  esac; \
-	  $(FUZZ_CXX) $(FUZZ_FLAGS) $$f $$srcs -o build/fuzz/$$n $(LDLIBS) $(ADAPTER_LIBS); \
+	  $(FUZZ_CXX) $(FUZZ_FLAGS) $(shell pkg-config --cflags cpp-httplib) $$f $$srcs -o build/fuzz/$$n \
+	    $(LDLIBS) $(ADAPTER_LIBS); \
 	  dict=""; [ -f fuzz/$$n.dict ] && dict="-dict=fuzz/$$n.dict"; \
 	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/artifacts/ $$dict \
 	    > build/fuzz/$$n.log 2>&1 || { tail -40 build/fuzz/$$n.log; exit 1; }; \
