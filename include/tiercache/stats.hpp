@@ -37,11 +37,11 @@ struct ErrorCounts {
 };
 
 struct CacheStats {
-  std::uint64_t l1_hits = 0;         // get / get_into / get_or_load answered from L1
-  std::uint64_t l1_misses = 0;       // ... not answered from L1 (absent, expired or loading)
-  std::uint64_t sets = 0;            // values set (set, set_many) and taken by L1
-  std::uint64_t purges = 0;          // purges taken by L1
-  std::uint64_t loads = 0;           // loader calls started by get_or_load
+  std::uint64_t l1_hits = 0;    // keys of every read call (get, get_many, ...) that L1 answered
+  std::uint64_t l1_misses = 0;  // ... not answered from L1 (absent, expired or loading)
+  std::uint64_t sets = 0;       // values set (set, set_many) and taken by L1
+  std::uint64_t purges = 0;     // purges taken by L1
+  std::uint64_t loads = 0;      // keys given to a loader (one per key of a BatchLoader call)
   std::uint64_t negative_loads = 0;  // ... that answered "no such key" (Loaded::absent)
   std::uint64_t load_failures = 0;   // ... that returned an error (other than not_found, which
                                      // is an answer) or threw
