@@ -114,6 +114,8 @@ $(BUILD)/caffeine/CaffeinePeer.class: bench/peers/caffeine/CaffeinePeer.java
 	@mkdir -p $(@D)
 	javac -d $(@D) -cp $(CAFFEINE_JAR) $<
 
+# BENCH_ONLY=GROUP (l1, typed, memcached, metrics) runs one group alone, without the replay and
+# the plots, and writes its summary to $(BUILD)/bench-only/ (bench/run.sh).
 bench: deps                                  ## figures vs peers, trace replay; bench/results/summary.json, PNGs
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_bench $(BUILD)/replay \

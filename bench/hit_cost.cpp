@@ -8,6 +8,8 @@
 //
 // ops: get, get_string (get into a reused std::string), get_into (a span), set_same_size,
 // raw_get (FeldmanHashMap, copies out), raw_get_noalloc (FeldmanHashMap into a reused string).
+// A tiercache op with the suffix _latencies_off runs on a cache with Options.metrics.latencies
+// off (the others have the defaults: on, one call in sample_every timed).
 #include <valgrind/callgrind.h>
 
 #include <algorithm>
@@ -26,6 +28,8 @@
 namespace {
 
 constexpr std::size_t kValueBytes = 100;
+// The suffix of an op run with the latency histograms off.
+constexpr std::string_view kLatenciesOff = "_latencies_off";
 
 std::vector<std::string> make_keys(std::size_t n) {
   std::vector<std::string> keys;
@@ -51,7 +55,9 @@ int fail(const char* what) {
 
 int main(int argc, char** argv) {
   if (argc < 2) return fail("usage: hit_cost <op> [keys] [rounds]");
-  const std::string_view op = argv[1];
+  const std::string_view name = argv[1];
+  const bool latencies = !name.ends_with(kLatenciesOff);
+  const std::string_view op = latencies ? name : name.substr(0, name.size() - kLatenciesOff.size());
   const std::size_t n = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 100000;
   const int rounds = argc > 3 ? std::atoi(argv[3]) : 3;
   if (n == 0 || rounds <= 0) return fail("keys and rounds must be > 0");
@@ -81,7 +87,8 @@ int main(int argc, char** argv) {
     CALLGRIND_STOP_INSTRUMENTATION;
   } else {
     // Room for every key: a hit, never an eviction, is what is counted.
-    auto cache = tiercache::Cache::open({.l1 = {.max_bytes = n * 1024}});
+    auto cache = tiercache::Cache::open(
+        {.l1 = {.max_bytes = n * 1024}, .metrics = {.latencies = latencies}});
     if (!cache) return fail(cache.error().detail.c_str());
     const tiercache::Context ctx = tiercache::Context::background();
     for (const std::string& k : keys)
@@ -112,7 +119,7 @@ int main(int argc, char** argv) {
   }
   if (!all_found)
     return fail("an operation missed or failed: the count would be of something else");
-  std::printf("%s keys=%zu rounds=%d ops=%zu sink=%zu\n", std::string(op).c_str(), n, rounds,
+  std::printf("%s keys=%zu rounds=%d ops=%zu sink=%zu\n", std::string(name).c_str(), n, rounds,
               n * static_cast<std::size_t>(rounds), sink);
   return 0;
 }

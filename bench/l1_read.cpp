@@ -11,20 +11,19 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <initializer_list>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "bench/figures_file.hpp"
+#include "bench/l1_replay.hpp"
 #include "bench/l1_workload.hpp"
 #include "bench/latency_samples.hpp"
 #include "bench/peers/caffeine_peer.hpp"
@@ -38,8 +37,6 @@
 namespace tiercache::bench {
 namespace {
 
-// Threads of every figure but the sweep, as design.md section 7 sets them.
-constexpr unsigned kFigureThreads = 2;
 // Thread counts of the read-only sweep behind the throughput-vs-threads plot. The kFigureThreads
 // point is the l1_read_ro run itself.
 constexpr std::array<unsigned, 3> kSweepThreads = {1, 2, 4};
@@ -50,25 +47,7 @@ constexpr std::uint32_t kKeys = 1'000'000;
 constexpr std::uint32_t kSmokeKeys = 100'000;
 constexpr std::size_t kRequestsPerThread = std::size_t{1} << 22;
 constexpr std::size_t kSmokeRequestsPerThread = std::size_t{1} << 19;
-constexpr double kZipfTheta = 0.99;
-constexpr std::size_t kValueBytes = 100;
 constexpr double kWriteFraction = 0.10;
-// Caffeine's GetPutBenchmark shape (2^15 keys, Zipf 0.99, 2 threads, sequences of 2^20) with
-// 100-byte values: read-only, and with 25 % writes. Caffeine runs the same sequences in its JVM
-// and returns its value by reference; tiercache's get copies it out, get_into into a buffer.
-constexpr L1WorkloadShape kResidentShape{.keys = std::uint32_t{1} << 15,
-                                         .zipf_theta = kZipfTheta,
-                                         .value_bytes = kValueBytes,
-                                         .threads = kFigureThreads,
-                                         .write_fraction = 0.25,
-                                         .requests_per_thread = std::size_t{1} << 20};
-// Requests between two looks at the stop flag, so the look stays off the profile.
-constexpr std::size_t kRequestsPerStopCheck = 256;
-// tiercache's byte budget per key: ~1.4x key + value + overhead (~180 B), headroom enough for
-// the shards' uneven shares that nothing is evicted, as a user would size it.
-constexpr std::size_t kCacheBytesPerKey = 256;
-// One get in this many is timed for the latency figure: timing every get would double its cost.
-constexpr std::uint64_t kLatencySampleEvery = 64;
 // Latency samples each thread keeps (8 MiB): several seconds' worth at one get in 64.
 constexpr std::size_t kMaxLatencySamples = std::size_t{1} << 20;
 // Targets, from design.md section 7.
@@ -91,9 +70,6 @@ constexpr double kMinResidentRw25ToPeers = 1.0;
 constexpr int kResidentRounds = 3;
 // Below this share of the cores the workers did not have the machine to themselves.
 constexpr double kMinCpuShare = 0.9;
-
-using Clock = std::chrono::steady_clock;
-using Sequences = std::vector<std::vector<std::uint32_t>>;
 
 L1WorkloadShape main_shape(BenchSize size) {
   const bool full = size == BenchSize::full;
@@ -119,12 +95,6 @@ class LibcdsNoallocTarget {
 
  private:
   LibcdsMap& map_;
-};
-
-enum class ReadPath {
-  get,        // a new std::string per hit, as Cache::get and every peer return
-  get_into,   // into the thread's buffer, no allocation
-  get_timed,  // get, with one call in kLatencySampleEvery timed
 };
 
 struct HitLatency {
@@ -160,80 +130,6 @@ struct ResidentFigures {
   RunResult tbb_rw25;
   RunResult caffeine_rw25;
 };
-
-template <ReadPath kPath, class Target>
-auto read_value(Target& target, const std::string& key) {
-  if constexpr (kPath == ReadPath::get_into)
-    return target.get_into(key);
-  else
-    return target.get(key);
-}
-
-// Counts a get's outcome; folding in the first byte makes the copy impossible to optimise away.
-template <class Value>
-void tally_read(const Value& value, ThreadTally& tally) {
-  if (!value) return;
-  const std::string_view bytes = *value;
-  ++tally.hits;
-  tally.sink += bytes.size() + (bytes.empty() ? 0 : static_cast<unsigned char>(bytes.front()));
-}
-
-// Replays `requests`, wrapping, until the gate closes. Under get_timed, `latencies_ns` receives
-// the sampled latencies, up to its reserved capacity.
-template <ReadPath kPath, class Target>
-ThreadTally replay(Target& target, const L1Workload& w, std::span<const std::uint32_t> requests,
-                   RunGate& gate, std::vector<std::uint64_t>* latencies_ns = nullptr) {
-  [[maybe_unused]] const typename Target::ThreadScope scope;
-  ThreadTally tally;
-  std::uint64_t sets = 0;
-  std::size_t next = 0;
-  gate.arrive_and_wait_for_go();
-  while (!gate.should_stop()) {
-    for (std::size_t i = 0; i < kRequestsPerStopCheck; ++i) {
-      const std::uint32_t request = requests[next];
-      next = next + 1 == requests.size() ? 0 : next + 1;
-      const std::string& key = w.keys[request & ~kWriteBit];
-      if (request & kWriteBit) {
-        if (!target.set(key, w.values[++sets % w.values.size()])) ++tally.failed_sets;
-        continue;
-      }
-      ++tally.gets;
-      if constexpr (kPath == ReadPath::get_timed) {
-        if (tally.gets % kLatencySampleEvery == 0 &&
-            latencies_ns->size() < latencies_ns->capacity()) {
-          const auto start = Clock::now();
-          const auto value = target.get(key);
-          const auto end = Clock::now();
-          latencies_ns->push_back(
-              std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count());
-          tally_read(value, tally);
-          continue;
-        }
-      }
-      tally_read(read_value<kPath>(target, key), tally);
-    }
-    tally.requests += kRequestsPerStopCheck;
-  }
-  return tally;
-}
-
-template <ReadPath kPath = ReadPath::get, class Target>
-RunResult measure(Target& target, const L1Workload& w, const Sequences& requests,
-                  const RunTimes& times, unsigned threads = kFigureThreads) {
-  const auto body = [&](unsigned t, RunGate& gate) {
-    return replay<kPath>(target, w, requests[t], gate);
-  };
-  run_timed(threads, times.warmup, body);
-  return run_timed(threads, times.measured, body);
-}
-
-template <class Target>
-bool populate(Target& target, const L1Workload& w) {
-  [[maybe_unused]] const typename Target::ThreadScope scope;
-  for (const auto& key : w.keys)
-    if (!target.set(key, w.values[0])) return false;
-  return true;
-}
 
 template <class Target>
 HitLatency measure_hit_latency(Target& target, const L1Workload& w, const RunTimes& times) {
@@ -291,32 +187,6 @@ std::optional<CommonRuns> measure_common(const char* name, Target& target, const
   return r;
 }
 
-// A cache sized as a user would size it for `shape`: every key fits.
-std::optional<Cache> open_cache(const L1WorkloadShape& shape, const L1Workload& w) {
-  auto cache =
-      Cache::open({.l1 = {.max_bytes = shape.keys * kCacheBytesPerKey,
-                          .expected_entry_bytes = w.keys.back().size() + shape.value_bytes}});
-  if (!cache) {
-    std::fprintf(stderr, "l1_read: Cache::open: %s\n", cache.error().detail.c_str());
-    return std::nullopt;
-  }
-  return std::move(*cache);
-}
-
-// Populates, and warns if the cache holds fewer than all keys (its misses would flatter it).
-bool populate_tiercache(Cache& cache, TiercacheTarget& target, const L1Workload& w) {
-  if (!populate(target, w)) {
-    std::fprintf(stderr, "l1_read: tiercache: a set failed while populating\n");
-    return false;
-  }
-  if (const std::size_t entries = cache.stats().entries; entries != w.keys.size())
-    std::fprintf(stderr,
-                 "l1_read: warning: tiercache holds %zu of %zu keys after populating, with "
-                 "max_bytes at %zu per key; its misses flatter its figures\n",
-                 entries, w.keys.size(), kCacheBytesPerKey);
-  return true;
-}
-
 std::optional<TiercacheFigures> measure_tiercache(const L1WorkloadShape& shape, const L1Workload& w,
                                                   const RunTimes& times) {
   const std::size_t resident_before = resident_bytes();
@@ -350,13 +220,6 @@ std::optional<CommonRuns> measure_peer(const char* name, Target& target, const L
     return std::nullopt;
   }
   return measure_common(name, target, w, times, Misses::impossible);
-}
-
-// The run with the median throughput of a figure's rounds.
-RunResult median_run(std::vector<RunResult> runs) {
-  std::sort(runs.begin(), runs.end(),
-            [](const RunResult& x, const RunResult& y) { return x.mops < y.mops; });
-  return runs[runs.size() / 2];
 }
 
 std::optional<ResidentFigures> measure_cache_resident(const RunTimes& times) {

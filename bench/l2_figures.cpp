@@ -10,6 +10,7 @@
 #include "bench/l2_coherence.hpp"
 #include "bench/l2_many.hpp"
 #include "bench/l2_memcached.hpp"
+#include "bench/l2_metrics.hpp"
 #include "bench/l2_read.hpp"
 #include "bench/l2_write.hpp"
 
@@ -63,17 +64,15 @@ std::string numbered_key(const char* prefix, std::size_t n) {
   return key;
 }
 
-bool run_l2_figures(const BenchSettings& settings) {
+// Starts the server, prints its line, then runs figures(server); false (said on stderr) if the
+// server could not start or stopped answering, or the figures failed.
+template <class Figures>
+bool with_server(Figures figures) {
   try {
     const test::RedisServer server;
     std::printf("%-20s redis_server=%s port=%u persistence=off value_bytes=%zu\n", "l2_config",
                 server_version(server).c_str(), server.port(), kL2ValueBytes);
-    return run_l2_write_figures(server, settings) && run_l2_burst_figure(server, settings.size) &&
-           run_l2_read_figures(server, settings.size) &&
-           run_l2_many_figure(server, settings.size) &&
-           run_l2_coalesce_figure(server, settings.size) &&
-           run_l2_coherence_figures(server, settings) &&
-           run_l2_memcached_figures(server, settings.size);
+    return figures(server);
   } catch (const std::runtime_error& e) {
     // The fixture throws when redis-server cannot start or stops answering.
     std::fprintf(stderr, "l2: %s\n", e.what());
@@ -81,16 +80,27 @@ bool run_l2_figures(const BenchSettings& settings) {
   }
 }
 
+bool run_l2_figures(const BenchSettings& settings) {
+  return with_server([&](const test::RedisServer& server) {
+    return run_l2_write_figures(server, settings) && run_l2_metrics_figure(server, settings) &&
+           run_l2_burst_figure(server, settings.size) &&
+           run_l2_read_figures(server, settings.size) &&
+           run_l2_many_figure(server, settings.size) &&
+           run_l2_coalesce_figure(server, settings.size) &&
+           run_l2_coherence_figures(server, settings) &&
+           run_l2_memcached_figures(server, settings.size);
+  });
+}
+
 bool run_l2_memcached_only(const BenchSettings& settings) {
-  try {
-    const test::RedisServer server;
-    std::printf("%-20s redis_server=%s port=%u persistence=off value_bytes=%zu\n", "l2_config",
-                server_version(server).c_str(), server.port(), kL2ValueBytes);
+  return with_server([&](const test::RedisServer& server) {
     return run_l2_memcached_figures(server, settings.size);
-  } catch (const std::runtime_error& e) {
-    std::fprintf(stderr, "l2: %s\n", e.what());
-    return false;
-  }
+  });
+}
+
+bool run_l2_metrics_only(const BenchSettings& settings) {
+  return with_server(
+      [&](const test::RedisServer& server) { return run_l2_metrics_figure(server, settings); });
 }
 
 }  // namespace tiercache::bench
