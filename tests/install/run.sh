@@ -5,7 +5,9 @@
 #   CMake, tiercache::tiercache (libtiercache.a)
 #   pkg-config --libs, against libtiercache.so, run with LD_LIBRARY_PATH
 #   CMake with TIERCACHE_SHARED=ON, likewise
-# and make uninstall, which must leave the temp tree empty. Exits non-zero at the first fault.
+# and tests/install/adapters.cpp, which uses the Memcached backend and the /metrics endpoint,
+# linked as docs/install.md says: libtiercache.a (-Wl,-Bstatic) with pkg-config and with CMake.
+# Then make uninstall, which must leave the temp tree empty. Exits non-zero at the first fault.
 # Run from the repository's root by the Makefile (MAKE, LDLIBS).
 set -euo pipefail
 
@@ -13,6 +15,7 @@ set -euo pipefail
 # The default PREFIX, staged under DESTDIR: what a user's plain `make install` would lay out.
 prefix=/usr/local
 expected="greeting = hello from an installed tiercache"
+expected_adapters="adapters: a memcached backend, /metrics served"
 
 tmp=$(mktemp -d /tmp/tiercache-install-test.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -27,12 +30,14 @@ fail() {
 step() { echo "test-install: $*"; }
 # dynamic_needs BINARY: its DT_NEEDED libraries, one per line (none for a static binary).
 dynamic_needs() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'; }
-# check_run NAME BINARY [ENV...]: runs it and compares what it prints with $expected.
+# check_run NAME BINARY [ENV...]: runs it and compares what it prints with $expected (with
+# $expected_adapters for an adapters binary).
 check_run() {
-  local name=$1 binary=$2 out
+  local name=$1 binary=$2 out want=$expected
   shift 2
+  [[ "$binary" != */adapters* ]] || want=$expected_adapters
   out=$(env "$@" "$binary") || fail "$name: $binary exited $?"
-  [ "$out" = "$expected" ] || fail "$name printed '$out', not '$expected'"
+  [ "$out" = "$want" ] || fail "$name printed '$out', not '$want'"
   step "$name: ran, printed '$out'"
 }
 
@@ -85,6 +90,14 @@ LD_LIBRARY_PATH=$root/lib ldd "$work/pc_shared" | grep -q "$soname => $root/lib/
   fail "pc_shared does not load $root/lib/$soname"
 check_run "pkg-config, libtiercache.so" "$work/pc_shared" LD_LIBRARY_PATH="$root/lib"
 
+# libtiercache.a in a dynamic program, with the adapters' shared libraries (docs/install.md).
+# shellcheck disable=SC2086
+g++ -std=c++23 tests/install/adapters.cpp $cflags -o "$work/adapters_pc" -Wl,-Bstatic $static_libs \
+  -Wl,-Bdynamic $(pkg-config --libs libmemcached cpp-httplib) ||
+  fail "the pkg-config adapters consumer did not build"
+dynamic_needs "$work/adapters_pc" | grep -q libtiercache && fail "adapters_pc needs libtiercache.so"
+check_run "pkg-config, libtiercache.a + adapters" "$work/adapters_pc"
+
 # cmake_consumer NAME [CMAKE ARGS...]: configures and builds tests/install against the tree.
 cmake_consumer() {
   local name=$1 dir=$work/$1
@@ -101,6 +114,9 @@ cmake_consumer cmake_static
 dynamic_needs "$work/cmake_static/consumer" | grep -q libtiercache &&
   fail "the CMake consumer needs libtiercache.so; tiercache::tiercache should be libtiercache.a"
 check_run "CMake, libtiercache.a" "$work/cmake_static/consumer"
+dynamic_needs "$work/cmake_static/adapters" | grep -q libtiercache &&
+  fail "the CMake adapters consumer needs libtiercache.so"
+check_run "CMake, libtiercache.a + adapters" "$work/cmake_static/adapters"
 
 cmake_consumer cmake_shared -DTIERCACHE_SHARED=ON
 dynamic_needs "$work/cmake_shared/consumer" | grep -qx "$soname" ||
@@ -111,4 +127,4 @@ step "make uninstall DESTDIR=$stage"
 $MAKE --no-print-directory uninstall DESTDIR="$stage" PREFIX="$prefix"
 left=$(cd "$stage" && find . -mindepth 1)
 [ -z "$left" ] || fail "make uninstall left: $left"
-step "ok: installed, 4 consumers built and run, uninstalled to an empty tree"
+step "ok: installed, 6 consumers built and run, uninstalled to an empty tree"
