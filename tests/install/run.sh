@@ -30,6 +30,13 @@ fail() {
 step() { echo "test-install: $*"; }
 # dynamic_needs BINARY: its DT_NEEDED libraries, one per line (none for a static binary).
 dynamic_needs() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'; }
+# needs BINARY PATTERN: whether one of its DT_NEEDED libraries matches the grep -x PATTERN. (The
+# list is read whole first: grep -q ending a pipe early would fail it under pipefail.)
+needs() {
+  local list
+  list=$(dynamic_needs "$1")
+  grep -qx -- "$2" <<<"$list"
+}
 # check_run NAME BINARY [ENV...]: runs it and compares what it prints with $expected (with
 # $expected_adapters for an adapters binary).
 check_run() {
@@ -85,8 +92,9 @@ check_run "pkg-config, -static" "$work/pc_static"
 # shellcheck disable=SC2086
 g++ -std=c++23 tests/install/consumer.cpp $cflags -o "$work/pc_shared" $shared_libs ||
   fail "the shared pkg-config consumer did not build"
-dynamic_needs "$work/pc_shared" | grep -qx "$soname" || fail "pc_shared does not need $soname"
-LD_LIBRARY_PATH=$root/lib ldd "$work/pc_shared" | grep -q "$soname => $root/lib/$soname" ||
+needs "$work/pc_shared" "$soname" || fail "pc_shared does not need $soname"
+loaded=$(LD_LIBRARY_PATH=$root/lib ldd "$work/pc_shared")
+grep -qF "$soname => $root/lib/$soname" <<<"$loaded" ||
   fail "pc_shared does not load $root/lib/$soname"
 check_run "pkg-config, libtiercache.so" "$work/pc_shared" LD_LIBRARY_PATH="$root/lib"
 
@@ -95,7 +103,7 @@ check_run "pkg-config, libtiercache.so" "$work/pc_shared" LD_LIBRARY_PATH="$root
 g++ -std=c++23 tests/install/adapters.cpp $cflags -o "$work/adapters_pc" -Wl,-Bstatic $static_libs \
   -Wl,-Bdynamic $(pkg-config --libs libmemcached cpp-httplib) ||
   fail "the pkg-config adapters consumer did not build"
-dynamic_needs "$work/adapters_pc" | grep -q libtiercache && fail "adapters_pc needs libtiercache.so"
+needs "$work/adapters_pc" 'libtiercache.*' && fail "adapters_pc needs libtiercache.so"
 check_run "pkg-config, libtiercache.a + adapters" "$work/adapters_pc"
 
 # cmake_consumer NAME [CMAKE ARGS...]: configures and builds tests/install against the tree.
@@ -111,15 +119,15 @@ cmake_consumer() {
     fail "CMake ($name) found another tiercache: $(grep tiercache_DIR "$dir/CMakeCache.txt")"
 }
 cmake_consumer cmake_static
-dynamic_needs "$work/cmake_static/consumer" | grep -q libtiercache &&
+needs "$work/cmake_static/consumer" 'libtiercache.*' &&
   fail "the CMake consumer needs libtiercache.so; tiercache::tiercache should be libtiercache.a"
 check_run "CMake, libtiercache.a" "$work/cmake_static/consumer"
-dynamic_needs "$work/cmake_static/adapters" | grep -q libtiercache &&
+needs "$work/cmake_static/adapters" 'libtiercache.*' &&
   fail "the CMake adapters consumer needs libtiercache.so"
 check_run "CMake, libtiercache.a + adapters" "$work/cmake_static/adapters"
 
 cmake_consumer cmake_shared -DTIERCACHE_SHARED=ON
-dynamic_needs "$work/cmake_shared/consumer" | grep -qx "$soname" ||
+needs "$work/cmake_shared/consumer" "$soname" ||
   fail "the TIERCACHE_SHARED CMake consumer does not need $soname"
 check_run "CMake, libtiercache.so" "$work/cmake_shared/consumer" LD_LIBRARY_PATH="$root/lib"
 
