@@ -16,7 +16,8 @@ LDLIBS   := -l:libcds-s.a -l:libxxhash.a -l:libhiredis.a -pthread
 ADAPTER_LIBS := -lmemcached -lprotobuf -lcpp-httplib
 # The shared library's: Debian's shared forms of the same three, and of what the adapters use
 # (libmemcached, cpp-httplib), since the .so holds every adapter: a static link pulls an adapter's
-# objects only when a program uses it, a shared library links them all.
+# objects only when a program uses it, a shared library links them all. (Debian's linker runs
+# --as-needed: -lcds drops out while the library uses libcds's headers alone.)
 SHARED_LDLIBS := -lcds -lxxhash -lhiredis -lmemcached -lcpp-httplib -pthread
 # Seconds each fuzz target runs under fuzz-smoke.
 FUZZ_SECONDS ?= 20
