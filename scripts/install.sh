@@ -147,7 +147,8 @@ for word in $LDLIBS; do
 done
 static_dep_names=${static_dep_names#;}
 
-mapfile -t headers < <(cd include && find tiercache -type f \( -name '*.hpp' -o -name '*.h' \) | sort)
+mapfile -t headers < <(cd include && find tiercache -type f \( -name '*.hpp' -o -name '*.h' \) |
+  sort)
 [ ${#headers[@]} -gt 0 ] || die "no headers under include/tiercache (run from the repository root)"
 for header in "${headers[@]}"; do
   put 644 "include/$header" "$INCLUDEDIR/$header"

@@ -61,7 +61,9 @@ for f in lib/libtiercache.a lib/libtiercache.so lib/pkgconfig/tiercache.pc \
 done
 soname=$(readelf -d "$root/lib/libtiercache.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]$/\1/p')
 [[ "$soname" == libtiercache.so.[0-9]* ]] || fail "libtiercache.so has soname '$soname'"
-[ -L "$root/lib/$soname" ] && [ -f "$root/lib/$soname" ] || fail "lib/$soname is no symlink to the library"
+if [ ! -L "$root/lib/$soname" ] || [ ! -f "$root/lib/$soname" ]; then
+  fail "lib/$soname is no symlink to the library"
+fi
 # The manifest names exactly what is in the tree: uninstall removes no more and no less.
 manifest=$root/share/tiercache/install_manifest.txt
 diff <(sed -n 's/^f //p' "$manifest" | sort) \
@@ -99,7 +101,7 @@ grep -qF "$soname => $root/lib/$soname" <<<"$loaded" ||
 check_run "pkg-config, libtiercache.so" "$work/pc_shared" LD_LIBRARY_PATH="$root/lib"
 
 # libtiercache.a in a dynamic program, with the adapters' shared libraries (docs/install.md).
-# shellcheck disable=SC2086
+# shellcheck disable=SC2086,SC2046
 g++ -std=c++23 tests/install/adapters.cpp $cflags -o "$work/adapters_pc" -Wl,-Bstatic $static_libs \
   -Wl,-Bdynamic $(pkg-config --libs libmemcached cpp-httplib) ||
   fail "the pkg-config adapters consumer did not build"
@@ -110,11 +112,11 @@ check_run "pkg-config, libtiercache.a + adapters" "$work/adapters_pc"
 cmake_consumer() {
   local name=$1 dir=$work/$1
   shift
-  cmake -S tests/install -B "$dir" -DCMAKE_PREFIX_PATH="$root" -DCMAKE_BUILD_TYPE=Release "$@" \
-    >"$dir.log" 2>&1 && cmake --build "$dir" >>"$dir.log" 2>&1 || {
+  if ! cmake -S tests/install -B "$dir" -DCMAKE_PREFIX_PATH="$root" -DCMAKE_BUILD_TYPE=Release \
+    "$@" >"$dir.log" 2>&1 || ! cmake --build "$dir" >>"$dir.log" 2>&1; then
     cat "$dir.log" >&2
     fail "the CMake consumer ($name) did not build"
-  }
+  fi
   grep -qx "tiercache_DIR:PATH=$root/lib/cmake/tiercache" "$dir/CMakeCache.txt" ||
     fail "CMake ($name) found another tiercache: $(grep tiercache_DIR "$dir/CMakeCache.txt")"
 }
