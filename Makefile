@@ -14,9 +14,30 @@ LDLIBS   := -l:libcds-s.a -l:libxxhash.a -l:libhiredis.a -pthread
 # libraries only): only a program that makes one of them needs these (-lcpp-httplib: one that
 # calls make_metrics_endpoint).
 ADAPTER_LIBS := -lmemcached -lprotobuf -lcpp-httplib
+# The shared library's: Debian's shared forms of the same three, and of what the adapters use
+# (libmemcached, cpp-httplib), since the .so holds every adapter: a static link pulls an adapter's
+# objects only when a program uses it, a shared library links them all. (Debian's linker runs
+# --as-needed: -lcds drops out while the library uses libcds's headers alone.)
+SHARED_LDLIBS := -lcds -lxxhash -lhiredis -lmemcached -lcpp-httplib -pthread
 # Seconds each fuzz target runs under fuzz-smoke.
 FUZZ_SECONDS ?= 20
 JOBS     ?= $(shell nproc)
+# Where make install puts things; DESTDIR, if set, stages the whole tree (for packagers).
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+# The release; the soname carries SOVERSION, raised whenever a release breaks the ABI (any change
+# to a public type's layout does, so every 0.x release may).
+VERSION    := 0.1.0
+SOVERSION  := 0
+# The shared library's objects are the library's sources again, built with -fPIC in their own
+# directory (make shared); the static library's objects stay as they are.
+PIC_BUILD  := build/pic
+ifeq ($(BUILD),$(PIC_BUILD))
+PICFLAGS   := -fPIC
+endif
+# The groups of scripts/deps.sh; each target installs its own (deps-GROUP).
+DEP_GROUPS := lib codecs test fuzz bench demo format
 
 ifeq ($(CXX),c++)
 CXX := g++
@@ -33,6 +54,8 @@ PROTO_SRCS := $(wildcard tests/proto/*.proto)
 PROTO_HDRS := $(PROTO_SRCS:%.proto=$(BUILD)/gen/%.pb.h)
 TEST_OBJS  := $(TEST_SRCS:%.cpp=$(BUILD)/%.o) $(PROTO_SRCS:%.proto=$(BUILD)/%.pb.o)
 BENCH_OBJS := $(BENCH_SRCS:%.cpp=$(BUILD)/%.o)
+# The server launchers the bench and the demo link too: they need the library's packages alone.
+LAUNCHER_OBJS := $(addprefix $(BUILD)/tests/support/,redis_server.o memcached_server.o server_process.o)
 GBENCH_SRCS := $(wildcard bench/gbench/*.cpp bench/peers/*.cpp) tests/support/redis_server.cpp \
                tests/support/server_process.cpp
 GBENCH_OBJS := $(GBENCH_SRCS:%.cpp=$(BUILD)/%.o)
@@ -41,8 +64,9 @@ ALL_OBJS   := $(LIB_OBJS) $(TEST_OBJS) $(BENCH_OBJS) $(BUILD)/bench/replay.o $(B
               $(BUILD)/examples/readme_example.o $(BUILD)/examples/metrics/statsd.o
 ALL_OBJS   := $(sort $(ALL_OBJS) $(GBENCH_OBJS))
 
-.PHONY: all deps test test-asan test-tsan bench bench-smoke gbench hit-cost demo static-demo fuzz-smoke \
-        check-layout format help clean
+.PHONY: all deps $(DEP_GROUPS:%=deps-%) shared install uninstall test test-install test-asan \
+        test-tsan bench bench-smoke gbench hit-cost demo static-demo fuzz-smoke check-layout format \
+        help clean
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/libtiercache.a                 ## the static library
@@ -50,24 +74,34 @@ all: $(BUILD)/libtiercache.a                 ## the static library
 help:                                        ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | sed -E 's/:.*## /\t/'
 
-deps:                                        ## install missing Debian packages (idempotent)
+deps:                                        ## install every group's missing Debian packages (deps-GROUP: one)
 	@scripts/deps.sh
 
-# Packages before any compile, even under make -j.
-$(ALL_OBJS): | deps
+$(DEP_GROUPS:%=deps-%): deps-%:
+	@scripts/deps.sh $*
+
+# Packages before any compile, even under make -j; each object waits for its own group alone, so
+# the library never pulls the test group nor the bench the suite's.
+$(LIB_OBJS) $(LAUNCHER_OBJS) $(BUILD)/examples/readme_example.o $(BUILD)/examples/metrics/statsd.o: \
+  | deps-lib
+$(filter-out $(LAUNCHER_OBJS),$(TEST_OBJS)): | deps-test
+$(filter-out $(LAUNCHER_OBJS),$(BENCH_OBJS) $(GBENCH_OBJS)) $(BUILD)/bench/replay.o \
+  $(BUILD)/bench/hit_cost.o: | deps-bench
+$(BUILD)/examples/demo.o: | deps-demo
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(@D)
-	$(CXX) $(STDFLAGS) $(WARN) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(STDFLAGS) $(WARN) $(CXXFLAGS) $(PICFLAGS) -c $< -o $@
 
 # Debian built libcpp-httplib.so with the macros `pkg-config --cflags cpp-httplib` gives (OpenSSL,
 # zlib, brotli), and httplib.h declares what it holds only under them: the one file that includes
 # it gets them, read as it compiles (so after deps installed the package).
 $(BUILD)/adapters/metrics/metrics_endpoint.o: adapters/metrics/metrics_endpoint.cpp
 	@mkdir -p $(@D)
-	$(CXX) $(STDFLAGS) $(shell pkg-config --cflags cpp-httplib) $(WARN) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(STDFLAGS) $(shell pkg-config --cflags cpp-httplib) $(WARN) $(CXXFLAGS) $(PICFLAGS) -c $< \
+	  -o $@
 
-$(BUILD)/gen/%.pb.cc $(BUILD)/gen/%.pb.h: %.proto | deps
+$(BUILD)/gen/%.pb.cc $(BUILD)/gen/%.pb.h: %.proto | deps-codecs
 	@mkdir -p $(BUILD)/gen
 	protoc --cpp_out=$(BUILD)/gen $<
 
@@ -76,29 +110,62 @@ $(BUILD)/%.pb.o: $(BUILD)/gen/%.pb.cc
 	@mkdir -p $(@D)
 	$(CXX) -std=c++23 -pthread -I$(BUILD)/gen $(CXXFLAGS) -c $< -o $@
 
-# Whatever includes a generated header waits for it (the first build has no .d files yet).
-$(TEST_SRCS:%.cpp=$(BUILD)/%.o): | $(PROTO_HDRS)
+# Whatever includes a generated header waits for it (the first build has no .d files yet); the
+# launchers include none, so the bench and the demo need no protoc.
+$(filter-out $(LAUNCHER_OBJS),$(TEST_SRCS:%.cpp=$(BUILD)/%.o)): | $(PROTO_HDRS)
 
 $(BUILD)/libtiercache.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
+shared: deps-lib                             ## the shared library, build/pic/libtiercache.so.VERSION
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=$(PIC_BUILD) $(PIC_BUILD)/libtiercache.so.$(VERSION)
+
+ifeq ($(BUILD),$(PIC_BUILD))
+# --no-undefined: every symbol resolves in the objects or in SHARED_LDLIBS, checked at link time.
+$(BUILD)/libtiercache.so.$(VERSION): $(LIB_OBJS)
+	$(CXX) $(CXXFLAGS) -shared -Wl,-soname,libtiercache.so.$(SOVERSION) -Wl,--no-undefined -o $@ \
+	  $^ $(SHARED_LDLIBS)
+endif
+
+# The headers, both libraries, tiercache.pc and the CMake package under DESTDIR/PREFIX, and a
+# manifest of what was put there (PREFIX/share/tiercache/install_manifest.txt) for uninstall.
+install: deps-lib                            ## install headers, libraries, tiercache.pc, CMake package
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/libtiercache.a
+	@$(MAKE) --no-print-directory shared
+	@DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' LIBDIR='$(LIBDIR)' INCLUDEDIR='$(INCLUDEDIR)' \
+	  VERSION='$(VERSION)' SOVERSION='$(SOVERSION)' LDLIBS='$(LDLIBS)' \
+	  STATIC_LIB='$(BUILD)/libtiercache.a' SHARED_LIB='$(PIC_BUILD)/libtiercache.so.$(VERSION)' \
+	  scripts/install.sh install
+
+uninstall:                                   ## remove exactly what install put (its manifest)
+	@DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' scripts/install.sh uninstall
+
 $(BUILD)/tiercache_tests: $(TEST_OBJS) $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $(TEST_OBJS) $(BUILD)/libtiercache.a $(LDLIBS) $(ADAPTER_LIBS)
 
-test: check-layout                           ## build and run the whole suite
+# INSTALL_TEST= leaves out the install test (the sanitizer builds do: what they would install is
+# not what a user links).
+INSTALL_TEST ?= 1
+test: check-layout deps-test                 ## build and run the whole suite, then the install test
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_tests $(BUILD)/readme_example \
 	  $(BUILD)/statsd_example
 	$(BUILD)/tiercache_tests $(TEST_ARGS)
 	$(BUILD)/statsd_example > $(BUILD)/statsd_example.out
+	$(if $(INSTALL_TEST),@$(MAKE) --no-print-directory test-install)
+
+# make install into a temp DESTDIR; consumers built against it with pkg-config (-static), CMake
+# (libtiercache.a) and against the .so, run and checked; make uninstall must leave nothing.
+test-install: deps-test                      ## the install test alone (~1 min after the build)
+	@MAKE='$(MAKE)' LDLIBS='$(LDLIBS)' tests/install/run.sh
 
 # g++ 12 under -fsanitize=address reports maybe-uninitialized inside libstdc++'s <regex>.
 test-asan:                                   ## the suite under ASan + UBSan
-	@$(MAKE) --no-print-directory test BUILD=build/asan \
+	@$(MAKE) --no-print-directory test BUILD=build/asan INSTALL_TEST= \
 	  CXXFLAGS='-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Wno-maybe-uninitialized'
 
 test-tsan:                                   ## the suite under TSan (tests/tsan.supp says what is suppressed)
-	@$(MAKE) --no-print-directory test BUILD=build/tsan CXXFLAGS='-O1 -g -fsanitize=thread' \
+	@$(MAKE) --no-print-directory test BUILD=build/tsan INSTALL_TEST= CXXFLAGS='-O1 -g -fsanitize=thread' \
 	  TEST_ARGS='$(TEST_ARGS)' TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp'
 
 $(BUILD)/tiercache_bench: $(BENCH_OBJS) $(BUILD)/libtiercache.a
@@ -116,15 +183,13 @@ $(BUILD)/caffeine/CaffeinePeer.class: bench/peers/caffeine/CaffeinePeer.java
 
 # BENCH_ONLY=GROUP (l1, typed, memcached, metrics) runs one group alone, without the replay and
 # the plots, and writes its summary to $(BUILD)/bench-only/ (bench/run.sh).
-bench: deps                                  ## figures vs peers, trace replay; bench/results/summary.json, PNGs
-	@scripts/deps.sh bench
+bench: deps-bench                            ## figures vs peers, trace replay; bench/results/summary.json, PNGs
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_bench $(BUILD)/replay \
 	  $(BUILD)/caffeine/CaffeinePeer.class
 	bench/run.sh $(BUILD)
 
 # Small data sets and BENCH_SECONDS=0.2; writes under $(BUILD)/bench-smoke/, not bench/results/.
-bench-smoke: deps                            ## ~1-minute bench run for CI: that it runs, never its speed
-	@scripts/deps.sh bench
+bench-smoke: deps-bench                      ## ~1-minute bench run for CI: that it runs, never its speed
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_bench $(BUILD)/replay \
 	  $(BUILD)/caffeine/CaffeinePeer.class
 	BENCH_SMOKE=1 bench/run.sh $(BUILD)
@@ -133,7 +198,7 @@ $(BUILD)/hit_cost: $(BUILD)/bench/hit_cost.o $(BUILD)/bench/peers/libcds_map.o $
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
 # Instruction counts are repeatable where timings are not; HIT_COST_KEYS sizes the table.
-hit-cost: deps                               ## instructions per L1 operation (callgrind) vs the raw map
+hit-cost: deps-bench                         ## instructions per L1 operation (callgrind) vs the raw map
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/hit_cost
 	bench/hit_cost.sh $(BUILD)/hit_cost $(HIT_COST_KEYS)
 
@@ -141,7 +206,7 @@ $(BUILD)/tiercache_gbench: $(GBENCH_OBJS) $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $(GBENCH_OBJS) $(BUILD)/libtiercache.a -lbenchmark -ltbb $(LDLIBS)
 
 # GBENCH_ARGS passes flags, e.g. GBENCH_ARGS='--benchmark_filter=L2/ --benchmark_min_time=0.05'.
-gbench: deps                                 ## Google Benchmark grid vs peers (~1.5 min)
+gbench: deps-bench                           ## Google Benchmark grid vs peers (~1.5 min)
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_gbench
 	$(BUILD)/tiercache_gbench $(GBENCH_ARGS)
 
@@ -159,11 +224,11 @@ $(BUILD)/demo: $(BUILD)/examples/demo.o $(BUILD)/tests/support/redis_server.o \
                $(BUILD)/tests/support/server_process.o $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
-demo: deps                                   ## run the demo service (Ctrl-C or DEMO_SECONDS to stop)
+demo: deps-demo                              ## run the demo service (Ctrl-C or DEMO_SECONDS to stop)
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/demo
 	$(BUILD)/demo
 
-static-demo: deps                            ## a fully static demo binary, build/static/demo.static
+static-demo: deps-demo                       ## a fully static demo binary, build/static/demo.static
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/static build/static/demo.static
 	@ldd build/static/demo.static || true
 
@@ -177,7 +242,7 @@ FUZZ_FLAGS := -std=c++23 -O1 -g -Iinclude -I. -Ibuild/fuzz/gen -fsanitize=fuzzer
 FUZZ_PROTO := $(PROTO_SRCS:%.proto=build/fuzz/gen/%.pb.cc)
 # A decoder's or a record parser's target is built from what it checks alone; the others from
 # the whole library.
-fuzz-smoke: deps                             ## each fuzz target for FUZZ_SECONDS
+fuzz-smoke: deps-fuzz                        ## each fuzz target for FUZZ_SECONDS
 	@mkdir -p build/fuzz/artifacts
 	@$(MAKE) --no-print-directory BUILD=build/fuzz $(FUZZ_PROTO)
 	@set -e; for f in fuzz/*_fuzz.cpp; do \
@@ -204,7 +269,7 @@ check-layout:                                ## engine/ free of I/O and adapters
 	@! grep -rnE '#include [<"]engine/(l2|api)/' engine/l1/ engine/miss/
 	@! grep -rnE '#include [<"]engine/api/' engine/l2/
 
-format:                                      ## clang-format every source file in place
+format: deps-format                          ## clang-format every source file in place
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:                                       ## remove build/

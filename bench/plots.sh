@@ -14,7 +14,7 @@ fi
 data=$1
 out=$2
 if ! command -v gnuplot >/dev/null; then
-  echo "plots.sh: gnuplot not found; make deps installs gnuplot-nox" >&2
+  echo "plots.sh: gnuplot not found; scripts/deps.sh bench installs gnuplot-nox" >&2
   exit 1
 fi
 for f in l1_read_threads.dat replay.dat \

@@ -1,33 +1,64 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages tiercache builds, tests and benchmarks with, if any is missing.
-# Idempotent: with everything present it runs no apt-get at all. Needs root (or sudo) only then.
+# Installs the Debian 12 packages of the groups named, if any is missing:
+#   scripts/deps.sh GROUP...    e.g. scripts/deps.sh test; with no group, every group (make deps)
+# Each make target names its own group (the Makefile's deps-GROUP targets), so `make` installs
+# what the library needs and not clang or the JDK. Idempotent: with everything present it runs no
+# apt-get at all. Needs root (or sudo) only then. Unknown group: exit 2 with the known ones.
 set -euo pipefail
 
-packages=(
-  g++ make pkg-config zstd python3
-  libcds-dev libxxhash-dev
-  catch2 libbenchmark-dev libtbb-dev
-  libhiredis-dev redis-server redis-tools libconcurrentqueue-dev
-  libmemcached-dev memcached
-  libcpp-httplib-dev prometheus
-  nlohmann-json3-dev libmsgpack-cxx-dev libprotobuf-dev protobuf-compiler
-  clang-19 libclang-rt-19-dev
-  gnuplot-nox valgrind
+# A group lists packages and other groups. What each target compiles, links and starts, checked
+# with dpkg -S against the headers and libraries its objects use (README: Dependencies).
+declare -A group=(
+  # The library (make, make install): libtiercache's sources include and link these; the
+  # Memcached adapter and the /metrics endpoint are in it, so their headers are too.
+  [lib]="g++ make pkg-config libcds-dev libxxhash-dev libhiredis-dev libmemcached-dev
+         libcpp-httplib-dev"
+  # The codec headers' libraries (JSON, MessagePack, protobuf) and protoc for the tests' message.
+  [codecs]="nlohmann-json3-dev libmsgpack-cxx-dev libprotobuf-dev protobuf-compiler"
+  # The suite: Catch2, the servers it starts, promtool, and cmake for the install test.
+  [test]="lib codecs catch2 redis-server redis-tools memcached prometheus cmake"
+  # libFuzzer: clang 19 is the first Debian clang that compiles libstdc++ 12's <expected>.
+  [fuzz]="lib codecs clang-19 libclang-rt-19-dev"
+  # The peers (tbb, Google Benchmark, Caffeine on the JDK), the servers and redis-benchmark,
+  # callgrind (hit-cost), zstd (the traces), python3 (summary.json) and gnuplot (the plots).
+  [bench]="lib codecs libbenchmark-dev libtbb-dev redis-server redis-tools memcached
+           default-jdk-headless libcaffeine-java valgrind zstd python3 gnuplot-nox"
+  # The demo service starts its own redis-server.
+  [demo]="lib redis-server"
+  [format]="clang-format"
 )
+# Known groups, in the order the usage message lists them.
+known=(lib codecs test fuzz bench demo format)
 
-# `deps.sh bench`: also what only the benchmarks need (Caffeine, the peer, on the JDK).
-for group in "$@"; do
-  case "$group" in
-    bench) packages+=(default-jdk-headless libcaffeine-java) ;;
-    *) echo "deps.sh: unknown group '$group' (known: bench)" >&2; exit 2 ;;
-  esac
+# Appends a group's packages to `packages`, expanding the groups it names.
+add_group() {
+  local word
+  for word in ${group[$1]}; do
+    if [ -n "${group[$word]+set}" ]; then add_group "$word"; else packages+=("$word"); fi
+  done
+}
+
+[ $# -gt 0 ] || set -- "${known[@]}"
+packages=()
+for name in "$@"; do
+  if [ -z "${group[$name]+set}" ]; then
+    echo "deps.sh: unknown group '$name' (known: ${known[*]})" >&2
+    exit 2
+  fi
+  add_group "$name"
 done
 
+# One dpkg-query for every package: a package dpkg never heard of prints nothing, so it is missing.
+declare -A installed=()
+while read -r name status; do
+  [ "$status" = "ii" ] && installed[$name]=1
+done < <(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${packages[@]}" 2>/dev/null || true)
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  [ -n "${installed[$p]+set}" ] || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 
 echo "deps.sh: installing ${missing[*]}" >&2
 sudo=""
