@@ -9,7 +9,7 @@ packages=(
   catch2 libbenchmark-dev libtbb-dev
   libhiredis-dev redis-server redis-tools libconcurrentqueue-dev
   libmemcached-dev memcached
-  libcpp-httplib-dev prometheus
+  libcpp-httplib-dev prometheus libsqlite3-dev
   nlohmann-json3-dev libmsgpack-cxx-dev libprotobuf-dev protobuf-compiler
   clang-19 libclang-rt-19-dev
   gnuplot-nox valgrind
