@@ -40,7 +40,7 @@ GBENCH_OBJS := $(GBENCH_SRCS:%.cpp=$(BUILD)/%.o)
 # the demo's own parts (load generator, coherence check, plots, report, main).
 CATALOG_SERVICE_SRCS := $(addprefix examples/catalog/,catalog_client.cpp catalog_db.cpp \
                           catalog_fill.cpp catalog_service.cpp product_generator.cpp \
-                          product_request.cpp)
+                          product_request.cpp service_metrics.cpp)
 CATALOG_DEMO_SRCS := $(filter-out $(CATALOG_SERVICE_SRCS),$(wildcard examples/catalog/*.cpp)) \
                      tests/support/redis_server.cpp tests/support/server_process.cpp
 CATALOG_SERVICE_OBJS := $(CATALOG_SERVICE_SRCS:%.cpp=$(BUILD)/%.o)
@@ -100,10 +100,11 @@ $(BUILD)/libtiercache.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-# The [catalog] tests start the catalog service: its objects and SQLite come along.
+# The [catalog] tests start the catalog service: its objects and SQLite come along
+# (ADAPTER_LIBS has cpp-httplib).
 $(BUILD)/tiercache_tests: $(TEST_OBJS) $(CATALOG_SERVICE_OBJS) $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $(TEST_OBJS) $(CATALOG_SERVICE_OBJS) $(BUILD)/libtiercache.a \
-	  $(LDLIBS) $(ADAPTER_LIBS) $(CATALOG_LIBS)
+	  $(LDLIBS) $(ADAPTER_LIBS) -lsqlite3
 
 test: check-layout                           ## build and run the whole suite
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/tiercache_tests $(BUILD)/readme_example \

@@ -73,9 +73,8 @@ void answer_product(httplib::Response& res, const Product& product) {
   res.set_content(nlohmann::json(product).dump(), kJsonType);
 }
 
-// What a failed cache or database call means for the client.
+// What a failed cache call means for the client.
 void answer_failure(httplib::Response& res, const tiercache::Error& error) {
-  if (error == tiercache::errc::not_found) return answer_error(res, 404, error.detail);
   if (error == tiercache::errc::timeout)
     return answer_error(res, 504, "timed out: " + error.detail);
   answer_error(res, 503, error.code.message() + ": " + error.detail);
@@ -240,8 +239,11 @@ struct CatalogService::Impl {
     if (cache) {
       const tiercache::Result<Product> product =
           cache->get_or_load(request_context(), product_key(*id), loader);
-      if (!product) return answer_failure(res, product.error());
-      return answer_product(res, *product);
+      if (product) return answer_product(res, *product);
+      // The same words whether the loader said so now or a cached "absent" did.
+      if (product.error() == tiercache::errc::not_found)
+        return answer_error(res, 404, "no product " + std::to_string(*id));
+      return answer_failure(res, product.error());
     }
     const auto row = db->read(*id);
     if (!row) return answer_error(res, 503, row.error());
@@ -290,7 +292,7 @@ struct CatalogService::Impl {
                    "Time the product SELECTs took, from the first step to the row.", labels,
                    std::chrono::duration<double>(c.origin_read_time).count());
     append_counter(text, "catalog_origin_updates_total",
-                   "Product UPDATEs run on the SQLite database (one per PUT that found its row).",
+                   "Product UPDATEs run on the SQLite database (one per valid PUT, found or not).",
                    labels, c.origin_updates);
     append_counter(text, "catalog_cache_write_errors_total",
                    "PUTs whose new value the cache refused or did not get to Redis in time.",

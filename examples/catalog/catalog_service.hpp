@@ -62,7 +62,7 @@ struct ServiceOptions {
 struct ServiceCounters {
   std::uint64_t origin_reads = 0;                // SELECTs run (the origin load)
   std::chrono::nanoseconds origin_read_time{0};  // ... and the time they took, summed
-  std::uint64_t origin_updates = 0;              // UPDATEs run
+  std::uint64_t origin_updates = 0;              // UPDATEs run (a valid PUT's, found or not)
   std::uint64_t cache_write_errors = 0;  // PUTs whose value the cache refused or did not flush
 };
 
