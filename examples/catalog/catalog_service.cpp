@@ -35,6 +35,9 @@ using ProductCache = tiercache::TypedCache<tiercache::JsonCodec<Product>>;
 
 // How long the cache may take to reach Redis at start: a Redis that is down fails the start.
 constexpr auto kL2ReadyTimeout = 2s;
+// How often the start asks again while Redis is not ready, and the key it reads to ask.
+constexpr auto kL2ReadyPoll = 10ms;
+constexpr std::string_view kReachabilityKey = "reachability-check";
 // How long closing the cache may wait for its queued writes to reach Redis.
 constexpr auto kCloseTimeout = 5s;
 // Longest JSON a product may take in the cache: a PUT at every field's bound, every byte
@@ -142,12 +145,30 @@ struct CatalogService::Impl {
          .negative_ttl = options.negative_ttl});
     if (!opened) return std::unexpected("cannot open the cache: " + opened.error().detail);
     cache.emplace(std::move(*opened));
-    // flush() settles only once the writer has reached Redis: a server that is down fails here.
-    if (auto reached = cache->flush(tiercache::Context::background().with_timeout(kL2ReadyTimeout));
-        !reached)
-      return std::unexpected("cannot reach Redis at " + options.redis_url + ": " +
-                             reached.error().code.message() + ": " + reached.error().detail);
-    return {};
+    return await_redis();
+  }
+
+  // Waits until Redis answers a read (not_found is an answer) and the cache hears its changes,
+  // so that a Redis that is down fails the start, within kL2ReadyTimeout, rather than every
+  // request afterwards.
+  std::expected<void, std::string> await_redis() {
+    const auto deadline = std::chrono::steady_clock::now() + kL2ReadyTimeout;
+    const tiercache::Context ctx = tiercache::Context::background().with_deadline(deadline);
+    std::string why;
+    for (;;) {
+      const auto read = cache->bytes().get(ctx, kReachabilityKey);
+      if (!read && read.error() != tiercache::errc::not_found) {
+        why = read.error().code.message() + ": " + read.error().detail;
+      } else if (!cache->stats().l2_coherent) {
+        why = "the invalidation stream is not established";
+      } else {
+        return {};
+      }
+      if (std::chrono::steady_clock::now() >= deadline)
+        return std::unexpected("cannot reach Redis at " + options.redis_url + " within " +
+                               std::to_string(kL2ReadyTimeout.count()) + " s: " + why);
+      std::this_thread::sleep_for(kL2ReadyPoll);
+    }
   }
 
   std::expected<void, std::string> listen() {

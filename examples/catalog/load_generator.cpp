@@ -163,6 +163,13 @@ std::string percent_text(double ratio) {
   return out.str();
 }
 
+std::string ms_text(double ms) {
+  if (std::isnan(ms)) return "     - ms";
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(2) << std::setw(6) << ms << " ms";
+  return out.str();
+}
+
 // The once-a-second line; on a terminal it rewrites itself, in a log it appends.
 class ProgressLine {
  public:
@@ -175,8 +182,7 @@ class ProgressLine {
          << std::setw(4) << s.elapsed_seconds << " s " << std::setw(8) << s.requests_per_second
          << " req/s   L1 hit " << percent_text(s.l1_hit_ratio) << "   L2 hit "
          << percent_text(s.l2_hit_ratio) << "   origin " << std::setw(7)
-         << s.origin_reads_per_second << " reads/s   p99 " << std::setprecision(2) << std::setw(6)
-         << s.p99_ms << " ms";
+         << s.origin_reads_per_second << " reads/s   p99 " << ms_text(s.p99_ms);
     std::cerr << (rewrite_ ? "\r" : "") << line.str() << (rewrite_ ? "\x1b[K" : "\n") << std::flush;
     printed_ = true;
   }
