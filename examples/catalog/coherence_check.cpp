@@ -17,8 +17,6 @@ using Clock = std::chrono::steady_clock;
 
 // Unexpected answers kept word for word; the rest are counted.
 constexpr std::size_t kFailuresKept = 5;
-// Revisions of the probes' PUTs start here, far from the load generator's, so the names differ.
-constexpr std::uint64_t kProbeRevisionBase = std::uint64_t{1} << 62;
 
 // The version in a 200 answer's product, or what was wrong with the answer.
 std::expected<std::int64_t, std::string> version_of(const HttpAnswer& answer, std::int64_t id) {
@@ -79,7 +77,8 @@ CoherenceResult run_coherence_check(const CoherenceOptions& options, std::stop_t
       failed("GET " + path + " through the reader: " + before.error());
       continue;
     }
-    const auto put = writer.put(path, fields_json(changed_fields(id, kProbeRevisionBase + k)));
+    const auto put =
+        writer.put(path, fields_json(changed_fields(id, "coherence probe " + std::to_string(k))));
     const auto put_at = Clock::now();
     const auto written = version_of(put, id);
     if (!written) {

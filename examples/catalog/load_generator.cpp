@@ -92,15 +92,16 @@ void run_client(std::stop_token stop, const LoadOptions& options, const ZipfIds&
                      options.request_timeout);
   std::mt19937_64 rng(options.seed + index);
   std::uniform_int_distribution<unsigned> percent(0, 99);
-  // Distinct per thread, so two threads never send the same name.
-  std::uint64_t revision = std::uint64_t{index} << 40;
+  // With the thread's index in the name, two threads never send the same one.
+  std::uint64_t changes = 0;
   std::uint64_t requests = 0;
   while (!stop.stop_requested()) {
     const std::int64_t id = ids.pick(rng);
     const bool put = percent(rng) < options.put_percent && id > options.reserved_ids;
     const std::string path = "/products/" + std::to_string(id);
     if (put) {
-      const ProductFields fields = changed_fields(id, ++revision);
+      const ProductFields fields = changed_fields(
+          id, "client " + std::to_string(index) + ", change " + std::to_string(++changes));
       const std::string body = fields_json(fields);
       const auto start = Clock::now();
       const HttpAnswer answer = http.put(path, body);

@@ -2,6 +2,7 @@
 #include "examples/catalog/product_generator.hpp"
 
 #include <array>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -79,10 +80,10 @@ Product generated_product(std::int64_t id) {
                  .version = 1};
 }
 
-ProductFields changed_fields(std::int64_t id, std::uint64_t revision) {
+ProductFields changed_fields(std::int64_t id, const std::string& tag) {
   Product p = generated_product(id);
-  const std::uint64_t h = mix(static_cast<std::uint64_t>(id) ^ mix(revision));
-  return ProductFields{.name = p.name + " (rev " + std::to_string(revision) + ")",
+  const std::uint64_t h = mix(static_cast<std::uint64_t>(id) ^ std::hash<std::string>{}(tag));
+  return ProductFields{.name = p.name + " (" + tag + ")",
                        .category = std::move(p.category),
                        .price_cents = 199 + static_cast<std::int64_t>(h % 49'800),
                        .stock = static_cast<std::int64_t>((h >> 20) % 500),

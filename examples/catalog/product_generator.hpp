@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "examples/catalog/product.hpp"
 
@@ -14,7 +15,7 @@ namespace catalog {
 Product generated_product(std::int64_t id);
 
 // New fields for product `id`, as a client changing its price, stock and name would send them;
-// `revision` makes each call's fields differ (the name carries it).
-ProductFields changed_fields(std::int64_t id, std::uint64_t revision);
+// the name carries `tag` ("client 3, change 57"), so that each caller's changes differ.
+ProductFields changed_fields(std::int64_t id, const std::string& tag);
 
 }  // namespace catalog
