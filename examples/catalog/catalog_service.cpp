@@ -65,6 +65,14 @@ std::string product_key(std::int64_t id) {
   return std::string(kKeyStem) + std::to_string(id);
 }
 
+// `url` without its user and password, if it has any, fit for a message.
+std::string url_for_log(const std::string& url) {
+  const std::size_t at = url.rfind('@');
+  const std::size_t scheme_end = url.find("://");
+  if (at == std::string::npos || scheme_end == std::string::npos || at < scheme_end) return url;
+  return url.substr(0, scheme_end + 3) + "***" + url.substr(at);
+}
+
 // {"error": text}, so that every answer of the service is JSON.
 void answer_error(httplib::Response& res, int status, const std::string& text) {
   res.status = status;
@@ -165,8 +173,8 @@ struct CatalogService::Impl {
         return {};
       }
       if (std::chrono::steady_clock::now() >= deadline)
-        return std::unexpected("cannot reach Redis at " + options.redis_url + " within " +
-                               std::to_string(kL2ReadyTimeout.count()) + " s: " + why);
+        return std::unexpected("cannot reach Redis at " + url_for_log(options.redis_url) +
+                               " within " + std::to_string(kL2ReadyTimeout.count()) + " s: " + why);
       std::this_thread::sleep_for(kL2ReadyPoll);
     }
   }
