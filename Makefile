@@ -37,7 +37,7 @@ ifeq ($(BUILD),$(PIC_BUILD))
 PICFLAGS   := -fPIC
 endif
 # The groups of scripts/deps.sh; each target installs its own (deps-GROUP).
-DEP_GROUPS := lib codecs test fuzz bench demo format
+DEP_GROUPS := lib codecs catalog test fuzz bench demo format
 
 ifeq ($(CXX),c++)
 CXX := g++
@@ -59,8 +59,19 @@ LAUNCHER_OBJS := $(addprefix $(BUILD)/tests/support/,redis_server.o memcached_se
 GBENCH_SRCS := $(wildcard bench/gbench/*.cpp bench/peers/*.cpp) tests/support/redis_server.cpp \
                tests/support/server_process.cpp
 GBENCH_OBJS := $(GBENCH_SRCS:%.cpp=$(BUILD)/%.o)
-ALL_OBJS   := $(LIB_OBJS) $(TEST_OBJS) $(BENCH_OBJS) $(BUILD)/bench/replay.o $(BUILD)/examples/demo.o \
-              $(BUILD)/bench/hit_cost.o \
+# The catalog demo (examples/catalog/): the service and its client, which the tests link too, and
+# the demo's own parts (load generator, coherence check, plots, report, main).
+CATALOG_SERVICE_SRCS := $(addprefix examples/catalog/,catalog_client.cpp catalog_db.cpp \
+                          catalog_fill.cpp catalog_service.cpp product_generator.cpp \
+                          product_request.cpp service_metrics.cpp)
+CATALOG_DEMO_SRCS := $(filter-out $(CATALOG_SERVICE_SRCS),$(wildcard examples/catalog/*.cpp)) \
+                     tests/support/redis_server.cpp tests/support/server_process.cpp
+CATALOG_SERVICE_OBJS := $(CATALOG_SERVICE_SRCS:%.cpp=$(BUILD)/%.o)
+CATALOG_DEMO_OBJS := $(CATALOG_DEMO_SRCS:%.cpp=$(BUILD)/%.o)
+# What the catalog service links beyond the library's own: SQLite and cpp-httplib.
+CATALOG_LIBS := -lsqlite3 -lcpp-httplib
+ALL_OBJS   := $(LIB_OBJS) $(TEST_OBJS) $(BENCH_OBJS) $(BUILD)/bench/replay.o \
+              $(BUILD)/bench/hit_cost.o $(CATALOG_SERVICE_OBJS) $(CATALOG_DEMO_OBJS) \
               $(BUILD)/examples/readme_example.o $(BUILD)/examples/metrics/statsd.o
 ALL_OBJS   := $(sort $(ALL_OBJS) $(GBENCH_OBJS))
 
@@ -87,7 +98,8 @@ $(LIB_OBJS) $(LAUNCHER_OBJS) $(BUILD)/examples/readme_example.o $(BUILD)/example
 $(filter-out $(LAUNCHER_OBJS),$(TEST_OBJS)): | deps-test
 $(filter-out $(LAUNCHER_OBJS),$(BENCH_OBJS) $(GBENCH_OBJS)) $(BUILD)/bench/replay.o \
   $(BUILD)/bench/hit_cost.o: | deps-bench
-$(BUILD)/examples/demo.o: | deps-demo
+$(CATALOG_SERVICE_OBJS): | deps-catalog
+$(CATALOG_DEMO_OBJS): | deps-demo
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(@D)
@@ -100,6 +112,12 @@ $(BUILD)/adapters/metrics/metrics_endpoint.o: adapters/metrics/metrics_endpoint.
 	@mkdir -p $(@D)
 	$(CXX) $(STDFLAGS) $(shell pkg-config --cflags cpp-httplib) $(WARN) $(CXXFLAGS) $(PICFLAGS) -c $< \
 	  -o $@
+
+# The same for the catalog demo's files, whose service and client include httplib.h (the others
+# do not mind the macros).
+$(BUILD)/examples/catalog/%.o: examples/catalog/%.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(STDFLAGS) $(shell pkg-config --cflags cpp-httplib) $(WARN) $(CXXFLAGS) -c $< -o $@
 
 $(BUILD)/gen/%.pb.cc $(BUILD)/gen/%.pb.h: %.proto | deps-codecs
 	@mkdir -p $(BUILD)/gen
@@ -141,8 +159,11 @@ install: deps-lib                            ## install headers, libraries, tier
 uninstall:                                   ## remove exactly what install put (its manifest)
 	@DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' scripts/install.sh uninstall
 
-$(BUILD)/tiercache_tests: $(TEST_OBJS) $(BUILD)/libtiercache.a
-	$(CXX) $(CXXFLAGS) -o $@ $(TEST_OBJS) $(BUILD)/libtiercache.a $(LDLIBS) $(ADAPTER_LIBS)
+# The [catalog] tests start the catalog service: its objects and SQLite come along
+# (ADAPTER_LIBS has cpp-httplib).
+$(BUILD)/tiercache_tests: $(TEST_OBJS) $(CATALOG_SERVICE_OBJS) $(BUILD)/libtiercache.a
+	$(CXX) $(CXXFLAGS) -o $@ $(TEST_OBJS) $(CATALOG_SERVICE_OBJS) $(BUILD)/libtiercache.a \
+	  $(LDLIBS) $(ADAPTER_LIBS) -lsqlite3
 
 # INSTALL_TEST= leaves out the install test (the sanitizer builds do: what they would install is
 # not what a user links).
@@ -219,22 +240,29 @@ $(BUILD)/readme_example: $(BUILD)/examples/readme_example.o $(BUILD)/libtiercach
 $(BUILD)/statsd_example: $(BUILD)/examples/metrics/statsd.o $(BUILD)/libtiercache.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
-# The demo starts its private redis-server with the tests' launcher, test::RedisServer.
-$(BUILD)/demo: $(BUILD)/examples/demo.o $(BUILD)/tests/support/redis_server.o \
-               $(BUILD)/tests/support/server_process.o $(BUILD)/libtiercache.a
-	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
+# The catalog demo; its private redis-server is the tests' launcher, test::RedisServer.
+$(BUILD)/catalog_demo: $(CATALOG_DEMO_OBJS) $(CATALOG_SERVICE_OBJS) $(BUILD)/libtiercache.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS) $(CATALOG_LIBS)
 
-demo: deps-demo                              ## run the demo service (Ctrl-C or DEMO_SECONDS to stop)
-	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/demo
-	$(BUILD)/demo
+# ARGS passes options (make demo ARGS='--threads 8 --seconds 30'; ARGS=--help lists them); the
+# database, report and plots go to build/catalog-demo/ unless ARGS says --out.
+demo: deps-demo                              ## the catalog demo: service on SQLite + Redis, load, report, plots (~1 min)
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/catalog_demo
+	$(BUILD)/catalog_demo --out build/catalog-demo $(ARGS)
 
-static-demo: deps-demo                       ## a fully static demo binary, build/static/demo.static
-	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/static build/static/demo.static
-	@ldd build/static/demo.static || true
+# Debian ships cpp-httplib as a shared library only (no libcpp-httplib.a), so the service's HTTP
+# layer cannot be linked statically: everything else is (tiercache, libcds, xxHash, hiredis,
+# SQLite), and libcpp-httplib.so brings what it needs itself (OpenSSL, zlib, brotli, libstdc++,
+# glibc). ldd lists what is left dynamic.
+static-demo: deps-demo                       ## the catalog demo as static as Debian allows (all but cpp-httplib), build/static/catalog_demo.static
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/static build/static/catalog_demo.static
+	@echo "build/static/catalog_demo.static is static but for libcpp-httplib.so and what it loads:"
+	@ldd build/static/catalog_demo.static
 
-build/static/demo.static: build/static/examples/demo.o build/static/tests/support/redis_server.o \
-                          build/static/tests/support/server_process.o build/static/libtiercache.a
-	$(CXX) $(CXXFLAGS) -static -o $@ $^ $(LDLIBS)
+build/static/catalog_demo.static: $(CATALOG_DEMO_OBJS:$(BUILD)/%=build/static/%) \
+                                  $(CATALOG_SERVICE_OBJS:$(BUILD)/%=build/static/%) \
+                                  build/static/libtiercache.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ -Wl,-Bstatic $(LDLIBS) -lsqlite3 -Wl,-Bdynamic -lcpp-httplib
 
 # libFuzzer needs clang; clang 19 is the first Debian one that compiles libstdc++ 12's <expected>.
 FUZZ_CXX   := clang++-19

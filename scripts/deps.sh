@@ -15,20 +15,22 @@ declare -A group=(
          libcpp-httplib-dev"
   # The codec headers' libraries (JSON, MessagePack, protobuf) and protoc for the tests' message.
   [codecs]="nlohmann-json3-dev libmsgpack-cxx-dev libprotobuf-dev protobuf-compiler"
+  # The catalog service (examples/catalog/): SQLite; the suite tests it, the demo runs it.
+  [catalog]="lib codecs libsqlite3-dev"
   # The suite: Catch2, the servers it starts, promtool, and cmake for the install test.
-  [test]="lib codecs catch2 redis-server redis-tools memcached prometheus cmake"
+  [test]="lib codecs catalog catch2 redis-server redis-tools memcached prometheus cmake"
   # libFuzzer: clang 19 is the first Debian clang that compiles libstdc++ 12's <expected>.
   [fuzz]="lib codecs clang-19 libclang-rt-19-dev"
   # The peers (tbb, Google Benchmark, Caffeine on the JDK), the servers and redis-benchmark,
   # callgrind (hit-cost), zstd (the traces), python3 (summary.json) and gnuplot (the plots).
   [bench]="lib codecs libbenchmark-dev libtbb-dev redis-server redis-tools memcached
            default-jdk-headless libcaffeine-java valgrind zstd python3 gnuplot-nox"
-  # The demo service starts its own redis-server.
-  [demo]="lib redis-server"
+  # The demo: the catalog service, its own redis-server, gnuplot for its plots.
+  [demo]="catalog redis-server gnuplot-nox"
   [format]="clang-format"
 )
 # Known groups, in the order the usage message lists them.
-known=(lib codecs test fuzz bench demo format)
+known=(lib codecs catalog test fuzz bench demo format)
 
 # Appends a group's packages to `packages`, expanding the groups it names.
 add_group() {

@@ -26,10 +26,11 @@ struct RedisServerOptions {
   // Also listen on <dir>/redis.sock (mode 700); see unix_socket_path().
   bool unix_socket = false;
   // Run the server in a process group of its own (setpgid before exec). For a program run from a
-  // terminal, such as examples/demo.cpp: Ctrl-C sends SIGINT to the terminal's foreground process
-  // group, which would stop the server at the moment the program still needs it (for a final
-  // flush); in its own group it is spared and stops when the RedisServer is destroyed. Tests
-  // leave it false, so that a Ctrl-C on the test binary stops its servers with it.
+  // terminal, such as the catalog demo (examples/catalog/main.cpp): Ctrl-C sends SIGINT to the
+  // terminal's foreground process group, which would stop the server at the moment the program
+  // still needs it (for a final flush); in its own group it is spared and stops when the
+  // RedisServer is destroyed. Tests leave it false, so that a Ctrl-C on the test binary stops its
+  // servers with it.
   bool own_process_group = false;
 };
 

@@ -1,0 +1,242 @@
+// The catalog demo's service (examples/catalog/) end to end: two instances on a real
+// redis-server and a small SQLite database in a temp dir, over real HTTP on free loopback ports.
+#include <memory>
+#include <string>
+
+#include "examples/catalog/catalog_client.hpp"
+#include "examples/catalog/catalog_fill.hpp"
+#include "examples/catalog/catalog_service.hpp"
+#include "examples/catalog/product.hpp"
+#include "examples/catalog/service_metrics.hpp"
+#include "tests/support/redis_server.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/test_support.hpp"
+
+using catalog::CatalogClient;
+using catalog::CatalogService;
+using catalog::HttpAnswer;
+using catalog::Product;
+using catalog::ServiceMetrics;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Products in the test's database: enough for ids to mean something, quick to fill.
+constexpr std::int64_t kProducts = 1000;
+// Each request's bound; far above a request's time, even under TSan.
+constexpr auto kRequestTimeout = 5s;
+// A PUT through one instance must be read through the other within this: ~1 ms in a release
+// build (Redis invalidation), and slack for a sanitizer's build on a busy machine.
+constexpr auto kCoherenceLimit = 1000ms;
+
+// A database, and instances of the service on it: cached (both on one Redis) or not.
+class Catalog {
+ public:
+  explicit Catalog(bool cached) {
+    db_path_ = dir_.path() + "/catalog.db";
+    const auto filled = catalog::fill_catalog(db_path_, kProducts);
+    if (!filled) FAIL("fill_catalog: " << filled.error());
+    if (cached) redis_ = std::make_unique<test::RedisServer>();
+    for (const char* name : {"A", "B"}) {
+      auto started = CatalogService::start({.name = name,
+                                            .db_path = db_path_,
+                                            .cached = cached,
+                                            .redis_url = cached ? redis_->url() : "",
+                                            .l1_max_bytes = std::size_t{1} << 20,
+                                            .http_threads = 4});
+      if (!started) FAIL(started.error());
+      services_.push_back(std::move(*started));
+      clients_.push_back(
+          std::make_unique<CatalogClient>("127.0.0.1", services_.back()->port(), kRequestTimeout));
+    }
+  }
+
+  CatalogClient& a() { return *clients_[0]; }
+  CatalogClient& b() { return *clients_[1]; }
+  test::RedisServer& redis() { return *redis_; }
+  const std::string& db_path() const { return db_path_; }
+
+ private:
+  test::TempDir dir_;
+  std::string db_path_;
+  std::unique_ptr<test::RedisServer> redis_;
+  // Clients close their connections before the services stop (members go in reverse order).
+  std::vector<std::unique_ptr<CatalogService>> services_;
+  std::vector<std::unique_ptr<CatalogClient>> clients_;
+};
+
+ServiceMetrics metrics_of(CatalogClient& client) {
+  const HttpAnswer answer = client.get("/metrics");
+  REQUIRE(answer.status == 200);
+  const auto metrics = catalog::parse_service_metrics(answer.body);
+  if (!metrics) FAIL(metrics.error());
+  return *metrics;
+}
+
+Product product_of(const HttpAnswer& answer) {
+  INFO(answer.status << " " << answer.body << answer.error);
+  REQUIRE(answer.status == 200);
+  return nlohmann::json::parse(answer.body).get<Product>();
+}
+
+std::string fields_json(const std::string& name, std::int64_t price_cents) {
+  return nlohmann::json{{"name", name},
+                        {"category", "kitchen"},
+                        {"price_cents", price_cents},
+                        {"stock", 7},
+                        {"description", "A test's product."}}
+      .dump();
+}
+
+// The status of `answer`, after checking that its body is a JSON error that mentions `needle`.
+int error_status(const HttpAnswer& answer, const std::string& needle) {
+  INFO(answer.status << " " << answer.body << answer.error);
+  const nlohmann::json body = nlohmann::json::parse(answer.body, nullptr, false);
+  CHECK(body.is_object());
+  CHECK(body.value("error", std::string()).find(needle) != std::string::npos);
+  return answer.status;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a GET misses and runs one SELECT; the next GET is an L1 hit; the other instance finds "
+    "it in Redis",
+    "[catalog][redis]") {
+  Catalog shop(/*cached=*/true);
+  const ServiceMetrics before = metrics_of(shop.a());
+  CHECK(before.cached);
+
+  const Product first = product_of(shop.a().get("/products/7"));
+  CHECK(first.id == 7);
+  CHECK(first.version == 1);
+  CHECK(!first.name.empty());
+  const ServiceMetrics after_miss = metrics_of(shop.a()).since(before);
+  CHECK(after_miss.l1_misses == 1);
+  CHECK(after_miss.l2_misses == 1);
+  CHECK(after_miss.origin_reads == 1);
+  CHECK(after_miss.l1_hits == 0);
+
+  CHECK(product_of(shop.a().get("/products/7")) == first);
+  const ServiceMetrics after_hit = metrics_of(shop.a()).since(before);
+  CHECK(after_hit.l1_hits == 1);
+  CHECK(after_hit.l1_misses == 1);
+  CHECK(after_hit.origin_reads == 1);
+
+  // The fill reaches Redis behind the answer (the writer is async): once it is there, B reads
+  // it from Redis without asking the database.
+  test::wait_until(
+      5s, [&] { return shop.redis().command({"DBSIZE"}) == ":1"; }, "A's fill is in Redis");
+  const ServiceMetrics b_before = metrics_of(shop.b());
+  CHECK(product_of(shop.b().get("/products/7")) == first);
+  const ServiceMetrics b_after = metrics_of(shop.b()).since(b_before);
+  CHECK(b_after.l2_hits == 1);
+  CHECK(b_after.origin_reads == 0);
+}
+
+TEST_CASE("a PUT through one instance updates the row and is read through the other at once",
+          "[catalog][redis]") {
+  Catalog shop(/*cached=*/true);
+  // Both L1s hold the old value.
+  const Product old = product_of(shop.b().get("/products/42"));
+  CHECK(product_of(shop.b().get("/products/42")) == old);
+  CHECK(product_of(shop.a().get("/products/42")) == old);
+
+  const Product put = product_of(shop.a().put("/products/42", fields_json("Renamed mug", 1234)));
+  CHECK(put.id == 42);
+  CHECK(put.name == "Renamed mug");
+  CHECK(put.price_cents == 1234);
+  CHECK(put.version == old.version + 1);
+  // The writer's own instance answers it from its L1 at once.
+  CHECK(product_of(shop.a().get("/products/42")) == put);
+
+  const auto put_answered = std::chrono::steady_clock::now();
+  test::wait_until(
+      kCoherenceLimit, [&] { return product_of(shop.b().get("/products/42")) == put; },
+      "instance B answers the PUT's value");
+  const double seen_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - put_answered)
+          .count();
+  UNSCOPED_INFO("B answered the new value " << seen_ms << " ms after the PUT's answer");
+  CHECK(metrics_of(shop.b()).origin_updates == 0);
+  CHECK(metrics_of(shop.a()).origin_updates == 1);
+
+  // A PUT may send back what a GET gave (id and version included).
+  nlohmann::json round_trip = put;
+  round_trip["stock"] = 3;
+  const Product again = product_of(shop.b().put("/products/42", round_trip.dump()));
+  CHECK(again.stock == 3);
+  CHECK(again.version == put.version + 1);
+}
+
+TEST_CASE("bad ids and bodies are 400 with a message, unknown ids 404, other methods 405",
+          "[catalog][redis]") {
+  Catalog shop(/*cached=*/true);
+  CatalogClient& a = shop.a();
+  CHECK(error_status(a.get("/products/abc"), "\"abc\"") == 400);
+  CHECK(error_status(a.get("/products/0"), "bad product id") == 400);
+  CHECK(error_status(a.get("/products/-3"), "bad product id") == 400);
+  CHECK(error_status(a.get("/products/007"), "bad product id") == 400);
+  CHECK(error_status(a.get("/products/99999999999999999999"), "bad product id") == 400);
+  CHECK(error_status(a.get("/products/1001"), "no product 1001") == 404);
+  CHECK(error_status(a.get("/products/1001"), "no product 1001") == 404);  // cached "absent"
+  CHECK(error_status(a.get("/nothing/here"), "no route") == 404);
+
+  const std::string good = fields_json("Lamp", 999);
+  CHECK(error_status(a.put("/products/x1", good), "bad product id") == 400);
+  CHECK(error_status(a.put("/products/5", "{\"name\": "), "not valid JSON") == 400);
+  CHECK(error_status(a.put("/products/5", "[1, 2]"), "must be a JSON object") == 400);
+  nlohmann::json body = nlohmann::json::parse(good);
+  body.erase("stock");
+  CHECK(error_status(a.put("/products/5", body.dump()), "missing field \"stock\"") == 400);
+  body = nlohmann::json::parse(good);
+  body["price_cents"] = 12.5;
+  CHECK(error_status(a.put("/products/5", body.dump()), "whole number") == 400);
+  body["price_cents"] = -1;
+  CHECK(error_status(a.put("/products/5", body.dump()), "must be 0 to") == 400);
+  body = nlohmann::json::parse(good);
+  body["name"] = "";
+  CHECK(error_status(a.put("/products/5", body.dump()), "\"name\" is 0 bytes") == 400);
+  body = nlohmann::json::parse(good);
+  body["id"] = 6;
+  CHECK(error_status(a.put("/products/5", body.dump()), "path names product 5") == 400);
+  body = nlohmann::json::parse(good);
+  body["colour"] = "red";
+  CHECK(error_status(a.put("/products/5", body.dump()), "unknown field \"colour\"") == 400);
+  CHECK(error_status(a.put("/products/5000", good), "no product 5000") == 404);
+  CHECK(error_status(a.request("POST", "/products/5", good), "GET and PUT are") == 405);
+  CHECK(error_status(a.request("DELETE", "/products/5", ""), "GET and PUT are") == 405);
+
+  // Nothing of that changed product 5; the one UPDATE run was product 5000's, which found no row.
+  const Product five = product_of(a.get("/products/5"));
+  CHECK(five.version == 1);
+  CHECK(metrics_of(a).origin_updates == 1);
+}
+
+TEST_CASE("without the cache, every GET is a SELECT and a PUT an UPDATE", "[catalog]") {
+  Catalog shop(/*cached=*/false);
+  const ServiceMetrics before = metrics_of(shop.a());
+  CHECK_FALSE(before.cached);
+  CHECK(product_of(shop.a().get("/products/9")).id == 9);
+  CHECK(product_of(shop.a().get("/products/9")).id == 9);
+  CHECK(metrics_of(shop.a()).since(before).origin_reads == 2);
+  const Product put = product_of(shop.a().put("/products/9", fields_json("Plain", 100)));
+  CHECK(product_of(shop.b().get("/products/9")) == put);
+  CHECK(error_status(shop.b().get("/products/2000"), "no product 2000") == 404);
+}
+
+TEST_CASE("a database is filled once; a second fill of the same size changes nothing",
+          "[catalog]") {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/catalog.db";
+  const auto first = catalog::fill_catalog(path, 200);
+  REQUIRE(first);
+  CHECK(first->filled);
+  const auto second = catalog::fill_catalog(path, 200);
+  REQUIRE(second);
+  CHECK_FALSE(second->filled);
+  const auto other = catalog::fill_catalog(path, 300);
+  REQUIRE(other);
+  CHECK(other->filled);
+  CHECK_FALSE(catalog::fill_catalog(path, 0));
+}
