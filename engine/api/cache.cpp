@@ -539,6 +539,9 @@ std::vector<Result<Produced>> Cache::Impl::read_l2_many(const Context& ctx,
   // one tick of the coarse clock, which may lag the real one by that much.
   const std::uint64_t sent_ms = engine::coarse_now_ms();
   const auto sent = std::chrono::steady_clock::now();
+  // Asked before sending: a read sent while L2 was up is a round trip even if the connection
+  // then drops and every key answers backend_unavailable.
+  const bool l2_was_up = l2_->accepts_reads();
   using Answers = std::vector<Result<BackendValue>>;
   // In reads of at most kMaxKeysPerL2Read keys, all sent before the first is waited for: one
   // huge script would hold up Redis, and its reply could pass the reply bounds.
@@ -562,9 +565,9 @@ std::vector<Result<Produced>> Cache::Impl::read_l2_many(const Context& ctx,
       const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - sent;
       if (c == 0) l2_read_spin_.record(took);
       // A read L2 refused at once for being down made no round trip.
-      const bool went = std::any_of(waited->begin(), waited->end(), [](const auto& r) {
-        return r || r.error() != errc::backend_unavailable;
-      });
+      const bool went = l2_was_up || std::any_of(waited->begin(), waited->end(), [](const auto& r) {
+                          return r || r.error() != errc::backend_unavailable;
+                        });
       if (went) latencies_.record(engine::Timed::l2_read, static_cast<std::uint64_t>(took.count()));
     }
     if (waited && waited->size() != chunk_keys)

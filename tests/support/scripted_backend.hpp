@@ -11,6 +11,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -92,18 +93,10 @@ class ScriptedBackend final : public tiercache::Backend {
   }
 
   // Delivers the answer read `n` got when it arrived.
-  void answer_read(std::size_t n) {
-    ReadDone done;
-    std::vector<tiercache::Result<tiercache::BackendValue>> answer;
-    {
-      std::lock_guard lock(mu_);
-      Read& r = reads_.at(n);
-      if (r.answered) throw std::runtime_error("ScriptedBackend: read answered twice");
-      r.answered = true;
-      done = r.done;
-      answer = r.answer;
-    }
-    done(std::move(answer));
+  void answer_read(std::size_t n) { answer_read_with(n, std::nullopt); }
+  // Delivers `answer` instead (say, a connection lost while the read was on its way).
+  void answer_read(std::size_t n, std::vector<tiercache::Result<tiercache::BackendValue>> answer) {
+    answer_read_with(n, std::move(answer));
   }
 
   std::size_t read_count() const {
@@ -189,6 +182,22 @@ class ScriptedBackend final : public tiercache::Backend {
   }
 
  private:
+  void answer_read_with(
+      std::size_t n,
+      std::optional<std::vector<tiercache::Result<tiercache::BackendValue>>> instead) {
+    ReadDone done;
+    std::vector<tiercache::Result<tiercache::BackendValue>> answer;
+    {
+      std::lock_guard lock(mu_);
+      Read& r = reads_.at(n);
+      if (r.answered) throw std::runtime_error("ScriptedBackend: read answered twice");
+      r.answered = true;
+      done = r.done;
+      answer = instead ? std::move(*instead) : r.answer;
+    }
+    done(std::move(answer));
+  }
+
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Batch> batches_;
