@@ -126,7 +126,8 @@ ClockRing::Victim ClockRing::sweep(Clock& c, std::uint64_t now_ms, const Entry* 
 
 bool ClockRing::admit(const Entry* candidate, const Entry* victim) noexcept {
   const unsigned candidate_count = sketch_.estimate(candidate->hash);
-  if (candidate_count > sketch_.estimate(victim->hash)) return true;
+  const unsigned victim_count = sketch_.estimate(victim->hash);
+  if (candidate_count > victim_count + (victim_count >= kEstablishedCount ? 1 : 0)) return true;
   if (candidate_count < kAdmitWarmCount) return false;
   coin_ ^= coin_ << 13;
   coin_ ^= coin_ >> 7;

@@ -19,10 +19,10 @@
 // whose holes outnumber its entries is compacted (in order) by the next add.
 //
 // Admission: a window candidate displaces the main victim only if the sketch has seen it more
-// often; a candidate seen at least kAdmitWarmCount times is also let in with probability
-// 1/kAdmitChanceInverse whatever the victim's count, so keys forced to collide with the main
-// entries in the sketch (hash flooding) cannot keep every newcomer out. The sketch's seed and
-// that coin are per shard and random.
+// often (two more if the victim is established: kEstablishedCount); a candidate seen at least
+// kAdmitWarmCount times is also let in with probability 1/kAdmitChanceInverse whatever the victim's
+// count, so keys forced to collide with the main entries in the sketch (hash flooding) cannot keep
+// every newcomer out. The sketch's seed and that coin are per shard and random.
 //
 // Why CLOCK: a hit writes at most one byte of its own entry and never a shared list head, which
 // is what lets reads stay lock-free; docs/performance.md has the replay figures against LRU.
@@ -47,6 +47,13 @@ inline constexpr std::size_t kMaxHandSweep = 64;
 // Bit 31 of Entry::ring_pos: the entry is in the window CLOCK. kNotInRing has it set too, so
 // test an entry's ring with in_window() only while it is in the ring.
 inline constexpr std::uint32_t kWindowBit = std::uint32_t{1} << 31;
+// A victim the sketch has seen this often is established: a candidate must count at least two
+// more to displace it. Counted at the candidate's own sighting, one more is what a key as
+// frequent as the victim but seen last shows (the victim's sighting for the same period may still
+// be ahead, and a halving between the two sightings widens it): in a loop longer than the cache
+// every newcomer would beat the least recently seen resident, and the main CLOCK would churn.
+// Below this count (a victim seen once since the last halving) one more is evidence.
+inline constexpr unsigned kEstablishedCount = 2;
 // A candidate the sketch has seen this often is warm: it may win against any victim by chance.
 inline constexpr unsigned kAdmitWarmCount = 6;
 // A warm candidate that the sketch ranks no higher than the victim still gets in 1 time in this
