@@ -59,11 +59,11 @@ LAUNCHER_OBJS := $(addprefix $(BUILD)/tests/support/,redis_server.o memcached_se
 GBENCH_SRCS := $(wildcard bench/gbench/*.cpp bench/peers/*.cpp) tests/support/redis_server.cpp \
                tests/support/server_process.cpp
 GBENCH_OBJS := $(GBENCH_SRCS:%.cpp=$(BUILD)/%.o)
-# The catalog demo (examples/catalog/): the service and its client, which the tests link too, and
-# the demo's own parts (load generator, coherence check, plots, report, main).
+# The catalog demo (examples/catalog/): the service, its client and the demo's options, which the
+# tests link too, and the demo's own parts (load generator, coherence check, plots, report, main).
 CATALOG_SERVICE_SRCS := $(addprefix examples/catalog/,catalog_client.cpp catalog_db.cpp \
-                          catalog_fill.cpp catalog_service.cpp product_generator.cpp \
-                          product_request.cpp service_metrics.cpp)
+                          catalog_fill.cpp catalog_service.cpp demo_args.cpp \
+                          product_generator.cpp product_request.cpp service_metrics.cpp)
 CATALOG_DEMO_SRCS := $(filter-out $(CATALOG_SERVICE_SRCS),$(wildcard examples/catalog/*.cpp)) \
                      tests/support/redis_server.cpp tests/support/server_process.cpp
 CATALOG_SERVICE_OBJS := $(CATALOG_SERVICE_SRCS:%.cpp=$(BUILD)/%.o)
