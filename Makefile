@@ -59,11 +59,11 @@ LAUNCHER_OBJS := $(addprefix $(BUILD)/tests/support/,redis_server.o memcached_se
 GBENCH_SRCS := $(wildcard bench/gbench/*.cpp bench/peers/*.cpp) tests/support/redis_server.cpp \
                tests/support/server_process.cpp
 GBENCH_OBJS := $(GBENCH_SRCS:%.cpp=$(BUILD)/%.o)
-# The catalog demo (examples/catalog/): the service and its client, which the tests link too, and
-# the demo's own parts (load generator, coherence check, plots, report, main).
+# The catalog demo (examples/catalog/): the service, its client and the demo's options, which the
+# tests link too, and the demo's own parts (load generator, coherence check, plots, report, main).
 CATALOG_SERVICE_SRCS := $(addprefix examples/catalog/,catalog_client.cpp catalog_db.cpp \
-                          catalog_fill.cpp catalog_service.cpp product_generator.cpp \
-                          product_request.cpp service_metrics.cpp)
+                          catalog_fill.cpp catalog_service.cpp demo_args.cpp \
+                          product_generator.cpp product_request.cpp service_metrics.cpp)
 CATALOG_DEMO_SRCS := $(filter-out $(CATALOG_SERVICE_SRCS),$(wildcard examples/catalog/*.cpp)) \
                      tests/support/redis_server.cpp tests/support/server_process.cpp
 CATALOG_SERVICE_OBJS := $(CATALOG_SERVICE_SRCS:%.cpp=$(BUILD)/%.o)
@@ -251,12 +251,13 @@ demo: deps-demo                              ## the catalog demo: service on SQL
 	$(BUILD)/catalog_demo --out build/catalog-demo $(ARGS)
 
 # Debian ships cpp-httplib as a shared library only (no libcpp-httplib.a), so the service's HTTP
-# layer cannot be linked statically: everything else is (tiercache, libcds, xxHash, hiredis,
-# SQLite), and libcpp-httplib.so brings what it needs itself (OpenSSL, zlib, brotli, libstdc++,
-# glibc). ldd lists what is left dynamic.
-static-demo: deps-demo                       ## the catalog demo as static as Debian allows (all but cpp-httplib), build/static/catalog_demo.static
+# layer cannot be linked statically, and the binary is not a static one: tiercache, libcds,
+# xxHash, hiredis and SQLite are linked in; libcpp-httplib.so brings what it needs (OpenSSL,
+# zlib, brotli), and glibc, libstdc++ and libgcc_s stay shared, as the .so needs them too. ldd
+# lists what is left dynamic.
+static-demo: deps-demo                       ## the catalog demo, its libraries static but for cpp-httplib and the C/C++ runtimes, build/static/catalog_demo.static
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/static build/static/catalog_demo.static
-	@echo "build/static/catalog_demo.static is static but for libcpp-httplib.so and what it loads:"
+	@echo "build/static/catalog_demo.static: static but for libcpp-httplib.so, what it loads and the C/C++ runtimes:"
 	@ldd build/static/catalog_demo.static
 
 build/static/catalog_demo.static: $(CATALOG_DEMO_OBJS:$(BUILD)/%=build/static/%) \

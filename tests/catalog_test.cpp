@@ -2,10 +2,12 @@
 // redis-server and a small SQLite database in a temp dir, over real HTTP on free loopback ports.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "examples/catalog/catalog_client.hpp"
 #include "examples/catalog/catalog_fill.hpp"
 #include "examples/catalog/catalog_service.hpp"
+#include "examples/catalog/demo_args.hpp"
 #include "examples/catalog/product.hpp"
 #include "examples/catalog/service_metrics.hpp"
 #include "tests/support/redis_server.hpp"
@@ -52,6 +54,7 @@ class Catalog {
   }
 
   CatalogClient& a() { return *clients_[0]; }
+  CatalogService& service_a() { return *services_[0]; }
   CatalogClient& b() { return *clients_[1]; }
   test::RedisServer& redis() { return *redis_; }
   const std::string& db_path() const { return db_path_; }
@@ -131,6 +134,22 @@ TEST_CASE(
   CHECK(product_of(shop.b().get("/products/7")) == first);
   const ServiceMetrics b_after = metrics_of(shop.b()).since(b_before);
   CHECK(b_after.l2_hits == 1);
+  CHECK(b_after.origin_reads == 0);
+}
+
+TEST_CASE("a warm start through one instance puts every product in Redis for the other",
+          "[catalog][redis]") {
+  Catalog shop(/*cached=*/true);
+  const auto warm = shop.service_a().warm_cache();
+  REQUIRE(warm);
+  CHECK(warm->products == kProducts);
+  CHECK(warm->selects == 1);  // kProducts fit one range
+  CHECK(shop.redis().command({"DBSIZE"}) == ":" + std::to_string(kProducts));
+  const ServiceMetrics b_before = metrics_of(shop.b());
+  for (const std::int64_t id : {std::int64_t{1}, std::int64_t{500}, kProducts})
+    CHECK(product_of(shop.b().get("/products/" + std::to_string(id))).id == id);
+  const ServiceMetrics b_after = metrics_of(shop.b()).since(b_before);
+  CHECK(b_after.l2_hits == 3);
   CHECK(b_after.origin_reads == 0);
 }
 
@@ -239,4 +258,57 @@ TEST_CASE("a database is filled once; a second fill of the same size changes not
   REQUIRE(other);
   CHECK(other->filled);
   CHECK_FALSE(catalog::fill_catalog(path, 0));
+}
+
+namespace {
+
+// The demo's options from `args` (after the program's name).
+std::expected<catalog::DemoArgs, std::string> demo_args(std::vector<const char*> args) {
+  args.insert(args.begin(), "catalog_demo");
+  return catalog::parse_demo_args(static_cast<int>(args.size()), args.data());
+}
+
+}  // namespace
+
+TEST_CASE("the demo's --db-latency takes a time with its unit and 0 turns it off", "[catalog]") {
+  CHECK(demo_args({})->db_latency == 2ms);
+  CHECK(demo_args({"--db-latency=5ms"})->db_latency == 5ms);
+  CHECK(demo_args({"--db-latency", "500us"})->db_latency == 500us);
+  CHECK(demo_args({"--db-latency", "0"})->db_latency == 0us);
+  CHECK(demo_args({"--db-latency=1000ms"})->db_latency == 1000ms);
+  CHECK(catalog::demo_usage().find("--db-latency") != std::string::npos);
+}
+
+TEST_CASE("the demo refuses a --db-latency without a unit or out of bounds and says why",
+          "[catalog]") {
+  for (const char* bad :
+       {"2", "2s", "-1ms", "ms", "2.5ms", "1001ms", "", "2 ms", "99999999999999ms"}) {
+    const auto parsed = demo_args({"--db-latency", bad});
+    INFO("--db-latency \"" << bad << "\"");
+    REQUIRE_FALSE(parsed);
+    CHECK(parsed.error() == "--db-latency \"" + std::string(bad) +
+                                "\": must be a time like 2ms or 500us, from 0 to 1000ms (0: no "
+                                "latency)");
+  }
+  CHECK(demo_args({"--db-latency"}).error() ==
+        "--db-latency needs a value (--help lists the options)");
+}
+
+TEST_CASE("the demo warms Redis first unless --no-warm-start says not to", "[catalog]") {
+  CHECK(demo_args({})->warm_start);
+  CHECK_FALSE(demo_args({"--no-warm-start"})->warm_start);
+  CHECK(demo_args({"--no-warm-start=yes"}).error() == "--no-warm-start takes no value");
+}
+
+TEST_CASE("the demo's --warmup takes whole seconds from 0 to an hour", "[catalog]") {
+  CHECK(demo_args({})->warmup_seconds == 5);
+  CHECK(demo_args({"--warmup=0"})->warmup_seconds == 0);
+  CHECK(demo_args({"--warmup", "3600"})->warmup_seconds == 3600);
+  for (const char* bad : {"3601", "-1", "x", "1.5"}) {
+    const auto parsed = demo_args({"--warmup", bad});
+    INFO("--warmup \"" << bad << "\"");
+    REQUIRE_FALSE(parsed);
+    CHECK(parsed.error() ==
+          "--warmup \"" + std::string(bad) + "\": must be a whole number from 0 to 3600");
+  }
 }

@@ -3,6 +3,7 @@
 #include "examples/catalog/catalog_db.hpp"
 
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "examples/catalog/catalog_schema.hpp"
@@ -13,6 +14,10 @@ namespace {
 
 std::string select_product_sql() {
   return "SELECT " + std::string(kProductColumns) + " FROM products WHERE id = ?1";
+}
+std::string select_range_sql() {
+  return "SELECT " + std::string(kProductColumns) +
+         " FROM products WHERE id BETWEEN ?1 AND ?2 ORDER BY id";
 }
 std::string update_product_sql() {
   return "UPDATE products SET name = ?1, category = ?2, price_cents = ?3, stock = ?4, "
@@ -56,22 +61,30 @@ class CatalogDb::Connection {
     if (!db) return std::unexpected(std::move(db.error()));
     auto select = prepare(db->get(), select_product_sql());
     if (!select) return std::unexpected(std::move(select.error()));
+    auto select_range = prepare(db->get(), select_range_sql());
+    if (!select_range) return std::unexpected(std::move(select_range.error()));
     auto update = prepare(db->get(), update_product_sql());
     if (!update) return std::unexpected(std::move(update.error()));
-    return std::unique_ptr<Connection>(
-        new Connection(std::move(*db), std::move(*select), std::move(*update)));
+    return std::unique_ptr<Connection>(new Connection(
+        std::move(*db), std::move(*select), std::move(*select_range), std::move(*update)));
   }
 
   sqlite3* db() const { return db_.get(); }
   sqlite3_stmt* select() const { return select_.get(); }
+  sqlite3_stmt* select_range() const { return select_range_.get(); }
   sqlite3_stmt* update() const { return update_.get(); }
 
  private:
-  Connection(SqliteDb db, SqliteStatement select, SqliteStatement update)
-      : db_(std::move(db)), select_(std::move(select)), update_(std::move(update)) {}
+  Connection(SqliteDb db, SqliteStatement select, SqliteStatement select_range,
+             SqliteStatement update)
+      : db_(std::move(db)),
+        select_(std::move(select)),
+        select_range_(std::move(select_range)),
+        update_(std::move(update)) {}
   // Statements before the connection: they are finalized first.
   SqliteDb db_;
   SqliteStatement select_;
+  SqliteStatement select_range_;
   SqliteStatement update_;
 };
 
@@ -91,12 +104,17 @@ class CatalogDb::Lease {
   std::unique_ptr<Connection> connection_;
 };
 
-CatalogDb::CatalogDb(std::string path, std::int64_t product_count, std::string generation)
-    : path_(std::move(path)), product_count_(product_count), generation_(std::move(generation)) {}
+CatalogDb::CatalogDb(std::string path, std::int64_t product_count, std::string generation,
+                     std::chrono::microseconds round_trip)
+    : path_(std::move(path)),
+      product_count_(product_count),
+      generation_(std::move(generation)),
+      round_trip_(round_trip) {}
 
 CatalogDb::~CatalogDb() = default;
 
-std::expected<std::unique_ptr<CatalogDb>, std::string> CatalogDb::open(const std::string& path) {
+std::expected<std::unique_ptr<CatalogDb>, std::string> CatalogDb::open(
+    const std::string& path, std::chrono::microseconds round_trip) {
   auto first = Connection::open(path);
   if (!first) return std::unexpected(std::move(first.error()));
   auto meta = prepare((*first)->db(), kSelectMeta);
@@ -109,7 +127,7 @@ std::expected<std::unique_ptr<CatalogDb>, std::string> CatalogDb::open(const std
   const std::int64_t count = sqlite3_column_int64(meta->get(), 0);
   std::string generation = column_text(meta->get(), 1);
   meta->reset();  // finalized before its connection joins the pool
-  std::unique_ptr<CatalogDb> db(new CatalogDb(path, count, std::move(generation)));
+  std::unique_ptr<CatalogDb> db(new CatalogDb(path, count, std::move(generation), round_trip));
   db->give_back(std::move(*first));
   return db;
 }
@@ -134,29 +152,64 @@ void CatalogDb::give_back(std::unique_ptr<Connection> connection) {
   idle_.push_back(std::move(connection));
 }
 
+void CatalogDb::add_read_time(std::chrono::steady_clock::time_point start) {
+  read_ns_.fetch_add(
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now() - start)
+                                     .count()),
+      std::memory_order_relaxed);
+}
+
+void CatalogDb::cross_network() const {
+  if (round_trip_.count() > 0) std::this_thread::sleep_for(round_trip_);
+}
+
 std::expected<std::optional<Product>, std::string> CatalogDb::read(std::int64_t id) {
+  const auto start = std::chrono::steady_clock::now();
+  cross_network();
   auto connection = lease();
   if (!connection) return std::unexpected(std::move(connection.error()));
   sqlite3_stmt* stmt = (*connection)->select();
   const ResetOnExit reset(stmt);
   sqlite3_bind_int64(stmt, 1, id);
   reads_.fetch_add(1, std::memory_order_relaxed);
-  const auto start = std::chrono::steady_clock::now();
   const int rc = sqlite3_step(stmt);
   std::optional<Product> found;
   if (rc == SQLITE_ROW) found = row_product(stmt);
-  read_ns_.fetch_add(
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::steady_clock::now() - start)
-                                     .count()),
-      std::memory_order_relaxed);
+  add_read_time(start);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE)
     return std::unexpected(sqlite_error((*connection)->db(), "SELECT product"));
   return found;
 }
 
+std::expected<std::vector<Product>, std::string> CatalogDb::read_range(std::int64_t first_id,
+                                                                       std::int64_t last_id) {
+  const auto start = std::chrono::steady_clock::now();
+  cross_network();
+  auto connection = lease();
+  if (!connection) return std::unexpected(std::move(connection.error()));
+  sqlite3_stmt* stmt = (*connection)->select_range();
+  const ResetOnExit reset(stmt);
+  sqlite3_bind_int64(stmt, 1, first_id);
+  sqlite3_bind_int64(stmt, 2, last_id);
+  reads_.fetch_add(1, std::memory_order_relaxed);
+  std::vector<Product> found;
+  for (;;) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+      found.push_back(row_product(stmt));
+    } else if (rc == SQLITE_DONE) {
+      add_read_time(start);
+      return found;
+    } else {
+      return std::unexpected(sqlite_error((*connection)->db(), "SELECT products"));
+    }
+  }
+}
+
 std::expected<std::optional<Product>, std::string> CatalogDb::update(std::int64_t id,
                                                                      const ProductFields& fields) {
+  cross_network();
   auto connection = lease();
   if (!connection) return std::unexpected(std::move(connection.error()));
   sqlite3_stmt* stmt = (*connection)->update();

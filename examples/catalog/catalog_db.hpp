@@ -6,6 +6,10 @@
 //           parallel; the database is in WAL mode, so they do not wait for a writer, and writers
 //           (two service instances open the same file) take turns within kBusyTimeout.
 // Counts:   reads() is every SELECT run, the origin load the demo reports and plots.
+// Latency:  SQLite runs in the caller's process, its file in the page cache: a query takes tens
+//           of microseconds. A catalog's database is on another host, a network round trip
+//           away; open()'s round_trip models it as a sleep before every query (not holding a
+//           connection), so that the demo compares what a service would (--db-latency).
 // Never:    builds SQL from request data (every value is a bound parameter).
 #pragma once
 
@@ -28,13 +32,18 @@ namespace catalog {
 class CatalogDb {
  public:
   // Opens the database at `path`, which fill_catalog made: refuses a file without its tables.
-  static std::expected<std::unique_ptr<CatalogDb>, std::string> open(const std::string& path);
+  // Every query then pays `round_trip` first (0: none).
+  static std::expected<std::unique_ptr<CatalogDb>, std::string> open(
+      const std::string& path, std::chrono::microseconds round_trip = {});
   ~CatalogDb();
   CatalogDb(const CatalogDb&) = delete;
   CatalogDb& operator=(const CatalogDb&) = delete;
 
   // Product `id` (one SELECT by primary key), nullopt if there is no such row, or SQLite's error.
   std::expected<std::optional<Product>, std::string> read(std::int64_t id);
+  // Products first_id..last_id that exist, in id order (one SELECT; it counts as one read).
+  std::expected<std::vector<Product>, std::string> read_range(std::int64_t first_id,
+                                                              std::int64_t last_id);
   // Sets product `id`'s fields and adds 1 to its version (one UPDATE ... RETURNING), answering
   // the row as it now is; nullopt if there is no such row.
   std::expected<std::optional<Product>, std::string> update(std::int64_t id,
@@ -47,7 +56,7 @@ class CatalogDb {
   // Statements run so far; relaxed reads of counters (the progress line reads them live).
   std::uint64_t reads() const { return reads_.load(std::memory_order_relaxed); }
   std::uint64_t updates() const { return updates_.load(std::memory_order_relaxed); }
-  // Time spent in reads() (SQLite's step, from the first to the answer), summed.
+  // Time spent in reads() (the modelled round trip, then SQLite's steps to the answer), summed.
   std::chrono::nanoseconds read_time() const {
     return std::chrono::nanoseconds(read_ns_.load(std::memory_order_relaxed));
   }
@@ -56,13 +65,18 @@ class CatalogDb {
   class Connection;
   // A connection taken from the pool, put back when it ends.
   class Lease;
-  CatalogDb(std::string path, std::int64_t product_count, std::string generation);
+  CatalogDb(std::string path, std::int64_t product_count, std::string generation,
+            std::chrono::microseconds round_trip);
   std::expected<Lease, std::string> lease();
+  // Sleeps for round_trip_: the query's way to the database and back.
+  void cross_network() const;
+  void add_read_time(std::chrono::steady_clock::time_point start);
   void give_back(std::unique_ptr<Connection> connection);
 
   const std::string path_;
   const std::int64_t product_count_;
   const std::string generation_;
+  const std::chrono::microseconds round_trip_;
   std::mutex idle_mutex_;
   std::vector<std::unique_ptr<Connection>> idle_;  // guarded by idle_mutex_
   // relaxed: tallies; nothing is ordered by them.

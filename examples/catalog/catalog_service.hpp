@@ -39,6 +39,8 @@ struct ServiceOptions {
   std::string name = "A";
   // A database fill_catalog made.
   std::string db_path;
+  // A modelled network round trip every query on it pays (CatalogDb::open); 0: none.
+  std::chrono::microseconds db_round_trip{0};
   // false: no cache at all, every GET a SELECT; redis_url is then unused.
   bool cached = true;
   // The shared L2, redis://host:port/db.
@@ -56,6 +58,13 @@ struct ServiceOptions {
   std::uint16_t port = 0;
   std::size_t http_threads = 16;
   std::chrono::milliseconds request_timeout{2000};
+};
+
+// What warm_cache() did.
+struct WarmStart {
+  std::int64_t products = 0;  // set in the cache
+  std::uint64_t selects = 0;  // range SELECTs that read them
+  std::chrono::milliseconds took{0};
 };
 
 // What the service counts beyond the cache's own metrics.
@@ -76,6 +85,11 @@ class CatalogService {
   ~CatalogService();
   CatalogService(const CatalogService&) = delete;
   CatalogService& operator=(const CatalogService&) = delete;
+
+  // A warm start: reads every product, kWarmRangeIds ids per SELECT, sets each in the cache and
+  // waits until Redis has them, so that the instances sharing that Redis find every product
+  // there, as they would once a service has run a while. The cached service only.
+  std::expected<WarmStart, std::string> warm_cache();
 
   std::uint16_t port() const;
   const ServiceOptions& options() const;

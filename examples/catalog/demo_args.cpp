@@ -20,6 +20,8 @@ constexpr std::int64_t kMaxDemoProducts = 10'000'000;
 constexpr double kMaxZipf = 5;
 constexpr std::size_t kMaxL1Mib = 64 * 1024;
 constexpr unsigned kMaxProbes = 100'000;
+constexpr unsigned kMaxWarmupSeconds = 3600;
+constexpr std::chrono::microseconds kMaxDbLatency{1'000'000};
 
 template <class T>
 std::expected<T, std::string> whole(std::string_view option, std::string_view text, T min, T max) {
@@ -44,6 +46,35 @@ std::expected<double, std::string> fraction(std::string_view option, std::string
   return value;
 }
 
+// A time with its unit: "2ms", "500us", or "0"; a bare number other than 0 is refused, so that
+// "--db-latency 2" is not read as 2 us.
+std::expected<std::chrono::microseconds, std::string> latency(std::string_view option,
+                                                              std::string_view text,
+                                                              std::chrono::microseconds max) {
+  const auto refuse = [&] {
+    return std::unexpected(std::string(option) + " \"" + std::string(text) +
+                           "\": must be a time like 2ms or 500us, from 0 to " +
+                           std::to_string(max.count() / 1000) + "ms (0: no latency)");
+  };
+  if (text == "0") return std::chrono::microseconds(0);
+  std::int64_t per_unit = 0;
+  std::string_view digits = text;
+  if (text.ends_with("ms")) {
+    per_unit = 1000;
+  } else if (text.ends_with("us")) {
+    per_unit = 1;
+  } else {
+    return refuse();
+  }
+  digits.remove_suffix(2);
+  std::int64_t count = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
+  if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || count < 0 ||
+      count > max.count() / per_unit)
+    return refuse();
+  return std::chrono::microseconds(count * per_unit);
+}
+
 // Stores `parsed` into `field`, or passes its error on.
 template <class T, class U>
 std::expected<void, std::string> store(std::expected<U, std::string> parsed, T& field) {
@@ -57,6 +88,9 @@ std::expected<void, std::string> apply(DemoArgs& a, std::string_view name, std::
   if (name == "--threads") return store(whole<unsigned>(name, value, 1, kMaxThreads), a.threads);
   if (name == "--seconds")
     return store(whole<unsigned>(name, value, kMinSeconds, kMaxSeconds), a.seconds);
+  if (name == "--warmup")
+    return store(whole<unsigned>(name, value, 0, kMaxWarmupSeconds), a.warmup_seconds);
+  if (name == "--db-latency") return store(latency(name, value, kMaxDbLatency), a.db_latency);
   if (name == "--put-percent") return store(whole<unsigned>(name, value, 0, 100), a.put_percent);
   if (name == "--products")
     return store(whole<std::int64_t>(name, value, kMinProducts, kMaxDemoProducts), a.products);
@@ -79,14 +113,15 @@ std::expected<void, std::string> apply(DemoArgs& a, std::string_view name, std::
 
 bool takes_value(std::string_view name) {
   for (const std::string_view known :
-       {"--threads", "--seconds", "--put-percent", "--products", "--zipf", "--l1-mib", "--probes",
-        "--port", "--seed", "--out"})
+       {"--threads", "--seconds", "--warmup", "--db-latency", "--put-percent", "--products",
+        "--zipf", "--l1-mib", "--probes", "--port", "--seed", "--out"})
     if (name == known) return true;
   return false;
 }
 
 bool is_flag(std::string_view name) {
-  return name == "--help" || name == "-h" || name == "--no-uncached" || name == "--serve";
+  return name == "--help" || name == "-h" || name == "--no-uncached" || name == "--no-warm-start" ||
+         name == "--serve";
 }
 
 }  // namespace
@@ -98,6 +133,7 @@ std::expected<DemoArgs, std::string> parse_demo_args(int argc, const char* const
     if (is_flag(arg)) {
       if (arg == "--help" || arg == "-h") a.help = true;
       if (arg == "--no-uncached") a.uncached_phase = false;
+      if (arg == "--no-warm-start") a.warm_start = false;
       if (arg == "--serve") a.serve_only = true;
       continue;
     }
@@ -135,10 +171,20 @@ std::string demo_usage() {
          "  --threads N       client threads, spread over the two instances (default " +
          std::to_string(d.threads) + ", 1.." + std::to_string(kMaxThreads) +
          ")\n"
-         "  --seconds N       length of each phase (default " +
+         "  --seconds N       measured length of each phase (default " +
          std::to_string(d.seconds) + ", " + std::to_string(kMinSeconds) + ".." +
          std::to_string(kMaxSeconds) +
          ")\n"
+         "  --warmup N        seconds of load before each phase's figures start, checked but\n"
+         "                    not counted: the L1s take in the hot products (default " +
+         std::to_string(d.warmup_seconds) + ", 0.." + std::to_string(kMaxWarmupSeconds) +
+         ")\n"
+         "  --db-latency T    a modelled network round trip paid by every database query, as\n"
+         "                    a database on another host costs (SQLite here runs in process):\n"
+         "                    2ms, 500us; 0 turns it off (default " +
+         std::to_string(d.db_latency.count() / 1000) + "ms, up to " +
+         std::to_string(kMaxDbLatency.count() / 1000) +
+         "ms)\n"
          "  --put-percent P   requests that are PUTs, out of 100 (default " +
          std::to_string(d.put_percent) +
          ")\n"
@@ -154,6 +200,9 @@ std::string demo_usage() {
          "  --probes N        coherence probes in the cached phase (default " +
          std::to_string(d.probes) +
          "; 0: none)\n"
+         "  --no-warm-start   start the cached phase with Redis empty (by default every\n"
+         "                    product is put there first, as a service that has run a while\n"
+         "                    finds it)\n"
          "  --no-uncached     skip the uncached phase\n"
          "  --out DIR         the database, report.txt and the plots (default " +
          d.out_dir +

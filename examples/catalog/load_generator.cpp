@@ -37,7 +37,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // `mutex`; the rest is the thread's own until it is joined.
 struct alignas(kCacheLineBytes) Client {
   std::mutex mutex;
-  LatencyHistogram interval;  // guarded by mutex: requests since the sampler last took it
+  LatencyHistogram interval;  // guarded by mutex: GETs since the sampler last took it
   // relaxed: the sampler needs some recent count; join orders the final one.
   std::atomic<std::uint64_t> requests{0};
   std::uint64_t gets = 0;
@@ -86,15 +86,16 @@ void check_answer(Client& c, const char* kind, const HttpAnswer& answer, std::in
            "asked for " + std::to_string(id) + ", got " + answer.body.substr(0, 120));
 }
 
+// `measuring` turns true when the warm-up ends: from then on the client counts its requests.
 void run_client(std::stop_token stop, const LoadOptions& options, const ZipfIds& ids,
-                unsigned index, Client& c) {
+                const std::atomic<bool>& measuring, unsigned index, Client& c) {
   CatalogClient http("127.0.0.1", options.ports[index % options.ports.size()],
                      options.request_timeout);
   std::mt19937_64 rng(options.seed + index);
   std::uniform_int_distribution<unsigned> percent(0, 99);
   // With the thread's index in the name, two threads never send the same one.
   std::uint64_t changes = 0;
-  std::uint64_t requests = 0;
+  std::uint64_t requests = 0;  // warm-up included: the progress line's
   while (!stop.stop_requested()) {
     const std::int64_t id = ids.pick(rng);
     const bool put = percent(rng) < options.put_percent && id > options.reserved_ids;
@@ -106,19 +107,19 @@ void run_client(std::stop_token stop, const LoadOptions& options, const ZipfIds&
       const auto start = Clock::now();
       const HttpAnswer answer = http.put(path, body);
       const auto took = Clock::now() - start;
-      ++c.puts;
-      c.put_latency.record(took);
-      {
-        const std::lock_guard lock(c.mutex);
-        c.interval.record(took);
+      if (measuring.load(std::memory_order_relaxed)) {
+        ++c.puts;
+        c.put_latency.record(took);
       }
       check_answer(c, "PUT", answer, id, &fields.name);
     } else {
       const auto start = Clock::now();
       const HttpAnswer answer = http.get(path);
       const auto took = Clock::now() - start;
-      ++c.gets;
-      c.get_latency.record(took);
+      if (measuring.load(std::memory_order_relaxed)) {
+        ++c.gets;
+        c.get_latency.record(took);
+      }
       {
         const std::lock_guard lock(c.mutex);
         c.interval.record(took);
@@ -183,7 +184,7 @@ class ProgressLine {
          << std::setw(4) << s.elapsed_seconds << " s " << std::setw(8) << s.requests_per_second
          << " req/s   L1 hit " << percent_text(s.l1_hit_ratio) << "   L2 hit "
          << percent_text(s.l2_hit_ratio) << "   origin " << std::setw(7)
-         << s.origin_reads_per_second << " reads/s   p99 " << ms_text(s.p99_ms);
+         << s.origin_reads_per_second << " reads/s   GET p99 " << ms_text(s.get_p99_ms);
     std::cerr << (rewrite_ ? "\r" : "") << line.str() << (rewrite_ ? "\x1b[K" : "\n") << std::flush;
     printed_ = true;
   }
@@ -219,61 +220,83 @@ LoadResult run_load(const LoadOptions& options, StopSignals& stop) {
   const ZipfIds ids(options.products, options.zipf_exponent);
   LoadResult result;
   MetricsReader metrics(options.ports, options.request_timeout);
-  const auto first = metrics.read();
-  if (!first) result.metrics_error = first.error();
 
+  // relaxed: a client may count a request that ended a moment after the warm-up, or miss one;
+  // one request either way.
+  std::atomic<bool> measuring = options.warmup.count() == 0;
   std::vector<Client> clients(options.threads);
   std::vector<std::jthread> threads;
   threads.reserve(options.threads);
-  const auto start = Clock::now();
   for (unsigned i = 0; i < options.threads; ++i)
-    threads.emplace_back(run_client, std::cref(options), std::cref(ids), i, std::ref(clients[i]));
+    threads.emplace_back(run_client, std::cref(options), std::cref(ids), std::cref(measuring), i,
+                         std::ref(clients[i]));
 
-  ProgressLine progress(options.phase);
-  const auto end = start + options.duration;
-  ServiceMetrics last_metrics = first.value_or(ServiceMetrics{});
   std::uint64_t last_requests = 0;
-  auto last_time = start;
-  LatencyHistogram interval;
-  for (auto tick = start + kSamplePeriod;; tick += kSamplePeriod) {
-    result.stopped_by = stop.wait_until(std::min(tick, end));
-    if (result.stopped_by != 0) break;
-    const auto now = Clock::now();
-    std::uint64_t requests = 0;
-    interval.clear();
-    for (Client& c : clients) {
-      requests += c.requests.load(std::memory_order_relaxed);
-      const std::lock_guard lock(c.mutex);
-      interval.merge(c.interval);
-      c.interval.clear();
+  // Samples once a second until `end` (or a stop signal): the progress line, and, once
+  // measuring, result.samples with their time since `from`. Answers the last /metrics reading.
+  const auto sample_until = [&](ProgressLine& progress, Clock::time_point from,
+                                Clock::time_point end, ServiceMetrics last_metrics, bool keep) {
+    auto last_time = from;
+    LatencyHistogram interval;
+    for (auto tick = from + kSamplePeriod;; tick += kSamplePeriod) {
+      result.stopped_by = stop.wait_until(std::min(tick, end));
+      if (result.stopped_by != 0) break;
+      const auto now = Clock::now();
+      std::uint64_t requests = 0;
+      interval.clear();
+      for (Client& c : clients) {
+        requests += c.requests.load(std::memory_order_relaxed);
+        const std::lock_guard lock(c.mutex);
+        interval.merge(c.interval);
+        c.interval.clear();
+      }
+      const double period = seconds_between(last_time, now);
+      LoadSample sample{
+          .elapsed_seconds = seconds_between(from, now),
+          .requests_per_second = static_cast<double>(requests - last_requests) / period,
+          .get_p99_ms = interval.count() == 0 ? kNaN : interval.percentile(0.99).count() / 1e6,
+          .l1_hit_ratio = kNaN,
+          .l2_hit_ratio = kNaN,
+          .origin_reads_per_second = kNaN};
+      if (const auto m = metrics.read(); m) {
+        const ServiceMetrics delta = m->since(last_metrics);
+        sample.l1_hit_ratio = delta.l1_hit_ratio();
+        sample.l2_hit_ratio = delta.l2_hit_ratio();
+        sample.origin_reads_per_second = static_cast<double>(delta.origin_reads) / period;
+        last_metrics = *m;
+      } else if (result.metrics_error.empty()) {
+        result.metrics_error = m.error();
+      }
+      if (keep) result.samples.push_back(sample);
+      progress.print(sample);
+      last_requests = requests;
+      last_time = now;
+      if (now >= end) break;
     }
-    const double period = seconds_between(last_time, now);
-    LoadSample sample{
-        .elapsed_seconds = seconds_between(start, now),
-        .requests_per_second = static_cast<double>(requests - last_requests) / period,
-        .p99_ms = interval.count() == 0 ? kNaN : interval.percentile(0.99).count() / 1e6,
-        .l1_hit_ratio = kNaN,
-        .l2_hit_ratio = kNaN,
-        .origin_reads_per_second = kNaN};
-    if (const auto m = metrics.read(); m) {
-      const ServiceMetrics delta = m->since(last_metrics);
-      sample.l1_hit_ratio = delta.l1_hit_ratio();
-      sample.l2_hit_ratio = delta.l2_hit_ratio();
-      sample.origin_reads_per_second = static_cast<double>(delta.origin_reads) / period;
-      last_metrics = *m;
-    } else if (result.metrics_error.empty()) {
-      result.metrics_error = m.error();
-    }
-    result.samples.push_back(sample);
-    progress.print(sample);
-    last_requests = requests;
-    last_time = now;
-    if (now >= end) break;
+    progress.finish();
+  };
+
+  if (options.warmup.count() > 0) {
+    ProgressLine warming(options.phase + " warm-up");
+    const auto began = Clock::now();
+    const auto first = metrics.read();
+    if (!first) result.metrics_error = first.error();
+    sample_until(warming, began, began + options.warmup, first.value_or(ServiceMetrics{}),
+                 /*keep=*/false);
+  }
+  const auto start = Clock::now();
+  const auto first = metrics.read();
+  if (!first && result.metrics_error.empty()) result.metrics_error = first.error();
+  // Counted from here: the clients' requests and latencies, the samples, the services' counters.
+  measuring.store(true, std::memory_order_relaxed);
+  if (result.stopped_by == 0) {
+    ProgressLine progress(options.phase);
+    sample_until(progress, start, start + options.duration, first.value_or(ServiceMetrics{}),
+                 /*keep=*/true);
   }
   for (std::jthread& t : threads) t.request_stop();
   for (std::jthread& t : threads) t.join();
   result.seconds = seconds_between(start, Clock::now());
-  progress.finish();
 
   for (Client& c : clients) {
     result.gets += c.gets;

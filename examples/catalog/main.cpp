@@ -4,10 +4,12 @@
 // 2. Starts Redis: a private redis-server on a free loopback port (test::RedisServer, in a
 //    process group of its own, so that Ctrl-C reaches only the demo, which stops it last), unless
 //    TIERCACHE_REDIS_URL names one.
-// 3. Cached phase: two service instances, A and B, each with its own L1 and both on that Redis,
-//    under the load generator's clients (half on each) for --seconds, while the coherence check
-//    PUTs through A and reads through B.
+// 3. Cached phase: two service instances, A and B, each with its own L1 and both on that Redis.
+//    A warm start loads every product into Redis through A; then the load generator's clients
+//    (half on each) run --warmup seconds uncounted and --seconds counted, while the coherence
+//    check PUTs through A and reads through B.
 // 4. Uncached phase: two instances without a cache, under the same load.
+// Every database query pays --db-latency, the modelled round trip to a database on another host.
 // 5. The report (stdout and report.txt) and the plots, under --out.
 // With --serve it stops after starting A and B, and serves until Ctrl-C.
 //
@@ -128,6 +130,13 @@ std::expected<void, std::string> check_redis_url() {
   return {};
 }
 
+// A --db-latency as the report prints it: "2 ms", "500 us", "none".
+std::string latency_text(std::chrono::microseconds d) {
+  if (d.count() == 0) return "none";
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " ms";
+  return std::to_string(d.count()) + " us";
+}
+
 // The text of a fraction as the report prints it: 0.99.
 std::string decimal(double value) {
   std::ostringstream out;
@@ -146,6 +155,7 @@ std::expected<std::vector<std::unique_ptr<CatalogService>>, std::string> start_p
     auto started =
         CatalogService::start({.name = name,
                                .db_path = db_path,
+                               .db_round_trip = args.db_latency,
                                .cached = cached,
                                .redis_url = redis_url,
                                .redis_key_prefix = kRedisKeyPrefix,
@@ -169,6 +179,7 @@ catalog::LoadOptions load_options(const DemoArgs& args, const std::string& phase
   return {.phase = phase,
           .ports = std::move(ports),
           .threads = args.threads,
+          .warmup = std::chrono::seconds(args.warmup_seconds),
           .duration = std::chrono::seconds(args.seconds),
           .put_percent = args.put_percent,
           .products = args.products,
@@ -177,10 +188,11 @@ catalog::LoadOptions load_options(const DemoArgs& args, const std::string& phase
           .seed = args.seed};
 }
 
-// The probes spread over the cached phase after the warm-up, ending kProbeGiveUp before it does.
+// The probes spread over the cached phase's load (its warm-up included) after kProbeWarmup,
+// ending kProbeGiveUp before it does.
 catalog::CoherenceOptions coherence_options(const DemoArgs& args, std::uint16_t writer,
                                             std::uint16_t reader) {
-  const std::chrono::milliseconds phase = std::chrono::seconds(args.seconds);
+  const std::chrono::milliseconds phase = std::chrono::seconds(args.seconds + args.warmup_seconds);
   const auto warmup = std::min<std::chrono::milliseconds>(kProbeWarmup, phase / 4);
   const auto window = std::max<std::chrono::milliseconds>(phase - warmup - kProbeGiveUp, 100ms);
   return {.writer_port = writer,
@@ -253,6 +265,10 @@ int run(const DemoArgs& args, catalog::StopSignals& stop) {
       {"redis", redis.description},
       {"database", db_path + ": SQLite " + sqlite3_libversion() + ", WAL, " +
                        std::to_string(args.products) + " products, " + fill_text},
+      {"db latency",
+       latency_text(args.db_latency) +
+           " per query (--db-latency): a sleep before every SELECT and UPDATE, modelling the "
+           "network round trip to a database on another host (SQLite itself runs in process)"},
       {"service",
        "2 instances (A, B) over HTTP (cpp-httplib), each a TypedCache<JsonCodec<"
        "Product>> with " +
@@ -261,7 +277,9 @@ int run(const DemoArgs& args, catalog::StopSignals& stop) {
                    " client threads on keep-alive connections, half "
                    "on each instance; Zipf " +
                    decimal(args.zipf) + " over the ids; " + std::to_string(args.put_percent) +
-                   " % PUTs; " + std::to_string(args.seconds) + " s per phase"}};
+                   " % PUTs; per phase " + std::to_string(args.warmup_seconds) +
+                   " s of warm-up (checked, not counted), then " + std::to_string(args.seconds) +
+                   " s measured"}};
 
   // Cached phase, with the coherence check beside the load.
   {
@@ -271,8 +289,28 @@ int run(const DemoArgs& args, catalog::StopSignals& stop) {
       return kExitFailed;
     }
     const auto ports = ports_of(*services);
+    if (args.warm_start) {
+      std::cout << "warm start: every product into Redis through A ..." << std::flush;
+      const auto warm = (*services)[0]->warm_cache();
+      if (!warm) {
+        std::cerr << "\ncatalog_demo: " << warm.error() << '\n';
+        return kExitFailed;
+      }
+      const std::string warm_text =
+          std::to_string(warm->products) + " products in " + std::to_string(warm->selects) +
+          " range SELECTs (each paying the db latency), set through A and flushed to Redis, in " +
+          std::to_string(warm->took.count()) + " ms";
+      std::cout << ' ' << warm_text << '\n';
+      report.setup.emplace_back("warm start", warm_text +
+                                                  ": a service that has run a while finds its "
+                                                  "catalog in Redis; the L1s fill in the warm-up");
+    } else {
+      report.setup.emplace_back("warm start",
+                                "none (--no-warm-start): the cached phase starts with Redis empty");
+    }
     std::cout << "cached phase: A on :" << ports[0] << ", B on :" << ports[1] << "; "
-              << args.threads << " clients for " << args.seconds << " s"
+              << args.threads << " clients, " << args.warmup_seconds << " s warm-up + "
+              << args.seconds << " s"
               << (args.probes > 0 ? ", coherence probes PUT through A and GET through B" : "")
               << '\n'
               << "cache options (each instance): " << (*services)[0]->cache_options_text() << '\n'
@@ -321,7 +359,8 @@ int run(const DemoArgs& args, catalog::StopSignals& stop) {
       args.out_dir, series,
       std::to_string(args.threads) + " clients, 2 instances, " + std::to_string(args.products) +
           " products, Zipf " + decimal(args.zipf) + ", " + std::to_string(args.put_percent) +
-          " % PUT, " + std::to_string(args.l1_mib) + " MiB L1 each; " + cpu_model() + ", " +
+          " % PUT, " + std::to_string(args.l1_mib) + " MiB L1 each, db latency " +
+          latency_text(args.db_latency) + "; " + cpu_model() + ", " +
           std::to_string(std::thread::hardware_concurrency()) + " cores");
   if (plots) {
     report.plots = *plots;

@@ -31,10 +31,10 @@ std::string number(double value) {
 std::expected<void, std::string> write_data(const std::string& path,
                                             const std::vector<LoadSample>& samples) {
   std::ofstream out(path);
-  out << "# seconds requests_per_s p99_ms l1_hit_pct l2_hit_pct origin_reads_per_s\n";
+  out << "# seconds requests_per_s get_p99_ms l1_hit_pct l2_hit_pct origin_reads_per_s\n";
   for (const LoadSample& s : samples)
     out << number(s.elapsed_seconds) << ' ' << number(s.requests_per_second) << ' '
-        << number(s.p99_ms) << ' ' << number(100 * s.l1_hit_ratio) << ' '
+        << number(s.get_p99_ms) << ' ' << number(100 * s.l1_hit_ratio) << ' '
         << number(100 * s.l2_hit_ratio) << ' ' << number(s.origin_reads_per_second) << '\n';
   out.close();
   if (!out) return std::unexpected("cannot write " + path + ": " + std::strerror(errno));
@@ -81,8 +81,8 @@ std::string script(const std::string& dir, const std::vector<PlotSeries>& series
      << plot_phases(dir, series, 2);
 
   gp << "set output " << png("latency_p99.png") << "\n"
-     << "set title " << quoted("Client-side p99 latency per second\n" + caption) << "\n"
-     << "set ylabel 'p99 (ms)'\nset yrange [0:*]\n"
+     << "set title " << quoted("Client-side GET p99 latency per second\n" + caption) << "\n"
+     << "set ylabel 'GET p99 (ms)'\nset yrange [0:*]\n"
      << plot_phases(dir, series, 3);
 
   gp << "set output " << png("origin_load.png") << "\n"
