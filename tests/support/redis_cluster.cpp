@@ -77,7 +77,10 @@ RedisCluster::RedisCluster(Options options) : options_(options) {
                        // Keep serving the slots that are up while one master fails over.
                        "--cluster-require-full-coverage", "no",
                        // Let a replica of a killed master take over at once, however stale.
-                       "--cluster-replica-validity-factor", "0"}}));
+                       "--cluster-replica-validity-factor", "0",
+                       // A replica's full sync starts at once, not after the default 5 s wait
+                       // for more replicas to share it.
+                       "--repl-diskless-sync-delay", "0"}}));
     ids_.push_back(nodes_.back()->command({"CLUSTER", "MYID"}));
   }
   for (int m = 0; m < options_.masters; ++m) {
