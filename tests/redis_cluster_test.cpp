@@ -304,6 +304,19 @@ TEST_CASE("resharding a slot under a 90/10 load loses no acknowledged write and 
   cluster.migrate_keys(slot, to, kKeys / 4);  // half of the slot's keys: ASK for those
   test::wait_until(
       5s, [&] { return a.backend->counters().ask > 0; }, "a write is ASKed");
+  {
+    // Mid-migration, a read of the slot's keys meets keys on both sides: TRYAGAIN, then each
+    // key where it is.
+    ClusterCache reader = open_cluster_cache(cluster, prefix);
+    std::vector<std::string_view> moving;
+    for (const std::string& key : keys)
+      if (key.starts_with("{moving}")) moving.push_back(key);
+    auto many = reader.cache.get_many(test::ctx_with_timeout(10s), moving);
+    REQUIRE(many);
+    for (const auto& r : *many) CHECK(r.has_value());
+    CHECK(reader.backend->counters().try_again > 0);
+    CHECK(reader.backend->counters().ask > 0);
+  }
   cluster.end_migration(slot, to);
   test::wait_until(
       5s, [&] { return a.backend->counters().moved > 0; }, "a write is MOVED");

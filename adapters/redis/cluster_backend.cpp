@@ -1,6 +1,7 @@
 #include "adapters/redis/cluster_backend.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -58,6 +59,7 @@ class ClusterBackend::NodeEvents final : public BackendEvents {
 
 struct ClusterBackend::Node {
   std::string address;
+  Endpoint endpoint;
   // Declared before the backend, so it outlives it: the backend calls it until destroyed.
   std::unique_ptr<NodeEvents> events;
   std::unique_ptr<RedisBackend> backend;
@@ -213,18 +215,14 @@ void ClusterBackend::ask_refresh() {
 
 void ClusterBackend::refresh() {
   refreshes_.fetch_add(1, std::memory_order_relaxed);
-  // The masters known now first (they are the cluster as last seen), then the seeds.
+  // The masters known now first (they are the cluster as last seen), those up before those
+  // down (a dead host may cost connect_timeout), then the seeds.
   std::vector<Endpoint> candidates;
   {
     std::lock_guard lock(mu_);
-    for (const auto& [address, node] : nodes_) {
-      const std::size_t colon = address.rfind(':');
-      SlotRange r;
-      r.host = address.substr(0, colon);
-      if (r.host.starts_with('[')) r.host = r.host.substr(1, r.host.size() - 2);
-      r.port = std::stoi(address.substr(colon + 1));
-      candidates.push_back(endpoint_for(r));
-    }
+    for (const auto& [address, node] : nodes_)
+      candidates.insert(node->backend->is_available() ? candidates.begin() : candidates.end(),
+                        node->endpoint);
   }
   candidates.insert(candidates.end(), seeds_.begin(), seeds_.end());
   std::string why;
@@ -250,11 +248,13 @@ void ClusterBackend::apply(const ClusterTopology& topology) {
     if (std::any_of(fresh.begin(), fresh.end(),
                     [&](const auto& n) { return n->address == address; }))
       continue;
+    const Endpoint endpoint = endpoint_for(range);
     Result<std::unique_ptr<RedisBackend>> backend =
-        RedisBackend::start(endpoint_for(range), key_prefix_, max_value_bytes_, invalidation_);
+        RedisBackend::start(endpoint, key_prefix_, max_value_bytes_, invalidation_);
     if (!backend) continue;  // its slots stay unowned: parked, then failed, until it starts
     auto node = std::make_unique<Node>();
     node->address = address;
+    node->endpoint = endpoint;
     node->events = std::make_unique<NodeEvents>(*this, address);
     node->backend = std::move(*backend);
     fresh.push_back(std::move(node));
@@ -440,6 +440,24 @@ ClusterBackend::Outcome ClusterBackend::follow(Piece& p, const Redirect& r) {
         route_locked(std::move(p), out, false);
         break;
       default:
+        if (r.kind == Redirect::Kind::try_again && p.read != nullptr && p.keys.size() > 1) {
+          // The slot is migrating and its keys are on both sides: one key at a time is served
+          // by its own side (at worst after an ASK), without waiting for the migration to end.
+          // The piece's own count stays until its last part answers, so the job cannot finish
+          // before.
+          p.read->outstanding.fetch_add(p.keys.size() - 1, std::memory_order_relaxed);
+          for (std::size_t i = 0; i < p.keys.size(); ++i) {
+            Piece one;
+            one.slot = p.slot;
+            one.redirects = p.redirects;
+            one.retries = p.retries;
+            one.read = p.read;
+            one.indexes = {p.indexes[i]};
+            one.keys = {std::move(p.keys[i])};
+            route_locked(std::move(one), out, false);
+          }
+          break;
+        }
         if (++p.retries > kMaxRetries) return Outcome::exhausted;
         park_locked(std::move(p));
         break;

@@ -11,7 +11,9 @@
 //   writes: one command per write, every write for one node in one write_slots() call
 //   MOVED:  owner_[slot] = the named node (if known), topology refresh asked for, sent again
 //   ASK:    ASKING + the command on the named node, this once; owner_ is not changed
-//   TRYAGAIN / CLUSTERDOWN / no known owner: parked, sent again after a backoff
+//   TRYAGAIN: a read of several keys is split into one piece per key (each then served where
+//           its key is); anything else is parked like CLUSTERDOWN
+//   CLUSTERDOWN / no known owner: parked, sent again after a backoff
 //   at most kMaxRedirects redirects and kMaxRetries parks per piece, then backend_unavailable
 //
 // Order: a write's retries never let a later write to the same key overtake it. Routing and
