@@ -47,7 +47,7 @@ LIB_SRCS   := $(wildcard engine/*/*.cpp adapters/*.cpp adapters/*/*.cpp)
 TEST_SRCS  := $(wildcard tests/*.cpp tests/support/*.cpp)
 BENCH_SRCS := $(wildcard bench/l[12]_*.cpp bench/peers/*.cpp bench/bench_main.cpp) \
               tests/support/redis_server.cpp tests/support/memcached_server.cpp \
-              tests/support/server_process.cpp
+              tests/support/redis_cluster.cpp tests/support/server_process.cpp
 LIB_OBJS   := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
 # The protobuf codec's tests use a message protoc compiles into $(BUILD)/gen.
 PROTO_SRCS := $(wildcard tests/proto/*.proto)
@@ -55,7 +55,8 @@ PROTO_HDRS := $(PROTO_SRCS:%.proto=$(BUILD)/gen/%.pb.h)
 TEST_OBJS  := $(TEST_SRCS:%.cpp=$(BUILD)/%.o) $(PROTO_SRCS:%.proto=$(BUILD)/%.pb.o)
 BENCH_OBJS := $(BENCH_SRCS:%.cpp=$(BUILD)/%.o)
 # The server launchers the bench and the demo link too: they need the library's packages alone.
-LAUNCHER_OBJS := $(addprefix $(BUILD)/tests/support/,redis_server.o memcached_server.o server_process.o)
+LAUNCHER_OBJS := $(addprefix $(BUILD)/tests/support/,redis_server.o memcached_server.o redis_cluster.o \
+                   server_process.o)
 GBENCH_SRCS := $(wildcard bench/gbench/*.cpp bench/peers/*.cpp) tests/support/redis_server.cpp \
                tests/support/server_process.cpp
 GBENCH_OBJS := $(GBENCH_SRCS:%.cpp=$(BUILD)/%.o)

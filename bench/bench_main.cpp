@@ -6,7 +6,8 @@
 // (BenchSize::smoke): a check that the bench runs, for CI. BENCH_ONLY runs one group alone, for
 // iterating on the engine (the summary then lacks the rest; bench/run.sh writes it apart):
 // BENCH_ONLY=l1 the L1 throughput figures (bench/l1_read.hpp), =typed bench/l1_typed.hpp's,
-// =memcached the memcached figures (bench/l2_memcached.hpp), =metrics the cost of the latency
+// =memcached the memcached figures (bench/l2_memcached.hpp), =cluster the Redis Cluster figures
+// (bench/l2_cluster.hpp), =metrics the cost of the latency
 // histograms (bench/l1_metrics.hpp, then bench/l2_metrics.hpp's on a server of its own).
 // BENCH_FIGURES and BENCH_DATA_DIR, set by bench/run.sh, say where figures and plot data go
 // (bench/figures_file.hpp, bench/plot_data.hpp). Exits non-zero only if the run is void (bad
@@ -67,6 +68,8 @@ int main() {
   const char* only = std::getenv("BENCH_ONLY");
   if (only != nullptr && std::string_view(only) == "memcached")
     return tiercache::bench::run_l2_memcached_only(settings) ? 0 : 1;
+  if (only != nullptr && std::string_view(only) == "cluster")
+    return tiercache::bench::run_l2_cluster_only(settings) ? 0 : 1;
   if (only != nullptr && std::string_view(only) == "typed")
     return tiercache::bench::run_l1_typed_figures(settings) ? 0 : 1;
   if (only != nullptr && std::string_view(only) == "metrics")

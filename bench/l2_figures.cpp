@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "bench/l2_burst.hpp"
+#include "bench/l2_cluster.hpp"
 #include "bench/l2_coalesce.hpp"
 #include "bench/l2_coherence.hpp"
 #include "bench/l2_many.hpp"
@@ -88,7 +89,14 @@ bool run_l2_figures(const BenchSettings& settings) {
            run_l2_many_figure(server, settings.size) &&
            run_l2_coalesce_figure(server, settings.size) &&
            run_l2_coherence_figures(server, settings) &&
-           run_l2_memcached_figures(server, settings.size);
+           run_l2_memcached_figures(server, settings.size) &&
+           run_l2_cluster_figures(server, settings.size);
+  });
+}
+
+bool run_l2_cluster_only(const BenchSettings& settings) {
+  return with_server([&](const test::RedisServer& server) {
+    return run_l2_cluster_figures(server, settings.size);
   });
 }
 

@@ -19,11 +19,14 @@ inline constexpr std::size_t kL2ValueBytes = 100;
 
 // Starts the server, then prints and records one line per figure (bench/l2_write.hpp,
 // bench/l2_metrics.hpp, bench/l2_burst.hpp, bench/l2_read.hpp, bench/l2_many.hpp,
-// bench/l2_coalesce.hpp, bench/l2_coherence.hpp, bench/l2_memcached.hpp). Returns false, having
+// bench/l2_coalesce.hpp, bench/l2_coherence.hpp, bench/l2_memcached.hpp, bench/l2_cluster.hpp).
+// Returns false, having
 // said why on stderr, if the server, a peer or tiercache misbehaved.
 bool run_l2_figures(const BenchSettings& settings);
 // The same for bench/l2_memcached.hpp's figures alone (BENCH_ONLY=memcached).
 bool run_l2_memcached_only(const BenchSettings& settings);
+// The same for bench/l2_cluster.hpp's figures alone (BENCH_ONLY=cluster).
+bool run_l2_cluster_only(const BenchSettings& settings);
 // The same for bench/l2_metrics.hpp's figure alone (BENCH_ONLY=metrics runs it after
 // bench/l1_metrics.hpp's).
 bool run_l2_metrics_only(const BenchSettings& settings);

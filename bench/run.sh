@@ -6,7 +6,7 @@
 # BENCH_SMOKE=1 (make bench-smoke): small data sets, BENCH_SECONDS=0.2, two small traces, and
 # everything written under BUILD_DIR/bench-smoke/ instead, so bench/results/ keeps the real
 # figures; it checks that the bench runs and the summary is whole, never the speed.
-# BENCH_ONLY=GROUP (bench/bench_main.cpp: l1, typed, memcached, metrics) runs that group alone:
+# BENCH_ONLY=GROUP (bench/bench_main.cpp: l1, typed, memcached, cluster, metrics) runs that group alone:
 # no replay and no plots, and its summary goes to BUILD_DIR/bench-only/ (with BENCH_SMOKE too),
 # so a partial run never replaces bench/results/; only the figures it recorded are checked.
 # Fails if a program fails or the summary lacks a figure; a missed target is printed, not a
@@ -63,6 +63,7 @@ required = [
     "bytes_per_entry", "l1_get_into_ro", "l1_get_into_cache_resident", "l1_rw25_cache_resident",
     "get_many_100_us", "origin_loads_per_s_refresh", "memcached_async_set",
     "memcached_l2_hit_get_us", "typed_hit_ns", "metrics_cost_ro", "metrics_cost_set",
+    "cluster_async_set", "cluster_l2_hit_get_us", "cluster_failover_recovery_ms",
 ]
 model = "unknown"
 with open("/proc/cpuinfo") as cpuinfo:

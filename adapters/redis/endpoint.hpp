@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "tiercache/error.hpp"
 #include "tiercache/options.hpp"
@@ -32,5 +33,8 @@ struct Endpoint {
 
 // invalid_argument naming the first bad field of `options`.
 Result<Endpoint> make_endpoint(const RedisOptions& options);
+// One endpoint per seed of options.cluster_nodes (which must not be empty), every other field
+// as for make_endpoint; invalid_argument naming the seed that is wrong and why.
+Result<std::vector<Endpoint>> make_cluster_endpoints(const RedisOptions& options);
 
 }  // namespace tiercache::redis

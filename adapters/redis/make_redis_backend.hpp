@@ -17,4 +17,8 @@ namespace tiercache::redis {
 Result<std::unique_ptr<Backend>> make_redis_backend(const RedisOptions& options,
                                                     std::size_t max_value_bytes);
 
+// The same for Redis Cluster (options.cluster_nodes set): cluster_backend.hpp.
+Result<std::unique_ptr<Backend>> make_cluster_backend(const RedisOptions& options,
+                                                      std::size_t max_value_bytes);
+
 }  // namespace tiercache::redis

@@ -241,11 +241,28 @@ void RedisBackend::read(std::vector<std::string> keys, ReadDone done) {
   if (keys.empty()) return done({});
   for (std::string& key : keys) key = prefixed(key);
   loop_->post([this, keys = std::move(keys), done = std::move(done)]() mutable {
-    send_read(std::move(keys), std::move(done), legacy_script_);
+    send_read(
+        std::move(keys), false,
+        [done = std::move(done)](Redirect, std::vector<Result<BackendValue>> results) {
+          done(std::move(results));
+        },
+        legacy_script_);
+    reads_->write_now();
   });
 }
 
-void RedisBackend::send_read(std::vector<std::string> keys, ReadDone done, bool legacy) {
+void RedisBackend::read_slots(std::vector<SlotRead> reads) {
+  loop_->post([this, reads = std::move(reads)]() mutable {
+    for (SlotRead& r : reads)
+      send_read(std::move(r.keys), r.asking, std::move(r.done), legacy_script_);
+    reads_->write_now();
+  });
+}
+
+void RedisBackend::send_read(std::vector<std::string> keys, bool asking, SlotReadDone done,
+                             bool legacy) {
+  // ASKING holds for the next command on the connection only: the script right behind it.
+  if (asking) reads_->send(format_command({"ASKING"}), [](const redisReply*, const Error*) {});
   // EVAL script numkeys key... max: the script's text rides along (a few hundred bytes) rather
   // than EVALSHA, so a server that lost its script cache (restart, failover) needs no reload.
   std::vector<std::string_view> argv = {"EVAL", legacy ? read_script_legacy() : kReadScript};
@@ -255,66 +272,82 @@ void RedisBackend::send_read(std::vector<std::string> keys, ReadDone done, bool 
   for (const std::string& key : keys) argv.push_back(key);
   argv.push_back(end);
   std::string command = format_command(argv);
-  reads_->send(std::move(command), [this, keys = std::move(keys), done = std::move(done), legacy](
-                                       const redisReply* r, const Error* e) mutable {
+  reads_->send(std::move(command), [this, keys = std::move(keys), done = std::move(done), legacy,
+                                    asking](const redisReply* r, const Error* e) mutable {
     const std::size_t count = keys.size();
-    if (e != nullptr) return done(std::vector<Result<BackendValue>>(count, std::unexpected(*e)));
-    if (!legacy && r->type == REDIS_REPLY_ERROR &&
-        is_script_flags_unsupported(std::string_view(r->str, r->len))) {
-      // A server before Redis 7: from now on, the script without its flags.
-      legacy_script_ = true;
-      return send_read(std::move(keys), std::move(done), true);
+    if (e != nullptr)
+      return done({}, std::vector<Result<BackendValue>>(count, std::unexpected(*e)));
+    if (r->type == REDIS_REPLY_ERROR) {
+      const std::string_view text(r->str, r->len);
+      if (!legacy && is_script_flags_unsupported(text)) {
+        // A server before Redis 7: from now on, the script without its flags.
+        legacy_script_ = true;
+        send_read(std::move(keys), asking, std::move(done), true);
+        reads_->write_now();
+        return;
+      }
+      Redirect redirect = parse_redirect(text);
+      if (redirect.kind != Redirect::Kind::none)
+        return done(std::move(redirect), parse_script_reply(*r, count, max_value_bytes_));
     }
-    done(parse_script_reply(*r, count, max_value_bytes_));
+    done({}, parse_script_reply(*r, count, max_value_bytes_));
   });
-  reads_->write_now();
+}
+
+std::string RedisBackend::format_write(const BackendWrite& w, std::string_view key_prefix) {
+  std::string k(key_prefix);
+  k += w.key;
+  if (w.kind == BackendWrite::Kind::purge) return format_command({"UNLINK", k});
+  const std::string px = std::to_string(w.ttl.count());
+  if (w.absent)
+    return format_command(
+        {"EVAL", kWriteAbsentScript, "1", k, px, w.kind == BackendWrite::Kind::fill ? "nx" : ""});
+  // SET answers +OK, or nil when NX found the key taken: both are success for a fill.
+  std::vector<std::string_view> argv = {"SET", k, w.value};
+  if (w.ttl.count() > 0) argv.insert(argv.end(), {"PX", px});
+  if (w.kind == BackendWrite::Kind::fill) argv.push_back("NX");
+  return format_command(argv);
 }
 
 void RedisBackend::write(std::span<const BackendWrite> writes, WriteDone done) {
   if (writes.empty()) return done({});
-  std::vector<std::string> commands;
+  struct Batch {
+    std::vector<Result<void>> results;
+    std::size_t outstanding;
+    WriteDone done;
+  };
+  auto batch = std::make_shared<Batch>();
+  batch->results.assign(writes.size(), Result<void>{});
+  batch->outstanding = writes.size();
+  batch->done = std::move(done);
+  std::vector<SlotWrite> commands;
   commands.reserve(writes.size());
-  for (const BackendWrite& w : writes) {
-    const std::string k = prefixed(std::string(w.key));
-    if (w.kind == BackendWrite::Kind::purge) {
-      commands.push_back(format_command({"UNLINK", k}));
-      continue;
-    }
-    if (w.absent) {
-      const std::string px = std::to_string(w.ttl.count());
-      commands.push_back(format_command({"EVAL", kWriteAbsentScript, "1", k, px,
-                                         w.kind == BackendWrite::Kind::fill ? "nx" : ""}));
-      continue;
-    }
-    // SET answers +OK, or nil when NX found the key taken: both are success for a fill.
-    std::vector<std::string_view> argv = {"SET", k, w.value};
-    const std::string px = std::to_string(w.ttl.count());
-    if (w.ttl.count() > 0) argv.insert(argv.end(), {"PX", px});
-    if (w.kind == BackendWrite::Kind::fill) argv.push_back("NX");
-    commands.push_back(format_command(argv));
-  }
-  loop_->post([this, commands = std::move(commands), done = std::move(done)]() mutable {
-    struct Batch {
-      std::vector<Result<void>> results;
-      std::size_t outstanding;
-      WriteDone done;
-    };
-    auto batch = std::make_shared<Batch>();
-    batch->results.assign(commands.size(), Result<void>{});
-    batch->outstanding = commands.size();
-    batch->done = std::move(done);
-    for (std::size_t i = 0; i < commands.size(); ++i) {
-      writes_->send(std::move(commands[i]), [batch, i](const redisReply* r, const Error* e) {
-        if (e != nullptr) {
-          batch->results[i] = std::unexpected(*e);
-        } else if (r->type == REDIS_REPLY_ERROR) {
-          batch->results[i] = fail(errc::backend_error, std::string_view(r->str, r->len));
-        }
-        if (--batch->outstanding == 0) batch->done(std::move(batch->results));
-      });
-    }
+  for (std::size_t i = 0; i < writes.size(); ++i)
+    commands.push_back(
+        {format_write(writes[i], key_prefix_), false, [batch, i](Redirect, Result<void> result) {
+           batch->results[i] = std::move(result);
+           if (--batch->outstanding == 0) batch->done(std::move(batch->results));
+         }});
+  write_slots(std::move(commands));
+}
+
+void RedisBackend::write_slots(std::vector<SlotWrite> writes) {
+  loop_->post([this, writes = std::move(writes)]() mutable {
+    for (SlotWrite& w : writes) send_write(std::move(w));
     writes_->write_now();
   });
+}
+
+void RedisBackend::send_write(SlotWrite write) {
+  if (write.asking)
+    writes_->send(format_command({"ASKING"}), [](const redisReply*, const Error*) {});
+  writes_->send(std::move(write.command),
+                [done = std::move(write.done)](const redisReply* r, const Error* e) {
+                  if (e != nullptr) return done({}, std::unexpected(*e));
+                  if (r->type != REDIS_REPLY_ERROR) return done({}, Result<void>{});
+                  const std::string_view text(r->str, r->len);
+                  done(parse_redirect(text), fail(errc::backend_error, text));
+                });
 }
 
 Result<std::unique_ptr<Backend>> make_redis_backend(const RedisOptions& options,

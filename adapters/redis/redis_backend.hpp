@@ -19,10 +19,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "adapters/redis/cluster_redirect.hpp"
 #include "adapters/redis/endpoint.hpp"
 #include "adapters/redis/event_loop.hpp"
 #include "adapters/redis/redis_connection.hpp"
@@ -51,6 +53,25 @@ class RedisBackend final : public Backend {
   bool stores_absent() const noexcept override { return true; }
   void set_events(BackendEvents* events) override;
 
+  // Cluster mode (cluster_backend.hpp) sends through these, one call per node per batch: keys
+  // come prefixed, and a redirect the node answers is handed back, not followed.
+  using SlotReadDone = std::function<void(Redirect, std::vector<Result<BackendValue>>)>;
+  struct SlotRead {
+    std::vector<std::string> keys;  // prefixed, all in one slot (one script call)
+    bool asking = false;            // ASKING first: the answer to an ASK redirect
+    SlotReadDone done;
+  };
+  void read_slots(std::vector<SlotRead> reads);
+  using SlotWriteDone = std::function<void(Redirect, Result<void>)>;
+  struct SlotWrite {
+    std::string command;  // format_write()
+    bool asking = false;
+    SlotWriteDone done;
+  };
+  void write_slots(std::vector<SlotWrite> writes);
+  // The command for `w`, its key prefixed; formatted on the caller's thread.
+  static std::string format_write(const BackendWrite& w, std::string_view key_prefix);
+
  private:
   RedisBackend(std::unique_ptr<EventLoop> loop, std::string key_prefix, std::size_t max_value_bytes,
                InvalidationMode invalidation);
@@ -65,8 +86,10 @@ class RedisBackend final : public Backend {
   void update_coherence();
   void deliver(const redisReply& payload);
   std::string prefixed(const std::string& key) const { return key_prefix_ + key; }
-  // Loop thread: sends the read script for `keys` (already prefixed).
-  void send_read(std::vector<std::string> keys, ReadDone done, bool legacy);
+  // Loop thread: queues the read script for `keys` (already prefixed); the caller writes it.
+  void send_read(std::vector<std::string> keys, bool asking, SlotReadDone done, bool legacy);
+  // Loop thread: queues one write; the caller writes it.
+  void send_write(SlotWrite write);
 
   const std::string key_prefix_;
   const std::size_t max_value_bytes_;

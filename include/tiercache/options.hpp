@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace tiercache {
 
@@ -63,6 +64,11 @@ struct RedisOptions {
   std::string user;         // ACL user for AUTH; empty with a password: the default user
   std::string password;     // empty: no AUTH
   int db = 0;               // SELECT db, 0..15 on a default server
+  // Redis Cluster: seed nodes, each "host:port" or "redis://[[user]:password@]host[:port]"; any
+  // one that answers gives the topology (docs/operations.md, "Redis Cluster"). Non-empty selects
+  // cluster mode: url, host, unix_socket and db must then stay at their defaults (user and
+  // password apply to every node, or come from the seed URLs, which must then agree).
+  std::vector<std::string> cluster_nodes;
   // Prepended to every key in Redis, so several caches can share one server.
   std::string key_prefix;
   // Longest a connect may take, host lookup and handshake included; then it fails and backs off.
@@ -84,9 +90,10 @@ struct RedisOptions {
   // until the stream is back no L1 value is served as fresh.
   std::chrono::milliseconds invalidation_heartbeat{100};
 
-  // Whether these options name a server (url, host or unix_socket): Redis is L2 only then.
+  // Whether these options name a server (url, host, unix_socket or cluster_nodes): Redis is L2
+  // only then.
   bool is_configured() const noexcept {
-    return !url.empty() || !host.empty() || !unix_socket.empty();
+    return !url.empty() || !host.empty() || !unix_socket.empty() || !cluster_nodes.empty();
   }
 };
 

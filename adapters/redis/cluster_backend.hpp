@@ -1,0 +1,154 @@
+// adapters/redis/cluster_backend.hpp — the Backend on Redis Cluster: a RedisBackend per master,
+// and the routing between them.
+//
+// Each master gets one RedisBackend (its I/O thread, its read, write and invalidation
+// connections, its breaker and write fence), so everything said in redis_backend.hpp holds per
+// node. This class only decides where each key goes and follows the cluster's redirects:
+//
+//   route: slot = hash_slot(key_prefix + key) ─▶ owner_[slot] ─▶ that node's pipeline
+//   reads:  grouped per slot (one script call reads one slot's keys: no CROSSSLOT), and every
+//           group for one node sent in one read_slots() call, so one pipeline per node per batch
+//   writes: one command per write, every write for one node in one write_slots() call
+//   MOVED:  owner_[slot] = the named node (if known), topology refresh asked for, sent again
+//   ASK:    ASKING + the command on the named node, this once; owner_ is not changed
+//   TRYAGAIN: a read of several keys is split into one piece per key (each then served where
+//           its key is); anything else is parked like CLUSTERDOWN
+//   CLUSTERDOWN / no known owner: parked, sent again after a backoff
+//   at most kMaxRedirects redirects and kMaxRetries parks per piece, then backend_unavailable
+//
+// Order: a write's retries never let a later write to the same key overtake it. Routing and
+// sending happen under mu_, so a MOVED's resend reaches the new owner's queue before any write
+// routed after the map changed; a parked write makes every later write to its slot park behind
+// it (parked_writes_), and parked pieces go out again in the order they were parked.
+//
+// Topology: CLUSTER SHARDS (or SLOTS) on the cluster's own thread, every kRefreshInterval and
+// soon after a MOVED or a lost connection; a master that appears is connected (blocking that
+// thread only, up to connect_timeout), one that no longer serves slots is dropped. Its
+// in-flight work then fails in doubt (backend_unavailable), which the writer sends again.
+//
+// Coherence: each node tracks its own keys (bcast: every key under key_prefix written there).
+// L1 is vouched for only while every master's invalidation stream is up; a master that comes or
+// goes says coherence_lost() (the engine stops trusting earlier L1 values), and so does a MOVED
+// or ASK in tracked mode (the new owner never saw those keys read).
+//
+// Threads: every Backend member from any thread; redirects are handled on the nodes' I/O threads,
+// refresh and parked pieces on the cluster thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "adapters/redis/cluster_topology.hpp"
+#include "adapters/redis/endpoint.hpp"
+#include "adapters/redis/hash_slot.hpp"
+#include "adapters/redis/redis_backend.hpp"
+#include "tiercache/backend.hpp"
+
+namespace tiercache::redis {
+
+class ClusterBackend final : public Backend {
+ public:
+  // What the routing did, since start.
+  struct Counters {
+    std::uint64_t moved = 0;      // MOVED replies followed
+    std::uint64_t ask = 0;        // ASK replies followed
+    std::uint64_t try_again = 0;  // TRYAGAIN / CLUSTERDOWN replies (parked, sent again)
+    std::uint64_t topology_refreshes = 0;
+  };
+
+  // Asks the seeds in turn for the topology and connects every master. invalid_argument if a
+  // seed is not in cluster mode; backend_unavailable naming the last failure if no seed answers.
+  static Result<std::unique_ptr<ClusterBackend>> start(std::vector<Endpoint> seeds,
+                                                       std::string key_prefix,
+                                                       std::size_t max_value_bytes,
+                                                       InvalidationMode invalidation);
+  // Answers what is parked or in flight with errc::closed, then stops every node.
+  ~ClusterBackend() override;
+
+  void read(std::vector<std::string> keys, ReadDone done) override;
+  void write(std::span<const BackendWrite> writes, WriteDone done) override;
+  bool is_available() const noexcept override;
+  bool accepts_writes() const noexcept override;
+  bool accepts_reads() const noexcept override;
+  BackendHealth health() const override;
+  ChangesHeard changes_heard() const noexcept override;
+  bool stores_absent() const noexcept override { return true; }
+  void set_events(BackendEvents* events) override;
+
+  Counters counters() const noexcept;
+  // The masters now connected, as "host:port".
+  std::vector<std::string> masters() const;
+
+ private:
+  struct Node;
+  struct ReadJob;
+  struct WriteJob;
+  struct Piece;
+  struct Outbound;
+  class NodeEvents;
+  enum class Outcome { answer, taken, exhausted };
+
+  ClusterBackend(std::vector<Endpoint> seeds, std::string key_prefix, std::size_t max_value_bytes,
+                 InvalidationMode invalidation);
+  void run();  // the cluster thread
+  void refresh();
+  void apply(const ClusterTopology& topology);
+  void ask_refresh_locked();
+  void ask_refresh();
+
+  // Under mu_: where `p` goes now; queued on `out`, parked, or failed.
+  void route_locked(Piece p, Outbound& out, bool from_park);
+  void park_locked(Piece p);
+  // Under mu_: hands what `out` holds to the nodes, one call per node.
+  void send_locked(Outbound& out);
+  // Outside mu_: answers the pieces that could not be routed.
+  void answer_failed(Outbound& out);
+  // A node's answer to `p` redirected it: follow it (taken) or answer with it.
+  Outcome follow(Piece& p, const Redirect& r);
+  void answer_read(Piece& p, Redirect r, std::vector<Result<BackendValue>> results);
+  void answer_write(Piece& p, Redirect r, Result<void> result);
+  Endpoint endpoint_for(const SlotRange& range) const;
+
+  // Coherence over all nodes (events_mu_).
+  void node_coherence(const std::string& address, bool coherent);
+  void recompute_coherence_locked(bool membership_changed);
+  void churn_coherence();
+
+  const std::vector<Endpoint> seeds_;
+  const std::string key_prefix_;
+  const std::size_t max_value_bytes_;
+  const InvalidationMode invalidation_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Node>> nodes_;     // by address; guarded by mu_
+  std::array<Node*, kSlotCount> owner_{};                  // guarded by mu_; null: no known owner
+  std::array<std::uint32_t, kSlotCount> parked_writes_{};  // guarded by mu_
+  std::vector<Piece> parked_;                              // guarded by mu_, in park order
+  std::chrono::steady_clock::time_point parked_until_;     // guarded by mu_
+  bool refresh_asked_ = false;                             // guarded by mu_
+  bool stopping_ = false;                                  // guarded by mu_
+  std::string topology_error_;                             // guarded by mu_
+  std::condition_variable wake_;
+  std::atomic<bool> closing_{false};
+  std::atomic<bool> has_topology_{false};
+  std::thread thread_;
+
+  std::mutex events_mu_;
+  BackendEvents* events_ = nullptr;       // guarded by events_mu_
+  std::set<std::string> members_;         // guarded by events_mu_: the masters now in nodes_
+  std::set<std::string> coherent_nodes_;  // guarded by events_mu_
+  bool coherent_ = false;                 // guarded by events_mu_
+
+  std::atomic<std::uint64_t> moved_{0}, ask_{0}, try_again_{0}, refreshes_{0};
+};
+
+}  // namespace tiercache::redis

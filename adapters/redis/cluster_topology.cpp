@@ -1,0 +1,196 @@
+#include "adapters/redis/cluster_topology.hpp"
+
+#include <sys/time.h>
+
+#include <charconv>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "adapters/redis/hash_slot.hpp"
+#include "adapters/redis/reply_bounds.hpp"
+
+namespace tiercache::redis {
+namespace {
+
+// A topology reply names at most a few entries per slot range and per node; far below these.
+constexpr ReplyBounds kTopologyReplyBounds{std::size_t{1} << 20, std::size_t{1} << 16};
+
+std::string_view text_of(const redisReply& r) {
+  return r.str != nullptr ? std::string_view(r.str, r.len) : std::string_view();
+}
+
+bool is_text(const redisReply* r) {
+  return r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+
+// An integer sent as an integer or as its text (both occur across Redis versions).
+bool integer_of(const redisReply* r, long long& out) {
+  if (r == nullptr) return false;
+  if (r->type == REDIS_REPLY_INTEGER) {
+    out = r->integer;
+    return true;
+  }
+  if (!is_text(r)) return false;
+  const std::string_view t = text_of(*r);
+  const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
+  return ec == std::errc{} && end == t.data() + t.size();
+}
+
+Result<SlotRange> make_range(long long first, long long last, std::string_view host,
+                             long long port) {
+  if (first < 0 || last < first || last >= kSlotCount)
+    return fail(errc::backend_error, "cluster topology: bad slot range ", first, "-", last);
+  if (host.empty() || port < 1 || port > 65535)
+    return fail(errc::backend_error, "cluster topology: bad node address \"", host, "\" port ",
+                port);
+  return SlotRange{static_cast<std::uint16_t>(first), static_cast<std::uint16_t>(last),
+                   std::string(host), static_cast<int>(port)};
+}
+
+// A CLUSTER SHARDS node: a flat array of field, value pairs.
+struct ShardNode {
+  std::string_view ip, endpoint, role, health;
+  long long port = 0;
+};
+
+ShardNode parse_node(const redisReply& node) {
+  ShardNode n;
+  if (node.type != REDIS_REPLY_ARRAY) return n;
+  for (std::size_t i = 0; i + 1 < node.elements; i += 2) {
+    if (!is_text(node.element[i])) continue;
+    const std::string_view field = text_of(*node.element[i]);
+    const redisReply* value = node.element[i + 1];
+    if (field == "port") {
+      integer_of(value, n.port);
+    } else if (is_text(value)) {
+      const std::string_view v = text_of(*value);
+      if (field == "ip") n.ip = v;
+      if (field == "endpoint") n.endpoint = v;
+      if (field == "role") n.role = v;
+      if (field == "health") n.health = v;
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
+std::string SlotRange::address() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+Result<ClusterTopology> parse_cluster_shards(const redisReply& reply) {
+  if (reply.type != REDIS_REPLY_ARRAY)
+    return fail(errc::backend_error, "CLUSTER SHARDS: the reply is not an array");
+  ClusterTopology t;
+  for (std::size_t s = 0; s < reply.elements; ++s) {
+    const redisReply& shard = *reply.element[s];
+    if (shard.type != REDIS_REPLY_ARRAY)
+      return fail(errc::backend_error, "CLUSTER SHARDS: shard ", s, " is not an array");
+    const redisReply* slots = nullptr;
+    const redisReply* nodes = nullptr;
+    for (std::size_t i = 0; i + 1 < shard.elements; i += 2) {
+      if (!is_text(shard.element[i])) continue;
+      const std::string_view field = text_of(*shard.element[i]);
+      if (field == "slots") slots = shard.element[i + 1];
+      if (field == "nodes") nodes = shard.element[i + 1];
+    }
+    if (slots == nullptr || nodes == nullptr || slots->type != REDIS_REPLY_ARRAY ||
+        nodes->type != REDIS_REPLY_ARRAY || slots->elements % 2 != 0)
+      return fail(errc::backend_error, "CLUSTER SHARDS: shard ", s, " lacks slots or nodes");
+    if (slots->elements == 0) continue;  // a shard serving nothing (being added or emptied)
+    // The master that is up; a failed one only if it is all there is (the cluster has not
+    // failed over yet: its slots stay its own, and calls to them fail until it does).
+    std::optional<ShardNode> master;
+    for (std::size_t n = 0; n < nodes->elements; ++n) {
+      ShardNode node = parse_node(*nodes->element[n]);
+      if (node.role != "master") continue;
+      if (!master || (node.health == "online" && master->health != "online")) master = node;
+    }
+    if (!master) return fail(errc::backend_error, "CLUSTER SHARDS: shard ", s, " has no master");
+    const std::string_view host = !master->ip.empty() ? master->ip : master->endpoint;
+    for (std::size_t i = 0; i < slots->elements; i += 2) {
+      long long first = -1, last = -1;
+      integer_of(slots->element[i], first);
+      integer_of(slots->element[i + 1], last);
+      Result<SlotRange> range = make_range(first, last, host, master->port);
+      if (!range) return std::unexpected(std::move(range.error()));
+      t.ranges.push_back(std::move(*range));
+    }
+  }
+  return t;
+}
+
+Result<ClusterTopology> parse_cluster_slots(const redisReply& reply) {
+  if (reply.type != REDIS_REPLY_ARRAY)
+    return fail(errc::backend_error, "CLUSTER SLOTS: the reply is not an array");
+  ClusterTopology t;
+  for (std::size_t s = 0; s < reply.elements; ++s) {
+    const redisReply& entry = *reply.element[s];
+    long long first = -1, last = -1, port = 0;
+    if (entry.type != REDIS_REPLY_ARRAY || entry.elements < 3 ||
+        !integer_of(entry.element[0], first) || !integer_of(entry.element[1], last) ||
+        entry.element[2]->type != REDIS_REPLY_ARRAY || entry.element[2]->elements < 2 ||
+        !is_text(entry.element[2]->element[0]) || !integer_of(entry.element[2]->element[1], port))
+      return fail(errc::backend_error, "CLUSTER SLOTS: entry ", s,
+                  " is not [first, last, [ip, port]]");
+    Result<SlotRange> range = make_range(first, last, text_of(*entry.element[2]->element[0]), port);
+    if (!range) return std::unexpected(std::move(range.error()));
+    t.ranges.push_back(std::move(*range));
+  }
+  return t;
+}
+
+Result<ClusterTopology> fetch_topology(const Endpoint& node) {
+  auto to_timeval = [](std::chrono::milliseconds ms) {
+    return timeval{static_cast<time_t>(ms.count() / 1000),
+                   static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+  };
+  std::unique_ptr<redisContext, decltype(&redisFree)> c(
+      redisConnectWithTimeout(node.host.c_str(), node.port, to_timeval(node.connect_timeout)),
+      &redisFree);
+  if (c == nullptr || c->err != 0)
+    return fail(errc::backend_unavailable, "cluster node ", node.address(),
+                " cannot be reached: ", c != nullptr ? c->errstr : "out of memory");
+  redisSetTimeout(c.get(), to_timeval(node.command_timeout));
+  bound_replies(c->reader, &kTopologyReplyBounds);
+  using Reply = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
+  auto command = [&](std::initializer_list<const char*> args) {
+    std::vector<const char*> argv(args);
+    return Reply(static_cast<redisReply*>(redisCommandArgv(c.get(), static_cast<int>(argv.size()),
+                                                           argv.data(), nullptr)),
+                 &freeReplyObject);
+  };
+  auto lost = [&] {
+    return fail(errc::backend_unavailable, "cluster node ", node.address(),
+                " did not answer: ", c->errstr);
+  };
+  if (!node.password.empty()) {
+    Reply auth = node.user.empty() ? command({"AUTH", node.password.c_str()})
+                                   : command({"AUTH", node.user.c_str(), node.password.c_str()});
+    if (auth == nullptr) return lost();
+    if (auth->type == REDIS_REPLY_ERROR)
+      return fail(errc::backend_unavailable, "cluster node ", node.address(),
+                  " refused AUTH: ", text_of(*auth));
+  }
+  bool legacy = false;
+  Reply reply = command({"CLUSTER", "SHARDS"});
+  if (reply != nullptr && reply->type == REDIS_REPLY_ERROR &&
+      text_of(*reply).find("nknown subcommand") != std::string_view::npos) {
+    legacy = true;
+    reply = command({"CLUSTER", "SLOTS"});
+  }
+  if (reply == nullptr) return lost();
+  if (reply->type == REDIS_REPLY_ERROR) {
+    const std::string_view text = text_of(*reply);
+    if (text.find("cluster support disabled") != std::string_view::npos)
+      return fail(errc::invalid_argument, "Options.redis.cluster_nodes: ", node.address(),
+                  " is not in cluster mode (", text, ")");
+    return fail(errc::backend_error, "cluster node ", node.address(), ": ", text);
+  }
+  return legacy ? parse_cluster_slots(*reply) : parse_cluster_shards(*reply);
+}
+
+}  // namespace tiercache::redis

@@ -1,0 +1,343 @@
+// Redis Cluster as L2 (adapters/redis/cluster_backend.hpp), on a real local cluster the harness
+// builds (tests/support/redis_cluster.hpp): slots as the specification computes them, keys over
+// every master, hash tags, a second instance, invalidation from every master, bad seeds, and
+// resharding under load with MOVED and ASK followed and nothing acknowledged lost. Failover has
+// a file of its own (redis_cluster_failover_test.cpp): it needs replicas.
+#include <atomic>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "adapters/redis/cluster_backend.hpp"
+#include "adapters/redis/cluster_redirect.hpp"
+#include "adapters/redis/hash_slot.hpp"
+#include "tests/support/redis_cache.hpp"
+#include "tests/support/redis_cluster.hpp"
+#include "tests/support/socket.hpp"
+
+using tiercache::Cache;
+using tiercache::errc;
+using tiercache::redis::ClusterBackend;
+using tiercache::redis::Redirect;
+using namespace std::chrono_literals;
+
+namespace {
+
+// One cluster for the file: building one costs a second or so, and every test keeps to keys
+// under its own prefix.
+test::RedisCluster& shared_cluster() {
+  static test::RedisCluster cluster;
+  return cluster;
+}
+
+struct ClusterCache {
+  std::shared_ptr<ClusterBackend> backend;
+  Cache cache;
+};
+
+tiercache::RedisOptions cluster_redis_options(const test::RedisCluster& cluster,
+                                              std::string prefix) {
+  tiercache::RedisOptions r;
+  r.cluster_nodes = cluster.seeds();
+  r.key_prefix = std::move(prefix);
+  r.command_timeout = 200ms;
+  r.reconnect_backoff_max = 50ms;
+  return r;
+}
+
+// A cache on the cluster whose backend the test keeps, for its counters.
+ClusterCache open_cluster_cache(const test::RedisCluster& cluster, std::string prefix,
+                                tiercache::Options options = {}) {
+  const tiercache::RedisOptions r = cluster_redis_options(cluster, std::move(prefix));
+  auto seeds = tiercache::redis::make_cluster_endpoints(r);
+  REQUIRE(seeds);
+  auto backend =
+      ClusterBackend::start(*seeds, r.key_prefix, options.l1.max_value_bytes, r.invalidation);
+  if (!backend) FAIL("ClusterBackend::start: " << backend.error().detail);
+  std::shared_ptr<ClusterBackend> shared(std::move(*backend));
+  options.backend = shared;
+  return {shared, test::open_cache(options)};
+}
+
+std::string unique_prefix(const char* name) {
+  static std::atomic<int> n{0};
+  return std::string(name) + std::to_string(n.fetch_add(1)) + ":";
+}
+
+}  // namespace
+
+TEST_CASE("a key's slot is the one Redis Cluster computes, hash tags included",
+          "[redis][cluster]") {
+  CHECK(tiercache::redis::crc16("123456789") == 0x31C3);
+  test::RedisCluster& cluster = shared_cluster();
+  std::vector<std::string> keys = {"",
+                                   "a",
+                                   "{user1000}.following",
+                                   "{}",
+                                   "foo{}{bar}",
+                                   "foo{{bar}}zap",
+                                   "foo{bar}{zap}",
+                                   "{",
+                                   "}{x}",
+                                   "x{y",
+                                   "p:{tag}:1",
+                                   "p:{tag}:2"};
+  std::mt19937 rng(test::seed());
+  for (int i = 0; i < 100; ++i) {
+    std::string k;
+    const int len = static_cast<int>(rng() % 12);
+    for (int j = 0; j < len; ++j) k += "ab{}\xff:"[rng() % 6];
+    keys.push_back(k);
+  }
+  for (const std::string& key : keys) {
+    INFO("key \"" << key << "\"");
+    CHECK(tiercache::redis::hash_slot(key) == cluster.slot_of(key));
+  }
+}
+
+TEST_CASE("cluster redirects are read as the specification writes them", "[redis][cluster]") {
+  Redirect moved = tiercache::redis::parse_redirect("MOVED 3999 127.0.0.1:6381");
+  CHECK(moved.kind == Redirect::Kind::moved);
+  CHECK(moved.slot == 3999);
+  CHECK(moved.address == "127.0.0.1:6381");
+  Redirect ask = tiercache::redis::parse_redirect("ASK 1 [::1]:7000");
+  CHECK(ask.kind == Redirect::Kind::ask);
+  CHECK(ask.address == "[::1]:7000");
+  CHECK(tiercache::redis::parse_redirect("TRYAGAIN Multiple keys request during rehashing").kind ==
+        Redirect::Kind::try_again);
+  CHECK(tiercache::redis::parse_redirect("CLUSTERDOWN The cluster is down").kind ==
+        Redirect::Kind::cluster_down);
+  for (const char* bad : {"MOVED 16384 127.0.0.1:1", "MOVED 1 127.0.0.1", "MOVED x h:1",
+                          "ASK 1 h:0", "ERR wrong", "MOVED"})
+    CHECK(tiercache::redis::parse_redirect(bad).kind == Redirect::Kind::none);
+}
+
+TEST_CASE("keys spread over every master round-trip and a second instance reads them",
+          "[redis][cluster]") {
+  test::RedisCluster& cluster = shared_cluster();
+  const std::string prefix = unique_prefix("spread");
+  tiercache::Options options;
+  options.writer.mode = tiercache::WriteMode::sync;
+  ClusterCache a = open_cluster_cache(cluster, prefix, options);
+  constexpr int kKeys = 120;
+  std::set<std::size_t> masters_used;
+  std::vector<std::string> keys;
+  for (int i = 0; i < kKeys; ++i) {
+    keys.push_back("key" + std::to_string(i));
+    REQUIRE(a.cache.set(test::ctx(), keys.back(), "value" + std::to_string(i)));
+  }
+  for (int i = 0; i < kKeys; ++i) {
+    const std::string full = prefix + keys[i];
+    const std::size_t master = cluster.master_of(cluster.slot_of(full));
+    masters_used.insert(master);
+    INFO(full);
+    CHECK(cluster.node(master).command({"EXISTS", full}) == ":1");
+  }
+  CHECK(masters_used.size() == 3);
+  CHECK(a.backend->masters().size() == 3);
+
+  ClusterCache b = open_cluster_cache(cluster, prefix);
+  for (int i = 0; i < kKeys; ++i)
+    CHECK(b.cache.get(test::ctx(), keys[i]) == "value" + std::to_string(i));
+  ClusterCache c = open_cluster_cache(cluster, prefix);
+  std::vector<std::string_view> wanted(keys.begin(), keys.begin() + 100);
+  wanted.push_back("never-set");
+  auto many = c.cache.get_many(test::ctx(), wanted);
+  REQUIRE(many);
+  REQUIRE(many->size() == wanted.size());
+  for (int i = 0; i < 100; ++i) CHECK((*many)[i] == "value" + std::to_string(i));
+  CHECK(many->back().error() == errc::not_found);
+  CHECK(a.backend->counters().moved == 0);
+}
+
+TEST_CASE("keys sharing a hash tag land on one master", "[redis][cluster]") {
+  test::RedisCluster& cluster = shared_cluster();
+  const std::string prefix = unique_prefix("tag");
+  tiercache::Options options;
+  options.writer.mode = tiercache::WriteMode::sync;
+  ClusterCache a = open_cluster_cache(cluster, prefix, options);
+  std::vector<std::pair<std::string, std::string>> items;
+  for (int i = 0; i < 20; ++i) items.emplace_back("{user42}:field" + std::to_string(i), "v");
+  std::vector<std::pair<std::string_view, std::string_view>> views(items.begin(), items.end());
+  REQUIRE(a.cache.set_many(test::ctx(), views));
+  const std::size_t master = cluster.master_of(cluster.slot_of(prefix + "{user42}"));
+  for (const auto& [key, value] : items) {
+    CHECK(cluster.slot_of(prefix + key) == cluster.slot_of(prefix + "{user42}"));
+    CHECK(cluster.node(master).command({"EXISTS", prefix + key}) == ":1");
+  }
+  // One slot: the whole get_many is one script call on that master.
+  ClusterCache b = open_cluster_cache(cluster, prefix);
+  const long long evals_before = cluster.node(master).calls_of("eval");
+  std::vector<std::string_view> keys;
+  for (const auto& [key, value] : items) keys.push_back(key);
+  auto many = b.cache.get_many(test::ctx(), keys);
+  REQUIRE(many);
+  for (const auto& r : *many) CHECK(r == "v");
+  CHECK(cluster.node(master).calls_of("eval") == evals_before + 1);
+}
+
+TEST_CASE("a change made through one instance reaches another's L1 on every master",
+          "[redis][cluster]") {
+  test::RedisCluster& cluster = shared_cluster();
+  const std::string prefix = unique_prefix("inval");
+  tiercache::Options options;
+  options.writer.mode = tiercache::WriteMode::sync;
+  ClusterCache a = open_cluster_cache(cluster, prefix, options);
+  ClusterCache b = open_cluster_cache(cluster, prefix, options);
+  // One key per master.
+  std::map<std::size_t, std::string> key_of_master;
+  for (int i = 0; key_of_master.size() < 3; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    key_of_master.emplace(cluster.master_of(cluster.slot_of(prefix + key)), key);
+  }
+  for (const auto& [master, key] : key_of_master) {
+    REQUIRE(a.cache.set(test::ctx(), key, "old"));
+    REQUIRE(b.cache.get(test::ctx(), key) == "old");  // now in b's L1
+  }
+  test::wait_until(
+      2s, [&] { return b.cache.stats().l2_coherent; }, "b hears every master");
+  for (const auto& [master, key] : key_of_master) REQUIRE(a.cache.set(test::ctx(), key, "new"));
+  for (const auto& [master, key] : key_of_master) {
+    INFO("master " << master << " key " << key);
+    test::wait_until(
+        2s, [&] { return b.cache.get(test::ctx(), key) == "new"; }, "b sees a's change");
+  }
+}
+
+TEST_CASE("cluster options are checked at open", "[redis][cluster]") {
+  auto open_with = [](tiercache::RedisOptions r) {
+    tiercache::Options o;
+    o.redis = std::move(r);
+    return Cache::open(o);
+  };
+  tiercache::RedisOptions r;
+  r.cluster_nodes = {"127.0.0.1:7000"};
+  r.url = "redis://127.0.0.1:7000";
+  CHECK(open_with(r).error() == errc::invalid_argument);
+  r.url.clear();
+  r.cluster_nodes = {"memcached://127.0.0.1:7000"};
+  CHECK(open_with(r).error() == errc::invalid_argument);
+  r.cluster_nodes = {"redis://127.0.0.1:7000/3"};
+  auto db = open_with(r);
+  REQUIRE(!db);
+  CHECK(db.error() == errc::invalid_argument);
+  CHECK(db.error().detail.find("database") != std::string::npos);
+  r.cluster_nodes = {"127.0.0.1:0"};
+  CHECK(open_with(r).error() == errc::invalid_argument);
+  r.cluster_nodes = {"redis://:a@127.0.0.1:7000", "redis://:b@127.0.0.1:7001"};
+  CHECK(open_with(r).error() == errc::invalid_argument);
+}
+
+TEST_CASE("a seed list with no reachable node fails open with backend_unavailable",
+          "[redis][cluster]") {
+  auto port = test::pick_free_port();
+  REQUIRE(port);
+  tiercache::Options o;
+  o.redis.cluster_nodes = {"127.0.0.1:" + std::to_string(*port)};
+  o.redis.connect_timeout = 200ms;
+  auto cache = Cache::open(o);
+  REQUIRE(!cache);
+  CHECK(cache.error() == errc::backend_unavailable);
+  CHECK(cache.error().detail.find("cluster_nodes") != std::string::npos);
+}
+
+TEST_CASE("a seed that is not in cluster mode fails open with invalid_argument",
+          "[redis][cluster]") {
+  test::RedisServer plain;
+  tiercache::Options o;
+  o.redis.cluster_nodes = {"127.0.0.1:" + std::to_string(plain.port())};
+  auto cache = Cache::open(o);
+  REQUIRE(!cache);
+  CHECK(cache.error() == errc::invalid_argument);
+  CHECK(cache.error().detail.find("not in cluster mode") != std::string::npos);
+}
+
+TEST_CASE("resharding a slot under a 90/10 load loses no acknowledged write and fails no call",
+          "[redis][cluster]") {
+  test::RedisCluster& cluster = shared_cluster();
+  const std::string prefix = unique_prefix("reshard");
+  tiercache::Options options;
+  options.writer.mode = tiercache::WriteMode::sync;
+  ClusterCache a = open_cluster_cache(cluster, prefix, options);
+  // Half the keys in the slot that moves, half spread.
+  constexpr int kThreads = 4;
+  constexpr int kKeys = 80;
+  std::vector<std::string> keys;
+  for (int i = 0; i < kKeys; ++i)
+    keys.push_back((i % 2 == 0 ? "{moving}:" : "spread:") + std::to_string(i));
+  for (const std::string& key : keys) REQUIRE(a.cache.set(test::ctx(), key, "0"));
+  const std::uint16_t slot = cluster.slot_of(prefix + "{moving}");
+  const std::size_t from = cluster.master_of(slot);
+  const std::size_t to = (from + 1) % 3;
+
+  std::atomic<bool> stop{false};
+  std::vector<std::vector<std::string>> failures(kThreads);
+  // Thread t alone writes keys t, t + kThreads, ...: the last value it had acknowledged is
+  // the one each of its keys must hold.
+  std::vector<std::map<std::string, std::string>> acked(kThreads);
+  std::vector<std::thread> threads;
+  const unsigned seed = test::seed();
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(seed + t);
+      for (int n = 0; !stop.load(); ++n) {
+        const auto ctx = test::ctx_with_timeout(10s);
+        if (rng() % 10 == 0) {
+          const int k = static_cast<int>(rng() % (kKeys / kThreads)) * kThreads + t;
+          const std::string value = std::to_string(n);
+          auto r = a.cache.set(ctx, keys[k], value);
+          if (r) {
+            acked[t][keys[k]] = value;
+          } else {
+            failures[t].push_back("set " + keys[k] + ": " + r.error().detail);
+          }
+        } else {
+          auto r = a.cache.get(ctx, keys[rng() % kKeys]);
+          if (!r) failures[t].push_back("get: " + r.error().detail);
+        }
+      }
+    });
+  cluster.begin_migration(slot, to);
+  cluster.migrate_keys(slot, to, kKeys / 4);  // half of the slot's keys: ASK for those
+  test::wait_until(
+      5s, [&] { return a.backend->counters().ask > 0; }, "a write is ASKed");
+  {
+    // Mid-migration, a read of the slot's keys meets keys on both sides: TRYAGAIN, then each
+    // key where it is.
+    ClusterCache reader = open_cluster_cache(cluster, prefix);
+    std::vector<std::string_view> moving;
+    for (const std::string& key : keys)
+      if (key.starts_with("{moving}")) moving.push_back(key);
+    auto many = reader.cache.get_many(test::ctx_with_timeout(10s), moving);
+    REQUIRE(many);
+    for (const auto& r : *many) CHECK(r.has_value());
+    CHECK(reader.backend->counters().try_again > 0);
+    CHECK(reader.backend->counters().ask > 0);
+  }
+  cluster.end_migration(slot, to);
+  test::wait_until(
+      5s, [&] { return a.backend->counters().moved > 0; }, "a write is MOVED");
+  stop = true;
+  for (auto& t : threads) t.join();
+  REQUIRE(cluster.master_of(slot) == to);
+  for (const auto& f : failures) CHECK(f.empty());
+  for (const auto& f : failures)
+    for (const auto& line : f) UNSCOPED_INFO(line);
+  // Read back from L2 through another instance, and straight from the new owner.
+  ClusterCache b = open_cluster_cache(cluster, prefix);
+  for (const auto& per_thread : acked)
+    for (const auto& [key, value] : per_thread) {
+      INFO(key);
+      CHECK(b.cache.get(test::ctx(), key) == value);
+      if (key.starts_with("{moving}"))
+        CHECK(cluster.node(to).command({"GET", prefix + key}) == value);
+    }
+  const auto counters = a.backend->counters();
+  UNSCOPED_INFO("moved " << counters.moved << " ask " << counters.ask << " tryagain "
+                         << counters.try_again << " refreshes " << counters.topology_refreshes);
+  CHECK(counters.moved > 0);
+  CHECK(counters.ask > 0);
+}
