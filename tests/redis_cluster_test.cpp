@@ -13,6 +13,7 @@
 
 #include "adapters/redis/cluster_backend.hpp"
 #include "adapters/redis/cluster_redirect.hpp"
+#include "adapters/redis/cluster_topology.hpp"
 #include "adapters/redis/hash_slot.hpp"
 #include "tests/support/redis_cache.hpp"
 #include "tests/support/redis_cluster.hpp"
@@ -113,6 +114,35 @@ TEST_CASE("cluster redirects are read as the specification writes them", "[redis
   for (const char* bad : {"MOVED 16384 127.0.0.1:1", "MOVED 1 127.0.0.1", "MOVED x h:1",
                           "ASK 1 h:0", "ERR wrong", "MOVED"})
     CHECK(tiercache::redis::parse_redirect(bad).kind == Redirect::Kind::none);
+}
+
+namespace {
+
+// A CLUSTER SLOTS reply as hiredis reads it from `resp`.
+std::unique_ptr<redisReply, decltype(&freeReplyObject)> reply_of(const std::string& resp) {
+  std::unique_ptr<redisReader, decltype(&redisReaderFree)> reader(redisReaderCreate(),
+                                                                  &redisReaderFree);
+  redisReaderFeed(reader.get(), resp.data(), resp.size());
+  void* reply = nullptr;
+  redisReaderGetReply(reader.get(), &reply);
+  return {static_cast<redisReply*>(reply), &freeReplyObject};
+}
+
+}  // namespace
+
+TEST_CASE("a topology whose ranges cover a slot twice is refused", "[redis][cluster]") {
+  auto entry = [](int port) {
+    return "*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:" + std::to_string(port) + "\r\n";
+  };
+  auto one = reply_of("*1\r\n" + entry(7000));
+  REQUIRE(one != nullptr);
+  CHECK(tiercache::redis::parse_cluster_slots(*one).has_value());
+  // Every slot claimed by two masters: a peer could name as many masters to connect as it likes.
+  auto two = reply_of("*2\r\n" + entry(7000) + entry(7001));
+  REQUIRE(two != nullptr);
+  const auto parsed = tiercache::redis::parse_cluster_slots(*two);
+  REQUIRE_FALSE(parsed.has_value());
+  CHECK(parsed.error() == errc::backend_error);
 }
 
 TEST_CASE("keys spread over every master round-trip and a second instance reads them",

@@ -74,6 +74,17 @@ ShardNode parse_node(const redisReply& node) {
   return n;
 }
 
+// Each slot has one master: a reply whose ranges cover more than every slot once is not a
+// topology, and its size (ranges, masters to connect) would be the peer's to choose.
+Result<ClusterTopology> checked(ClusterTopology t, std::string_view command) {
+  std::size_t covered = 0;
+  for (const SlotRange& r : t.ranges) covered += std::size_t{r.last} - r.first + 1;
+  if (covered > kSlotCount)
+    return fail(errc::backend_error, command, ": the ranges cover ", covered, " slots, more than ",
+                kSlotCount);
+  return t;
+}
+
 }  // namespace
 
 std::string SlotRange::address() const {
@@ -120,7 +131,7 @@ Result<ClusterTopology> parse_cluster_shards(const redisReply& reply) {
       t.ranges.push_back(std::move(*range));
     }
   }
-  return t;
+  return checked(std::move(t), "CLUSTER SHARDS");
 }
 
 Result<ClusterTopology> parse_cluster_slots(const redisReply& reply) {
@@ -140,7 +151,7 @@ Result<ClusterTopology> parse_cluster_slots(const redisReply& reply) {
     if (!range) return std::unexpected(std::move(range.error()));
     t.ranges.push_back(std::move(*range));
   }
-  return t;
+  return checked(std::move(t), "CLUSTER SLOTS");
 }
 
 Result<ClusterTopology> fetch_topology(const Endpoint& node) {
