@@ -301,7 +301,9 @@ void ClusterBackend::apply(const ClusterTopology& topology) {
 void ClusterBackend::node_coherence(const std::string& address, bool coherent) {
   std::lock_guard lock(events_mu_);
   if (coherent) {
-    coherent_nodes_.insert(address);
+    // A node apply() just dropped may still say restored while it shuts down: remembered, it
+    // would vouch for a later node at its address before that one's stream is up.
+    if (members_.contains(address)) coherent_nodes_.insert(address);
   } else {
     coherent_nodes_.erase(address);
   }
@@ -421,6 +423,9 @@ ClusterBackend::Outcome ClusterBackend::follow(Piece& p, const Redirect& r) {
   Outbound out;
   {
     std::lock_guard lock(mu_);
+    // Checked again under mu_: the destructor sets closing_ under it, and once the cluster thread
+    // has answered what was parked, a piece parked here would never be answered.
+    if (closing_.load()) return Outcome::answer;
     switch (r.kind) {
       case Redirect::Kind::moved:
         ask_refresh_locked();
