@@ -259,6 +259,14 @@ TEST_CASE("cluster options are checked at open", "[redis][cluster]") {
   CHECK(open_with(r).error() == errc::invalid_argument);
   r.cluster_nodes = {"redis://:a@127.0.0.1:7000", "redis://:b@127.0.0.1:7001"};
   CHECK(open_with(r).error() == errc::invalid_argument);
+  // A batch_timeout shorter than a parked write may wait: refused before any node is asked.
+  tiercache::Options o;
+  o.redis.cluster_nodes = {"127.0.0.1:7000"};
+  o.writer.batch_timeout = std::chrono::milliseconds(1000);
+  auto short_timeout = Cache::open(o);
+  REQUIRE(!short_timeout);
+  CHECK(short_timeout.error() == errc::invalid_argument);
+  CHECK(short_timeout.error().detail.find("batch_timeout") != std::string::npos);
 }
 
 TEST_CASE("a seed list with no reachable node fails open with backend_unavailable",
