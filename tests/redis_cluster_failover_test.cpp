@@ -11,11 +11,12 @@
 #include <vector>
 
 #include "adapters/redis/cluster_backend.hpp"
+#include "tests/support/cluster_cache.hpp"
 #include "tests/support/redis_cache.hpp"
 #include "tests/support/redis_cluster.hpp"
 
+using test::ClusterCache;
 using tiercache::Cache;
-using tiercache::redis::ClusterBackend;
 using namespace std::chrono_literals;
 
 namespace {
@@ -31,12 +32,8 @@ std::string field_of(const std::string& info, const std::string& name) {
   return info.substr(begin, info.find_first_of("\r\n", begin) - begin);
 }
 
-struct ClusterCache {
-  std::shared_ptr<ClusterBackend> backend;
-  Cache cache;
-};
-
-ClusterCache open_cluster_cache(const test::RedisCluster& cluster, const std::string& prefix) {
+test::ClusterCache open_cluster_cache(const test::RedisCluster& cluster,
+                                      const std::string& prefix) {
   tiercache::RedisOptions r;
   r.cluster_nodes = cluster.seeds();
   r.key_prefix = prefix;
@@ -44,14 +41,7 @@ ClusterCache open_cluster_cache(const test::RedisCluster& cluster, const std::st
   r.reconnect_backoff_max = 50ms;
   tiercache::Options options;
   options.writer.mode = tiercache::WriteMode::sync;
-  auto seeds = tiercache::redis::make_cluster_endpoints(r);
-  REQUIRE(seeds);
-  auto backend =
-      ClusterBackend::start(*seeds, r.key_prefix, options.l1.max_value_bytes, r.invalidation);
-  if (!backend) FAIL("ClusterBackend::start: " << backend.error().detail);
-  std::shared_ptr<ClusterBackend> shared(std::move(*backend));
-  options.backend = shared;
-  return {shared, test::open_cache(options)};
+  return test::open_cluster_cache(r, std::move(options));
 }
 
 std::string address_of(const test::RedisCluster& cluster, std::size_t i) {

@@ -15,13 +15,14 @@
 #include "adapters/redis/cluster_redirect.hpp"
 #include "adapters/redis/cluster_topology.hpp"
 #include "adapters/redis/hash_slot.hpp"
+#include "tests/support/cluster_cache.hpp"
 #include "tests/support/redis_cache.hpp"
 #include "tests/support/redis_cluster.hpp"
 #include "tests/support/socket.hpp"
 
+using test::ClusterCache;
 using tiercache::Cache;
 using tiercache::errc;
-using tiercache::redis::ClusterBackend;
 using tiercache::redis::Redirect;
 using namespace std::chrono_literals;
 
@@ -34,11 +35,6 @@ test::RedisCluster& shared_cluster() {
   return cluster;
 }
 
-struct ClusterCache {
-  std::shared_ptr<ClusterBackend> backend;
-  Cache cache;
-};
-
 tiercache::RedisOptions cluster_redis_options(const test::RedisCluster& cluster,
                                               std::string prefix) {
   tiercache::RedisOptions r;
@@ -50,17 +46,10 @@ tiercache::RedisOptions cluster_redis_options(const test::RedisCluster& cluster,
 }
 
 // A cache on the cluster whose backend the test keeps, for its counters.
-ClusterCache open_cluster_cache(const test::RedisCluster& cluster, std::string prefix,
-                                tiercache::Options options = {}) {
-  const tiercache::RedisOptions r = cluster_redis_options(cluster, std::move(prefix));
-  auto seeds = tiercache::redis::make_cluster_endpoints(r);
-  REQUIRE(seeds);
-  auto backend =
-      ClusterBackend::start(*seeds, r.key_prefix, options.l1.max_value_bytes, r.invalidation);
-  if (!backend) FAIL("ClusterBackend::start: " << backend.error().detail);
-  std::shared_ptr<ClusterBackend> shared(std::move(*backend));
-  options.backend = shared;
-  return {shared, test::open_cache(options)};
+test::ClusterCache open_cluster_cache(const test::RedisCluster& cluster, std::string prefix,
+                                      tiercache::Options options = {}) {
+  return test::open_cluster_cache(cluster_redis_options(cluster, std::move(prefix)),
+                                  std::move(options));
 }
 
 std::string unique_prefix(const char* name) {
