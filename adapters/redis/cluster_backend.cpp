@@ -617,15 +617,7 @@ BackendHealth ClusterBackend::health() const {
 }
 
 ChangesHeard ClusterBackend::changes_heard() const noexcept {
-  switch (invalidation_) {
-    case InvalidationMode::off:
-      return ChangesHeard::none;
-    case InvalidationMode::bcast:
-      return ChangesHeard::every_key;
-    case InvalidationMode::tracked:
-      return ChangesHeard::keys_read;
-  }
-  return ChangesHeard::none;
+  return changes_heard_in(invalidation_);
 }
 
 ClusterBackend::Counters ClusterBackend::counters() const noexcept {

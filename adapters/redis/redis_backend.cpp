@@ -199,8 +199,8 @@ bool RedisBackend::accepts_reads() const noexcept {
   return reads_->is_ready_any_thread();
 }
 
-ChangesHeard RedisBackend::changes_heard() const noexcept {
-  switch (invalidation_) {
+ChangesHeard changes_heard_in(InvalidationMode mode) noexcept {
+  switch (mode) {
     case InvalidationMode::off:
       return ChangesHeard::none;
     case InvalidationMode::bcast:
@@ -209,6 +209,10 @@ ChangesHeard RedisBackend::changes_heard() const noexcept {
       return ChangesHeard::keys_read;
   }
   return ChangesHeard::none;
+}
+
+ChangesHeard RedisBackend::changes_heard() const noexcept {
+  return changes_heard_in(invalidation_);
 }
 
 BackendHealth RedisBackend::health() const {

@@ -32,6 +32,9 @@
 
 namespace tiercache::redis {
 
+// What a cache hears of Redis's changes in each invalidation mode (one node or a cluster).
+ChangesHeard changes_heard_in(InvalidationMode mode) noexcept;
+
 class RedisBackend final : public Backend {
  public:
   // Starts the I/O thread and both connections; returns once both are up, or after
