@@ -166,17 +166,27 @@ void CatalogDb::cross_network() const {
 
 std::expected<std::optional<Product>, std::string> CatalogDb::read(std::int64_t id) {
   const auto start = std::chrono::steady_clock::now();
+  auto found = select_one(id, reads_);
+  add_read_time(start);
+  return found;
+}
+
+std::expected<std::optional<Product>, std::string> CatalogDb::confirm(std::int64_t id) {
+  return select_one(id, confirms_);
+}
+
+std::expected<std::optional<Product>, std::string> CatalogDb::select_one(
+    std::int64_t id, std::atomic<std::uint64_t>& count) {
   cross_network();
   auto connection = lease();
   if (!connection) return std::unexpected(std::move(connection.error()));
   sqlite3_stmt* stmt = (*connection)->select();
   const ResetOnExit reset(stmt);
   sqlite3_bind_int64(stmt, 1, id);
-  reads_.fetch_add(1, std::memory_order_relaxed);
+  count.fetch_add(1, std::memory_order_relaxed);
   const int rc = sqlite3_step(stmt);
   std::optional<Product> found;
   if (rc == SQLITE_ROW) found = row_product(stmt);
-  add_read_time(start);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE)
     return std::unexpected(sqlite_error((*connection)->db(), "SELECT product"));
   return found;

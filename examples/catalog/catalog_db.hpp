@@ -41,6 +41,9 @@ class CatalogDb {
 
   // Product `id` (one SELECT by primary key), nullopt if there is no such row, or SQLite's error.
   std::expected<std::optional<Product>, std::string> read(std::int64_t id);
+  // Product `id` as read() answers it, for a PUT that checks the row it cached is still the
+  // latest: counted in confirms(), not reads(), which stay the load the cache takes off.
+  std::expected<std::optional<Product>, std::string> confirm(std::int64_t id);
   // Products first_id..last_id that exist, in id order (one SELECT; it counts as one read).
   std::expected<std::vector<Product>, std::string> read_range(std::int64_t first_id,
                                                               std::int64_t last_id);
@@ -56,6 +59,7 @@ class CatalogDb {
   // Statements run so far; relaxed reads of counters (the progress line reads them live).
   std::uint64_t reads() const { return reads_.load(std::memory_order_relaxed); }
   std::uint64_t updates() const { return updates_.load(std::memory_order_relaxed); }
+  std::uint64_t confirms() const { return confirms_.load(std::memory_order_relaxed); }
   // Time spent in reads() (the modelled round trip, then SQLite's steps to the answer), summed.
   std::chrono::nanoseconds read_time() const {
     return std::chrono::nanoseconds(read_ns_.load(std::memory_order_relaxed));
@@ -72,6 +76,9 @@ class CatalogDb {
   void cross_network() const;
   void add_read_time(std::chrono::steady_clock::time_point start);
   void give_back(std::unique_ptr<Connection> connection);
+  // One SELECT of product `id`, counted in `count`.
+  std::expected<std::optional<Product>, std::string> select_one(std::int64_t id,
+                                                                std::atomic<std::uint64_t>& count);
 
   const std::string path_;
   const std::int64_t product_count_;
@@ -82,6 +89,7 @@ class CatalogDb {
   // relaxed: tallies; nothing is ordered by them.
   std::atomic<std::uint64_t> reads_{0};
   std::atomic<std::uint64_t> updates_{0};
+  std::atomic<std::uint64_t> confirms_{0};
   std::atomic<std::uint64_t> read_ns_{0};
 };
 

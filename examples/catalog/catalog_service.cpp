@@ -64,6 +64,8 @@ constexpr auto kStopRetry = 10ms;
 constexpr std::int64_t kWarmRangeIds = 1000;
 // How long warm_cache() waits for one range to reach Redis.
 constexpr auto kWarmFlushTimeout = 10s;
+// Sets one PUT makes while later PUTs of its product keep moving the row; then it purges.
+constexpr unsigned kMaxSetsPerPut = 3;
 constexpr const char* kJsonType = "application/json";
 constexpr std::string_view kKeyStem = "product:";
 
@@ -294,20 +296,38 @@ struct CatalogService::Impl {
     const auto row = db->update(*id, *fields);
     if (!row) return answer_error(res, 503, row.error());
     if (!*row) return answer_error(res, 404, "no product " + std::to_string(*id));
-    if (cache) {
-      // The row is updated whatever the cache answers, so the PUT succeeds; a value the cache
-      // did not take is counted, and purged so that this instance's L1 keeps no older one.
-      const tiercache::Context ctx = request_context();
-      if (!cache->set(ctx, product_key(*id), **row)) {
-        cache_write_errors.fetch_add(1, std::memory_order_relaxed);
-        (void)cache->purge(ctx, product_key(*id));
-      }
-      // Once Redis has the value, it has told every other instance to drop its old one: a GET
-      // anywhere after this answer reads the new value (or, for the moment its invalidation
-      // is in flight, the old one: what the demo's coherence check measures).
-      if (!cache->flush(ctx)) cache_write_errors.fetch_add(1, std::memory_order_relaxed);
-    }
+    if (cache) cache_row(*id, **row);
     answer_product(res, **row);
+  }
+
+  // Sets a PUT's row in the cache and waits until Redis has it: once it has, Redis has told
+  // every other instance to drop its old value, so a GET anywhere after the PUT's answer reads
+  // the new one (or, while that invalidation is in flight, the old one: what the demo's
+  // coherence check measures). The row is updated whatever the cache answers, so the PUT
+  // succeeds; a value the cache did not take is counted, and purged so that no L1 keeps an
+  // older one.
+  //
+  // Two PUTs of one product (through one instance or two) commit in one order and may set in
+  // the other, which would leave the older row cached until its TTL. So once its set is in
+  // Redis, a PUT reads the row again and sets it if a later UPDATE moved it: the last set to
+  // land in Redis is then followed by a read that finds no newer row.
+  void cache_row(std::int64_t id, Product row) {
+    const tiercache::Context ctx = request_context();
+    const std::string key = product_key(id);
+    for (unsigned sets = 1;; ++sets) {
+      if (!cache->set(ctx, key, row)) return cache_write_failed(ctx, key);
+      if (!cache->flush(ctx)) return cache_write_failed(ctx, key);
+      const auto now = db->confirm(id);
+      if (!now || !*now) return cache_write_failed(ctx, key);
+      if ((*now)->version == row.version) return;
+      if (sets == kMaxSetsPerPut) return cache_write_failed(ctx, key);
+      row = std::move(**now);
+    }
+  }
+
+  void cache_write_failed(const tiercache::Context& ctx, const std::string& key) {
+    cache_write_errors.fetch_add(1, std::memory_order_relaxed);
+    (void)cache->purge(ctx, key);
   }
 
   void serve_metrics(httplib::Response& res) {
@@ -330,9 +350,14 @@ struct CatalogService::Impl {
     append_counter(text, "catalog_origin_updates_total",
                    "Product UPDATEs run on the SQLite database (one per valid PUT, found or not).",
                    labels, c.origin_updates);
-    append_counter(text, "catalog_cache_write_errors_total",
-                   "PUTs whose new value the cache refused or did not get to Redis in time.",
-                   labels, c.cache_write_errors);
+    append_counter(text, "catalog_origin_confirms_total",
+                   "Product SELECTs a PUT ran to check that the row it cached is still the latest.",
+                   labels, c.origin_confirms);
+    append_counter(
+        text, "catalog_cache_write_errors_total",
+        "PUTs whose new value the cache refused, did not get to Redis in time, or could not "
+        "confirm against the row (each purged its key).",
+        labels, c.cache_write_errors);
     res.status = 200;
     res.set_content(text, tiercache::kPrometheusContentType);
   }
@@ -366,6 +391,7 @@ struct CatalogService::Impl {
     return {.origin_reads = db->reads(),
             .origin_read_time = db->read_time(),
             .origin_updates = db->updates(),
+            .origin_confirms = db->confirms(),
             .cache_write_errors = cache_write_errors.load(std::memory_order_relaxed)};
   }
 

@@ -6,8 +6,10 @@
 //   PUT /products/{id}   a JSON body of the product's fields (product_request.hpp): updates the
 //                        row, then sets the new value in the cache and waits until Redis has it,
 //                        so that the next GET through any instance sharing that Redis answers
-//                        it; 200 and the product as the database now holds it; 400 for a bad id
-//                        or body, 404 for an unknown id
+//                        it; then reads the row again and sets it anew if a concurrent PUT moved
+//                        it, so the cache ends with the row the database kept; 200 and the
+//                        product as its UPDATE left it; 400 for a bad id or body, 404 for an
+//                        unknown id
 //   GET /metrics         the cache's metrics (to_prometheus) and the service's own counters
 //
 // A GET is get_or_load: L1, then Redis, then one SELECT (CatalogDb::read) for all the requests
@@ -72,7 +74,10 @@ struct ServiceCounters {
   std::uint64_t origin_reads = 0;                // SELECTs run (the origin load)
   std::chrono::nanoseconds origin_read_time{0};  // ... and the time they took, summed
   std::uint64_t origin_updates = 0;              // UPDATEs run (a valid PUT's, found or not)
-  std::uint64_t cache_write_errors = 0;  // PUTs whose value the cache refused or did not flush
+  std::uint64_t origin_confirms = 0;  // SELECTs a PUT ran to check what it cached (not in reads)
+  // PUTs whose value the cache refused, did not flush, or could not confirm against the row;
+  // each purged its key
+  std::uint64_t cache_write_errors = 0;
 };
 
 class CatalogService {
