@@ -302,6 +302,28 @@ TEST_CASE("without the cache, every GET is a SELECT and a PUT an UPDATE", "[cata
   CHECK(error_status(shop.b().get("/products/2000"), "no product 2000") == 404);
 }
 
+// The demo asks between steps whether Ctrl-C came: a long fill or warm start must end at once
+// (the demo blocks SIGINT and would otherwise notice it only when the load starts).
+TEST_CASE("a stop ends a warm start before its next range and a fill with nothing filled",
+          "[catalog][redis]") {
+  Catalog shop(/*cached=*/true);
+  const auto warm = shop.service_a().warm_cache([] { return true; });
+  REQUIRE_FALSE(warm);
+  CHECK(warm.error() == "warm_cache: stopped");
+  CHECK(shop.redis().command({"DBSIZE"}) == ":0");
+
+  test::TempDir dir;
+  const std::string path = dir.path() + "/catalog.db";
+  unsigned asked = 0;
+  const auto stopped = catalog::fill_catalog(path, 5000, [&] { return ++asked > 2; });
+  REQUIRE_FALSE(stopped);
+  CHECK(stopped.error() == "fill_catalog: stopped");
+  // Rolled back: the next fill starts from scratch.
+  const auto filled = catalog::fill_catalog(path, 5000);
+  REQUIRE(filled);
+  CHECK(filled->filled);
+}
+
 TEST_CASE("a database is filled once; a second fill of the same size changes nothing",
           "[catalog]") {
   test::TempDir dir;

@@ -34,12 +34,15 @@ std::int64_t filled_count(sqlite3* db) {
   return sqlite3_step(stmt.get()) == SQLITE_ROW ? sqlite3_column_int64(stmt.get(), 0) : -1;
 }
 
-std::expected<void, std::string> insert_products(sqlite3* db, std::int64_t product_count) {
+std::expected<void, std::string> insert_products(sqlite3* db, std::int64_t product_count,
+                                                 const std::function<bool()>& stop_requested) {
   auto insert = prepare(db, "INSERT INTO products (" + std::string(kProductColumns) +
                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
   if (!insert) return std::unexpected(std::move(insert.error()));
   sqlite3_stmt* stmt = insert->get();
   for (std::int64_t id = 1; id <= product_count; ++id) {
+    if (id % kFillStopCheckRows == 0 && stop_requested && stop_requested())
+      return std::unexpected(std::string("fill_catalog: stopped"));
     const Product p = generated_product(id);
     sqlite3_bind_int64(stmt, 1, p.id);
     bind_text(stmt, 2, p.name);
@@ -66,11 +69,12 @@ std::expected<void, std::string> record_fill(sqlite3* db, std::int64_t product_c
 }
 
 // The tables made anew and filled, inside the caller's transaction, then committed.
-std::expected<void, std::string> fill_tables(sqlite3* db, std::int64_t product_count) {
+std::expected<void, std::string> fill_tables(sqlite3* db, std::int64_t product_count,
+                                             const std::function<bool()>& stop_requested) {
   if (auto r = exec(db, "DROP TABLE IF EXISTS products; DROP TABLE IF EXISTS catalog_meta"); !r)
     return r;
   if (auto r = exec(db, kCreateTables); !r) return r;
-  if (auto r = insert_products(db, product_count); !r) return r;
+  if (auto r = insert_products(db, product_count, stop_requested); !r) return r;
   if (auto r = record_fill(db, product_count); !r) return r;
   return exec(db, "COMMIT");
 }
@@ -78,7 +82,8 @@ std::expected<void, std::string> fill_tables(sqlite3* db, std::int64_t product_c
 }  // namespace
 
 std::expected<FillOutcome, std::string> fill_catalog(const std::string& path,
-                                                     std::int64_t product_count) {
+                                                     std::int64_t product_count,
+                                                     const std::function<bool()>& stop_requested) {
   if (product_count < 1 || product_count > kMaxProducts)
     return std::unexpected("fill_catalog: product_count " + std::to_string(product_count) +
                            " must be 1 to " + std::to_string(kMaxProducts));
@@ -92,7 +97,7 @@ std::expected<FillOutcome, std::string> fill_catalog(const std::string& path,
   // IMMEDIATE: the write lock from the start, so a fill never half-meets another writer.
   if (auto begun = exec(db->get(), "BEGIN IMMEDIATE"); !begun)
     return std::unexpected(std::move(begun.error()));
-  auto filled = fill_tables(db->get(), product_count);
+  auto filled = fill_tables(db->get(), product_count, stop_requested);
   if (!filled) {
     // Undoes the whole fill; the error says why.
     (void)exec(db->get(), "ROLLBACK");

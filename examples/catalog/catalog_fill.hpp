@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <string>
 
 namespace catalog {
@@ -18,11 +19,17 @@ struct FillOutcome {
   std::chrono::milliseconds took{0};
 };
 
+// Rows a fill inserts between two questions to its `stop_requested`.
+inline constexpr std::int64_t kFillStopCheckRows = 1024;
+
 // Makes `path` hold products 1..product_count (in [1, kMaxProducts]), unless it already holds
 // exactly that many from an earlier fill. A file holding another count, or an interrupted fill,
 // is filled again from scratch, in one transaction (a fill is all or nothing), with a new
 // generation token (CatalogDb::generation). The file is put in WAL mode, which it keeps.
-std::expected<FillOutcome, std::string> fill_catalog(const std::string& path,
-                                                     std::int64_t product_count);
+// `stop_requested`, if given, is asked every kFillStopCheckRows rows: true rolls the fill back
+// and answers "fill_catalog: stopped" (a large fill takes a minute; Ctrl-C must not wait it out).
+std::expected<FillOutcome, std::string> fill_catalog(
+    const std::string& path, std::int64_t product_count,
+    const std::function<bool()>& stop_requested = {});
 
 }  // namespace catalog

@@ -362,12 +362,14 @@ struct CatalogService::Impl {
     res.set_content(text, tiercache::kPrometheusContentType);
   }
 
-  std::expected<WarmStart, std::string> warm_cache() {
+  std::expected<WarmStart, std::string> warm_cache(const std::function<bool()>& stop_requested) {
     if (!cache) return std::unexpected(std::string("warm_cache: the service has no cache"));
     const auto start = std::chrono::steady_clock::now();
     WarmStart warm;
     // From the last id down: the most wanted products (the lowest ids) are set last.
     for (std::int64_t last = db->product_count(); last >= 1; last -= kWarmRangeIds) {
+      if (stop_requested && stop_requested())
+        return std::unexpected(std::string("warm_cache: stopped"));
       const auto rows = db->read_range(std::max<std::int64_t>(1, last - kWarmRangeIds + 1), last);
       if (!rows) return std::unexpected("warm_cache: " + rows.error());
       ++warm.selects;
@@ -427,8 +429,9 @@ std::expected<std::unique_ptr<CatalogService>, std::string> CatalogService::star
   return std::unique_ptr<CatalogService>(new CatalogService(std::move(impl)));
 }
 
-std::expected<WarmStart, std::string> CatalogService::warm_cache() {
-  return impl_->warm_cache();
+std::expected<WarmStart, std::string> CatalogService::warm_cache(
+    const std::function<bool()>& stop_requested) {
+  return impl_->warm_cache(stop_requested);
 }
 
 std::uint16_t CatalogService::port() const {

@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -94,7 +95,10 @@ class CatalogService {
   // A warm start: reads every product, kWarmRangeIds ids per SELECT, sets each in the cache and
   // waits until Redis has them, so that the instances sharing that Redis find every product
   // there, as they would once a service has run a while. The cached service only.
-  std::expected<WarmStart, std::string> warm_cache();
+  // `stop_requested`, if given, is asked before each range: true ends it with "warm_cache:
+  // stopped" (a large catalog's warm start takes minutes; Ctrl-C must not wait it out).
+  std::expected<WarmStart, std::string> warm_cache(
+      const std::function<bool()>& stop_requested = {});
 
   std::uint16_t port() const;
   const ServiceOptions& options() const;

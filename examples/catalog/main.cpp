@@ -232,7 +232,16 @@ int run(const DemoArgs& args, catalog::StopSignals& stop) {
   }
   const std::string db_path = args.out_dir + "/catalog.db";
   std::cout << "tiercache catalog demo: database " << db_path << " ..." << std::flush;
-  const auto fill = catalog::fill_catalog(db_path, args.products);
+  // Ctrl-C is blocked (stop_signals.hpp): the long steps before the load ask for it themselves.
+  const auto stop_requested = [&stop] {
+    return stop.wait_until(catalog::StopSignals::Clock::now()) != 0;
+  };
+  const auto fill = catalog::fill_catalog(db_path, args.products, stop_requested);
+  if (!fill && stop.received() != 0) {
+    std::cerr << "\ncatalog_demo: stopped (" << catalog::StopSignals::name(stop.received())
+              << ") while filling the database; nothing was filled\n";
+    return kExitFailed;
+  }
   if (!fill) {
     std::cerr << "\ncatalog_demo: " << fill.error() << '\n';
     return kExitFailed;
@@ -291,7 +300,12 @@ int run(const DemoArgs& args, catalog::StopSignals& stop) {
     const auto ports = ports_of(*services);
     if (args.warm_start) {
       std::cout << "warm start: every product into Redis through A ..." << std::flush;
-      const auto warm = (*services)[0]->warm_cache();
+      const auto warm = (*services)[0]->warm_cache(stop_requested);
+      if (!warm && stop.received() != 0) {
+        std::cerr << "\ncatalog_demo: stopped (" << catalog::StopSignals::name(stop.received())
+                  << ") during the warm start\n";
+        return kExitFailed;
+      }
       if (!warm) {
         std::cerr << "\ncatalog_demo: " << warm.error() << '\n';
         return kExitFailed;
