@@ -60,11 +60,12 @@ LAUNCHER_OBJS := $(addprefix $(BUILD)/tests/support/,redis_server.o memcached_se
 GBENCH_SRCS := $(wildcard bench/gbench/*.cpp bench/peers/*.cpp) tests/support/redis_server.cpp \
                tests/support/server_process.cpp
 GBENCH_OBJS := $(GBENCH_SRCS:%.cpp=$(BUILD)/%.o)
-# The catalog demo (examples/catalog/): the service, its client and the demo's options, which the
-# tests link too, and the demo's own parts (load generator, coherence check, plots, report, main).
+# The catalog demo (examples/catalog/): the service, its client, the demo's options, load
+# generator, coherence check, plots and report, which the tests link too, and the demo's main.
 CATALOG_SERVICE_SRCS := $(addprefix examples/catalog/,catalog_client.cpp catalog_db.cpp \
-                          catalog_fill.cpp catalog_service.cpp demo_args.cpp \
-                          product_generator.cpp product_request.cpp service_metrics.cpp)
+                          catalog_fill.cpp catalog_service.cpp coherence_check.cpp demo_args.cpp \
+                          demo_report.cpp load_generator.cpp plots.cpp product_generator.cpp \
+                          product_request.cpp service_metrics.cpp)
 CATALOG_DEMO_SRCS := $(filter-out $(CATALOG_SERVICE_SRCS),$(wildcard examples/catalog/*.cpp)) \
                      tests/support/redis_server.cpp tests/support/server_process.cpp
 CATALOG_SERVICE_OBJS := $(CATALOG_SERVICE_SRCS:%.cpp=$(BUILD)/%.o)

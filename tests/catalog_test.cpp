@@ -10,6 +10,8 @@
 #include "examples/catalog/catalog_fill.hpp"
 #include "examples/catalog/catalog_service.hpp"
 #include "examples/catalog/demo_args.hpp"
+#include "examples/catalog/demo_report.hpp"
+#include "examples/catalog/plots.hpp"
 #include "examples/catalog/product.hpp"
 #include "examples/catalog/service_metrics.hpp"
 #include "tests/support/redis_server.hpp"
@@ -391,4 +393,32 @@ TEST_CASE("the demo's --warmup takes whole seconds from 0 to an hour", "[catalog
     CHECK(parsed.error() ==
           "--warmup \"" + std::string(bad) + "\": must be a whole number from 0 to 3600");
   }
+}
+
+TEST_CASE("the demo's report fails when fewer coherence probes ran than were asked for",
+          "[catalog]") {
+  catalog::DemoReport r;
+  catalog::CoherenceResult c;
+  c.seen_after.assign(3, std::chrono::milliseconds(1));
+  r.coherence = c;
+  r.coherence_bound = std::chrono::milliseconds(50);
+  r.coherence_probes = 40;
+  r.plots = {"throughput.png"};
+  const catalog::ReportText cut = catalog::format_report(r);
+  CHECK_FALSE(cut.ok);
+  CHECK(cut.text.find("FAILED  coherence: 3 of the 40 probes") != std::string::npos);
+  r.coherence_probes = 3;
+  CHECK(catalog::format_report(r).ok);
+  // A run stopped by a signal cuts its probes short by design: it fails as stopped, not here.
+  r.coherence_probes = 40;
+  r.stopped_by = "SIGINT";
+  CHECK(catalog::format_report(r).text.find("ok      coherence: 3 of the 40 probes") !=
+        std::string::npos);
+}
+
+TEST_CASE("the demo draws no plots from a run stopped before its first sample", "[catalog]") {
+  test::TempDir dir;
+  const auto plots = catalog::draw_plots(dir.path(), {{"cached", {}}}, "caption");
+  REQUIRE_FALSE(plots.has_value());
+  CHECK(plots.error().find("no sample") != std::string::npos);
 }

@@ -236,6 +236,11 @@ void report_checks(Writer& w, const DemoReport& r) {
             "coherence: every probe's PUT through one instance was answered by the other "
             "within " +
                 std::to_string(r.coherence_bound.count()) + " ms");
+    // A phase that ends first cuts the probes short: those not run proved nothing.
+    w.check(c.probes_run() >= r.coherence_probes || !r.stopped_by.empty(),
+            "coherence: " + std::to_string(c.probes_run()) + " of the " +
+                std::to_string(r.coherence_probes) +
+                " probes asked for ran (fewer: raise --seconds or lower --probes)");
   }
   w.check(r.plot_error.empty(), "plots drawn");
 }

@@ -32,6 +32,7 @@ struct DemoReport {
   // Nothing when no probe was asked for.
   std::optional<CoherenceResult> coherence;
   std::string coherence_setup;
+  unsigned coherence_probes = 0;  // asked for (--probes)
   // Every probe must have seen its value within this.
   std::chrono::milliseconds coherence_bound{0};
   std::vector<InstanceOutcome> instances;

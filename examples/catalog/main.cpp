@@ -347,6 +347,7 @@ int run(const DemoArgs& args, catalog::StopSignals& stop) {
     }
     report.coherence = std::move(coherence);
     report.coherence_bound = kCoherenceBound;
+    report.coherence_probes = args.probes;
     for (const auto& s : *services)
       if (auto stats = s->cache_stats()) report.instances.push_back({s->options().name, *stats});
     report.phases.push_back({"cached", std::move(load)});

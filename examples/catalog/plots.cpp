@@ -6,11 +6,14 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 extern char** environ;
 
@@ -19,6 +22,8 @@ namespace {
 
 // gnuplot reads this as a missing point (a second with nothing to count).
 constexpr const char* kMissing = "NaN";
+// Longest the four plots may take to draw.
+constexpr std::chrono::seconds kGnuplotTimeout{60};
 
 std::string number(double value) {
   if (std::isnan(value)) return kMissing;
@@ -122,9 +127,23 @@ std::expected<int, std::string> run_gnuplot(const std::string& script_path,
   if (err != 0)
     return std::unexpected(std::string("cannot run gnuplot: ") + std::strerror(err) +
                            " (make deps installs gnuplot-nox)");
+  // Four small PNGs take gnuplot well under a second; one that hangs (a terminal waiting for a
+  // display it cannot have) must not hold the demo's exit.
+  const auto deadline = std::chrono::steady_clock::now() + kGnuplotTimeout;
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return std::unexpected(std::string("waitpid: ") + std::strerror(errno));
+  for (;;) {
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR)
+      return std::unexpected(std::string("waitpid: ") + std::strerror(errno));
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return std::unexpected("gnuplot did not finish within " +
+                             std::to_string(kGnuplotTimeout.count()) + " s; its messages are in " +
+                             log);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
@@ -140,6 +159,10 @@ std::expected<std::vector<std::string>, std::string> draw_plots(
     has_cached = has_cached || s.phase == "cached";
   }
   if (!has_cached) return std::unexpected(std::string("no cached phase ran: nothing to plot"));
+  // A run stopped before its first sample: gnuplot would refuse the empty x range.
+  if (std::all_of(series.begin(), series.end(),
+                  [](const PlotSeries& s) { return s.samples.empty(); }))
+    return std::unexpected(std::string("no sample was taken: nothing to plot"));
   const std::string script_path = dir + "/plots.gp";
   {
     std::ofstream out(script_path);
