@@ -5,6 +5,9 @@
 // for room rather than refusing; the clock runs from the first set until flush() says L2 took
 // every one. The cluster splits each batch into a pipeline per master.
 // L2 hit: L2 is filled, then a new cache (empty L1) gets each key once; per call latency.
+// get_many: the same keys in batches of 100 (each batch spread over the 3 masters by its keys'
+// slots), one get_many per batch from a new cache, the cluster's and one Redis's batch by batch
+// in turn; mean µs per batch.
 // Failover: the master serving a key is killed (SIGKILL); the figure is the time from the kill
 // until a sync set of that key returns success, which includes the cluster's own failure
 // detection (cluster-node-timeout 1000 ms) and election.
@@ -32,6 +35,7 @@ constexpr std::size_t kAsyncSets = 100'000;
 constexpr std::size_t kSmokeAsyncSets = 2'000;
 constexpr std::size_t kReadKeys = 20'000;
 constexpr std::size_t kSmokeReadKeys = 1'000;
+constexpr std::size_t kGetManyKeys = 100;
 constexpr WriterOptions kAsyncWriter = {.mode = WriteMode::async,
                                         .when_full = QueueFullPolicy::wait};
 // Bound on the failover measurement's one call.
@@ -86,6 +90,7 @@ bool run_l2_cluster_figures(const test::RedisServer& redis, BenchSize size) {
                                        keys.begin() + (full ? kReadKeys : kSmokeReadKeys));
 
     std::optional<double> cluster_set, redis_set, cluster_get, redis_get, recovery;
+    std::optional<GetManyMeans> many;
     {
       auto cache = open_cluster_cache(cluster, kAsyncWriter);
       if (!cache || !(cluster_set = async_sets(*cache, keys, value, "cluster_async_set")))
@@ -107,6 +112,14 @@ bool run_l2_cluster_figures(const test::RedisServer& redis, BenchSize size) {
       if (!cache || !(redis_get = l2_hit_gets(*cache, read_keys, "single_redis_l2_hit_get_us")))
         return false;
     }
+    {
+      auto cluster_cache = open_cluster_cache(cluster, {});
+      auto redis_cache = open_l2_cache(redis, {});
+      if (!cluster_cache || !redis_cache ||
+          !(many = get_many_batches(*cluster_cache, *redis_cache, read_keys, kGetManyKeys,
+                                    "cluster_get_many_100_us")))
+        return false;
+    }
     if (!(recovery = failover_recovery_ms(cluster))) return false;
     std::printf(
         "%-20s ops/s  tiercache_cluster=%.0f  single_redis_async_set=%.0f  ratio=%.2f  sets=%zu "
@@ -118,6 +131,11 @@ bool run_l2_cluster_figures(const test::RedisServer& redis, BenchSize size) {
         "faster; no target)  keys=%zu\n",
         "cluster_l2_hit_get_us", *cluster_get, *redis_get, *cluster_get / *redis_get,
         read_keys.size());
+    std::printf(
+        "%-20s µs per batch  tiercache_cluster=%.1f  single_redis_get_many_100_us=%.1f  "
+        "ratio=%.2f  (lower is faster; no target)  batches=%zu of %zu keys\n",
+        "cluster_get_many_100_us", many->a_us, many->b_us, many->a_us / many->b_us,
+        read_keys.size() / kGetManyKeys, kGetManyKeys);
     std::printf(
         "%-20s ms  tiercache_cluster=%.0f  (first successful sync set after SIGKILL of the "
         "key's master; cluster-node-timeout 1000 ms; no target)\n",
@@ -131,6 +149,11 @@ bool run_l2_cluster_figures(const test::RedisServer& redis, BenchSize size) {
                           .unit = "µs",
                           .value = *cluster_get,
                           .peers = {{"single_redis_l2_hit_get_us", *redis_get}},
+                          .target = "none (issue 15 sets none; lower is faster)"}) &&
+           record_figure({.name = "cluster_get_many_100_us",
+                          .unit = "µs per batch of 100 keys",
+                          .value = many->a_us,
+                          .peers = {{"single_redis_get_many_100_us", many->b_us}},
                           .target = "none (issue 15 sets none; lower is faster)"}) &&
            record_figure({.name = "cluster_failover_recovery_ms",
                           .unit = "ms",

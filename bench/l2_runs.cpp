@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <span>
+#include <string_view>
 
 #include "bench/l2_figures.hpp"
 
@@ -53,6 +55,42 @@ std::optional<double> l2_hit_gets(Cache& cache, const std::vector<std::string>& 
     return std::nullopt;
   }
   return seconds * 1e6 / keys.size();
+}
+
+namespace {
+
+// One get_many of `batch` into µs; false if any key missed L2 or answered a wrong value.
+bool timed_get_many(Cache& cache, std::span<const std::string_view> batch, double& us) {
+  const CacheStats before = cache.stats();
+  const auto start = Clock::now();
+  const auto got = cache.get_many(Context::background(), batch);
+  us += std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+  if (!got || cache.stats().l2_hits - before.l2_hits != batch.size()) return false;
+  for (const Result<std::string>& value : *got)
+    if (!value || value->size() != kL2ValueBytes) return false;
+  return true;
+}
+
+}  // namespace
+
+std::optional<GetManyMeans> get_many_batches(Cache& a, Cache& b,
+                                             const std::vector<std::string>& keys,
+                                             std::size_t batch_keys, const char* who) {
+  const std::size_t batches = keys.size() / batch_keys;
+  GetManyMeans means;
+  for (std::size_t i = 0; i < batches; ++i) {
+    const std::vector<std::string_view> batch(keys.begin() + i * batch_keys,
+                                              keys.begin() + (i + 1) * batch_keys);
+    if (!timed_get_many(a, batch, means.a_us) || !timed_get_many(b, batch, means.b_us)) {
+      std::fprintf(stderr,
+                   "%s: batch %zu: a get_many missed L2 or answered a wrong value; run void\n", who,
+                   i);
+      return std::nullopt;
+    }
+  }
+  means.a_us /= static_cast<double>(batches);
+  means.b_us /= static_cast<double>(batches);
+  return means;
 }
 
 }  // namespace tiercache::bench
