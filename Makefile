@@ -20,9 +20,9 @@ ADAPTER_LIBS := -lmemcached -lprotobuf -lcpp-httplib
 # --as-needed: -lcds drops out while the library uses libcds's headers alone.)
 SHARED_LDLIBS := -lcds -lxxhash -lhiredis -lmemcached -lcpp-httplib -pthread
 # Seconds each fuzz target runs under fuzz-smoke; the cluster topology target's parsers are
-# small and start from a corpus of real replies, so it gets less.
+# small and start from a corpus of real replies, so it gets half.
 FUZZ_SECONDS ?= 20
-FUZZ_SHORT_SECONDS ?= 10
+FUZZ_SHORT_SECONDS ?= $(shell echo $$(( ($(FUZZ_SECONDS) + 1) / 2 )))
 JOBS     ?= $(shell nproc)
 # Where make install puts things; DESTDIR, if set, stages the whole tree (for packagers).
 PREFIX     ?= /usr/local
