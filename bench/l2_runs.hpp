@@ -28,9 +28,9 @@ struct PairedMeans {
 std::optional<PairedMeans> l2_hit_gets(Cache& a, Cache& b, const std::vector<std::string>& keys,
                                        const char* who);
 
-// One get_many of each `batch_keys` keys in turn from each of two caches with an empty L1, in
-// turn batch by batch: µs per batch; nullopt (said) unless every key of every batch was an L2
-// hit with a value of kL2ValueBytes.
+// Splits `keys` into batches of `batch_keys` and reads each batch with one get_many from each of
+// two caches with an empty L1, in turn batch by batch: µs per batch; nullopt (said) unless every
+// key of every batch was an L2 hit with a value of kL2ValueBytes.
 std::optional<PairedMeans> get_many_batches(Cache& a, Cache& b,
                                             const std::vector<std::string>& keys,
                                             std::size_t batch_keys, const char* who);
