@@ -19,8 +19,10 @@ ADAPTER_LIBS := -lmemcached -lprotobuf -lcpp-httplib
 # objects only when a program uses it, a shared library links them all. (Debian's linker runs
 # --as-needed: -lcds drops out while the library uses libcds's headers alone.)
 SHARED_LDLIBS := -lcds -lxxhash -lhiredis -lmemcached -lcpp-httplib -pthread
-# Seconds each fuzz target runs under fuzz-smoke.
+# Seconds each fuzz target runs under fuzz-smoke; the cluster topology target's parsers are
+# small and start from a corpus of real replies, so it gets half.
 FUZZ_SECONDS ?= 20
+FUZZ_SHORT_SECONDS ?= $(shell echo $$(( ($(FUZZ_SECONDS) + 1) / 2 )))
 JOBS     ?= $(shell nproc)
 # Where make install puts things; DESTDIR, if set, stages the whole tree (for packagers).
 PREFIX     ?= /usr/local
@@ -271,23 +273,31 @@ build/static/catalog_demo.static: $(CATALOG_DEMO_OBJS:$(BUILD)/%=build/static/%)
 FUZZ_CXX   := clang++-19
 FUZZ_FLAGS := -std=c++23 -O1 -g -Iinclude -I. -Ibuild/fuzz/gen -fsanitize=fuzzer,address,undefined
 FUZZ_PROTO := $(PROTO_SRCS:%.proto=build/fuzz/gen/%.pb.cc)
-# A decoder's or a record parser's target is built from what it checks alone; the others from
-# the whole library.
-fuzz-smoke: deps-fuzz                        ## each fuzz target for FUZZ_SECONDS
+# A decoder's or a parser's target is built from what it checks alone; the others from the whole
+# library. A target's seeds are in fuzz/corpus/NAME/ if it has any; what libFuzzer adds goes to
+# build/fuzz/corpus/NAME/. The topology parsers must not allocate what a reply names: any one
+# allocation over 16 MiB fails their target.
+fuzz-smoke: deps-fuzz                        ## each fuzz target for FUZZ_SECONDS (some for FUZZ_SHORT_SECONDS)
 	@mkdir -p build/fuzz/artifacts
 	@$(MAKE) --no-print-directory BUILD=build/fuzz $(FUZZ_PROTO)
 	@set -e; for f in fuzz/*_fuzz.cpp; do \
 	  n=$$(basename $$f .cpp); \
-	  echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+	  secs=$(FUZZ_SECONDS); limit=""; \
 	  case $$n in \
 	    *_decode_fuzz) srcs="engine/api/error.cpp $(FUZZ_PROTO)" ;; \
 	    file_record_fuzz) srcs="adapters/file/record.cpp" ;; \
+	    cluster_topology_fuzz) secs=$(FUZZ_SHORT_SECONDS); limit=-malloc_limit_mb=16; \
+	      srcs="$(addprefix adapters/redis/,cluster_topology.cpp cluster_redirect.cpp reply_bounds.cpp \
+	            endpoint.cpp redis_url.cpp hash_slot.cpp) engine/api/error.cpp" ;; \
 	    *) srcs="$(LIB_SRCS) $(FUZZ_PROTO)" ;; \
 	  esac; \
+	  echo "fuzz: $$n for $$secs s"; \
 	  $(FUZZ_CXX) $(FUZZ_FLAGS) $(shell pkg-config --cflags cpp-httplib) $$f $$srcs -o build/fuzz/$$n \
 	    $(LDLIBS) $(ADAPTER_LIBS); \
 	  dict=""; [ -f fuzz/$$n.dict ] && dict="-dict=fuzz/$$n.dict"; \
-	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/artifacts/ $$dict \
+	  corpus=""; [ -d fuzz/corpus/$$n ] && corpus="build/fuzz/corpus/$$n fuzz/corpus/$$n" && \
+	    mkdir -p build/fuzz/corpus/$$n; \
+	  build/fuzz/$$n -max_total_time=$$secs -artifact_prefix=build/fuzz/artifacts/ $$dict $$limit $$corpus \
 	    > build/fuzz/$$n.log 2>&1 || { tail -40 build/fuzz/$$n.log; exit 1; }; \
 	  tail -1 build/fuzz/$$n.log; \
 	done

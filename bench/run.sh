@@ -63,7 +63,8 @@ required = [
     "bytes_per_entry", "l1_get_into_ro", "l1_get_into_cache_resident", "l1_rw25_cache_resident",
     "get_many_100_us", "origin_loads_per_s_refresh", "memcached_async_set",
     "memcached_l2_hit_get_us", "typed_hit_ns", "metrics_cost_ro", "metrics_cost_set",
-    "cluster_async_set", "cluster_l2_hit_get_us", "cluster_failover_recovery_ms",
+    "cluster_async_set", "cluster_l2_hit_get_us", "cluster_get_many_100_us",
+    "cluster_failover_recovery_ms",
 ]
 model = "unknown"
 with open("/proc/cpuinfo") as cpuinfo:

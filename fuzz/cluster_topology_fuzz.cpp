@@ -1,0 +1,130 @@
+// fuzz/cluster_topology_fuzz.cpp — whatever a cluster node answers, the topology and redirect
+// parsers neither crash nor allocate past a bound, and what they accept is a slot map and a
+// redirect the cluster backend can follow: every slot in 0..16383, ranges covering at most 16384
+// slots in all, a node address with a host and a port in 1..65535 that a MOVED naming it gives
+// back unchanged.
+//
+// Input: all of it is fed to a hiredis reader with small bounds (as RedisConnection and the
+// topology connection bound theirs), in chunks whose sizes come from the input; every complete
+// reply goes to parse_cluster_shards and parse_cluster_slots, and an error reply's text to
+// parse_redirect. The whole input is also an error text of its own. The seeds
+// (fuzz/corpus/cluster_topology_fuzz/) are replies of a real Redis 7.0 cluster: CLUSTER SHARDS
+// and SLOTS of 3 masters with a replica each, with a failed master, after a failover and with
+// hostnames announced; MOVED and ASK. The other errors (TRYAGAIN, CLUSTERDOWN, an IPv6 MOVED,
+// no SHARDS, no cluster mode) are worded as Redis words them.
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "adapters/redis/cluster_redirect.hpp"
+#include "adapters/redis/cluster_topology.hpp"
+#include "adapters/redis/hash_slot.hpp"
+#include "adapters/redis/reply_bounds.hpp"
+
+namespace {
+
+using tiercache::errc;
+using tiercache::redis::ClusterTopology;
+using tiercache::redis::kSlotCount;
+using tiercache::redis::parse_redirect;
+using tiercache::redis::Redirect;
+
+// Small bounds, so that fuzzed lengths and counts reach them; a real 3-master reply fits.
+constexpr tiercache::redis::ReplyBounds kBounds{.max_string_bytes = 4096,
+                                                .max_array_elements = 256};
+
+bool is_port(std::string_view text) {
+  unsigned port = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  return ec == std::errc{} && end == text.data() + text.size() && port >= 1 && port <= 65535;
+}
+
+void check_redirect(std::string_view error) {
+  const Redirect r = parse_redirect(error);
+  switch (r.kind) {
+    case Redirect::Kind::moved:
+    case Redirect::Kind::ask: {
+      if (!error.starts_with(r.kind == Redirect::Kind::moved ? "MOVED " : "ASK ")) std::abort();
+      if (r.slot >= kSlotCount) std::abort();
+      // An address the error named: a host, a colon and a port (brackets at most added).
+      const std::size_t colon = r.address.rfind(':');
+      if (colon == std::string::npos || colon == 0 || r.address.size() > error.size() + 2 ||
+          !is_port(std::string_view(r.address).substr(colon + 1)))
+        std::abort();
+      break;
+    }
+    case Redirect::Kind::try_again:
+      if (!error.starts_with("TRYAGAIN")) std::abort();
+      break;
+    case Redirect::Kind::cluster_down:
+      if (!error.starts_with("CLUSTERDOWN")) std::abort();
+      break;
+    case Redirect::Kind::none:
+      if (!r.address.empty()) std::abort();
+      break;
+  }
+}
+
+void check_topology(const tiercache::Result<ClusterTopology>& t) {
+  if (!t) {
+    if (!(t.error() == errc::backend_error) || t.error().detail.empty()) std::abort();
+    return;
+  }
+  std::size_t covered = 0;
+  for (const auto& range : t->ranges) {
+    if (range.first > range.last || range.last >= kSlotCount) std::abort();
+    if (range.host.empty() || range.port < 1 || range.port > 65535) std::abort();
+    covered += std::size_t{range.last} - range.first + 1;
+    // The backend matches a redirect to a node by address: a MOVED naming this range's master
+    // must name the same address the topology gives it.
+    const std::string address = range.address();
+    const Redirect moved = parse_redirect("MOVED " + std::to_string(range.first) + " " + address);
+    if (moved.kind != Redirect::Kind::moved || moved.slot != range.first ||
+        moved.address != address)
+      std::abort();
+  }
+  // Each slot has one master: the peer cannot choose the map's size past the slot count.
+  if (covered > kSlotCount) std::abort();
+}
+
+void check_reply(const redisReply& reply) {
+  check_topology(tiercache::redis::parse_cluster_shards(reply));
+  check_topology(tiercache::redis::parse_cluster_slots(reply));
+  if (reply.type == REDIS_REPLY_ERROR) check_redirect(std::string_view(reply.str, reply.len));
+}
+
+void replies_from(std::string_view bytes) {
+  redisReader* reader = redisReaderCreate();
+  tiercache::redis::bound_replies(reader, &kBounds);
+  std::size_t at = 0;
+  while (at < bytes.size()) {
+    // Chunk sizes from the bytes themselves: replies split anywhere, as TCP splits them.
+    const std::size_t chunk = 1 + static_cast<unsigned char>(bytes[at]) % 64;
+    const std::size_t n = std::min(chunk, bytes.size() - at);
+    if (redisReaderFeed(reader, bytes.data() + at, n) != REDIS_OK) break;
+    at += n;
+    void* reply = nullptr;
+    while (redisReaderGetReply(reader, &reply) == REDIS_OK && reply != nullptr) {
+      check_reply(*static_cast<redisReply*>(reply));
+      freeReplyObject(reply);
+      reply = nullptr;
+    }
+    if (reader->err != 0) break;
+  }
+  redisReaderFree(reader);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  replies_from(bytes);
+  check_redirect(bytes);
+  return 0;
+}
