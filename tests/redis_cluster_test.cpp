@@ -92,10 +92,14 @@ TEST_CASE("cluster redirects are read as the specification writes them", "[redis
   Redirect moved = tiercache::redis::parse_redirect("MOVED 3999 127.0.0.1:6381");
   CHECK(moved.kind == Redirect::Kind::moved);
   CHECK(moved.slot == 3999);
-  CHECK(moved.address == "127.0.0.1:6381");
+  CHECK(moved.target.to_string() == "127.0.0.1:6381");
   Redirect ask = tiercache::redis::parse_redirect("ASK 1 [::1]:7000");
   CHECK(ask.kind == Redirect::Kind::ask);
-  CHECK(ask.address == "[::1]:7000");
+  CHECK(ask.target.to_string() == "[::1]:7000");
+  // An unknown endpoint: the host the command went to, with this port.
+  Redirect unknown = tiercache::redis::parse_redirect("MOVED 7 :6380");
+  CHECK(unknown.kind == Redirect::Kind::moved);
+  CHECK(unknown.target == tiercache::redis::NodeAddress{"", 6380});
   CHECK(tiercache::redis::parse_redirect("TRYAGAIN Multiple keys request during rehashing").kind ==
         Redirect::Kind::try_again);
   CHECK(tiercache::redis::parse_redirect("CLUSTERDOWN The cluster is down").kind ==
@@ -103,6 +107,30 @@ TEST_CASE("cluster redirects are read as the specification writes them", "[redis
   for (const char* bad : {"MOVED 16384 127.0.0.1:1", "MOVED 1 127.0.0.1", "MOVED x h:1",
                           "ASK 1 h:0", "ERR wrong", "MOVED"})
     CHECK(tiercache::redis::parse_redirect(bad).kind == Redirect::Kind::none);
+}
+
+TEST_CASE("a node address has one spelling whichever way Redis writes it", "[redis][cluster]") {
+  using tiercache::redis::NodeAddress;
+  using tiercache::redis::parse_node_address;
+  const std::vector<std::pair<const char*, NodeAddress>> good = {
+      {"127.0.0.1:7000", {"127.0.0.1", 7000}},
+      {"[::1]:7000", {"::1", 7000}},
+      {"::1:7000", {"::1", 7000}},  // bare IPv6: the port is after the last colon
+      {"[0:0:0::1]:7000", {"::1", 7000}},
+      {"FE80::A:1:7001", {"fe80::a:1", 7001}},
+      {"Redis-1.Example.COM:6379", {"redis-1.example.com", 6379}},
+      {":6380", {"", 6380}},
+  };
+  for (const auto& [text, want] : good) {
+    INFO(text);
+    CHECK(parse_node_address(text) == want);
+  }
+  for (const char* bad : {"", "7000", "h:", "h:0", "h:65536", "h:7x", "[::1:7000", "::1]:7000"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_node_address(bad).has_value());
+  }
+  CHECK(NodeAddress{"::1", 7000}.to_string() == "[::1]:7000");
+  CHECK(NodeAddress{"10.0.0.1", 7000}.to_string() == "10.0.0.1:7000");
 }
 
 namespace {
@@ -141,12 +169,14 @@ std::string bulk(const std::string& s) {
 }
 
 // One CLUSTER SHARDS shard as Redis 7 sends it: `slots` a flat list of first, last; one master.
-std::string shard(const std::vector<int>& slots, int port, const std::string& health) {
+std::string shard(const std::vector<int>& slots, int port, const std::string& health,
+                  const std::string& hostname = "?") {
   std::string r = "*4\r\n" + bulk("slots") + "*" + std::to_string(slots.size()) + "\r\n";
   for (const int s : slots) r += ":" + std::to_string(s) + "\r\n";
-  r += bulk("nodes") + "*1\r\n*8\r\n" + bulk("ip") + bulk("127.0.0.1") + bulk("port") + ":" +
+  r += bulk("nodes") + "*1\r\n*12\r\n" + bulk("ip") + bulk("127.0.0.1") + bulk("port") + ":" +
        std::to_string(port) + "\r\n" + bulk("role") + bulk("master") + bulk("health") +
-       bulk(health);
+       bulk(health) + bulk("endpoint") + bulk(hostname == "?" ? "127.0.0.1" : hostname) +
+       bulk("hostname") + bulk(hostname);
   return r;
 }
 
@@ -163,6 +193,16 @@ TEST_CASE("a master with no slots is in the topology only while it is up", "[red
   std::vector<std::string> masters;
   for (const auto& m : t->masters) masters.push_back(m.address());
   CHECK(masters == std::vector<std::string>{"127.0.0.1:7000", "127.0.0.1:7001"});
+}
+
+TEST_CASE("a master's hostname is kept as another name for it", "[redis][cluster]") {
+  auto reply = reply_of("*1\r\n" + shard({0, 16383}, 7000, "online", "Node-A.local"));
+  REQUIRE(reply != nullptr);
+  const auto t = tiercache::redis::parse_cluster_shards(*reply);
+  REQUIRE(t);
+  REQUIRE(t->masters.size() == 1);
+  CHECK(t->masters[0].host == "127.0.0.1");
+  CHECK(t->masters[0].other_hosts == std::vector<std::string>{"node-a.local"});
 }
 
 TEST_CASE("keys spread over every master round-trip and a second instance reads them",
@@ -474,4 +514,48 @@ TEST_CASE("a slot moves to a master added empty under a 90/10 load and no call f
   CHECK(failures.empty());
   check_acked(cluster, prefix, fresh, load.acked());
   CHECK(a.backend->masters().size() == 4);
+}
+
+namespace {
+
+// Sets `name` to `value` on every node of `cluster`.
+void config_set_all(test::RedisCluster& cluster, const std::string& name,
+                    const std::string& value) {
+  for (std::size_t i = 0; i < cluster.size(); ++i)
+    REQUIRE(cluster.node(i).command({"CONFIG", "SET", name, value}) == "+OK");
+}
+
+}  // namespace
+
+TEST_CASE("a MOVED naming the node by hostname or by an empty host reaches the known node",
+          "[redis][cluster]") {
+  test::RedisCluster& cluster = shared_cluster();
+  config_set_all(cluster, "cluster-announce-hostname", "LocalHost");
+  for (const char* type : {"unknown-endpoint", "hostname"}) {
+    INFO(type);
+    config_set_all(cluster, "cluster-preferred-endpoint-type", type);
+    const std::string prefix = unique_prefix("endpoint");
+    tiercache::Options options;
+    options.writer.mode = tiercache::WriteMode::sync;
+    ClusterCache a = open_cluster_cache(cluster, prefix, options);
+    for (const char* key : {"{e}:0", "{e}:1", "{e}:2"}) REQUIRE(a.cache.set(test::ctx(), key, "v"));
+    const std::uint16_t slot = cluster.slot_of(prefix + "{e}");
+    // The slot moves under an instance that has not read the key yet (not in its L1), so the
+    // read goes to the old owner and is MOVED; unless a periodic refresh came first, hence a
+    // few tries, each with a key not read before.
+    ClusterCache b = open_cluster_cache(cluster, prefix);
+    for (int attempt = 0; attempt < 3 && b.backend->counters().moved == 0; ++attempt) {
+      const std::size_t to = (cluster.master_of(slot) + 1) % 3;
+      cluster.begin_migration(slot, to);
+      cluster.end_migration(slot, to);
+      cluster.wait_ok({slot});
+      auto r = b.cache.get(test::ctx_with_timeout(10s), "{e}:" + std::to_string(attempt));
+      if (!r) UNSCOPED_INFO(r.error().detail);
+      REQUIRE(r == "v");
+    }
+    CHECK(b.backend->counters().moved > 0);
+    CHECK(b.backend->masters().size() == 3);  // no second connection to the same node
+  }
+  config_set_all(cluster, "cluster-preferred-endpoint-type", "ip");
+  config_set_all(cluster, "cluster-announce-hostname", "");
 }

@@ -82,7 +82,8 @@ struct ClusterBackend::Piece {
   std::uint16_t slot = 0;
   std::uint8_t redirects = 0;
   std::uint8_t retries = 0;
-  std::string ask;  // an ASK target: sent there with ASKING, this once
+  std::string ask;           // an ASK target's address: sent there with ASKING, this once
+  std::string sent_to_host;  // the host it was last sent to: a redirect's unknown endpoint
   std::shared_ptr<ReadJob> read;
   std::vector<std::size_t> indexes;  // read: where each key's result goes
   std::vector<std::string> keys;     // read: prefixed
@@ -267,6 +268,10 @@ void ClusterBackend::apply(const ClusterTopology& topology) {
       added.push_back(node.get());
       nodes_.emplace(node->address, std::move(node));
     }
+    aliases_.clear();
+    for (const ClusterMaster& master : topology.masters)
+      for (const std::string& host : master.other_hosts)
+        aliases_.emplace(NodeAddress{host, master.port}.to_string(), master.address());
     owner_.fill(nullptr);
     for (const SlotRange& range : topology.ranges) {
       auto it = nodes_.find(range.address());
@@ -352,6 +357,15 @@ void ClusterBackend::park_locked(Piece p) {
   parked_.push_back(std::move(p));
 }
 
+ClusterBackend::Node* ClusterBackend::find_locked(const std::string& address) const {
+  auto it = nodes_.find(address);
+  if (it == nodes_.end()) {
+    auto alias = aliases_.find(address);
+    if (alias != aliases_.end()) it = nodes_.find(alias->second);
+  }
+  return it != nodes_.end() ? it->second.get() : nullptr;
+}
+
 void ClusterBackend::route_locked(Piece p, Outbound& out, bool from_park) {
   if (closing_.load()) {
     p.failure = Error{make_error_code(errc::closed), "redis cluster: the cache is closing"};
@@ -361,12 +375,7 @@ void ClusterBackend::route_locked(Piece p, Outbound& out, bool from_park) {
   // Behind a parked write to the same slot: never overtake it.
   if (p.write != nullptr && !from_park && parked_writes_[p.slot] > 0)
     return park_locked(std::move(p));
-  Node* node = nullptr;
-  if (p.ask.empty()) {
-    node = owner_[p.slot];
-  } else if (auto it = nodes_.find(p.ask); it != nodes_.end()) {
-    node = it->second.get();
-  }
+  Node* node = p.ask.empty() ? owner_[p.slot] : find_locked(p.ask);
   if (node == nullptr) {
     ask_refresh_locked();
     if (++p.retries > kMaxRetries) {
@@ -379,6 +388,7 @@ void ClusterBackend::route_locked(Piece p, Outbound& out, bool from_park) {
     return park_locked(std::move(p));
   }
   const bool asking = !p.ask.empty();
+  p.sent_to_host = node->endpoint.host;
   if (p.read != nullptr) {
     std::vector<std::string> keys = p.keys;
     out.reads[node].push_back(
@@ -427,22 +437,20 @@ ClusterBackend::Outcome ClusterBackend::follow(Piece& p, const Redirect& r) {
     // Checked again under mu_: the destructor sets closing_ under it, and once the cluster thread
     // has answered what was parked, a piece parked here would never be answered.
     if (closing_.load()) return Outcome::answer;
+    NodeAddress target = r.target;
+    if (target.host.empty()) target.host = p.sent_to_host;
     switch (r.kind) {
       case Redirect::Kind::moved:
         ask_refresh_locked();
         if (++p.redirects > kMaxRedirects) return Outcome::exhausted;
         // A master not connected yet: no owner until the refresh connects it (parked meanwhile),
         // rather than back to the node that just refused.
-        if (auto it = nodes_.find(r.address); it != nodes_.end()) {
-          owner_[r.slot] = it->second.get();
-        } else {
-          owner_[r.slot] = nullptr;
-        }
+        owner_[r.slot] = find_locked(target.to_string());
         route_locked(std::move(p), out, false);
         break;
       case Redirect::Kind::ask:
         if (++p.redirects > kMaxRedirects) return Outcome::exhausted;
-        p.ask = r.address;
+        p.ask = target.to_string();
         route_locked(std::move(p), out, false);
         break;
       default:

@@ -11,6 +11,8 @@
 //   writes: one command per write, every write for one node in one write_slots() call
 //   MOVED:  owner_[slot] = the named node (if known), topology refresh asked for, sent again
 //   ASK:    ASKING + the command on the named node, this once; owner_ is not changed
+//   the named node: by its canonical address (node_address.hpp), a hostname the topology gave
+//           it (aliases_), or for ":port" the host the command went to, as the specification says
 //   TRYAGAIN: a read of several keys is split into one piece per key (each then served where
 //           its key is); anything else is parked like CLUSTERDOWN
 //   CLUSTERDOWN / no known owner: parked, sent again after a backoff
@@ -106,6 +108,9 @@ class ClusterBackend final : public Backend {
   void ask_refresh_locked();
   void ask_refresh();
 
+  // Under mu_: the node at `address` ("host:port", canonical), or named so by the topology
+  // (a hostname); null if none is connected.
+  Node* find_locked(const std::string& address) const;
   // Under mu_: where `p` goes now; queued on `out`, parked, or failed.
   void route_locked(Piece p, Outbound& out, bool from_park);
   void park_locked(Piece p);
@@ -130,8 +135,9 @@ class ClusterBackend final : public Backend {
   const InvalidationMode invalidation_;
 
   mutable std::mutex mu_;
-  std::map<std::string, std::unique_ptr<Node>> nodes_;     // by address; guarded by mu_
-  std::array<Node*, kSlotCount> owner_{};                  // guarded by mu_; null: no known owner
+  std::map<std::string, std::unique_ptr<Node>> nodes_;  // by address; guarded by mu_
+  std::map<std::string, std::string> aliases_;  // other "host:port" → nodes_ key; guarded by mu_
+  std::array<Node*, kSlotCount> owner_{};       // guarded by mu_; null: no known owner
   std::array<std::uint32_t, kSlotCount> parked_writes_{};  // guarded by mu_
   std::vector<Piece> parked_;                              // guarded by mu_, in park order
   std::chrono::steady_clock::time_point parked_until_;     // guarded by mu_

@@ -14,18 +14,10 @@ bool parse_target(std::string_view rest, Redirect& out) {
   unsigned slot = 0;
   const auto [end, ec] = std::from_chars(rest.data(), rest.data() + space, slot);
   if (ec != std::errc{} || end != rest.data() + space || slot >= kSlotCount) return false;
-  const std::string_view address = rest.substr(space + 1);
-  const std::size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == address.size()) return false;
-  unsigned port = 0;
-  const std::string_view port_text = address.substr(colon + 1);
-  const auto [pend, pec] =
-      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (pec != std::errc{} || pend != port_text.data() + port_text.size() || port == 0 ||
-      port > 65535)
-    return false;
+  std::optional<NodeAddress> target = parse_node_address(rest.substr(space + 1));
+  if (!target) return false;
   out.slot = static_cast<std::uint16_t>(slot);
-  out.address = std::string(address);
+  out.target = std::move(*target);
   return true;
 }
 

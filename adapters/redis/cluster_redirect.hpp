@@ -11,17 +11,20 @@
 #include <string>
 #include <string_view>
 
+#include "adapters/redis/node_address.hpp"
+
 namespace tiercache::redis {
 
 struct Redirect {
   enum class Kind : std::uint8_t { none, moved, ask, try_again, cluster_down };
   Kind kind = Kind::none;
   std::uint16_t slot = 0;  // moved, ask
-  std::string address;     // moved, ask: "host:port" ("[v6]:port" for an IPv6 host)
+  NodeAddress target;      // moved, ask; host "" means the host the command was sent to
 };
 
 // Classifies an error reply's text. A MOVED or ASK that does not parse (a slot out of range, no
-// port) is Kind::none: it is answered as the error it is, never followed.
+// port) is Kind::none: it is answered as the error it is, never followed. The target's host is
+// made canonical (node_address.hpp).
 Redirect parse_redirect(std::string_view error);
 
 }  // namespace tiercache::redis

@@ -47,12 +47,12 @@ Result<SlotRange> make_range(long long first, long long last, std::string_view h
     return fail(errc::backend_error, "cluster topology: bad node address \"", host, "\" port ",
                 port);
   return SlotRange{static_cast<std::uint16_t>(first), static_cast<std::uint16_t>(last),
-                   std::string(host), static_cast<int>(port)};
+                   canonical_host(host), static_cast<int>(port)};
 }
 
 // A CLUSTER SHARDS node: a flat array of field, value pairs.
 struct ShardNode {
-  std::string_view ip, endpoint, role, health;
+  std::string_view ip, endpoint, hostname, role, health;
   long long port = 0;
 };
 
@@ -69,6 +69,7 @@ ShardNode parse_node(const redisReply& node) {
       const std::string_view v = text_of(*value);
       if (field == "ip") n.ip = v;
       if (field == "endpoint") n.endpoint = v;
+      if (field == "hostname") n.hostname = v;
       if (field == "role") n.role = v;
       if (field == "health") n.health = v;
     }
@@ -76,13 +77,18 @@ ShardNode parse_node(const redisReply& node) {
   return n;
 }
 
-std::string address_of(const std::string& host, int port) {
-  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
-  return host + ":" + std::to_string(port);
-}
-
-void add_master(ClusterTopology& t, std::string_view host, int port) {
-  t.masters.push_back({std::string(host), port});
+void add_master(ClusterTopology& t, const std::string& host, int port,
+                std::initializer_list<std::string_view> names = {}) {
+  ClusterMaster m{host, port, {}};
+  for (const std::string_view name : names) {
+    // "?": a node that does not know its own hostname or endpoint.
+    if (name.empty() || name == "?") continue;
+    std::string other = canonical_host(name);
+    if (other != host &&
+        std::find(m.other_hosts.begin(), m.other_hosts.end(), other) == m.other_hosts.end())
+      m.other_hosts.push_back(std::move(other));
+  }
+  t.masters.push_back(std::move(m));
 }
 
 // Each slot has one master: a reply whose ranges cover more than every slot once is not a
@@ -111,11 +117,11 @@ Result<ClusterTopology> checked(ClusterTopology t, std::string_view command) {
 }  // namespace
 
 std::string SlotRange::address() const {
-  return address_of(host, port);
+  return NodeAddress{host, port}.to_string();
 }
 
 std::string ClusterMaster::address() const {
-  return address_of(host, port);
+  return NodeAddress{host, port}.to_string();
 }
 
 Result<ClusterTopology> parse_cluster_shards(const redisReply& reply) {
@@ -154,7 +160,8 @@ Result<ClusterTopology> parse_cluster_shards(const redisReply& reply) {
     if (host.empty() || master->port < 1 || master->port > 65535)
       return fail(errc::backend_error, "CLUSTER SHARDS: shard ", s, " has a bad master address \"",
                   host, "\" port ", master->port);
-    add_master(t, host, static_cast<int>(master->port));
+    add_master(t, canonical_host(host), static_cast<int>(master->port),
+               {master->endpoint, master->hostname});
     for (std::size_t i = 0; i < slots->elements; i += 2) {
       long long first = -1, last = -1;
       integer_of(slots->element[i], first);

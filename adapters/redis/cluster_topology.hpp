@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "adapters/redis/endpoint.hpp"
+#include "adapters/redis/node_address.hpp"
 #include "tiercache/error.hpp"
 
 namespace tiercache::redis {
@@ -22,7 +23,7 @@ namespace tiercache::redis {
 struct SlotRange {
   std::uint16_t first = 0;  // inclusive
   std::uint16_t last = 0;   // inclusive
-  std::string host;         // of the master serving the range
+  std::string host;         // of the master serving the range, canonical_host() spelling
   int port = 0;
   // "host:port" ("[v6]:port"), as MOVED and ASK name a node.
   std::string address() const;
@@ -30,8 +31,11 @@ struct SlotRange {
 
 // A master, with or without slots.
 struct ClusterMaster {
-  std::string host;
+  std::string host;  // its IP if the node knows it, else its endpoint; canonical_host() spelling
   int port = 0;
+  // The other names a MOVED or ASK may give it (cluster-preferred-endpoint-type hostname):
+  // its hostname and endpoint where they differ from host, canonical.
+  std::vector<std::string> other_hosts;
   std::string address() const;  // as SlotRange::address()
 };
 
