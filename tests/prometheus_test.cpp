@@ -199,7 +199,7 @@ TEST_CASE("visit walks each family once with its samples together and every erro
     CHECK(f.name.ends_with("_total") == (f.type == tiercache::MetricType::counter));
     by_name[f.name] = &f;
   }
-  CHECK(recorder.families.size() == 32 + 9 + 5);
+  CHECK(recorder.families.size() == 36 + 9 + 5);
   CHECK(recorder.families.front().name == "hits_total");
   CHECK(by_name.at("hits_total")->samples == std::vector<std::string>{"tier=l1,", "tier=l2,"});
   CHECK(by_name.at("l2_errors_total")->samples.size() == 10);

@@ -19,6 +19,7 @@
 #include "tests/support/redis_cache.hpp"
 #include "tests/support/redis_cluster.hpp"
 #include "tests/support/socket.hpp"
+#include "tiercache/prometheus.hpp"
 
 using test::ClusterCache;
 using tiercache::Cache;
@@ -45,7 +46,7 @@ tiercache::RedisOptions cluster_redis_options(const test::RedisCluster& cluster,
   return r;
 }
 
-// A cache on the cluster whose backend the test keeps, for its counters.
+// A cache on the cluster whose backend the test keeps, for its masters.
 test::ClusterCache open_cluster_cache(const test::RedisCluster& cluster, std::string prefix,
                                       tiercache::Options options = {}) {
   return test::open_cluster_cache(cluster_redis_options(cluster, std::move(prefix)),
@@ -240,7 +241,7 @@ TEST_CASE("keys spread over every master round-trip and a second instance reads 
   REQUIRE(many->size() == wanted.size());
   for (int i = 0; i < 100; ++i) CHECK((*many)[i] == "value" + std::to_string(i));
   CHECK(many->back().error() == errc::not_found);
-  CHECK(a.backend->counters().moved == 0);
+  CHECK(a.cache.stats().l2_moved_redirects == 0);
 }
 
 TEST_CASE("keys sharing a hash tag land on one master", "[redis][cluster]") {
@@ -454,7 +455,7 @@ TEST_CASE("resharding a slot under a 90/10 load loses no acknowledged write and 
   cluster.begin_migration(slot, to);
   cluster.migrate_keys(slot, to, kKeys / 4);  // half of the slot's keys: ASK for those
   test::wait_until(
-      5s, [&] { return a.backend->counters().ask > 0; }, "a write is ASKed");
+      5s, [&] { return a.cache.stats().l2_ask_redirects > 0; }, "a write is ASKed");
   {
     // Mid-migration, a read of the slot's keys meets keys on both sides: TRYAGAIN, then each
     // key where it is.
@@ -465,23 +466,33 @@ TEST_CASE("resharding a slot under a 90/10 load loses no acknowledged write and 
     auto many = reader.cache.get_many(test::ctx_with_timeout(10s), moving);
     REQUIRE(many);
     for (const auto& r : *many) CHECK(r.has_value());
-    CHECK(reader.backend->counters().try_again > 0);
-    CHECK(reader.backend->counters().ask > 0);
+    CHECK(reader.cache.stats().l2_cluster_retries > 0);
+    CHECK(reader.cache.stats().l2_ask_redirects > 0);
   }
   cluster.end_migration(slot, to);
   test::wait_until(
-      5s, [&] { return a.backend->counters().moved > 0; }, "a write is MOVED");
+      5s, [&] { return a.cache.stats().l2_moved_redirects > 0; }, "a write is MOVED");
   load.finish();
   REQUIRE(cluster.master_of(slot) == to);
   const std::vector<std::string> failures = load.failures();
   for (const auto& line : failures) UNSCOPED_INFO(line);
   CHECK(failures.empty());
   check_acked(cluster, prefix, to, load.acked());
-  const auto counters = a.backend->counters();
-  UNSCOPED_INFO("moved " << counters.moved << " ask " << counters.ask << " tryagain "
-                         << counters.try_again << " refreshes " << counters.topology_refreshes);
-  CHECK(counters.moved > 0);
-  CHECK(counters.ask > 0);
+  const tiercache::CacheStats stats = a.cache.stats();
+  UNSCOPED_INFO("moved " << stats.l2_moved_redirects << " ask " << stats.l2_ask_redirects
+                         << " retries " << stats.l2_cluster_retries << " refreshes "
+                         << stats.l2_topology_refreshes);
+  CHECK(stats.l2_moved_redirects > 0);
+  CHECK(stats.l2_ask_redirects > 0);
+  CHECK(stats.l2_topology_refreshes > 0);
+  // The same counts in the metrics exposition.
+  const std::string text = tiercache::to_prometheus(a.cache.metrics()).value();
+  CHECK(text.find("tiercache_l2_moved_redirects_total " + std::to_string(stats.l2_moved_redirects) +
+                  "\n") != std::string::npos);
+  CHECK(text.find("tiercache_l2_ask_redirects_total " + std::to_string(stats.l2_ask_redirects) +
+                  "\n") != std::string::npos);
+  CHECK(text.find("tiercache_l2_cluster_retries_total") != std::string::npos);
+  CHECK(text.find("tiercache_l2_topology_refreshes_total") != std::string::npos);
 }
 
 TEST_CASE("a slot moves to a master added empty under a 90/10 load and no call fails",
@@ -503,10 +514,12 @@ TEST_CASE("a slot moves to a master added empty under a 90/10 load and no call f
   // Half of the slot's keys go first: the new master, still without a slot, is ASKed for them.
   cluster.migrate_keys(slot, fresh, kKeys / 4);
   test::wait_until(
-      5s, [&] { return a.backend->counters().ask > 0; }, "a call is ASKed to the new master");
+      5s, [&] { return a.cache.stats().l2_ask_redirects > 0; },
+      "a call is ASKed to the new master");
   cluster.end_migration(slot, fresh);
   test::wait_until(
-      5s, [&] { return a.backend->counters().moved > 0; }, "a call is MOVED to the new master");
+      5s, [&] { return a.cache.stats().l2_moved_redirects > 0; },
+      "a call is MOVED to the new master");
   load.finish();
   REQUIRE(cluster.master_of(slot) == fresh);
   const std::vector<std::string> failures = load.failures();
@@ -544,7 +557,7 @@ TEST_CASE("a MOVED naming the node by hostname or by an empty host reaches the k
     // read goes to the old owner and is MOVED; unless a periodic refresh came first, hence a
     // few tries, each with a key not read before.
     ClusterCache b = open_cluster_cache(cluster, prefix);
-    for (int attempt = 0; attempt < 3 && b.backend->counters().moved == 0; ++attempt) {
+    for (int attempt = 0; attempt < 3 && b.cache.stats().l2_moved_redirects == 0; ++attempt) {
       const std::size_t to = (cluster.master_of(slot) + 1) % 3;
       cluster.begin_migration(slot, to);
       cluster.end_migration(slot, to);
@@ -553,7 +566,7 @@ TEST_CASE("a MOVED naming the node by hostname or by an empty host reaches the k
       if (!r) UNSCOPED_INFO(r.error().detail);
       REQUIRE(r == "v");
     }
-    CHECK(b.backend->counters().moved > 0);
+    CHECK(b.cache.stats().l2_moved_redirects > 0);
     CHECK(b.backend->masters().size() == 3);  // no second connection to the same node
   }
   config_set_all(cluster, "cluster-preferred-endpoint-type", "ip");

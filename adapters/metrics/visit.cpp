@@ -175,6 +175,21 @@ constexpr Row kRows[] = {
                        "Connections to L2 that changes are heard on, re-established after a "
                        "loss."),
      .count = &CacheStats::invalidation_reconnects},
+    {.family = counter("l2_moved_redirects_total",
+                       "Redis Cluster MOVED replies followed: sent to the slot's new master."),
+     .count = &CacheStats::l2_moved_redirects},
+    {.family = counter("l2_ask_redirects_total",
+                       "Redis Cluster ASK replies followed: a key mid-migration, sent once to "
+                       "the importing master."),
+     .count = &CacheStats::l2_ask_redirects},
+    {.family = counter("l2_cluster_retries_total",
+                       "Redis Cluster TRYAGAIN and CLUSTERDOWN replies: sent again after a "
+                       "backoff."),
+     .count = &CacheStats::l2_cluster_retries},
+    {.family = counter("l2_topology_refreshes_total",
+                       "Redis Cluster slot maps fetched (every second, and after a MOVED or a "
+                       "lost node)."),
+     .count = &CacheStats::l2_topology_refreshes},
     {.family = counter("write_batches_total", "Pipelines of writes sent to L2."),
      .count = &CacheStats::write_batches},
     {.family = counter("writes_sent_total",

@@ -215,7 +215,7 @@ void ClusterBackend::ask_refresh() {
 }
 
 void ClusterBackend::refresh() {
-  refreshes_.fetch_add(1, std::memory_order_relaxed);
+  topology_refreshes_.fetch_add(1, std::memory_order_relaxed);
   // The masters known now first (they are the cluster as last seen), those up before those
   // down (a dead host may cost connect_timeout), then the seeds.
   std::vector<Endpoint> candidates;
@@ -425,11 +425,12 @@ ClusterBackend::Outcome ClusterBackend::follow(Piece& p, const Redirect& r) {
   p.ask.clear();  // ASK holds for one attempt
   if (r.kind == Redirect::Kind::none || closing_.load()) return Outcome::answer;
   if (r.kind == Redirect::Kind::moved || r.kind == Redirect::Kind::ask) {
-    (r.kind == Redirect::Kind::moved ? moved_ : ask_).fetch_add(1, std::memory_order_relaxed);
+    (r.kind == Redirect::Kind::moved ? moved_redirects_ : ask_redirects_)
+        .fetch_add(1, std::memory_order_relaxed);
     // Tracked mode: the new owner never saw these keys read, so it will not tell their changes.
     if (invalidation_ == InvalidationMode::tracked) churn_coherence();
   } else {
-    try_again_.fetch_add(1, std::memory_order_relaxed);
+    cluster_retries_.fetch_add(1, std::memory_order_relaxed);
   }
   Outbound out;
   {
@@ -622,16 +623,15 @@ BackendHealth ClusterBackend::health() const {
     h.unreadable_values += n.unreadable_values;
   }
   if (!topology_error_.empty()) h.last_error = topology_error_;
+  h.moved_redirects = moved_redirects_.load(std::memory_order_relaxed);
+  h.ask_redirects = ask_redirects_.load(std::memory_order_relaxed);
+  h.cluster_retries = cluster_retries_.load(std::memory_order_relaxed);
+  h.topology_refreshes = topology_refreshes_.load(std::memory_order_relaxed);
   return h;
 }
 
 ChangesHeard ClusterBackend::changes_heard() const noexcept {
   return changes_heard_in(invalidation_);
-}
-
-ClusterBackend::Counters ClusterBackend::counters() const noexcept {
-  return {moved_.load(std::memory_order_relaxed), ask_.load(std::memory_order_relaxed),
-          try_again_.load(std::memory_order_relaxed), refreshes_.load(std::memory_order_relaxed)};
 }
 
 std::vector<std::string> ClusterBackend::masters() const {

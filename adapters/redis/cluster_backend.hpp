@@ -60,14 +60,6 @@ namespace tiercache::redis {
 
 class ClusterBackend final : public Backend {
  public:
-  // What the routing did, since start.
-  struct Counters {
-    std::uint64_t moved = 0;      // MOVED replies followed
-    std::uint64_t ask = 0;        // ASK replies followed
-    std::uint64_t try_again = 0;  // TRYAGAIN / CLUSTERDOWN replies (parked, sent again)
-    std::uint64_t topology_refreshes = 0;
-  };
-
   // Asks the seeds in turn for the topology and connects every master. invalid_argument if a
   // seed is not in cluster mode; backend_unavailable naming the last failure if no seed answers.
   static Result<std::unique_ptr<ClusterBackend>> start(std::vector<Endpoint> seeds,
@@ -82,12 +74,12 @@ class ClusterBackend final : public Backend {
   bool is_available() const noexcept override;
   bool accepts_writes() const noexcept override;
   bool accepts_reads() const noexcept override;
+  // Every node's health summed, and the routing's counts (moved_redirects and the rest).
   BackendHealth health() const override;
   ChangesHeard changes_heard() const noexcept override;
   bool stores_absent() const noexcept override { return true; }
   void set_events(BackendEvents* events) override;
 
-  Counters counters() const noexcept;
   // The masters now connected, as "host:port".
   std::vector<std::string> masters() const;
 
@@ -155,7 +147,9 @@ class ClusterBackend final : public Backend {
   std::set<std::string> coherent_nodes_;  // guarded by events_mu_
   bool coherent_ = false;                 // guarded by events_mu_
 
-  std::atomic<std::uint64_t> moved_{0}, ask_{0}, try_again_{0}, refreshes_{0};
+  // BackendHealth's counts of the same names.
+  std::atomic<std::uint64_t> moved_redirects_{0}, ask_redirects_{0}, cluster_retries_{0},
+      topology_refreshes_{0};
 };
 
 }  // namespace tiercache::redis

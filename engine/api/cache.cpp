@@ -873,6 +873,10 @@ CacheStats Cache::Impl::stats() const {
     s.l2_reconnects = health.reconnects;
     s.invalidation_reconnects = health.invalidation_reconnects;
     s.l2_unreadable_values = health.unreadable_values;
+    s.l2_moved_redirects = health.moved_redirects;
+    s.l2_ask_redirects = health.ask_redirects;
+    s.l2_cluster_retries = health.cluster_retries;
+    s.l2_topology_refreshes = health.topology_refreshes;
   }
   return s;
 }

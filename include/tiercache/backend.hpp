@@ -83,6 +83,11 @@ struct BackendHealth {
   // Stored values that could not be read back (torn, truncated or foreign): each was answered
   // as errc::not_found, not as an error, so that the cache loads the key again.
   std::uint64_t unreadable_values = 0;
+  // Redis Cluster's routing (0 for any other backend): what the cluster asked the client to do.
+  std::uint64_t moved_redirects = 0;     // MOVED followed: a slot had moved, sent to its new master
+  std::uint64_t ask_redirects = 0;       // ASK followed: a key mid-migration, sent once elsewhere
+  std::uint64_t cluster_retries = 0;     // TRYAGAIN / CLUSTERDOWN: sent again after a backoff
+  std::uint64_t topology_refreshes = 0;  // slot maps fetched: each second, after MOVED or a loss
 };
 
 // What a backend tells the cache about L2 changing under it (Redis: server-assisted

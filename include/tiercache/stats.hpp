@@ -101,6 +101,12 @@ struct CacheStats {
   // Values L2 held that the backend could not read back (file store: a truncated or foreign
   // file), each answered as a miss.
   std::uint64_t l2_unreadable_values = 0;
+  // Redis Cluster (all 0 otherwise; BackendHealth says more). A steady rate of redirects after a
+  // resharding has ended means the slot map is not being refreshed.
+  std::uint64_t l2_moved_redirects = 0;     // MOVED followed: sent to the slot's new master
+  std::uint64_t l2_ask_redirects = 0;       // ASK followed: a key mid-migration
+  std::uint64_t l2_cluster_retries = 0;     // TRYAGAIN / CLUSTERDOWN: sent again after a backoff
+  std::uint64_t l2_topology_refreshes = 0;  // slot maps fetched from the cluster
 };
 
 }  // namespace tiercache

@@ -1,5 +1,5 @@
 // tests/support/cluster_cache.hpp — a cache on Redis Cluster whose ClusterBackend the test keeps,
-// to read its redirect counters and masters.
+// to read its masters.
 #pragma once
 
 #include <memory>
