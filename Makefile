@@ -287,7 +287,7 @@ fuzz-smoke: deps-fuzz                        ## each fuzz target for FUZZ_SECOND
 	    *_decode_fuzz) srcs="engine/api/error.cpp $(FUZZ_PROTO)" ;; \
 	    file_record_fuzz) srcs="adapters/file/record.cpp" ;; \
 	    cluster_topology_fuzz) secs=$(FUZZ_SHORT_SECONDS); limit=-malloc_limit_mb=16; \
-	      srcs="$(addprefix adapters/redis/,cluster_topology.cpp cluster_redirect.cpp reply_bounds.cpp \
+	      srcs="$(addprefix adapters/redis/,cluster_topology.cpp cluster_redirect.cpp node_address.cpp reply_bounds.cpp \
 	            endpoint.cpp redis_url.cpp hash_slot.cpp) engine/api/error.cpp" ;; \
 	    *) srcs="$(LIB_SRCS) $(FUZZ_PROTO)" ;; \
 	  esac; \

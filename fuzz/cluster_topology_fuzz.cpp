@@ -2,7 +2,8 @@
 // parsers neither crash nor allocate past a bound, and what they accept is a slot map and a
 // redirect the cluster backend can follow: every slot in 0..16383, ranges covering at most 16384
 // slots in all, a node address with a host and a port in 1..65535 that a MOVED naming it gives
-// back unchanged.
+// back unchanged (addresses are in one spelling, node_address.hpp: canonical_host is idempotent).
+// A redirect's host is canonical or empty (an unknown endpoint).
 //
 // Input: all of it is fed to a hiredis reader with small bounds (as RedisConnection and the
 // topology connection bound theirs), in chunks whose sizes come from the input; every complete
@@ -15,7 +16,6 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -25,11 +25,13 @@
 #include "adapters/redis/cluster_redirect.hpp"
 #include "adapters/redis/cluster_topology.hpp"
 #include "adapters/redis/hash_slot.hpp"
+#include "adapters/redis/node_address.hpp"
 #include "adapters/redis/reply_bounds.hpp"
 
 namespace {
 
 using tiercache::errc;
+using tiercache::redis::canonical_host;
 using tiercache::redis::ClusterTopology;
 using tiercache::redis::kSlotCount;
 using tiercache::redis::parse_redirect;
@@ -39,10 +41,22 @@ using tiercache::redis::Redirect;
 constexpr tiercache::redis::ReplyBounds kBounds{.max_string_bytes = 4096,
                                                 .max_array_elements = 256};
 
-bool is_port(std::string_view text) {
-  unsigned port = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
-  return ec == std::errc{} && end == text.data() + text.size() && port >= 1 && port <= 65535;
+// Longest text inet_ntop writes for an IPv6 address: canonical_host may lengthen one
+// ("::ffff:102:304" is written "::ffff:1.2.3.4").
+constexpr std::size_t kMaxIpText = 46;
+
+// A redirect MOVED or ASK names a node whose address the backend can look up as is.
+bool is_lookup_ready(const std::string& host, int port, std::size_t error_size) {
+  return port >= 1 && port <= 65535 && host.size() <= std::max(error_size, kMaxIpText) &&
+         canonical_host(host) == host;
+}
+
+// The backend looks a MOVED naming `address` up under `address` itself.
+void check_round_trip(const std::string& address, std::uint16_t slot) {
+  const Redirect moved = parse_redirect("MOVED " + std::to_string(slot) + " " + address);
+  if (moved.kind != Redirect::Kind::moved || moved.slot != slot ||
+      moved.target.to_string() != address)
+    std::abort();
 }
 
 void check_redirect(std::string_view error) {
@@ -52,11 +66,7 @@ void check_redirect(std::string_view error) {
     case Redirect::Kind::ask: {
       if (!error.starts_with(r.kind == Redirect::Kind::moved ? "MOVED " : "ASK ")) std::abort();
       if (r.slot >= kSlotCount) std::abort();
-      // An address the error named: a host, a colon and a port (brackets at most added).
-      const std::size_t colon = r.address.rfind(':');
-      if (colon == std::string::npos || colon == 0 || r.address.size() > error.size() + 2 ||
-          !is_port(std::string_view(r.address).substr(colon + 1)))
-        std::abort();
+      if (!is_lookup_ready(r.target.host, r.target.port, error.size())) std::abort();
       break;
     }
     case Redirect::Kind::try_again:
@@ -66,7 +76,7 @@ void check_redirect(std::string_view error) {
       if (!error.starts_with("CLUSTERDOWN")) std::abort();
       break;
     case Redirect::Kind::none:
-      if (!r.address.empty()) std::abort();
+      if (!r.target.host.empty() || r.target.port != 0) std::abort();
       break;
   }
 }
@@ -83,14 +93,19 @@ void check_topology(const tiercache::Result<ClusterTopology>& t) {
     covered += std::size_t{range.last} - range.first + 1;
     // The backend matches a redirect to a node by address: a MOVED naming this range's master
     // must name the same address the topology gives it.
-    const std::string address = range.address();
-    const Redirect moved = parse_redirect("MOVED " + std::to_string(range.first) + " " + address);
-    if (moved.kind != Redirect::Kind::moved || moved.slot != range.first ||
-        moved.address != address)
-      std::abort();
+    check_round_trip(range.address(), range.first);
   }
   // Each slot has one master: the peer cannot choose the map's size past the slot count.
   if (covered > kSlotCount) std::abort();
+  if (t->masters.size() > kSlotCount) std::abort();
+  for (const auto& master : t->masters) {
+    if (master.host.empty() || master.port < 1 || master.port > 65535) std::abort();
+    check_round_trip(master.address(), 0);
+    for (const std::string& other : master.other_hosts) {
+      if (other.empty() || other == master.host) std::abort();
+      check_round_trip(tiercache::redis::NodeAddress{other, master.port}.to_string(), 0);
+    }
+  }
 }
 
 void check_reply(const redisReply& reply) {

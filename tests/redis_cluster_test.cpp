@@ -126,12 +126,22 @@ TEST_CASE("a node address has one spelling whichever way Redis writes it", "[red
     INFO(text);
     CHECK(parse_node_address(text) == want);
   }
-  for (const char* bad : {"", "7000", "h:", "h:0", "h:65536", "h:7x", "[::1:7000", "::1]:7000"}) {
+  for (const char* bad : {"", "7000", "h:", "h:0", "h:65536", "h:7x"}) {
     INFO(bad);
     CHECK_FALSE(parse_node_address(bad).has_value());
   }
   CHECK(NodeAddress{"::1", 7000}.to_string() == "[::1]:7000");
   CHECK(NodeAddress{"10.0.0.1", 7000}.to_string() == "10.0.0.1:7000");
+  // Brackets come off an IPv6 address only: anything else is a name of its own, spelt once.
+  CHECK(parse_node_address("[[a]]:1") == NodeAddress{"[[a]]", 1});
+  CHECK(tiercache::redis::canonical_host("[[A]]") == "[[a]]");
+  CHECK(tiercache::redis::canonical_host(std::string_view("::1\0x", 5)) ==
+        std::string("::1\0x", 5));
+  // What a topology may name a master: a colon only in an IPv6 address.
+  CHECK(tiercache::redis::is_well_formed({"::1", 7000}));
+  CHECK(tiercache::redis::is_well_formed({"node-a", 7000}));
+  CHECK_FALSE(tiercache::redis::is_well_formed({"a:b", 7000}));
+  CHECK_FALSE(tiercache::redis::is_well_formed({"", 7000}));
 }
 
 namespace {

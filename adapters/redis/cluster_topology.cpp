@@ -43,11 +43,12 @@ Result<SlotRange> make_range(long long first, long long last, std::string_view h
                              long long port) {
   if (first < 0 || last < first || last >= kSlotCount)
     return fail(errc::backend_error, "cluster topology: bad slot range ", first, "-", last);
-  if (host.empty() || port < 1 || port > 65535)
+  std::string canonical = canonical_host(host);
+  if (port < 1 || port > 65535 || !is_well_formed({canonical, static_cast<int>(port)}))
     return fail(errc::backend_error, "cluster topology: bad node address \"", host, "\" port ",
                 port);
   return SlotRange{static_cast<std::uint16_t>(first), static_cast<std::uint16_t>(last),
-                   canonical_host(host), static_cast<int>(port)};
+                   std::move(canonical), static_cast<int>(port)};
 }
 
 // A CLUSTER SHARDS node: a flat array of field, value pairs.
@@ -84,7 +85,7 @@ void add_master(ClusterTopology& t, const std::string& host, int port,
     // "?": a node that does not know its own hostname or endpoint.
     if (name.empty() || name == "?") continue;
     std::string other = canonical_host(name);
-    if (other != host &&
+    if (is_well_formed({other, port}) && other != host &&
         std::find(m.other_hosts.begin(), m.other_hosts.end(), other) == m.other_hosts.end())
       m.other_hosts.push_back(std::move(other));
   }
@@ -156,12 +157,13 @@ Result<ClusterTopology> parse_cluster_shards(const redisReply& reply) {
     // refresh would try to connect it).
     if (slots->elements == 0 && (!master || master->health != "online")) continue;
     if (!master) return fail(errc::backend_error, "CLUSTER SHARDS: shard ", s, " has no master");
-    const std::string_view host = !master->ip.empty() ? master->ip : master->endpoint;
-    if (host.empty() || master->port < 1 || master->port > 65535)
+    const std::string_view named = !master->ip.empty() ? master->ip : master->endpoint;
+    const std::string host = canonical_host(named);
+    if (master->port < 1 || master->port > 65535 ||
+        !is_well_formed({host, static_cast<int>(master->port)}))
       return fail(errc::backend_error, "CLUSTER SHARDS: shard ", s, " has a bad master address \"",
-                  host, "\" port ", master->port);
-    add_master(t, canonical_host(host), static_cast<int>(master->port),
-               {master->endpoint, master->hostname});
+                  named, "\" port ", master->port);
+    add_master(t, host, static_cast<int>(master->port), {master->endpoint, master->hostname});
     for (std::size_t i = 0; i < slots->elements; i += 2) {
       long long first = -1, last = -1;
       integer_of(slots->element[i], first);

@@ -14,21 +14,30 @@ std::string NodeAddress::to_string() const {
 }
 
 std::string canonical_host(std::string_view host) {
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  const std::string text(host);
   unsigned char bytes[sizeof(in6_addr)];
   char out[INET6_ADDRSTRLEN];
-  if (inet_pton(AF_INET6, text.c_str(), bytes) == 1 &&
+  // Brackets go only around an IPv6 address, so that a spelling is canonical once: "[[a]]" is
+  // a (strange) name of its own, not "[a]" and then "a".
+  std::string inside(host);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    inside = std::string(host.substr(1, host.size() - 2));
+  const std::string text(host);
+  // inet_pton reads up to a NUL: "::1\0x" is a name, not ::1.
+  const bool has_nul = text.find('\0') != std::string::npos;
+  if (!has_nul && inet_pton(AF_INET6, inside.c_str(), bytes) == 1 &&
       inet_ntop(AF_INET6, bytes, out, sizeof out) != nullptr)
     return out;
-  if (inet_pton(AF_INET, text.c_str(), bytes) == 1 &&
+  if (!has_nul && inet_pton(AF_INET, text.c_str(), bytes) == 1 &&
       inet_ntop(AF_INET, bytes, out, sizeof out) != nullptr)
     return out;
   std::string lower = text;
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return lower;
+}
+
+bool is_well_formed(const NodeAddress& address) {
+  return !address.host.empty() && parse_node_address(address.to_string()) == address;
 }
 
 std::optional<NodeAddress> parse_node_address(std::string_view text) {
@@ -40,10 +49,7 @@ std::optional<NodeAddress> parse_node_address(std::string_view text) {
       std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc{} || end != port_text.data() + port_text.size() || port < 1 || port > 65535)
     return std::nullopt;
-  const std::string_view host = text.substr(0, colon);
-  const bool open = host.starts_with('['), close = host.ends_with(']');
-  if (open != close || (open && host.size() < 2)) return std::nullopt;
-  return NodeAddress{canonical_host(host), port};
+  return NodeAddress{canonical_host(text.substr(0, colon)), port};
 }
 
 }  // namespace tiercache::redis

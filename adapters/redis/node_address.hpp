@@ -23,12 +23,18 @@ struct NodeAddress {
 };
 
 // An IP as inet_ntop writes it (IPv6 lowercase and shortest, brackets dropped), anything else
-// (a hostname) lowercased: DNS names compare without case.
+// (a hostname) lowercased: DNS names compare without case. canonical_host of its own result
+// gives it back.
 std::string canonical_host(std::string_view host);
 
 // "host:port", "[v6]:port", bare "v6:port" (the port is after the last colon) or ":port"; the
-// host made canonical. nullopt if the port is missing, not a number or not in 1..65535, or a
-// bracket is unmatched.
+// host made canonical (a host no node has, such as "[x", simply matches none). nullopt if the
+// port is missing, not a number or not in 1..65535.
 std::optional<NodeAddress> parse_node_address(std::string_view text);
+
+// Whether `address` has a host and is given back unchanged by to_string() then
+// parse_node_address(): what a topology requires of a master's address, so that a MOVED naming
+// it finds it. False for a host with a colon that is not an IPv6 address.
+bool is_well_formed(const NodeAddress& address);
 
 }  // namespace tiercache::redis
