@@ -134,6 +134,37 @@ TEST_CASE("a topology whose ranges cover a slot twice is refused", "[redis][clus
   CHECK(parsed.error() == errc::backend_error);
 }
 
+namespace {
+
+std::string bulk(const std::string& s) {
+  return "$" + std::to_string(s.size()) + "\r\n" + s + "\r\n";
+}
+
+// One CLUSTER SHARDS shard as Redis 7 sends it: `slots` a flat list of first, last; one master.
+std::string shard(const std::vector<int>& slots, int port, const std::string& health) {
+  std::string r = "*4\r\n" + bulk("slots") + "*" + std::to_string(slots.size()) + "\r\n";
+  for (const int s : slots) r += ":" + std::to_string(s) + "\r\n";
+  r += bulk("nodes") + "*1\r\n*8\r\n" + bulk("ip") + bulk("127.0.0.1") + bulk("port") + ":" +
+       std::to_string(port) + "\r\n" + bulk("role") + bulk("master") + bulk("health") +
+       bulk(health);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a master with no slots is in the topology only while it is up", "[redis][cluster]") {
+  auto reply = reply_of("*3\r\n" + shard({0, 16383}, 7000, "online") + shard({}, 7001, "online") +
+                        shard({}, 7002, "fail"));
+  REQUIRE(reply != nullptr);
+  const auto t = tiercache::redis::parse_cluster_shards(*reply);
+  REQUIRE(t);
+  REQUIRE(t->ranges.size() == 1);
+  CHECK(t->ranges[0].address() == "127.0.0.1:7000");
+  std::vector<std::string> masters;
+  for (const auto& m : t->masters) masters.push_back(m.address());
+  CHECK(masters == std::vector<std::string>{"127.0.0.1:7000", "127.0.0.1:7001"});
+}
+
 TEST_CASE("keys spread over every master round-trip and a second instance reads them",
           "[redis][cluster]") {
   test::RedisCluster& cluster = shared_cluster();
@@ -282,6 +313,89 @@ TEST_CASE("a seed that is not in cluster mode fails open with invalid_argument",
   CHECK(cache.error().detail.find("not in cluster mode") != std::string::npos);
 }
 
+namespace {
+
+// 4 threads of 90 % get, 10 % set over `keys` on one cache, with a deadline that allows retries,
+// until finish(). Thread t alone writes keys t, t + kThreads, ...: the last value it had
+// acknowledged is the one each of its keys must hold.
+class MixedLoad {
+ public:
+  static constexpr int kThreads = 4;
+
+  MixedLoad(Cache& cache, const std::vector<std::string>& keys)
+      : failures_(kThreads), acked_(kThreads) {
+    const unsigned seed = test::seed();
+    for (int t = 0; t < kThreads; ++t)
+      threads_.emplace_back([&, t, seed] {
+        std::mt19937 rng(seed + t);
+        const std::size_t own = keys.size() / kThreads;
+        for (int n = 0; !stop_.load(); ++n) {
+          const auto ctx = test::ctx_with_timeout(10s);
+          if (rng() % 10 == 0) {
+            const std::size_t k = rng() % own * kThreads + t;
+            const std::string value = std::to_string(n);
+            auto r = cache.set(ctx, keys[k], value);
+            if (r) {
+              acked_[t][keys[k]] = value;
+            } else {
+              failures_[t].push_back("set " + keys[k] + ": " + r.error().detail);
+            }
+          } else {
+            auto r = cache.get(ctx, keys[rng() % keys.size()]);
+            if (!r) failures_[t].push_back("get: " + r.error().detail);
+          }
+        }
+      });
+  }
+  ~MixedLoad() { finish(); }
+
+  // Stops and joins the threads; then the results below may be read.
+  void finish() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  std::vector<std::string> failures() const {
+    std::vector<std::string> all;
+    for (const auto& f : failures_) all.insert(all.end(), f.begin(), f.end());
+    return all;
+  }
+  std::map<std::string, std::string> acked() const {
+    std::map<std::string, std::string> all;
+    for (const auto& a : acked_) all.insert(a.begin(), a.end());
+    return all;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::vector<std::string>> failures_;
+  std::vector<std::map<std::string, std::string>> acked_;
+  std::vector<std::thread> threads_;
+};
+
+// Half the keys in the slot of "{moving}", half spread.
+std::vector<std::string> moving_and_spread_keys(int count) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < count; ++i)
+    keys.push_back((i % 2 == 0 ? "{moving}:" : "spread:") + std::to_string(i));
+  return keys;
+}
+
+// Every acknowledged value is in L2: read back through another instance, and the moved keys
+// straight from their new owner.
+void check_acked(const test::RedisCluster& cluster, const std::string& prefix, std::size_t owner,
+                 const std::map<std::string, std::string>& acked) {
+  ClusterCache b = open_cluster_cache(cluster, prefix);
+  for (const auto& [key, value] : acked) {
+    INFO(key);
+    CHECK(b.cache.get(test::ctx(), key) == value);
+    if (key.starts_with("{moving}"))
+      CHECK(cluster.node(owner).command({"GET", prefix + key}) == value);
+  }
+}
+
+}  // namespace
+
 TEST_CASE("resharding a slot under a 90/10 load loses no acknowledged write and fails no call",
           "[redis][cluster]") {
   test::RedisCluster& cluster = shared_cluster();
@@ -289,44 +403,14 @@ TEST_CASE("resharding a slot under a 90/10 load loses no acknowledged write and 
   tiercache::Options options;
   options.writer.mode = tiercache::WriteMode::sync;
   ClusterCache a = open_cluster_cache(cluster, prefix, options);
-  // Half the keys in the slot that moves, half spread.
-  constexpr int kThreads = 4;
   constexpr int kKeys = 80;
-  std::vector<std::string> keys;
-  for (int i = 0; i < kKeys; ++i)
-    keys.push_back((i % 2 == 0 ? "{moving}:" : "spread:") + std::to_string(i));
+  const std::vector<std::string> keys = moving_and_spread_keys(kKeys);
   for (const std::string& key : keys) REQUIRE(a.cache.set(test::ctx(), key, "0"));
   const std::uint16_t slot = cluster.slot_of(prefix + "{moving}");
   const std::size_t from = cluster.master_of(slot);
   const std::size_t to = (from + 1) % 3;
 
-  std::atomic<bool> stop{false};
-  std::vector<std::vector<std::string>> failures(kThreads);
-  // Thread t alone writes keys t, t + kThreads, ...: the last value it had acknowledged is
-  // the one each of its keys must hold.
-  std::vector<std::map<std::string, std::string>> acked(kThreads);
-  std::vector<std::thread> threads;
-  const unsigned seed = test::seed();
-  for (int t = 0; t < kThreads; ++t)
-    threads.emplace_back([&, t] {
-      std::mt19937 rng(seed + t);
-      for (int n = 0; !stop.load(); ++n) {
-        const auto ctx = test::ctx_with_timeout(10s);
-        if (rng() % 10 == 0) {
-          const int k = static_cast<int>(rng() % (kKeys / kThreads)) * kThreads + t;
-          const std::string value = std::to_string(n);
-          auto r = a.cache.set(ctx, keys[k], value);
-          if (r) {
-            acked[t][keys[k]] = value;
-          } else {
-            failures[t].push_back("set " + keys[k] + ": " + r.error().detail);
-          }
-        } else {
-          auto r = a.cache.get(ctx, keys[rng() % kKeys]);
-          if (!r) failures[t].push_back("get: " + r.error().detail);
-        }
-      }
-    });
+  MixedLoad load(a.cache, keys);
   cluster.begin_migration(slot, to);
   cluster.migrate_keys(slot, to, kKeys / 4);  // half of the slot's keys: ASK for those
   test::wait_until(
@@ -347,24 +431,47 @@ TEST_CASE("resharding a slot under a 90/10 load loses no acknowledged write and 
   cluster.end_migration(slot, to);
   test::wait_until(
       5s, [&] { return a.backend->counters().moved > 0; }, "a write is MOVED");
-  stop = true;
-  for (auto& t : threads) t.join();
+  load.finish();
   REQUIRE(cluster.master_of(slot) == to);
-  for (const auto& f : failures) CHECK(f.empty());
-  for (const auto& f : failures)
-    for (const auto& line : f) UNSCOPED_INFO(line);
-  // Read back from L2 through another instance, and straight from the new owner.
-  ClusterCache b = open_cluster_cache(cluster, prefix);
-  for (const auto& per_thread : acked)
-    for (const auto& [key, value] : per_thread) {
-      INFO(key);
-      CHECK(b.cache.get(test::ctx(), key) == value);
-      if (key.starts_with("{moving}"))
-        CHECK(cluster.node(to).command({"GET", prefix + key}) == value);
-    }
+  const std::vector<std::string> failures = load.failures();
+  for (const auto& line : failures) UNSCOPED_INFO(line);
+  CHECK(failures.empty());
+  check_acked(cluster, prefix, to, load.acked());
   const auto counters = a.backend->counters();
   UNSCOPED_INFO("moved " << counters.moved << " ask " << counters.ask << " tryagain "
                          << counters.try_again << " refreshes " << counters.topology_refreshes);
   CHECK(counters.moved > 0);
   CHECK(counters.ask > 0);
+}
+
+TEST_CASE("a slot moves to a master added empty under a 90/10 load and no call fails",
+          "[redis][cluster]") {
+  // A cluster of its own: the new master would change what the other tests see.
+  test::RedisCluster cluster;
+  const std::string prefix = unique_prefix("grow");
+  tiercache::Options options;
+  options.writer.mode = tiercache::WriteMode::sync;
+  ClusterCache a = open_cluster_cache(cluster, prefix, options);
+  constexpr int kKeys = 80;
+  const std::vector<std::string> keys = moving_and_spread_keys(kKeys);
+  for (const std::string& key : keys) REQUIRE(a.cache.set(test::ctx(), key, "0"));
+  const std::uint16_t slot = cluster.slot_of(prefix + "{moving}");
+
+  MixedLoad load(a.cache, keys);
+  const std::size_t fresh = cluster.add_master();
+  cluster.begin_migration(slot, fresh);
+  // Half of the slot's keys go first: the new master, still without a slot, is ASKed for them.
+  cluster.migrate_keys(slot, fresh, kKeys / 4);
+  test::wait_until(
+      5s, [&] { return a.backend->counters().ask > 0; }, "a call is ASKed to the new master");
+  cluster.end_migration(slot, fresh);
+  test::wait_until(
+      5s, [&] { return a.backend->counters().moved > 0; }, "a call is MOVED to the new master");
+  load.finish();
+  REQUIRE(cluster.master_of(slot) == fresh);
+  const std::vector<std::string> failures = load.failures();
+  for (const auto& line : failures) UNSCOPED_INFO(line);
+  CHECK(failures.empty());
+  check_acked(cluster, prefix, fresh, load.acked());
+  CHECK(a.backend->masters().size() == 4);
 }

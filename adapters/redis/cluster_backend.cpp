@@ -144,10 +144,10 @@ ClusterBackend::~ClusterBackend() {
   nodes.clear();
 }
 
-Endpoint ClusterBackend::endpoint_for(const SlotRange& range) const {
+Endpoint ClusterBackend::endpoint_for(const ClusterMaster& master) const {
   Endpoint e = seeds_.front();
-  e.host = range.host;
-  e.port = range.port;
+  e.host = master.host;
+  e.port = master.port;
   return e;
 }
 
@@ -239,8 +239,8 @@ void ClusterBackend::refresh() {
 void ClusterBackend::apply(const ClusterTopology& topology) {
   // Connect the masters not seen before, outside mu_: a connect may take connect_timeout.
   std::vector<std::unique_ptr<Node>> fresh;
-  for (const SlotRange& range : topology.ranges) {
-    const std::string address = range.address();
+  for (const ClusterMaster& master : topology.masters) {
+    const std::string address = master.address();
     {
       std::lock_guard lock(mu_);
       if (nodes_.contains(address)) continue;
@@ -248,7 +248,7 @@ void ClusterBackend::apply(const ClusterTopology& topology) {
     if (std::any_of(fresh.begin(), fresh.end(),
                     [&](const auto& n) { return n->address == address; }))
       continue;
-    const Endpoint endpoint = endpoint_for(range);
+    const Endpoint endpoint = endpoint_for(master);
     Result<std::unique_ptr<RedisBackend>> backend =
         RedisBackend::start(endpoint, key_prefix_, max_value_bytes_, invalidation_);
     if (!backend) continue;  // its slots stay unowned: parked, then failed, until it starts
@@ -268,15 +268,16 @@ void ClusterBackend::apply(const ClusterTopology& topology) {
       nodes_.emplace(node->address, std::move(node));
     }
     owner_.fill(nullptr);
-    std::set<std::string> serving;
     for (const SlotRange& range : topology.ranges) {
       auto it = nodes_.find(range.address());
       if (it == nodes_.end()) continue;
-      serving.insert(range.address());
       for (unsigned s = range.first; s <= range.last; ++s) owner_[s] = it->second.get();
     }
+    // A master with no slots stays: a slot moving to it sends ASK there first.
+    std::set<std::string> listed;
+    for (const ClusterMaster& master : topology.masters) listed.insert(master.address());
     for (auto it = nodes_.begin(); it != nodes_.end();) {
-      if (serving.contains(it->first)) {
+      if (listed.contains(it->first)) {
         ++it;
         continue;
       }

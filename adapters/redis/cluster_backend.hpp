@@ -23,7 +23,8 @@
 //
 // Topology: CLUSTER SHARDS (or SLOTS) on the cluster's own thread, every kRefreshInterval and
 // soon after a MOVED or a lost connection; a master that appears is connected (blocking that
-// thread only, up to connect_timeout), one that no longer serves slots is dropped. Its
+// thread only, up to connect_timeout), slots or none (ASK names a master added empty before it
+// owns a slot), one that is no longer a master is dropped. Its
 // in-flight work then fails in doubt (backend_unavailable), which the writer sends again.
 //
 // Coherence: each node tracks its own keys (bcast: every key under key_prefix written there).
@@ -116,7 +117,7 @@ class ClusterBackend final : public Backend {
   Outcome follow(Piece& p, const Redirect& r);
   void answer_read(Piece& p, Redirect r, std::vector<Result<BackendValue>> results);
   void answer_write(Piece& p, Redirect r, Result<void> result);
-  Endpoint endpoint_for(const SlotRange& range) const;
+  Endpoint endpoint_for(const ClusterMaster& master) const;
 
   // Coherence over all nodes (events_mu_).
   void node_coherence(const std::string& address, bool coherent);

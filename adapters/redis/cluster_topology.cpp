@@ -2,10 +2,12 @@
 
 #include <sys/time.h>
 
+#include <algorithm>
 #include <charconv>
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <tuple>
 
 #include "adapters/redis/hash_slot.hpp"
 #include "adapters/redis/reply_bounds.hpp"
@@ -74,13 +76,34 @@ ShardNode parse_node(const redisReply& node) {
   return n;
 }
 
+std::string address_of(const std::string& host, int port) {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+void add_master(ClusterTopology& t, std::string_view host, int port) {
+  t.masters.push_back({std::string(host), port});
+}
+
 // Each slot has one master: a reply whose ranges cover more than every slot once is not a
-// topology, and its size (ranges, masters to connect) would be the peer's to choose.
+// topology, and its size (ranges, masters to connect) would be the peer's to choose. Masters
+// without slots are bounded apart: no real cluster nears one per slot.
 Result<ClusterTopology> checked(ClusterTopology t, std::string_view command) {
+  // Each master once (CLUSTER SLOTS names one per range).
+  auto key = [](const ClusterMaster& m) { return std::tie(m.host, m.port); };
+  std::sort(t.masters.begin(), t.masters.end(),
+            [&](const ClusterMaster& a, const ClusterMaster& b) { return key(a) < key(b); });
+  t.masters.erase(
+      std::unique(t.masters.begin(), t.masters.end(),
+                  [&](const ClusterMaster& a, const ClusterMaster& b) { return key(a) == key(b); }),
+      t.masters.end());
   std::size_t covered = 0;
   for (const SlotRange& r : t.ranges) covered += std::size_t{r.last} - r.first + 1;
   if (covered > kSlotCount)
     return fail(errc::backend_error, command, ": the ranges cover ", covered, " slots, more than ",
+                kSlotCount);
+  if (t.masters.size() > kSlotCount)
+    return fail(errc::backend_error, command, ": ", t.masters.size(), " masters, more than ",
                 kSlotCount);
   return t;
 }
@@ -88,8 +111,11 @@ Result<ClusterTopology> checked(ClusterTopology t, std::string_view command) {
 }  // namespace
 
 std::string SlotRange::address() const {
-  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
-  return host + ":" + std::to_string(port);
+  return address_of(host, port);
+}
+
+std::string ClusterMaster::address() const {
+  return address_of(host, port);
 }
 
 Result<ClusterTopology> parse_cluster_shards(const redisReply& reply) {
@@ -111,7 +137,6 @@ Result<ClusterTopology> parse_cluster_shards(const redisReply& reply) {
     if (slots == nullptr || nodes == nullptr || slots->type != REDIS_REPLY_ARRAY ||
         nodes->type != REDIS_REPLY_ARRAY || slots->elements % 2 != 0)
       return fail(errc::backend_error, "CLUSTER SHARDS: shard ", s, " lacks slots or nodes");
-    if (slots->elements == 0) continue;  // a shard serving nothing (being added or emptied)
     // The master that is up; a failed one only if it is all there is (the cluster has not
     // failed over yet: its slots stay its own, and calls to them fail until it does).
     std::optional<ShardNode> master;
@@ -120,8 +145,16 @@ Result<ClusterTopology> parse_cluster_shards(const redisReply& reply) {
       if (node.role != "master") continue;
       if (!master || (node.health == "online" && master->health != "online")) master = node;
     }
+    // A shard serving nothing is kept only for a master that is up: one being added (ASK may
+    // name it), not one that failed and was replaced (nothing would be sent there, and each
+    // refresh would try to connect it).
+    if (slots->elements == 0 && (!master || master->health != "online")) continue;
     if (!master) return fail(errc::backend_error, "CLUSTER SHARDS: shard ", s, " has no master");
     const std::string_view host = !master->ip.empty() ? master->ip : master->endpoint;
+    if (host.empty() || master->port < 1 || master->port > 65535)
+      return fail(errc::backend_error, "CLUSTER SHARDS: shard ", s, " has a bad master address \"",
+                  host, "\" port ", master->port);
+    add_master(t, host, static_cast<int>(master->port));
     for (std::size_t i = 0; i < slots->elements; i += 2) {
       long long first = -1, last = -1;
       integer_of(slots->element[i], first);
@@ -149,6 +182,7 @@ Result<ClusterTopology> parse_cluster_slots(const redisReply& reply) {
                   " is not [first, last, [ip, port]]");
     Result<SlotRange> range = make_range(first, last, text_of(*entry.element[2]->element[0]), port);
     if (!range) return std::unexpected(std::move(range.error()));
+    add_master(t, range->host, range->port);
     t.ranges.push_back(std::move(*range));
   }
   return checked(std::move(t), "CLUSTER SLOTS");

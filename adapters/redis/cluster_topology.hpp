@@ -2,8 +2,10 @@
 //
 // Asked with CLUSTER SHARDS (Redis 7), or CLUSTER SLOTS where that is unknown (Redis 6), on a
 // blocking connection of its own: topology is fetched on the cluster backend's own thread, never
-// on an I/O thread. Replicas are not kept: reads and writes go to masters only. Parsing is kept
-// apart from I/O so that tests (and a fuzz target) can feed it any reply.
+// on an I/O thread. Replicas are not kept: reads and writes go to masters only. Masters that
+// serve no slot are kept (CLUSTER SHARDS lists them; CLUSTER SLOTS cannot): a master just added
+// is where ASK sends the first keys migrated to it. Parsing is kept apart from I/O so that tests
+// (and a fuzz target) can feed it any reply.
 #pragma once
 
 #include <cstdint>
@@ -26,8 +28,16 @@ struct SlotRange {
   std::string address() const;
 };
 
+// A master, with or without slots.
+struct ClusterMaster {
+  std::string host;
+  int port = 0;
+  std::string address() const;  // as SlotRange::address()
+};
+
 struct ClusterTopology {
-  std::vector<SlotRange> ranges;  // slots no master serves are in none
+  std::vector<SlotRange> ranges;       // slots no master serves are in none
+  std::vector<ClusterMaster> masters;  // every master a range names, and those with no slots
 };
 
 // From a CLUSTER SHARDS reply. backend_error quoting what is not shaped as Redis 7 sends it.

@@ -62,27 +62,41 @@ std::vector<std::string> parse_list(const std::string& raw) {
 
 }  // namespace
 
+void RedisCluster::start_node() {
+  // A port of its own for the cluster bus: the default, port + 10000, may be taken or (above
+  // 55535) impossible.
+  const auto bus_port = pick_free_port();
+  if (!bus_port) fail(bus_port.error());
+  bus_ports_.push_back(*bus_port);
+  nodes_.push_back(std::make_unique<RedisServer>(RedisServerOptions{
+      .extra_args = {"--cluster-enabled", "yes", "--cluster-port", std::to_string(*bus_port),
+                     "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
+                     std::to_string(options_.node_timeout.count()),
+                     // Keep serving the slots that are up while one master fails over.
+                     "--cluster-require-full-coverage", "no",
+                     // Let a replica of a killed master take over at once, however stale.
+                     "--cluster-replica-validity-factor", "0",
+                     // A replica's full sync starts at once, not after the default 5 s wait
+                     // for more replicas to share it.
+                     "--repl-diskless-sync-delay", "0"}}));
+  ids_.push_back(nodes_.back()->command({"CLUSTER", "MYID"}));
+}
+
+void RedisCluster::wait_all_known() const {
+  poll_until(
+      [&] {
+        for (std::size_t i = 0; i < nodes_.size(); ++i)
+          if (is_alive(i) && field_of(nodes_[i]->command({"CLUSTER", "INFO"}),
+                                      "cluster_known_nodes") != std::to_string(nodes_.size()))
+            return false;
+        return true;
+      },
+      "every node knows every other");
+}
+
 RedisCluster::RedisCluster(Options options) : options_(options) {
   const int total = options_.masters * (1 + options_.replicas_per_master);
-  const std::string timeout = std::to_string(options_.node_timeout.count());
-  for (int i = 0; i < total; ++i) {
-    // A port of its own for the cluster bus: the default, port + 10000, may be taken or (above
-    // 55535) impossible.
-    const auto bus_port = pick_free_port();
-    if (!bus_port) fail(bus_port.error());
-    bus_ports_.push_back(*bus_port);
-    nodes_.push_back(std::make_unique<RedisServer>(RedisServerOptions{
-        .extra_args = {"--cluster-enabled", "yes", "--cluster-port", std::to_string(*bus_port),
-                       "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", timeout,
-                       // Keep serving the slots that are up while one master fails over.
-                       "--cluster-require-full-coverage", "no",
-                       // Let a replica of a killed master take over at once, however stale.
-                       "--cluster-replica-validity-factor", "0",
-                       // A replica's full sync starts at once, not after the default 5 s wait
-                       // for more replicas to share it.
-                       "--repl-diskless-sync-delay", "0"}}));
-    ids_.push_back(nodes_.back()->command({"CLUSTER", "MYID"}));
-  }
+  for (int i = 0; i < total; ++i) start_node();
   for (int m = 0; m < options_.masters; ++m) {
     const int first = m * kSlots / options_.masters;
     const int last = (m + 1) * kSlots / options_.masters - 1;
@@ -96,15 +110,7 @@ RedisCluster::RedisCluster(Options options) : options_(options) {
   for (int i = 1; i < total; ++i)
     nodes_[0]->command({"CLUSTER", "MEET", "127.0.0.1", std::to_string(nodes_[i]->port()),
                         std::to_string(bus_ports_[i])});
-  poll_until(
-      [&] {
-        for (const auto& n : nodes_)
-          if (field_of(n->command({"CLUSTER", "INFO"}), "cluster_known_nodes") !=
-              std::to_string(total))
-            return false;
-        return true;
-      },
-      "every node knows every other");
+  wait_all_known();
   for (int m = 0; m < options_.masters; ++m)
     for (int r = 0; r < options_.replicas_per_master; ++r) {
       RedisServer& replica = *nodes_[options_.masters + m * options_.replicas_per_master + r];
@@ -121,6 +127,18 @@ RedisCluster::RedisCluster(Options options) : options_(options) {
           "the replica of node " + std::to_string(m) + " is in sync");
     }
   wait_ok();
+}
+
+std::size_t RedisCluster::add_master() {
+  start_node();
+  const std::size_t added = nodes_.size() - 1;
+  nodes_[any_live()]->command({"CLUSTER", "MEET", "127.0.0.1",
+                               std::to_string(nodes_[added]->port()),
+                               std::to_string(bus_ports_[added])});
+  wait_all_known();
+  // It must also have heard who serves every slot, or it refuses a key migrated to it.
+  wait_ok();
+  return added;
 }
 
 std::vector<std::string> RedisCluster::seeds() const {

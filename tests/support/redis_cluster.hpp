@@ -50,6 +50,11 @@ class RedisCluster {
   // agrees with the others on the master of each of `slots`.
   void wait_ok(const std::vector<std::uint16_t>& slots = {}) const;
 
+  // Starts a master with no slots and joins it to the cluster (MEET); returns its index once
+  // every live node knows it and it knows every slot's master. Give it slots with the migration
+  // steps below.
+  std::size_t add_master();
+
   // Resharding, in the steps a client can be caught between:
   // `slot` is importing on `to` and migrating on its master now.
   void begin_migration(std::uint16_t slot, std::size_t to);
@@ -65,6 +70,10 @@ class RedisCluster {
   bool is_alive(std::size_t i) const { return nodes_.at(i)->pid() > 0; }
 
  private:
+  // Starts one cluster-enabled node (no slots, not met) and appends it.
+  void start_node();
+  // Returns once every live node knows every node started.
+  void wait_all_known() const;
   std::size_t index_of_id(const std::string& id) const;
   // The master of `slot` as node `viewer` sees it; size() if it knows none that is up.
   std::size_t master_in_view(std::size_t viewer, std::uint16_t slot) const;
