@@ -15,6 +15,10 @@ namespace tiercache {
 constexpr std::chrono::milliseconds kClusterMinBatchTimeout{10'000};
 
 Result<std::unique_ptr<Backend>> make_backend(const Options& options) {
+  if (options.redis.read_from_replicas && options.redis.cluster_nodes.empty())
+    return fail(errc::invalid_argument,
+                "Options.redis.read_from_replicas is set without redis.cluster_nodes; only a Redis "
+                "Cluster has replicas to read from");
   if (!options.redis.cluster_nodes.empty()) {
     if (options.writer.batch_timeout < kClusterMinBatchTimeout)
       return fail(errc::invalid_argument, "Options.writer.batch_timeout is ",
