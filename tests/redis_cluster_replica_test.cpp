@@ -1,7 +1,8 @@
 // Reads from Redis Cluster replicas (Options.redis.read_from_replicas): the topology lists the
 // replicas that are up; with the option a key's read is answered by its master's replica, and
 // without it by the master; a change made elsewhere still reaches L1; a replica that stops
-// answering leaves its reads to the master; the option without a cluster is refused.
+// answering, or whose link to its master is down, leaves its reads to the master; the option
+// without a cluster is refused.
 #include <string>
 #include <vector>
 
@@ -193,6 +194,56 @@ TEST_CASE("a replica that stops answering leaves its reads to the master", "[red
     }
   }
   for (int r = kMasters; r < 2 * kMasters; ++r) cluster.node(static_cast<std::size_t>(r)).resume();
+  for (const std::string& f : failures) UNSCOPED_INFO(f);
+  CHECK(failures.empty());
+}
+
+TEST_CASE("a replica cut off from its master leaves its reads to the master", "[redis][cluster]") {
+  // Its cluster health stays "online" while its replication link is down, so it stays listed.
+  // With replica-serve-stale-data no (docs/operations.md) it refuses reads (MASTERDOWN) instead
+  // of answering from data as old as the cut, and the master answers them.
+  constexpr int kMasters = 3;
+  test::RedisCluster cluster({.masters = kMasters, .replicas_per_master = 1});
+  ClusterCache writer = test::open_cluster_cache(replica_options(cluster, false));
+  std::vector<std::string> keys;
+  for (int i = 0; i < 30; ++i) {
+    keys.push_back("k" + std::to_string(i));
+    REQUIRE(writer.cache.set(test::ctx(), keys.back(), "old"));
+  }
+  REQUIRE(writer.cache.flush(test::ctx()));
+  wait_replicated(cluster, kMasters);
+
+  // Cut: each replica's next sync fails its AUTH, and its link is dropped now.
+  for (int r = kMasters; r < 2 * kMasters; ++r) {
+    const test::RedisServer& replica = cluster.node(static_cast<std::size_t>(r));
+    replica.command({"CONFIG", "SET", "replica-serve-stale-data", "no"});
+    replica.command({"CONFIG", "SET", "masteruser", "nobody"});
+    replica.command({"CONFIG", "SET", "masterauth", "wrong"});
+    replica.command({"CLIENT", "KILL", "TYPE", "master"});
+  }
+  for (int r = kMasters; r < 2 * kMasters; ++r)
+    test::wait_until(
+        5s,
+        [&] {
+          return field_of(
+                     cluster.node(static_cast<std::size_t>(r)).command({"INFO", "replication"}),
+                     "master_link_status") == "down";
+        },
+        "a replica's link is down");
+  for (const std::string& k : keys) REQUIRE(writer.cache.set(test::ctx(), k, "new"));
+  REQUIRE(writer.cache.flush(test::ctx()));
+
+  ClusterCache reader = test::open_cluster_cache(replica_options(cluster, true));
+  REQUIRE(reader.backend->replicas().size() == kMasters);
+  std::vector<std::string> failures;
+  for (const std::string& k : keys) {
+    auto v = reader.cache.get(test::ctx_with_timeout(5s), k);
+    if (!v) {
+      failures.push_back(k + ": " + v.error().detail);
+    } else if (*v != "new") {
+      failures.push_back(k + ": read " + *v);
+    }
+  }
   for (const std::string& f : failures) UNSCOPED_INFO(f);
   CHECK(failures.empty());
 }
