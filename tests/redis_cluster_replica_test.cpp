@@ -125,6 +125,18 @@ TEST_CASE("read_from_replicas without cluster_nodes is refused at open", "[redis
   CHECK(single.error() == errc::invalid_argument);
 }
 
+TEST_CASE("read_from_replicas with tracked invalidation is refused at open", "[redis][cluster]") {
+  // A read a replica answers is tracked by no master: no change to its key would reach L1.
+  tiercache::Options o;
+  o.redis.cluster_nodes = {"127.0.0.1:1"};
+  o.redis.read_from_replicas = true;
+  o.redis.invalidation = tiercache::InvalidationMode::tracked;
+  auto opened = Cache::open(o);
+  REQUIRE(!opened);
+  CHECK(opened.error() == errc::invalid_argument);
+  CHECK(opened.error().detail.find("tracked") != std::string::npos);
+}
+
 TEST_CASE("reads go to the replicas only when read_from_replicas is set", "[redis][cluster]") {
   constexpr int kMasters = 3;
   test::RedisCluster cluster({.masters = kMasters, .replicas_per_master = 1});
