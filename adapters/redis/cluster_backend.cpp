@@ -63,6 +63,9 @@ struct ClusterBackend::Node {
   // Declared before the backend, so it outlives it: the backend calls it until destroyed.
   std::unique_ptr<NodeEvents> events;
   std::unique_ptr<RedisBackend> backend;
+  // Guarded by mu_. A master that owns no slot (one just added) answers no write or read but
+  // one ASKed there: its being down holds nothing else up.
+  bool owns_slots = false;
 };
 
 struct ClusterBackend::ReadJob {
@@ -276,9 +279,11 @@ void ClusterBackend::apply(const ClusterTopology& topology) {
       nodes_.emplace(node->address, std::move(node));
     }
     owner_.fill(nullptr);
+    for (auto& [address, node] : nodes_) node->owns_slots = false;
     for (const SlotRange& range : topology.ranges) {
       auto it = nodes_.find(range.address());
       if (it == nodes_.end()) continue;
+      it->second->owns_slots = true;
       for (unsigned s = range.first; s <= range.last; ++s) owner_[s] = it->second.get();
     }
     // A master with no slots stays: a slot moving to it sends ASK there first.
@@ -505,6 +510,7 @@ ClusterBackend::Outcome ClusterBackend::follow(Piece& p, const Redirect& r) {
         // rather than back to the node that just refused.
         if (auto it = nodes_.find(r.address); it != nodes_.end()) {
           owner_[r.slot] = it->second.get();
+          it->second->owns_slots = true;
         } else {
           owner_[r.slot] = nullptr;
         }
@@ -662,17 +668,17 @@ bool ClusterBackend::is_available() const noexcept {
   if (!has_topology_.load()) return false;
   std::lock_guard lock(mu_);
   return !nodes_.empty() && std::all_of(nodes_.begin(), nodes_.end(), [](const auto& n) {
-    return n.second->backend->is_available();
+    return !n.second->owns_slots || n.second->backend->is_available();
   });
 }
 
 bool ClusterBackend::accepts_writes() const noexcept {
-  // All masters, not any: the writer then holds its writes through a failover instead of
-  // spending their attempts on a master that is gone.
+  // All masters that own slots, not any: the writer then holds its writes through a failover
+  // instead of spending their attempts on a master that is gone.
   if (!has_topology_.load()) return false;
   std::lock_guard lock(mu_);
   return !nodes_.empty() && std::all_of(nodes_.begin(), nodes_.end(), [](const auto& n) {
-    return n.second->backend->accepts_writes();
+    return !n.second->owns_slots || n.second->backend->accepts_writes();
   });
 }
 
