@@ -15,6 +15,17 @@ namespace tiercache {
 constexpr std::chrono::milliseconds kClusterMinBatchTimeout{10'000};
 
 Result<std::unique_ptr<Backend>> make_backend(const Options& options) {
+  if (options.redis.read_from_replicas && options.redis.cluster_nodes.empty())
+    return fail(errc::invalid_argument,
+                "Options.redis.read_from_replicas is set without redis.cluster_nodes; only a Redis "
+                "Cluster has replicas to read from");
+  // Tracked invalidation tells a cache of the keys it read on that master; a read a replica
+  // answers is tracked nowhere, so no change to that key would ever reach L1.
+  if (options.redis.read_from_replicas && options.redis.invalidation == InvalidationMode::tracked)
+    return fail(errc::invalid_argument,
+                "Options.redis.read_from_replicas is set with redis.invalidation tracked; a read a "
+                "replica answers is tracked by no master, so its key's changes would never be "
+                "heard: use bcast or off");
   if (!options.redis.cluster_nodes.empty()) {
     if (options.writer.batch_timeout < kClusterMinBatchTimeout)
       return fail(errc::invalid_argument, "Options.writer.batch_timeout is ",

@@ -582,3 +582,28 @@ TEST_CASE("a MOVED naming the node by hostname or by an empty host reaches the k
   config_set_all(cluster, "cluster-preferred-endpoint-type", "ip");
   config_set_all(cluster, "cluster-announce-hostname", "");
 }
+
+TEST_CASE("a master with no slots that stops answering holds up no write", "[redis][cluster]") {
+  // The cluster fails a node only after cluster-node-timeout: until then it lists it as up, and
+  // the cache keeps it. No key is its: writes to the others must not wait for it.
+  test::RedisCluster cluster({.masters = 3, .node_timeout = 30s});
+  const std::string prefix = unique_prefix("idle");
+  tiercache::Options options;
+  options.writer.mode = tiercache::WriteMode::sync;
+  ClusterCache a = open_cluster_cache(cluster, prefix, options);
+  const std::size_t fresh = cluster.add_master();
+  test::wait_until(
+      5s, [&] { return a.backend->masters().size() == 4; }, "the new master is connected");
+  cluster.node(fresh).pause();
+  test::wait_until(
+      5s, [&] { return !a.backend->health().available; }, "the paused master is seen down");
+  std::vector<std::string> failures;
+  for (int i = 0; i < 10; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    auto r = a.cache.set(test::ctx_with_timeout(3s), key, "v");
+    if (!r) failures.push_back(key + ": " + r.error().detail);
+  }
+  cluster.node(fresh).resume();
+  for (const std::string& f : failures) UNSCOPED_INFO(f);
+  CHECK(failures.empty());
+}

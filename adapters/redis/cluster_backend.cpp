@@ -63,6 +63,9 @@ struct ClusterBackend::Node {
   // Declared before the backend, so it outlives it: the backend calls it until destroyed.
   std::unique_ptr<NodeEvents> events;
   std::unique_ptr<RedisBackend> backend;
+  // Guarded by mu_. A master that owns no slot (one just added) answers no write or read but
+  // one ASKed there: its being down holds nothing else up.
+  bool owns_slots = false;
 };
 
 struct ClusterBackend::ReadJob {
@@ -91,6 +94,8 @@ struct ClusterBackend::Piece {
   std::size_t index = 0;         // write: where its result goes
   std::string command;           // write
   std::optional<Error> failure;  // set when it could not be routed
+  bool on_replica = false;       // read: this attempt went to a replica
+  bool master_only = false;      // read: a replica failed it once
 };
 
 struct ClusterBackend::Outbound {
@@ -100,18 +105,21 @@ struct ClusterBackend::Outbound {
 };
 
 ClusterBackend::ClusterBackend(std::vector<Endpoint> seeds, std::string key_prefix,
-                               std::size_t max_value_bytes, InvalidationMode invalidation)
+                               std::size_t max_value_bytes, InvalidationMode invalidation,
+                               bool read_from_replicas)
     : seeds_(std::move(seeds)),
       key_prefix_(std::move(key_prefix)),
       max_value_bytes_(max_value_bytes),
-      invalidation_(invalidation) {}
+      invalidation_(invalidation),
+      read_from_replicas_(read_from_replicas) {}
 
 Result<std::unique_ptr<ClusterBackend>> ClusterBackend::start(std::vector<Endpoint> seeds,
                                                               std::string key_prefix,
                                                               std::size_t max_value_bytes,
-                                                              InvalidationMode invalidation) {
-  std::unique_ptr<ClusterBackend> b(
-      new ClusterBackend(std::move(seeds), std::move(key_prefix), max_value_bytes, invalidation));
+                                                              InvalidationMode invalidation,
+                                                              bool read_from_replicas) {
+  std::unique_ptr<ClusterBackend> b(new ClusterBackend(
+      std::move(seeds), std::move(key_prefix), max_value_bytes, invalidation, read_from_replicas));
   std::string why;
   for (const Endpoint& seed : b->seeds_) {
     Result<ClusterTopology> t = fetch_topology(seed);
@@ -135,13 +143,16 @@ ClusterBackend::~ClusterBackend() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  std::map<std::string, std::unique_ptr<Node>> nodes;
+  std::map<std::string, std::unique_ptr<Node>> nodes, replicas;
   {
     std::lock_guard lock(mu_);
     nodes.swap(nodes_);
+    replicas.swap(replicas_);
     owner_.fill(nullptr);
+    reader_.fill(nullptr);
   }
   // Outside mu_: each node answers what it holds with closed, through callbacks that lock it.
+  replicas.clear();
   nodes.clear();
 }
 
@@ -273,9 +284,11 @@ void ClusterBackend::apply(const ClusterTopology& topology) {
       for (const std::string& host : master.other_hosts)
         aliases_.emplace(NodeAddress{host, master.port}.to_string(), master.address());
     owner_.fill(nullptr);
+    for (auto& [address, node] : nodes_) node->owns_slots = false;
     for (const SlotRange& range : topology.ranges) {
       auto it = nodes_.find(range.address());
       if (it == nodes_.end()) continue;
+      it->second->owns_slots = true;
       for (unsigned s = range.first; s <= range.last; ++s) owner_[s] = it->second.get();
     }
     // A master with no slots stays: a slot moving to it sends ASK there first.
@@ -301,6 +314,60 @@ void ClusterBackend::apply(const ClusterTopology& topology) {
   // Outside mu_ and events_mu_: set_events may call back at once, a destructor waits for its
   // node's thread, whose callbacks take both.
   for (Node* node : added) node->backend->set_events(node->events.get());
+  gone.clear();
+  apply_replicas(topology);
+}
+
+void ClusterBackend::apply_replicas(const ClusterTopology& topology) {
+  if (!read_from_replicas_) return;
+  std::vector<std::unique_ptr<Node>> fresh;
+  for (const ClusterReplica& replica : topology.replicas) {
+    const std::string address = replica.address();
+    {
+      std::lock_guard lock(mu_);
+      if (replicas_.contains(address)) continue;
+    }
+    Endpoint endpoint = seeds_.front();
+    endpoint.host = replica.host;
+    endpoint.port = replica.port;
+    endpoint.readonly = true;
+    Result<std::unique_ptr<RedisBackend>> backend =
+        RedisBackend::start(endpoint, key_prefix_, max_value_bytes_, InvalidationMode::off);
+    if (!backend) continue;  // its master answers its slots' reads
+    auto node = std::make_unique<Node>();
+    node->address = address;
+    node->endpoint = endpoint;
+    node->backend = std::move(*backend);
+    fresh.push_back(std::move(node));
+  }
+  std::vector<std::unique_ptr<Node>> gone;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& node : fresh) replicas_.emplace(node->address, std::move(node));
+    std::map<std::string, std::vector<Node*>> of_master;
+    std::set<std::string> listed;
+    for (const ClusterReplica& replica : topology.replicas) {
+      listed.insert(replica.address());
+      if (auto it = replicas_.find(replica.address()); it != replicas_.end())
+        of_master[replica.master].push_back(it->second.get());
+    }
+    reader_.fill(nullptr);
+    for (const SlotRange& range : topology.ranges) {
+      auto it = of_master.find(range.address());
+      if (it == of_master.end()) continue;
+      for (unsigned s = range.first; s <= range.last; ++s)
+        reader_[s] = it->second[s % it->second.size()];
+    }
+    for (auto it = replicas_.begin(); it != replicas_.end();) {
+      if (listed.contains(it->first)) {
+        ++it;
+        continue;
+      }
+      gone.push_back(std::move(it->second));
+      it = replicas_.erase(it);
+    }
+  }
+  // Outside mu_: a replica dropped answers its reads closed, which sends them to the master.
   gone.clear();
 }
 
@@ -375,7 +442,20 @@ void ClusterBackend::route_locked(Piece p, Outbound& out, bool from_park) {
   // Behind a parked write to the same slot: never overtake it.
   if (p.write != nullptr && !from_park && parked_writes_[p.slot] > 0)
     return park_locked(std::move(p));
-  Node* node = p.ask.empty() ? owner_[p.slot] : find_locked(p.ask);
+  Node* node = nullptr;
+  p.on_replica = false;
+  if (p.ask.empty()) {
+    node = owner_[p.slot];
+    // A replica on a read's first try only: a redirect or a retry is the master's to answer.
+    Node* replica = reader_[p.slot];
+    if (p.read != nullptr && node != nullptr && replica != nullptr && !p.master_only &&
+        p.redirects == 0 && p.retries == 0 && replica->backend->accepts_reads()) {
+      node = replica;
+      p.on_replica = true;
+    }
+  } else {
+    node = find_locked(p.ask);
+  }
   if (node == nullptr) {
     ask_refresh_locked();
     if (++p.retries > kMaxRetries) {
@@ -447,6 +527,8 @@ ClusterBackend::Outcome ClusterBackend::follow(Piece& p, const Redirect& r) {
         // A master not connected yet: no owner until the refresh connects it (parked meanwhile),
         // rather than back to the node that just refused.
         owner_[r.slot] = find_locked(target.to_string());
+        if (owner_[r.slot] != nullptr) owner_[r.slot]->owns_slots = true;
+        reader_[r.slot] = nullptr;  // a replica of the old owner would redirect too
         route_locked(std::move(p), out, false);
         break;
       case Redirect::Kind::ask:
@@ -466,6 +548,7 @@ ClusterBackend::Outcome ClusterBackend::follow(Piece& p, const Redirect& r) {
             one.slot = p.slot;
             one.redirects = p.redirects;
             one.retries = p.retries;
+            one.master_only = p.master_only;
             one.read = p.read;
             one.indexes = {p.indexes[i]};
             one.keys = {std::move(p.keys[i])};
@@ -495,15 +578,18 @@ void ClusterBackend::answer_read(Piece& p, Redirect r, std::vector<Result<Backen
     case Outcome::answer:
       break;
   }
-  bool lost = false;
+  bool lost = false, failed = false;
   for (Result<BackendValue>& v : results) {
-    if (v || !is_in_doubt(v.error())) {
-      // A node dropped by a refresh answers closed; the cluster is not closing: in doubt.
-      if (!v && v.error() == errc::closed && !closing_.load())
-        v = std::unexpected(unavailable(v.error().detail));
-      continue;
-    }
-    lost = true;
+    // A node dropped by a refresh answers closed; the cluster is not closing: in doubt.
+    if (!v && v.error() == errc::closed && !closing_.load())
+      v = std::unexpected(unavailable(v.error().detail));
+    if (!v && is_in_doubt(v.error())) lost = true;
+    failed = failed || (!v && v.error() != errc::closed);
+  }
+  if (failed && p.on_replica) {
+    // The master answers, once, what its replica could not: one gone, slow, or still loading.
+    p.master_only = true;
+    return reroute(std::move(p));
   }
   if (lost) ask_refresh();
   for (std::size_t i = 0; i < p.indexes.size() && i < results.size(); ++i)
@@ -530,6 +616,16 @@ void ClusterBackend::answer_write(Piece& p, Redirect r, Result<void> result) {
   p.write->results[p.index] = std::move(result);
   if (p.write->outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1)
     p.write->done(std::move(p.write->results));
+}
+
+void ClusterBackend::reroute(Piece p) {
+  Outbound out;
+  {
+    std::lock_guard lock(mu_);
+    route_locked(std::move(p), out, false);
+    send_locked(out);
+  }
+  answer_failed(out);
 }
 
 void ClusterBackend::read(std::vector<std::string> keys, ReadDone done) {
@@ -587,17 +683,17 @@ bool ClusterBackend::is_available() const noexcept {
   if (!has_topology_.load()) return false;
   std::lock_guard lock(mu_);
   return !nodes_.empty() && std::all_of(nodes_.begin(), nodes_.end(), [](const auto& n) {
-    return n.second->backend->is_available();
+    return !n.second->owns_slots || n.second->backend->is_available();
   });
 }
 
 bool ClusterBackend::accepts_writes() const noexcept {
-  // All masters, not any: the writer then holds its writes through a failover instead of
-  // spending their attempts on a master that is gone.
+  // All masters that own slots, not any: the writer then holds its writes through a failover
+  // instead of spending their attempts on a master that is gone.
   if (!has_topology_.load()) return false;
   std::lock_guard lock(mu_);
   return !nodes_.empty() && std::all_of(nodes_.begin(), nodes_.end(), [](const auto& n) {
-    return n.second->backend->accepts_writes();
+    return !n.second->owns_slots || n.second->backend->accepts_writes();
   });
 }
 
@@ -641,12 +737,20 @@ std::vector<std::string> ClusterBackend::masters() const {
   return out;
 }
 
+std::vector<std::string> ClusterBackend::replicas() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [address, node] : replicas_) out.push_back(address);
+  return out;
+}
+
 Result<std::unique_ptr<Backend>> make_cluster_backend(const RedisOptions& options,
                                                       std::size_t max_value_bytes) {
   Result<std::vector<Endpoint>> seeds = make_cluster_endpoints(options);
   if (!seeds) return std::unexpected(std::move(seeds.error()));
-  Result<std::unique_ptr<ClusterBackend>> backend = ClusterBackend::start(
-      std::move(*seeds), options.key_prefix, max_value_bytes, options.invalidation);
+  Result<std::unique_ptr<ClusterBackend>> backend =
+      ClusterBackend::start(std::move(*seeds), options.key_prefix, max_value_bytes,
+                            options.invalidation, options.read_from_replicas);
   if (!backend) return std::unexpected(std::move(backend.error()));
   return std::unique_ptr<Backend>(std::move(*backend));
 }

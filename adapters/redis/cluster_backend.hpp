@@ -29,6 +29,12 @@
 // owns a slot), one that is no longer a master is dropped. Its
 // in-flight work then fails in doubt (backend_unavailable), which the writer sends again.
 //
+// Replicas (Options.redis.read_from_replicas): each slot's reads go to one of its master's
+// replicas that are up (spread by slot), on a RedisBackend of their own whose read connection
+// says READONLY and which hears no invalidations (the masters' streams tell every change).
+// A replica that redirects, or fails a read in doubt, leaves that read to the master. Writes,
+// and everything else said here, are the masters' alone.
+//
 // Coherence: each node tracks its own keys (bcast: every key under key_prefix written there).
 // L1 is vouched for only while every master's invalidation stream is up; a master that comes or
 // goes says coherence_lost() (the engine stops trusting earlier L1 values), and so does a MOVED
@@ -65,7 +71,8 @@ class ClusterBackend final : public Backend {
   static Result<std::unique_ptr<ClusterBackend>> start(std::vector<Endpoint> seeds,
                                                        std::string key_prefix,
                                                        std::size_t max_value_bytes,
-                                                       InvalidationMode invalidation);
+                                                       InvalidationMode invalidation,
+                                                       bool read_from_replicas);
   // Answers what is parked or in flight with errc::closed, then stops every node.
   ~ClusterBackend() override;
 
@@ -82,6 +89,8 @@ class ClusterBackend final : public Backend {
 
   // The masters now connected, as "host:port".
   std::vector<std::string> masters() const;
+  // The replicas now connected for reads, as "host:port".
+  std::vector<std::string> replicas() const;
 
  private:
   struct Node;
@@ -93,10 +102,14 @@ class ClusterBackend final : public Backend {
   enum class Outcome { answer, taken, exhausted };
 
   ClusterBackend(std::vector<Endpoint> seeds, std::string key_prefix, std::size_t max_value_bytes,
-                 InvalidationMode invalidation);
+                 InvalidationMode invalidation, bool read_from_replicas);
   void run();  // the cluster thread
   void refresh();
   void apply(const ClusterTopology& topology);
+  // The replicas' part of apply(), after the masters'.
+  void apply_replicas(const ClusterTopology& topology);
+  // Sends `p` again, with its results or failures answered as route_locked says.
+  void reroute(Piece p);
   void ask_refresh_locked();
   void ask_refresh();
 
@@ -125,11 +138,14 @@ class ClusterBackend final : public Backend {
   const std::string key_prefix_;
   const std::size_t max_value_bytes_;
   const InvalidationMode invalidation_;
+  const bool read_from_replicas_;
 
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Node>> nodes_;  // by address; guarded by mu_
   std::map<std::string, std::string> aliases_;  // other "host:port" → nodes_ key; guarded by mu_
   std::array<Node*, kSlotCount> owner_{};       // guarded by mu_; null: no known owner
+  std::map<std::string, std::unique_ptr<Node>> replicas_;  // by address; guarded by mu_
+  std::array<Node*, kSlotCount> reader_{};                 // guarded by mu_; null: read the master
   std::array<std::uint32_t, kSlotCount> parked_writes_{};  // guarded by mu_
   std::vector<Piece> parked_;                              // guarded by mu_, in park order
   std::chrono::steady_clock::time_point parked_until_;     // guarded by mu_

@@ -92,6 +92,16 @@ void add_master(ClusterTopology& t, const std::string& host, int port,
   t.masters.push_back(std::move(m));
 }
 
+// A replica is only ever read from: one whose address makes no sense is left out, not a reason
+// to refuse the topology its master is in.
+void add_replica(ClusterTopology& t, std::string_view named, long long port,
+                 const std::string& master) {
+  if (port < 1 || port > 65535) return;
+  std::string host = canonical_host(named);
+  if (!is_well_formed({host, static_cast<int>(port)})) return;
+  t.replicas.push_back({std::move(host), static_cast<int>(port), master});
+}
+
 // Each slot has one master: a reply whose ranges cover more than every slot once is not a
 // topology, and its size (ranges, masters to connect) would be the peer's to choose. Masters
 // without slots are bounded apart: no real cluster nears one per slot.
@@ -112,6 +122,19 @@ Result<ClusterTopology> checked(ClusterTopology t, std::string_view command) {
   if (t.masters.size() > kSlotCount)
     return fail(errc::backend_error, command, ": ", t.masters.size(), " masters, more than ",
                 kSlotCount);
+  auto replica_key = [](const ClusterReplica& r) { return std::tie(r.host, r.port); };
+  std::sort(t.replicas.begin(), t.replicas.end(),
+            [&](const ClusterReplica& a, const ClusterReplica& b) {
+              return replica_key(a) < replica_key(b);
+            });
+  t.replicas.erase(std::unique(t.replicas.begin(), t.replicas.end(),
+                               [&](const ClusterReplica& a, const ClusterReplica& b) {
+                                 return replica_key(a) == replica_key(b);
+                               }),
+                   t.replicas.end());
+  if (t.replicas.size() > kSlotCount)
+    return fail(errc::backend_error, command, ": ", t.replicas.size(), " replicas, more than ",
+                kSlotCount);
   return t;
 }
 
@@ -122,6 +145,10 @@ std::string SlotRange::address() const {
 }
 
 std::string ClusterMaster::address() const {
+  return NodeAddress{host, port}.to_string();
+}
+
+std::string ClusterReplica::address() const {
   return NodeAddress{host, port}.to_string();
 }
 
@@ -164,6 +191,14 @@ Result<ClusterTopology> parse_cluster_shards(const redisReply& reply) {
       return fail(errc::backend_error, "CLUSTER SHARDS: shard ", s, " has a bad master address \"",
                   named, "\" port ", master->port);
     add_master(t, host, static_cast<int>(master->port), {master->endpoint, master->hostname});
+    for (std::size_t n = 0; n < nodes->elements; ++n) {
+      const ShardNode node = parse_node(*nodes->element[n]);
+      // "loading" too: Redis 7.0 says it of every replica until the cluster bus has carried its
+      // replication offset, which may take seconds.
+      if (node.role == "replica" && (node.health == "online" || node.health == "loading"))
+        add_replica(t, !node.ip.empty() ? node.ip : node.endpoint, node.port,
+                    t.masters.back().address());
+    }
     for (std::size_t i = 0; i < slots->elements; i += 2) {
       long long first = -1, last = -1;
       integer_of(slots->element[i], first);
@@ -192,6 +227,14 @@ Result<ClusterTopology> parse_cluster_slots(const redisReply& reply) {
     Result<SlotRange> range = make_range(first, last, text_of(*entry.element[2]->element[0]), port);
     if (!range) return std::unexpected(std::move(range.error()));
     add_master(t, range->host, range->port);
+    // Then each replica of the range's master: [ip, port, id, ...].
+    for (std::size_t i = 3; i < entry.elements; ++i) {
+      const redisReply* node = entry.element[i];
+      long long replica_port = 0;
+      if (node->type == REDIS_REPLY_ARRAY && node->elements >= 2 && is_text(node->element[0]) &&
+          integer_of(node->element[1], replica_port))
+        add_replica(t, text_of(*node->element[0]), replica_port, range->address());
+    }
     t.ranges.push_back(std::move(*range));
   }
   return checked(std::move(t), "CLUSTER SLOTS");

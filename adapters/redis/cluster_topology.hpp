@@ -2,10 +2,10 @@
 //
 // Asked with CLUSTER SHARDS (Redis 7), or CLUSTER SLOTS where that is unknown (Redis 6), on a
 // blocking connection of its own: topology is fetched on the cluster backend's own thread, never
-// on an I/O thread. Replicas are not kept: reads and writes go to masters only. Masters that
-// serve no slot are kept (CLUSTER SHARDS lists them; CLUSTER SLOTS cannot): a master just added
-// is where ASK sends the first keys migrated to it. Parsing is kept apart from I/O so that tests
-// (and a fuzz target) can feed it any reply.
+// on an I/O thread. Replicas that are up are listed, for Options.redis.read_from_replicas. Masters
+// that serve no slot are kept (CLUSTER SHARDS lists them; CLUSTER SLOTS cannot): a master just
+// added is where ASK sends the first keys migrated to it. Parsing is kept apart from I/O so that
+// tests (and a fuzz target) can feed it any reply.
 #pragma once
 
 #include <cstdint>
@@ -39,9 +39,18 @@ struct ClusterMaster {
   std::string address() const;  // as SlotRange::address()
 };
 
+// A replica that is up, and whose slots it can answer reads of (READONLY).
+struct ClusterReplica {
+  std::string host;  // canonical_host() spelling
+  int port = 0;
+  std::string master;           // its master's address()
+  std::string address() const;  // as SlotRange::address()
+};
+
 struct ClusterTopology {
-  std::vector<SlotRange> ranges;       // slots no master serves are in none
-  std::vector<ClusterMaster> masters;  // every master a range names, and those with no slots
+  std::vector<SlotRange> ranges;         // slots no master serves are in none
+  std::vector<ClusterMaster> masters;    // every master a range names, and those with no slots
+  std::vector<ClusterReplica> replicas;  // each once; one with a bad address is left out
 };
 
 // From a CLUSTER SHARDS reply. backend_error quoting what is not shaped as Redis 7 sends it.

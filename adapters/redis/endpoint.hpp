@@ -26,6 +26,9 @@ struct Endpoint {
   std::chrono::milliseconds backoff_max{1000};
   std::chrono::milliseconds health_check_interval{1000};
   std::chrono::milliseconds invalidation_heartbeat{100};
+  // A cluster replica read from: the read connection says READONLY, so the replica answers
+  // reads of its master's slots instead of redirecting them.
+  bool readonly = false;
 
   // "host:port" or the socket path, for error details.
   std::string address() const;

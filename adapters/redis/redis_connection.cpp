@@ -206,6 +206,9 @@ void RedisConnection::send_handshake() {
   if (endpoint_.db != 0 && role_ != Role::subscriber) {
     send_unchecked(format_command({"SELECT", std::to_string(endpoint_.db)}), required("SELECT"));
   }
+  // Without it a replica redirects every read to its master.
+  if (endpoint_.readonly && role_ == Role::reads)
+    send_unchecked(format_command({"READONLY"}), required("READONLY"));
   send_unchecked(format_command({"CLIENT", "ID"}), optional([this](const redisReply* r) {
                    if (r->type == REDIS_REPLY_INTEGER) client_id_ = r->integer;
                    // Not allowed or not known (an ACL user, an old server, a proxy): serve on

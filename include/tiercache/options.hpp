@@ -69,6 +69,15 @@ struct RedisOptions {
   // cluster mode: url, host, unix_socket and db must then stay at their defaults (user and
   // password apply to every node, or come from the seed URLs, which must then agree).
   std::vector<std::string> cluster_nodes;
+  // Redis Cluster only: reads go to a replica of the key's master (READONLY), writes to the
+  // master. Spreads read load over the replicas, at a price: a replica applies a write a
+  // replication lag after its master acknowledged it, so a read may answer (and L1 keep, until
+  // its TTL or the key's next change) a value that was already replaced; a replica cut off from
+  // its master answers from its old data unless it runs with replica-serve-stale-data no.
+  // Not with invalidation tracked (open refuses it: no master tracks a key a replica read).
+  // Off: every read is answered by the master, after every write it acknowledged
+  // (docs/operations.md).
+  bool read_from_replicas = false;
   // Prepended to every key in Redis, so several caches can share one server.
   std::string key_prefix;
   // Longest a connect may take, host lookup and handshake included; then it fails and backs off.

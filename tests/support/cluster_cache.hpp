@@ -22,7 +22,7 @@ inline ClusterCache open_cluster_cache(const tiercache::RedisOptions& r,
   auto seeds = tiercache::redis::make_cluster_endpoints(r);
   REQUIRE(seeds);
   auto backend = tiercache::redis::ClusterBackend::start(
-      *seeds, r.key_prefix, options.l1.max_value_bytes, r.invalidation);
+      *seeds, r.key_prefix, options.l1.max_value_bytes, r.invalidation, r.read_from_replicas);
   if (!backend) FAIL("ClusterBackend::start: " << backend.error().detail);
   std::shared_ptr<tiercache::redis::ClusterBackend> shared(std::move(*backend));
   options.backend = shared;
