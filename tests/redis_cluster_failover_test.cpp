@@ -12,10 +12,12 @@
 
 #include "adapters/redis/cluster_backend.hpp"
 #include "tests/support/cluster_cache.hpp"
+#include "tests/support/cluster_replies.hpp"
 #include "tests/support/redis_cache.hpp"
 #include "tests/support/redis_cluster.hpp"
 
 using test::ClusterCache;
+using test::field_of;
 using tiercache::Cache;
 using namespace std::chrono_literals;
 
@@ -24,13 +26,6 @@ namespace {
 // Bound on a call made while the cluster fails over: node timeout, election and our refresh,
 // with room for a loaded machine.
 constexpr auto kRecoveryBound = 20s;
-
-std::string field_of(const std::string& info, const std::string& name) {
-  const std::size_t at = info.find(name + ":");
-  if (at == std::string::npos) return {};
-  const std::size_t begin = at + name.size() + 1;
-  return info.substr(begin, info.find_first_of("\r\n", begin) - begin);
-}
 
 test::ClusterCache open_cluster_cache(const test::RedisCluster& cluster,
                                       const std::string& prefix) {

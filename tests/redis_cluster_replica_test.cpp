@@ -9,39 +9,23 @@
 #include "adapters/redis/cluster_backend.hpp"
 #include "adapters/redis/cluster_topology.hpp"
 #include "tests/support/cluster_cache.hpp"
+#include "tests/support/cluster_replies.hpp"
 #include "tests/support/redis_cache.hpp"
 #include "tests/support/redis_cluster.hpp"
 
+using test::bulk;
 using test::ClusterCache;
+using test::field_of;
+using test::reply_of;
 using tiercache::Cache;
 using tiercache::errc;
 using namespace std::chrono_literals;
 
 namespace {
 
-std::unique_ptr<redisReply, decltype(&freeReplyObject)> reply_of(const std::string& resp) {
-  std::unique_ptr<redisReader, decltype(&redisReaderFree)> reader(redisReaderCreate(),
-                                                                  &redisReaderFree);
-  redisReaderFeed(reader.get(), resp.data(), resp.size());
-  void* reply = nullptr;
-  redisReaderGetReply(reader.get(), &reply);
-  return {static_cast<redisReply*>(reply), &freeReplyObject};
-}
-
-std::string bulk(const std::string& s) {
-  return "$" + std::to_string(s.size()) + "\r\n" + s + "\r\n";
-}
-
 std::string shard_node(int port, const std::string& role, const std::string& health) {
   return "*8\r\n" + bulk("ip") + bulk("127.0.0.1") + bulk("port") + ":" + std::to_string(port) +
          "\r\n" + bulk("role") + bulk(role) + bulk("health") + bulk(health);
-}
-
-std::string field_of(const std::string& info, const std::string& name) {
-  const std::size_t at = info.find(name + ":");
-  if (at == std::string::npos) return {};
-  const std::size_t begin = at + name.size() + 1;
-  return info.substr(begin, info.find_first_of("\r\n", begin) - begin);
 }
 
 tiercache::RedisOptions replica_options(const test::RedisCluster& cluster, bool from_replicas) {

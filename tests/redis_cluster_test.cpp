@@ -16,12 +16,15 @@
 #include "adapters/redis/cluster_topology.hpp"
 #include "adapters/redis/hash_slot.hpp"
 #include "tests/support/cluster_cache.hpp"
+#include "tests/support/cluster_replies.hpp"
 #include "tests/support/redis_cache.hpp"
 #include "tests/support/redis_cluster.hpp"
 #include "tests/support/socket.hpp"
 #include "tiercache/prometheus.hpp"
 
+using test::bulk;
 using test::ClusterCache;
+using test::reply_of;
 using tiercache::Cache;
 using tiercache::errc;
 using tiercache::redis::Redirect;
@@ -144,20 +147,6 @@ TEST_CASE("a node address has one spelling whichever way Redis writes it", "[red
   CHECK_FALSE(tiercache::redis::is_well_formed({"", 7000}));
 }
 
-namespace {
-
-// A CLUSTER SLOTS reply as hiredis reads it from `resp`.
-std::unique_ptr<redisReply, decltype(&freeReplyObject)> reply_of(const std::string& resp) {
-  std::unique_ptr<redisReader, decltype(&redisReaderFree)> reader(redisReaderCreate(),
-                                                                  &redisReaderFree);
-  redisReaderFeed(reader.get(), resp.data(), resp.size());
-  void* reply = nullptr;
-  redisReaderGetReply(reader.get(), &reply);
-  return {static_cast<redisReply*>(reply), &freeReplyObject};
-}
-
-}  // namespace
-
 TEST_CASE("a topology whose ranges cover a slot twice is refused", "[redis][cluster]") {
   auto entry = [](int port) {
     return "*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:" + std::to_string(port) + "\r\n";
@@ -174,10 +163,6 @@ TEST_CASE("a topology whose ranges cover a slot twice is refused", "[redis][clus
 }
 
 namespace {
-
-std::string bulk(const std::string& s) {
-  return "$" + std::to_string(s.size()) + "\r\n" + s + "\r\n";
-}
 
 // One CLUSTER SHARDS shard as Redis 7 sends it: `slots` a flat list of first, last; one master.
 std::string shard(const std::vector<int>& slots, int port, const std::string& health,
