@@ -27,6 +27,7 @@
 #include "adapters/redis/hash_slot.hpp"
 #include "adapters/redis/node_address.hpp"
 #include "adapters/redis/reply_bounds.hpp"
+#include "fuzz/chunked_replies.hpp"
 
 namespace {
 
@@ -114,32 +115,11 @@ void check_reply(const redisReply& reply) {
   if (reply.type == REDIS_REPLY_ERROR) check_redirect(std::string_view(reply.str, reply.len));
 }
 
-void replies_from(std::string_view bytes) {
-  redisReader* reader = redisReaderCreate();
-  tiercache::redis::bound_replies(reader, &kBounds);
-  std::size_t at = 0;
-  while (at < bytes.size()) {
-    // Chunk sizes from the bytes themselves: replies split anywhere, as TCP splits them.
-    const std::size_t chunk = 1 + static_cast<unsigned char>(bytes[at]) % 64;
-    const std::size_t n = std::min(chunk, bytes.size() - at);
-    if (redisReaderFeed(reader, bytes.data() + at, n) != REDIS_OK) break;
-    at += n;
-    void* reply = nullptr;
-    while (redisReaderGetReply(reader, &reply) == REDIS_OK && reply != nullptr) {
-      check_reply(*static_cast<redisReply*>(reply));
-      freeReplyObject(reply);
-      reply = nullptr;
-    }
-    if (reader->err != 0) break;
-  }
-  redisReaderFree(reader);
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  replies_from(bytes);
+  fuzz::for_each_reply(bytes, kBounds, [](const redisReply& r) { check_reply(r); });
   check_redirect(bytes);
   return 0;
 }

@@ -18,6 +18,7 @@
 #include "adapters/redis/read_reply.hpp"
 #include "adapters/redis/reply_bounds.hpp"
 #include "adapters/redis/resp.hpp"
+#include "fuzz/chunked_replies.hpp"
 
 namespace {
 
@@ -39,27 +40,6 @@ void check_reply(const redisReply& reply, std::size_t keys, std::size_t max_valu
       std::abort();
     }
   }
-}
-
-void replies_from(std::string_view bytes, std::size_t keys, std::size_t max_value_bytes) {
-  redisReader* reader = redisReaderCreate();
-  tiercache::redis::bound_replies(reader, &kBounds);
-  std::size_t at = 0;
-  while (at < bytes.size()) {
-    // Chunk sizes from the bytes themselves: replies split anywhere, as TCP splits them.
-    const std::size_t chunk = 1 + static_cast<unsigned char>(bytes[at]) % 64;
-    const std::size_t n = std::min(chunk, bytes.size() - at);
-    if (redisReaderFeed(reader, bytes.data() + at, n) != REDIS_OK) break;
-    at += n;
-    void* reply = nullptr;
-    while (redisReaderGetReply(reader, &reply) == REDIS_OK && reply != nullptr) {
-      check_reply(*static_cast<redisReply*>(reply), keys, max_value_bytes);
-      freeReplyObject(reply);
-      reply = nullptr;
-    }
-    if (reader->err != 0) break;
-  }
-  redisReaderFree(reader);
 }
 
 void command_round_trip(std::string_view bytes) {
@@ -93,7 +73,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t max_value_bytes = data[0];
   const std::size_t keys = 1 + data[1] % 4;
   const std::string_view rest(reinterpret_cast<const char*>(data) + 2, size - 2);
-  replies_from(rest, keys, max_value_bytes);
+  fuzz::for_each_reply(rest, kBounds,
+                       [&](const redisReply& r) { check_reply(r, keys, max_value_bytes); });
   command_round_trip(rest);
   return 0;
 }

@@ -156,11 +156,35 @@ ClusterBackend::~ClusterBackend() {
   nodes.clear();
 }
 
-Endpoint ClusterBackend::endpoint_for(const ClusterMaster& master) const {
-  Endpoint e = seeds_.front();
-  e.host = master.host;
-  e.port = master.port;
-  return e;
+std::unique_ptr<ClusterBackend::Node> ClusterBackend::connect(const std::string& host, int port,
+                                                              bool replica) {
+  Endpoint endpoint = seeds_.front();
+  endpoint.host = host;
+  endpoint.port = port;
+  endpoint.readonly = replica;
+  // A replica hears no changes: the masters' streams tell them all.
+  Result<std::unique_ptr<RedisBackend>> backend = RedisBackend::start(
+      endpoint, key_prefix_, max_value_bytes_, replica ? InvalidationMode::off : invalidation_);
+  if (!backend) return nullptr;
+  auto node = std::make_unique<Node>();
+  node->address = NodeAddress{host, port}.to_string();
+  node->endpoint = endpoint;
+  if (!replica) node->events = std::make_unique<NodeEvents>(*this, node->address);
+  node->backend = std::move(*backend);
+  return node;
+}
+
+void ClusterBackend::drop_unlisted(std::map<std::string, std::unique_ptr<Node>>& nodes,
+                                   const std::set<std::string>& listed,
+                                   std::vector<std::unique_ptr<Node>>& gone) {
+  for (auto it = nodes.begin(); it != nodes.end();) {
+    if (listed.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    gone.push_back(std::move(it->second));
+    it = nodes.erase(it);
+  }
 }
 
 void ClusterBackend::run() {
@@ -260,16 +284,8 @@ void ClusterBackend::apply(const ClusterTopology& topology) {
     if (std::any_of(fresh.begin(), fresh.end(),
                     [&](const auto& n) { return n->address == address; }))
       continue;
-    const Endpoint endpoint = endpoint_for(master);
-    Result<std::unique_ptr<RedisBackend>> backend =
-        RedisBackend::start(endpoint, key_prefix_, max_value_bytes_, invalidation_);
-    if (!backend) continue;  // its slots stay unowned: parked, then failed, until it starts
-    auto node = std::make_unique<Node>();
-    node->address = address;
-    node->endpoint = endpoint;
-    node->events = std::make_unique<NodeEvents>(*this, address);
-    node->backend = std::move(*backend);
-    fresh.push_back(std::move(node));
+    // Not started: its slots stay unowned (parked, then failed) until a refresh starts it.
+    if (auto node = connect(master.host, master.port, false)) fresh.push_back(std::move(node));
   }
   std::vector<std::unique_ptr<Node>> gone;
   std::vector<Node*> added;
@@ -294,14 +310,7 @@ void ClusterBackend::apply(const ClusterTopology& topology) {
     // A master with no slots stays: a slot moving to it sends ASK there first.
     std::set<std::string> listed;
     for (const ClusterMaster& master : topology.masters) listed.insert(master.address());
-    for (auto it = nodes_.begin(); it != nodes_.end();) {
-      if (listed.contains(it->first)) {
-        ++it;
-        continue;
-      }
-      gone.push_back(std::move(it->second));
-      it = nodes_.erase(it);
-    }
+    drop_unlisted(nodes_, listed, gone);
     topology_error_.clear();
     has_topology_.store(true);
     std::lock_guard events_lock(events_mu_);
@@ -327,18 +336,8 @@ void ClusterBackend::apply_replicas(const ClusterTopology& topology) {
       std::lock_guard lock(mu_);
       if (replicas_.contains(address)) continue;
     }
-    Endpoint endpoint = seeds_.front();
-    endpoint.host = replica.host;
-    endpoint.port = replica.port;
-    endpoint.readonly = true;
-    Result<std::unique_ptr<RedisBackend>> backend =
-        RedisBackend::start(endpoint, key_prefix_, max_value_bytes_, InvalidationMode::off);
-    if (!backend) continue;  // its master answers its slots' reads
-    auto node = std::make_unique<Node>();
-    node->address = address;
-    node->endpoint = endpoint;
-    node->backend = std::move(*backend);
-    fresh.push_back(std::move(node));
+    // Not started: its master answers its slots' reads.
+    if (auto node = connect(replica.host, replica.port, true)) fresh.push_back(std::move(node));
   }
   std::vector<std::unique_ptr<Node>> gone;
   {
@@ -358,14 +357,7 @@ void ClusterBackend::apply_replicas(const ClusterTopology& topology) {
       for (unsigned s = range.first; s <= range.last; ++s)
         reader_[s] = it->second[s % it->second.size()];
     }
-    for (auto it = replicas_.begin(); it != replicas_.end();) {
-      if (listed.contains(it->first)) {
-        ++it;
-        continue;
-      }
-      gone.push_back(std::move(it->second));
-      it = replicas_.erase(it);
-    }
+    drop_unlisted(replicas_, listed, gone);
   }
   // Outside mu_: a replica dropped answers its reads closed, which sends them to the master.
   gone.clear();

@@ -127,7 +127,12 @@ class ClusterBackend final : public Backend {
   Outcome follow(Piece& p, const Redirect& r);
   void answer_read(Piece& p, Redirect r, std::vector<Result<BackendValue>> results);
   void answer_write(Piece& p, Redirect r, Result<void> result);
-  Endpoint endpoint_for(const ClusterMaster& master) const;
+  // Starts a node's RedisBackend (a replica: READONLY, no invalidations); null if it cannot.
+  std::unique_ptr<Node> connect(const std::string& host, int port, bool replica);
+  // Moves every node of `nodes` whose address is not in `listed` to `gone`.
+  static void drop_unlisted(std::map<std::string, std::unique_ptr<Node>>& nodes,
+                            const std::set<std::string>& listed,
+                            std::vector<std::unique_ptr<Node>>& gone);
 
   // Coherence over all nodes (events_mu_).
   void node_coherence(const std::string& address, bool coherent);
