@@ -23,6 +23,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
+constexpr int kMasters = 3;
+
 std::string shard_node(int port, const std::string& role, const std::string& health) {
   return "*8\r\n" + bulk("ip") + bulk("127.0.0.1") + bulk("port") + ":" + std::to_string(port) +
          "\r\n" + bulk("role") + bulk(role) + bulk("health") + bulk(health);
@@ -39,9 +41,9 @@ tiercache::RedisOptions replica_options(const test::RedisCluster& cluster, bool 
 }
 
 // Every replica has applied every write its master took.
-void wait_replicated(const test::RedisCluster& cluster, int masters) {
-  for (int m = 0; m < masters; ++m) {
-    const std::size_t replica = static_cast<std::size_t>(masters + m);
+void wait_replicated(const test::RedisCluster& cluster) {
+  for (int m = 0; m < kMasters; ++m) {
+    const std::size_t replica = static_cast<std::size_t>(kMasters + m);
     test::wait_until(
         10s,
         [&] {
@@ -53,6 +55,21 @@ void wait_replicated(const test::RedisCluster& cluster, int masters) {
         },
         "a replica has its master's writes");
   }
+}
+
+// Sets k0 .. k<count - 1> to value(i) through `writer` and returns their names once every
+// replica has applied them.
+template <typename Value>
+std::vector<std::string> set_replicated(const test::RedisCluster& cluster, Cache& writer, int count,
+                                        Value value) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < count; ++i) {
+    keys.push_back("k" + std::to_string(i));
+    REQUIRE(writer.set(test::ctx(), keys.back(), value(i)));
+  }
+  REQUIRE(writer.flush(test::ctx()));
+  wait_replicated(cluster);
+  return keys;
 }
 
 std::vector<long long> eval_calls(const test::RedisCluster& cluster) {
@@ -122,16 +139,10 @@ TEST_CASE("read_from_replicas with tracked invalidation is refused at open", "[r
 }
 
 TEST_CASE("reads go to the replicas only when read_from_replicas is set", "[redis][cluster]") {
-  constexpr int kMasters = 3;
   test::RedisCluster cluster({.masters = kMasters, .replicas_per_master = 1});
   ClusterCache writer = test::open_cluster_cache(replica_options(cluster, false));
-  std::vector<std::string> keys;
-  for (int i = 0; i < 60; ++i) {
-    keys.push_back("k" + std::to_string(i));
-    REQUIRE(writer.cache.set(test::ctx(), keys.back(), "v" + std::to_string(i)));
-  }
-  REQUIRE(writer.cache.flush(test::ctx()));
-  wait_replicated(cluster, kMasters);
+  const std::vector<std::string> keys =
+      set_replicated(cluster, writer.cache, 60, [](int i) { return "v" + std::to_string(i); });
 
   // Off (the default): every read on a master.
   ClusterCache masters_only = test::open_cluster_cache(replica_options(cluster, false));
@@ -164,16 +175,10 @@ TEST_CASE("reads go to the replicas only when read_from_replicas is set", "[redi
 }
 
 TEST_CASE("a replica that stops answering leaves its reads to the master", "[redis][cluster]") {
-  constexpr int kMasters = 3;
   test::RedisCluster cluster({.masters = kMasters, .replicas_per_master = 1});
   ClusterCache writer = test::open_cluster_cache(replica_options(cluster, false));
-  std::vector<std::string> keys;
-  for (int i = 0; i < 40; ++i) {
-    keys.push_back("k" + std::to_string(i));
-    REQUIRE(writer.cache.set(test::ctx(), keys.back(), "v" + std::to_string(i)));
-  }
-  REQUIRE(writer.cache.flush(test::ctx()));
-  wait_replicated(cluster, kMasters);
+  const std::vector<std::string> keys =
+      set_replicated(cluster, writer.cache, 40, [](int i) { return "v" + std::to_string(i); });
   ClusterCache reader = test::open_cluster_cache(replica_options(cluster, true));
   REQUIRE(reader.backend->replicas().size() == kMasters);
 
@@ -198,16 +203,10 @@ TEST_CASE("a replica cut off from its master leaves its reads to the master", "[
   // Its cluster health stays "online" while its replication link is down, so it stays listed.
   // With replica-serve-stale-data no (docs/operations.md) it refuses reads (MASTERDOWN) instead
   // of answering from data as old as the cut, and the master answers them.
-  constexpr int kMasters = 3;
   test::RedisCluster cluster({.masters = kMasters, .replicas_per_master = 1});
   ClusterCache writer = test::open_cluster_cache(replica_options(cluster, false));
-  std::vector<std::string> keys;
-  for (int i = 0; i < 30; ++i) {
-    keys.push_back("k" + std::to_string(i));
-    REQUIRE(writer.cache.set(test::ctx(), keys.back(), "old"));
-  }
-  REQUIRE(writer.cache.flush(test::ctx()));
-  wait_replicated(cluster, kMasters);
+  const std::vector<std::string> keys =
+      set_replicated(cluster, writer.cache, 30, [](int) { return std::string("old"); });
 
   // Cut: each replica's next sync fails its AUTH, and its link is dropped now.
   for (int r = kMasters; r < 2 * kMasters; ++r) {
