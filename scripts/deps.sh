@@ -50,15 +50,29 @@ for name in "$@"; do
   add_group "$name"
 done
 
-# One dpkg-query for every package: a package dpkg never heard of prints nothing, so it is missing.
-declare -A installed=()
-while read -r name status; do
-  [ "$status" = "ii" ] && installed[$name]=1
-done < <(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${packages[@]}" 2>/dev/null || true)
-missing=()
-for p in "${packages[@]}"; do
-  [ -n "${installed[$p]+set}" ] || missing+=("$p")
-done
+# Fills `missing` with the packages not installed. One dpkg-query for every package: a package
+# dpkg never heard of prints nothing, so it is missing.
+find_missing() {
+  local name status p
+  local -A installed=()
+  while read -r name status; do
+    [ "$status" = "ii" ] && installed[$name]=1
+  done < <(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${packages[@]}" 2>/dev/null || true)
+  missing=()
+  for p in "${packages[@]}"; do
+    [ -n "${installed[$p]+set}" ] || missing+=("$p")
+  done
+}
+find_missing
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+# make -j runs several groups at once, and apt-get fails at once on a lock another apt-get holds:
+# one install at a time, each looking again once it has the lock (the one before may have
+# installed what it lacked). DPkg::Lock::Timeout makes an install wait for dpkg's lock when
+# something else holds it.
+exec 9>"${TMPDIR:-/tmp}/tiercache-deps.lock"
+flock 9
+find_missing
 [ ${#missing[@]} -eq 0 ] && exit 0
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 
@@ -66,5 +80,5 @@ echo "deps.sh: installing ${missing[*]}" >&2
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+$sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
