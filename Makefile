@@ -273,27 +273,53 @@ build/static/catalog_demo.static: $(CATALOG_DEMO_OBJS:$(BUILD)/%=build/static/%)
 FUZZ_CXX   := clang++-19
 FUZZ_FLAGS := -std=c++23 -O1 -g -Iinclude -I. -Ibuild/fuzz/gen -fsanitize=fuzzer,address,undefined
 FUZZ_PROTO := $(PROTO_SRCS:%.proto=build/fuzz/gen/%.pb.cc)
+# Each source is compiled once into build/fuzz/obj/, in parallel, and linked into every target
+# that needs it: a whole-library target no longer compiles the library alone, one file at a time.
+FUZZ_OBJ        := build/fuzz/obj
+FUZZ_NAMES      := $(sort $(basename $(notdir $(wildcard fuzz/*_fuzz.cpp))))
+FUZZ_BINS       := $(FUZZ_NAMES:%=build/fuzz/%)
+FUZZ_LIB_OBJS   := $(LIB_SRCS:%.cpp=$(FUZZ_OBJ)/%.o)
+FUZZ_PROTO_OBJS := $(PROTO_SRCS:%.proto=$(FUZZ_OBJ)/%.pb.o)
+FUZZ_OBJS       := $(FUZZ_LIB_OBJS) $(FUZZ_PROTO_OBJS) $(FUZZ_NAMES:%=$(FUZZ_OBJ)/fuzz/%.o)
 # A decoder's or a parser's target is built from what it checks alone; the others from the whole
-# library. A target's seeds are in fuzz/corpus/NAME/ if it has any; what libFuzzer adds goes to
+# library.
+FUZZ_DECODE_BINS   := $(filter %_decode_fuzz,$(FUZZ_BINS))
+FUZZ_TOPOLOGY_OBJS := $(addprefix $(FUZZ_OBJ)/adapters/redis/,cluster_topology.o cluster_redirect.o \
+                        node_address.o reply_bounds.o endpoint.o redis_url.o hash_slot.o) \
+                      $(FUZZ_OBJ)/engine/api/error.o
+FUZZ_PART_BINS     := $(FUZZ_DECODE_BINS) build/fuzz/file_record_fuzz build/fuzz/cluster_topology_fuzz
+
+$(FUZZ_OBJS): | deps-fuzz
+
+# Every file gets the flags the single command of each target gave it (httplib's macros too).
+$(FUZZ_OBJ)/%.pb.o: build/fuzz/gen/%.pb.cc
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) $(shell pkg-config --cflags cpp-httplib) -MMD -MP -c $< -o $@
+
+$(FUZZ_OBJ)/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) $(shell pkg-config --cflags cpp-httplib) -MMD -MP -c $< -o $@
+
+$(FUZZ_DECODE_BINS): $(FUZZ_OBJ)/engine/api/error.o $(FUZZ_PROTO_OBJS)
+build/fuzz/file_record_fuzz: $(FUZZ_OBJ)/adapters/file/record.o
+build/fuzz/cluster_topology_fuzz: $(FUZZ_TOPOLOGY_OBJS)
+$(filter-out $(FUZZ_PART_BINS),$(FUZZ_BINS)): $(FUZZ_LIB_OBJS) $(FUZZ_PROTO_OBJS)
+$(FUZZ_BINS): build/fuzz/%: $(FUZZ_OBJ)/fuzz/%.o
+	$(FUZZ_CXX) $(FUZZ_FLAGS) $^ -o $@ $(LDLIBS) $(ADAPTER_LIBS)
+
+# A target's seeds are in fuzz/corpus/NAME/ if it has any; what libFuzzer adds goes to
 # build/fuzz/corpus/NAME/. The topology parsers must not allocate what a reply names: any one
-# allocation over 16 MiB fails their target.
+# allocation over 16 MiB fails their target. Every target is built before the first one runs.
 fuzz-smoke: deps-fuzz                        ## each fuzz target for FUZZ_SECONDS (some for FUZZ_SHORT_SECONDS)
 	@mkdir -p build/fuzz/artifacts
 	@$(MAKE) --no-print-directory BUILD=build/fuzz $(FUZZ_PROTO)
-	@set -e; for f in fuzz/*_fuzz.cpp; do \
-	  n=$$(basename $$f .cpp); \
+	@$(MAKE) --no-print-directory -j$(JOBS) $(FUZZ_BINS)
+	@set -e; for n in $(FUZZ_NAMES); do \
 	  secs=$(FUZZ_SECONDS); limit=""; \
 	  case $$n in \
-	    *_decode_fuzz) srcs="engine/api/error.cpp $(FUZZ_PROTO)" ;; \
-	    file_record_fuzz) srcs="adapters/file/record.cpp" ;; \
-	    cluster_topology_fuzz) secs=$(FUZZ_SHORT_SECONDS); limit=-malloc_limit_mb=16; \
-	      srcs="$(addprefix adapters/redis/,cluster_topology.cpp cluster_redirect.cpp node_address.cpp reply_bounds.cpp \
-	            endpoint.cpp redis_url.cpp hash_slot.cpp) engine/api/error.cpp" ;; \
-	    *) srcs="$(LIB_SRCS) $(FUZZ_PROTO)" ;; \
+	    cluster_topology_fuzz) secs=$(FUZZ_SHORT_SECONDS); limit=-malloc_limit_mb=16 ;; \
 	  esac; \
 	  echo "fuzz: $$n for $$secs s"; \
-	  $(FUZZ_CXX) $(FUZZ_FLAGS) $(shell pkg-config --cflags cpp-httplib) $$f $$srcs -o build/fuzz/$$n \
-	    $(LDLIBS) $(ADAPTER_LIBS); \
 	  dict=""; [ -f fuzz/$$n.dict ] && dict="-dict=fuzz/$$n.dict"; \
 	  corpus=""; [ -d fuzz/corpus/$$n ] && corpus="build/fuzz/corpus/$$n fuzz/corpus/$$n" && \
 	    mkdir -p build/fuzz/corpus/$$n; \
@@ -316,4 +342,4 @@ format: deps-format                          ## clang-format every source file i
 clean:                                       ## remove build/
 	rm -rf build
 
--include $(ALL_OBJS:.o=.d)
+-include $(ALL_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)
