@@ -110,11 +110,9 @@ std::unexpected<Error> Cache::Impl::key_refused(const char* op, std::string_view
               " bytes; Options.l1.max_key_bytes is ", options_.l1.max_key_bytes);
 }
 
-Result<void> Cache::Impl::check_value(const char* op, std::size_t value_bytes) const {
-  if (value_bytes > options_.l1.max_value_bytes)
-    return fail(errc::invalid_argument, op, ": value is ", value_bytes,
-                " bytes; Options.l1.max_value_bytes is ", options_.l1.max_value_bytes);
-  return {};
+std::unexpected<Error> Cache::Impl::value_refused(const char* op, std::size_t value_bytes) const {
+  return fail(errc::invalid_argument, op, ": value is ", value_bytes,
+              " bytes; Options.l1.max_value_bytes is ", options_.l1.max_value_bytes);
 }
 
 std::size_t Cache::Impl::shard_index(std::uint64_t hash) const noexcept {
@@ -129,8 +127,7 @@ engine::Lookup Cache::Impl::read_l1(std::uint64_t hash, std::string_view key, bo
   return counted(shard_for(hash).read(hash, key, current_epoch(), may_refresh, f));
 }
 
-std::chrono::milliseconds Cache::Impl::jittered(std::chrono::milliseconds ttl) const {
-  if (options_.ttl_jitter == 0 || ttl.count() <= 1) return ttl;
+std::chrono::milliseconds Cache::Impl::shortened_by_jitter(std::chrono::milliseconds ttl) const {
   thread_local std::minstd_rand rng(std::random_device{}());
   const double cut = std::uniform_real_distribution<double>(0, options_.ttl_jitter)(rng);
   // ttl <= kMaxTtl (checked at the door), so the product stays far inside a double's exact range.
@@ -218,8 +215,8 @@ Result<Cache::Impl::WriteWait> Cache::Impl::start_set(const Context& ctx, std::s
                                                       std::string_view value,
                                                       std::optional<std::chrono::milliseconds> ttl,
                                                       engine::CallTimer& timer) {
-  if (auto bad = check_value("set", value.size()); !bad)
-    return std::unexpected(std::move(bad.error()));
+  if (!value_accepted(value.size())) [[unlikely]]
+    return value_refused("set", value.size());
   if (ttl && (ttl->count() <= 0 || *ttl > kMaxTtl))
     return fail(errc::invalid_argument, "set: ttl is ", ttl->count(), "ms; must be in [1, ",
                 kMaxTtl.count(), "] (for no expiry, give no ttl)");
@@ -582,8 +579,9 @@ std::vector<Result<Produced>> Cache::Impl::read_l2_many(const Context& ctx,
 
 Result<Produced> Cache::Impl::produced_from_l2(Result<BackendValue>& r, std::uint64_t sent_ms) {
   if (!r) return std::unexpected(std::move(r.error()));
-  if (auto bad = check_value("get: L2 value", r->value.size()); !bad)
-    return fail(errc::serialization, bad.error().detail);
+  if (!value_accepted(r->value.size()))
+    return fail(errc::serialization,
+                value_refused("get: L2 value", r->value.size()).error().detail);
   // A marker ("no such key", Options.negative_in_l2) is kept no longer than negative_ttl, if
   // this cache sets one, and never past its end in L2.
   const std::chrono::milliseconds keep = r->absent ? options_.negative_ttl : options_.default_ttl;
@@ -725,8 +723,8 @@ Result<Produced> Cache::Impl::produced_from_loaded(
           keep.count() == 0 ? engine::coarse_now_ms() : engine::expiry_after(jittered(keep));
       return Produced{{}, expires, true, 0, true};
     }
-    if (auto bad = check_value("get_or_load: loader's value", loaded->value().size()); !bad)
-      return std::unexpected(bad.error());
+    if (!value_accepted(loaded->value().size()))
+      return value_refused("get_or_load: loader's value", loaded->value().size());
     const std::chrono::milliseconds keep = ttl.value_or(call_ttl.value_or(options_.default_ttl));
     const std::chrono::milliseconds lives = jittered(keep);
     return Produced{std::move(*loaded).value(),

@@ -101,7 +101,11 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   const Options& options() const noexcept { return options_; }
 
  private:
-  Result<void> check_value(const char* op, std::size_t value_bytes) const;
+  // The value counterparts of key_accepted() and key_refused().
+  bool value_accepted(std::size_t value_bytes) const noexcept {
+    return value_bytes <= options_.l1.max_value_bytes;
+  }
+  std::unexpected<Error> value_refused(const char* op, std::size_t value_bytes) const;
   std::size_t shard_index(std::uint64_t hash) const noexcept;
   engine::ShardTable& shard_for(std::uint64_t hash) noexcept { return *shards_[shard_index(hash)]; }
   engine::PendingWrites& pending_for(std::uint64_t hash) noexcept {
@@ -118,7 +122,13 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
       counters_.add(kNegativeHits);
     return found;
   }
-  std::chrono::milliseconds jittered(std::chrono::milliseconds ttl) const;
+  // `ttl` shortened by a random part of at most Options.ttl_jitter; inline, so a cache without
+  // jitter pays one compare per set for it.
+  std::chrono::milliseconds jittered(std::chrono::milliseconds ttl) const {
+    if (options_.ttl_jitter == 0 || ttl.count() <= 1) return ttl;
+    return shortened_by_jitter(ttl);
+  }
+  std::chrono::milliseconds shortened_by_jitter(std::chrono::milliseconds ttl) const;
   // read_l1() for a TypedCache: f(object, bytes, lookup) on a hit; a value whose bytes do not
   // decode is a miss with `undecodable` set.
   template <class F>

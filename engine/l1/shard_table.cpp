@@ -168,7 +168,7 @@ ShardTable::LockFreeRewrite ShardTable::try_rewrite(std::uint64_t hash, std::str
       return LockFreeRewrite::contended;
   }
   // Stamp and expiry may have changed between the look and the writer side.
-  if (!rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch)) {
+  if (!rewrite_current(*e, expires_at_ms, epoch)) {
     e->release_rewrite(held, false);
     return LockFreeRewrite::not_here;
   }

@@ -470,9 +470,18 @@ class ShardTable {
   // fresh in one attempt stays fresh, and none is served that was never fresh).
   static bool rewrite_allowed(const Entry& e, std::string_view key, std::size_t value_bytes,
                               std::uint64_t expires_at_ms, std::uint32_t epoch) noexcept {
+    return rewrite_fits(e, key, value_bytes) && rewrite_current(e, expires_at_ms, epoch);
+  }
+  // The part of rewrite_allowed() that never changes once `e` is published: kind, key, size and
+  // load time.
+  static bool rewrite_fits(const Entry& e, std::string_view key, std::size_t value_bytes) noexcept {
     return value_bytes <= kMaxRewriteBytes && e.kind == EntryKind::value &&
-           e.load_time_code() == 0 && e.value_bytes == value_bytes && e.has_key(key) &&
-           e.epoch.load(kRelaxed) == epoch && e.expires_at_ms.load(kRelaxed) <= expires_at_ms &&
+           e.load_time_code() == 0 && e.value_bytes == value_bytes && e.has_key(key);
+  }
+  // The part a rewrite can change: stamp and expiry.
+  static bool rewrite_current(const Entry& e, std::uint64_t expires_at_ms,
+                              std::uint32_t epoch) noexcept {
+    return e.epoch.load(kRelaxed) == epoch && e.expires_at_ms.load(kRelaxed) <= expires_at_ms &&
            (expires_at_ms == kNeverExpires || coarse_now_ms() < expires_at_ms);
   }
   // The coarse clock, read at most once per read(): every attempt judges freshness at the same
