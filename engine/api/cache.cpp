@@ -139,26 +139,33 @@ Result<std::string> Cache::Impl::get(const Context& ctx, std::string_view key,
                                      const engine::LoadRequest* load) {
   engine::CallTimer timer(latencies_, load != nullptr ? Op::get_or_load : Op::get);
   const std::uint64_t h = hash_key(key);
-  std::string value;
-  switch (read_l1(h, key, load != nullptr, [&](std::string_view v) { assign_racy(value, v); })) {
+  // Every path returns `out`, so a hit's string is built where the caller gets it (NRVO): no move
+  // of the string into a Result and no destruction of an empty one.
+  Result<std::string> out{std::in_place};
+  switch (read_l1(h, key, load != nullptr, [&](std::string_view v) { assign_racy(*out, v); })) {
     case engine::Lookup::hit:
-      return value;
+      return out;
     case engine::Lookup::hit_refresh:
     case engine::Lookup::hit_stale:
       // Only a loader can refresh: L2's copy expires with this one. (A read without one is
       // never served a stale value.)
-      if (load == nullptr) return value;
+      if (load == nullptr) return out;
       if (auto refreshed = miss_.refresh(ctx, shard_for(h), h, key, *load, &timer))
-        return std::move(*refreshed);
-      return value;
+        out = std::move(*refreshed);
+      return out;
     case engine::Lookup::absent:
-      return not_found();
+      out = not_found();
+      return out;
     case engine::Lookup::miss:
       break;
   }
-  if (!l2_ && load == nullptr) return not_found();
+  if (!l2_ && load == nullptr) {
+    out = not_found();
+    return out;
+  }
   timer.left_l1();
-  return miss_.serve(ctx, shard_for(h), h, key, load);
+  out = miss_.serve(ctx, shard_for(h), h, key, load);
+  return out;
 }
 
 Result<void> Cache::Impl::get(const Context& ctx, std::string_view key, std::string& out) {
