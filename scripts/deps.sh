@@ -69,8 +69,8 @@ find_missing
 # make -j runs several groups at once, and apt-get fails at once on a lock another apt-get holds:
 # one install at a time, each looking again once it has the lock (the one before may have
 # installed what it lacked). DPkg::Lock::Timeout makes an install wait for dpkg's lock when
-# something else holds it.
-exec 9>"${TMPDIR:-/tmp}/tiercache-deps.lock"
+# something else holds it. The lock is per user: a file another user made could not be opened.
+exec 9>"${TMPDIR:-/tmp}/tiercache-deps-$(id -u).lock"
 flock 9
 find_missing
 [ ${#missing[@]} -eq 0 ] && exit 0
