@@ -2,15 +2,19 @@
 // expires by the one caller that draws it, while every other caller keeps the current value; a
 // set, purge or eviction during the refresh wins over it; a caller that comes after the value
 // expired waits for the refresh instead of loading again; a failed refresh keeps the old value.
+//
+// The cache's clock is held (test::HeldClock) wherever a TTL or a refresh window matters: time
+// passes when a test moves it, so that no value expires early on a slow or loaded machine, and
+// every wait has a bound, so that a test that breaks fails instead of hanging.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <latch>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "tests/support/held_clock.hpp"
 #include "tests/support/redis_cache.hpp"
 
 using tiercache::Cache;
@@ -22,39 +26,72 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// How long a test's load takes, in real time: the load time the entry keeps, from which XFetch
+// sizes its refresh window (the clock a test holds does not measure it).
+constexpr auto kLoadTime = 20ms;
+// A held origin gives up after this long, so that a test that never opens it fails, not hangs.
+constexpr auto kHoldLimit = 20s;
+// Bound on any wait for another thread: far above what it takes on a loaded machine under TSan.
+constexpr auto kWaitLimit = 10s;
+// Reads a test makes at most to draw a refresh that is due: where the tests read, each draws it
+// 4 times in 5 (eager_cache()), so missing it this many times in a row means the draw is broken.
+constexpr int kMaxDrawReads = 10'000;
+
 // A loader whose calls after the first block until released, so a test holds a refresh open.
 struct GatedOrigin {
   std::atomic<int> calls{0};
   std::atomic<bool> open{true};
   std::atomic<bool> fail{false};
-  std::chrono::milliseconds takes{20};
 
   tiercache::Loader loader() {
     return [this](const Context&, std::string_view) -> Result<Loaded> {
       const int n = ++calls;
-      std::this_thread::sleep_for(takes);
-      while (!open.load()) std::this_thread::sleep_for(100us);
+      std::this_thread::sleep_for(kLoadTime);
+      const auto deadline = std::chrono::steady_clock::now() + kHoldLimit;
+      while (!open.load()) {
+        if (std::chrono::steady_clock::now() >= deadline)
+          return tiercache::fail(errc::timeout, "the test never opened the origin");
+        std::this_thread::sleep_for(100us);
+      }
       if (fail.load()) return tiercache::fail(errc::backend_error, "origin down");
       return Loaded("v" + std::to_string(n));
     };
   }
 };
 
-// A cache whose reads of a value loaded in ~20 ms with a 300 ms TTL draw its refresh almost at
-// once (beta 16: a window of 16 load times).
-Cache eager_cache(std::size_t max_entries = 0) {
+// The TTL of eager_cache(), and how long before expiry its tests read to draw a refresh.
+constexpr auto kTtl = 300ms;
+constexpr auto kLeft = 10ms;
+
+// A cache whose reads of a value loaded in ~20 ms draw its refresh from 136 ms before expiry
+// (beta 16 with the lead bounded by half the TTL: a load-time code of 7, 2.8 ms), and 10 ms
+// before it with a chance of 80 %.
+Cache eager_cache(std::size_t max_entries = 0, std::size_t refresh_threads = 0) {
   return test::open_cache({.l1 = {.max_entries = max_entries, .shards = 1},
-                           .default_ttl = 300ms,
-                           .early_refresh_beta = 16});
+                           .default_ttl = kTtl,
+                           .early_refresh_beta = 16,
+                           .refresh_threads = refresh_threads});
 }
 
-// Reads until a get_or_load draws the refresh (stats().refreshes moves); the origin is held shut,
-// so that refresh stays open. Returns the drawing thread, which holds the refresh.
-std::thread start_refresh(Cache& cache, GatedOrigin& origin, Result<std::string>& refreshed) {
+// Reads `key` with get_or_load until a read draws a refresh (stats().refreshes passes `before`),
+// at most kMaxDrawReads times; whether one did. Each read must answer `expected`.
+bool read_until_refresh(Cache& cache, const std::string& key, const tiercache::Loader& loader,
+                        std::uint64_t before, const std::string& expected) {
+  for (int i = 0; i < kMaxDrawReads && cache.stats().refreshes == before; ++i)
+    REQUIRE(cache.get_or_load(test::ctx(), key, loader) == expected);
+  return cache.stats().refreshes > before;
+}
+
+// Loads "k", moves the clock to kLeft before its expiry and reads until a get_or_load draws the
+// refresh; the origin is held shut, so that refresh stays open. Returns the drawing thread,
+// which holds the refresh.
+std::jthread start_refresh(Cache& cache, test::HeldClock& clock, GatedOrigin& origin,
+                           Result<std::string>& refreshed) {
   REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
   origin.open = false;
-  std::thread refresher([&] {
-    while (cache.stats().refreshes == 0) {
+  clock.advance(kTtl - kLeft);
+  std::jthread refresher([&] {
+    for (int i = 0; i < kMaxDrawReads && cache.stats().refreshes == 0; ++i) {
       auto r = cache.get_or_load(test::ctx(), "k", origin.loader());
       if (cache.stats().refreshes != 0) {
         refreshed = std::move(r);
@@ -63,42 +100,137 @@ std::thread start_refresh(Cache& cache, GatedOrigin& origin, Result<std::string>
     }
   });
   test::wait_until(
-      2s, [&] { return origin.calls == 2; }, "a read draws the refresh");
+      kWaitLimit, [&] { return origin.calls == 2; }, "a read draws the refresh");
   return refresher;
+}
+
+// A steady-read test moves the held clock by kStep for each kReadsPerStep reads.
+constexpr auto kStep = 2ms;
+constexpr int kReadsPerStep = 32;
+// Real time a steady-read test may take at most, however slow the machine.
+constexpr auto kSteadyRunLimit = 60s;
+
+// The loads of a steady-read test, which answer "v1", "v2", ...: each takes kLoadTime of real
+// time (for the load time the entry keeps) and as much of the held clock's, moved before the
+// value is cached, so that it lands kLoadTime after the read that drew it. Counts the loads
+// running, those that returned and the newest value a read saw.
+struct TimedLoad {
+  test::HeldClock& clock;
+  std::atomic<int> loading{0};
+  std::atomic<std::uint64_t> produced{0};
+  std::atomic<std::uint64_t> done{0};
+  std::atomic<std::uint64_t> seen{0};
+
+  Result<Loaded> run() {
+    ++loading;
+    std::this_thread::sleep_for(kLoadTime);
+    const std::uint64_t n = ++produced;
+    clock.advance(kLoadTime);
+    ++done;
+    --loading;
+    return Loaded("v" + std::to_string(n));
+  }
+  // Notes the value a read answered.
+  void saw(const Result<std::string>& r) {
+    if (!r || r->size() < 2 || r->front() != 'v') return;
+    const std::uint64_t n = std::stoull(r->substr(1));
+    std::uint64_t old = seen.load();
+    while (old < n && !seen.compare_exchange_weak(old, n)) {
+    }
+  }
+};
+
+// `threads` threads call `read` (which returns what get_or_load answered) over and over while
+// the held clock moves kStep per kReadsPerStep reads, until `span` of cache time has passed.
+// The clock moves only with no read in flight, no refresh drawn (stats().refreshes) whose load
+// has not returned, no load running and the newest value loaded read back, but for the
+// loader's own move: however slow the machine, and however long a refresh waits for a refresh
+// thread, a load takes kLoadTime of cache time and each step of it sees the same reads. Fails
+// if the span takes longer than kSteadyRunLimit.
+template <class Read>
+void read_steadily(Cache& cache, test::HeldClock& clock, TimedLoad& load, int threads,
+                   std::chrono::milliseconds span, Read read) {
+  const auto deadline = std::chrono::steady_clock::now() + kSteadyRunLimit;
+  const std::chrono::milliseconds end = clock.advanced() + span;
+  // Loads that returned less refreshes drawn: lower while a drawn refresh has not returned.
+  const auto settled = [&] {
+    return static_cast<std::int64_t>(load.done.load()) -
+           static_cast<std::int64_t>(cache.stats().refreshes);
+  };
+  const std::int64_t settled_at_start = settled();
+  const auto idle = [&] {
+    return load.loading.load() == 0 && load.seen.load() >= load.produced.load() &&
+           settled() >= settled_at_start;
+  };
+  const auto over = [&] {
+    return clock.advanced() >= end || std::chrono::steady_clock::now() >= deadline;
+  };
+  // A reader moves the clock after closing the gate to new reads and seeing those in flight
+  // end (seq_cst both: a reader counts itself in, then looks at the gate; the mover closes the
+  // gate, then looks at the count, so one of them sees the other).
+  std::atomic<int> in_read{0};
+  std::atomic<bool> gate_closed{false};
+  std::mutex moving;
+  std::atomic<std::uint64_t> reads{0};
+  {
+    std::vector<std::jthread> readers;
+    for (int t = 0; t < threads; ++t)
+      readers.emplace_back([&] {
+        while (!over()) {
+          ++in_read;
+          if (gate_closed.load()) {
+            --in_read;
+            std::this_thread::yield();
+            continue;
+          }
+          load.saw(read());
+          --in_read;
+          if (++reads % kReadsPerStep != 0 || !idle()) continue;
+          std::unique_lock lock(moving, std::try_to_lock);
+          if (!lock) continue;
+          gate_closed = true;
+          while (in_read.load() != 0 && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();
+          if (in_read.load() == 0 && idle()) clock.advance(kStep);
+          gate_closed = false;
+        }
+      });
+  }
+  INFO("reads " << reads.load());
+  REQUIRE(clock.advanced() >= end);
 }
 
 }  // namespace
 
 TEST_CASE("a key read steadily is refreshed before it expires", "[refresh]") {
   constexpr int kThreads = 16;
-  constexpr auto kTtl = 300ms;
-  constexpr auto kRun = 3s;
+  constexpr auto kRun = 3000ms;
+  test::HeldClock clock;
   // A 20 ms load (code for 19 ms) and beta 2: refreshes start at most 3 * 2 * 19 = 114 ms
-  // before expiry, which leaves the refresher ~90 ms to land even when 16 spinning readers
-  // keep it off the 2 cores for a while.
+  // before expiry (150, half the TTL, if the load took longer), which leaves the refresher
+  // ~90 ms to land.
   Cache cache = test::open_cache({.default_ttl = kTtl, .early_refresh_beta = 2});
-  GatedOrigin origin;
-  REQUIRE(cache.get_or_load(test::ctx(), "hot", origin.loader()) == "v1");
+  TimedLoad load{clock};
+  const tiercache::Loader loader = [&](const Context&, std::string_view) -> Result<Loaded> {
+    return load.run();
+  };
+  REQUIRE(cache.get_or_load(test::ctx(), "hot", loader) == "v1");
   const tiercache::CacheStats before = cache.stats();
-  std::atomic<bool> stop{false};
   std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t)
-    threads.emplace_back([&] {
-      while (!stop.load())
-        if (!cache.get_or_load(test::ctx(), "hot", origin.loader())) ++failures;
-    });
-  std::this_thread::sleep_for(kRun);
-  stop = true;
-  for (auto& t : threads) t.join();
+  read_steadily(cache, clock, load, kThreads, kRun, [&] {
+    Result<std::string> r = cache.get_or_load(test::ctx(), "hot", loader);
+    if (!r) ++failures;
+    return r;
+  });
   const tiercache::CacheStats s = cache.stats();
   INFO("loads " << s.loads << " refreshes " << s.refreshes << " coalesced " << s.coalesced
                 << " misses " << s.l1_misses - before.l1_misses);
   CHECK(failures == 0);
-  // A refresh every TTL less its lead (up to 114 ms) plus the load: one per 206-320 ms, so
-  // 9-15 in 3 s; drawn at random, the bounds are wider.
-  CHECK(s.refreshes >= 6);
-  CHECK(s.loads <= 18);
+  // A value lives the TTL plus the 20 ms of its load less the lead its refresh was drawn at, no
+  // more than 150 ms (half the TTL) and, if it never expired, no less than 20 ms: a refresh per
+  // 170-300 ms, so 10-17 in 3 s.
+  CHECK(s.refreshes >= 9);
+  CHECK(s.loads <= 19);
   // Only the refresher waited for a load: the value never expired under the other callers.
   CHECK(s.coalesced == 0);
 }
@@ -107,10 +239,11 @@ TEST_CASE("a set, a same-size set, a purge or an eviction during a refresh wins 
           "[refresh]") {
   const std::string what = GENERATE("set", "same-size set", "purge", "eviction");
   CAPTURE(what);
+  test::HeldClock clock;
   Cache cache = eager_cache(what == "eviction" ? 2 : 0);
   GatedOrigin origin;
   Result<std::string> refreshed;
-  std::thread refresher = start_refresh(cache, origin, refreshed);
+  std::jthread refresher = start_refresh(cache, clock, origin, refreshed);
   if (what == "set") REQUIRE(cache.set(test::ctx(), "k", "newer value"));
   if (what == "same-size set") REQUIRE(cache.set(test::ctx(), "k", "vX"));  // rewritten in place
   if (what == "purge") REQUIRE(cache.purge(test::ctx(), "k"));
@@ -136,17 +269,18 @@ TEST_CASE("a set, a same-size set, a purge or an eviction during a refresh wins 
 }
 
 TEST_CASE("a caller after the value expired waits for the running refresh", "[refresh]") {
+  test::HeldClock clock;
   Cache cache = eager_cache();
   GatedOrigin origin;
   Result<std::string> refreshed;
-  std::thread refresher = start_refresh(cache, origin, refreshed);
-  // The 300 ms value expires while its refresh is held.
-  test::wait_until(
-      3s, [&] { return !cache.get(test::ctx(), "k").has_value(); }, "the value expires");
+  std::jthread refresher = start_refresh(cache, clock, origin, refreshed);
+  // The value expires while its refresh is held.
+  clock.advance(kLeft);
+  REQUIRE(cache.get(test::ctx(), "k").error() == errc::not_found);
   Result<std::string> late;
-  std::thread waiter([&] { late = cache.get_or_load(test::ctx(), "k", origin.loader()); });
+  std::jthread waiter([&] { late = cache.get_or_load(test::ctx(), "k", origin.loader()); });
   test::wait_until(
-      2s, [&] { return cache.stats().coalesced == 1; }, "the late caller waits");
+      kWaitLimit, [&] { return cache.stats().coalesced == 1; }, "the late caller waits");
   origin.open = true;
   refresher.join();
   waiter.join();
@@ -157,11 +291,11 @@ TEST_CASE("a caller after the value expired waits for the running refresh", "[re
 }
 
 TEST_CASE("a failed refresh keeps the old value until it expires", "[refresh]") {
+  test::HeldClock clock;
   Cache cache = eager_cache();
   GatedOrigin origin;
   Result<std::string> refreshed;
-  origin.fail = false;
-  std::thread refresher = start_refresh(cache, origin, refreshed);
+  std::jthread refresher = start_refresh(cache, clock, origin, refreshed);
   origin.fail = true;
   origin.open = true;
   refresher.join();
@@ -173,16 +307,19 @@ TEST_CASE("a failed refresh keeps the old value until it expires", "[refresh]") 
     REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
   CHECK(origin.calls == 2);
   // After it expires, the next caller loads (and fails, the origin being down).
-  test::wait_until(
-      3s, [&] { return !cache.get(test::ctx(), "k").has_value(); }, "the value expires");
+  clock.advance(kLeft);
+  REQUIRE(cache.get(test::ctx(), "k").error() == errc::not_found);
   CHECK(cache.get_or_load(test::ctx(), "k", origin.loader()).error() == errc::backend_error);
 }
 
 TEST_CASE("a same-size set of a loaded value is not refreshed early", "[refresh]") {
+  test::HeldClock clock;
   Cache cache = eager_cache();
   GatedOrigin origin;
   REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
-  REQUIRE(cache.set(test::ctx(), "k", "vX", 300ms));  // the same size as "v1"
+  REQUIRE(cache.set(test::ctx(), "k", "vX", kTtl));  // the same size as "v1"
+  // Where a read of the loaded value would draw its refresh 4 times in 5.
+  clock.advance(kTtl - kLeft);
   for (int i = 0; i < 2000; ++i)
     REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "vX");
   CHECK(cache.stats().refreshes == 0);
@@ -190,36 +327,41 @@ TEST_CASE("a same-size set of a loaded value is not refreshed early", "[refresh]
 }
 
 TEST_CASE("a TTL of a few load times does not make loads run back to back", "[refresh]") {
+  test::HeldClock clock;
   // Without a bound the lead (3 x 20 ms x beta 4) would reach past the whole 100 ms TTL.
   Cache cache = test::open_cache({.default_ttl = 100ms, .early_refresh_beta = 4});
-  GatedOrigin origin;
-  REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t)
-    threads.emplace_back([&] {
-      while (!stop.load()) (void)cache.get_or_load(test::ctx(), "k", origin.loader());
-    });
-  std::this_thread::sleep_for(1s);
-  stop = true;
-  for (auto& t : threads) t.join();
-  // A refresh at most half a TTL early: one load per 50 ms at most, 20 in a second (back to
-  // back, 20 ms each, would be 50).
-  INFO("loads " << origin.calls.load());
-  CHECK(origin.calls <= 24);
+  TimedLoad load{clock};
+  const tiercache::Loader loader = [&](const Context&, std::string_view) -> Result<Loaded> {
+    return load.run();
+  };
+  REQUIRE(cache.get_or_load(test::ctx(), "k", loader) == "v1");
+  read_steadily(cache, clock, load, 4, 1000ms,
+                [&] { return cache.get_or_load(test::ctx(), "k", loader); });
+  // A refresh at most half a TTL early: a value lives at least 100 + 20 - 50 = 70 ms, so 15
+  // loads in a second at most (back to back, 20 ms each, would be 50).
+  INFO("loads " << load.produced.load());
+  CHECK(load.produced <= 20);
 }
 
 TEST_CASE("get and values that were not loaded never draw a refresh", "[refresh]") {
+  test::HeldClock clock;
   Cache cache = eager_cache();
   GatedOrigin origin;
   REQUIRE(cache.set(test::ctx(), "set", "v"));
   REQUIRE(cache.get_or_load(test::ctx(), "loaded", origin.loader()) == "v1");
+  // Both where a get_or_load of the loaded value draws its refresh 4 times in 5.
+  clock.advance(kTtl - kLeft);
   for (int i = 0; i < 1000; ++i) {
     REQUIRE(cache.get_or_load(test::ctx(), "set", origin.loader()) == "v");
     REQUIRE(cache.get(test::ctx(), "loaded") == "v1");
   }
   CHECK(cache.stats().refreshes == 0);
   CHECK(origin.calls == 1);
+  // As a get_or_load of it does (the caller runs the refresh and gets the new value).
+  bool drawn = false;
+  for (int i = 0; i < kMaxDrawReads && !drawn; ++i)
+    drawn = cache.get_or_load(test::ctx(), "loaded", origin.loader()) == "v2";
+  CHECK(drawn);
 }
 
 TEST_CASE("Options.early_refresh_beta out of range is refused at open") {
@@ -233,9 +375,11 @@ TEST_CASE("Options.early_refresh_beta out of range is refused at open") {
 
 TEST_CASE("with a refresh thread, no caller waits for a load after the first", "[refresh]") {
   constexpr int kThreads = 16;
-  // As in the test above: refreshes start up to 114 ms before expiry, room for a slow thread.
+  test::HeldClock clock;
+  // As in the test above: refreshes start up to 114 ms before expiry, room for a 20 ms load.
   Cache cache =
-      test::open_cache({.default_ttl = 300ms, .early_refresh_beta = 2, .refresh_threads = 1});
+      test::open_cache({.default_ttl = kTtl, .early_refresh_beta = 2, .refresh_threads = 1});
+  TimedLoad load{clock};
   std::mutex mu;
   std::vector<std::thread::id> callers;
   std::atomic<int> loads{0};
@@ -247,55 +391,48 @@ TEST_CASE("with a refresh thread, no caller waits for a load after the first", "
         ++loads_on_callers;
     }
     ++loads;
-    std::this_thread::sleep_for(20ms);
-    return Loaded("v");
+    return load.run();
   };
-  REQUIRE(cache.get_or_load(test::ctx(), "hot", loader) == "v");
-  std::atomic<bool> stop{false};
+  REQUIRE(cache.get_or_load(test::ctx(), "hot", loader) == "v1");
   std::atomic<int> wrong{0};
-  std::latch registered(kThreads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t)
-    threads.emplace_back([&] {
-      {
-        std::lock_guard lock(mu);
-        callers.push_back(std::this_thread::get_id());
-      }
-      registered.count_down();
-      // Catch2's assertions are not for threads: count, check after.
-      while (!stop.load())
-        if (cache.get_or_load(test::ctx(), "hot", loader) != "v") ++wrong;
-    });
-  registered.wait();
-  std::this_thread::sleep_for(3s);
-  stop = true;
-  for (auto& t : threads) t.join();
+  // Catch2's assertions are not for threads: count, check after.
+  read_steadily(cache, clock, load, kThreads, 3000ms, [&] {
+    thread_local bool registered = false;
+    if (!registered) {
+      std::lock_guard lock(mu);
+      callers.push_back(std::this_thread::get_id());
+      registered = true;
+    }
+    Result<std::string> r = cache.get_or_load(test::ctx(), "hot", loader);
+    if (!r) ++wrong;
+    return r;
+  });
   const tiercache::CacheStats s = cache.stats();
   INFO("loads " << loads.load() << " refreshes " << s.refreshes);
   CHECK(wrong == 0);
   // Every load after the first ran on the refresh thread; nobody waited for one.
   CHECK(loads_on_callers == 0);
   CHECK(s.coalesced == 0);
-  // One refresh per 206-320 ms: 9-15 in 3 s; drawn at random, the bounds are wider.
-  CHECK(s.refreshes >= 6);
-  CHECK(loads <= 18);
+  // One refresh per 170-300 ms, as in the test above: 10-17 in 3 s.
+  CHECK(s.refreshes >= 9);
+  CHECK(loads <= 19);
 }
 
 TEST_CASE("a background refresh loses to a set", "[refresh]") {
-  Cache cache =
-      test::open_cache({.default_ttl = 300ms, .early_refresh_beta = 16, .refresh_threads = 1});
+  test::HeldClock clock;
+  Cache cache = eager_cache(0, 1);
   GatedOrigin origin;
   REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
   origin.open = false;
+  clock.advance(kTtl - kLeft);
   // The read that draws the refresh gets the current value at once.
-  while (cache.stats().refreshes == 0)
-    REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
+  REQUIRE(read_until_refresh(cache, "k", origin.loader(), 0, "v1"));
   test::wait_until(
-      2s, [&] { return origin.calls == 2; }, "the refresh runs");
+      kWaitLimit, [&] { return origin.calls == 2; }, "the refresh runs");
   REQUIRE(cache.set(test::ctx(), "k", "newer"));
   origin.open = true;
   test::wait_until(
-      2s, [&] { return cache.get(test::ctx(), "k") == "newer" && origin.calls == 2; },
+      kWaitLimit, [&] { return cache.get(test::ctx(), "k") == "newer" && origin.calls == 2; },
       "the refresh ends");
   // Give the refresh thread time to finish: the set stays.
   std::this_thread::sleep_for(50ms);
@@ -303,23 +440,24 @@ TEST_CASE("a background refresh loses to a set", "[refresh]") {
 }
 
 TEST_CASE("destroying the cache gives queued background refreshes up", "[refresh]") {
+  test::HeldClock clock;
   GatedOrigin origin;
-  std::thread opener;
+  std::jthread opener;
   {
-    Cache cache =
-        test::open_cache({.default_ttl = 300ms, .early_refresh_beta = 16, .refresh_threads = 1});
+    Cache cache = eager_cache(0, 1);
     for (const std::string key : {"a", "b", "c"})
       REQUIRE(cache.get_or_load(test::ctx(), key, origin.loader()).has_value());
     origin.open = false;
+    clock.advance(kTtl - kLeft);
     for (const std::string key : {"a", "b", "c"}) {
       const std::uint64_t before = cache.stats().refreshes;
-      while (cache.stats().refreshes == before)
-        REQUIRE(cache.get_or_load(test::ctx(), key, origin.loader()).has_value());
+      const std::string current = *cache.get(test::ctx(), key);
+      REQUIRE(read_until_refresh(cache, key, origin.loader(), before, current));
     }
     // "a" runs, held by the origin; "b" and "c" wait in the queue.
     test::wait_until(
-        2s, [&] { return origin.calls == 4; }, "the first refresh runs");
-    opener = std::thread([&] {
+        kWaitLimit, [&] { return origin.calls == 4; }, "the first refresh runs");
+    opener = std::jthread([&] {
       std::this_thread::sleep_for(200ms);
       origin.open = true;
     });
@@ -330,17 +468,20 @@ TEST_CASE("destroying the cache gives queued background refreshes up", "[refresh
 }
 
 TEST_CASE("a fixed refresh-ahead window refreshes a value read within it", "[refresh]") {
-  Cache cache = test::open_cache({.default_ttl = 300ms, .refresh_ahead = 100ms});
+  test::HeldClock clock;
+  Cache cache = test::open_cache({.default_ttl = kTtl, .refresh_ahead = 100ms});
   GatedOrigin origin;
   REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
-  // Far from expiry: no refresh.
+  // Far from expiry, and just before the window: no refresh.
+  for (int i = 0; i < 100; ++i)
+    REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
+  clock.advance(kTtl - 100ms - 1ms);
   for (int i = 0; i < 100; ++i)
     REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
   CHECK(cache.stats().refreshes == 0);
   // Within the last 100 ms the first read refreshes it; the value never expires meanwhile.
-  test::wait_until(
-      3s, [&] { return cache.get_or_load(test::ctx(), "k", origin.loader()) == "v2"; },
-      "a read within the window refreshes the value");
+  clock.advance(2ms);
+  CHECK(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v2");
   CHECK(cache.stats().refreshes == 1);
   CHECK(cache.stats().l1_misses == 1);
 }
@@ -361,59 +502,60 @@ TEST_CASE("refresh options out of range, or both kinds at once, are refused at o
 
 TEST_CASE("a caller never waits for a refresh still queued, and close drops the queued ones",
           "[refresh]") {
-  Cache cache =
-      test::open_cache({.default_ttl = 300ms, .early_refresh_beta = 16, .refresh_threads = 1});
+  test::HeldClock clock;
+  Cache cache = eager_cache(0, 1);
   GatedOrigin slow;
   std::atomic<int> fast_calls{0};
   const tiercache::Loader fast = [&](const Context&, std::string_view) -> Result<Loaded> {
     ++fast_calls;
-    std::this_thread::sleep_for(20ms);  // a load time, so that reads draw its refresh
+    std::this_thread::sleep_for(kLoadTime);  // a load time, so that reads draw its refresh
     return Loaded("fast" + std::to_string(fast_calls.load()));
   };
   REQUIRE(cache.get_or_load(test::ctx(), "slow", slow.loader()) == "v1");
   REQUIRE(cache.get_or_load(test::ctx(), "k", fast) == "fast1");
   slow.open = false;
+  clock.advance(kTtl - kLeft);
   // The refresh of "slow" holds the one refresh thread; the refresh of "k" waits in the queue.
-  while (cache.stats().refreshes == 0)
-    REQUIRE(cache.get_or_load(test::ctx(), "slow", slow.loader()).has_value());
+  REQUIRE(read_until_refresh(cache, "slow", slow.loader(), 0, "v1"));
   test::wait_until(
-      2s, [&] { return slow.calls == 2; }, "the refresh of slow runs");
-  while (cache.stats().refreshes == 1)
-    REQUIRE(cache.get_or_load(test::ctx(), "k", fast) == "fast1");
-  // "k" expires with its refresh still queued: a caller loads it itself, within its deadline.
-  test::wait_until(
-      3s, [&] { return !cache.get(test::ctx(), "k").has_value(); }, "k expires");
-  CHECK(cache.get_or_load(test::ctx_with_timeout(1s), "k", fast) == "fast2");
+      kWaitLimit, [&] { return slow.calls == 2; }, "the refresh of slow runs");
+  REQUIRE(read_until_refresh(cache, "k", fast, 1, "fast1"));
+  // "k" expires with its refresh still queued: a caller loads it itself, within its deadline
+  // (a wait for the queued refresh would last until the origin of "slow" opens).
+  clock.advance(kLeft);
+  REQUIRE(cache.get(test::ctx(), "k").error() == errc::not_found);
+  CHECK(cache.get_or_load(test::ctx_with_timeout(kWaitLimit / 2), "k", fast) == "fast2");
   CHECK(cache.stats().coalesced == 0);
   // close() drops the queued refresh of "k" (which would have found nothing to do anyway).
   REQUIRE(cache.close(test::ctx()));
   slow.open = true;
   test::wait_until(
-      2s, [&] { return cache.get(test::ctx(), "slow").error() == errc::closed; }, "closed");
+      kWaitLimit, [&] { return cache.get(test::ctx(), "slow").error() == errc::closed; }, "closed");
   std::this_thread::sleep_for(100ms);
   CHECK(fast_calls == 2);
 }
 
 TEST_CASE("stale-while-revalidate serves the old value during its refresh, the new one after",
           "[refresh][swr]") {
+  test::HeldClock clock;
   Cache cache =
       test::open_cache({.default_ttl = 200ms, .stale_while_revalidate = 5s, .refresh_threads = 1});
   GatedOrigin origin;
   REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
   origin.open = false;
   // Expired: get (no loader) misses; get_or_load answers the old value and refreshes it.
-  test::wait_until(
-      3s, [&] { return !cache.get(test::ctx(), "k").has_value(); }, "k expires");
+  clock.advance(200ms);
+  REQUIRE(cache.get(test::ctx(), "k").error() == errc::not_found);
   CHECK(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
   test::wait_until(
-      2s, [&] { return origin.calls == 2; }, "the refresh runs");
+      kWaitLimit, [&] { return origin.calls == 2; }, "the refresh runs");
   for (int i = 0; i < 100; ++i)
     REQUIRE(cache.get_or_load(test::ctx_with_timeout(1s), "k", origin.loader()) == "v1");
   CHECK(cache.stats().refreshes == 1);
   CHECK(cache.stats().coalesced == 0);
   origin.open = true;
   test::wait_until(
-      2s, [&] { return cache.get_or_load(test::ctx(), "k", origin.loader()) == "v2"; },
+      kWaitLimit, [&] { return cache.get_or_load(test::ctx(), "k", origin.loader()) == "v2"; },
       "the refreshed value");
   CHECK(cache.get(test::ctx(), "k") == "v2");
   CHECK(origin.calls == 2);
@@ -423,11 +565,12 @@ TEST_CASE("without stale-while-revalidate, or past its grace, an expired value i
           "[refresh][swr]") {
   for (const auto grace : {0ms, 100ms}) {
     CAPTURE(grace.count());
+    test::HeldClock clock;
     Cache cache = test::open_cache({.default_ttl = 100ms, .stale_while_revalidate = grace});
     GatedOrigin origin;
     REQUIRE(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v1");
-    // Past TTL + grace (with a margin for the coarse clock).
-    std::this_thread::sleep_for(100ms + grace + 50ms);
+    // Just past TTL + grace.
+    clock.advance(100ms + grace + 1ms);
     CHECK(cache.get_or_load(test::ctx(), "k", origin.loader()) == "v2");
     CHECK(cache.stats().refreshes == 0);
   }
@@ -450,6 +593,7 @@ TEST_CASE("with Redis, a loaded value lives its stale grace longer there",
 }
 
 TEST_CASE("a refresh that finds the key gone ends the stale value", "[refresh][swr]") {
+  test::HeldClock clock;
   Cache cache = test::open_cache({.default_ttl = 100ms, .stale_while_revalidate = 10s});
   std::atomic<int> calls{0};
   const tiercache::Loader loader = [&](const Context&, std::string_view) -> Result<Loaded> {
@@ -458,8 +602,8 @@ TEST_CASE("a refresh that finds the key gone ends the stale value", "[refresh][s
     return Loaded::absent();  // deleted at the origin since
   };
   REQUIRE(cache.get_or_load(test::ctx(), "k", loader) == "v");
-  test::wait_until(
-      3s, [&] { return !cache.get(test::ctx(), "k").has_value(); }, "k expires");
+  clock.advance(100ms);
+  REQUIRE(cache.get(test::ctx(), "k").error() == errc::not_found);
   // The caller that refreshes it hears the origin's answer; the stale value is gone with it.
   CHECK(cache.get_or_load(test::ctx(), "k", loader).error() == errc::not_found);
   CHECK(calls == 2);
@@ -470,6 +614,7 @@ TEST_CASE("a refresh that finds the key gone ends the stale value", "[refresh][s
 
 TEST_CASE("the CLOCK hand keeps a loaded value through its stale grace, nothing else",
           "[refresh][swr]") {
+  test::HeldClock clock;
   Cache cache = test::open_cache(
       {.l1 = {.max_entries = 4, .shards = 1}, .default_ttl = 50ms, .stale_while_revalidate = 10s});
   const tiercache::Loader loader = [](const Context&, std::string_view) -> Result<Loaded> {
@@ -478,7 +623,7 @@ TEST_CASE("the CLOCK hand keeps a loaded value through its stale grace, nothing 
   };
   REQUIRE(cache.get_or_load(test::ctx(), "loaded", loader) == "loaded");
   REQUIRE(cache.set(test::ctx(), "set", "v", 50ms));
-  std::this_thread::sleep_for(100ms);  // both expired
+  clock.advance(100ms);  // both expired
   for (int i = 0; i < 3; ++i) REQUIRE(cache.set(test::ctx(), "new" + std::to_string(i), "v"));
   // Room was needed: the expired set value went as an expiration, the stale one stayed.
   CHECK(cache.stats().expirations == 1);
