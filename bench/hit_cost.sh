@@ -8,8 +8,9 @@ keys=${2:-100000}
 rounds=3
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-for op in get get_string get_into set_same_size \
-  get_latencies_off get_string_latencies_off get_into_latencies_off set_same_size_latencies_off \
+for op in get get_string get_into get_into_ttl set_same_size \
+  get_latencies_off get_string_latencies_off get_into_latencies_off get_into_ttl_latencies_off \
+  set_same_size_latencies_off \
   raw_get raw_get_noalloc; do
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/$op" \
     "$bin" "$op" "$keys" "$rounds" >/dev/null 2>"$out/$op.log" || {

@@ -5,8 +5,9 @@
 // its TTL, never less than its TTL minus one tick.
 //
 // Tests may hold this clock still (tests/support/held_clock.hpp), so that TTLs and refresh
-// windows pass when the test says, not with the machine's speed. It must never cost a hit a
-// branch: a held clock is a mask and an offset applied to every reading.
+// windows pass when the test says, not with the machine's speed. Outside tests that costs a read
+// with a TTL one load of a line nobody writes and a branch always taken the same way (make
+// hit-cost: get_into_ttl).
 #pragma once
 
 #include <time.h>
@@ -35,24 +36,23 @@ inline std::uint64_t coarse_resolution_ms() noexcept {
 // Expiry of an entry that never expires; compares greater than any now_ms().
 inline constexpr std::uint64_t kNeverExpires = UINT64_MAX;
 
-// coarse_now_ms() is (real & real_mask) + offset_ms: {all ones, 0} unless a test holds the
-// clock, which sets {0, the instant it stands at}. Only tests write it, and before they start
-// the threads that read it; its own line, so that no write elsewhere bounces the one every hit
-// reads.
+// The instant a test holds the clock at (tests/support/held_clock.hpp), 0 when none does. Only
+// tests write it, and before they start the threads that read it; its own line, so that no write
+// elsewhere bounces the one every read with a TTL loads.
 struct alignas(64) ClockHold {
-  std::atomic<std::uint64_t> real_mask{~std::uint64_t{0}};
-  std::atomic<std::uint64_t> offset_ms{0};
+  std::atomic<std::uint64_t> held_ms{0};
 };
 inline constinit ClockHold clock_hold;
 
 inline std::uint64_t coarse_now_ms() noexcept {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  const std::uint64_t real = static_cast<std::uint64_t>(ts.tv_sec) * 1000 +
-                             static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
   // Relaxed: a held clock is set before the test's threads start (thread creation orders it),
   // and a move of it need only be seen soon, as a tick of the real clock is.
-  return (real & clock_hold.real_mask.load(kRelaxed)) + clock_hold.offset_ms.load(kRelaxed);
+  if (const std::uint64_t held = clock_hold.held_ms.load(kRelaxed); held != 0) [[unlikely]]
+    return held;
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
 }
 
 // Absolute expiry for a TTL starting now; a zero TTL means "never".

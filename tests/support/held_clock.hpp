@@ -16,22 +16,14 @@ namespace test {
 // behind the held one); tests run one at a time, so one hold at a time.
 class HeldClock {
  public:
-  HeldClock() {
-    auto& hold = tiercache::engine::clock_hold;
-    hold.offset_ms.store(tiercache::engine::coarse_now_ms());
-    hold.real_mask.store(0);
-  }
-  ~HeldClock() {
-    auto& hold = tiercache::engine::clock_hold;
-    hold.real_mask.store(~std::uint64_t{0});
-    hold.offset_ms.store(0);
-  }
+  HeldClock() { tiercache::engine::clock_hold.held_ms.store(tiercache::engine::coarse_now_ms()); }
+  ~HeldClock() { tiercache::engine::clock_hold.held_ms.store(0); }
   HeldClock(const HeldClock&) = delete;
   HeldClock& operator=(const HeldClock&) = delete;
 
   // Moves the clock `d` ahead, for every thread at once. Any thread may call it.
   void advance(std::chrono::milliseconds d) noexcept {
-    tiercache::engine::clock_hold.offset_ms.fetch_add(static_cast<std::uint64_t>(d.count()));
+    tiercache::engine::clock_hold.held_ms.fetch_add(static_cast<std::uint64_t>(d.count()));
     advanced_ms_.fetch_add(static_cast<std::uint64_t>(d.count()));
   }
   // How far advance() has moved the clock since the hold began.
