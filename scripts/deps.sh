@@ -70,7 +70,12 @@ find_missing
 # one install at a time, each looking again once it has the lock (the one before may have
 # installed what it lacked). DPkg::Lock::Timeout makes an install wait for dpkg's lock when
 # something else holds it. The lock is per user: a file another user made could not be opened.
-exec 9>"${TMPDIR:-/tmp}/tiercache-deps-$(id -u).lock"
+# Made only if absent (noclobber opens with O_EXCL) and then opened for reading, all flock needs:
+# a link another user left under that name in /tmp is neither followed to create a file nor to
+# truncate one.
+lock="${TMPDIR:-/tmp}/tiercache-deps-$(id -u).lock"
+(set -C && umask 022 && : >"$lock") 2>/dev/null || true
+exec 9<"$lock"
 flock 9
 find_missing
 [ ${#missing[@]} -eq 0 ] && exit 0
