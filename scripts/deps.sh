@@ -68,8 +68,9 @@ find_missing
 
 # make -j runs several groups at once, and apt-get fails at once on a lock another apt-get holds:
 # one install at a time, each looking again once it has the lock (the one before may have
-# installed what it lacked). DPkg::Lock::Timeout makes an install wait for dpkg's lock when
-# something else holds it. The lock is per user: a file another user made could not be opened.
+# installed what it lacked). DPkg::Lock::Timeout makes the install wait for dpkg's lock when
+# something else holds it; `apt-get update` has no such wait, so an update run by something else
+# at that moment still fails this one. The lock is per user.
 # Made only if absent (noclobber opens with O_EXCL) and then opened for reading, all flock needs:
 # a link another user left under that name in /tmp is neither followed to create a file nor to
 # truncate one.
