@@ -154,8 +154,9 @@ ShardTable::LockFreeRewrite ShardTable::try_rewrite(std::uint64_t hash, std::str
                                                     std::uint32_t epoch) {
   const ReadSection section;  // keeps `e` alive while this writes into it
   Entry* e = index_.find(hash);
-  if (e == nullptr || !rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch))
-    return LockFreeRewrite::not_here;
+  // What never changes is looked at before the writer side is taken, stamp and expiry (what a
+  // rewrite changes) once it is held: each is read once.
+  if (e == nullptr || !rewrite_fits(*e, key, value.size())) return LockFreeRewrite::not_here;
   // Dead: purged, evicted or replaced meanwhile. Contended: other writers of this key queue on
   // the shard lock instead of spinning here.
   std::uint32_t held;
@@ -167,7 +168,6 @@ ShardTable::LockFreeRewrite ShardTable::try_rewrite(std::uint64_t hash, std::str
     case Entry::Rewrite::contended:
       return LockFreeRewrite::contended;
   }
-  // Stamp and expiry may have changed between the look and the writer side.
   if (!rewrite_current(*e, expires_at_ms, epoch)) {
     e->release_rewrite(held, false);
     return LockFreeRewrite::not_here;

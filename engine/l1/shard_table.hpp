@@ -542,7 +542,8 @@ class ShardTable {
   enum class LockFreeRewrite {
     done,
     not_here,   // no entry rewrite_allowed() takes: a set builds a new one
-    contended,  // one is there, but other writers hold it: a set goes to the lock
+    contended,  // one that fits is there (stamp and expiry not looked at), but other writers hold
+                // it: a set goes to the lock
   };
   LockFreeRewrite try_rewrite(std::uint64_t hash, std::string_view key, std::string_view value,
                               std::uint64_t expires_at_ms, std::uint32_t epoch);
