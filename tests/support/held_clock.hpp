@@ -16,23 +16,26 @@ namespace test {
 // behind the held one); tests run one at a time, so one hold at a time.
 class HeldClock {
  public:
-  HeldClock() { tiercache::engine::clock_hold.held_ms.store(tiercache::engine::coarse_now_ms()); }
-  ~HeldClock() { tiercache::engine::clock_hold.held_ms.store(0); }
+  HeldClock() : start_ms_(tiercache::engine::coarse_now_ms()) { hold().store(start_ms_); }
+  ~HeldClock() { hold().store(0); }
   HeldClock(const HeldClock&) = delete;
   HeldClock& operator=(const HeldClock&) = delete;
 
   // Moves the clock `d` ahead, for every thread at once. Any thread may call it.
   void advance(std::chrono::milliseconds d) noexcept {
-    tiercache::engine::clock_hold.held_ms.fetch_add(static_cast<std::uint64_t>(d.count()));
-    advanced_ms_.fetch_add(static_cast<std::uint64_t>(d.count()));
+    hold().fetch_add(static_cast<std::uint64_t>(d.count()));
   }
   // How far advance() has moved the clock since the hold began.
   std::chrono::milliseconds advanced() const noexcept {
-    return std::chrono::milliseconds(advanced_ms_.load());
+    return std::chrono::milliseconds(hold().load() - start_ms_);
   }
 
  private:
-  std::atomic<std::uint64_t> advanced_ms_{0};
+  static std::atomic<std::uint64_t>& hold() noexcept {
+    return tiercache::engine::clock_hold.held_ms;
+  }
+
+  const std::uint64_t start_ms_;
 };
 
 }  // namespace test
