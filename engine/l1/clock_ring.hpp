@@ -4,7 +4,7 @@
 //
 //   add ─▶ window CLOCK ──candidate──▶ admit? ──yes─▶ takes the main victim's slot; victim out
 //          (share: WindowSizer)         │
-//                                         └──no──▶ candidate out; main victim stays
+//                                         └──no──▶ candidate out; main victim stays under the hand
 //   main CLOCK: 2-bit counts as before; victim = first zero count (or expired) from the hand
 //
 // Reads only bump an entry's hit count (Entry::record_hit); everything here runs under the
@@ -47,6 +47,9 @@ inline constexpr std::size_t kMaxHandSweep = 64;
 // Bit 31 of Entry::ring_pos: the entry is in the window CLOCK. kNotInRing has it set too, so
 // test an entry's ring with in_window() only while it is in the ring.
 inline constexpr std::uint32_t kWindowBit = std::uint32_t{1} << 31;
+// Main CLOCK slots looked at for an expired entry each time a candidate loses its contest: a
+// whole pass in half as many contests as the main CLOCK has slots.
+inline constexpr std::size_t kScoutSteps = 2;
 // A victim the sketch has seen this often is established: a candidate must count at least two
 // more to displace it. Counted at the candidate's own sighting, one more is what a key as
 // frequent as the victim but seen last shows (the victim's sighting for the same period may still
@@ -126,6 +129,10 @@ class ClockRing {
   // sketch; nullptr if `c` holds nothing but `keep`.
   Victim sweep(Clock& c, std::uint64_t now_ms, const Entry* keep) noexcept;
   bool admit(const Entry* candidate, const Entry* victim) noexcept;
+  // An expired entry among the next kScoutSteps slots of the main CLOCK from scout_, or nullptr.
+  // The main hand stays on a victim while it wins, so without this an expired entry elsewhere in
+  // the main CLOCK would keep its space until a candidate won.
+  Entry* expired_past_hand(std::uint64_t now_ms, const Entry* keep) noexcept;
   bool in_stale_grace(const Entry& e, std::uint64_t now_ms) const noexcept {
     return stale_grace_ms_ != 0 && e.holds_value() && e.load_time_code() != 0 &&
            now_ms - e.expires_at_ms.load(kRelaxed) < stale_grace_ms_;
@@ -140,7 +147,8 @@ class ClockRing {
   Clock main_;
   FrequencySketch sketch_;
   WindowSizer sizer_;
-  std::uint64_t coin_;  // xorshift64 state for the admission coin
+  std::size_t scout_ = 0;  // the main CLOCK's next slot expired_past_hand() looks at
+  std::uint64_t coin_;     // xorshift64 state for the admission coin
   std::uint64_t stale_grace_ms_ = 0;
   std::uint64_t admitted_ = 0;
   std::uint64_t rejected_ = 0;
