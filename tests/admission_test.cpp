@@ -1,5 +1,7 @@
 // Admission in front of the main CLOCK (engine/l1/clock_ring.hpp): the frequency sketch, the
 // contest between a window candidate and the main victim, and what an attacker can do to it.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -333,6 +335,43 @@ TEST_CASE("a loop five times the cache keeps a fixed part of it across the sketc
                                 << "), halvings " << cache.ring().sketch().halvings());
   CHECK(cache.ring().sketch().halvings() >= 20);
   CHECK(ratio > 0.12);
+  CHECK(cache.ring().positions_consistent());
+}
+
+// REVIEW rv2: fails on main 2c62d13 (0.503-0.508); passes on 206687d (0.548-0.549), on ac9258d
+// (0.531-0.535) and on main with kMaxMainGhostWeight 5 (0.541-0.548 over 17 runs).
+TEST_CASE("a Zipf workload keeps the hit ratio it had before the main hand stayed on a victim",
+          "[admission][eviction]") {
+  // Reads drawn independently from Zipf(0.9) over 20000 keys, a cache of 1000 (5 %): the best a
+  // policy can do is hold the 1000 most frequent keys, hit ratio 0.602; LRU 0.476. With the
+  // window's share held fixed, a main victim that stays under the hand while it wins is better
+  // (1 %: 0.570 -> 0.593); but it rejects more candidates that come back, the ghosts read that
+  // as a window too small, and the window grows to about half the ring (from under a fifth):
+  // 0.548 -> 0.532; with ghosts for 0.25 x entries evictions, to most of the ring: 0.505.
+  constexpr std::size_t kCapacity = 1000;
+  constexpr int kKeys = 20'000;
+  constexpr int kRequests = 600'000;
+  std::mt19937_64 rng(test::seed());
+  RingCache cache(kCapacity, rng());
+  std::vector<double> cdf(kKeys);
+  double total = 0;
+  for (int i = 0; i < kKeys; ++i) cdf[i] = total += 1.0 / std::pow(i + 1, 0.9);
+  std::uniform_real_distribution<double> uniform(0, total);
+  int hits = 0, reads = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    const auto rank =
+        static_cast<std::uint64_t>(std::ranges::lower_bound(cdf, uniform(rng)) - cdf.begin());
+    const bool hit = cache.access(rank);
+    if (i >= kRequests / 10) {
+      ++reads;
+      hits += hit;
+    }
+  }
+  const double ratio = double(hits) / reads;
+  INFO("hit ratio " << ratio << ", window " << cache.ring().window_entries() << " of "
+                    << kCapacity);
+  // Two points below what it had: a policy change may trade a little here for the traces.
+  CHECK(ratio > 0.53);
   CHECK(cache.ring().positions_consistent());
 }
 
