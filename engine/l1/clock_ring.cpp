@@ -171,14 +171,14 @@ ClockRing::Victim ClockRing::next_victim(std::uint64_t now_ms, const Entry* keep
       const Victim victim = sweep(main_, now_ms, keep);
       if (victim.entry == nullptr || victim.expired) return victim.entry ? victim : candidate;
       if (!admit(candidate.entry, victim.entry)) {
-        ++rejected_;
         // The victim stays under the hand and meets the next candidate too, as W-TinyLFU's
         // probation victim does: moving on would hand the next contest to a resident the hand
         // has not reached, and a stream of newcomers that cannot beat this one would evict
-        // every weaker resident behind it in turn. Replays: mean gap to the best +1.48 ->
-        // +1.27 points, loops and scans gain most (docs/performance.md).
+        // every weaker resident behind it in turn (docs/performance.md has the replays).
         main_.hand = victim.entry->ring_pos;
+        // An expired entry goes instead, and the candidate stays for the next contest.
         if (Entry* dead = expired_past_hand(now_ms, keep)) return {dead, true};
+        ++rejected_;
         return evicted(candidate, true);
       }
       ++admitted_;

@@ -39,19 +39,18 @@ inline constexpr double kInitialWindowShare = 0.35;
 // recency is all (lirs_zigzag: LRU is optimal there).
 inline constexpr double kMinWindowShare = 0.0;
 inline constexpr double kMaxWindowShare = 1.0;
-// Ghost slots per expected entry (one byte each). Replays, 4 runs each: 0.5 slots, mean gap to the
-// best +1.21 points; 0.25, +0.94 (a loop's keys come back to fewer ghosts); 0.125, +1.37.
+// Ghost slots per expected entry (one byte each). Replays with the cap below at 3, 4 runs each: 0.5
+// slots, mean gap to the best +1.21 points; 0.25, +0.94 (a loop's keys come back to fewer ghosts);
+// 0.125, +1.37.
 inline constexpr double kGhostSlotsPerEntry = 0.25;
 // The most one main-CLOCK ghost may outweigh a window ghost. ARC's ratio uncapped lets the rare
-// main evictions of a recency trace (lirs_zigzag) push the window back down as fast as it grows.
-// Replays with 0.25 ghost slots per entry, 4 runs each: cap 3, mean gap to the best +0.94 points,
-// lirs_zigzag 20 % 0.8 points above LRU; cap 4, +0.66 but zigzag 0.9-1.1 above LRU in some runs;
-// 5 and 8, +0.59 and +0.57 with zigzag 1.6 and 3.0 above. 5, because a cap of 3 lets the window
-// grow over most of the ring where frequency is all: Zipf(0.9), 20000 keys in 1000 entries
-// (tests/admission_test.cpp), hit ratio 0.505 with cap 3, 0.545 with 5 (0.548 before the
-// winning victim stayed and the ghosts shortened; LRU 0.476). Replays in one session: cap 3, 8
-// runs, +0.80 to +1.12, zigzag 20 % 0.7-0.9 above LRU; cap 5, 12 runs, +0.48 to +0.77, zigzag
-// 0.8-1.1 above in 11 runs and 3.8 in one.
+// main evictions of a recency trace (lirs_zigzag) push the window back down as fast as it grows;
+// too low a cap lets the window grow over most of the ring where frequency is all, since a main
+// victim that keeps winning leaves few main ghosts and its rejected candidates come back to
+// window ghosts. Zipf(0.9), 20000 keys in 1000 entries (tests/admission_test.cpp): cap 3, hit
+// ratio 0.505; 4, 0.529; 5, 0.545 (LRU 0.476). Replays, 4 runs: cap 3, +0.88 points from the
+// best, lirs_zigzag 20 % 0.7-0.9 points above LRU; 5, +0.53, zigzag 0.7-1.2 above (and 3.8 in one
+// run of 12 a review made); 8, +0.57, zigzag 3.0 above.
 inline constexpr double kMaxMainGhostWeight = 5;
 
 class WindowSizer {
