@@ -49,8 +49,8 @@ inline constexpr double kGhostSlotsPerEntry = 0.25;
 // victim that keeps winning leaves few main ghosts and its rejected candidates come back to
 // window ghosts. Zipf(0.9), 20000 keys in 1000 entries (tests/admission_test.cpp): cap 3, hit
 // ratio 0.505; 4, 0.529; 5, 0.545 (LRU 0.476). Replays, 4 runs: cap 3, +0.88 points from the
-// best, lirs_zigzag 20 % 0.7-0.9 points above LRU; 5, +0.53, zigzag 0.7-1.2 above (and 3.8 in one
-// run of 12 a review made); 8, +0.57, zigzag 3.0 above.
+// best, lirs_zigzag 20 % 0.65-0.85 points above LRU; 5, +0.53, zigzag 1.02 above on average over
+// 32 runs (0.72-2.26; 3.8 in one run a review made); 8, +0.57, zigzag 3.0 above.
 inline constexpr double kMaxMainGhostWeight = 5;
 
 class WindowSizer {
