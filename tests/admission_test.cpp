@@ -98,6 +98,44 @@ class RingCache {
   std::unordered_map<std::uint64_t, Entry*> entries_;
 };
 
+// The set-up of the tests of a main victim that stays under the hand. Fills `cache` (of
+// `capacity`) with twice as many keys, each made with `expires_at_ms` and `load_time_code`, then
+// makes the even keys of the main CLOCK established (rewritten 8 times, without expiry) and
+// returns the odd ones, seen once. The first established resident the hand meets then wins every
+// contest against a newcomer seen no more than twice.
+std::vector<std::uint64_t> established_and_seen_once(
+    RingCache& cache, std::size_t capacity,
+    std::uint64_t expires_at_ms = tiercache::engine::kNeverExpires,
+    std::uint8_t load_time_code = 0) {
+  for (std::uint64_t k = 0; k < 2 * capacity; ++k) cache.access(k, expires_at_ms, load_time_code);
+  std::vector<std::uint64_t> seen_once;
+  for (std::uint64_t k = 0; k < 2 * capacity; ++k) {
+    if (!cache.holds(k) || !cache.in_main(k)) continue;
+    if (k % 2 == 0) {
+      for (int n = 0; n < 8; ++n) cache.rewrite(k);
+    } else {
+      seen_once.push_back(k);
+    }
+  }
+  REQUIRE(seen_once.size() >= 40);
+  return seen_once;
+}
+
+// Keys 1'000'000 on: `count` newcomers each seen twice (added, then rewritten), which beat a
+// resident seen once but not an established one.
+void add_newcomers_seen_twice(RingCache& cache, std::size_t count) {
+  for (std::uint64_t k = 1'000'000; k < 1'000'000 + count; ++k) {
+    cache.access(k);
+    if (cache.holds(k)) cache.rewrite(k);
+  }
+}
+
+std::size_t held_of(const RingCache& cache, const std::vector<std::uint64_t>& keys) {
+  std::size_t held = 0;
+  for (const std::uint64_t k : keys) held += cache.holds(k);
+  return held;
+}
+
 }  // namespace
 
 TEST_CASE("the sketch counts a key's sightings up to its cap; an unseen key counts 0",
@@ -158,24 +196,10 @@ TEST_CASE("a main victim that wins its contest meets the next candidate too",
   constexpr std::size_t kCapacity = 200;
   std::mt19937_64 rng(test::seed());
   RingCache cache(kCapacity, rng());
-  for (std::uint64_t k = 0; k < 2 * kCapacity; ++k) cache.access(k);
-  std::vector<std::uint64_t> seen_once;
-  for (std::uint64_t k = 0; k < 2 * kCapacity; ++k) {
-    if (!cache.holds(k) || !cache.in_main(k)) continue;
-    if (k % 2 == 0) {
-      for (int n = 0; n < 8; ++n) cache.rewrite(k);
-    } else {
-      seen_once.push_back(k);
-    }
-  }
-  REQUIRE(seen_once.size() >= 40);
+  const std::vector<std::uint64_t> seen_once = established_and_seen_once(cache, kCapacity);
   const std::uint64_t admitted_before = cache.ring().admitted();
-  for (std::uint64_t k = 1'000'000; k < 1'000'000 + 2 * kCapacity; ++k) {
-    cache.access(k);
-    if (cache.holds(k)) cache.rewrite(k);
-  }
-  std::size_t kept = 0;
-  for (const std::uint64_t k : seen_once) kept += cache.holds(k);
+  add_newcomers_seen_twice(cache, 2 * kCapacity);
+  const std::size_t kept = held_of(cache, seen_once);
   INFO("residents seen once: " << seen_once.size() << ", kept " << kept << ", admitted "
                                << cache.ring().admitted() - admitted_before);
   // Measured: all but the few ahead of the first established one (0 when the hand moved on).
@@ -192,24 +216,11 @@ TEST_CASE("expired main entries are reclaimed while the hand stays on a victim t
   constexpr std::uint64_t kExpiresAtMs = 1000;
   std::mt19937_64 rng(test::seed());
   RingCache cache(kCapacity, rng());
-  for (std::uint64_t k = 0; k < 2 * kCapacity; ++k) cache.access(k, kExpiresAtMs);
-  std::vector<std::uint64_t> seen_once;
-  for (std::uint64_t k = 0; k < 2 * kCapacity; ++k) {
-    if (!cache.holds(k) || !cache.in_main(k)) continue;
-    if (k % 2 == 0) {
-      for (int n = 0; n < 8; ++n) cache.rewrite(k);  // rewritten without expiry
-    } else {
-      seen_once.push_back(k);
-    }
-  }
-  REQUIRE(seen_once.size() >= 40);
+  const std::vector<std::uint64_t> seen_once =
+      established_and_seen_once(cache, kCapacity, kExpiresAtMs);
   cache.set_now(kExpiresAtMs + 1);
-  for (std::uint64_t k = 1'000'000; k < 1'000'000 + 2 * kCapacity; ++k) {
-    cache.access(k);
-    if (cache.holds(k)) cache.rewrite(k);
-  }
-  std::size_t kept = 0;
-  for (const std::uint64_t k : seen_once) kept += cache.holds(k);
+  add_newcomers_seen_twice(cache, 2 * kCapacity);
+  const std::size_t kept = held_of(cache, seen_once);
   INFO("expired residents: " << seen_once.size() << ", still held " << kept);
   CHECK(kept == 0);
   CHECK(cache.ring().positions_consistent());
@@ -228,22 +239,12 @@ TEST_CASE("a lost contest's look for expired entries spares a value within its s
   std::mt19937_64 rng(test::seed());
   RingCache cache(kCapacity, rng());
   cache.ring().set_stale_grace(kStaleGraceMs);
-  for (std::uint64_t k = 0; k < 2 * kCapacity; ++k) cache.access(k, kExpiresAtMs, kLoaded);
-  std::vector<std::uint64_t> seen_once;
-  for (std::uint64_t k = 0; k < 2 * kCapacity; ++k) {
-    if (!cache.holds(k) || !cache.in_main(k)) continue;
-    if (k % 2 == 0) {
-      for (int n = 0; n < 8; ++n) cache.rewrite(k);  // rewritten without expiry
-    } else {
-      seen_once.push_back(k);
-    }
-  }
-  REQUIRE(seen_once.size() >= 40);
+  const std::vector<std::uint64_t> seen_once =
+      established_and_seen_once(cache, kCapacity, kExpiresAtMs, kLoaded);
   cache.set_now(kExpiresAtMs + kStaleGraceMs / 2);
   // Newcomers seen once: no more frequent than any resident, they lose every contest.
   for (std::uint64_t k = 1'000'000; k < 1'000'000 + 2 * kCapacity; ++k) cache.access(k);
-  std::size_t kept = 0;
-  for (const std::uint64_t k : seen_once) kept += cache.holds(k);
+  const std::size_t kept = held_of(cache, seen_once);
   INFO("residents within their stale grace: " << seen_once.size() << ", kept " << kept);
   CHECK(kept >= seen_once.size() - 10);
   CHECK(cache.ring().positions_consistent());
@@ -257,17 +258,8 @@ TEST_CASE("a lost contest's look for expired entries never takes the entry that 
   constexpr std::uint64_t kExpiresAtMs = 1000;
   std::mt19937_64 rng(test::seed());
   RingCache cache(kCapacity, rng());
-  for (std::uint64_t k = 0; k < 2 * kCapacity; ++k) cache.access(k, kExpiresAtMs);
-  std::vector<std::uint64_t> expired;
-  for (std::uint64_t k = 0; k < 2 * kCapacity; ++k) {
-    if (!cache.holds(k) || !cache.in_main(k)) continue;
-    if (k % 2 == 0) {
-      for (int n = 0; n < 8; ++n) cache.rewrite(k);  // rewritten without expiry
-    } else {
-      expired.push_back(k);
-    }
-  }
-  REQUIRE(expired.size() >= 40);
+  const std::vector<std::uint64_t> expired =
+      established_and_seen_once(cache, kCapacity, kExpiresAtMs);
   const std::uint64_t keep = expired.front();
   cache.set_now(kExpiresAtMs + 1);
   for (std::uint64_t k = 1'000'000; k < 1'000'000 + 2 * kCapacity; ++k) cache.add_keeping(k, keep);
