@@ -113,7 +113,7 @@ ClockRing::Victim ClockRing::sweep(Clock& c, std::uint64_t now_ms, const Entry* 
     if (c.hand >= c.slots.size()) c.hand = 0;
     Entry* e = c.slots[c.hand++];
     if (e == nullptr || e == keep) continue;
-    if (e->is_expired(now_ms) && !in_stale_grace(*e, now_ms)) return {e, true};
+    if (expired_out(*e, now_ms)) return {e, true};
     // Relaxed: a reader racing this store may lose its increment; the entry then gets one pass
     // fewer, which costs hit ratio, never safety.
     const std::uint8_t r = e->hits.load(kRelaxed);
@@ -128,7 +128,7 @@ Entry* ClockRing::expired_past_hand(std::uint64_t now_ms, const Entry* keep) noe
   for (std::size_t step = 0; step < kScoutSteps && !main_.slots.empty(); ++step) {
     if (scout_ >= main_.slots.size()) scout_ = 0;
     Entry* e = main_.slots[scout_++];
-    if (e != nullptr && e != keep && e->is_expired(now_ms) && !in_stale_grace(*e, now_ms)) return e;
+    if (e != nullptr && e != keep && expired_out(*e, now_ms)) return e;
   }
   return nullptr;
 }

@@ -133,6 +133,10 @@ class ClockRing {
   // The main hand stays on a victim while it wins, so without this an expired entry elsewhere in
   // the main CLOCK would keep its space until a candidate won.
   Entry* expired_past_hand(std::uint64_t now_ms, const Entry* keep) noexcept;
+  // Expired and past any stale grace: the ring evicts it before anything else.
+  bool expired_out(const Entry& e, std::uint64_t now_ms) const noexcept {
+    return e.is_expired(now_ms) && !in_stale_grace(e, now_ms);
+  }
   bool in_stale_grace(const Entry& e, std::uint64_t now_ms) const noexcept {
     return stale_grace_ms_ != 0 && e.holds_value() && e.load_time_code() != 0 &&
            now_ms - e.expires_at_ms.load(kRelaxed) < stale_grace_ms_;
