@@ -408,7 +408,10 @@ TEST_CASE("a value this cache loaded, still on its way to L2, does not stop the 
   CHECK(plain.error() == errc::backend_unavailable);
   l2->set_available(true);
   l2->answer(0, {});
-  for (std::size_t i = 1; i < l2->batch_count(); ++i) l2->answer(i, {});
+  // The second load's fill waited behind the first (one batch in flight per key); unanswered,
+  // it would hold the cache's destruction for batch_timeout.
+  CHECK(l2->wait_for_batch(1, kBound).at(0).key == "k");
+  l2->answer(1, {});
 }
 
 // A leader waiting for this cache's write gives up at its deadline; the waiter that takes the
