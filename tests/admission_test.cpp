@@ -144,13 +144,13 @@ TEST_CASE("the sketch counts a key's sightings up to its cap; an unseen key coun
   sketch.ensure_capacity(1024);
   for (std::uint64_t k = 0; k < 16; ++k)
     for (std::uint64_t n = 0; n < k; ++n) sketch.increment(hash_of(k));
-  // 16 keys in 4096 counters: no key shares all four of its counters with another here (the seed
+  // 16 keys in 8192 counters: no key shares all four of its counters with another here (the seed
   // is fixed, so this is a fact about these keys, not a chance).
   for (std::uint64_t k = 0; k < 16; ++k) CHECK(sketch.estimate(hash_of(k)) == k);
   for (int n = 0; n < 40; ++n) sketch.increment(hash_of(3));
   CHECK(sketch.estimate(hash_of(3)) == kSketchMaxCount);
   CHECK(sketch.estimate(hash_of(1000)) == 0);
-  CHECK(sketch.table_bytes() <= 2048);  // 2 bytes per entry it is sized for
+  CHECK(sketch.table_bytes() <= 4096);  // 4 bytes per entry it is sized for
 }
 
 TEST_CASE("the sketch halves every count after sample_size() increments", "[admission]") {
@@ -166,6 +166,44 @@ TEST_CASE("the sketch halves every count after sample_size() increments", "[admi
   const unsigned after = sketch.estimate(hot);
   CHECK(after >= 6);                    // halved, not cleared: every counter was >= 12
   CHECK(after <= kSketchMaxCount / 2);  // every counter was <= 15
+}
+
+TEST_CASE("a full ring keeps the history it was sized for: the add that evicts resizes nothing",
+          "[admission]") {
+  constexpr std::size_t kCapacity = 500;
+  RingCache cache(kCapacity, 11);
+  for (std::uint64_t k = 0; k < kCapacity; ++k) cache.access(k);
+  const std::size_t sketch_bytes = cache.ring().sketch().table_bytes();
+  const std::size_t ghost_bytes = cache.ring().sizer().ghost_bytes();
+  // One more key: the ring holds kCapacity + 1 until the caller evicts, as a shard does.
+  cache.access(kCapacity);
+  CHECK(cache.ring().sketch().table_bytes() == sketch_bytes);
+  CHECK(cache.ring().sizer().ghost_bytes() == ghost_bytes);
+  // A resize would have started the sketch from zero: the residents still count their sighting.
+  std::size_t unseen = 0;
+  for (std::uint64_t k = 0; k < kCapacity; ++k)
+    unseen += cache.ring().sketch().estimate(hash_of(k)) == 0;
+  CHECK(unseen == 0);
+}
+
+TEST_CASE("a ring that holds more than it was sized for is resized once it holds twice as many",
+          "[admission]") {
+  ClockRing ring(5);
+  ring.reserve(100);
+  std::vector<Entry*> entries;
+  auto add = [&] {
+    const std::string key = std::to_string(entries.size());
+    entries.push_back(tiercache::engine::make_value_entry(hash_of(entries.size()), key, "v",
+                                                          tiercache::engine::kNeverExpires));
+    ring.add(entries.back());
+  };
+  while (entries.size() < 201) add();
+  CHECK(ring.sketch().capacity_entries() == 100);
+  CHECK(ring.sizer().capacity_entries() == 100);
+  add();  // the ring held 201 before this add
+  CHECK(ring.sketch().capacity_entries() == 201);
+  CHECK(ring.sizer().capacity_entries() == 201);
+  for (Entry* e : entries) tiercache::engine::destroy_entry(e);
 }
 
 TEST_CASE("the ring stays consistent through adds, sets, purges and evictions",

@@ -73,7 +73,8 @@ class ClockRing {
   // A loaded value (one with a load time) within this long past its expiry may still be served
   // (stale-while-revalidate): the hand does not take it as expired yet.
   void set_stale_grace(std::uint64_t ms) noexcept { stale_grace_ms_ = ms; }
-  // Sizes the ring and the sketch for `entries`; the sketch also grows by itself as adds pass it.
+  // Sizes the ring, the sketch and the ghosts for `entries`; the sketch and the ghosts are resized
+  // by add() once the ring holds twice as many.
   void reserve(std::size_t entries);
   // A new key: into the window.
   void add(Entry* e);

@@ -41,10 +41,10 @@ namespace tiercache::engine {
 // Bytes an entry costs beyond its key and value, charged against the budget: the 32-byte
 // header, the value's version (4, after padding to 4), malloc's 8-byte chunk header and ~8 of
 // rounding, 8 for its ring slot, ~16 for its
-// index cells (8 bytes each, the array between 3/8 and 3/4 full) and 3 for its share of the
-// eviction policy's history (the frequency sketch's 2 bytes and the window's ghosts' quarter byte,
+// index cells (8 bytes each, the array between 3/8 and 3/4 full) and 5 for its share of the
+// eviction policy's history (the frequency sketch's 4 bytes and the window's ghosts' half byte,
 // clock_ring.hpp). The bench's RSS figure (docs/performance.md) is the check on this estimate.
-inline constexpr std::size_t kEntryOverheadBytes = sizeof(Entry) + 4 + 16 + 8 + 16 + 3;
+inline constexpr std::size_t kEntryOverheadBytes = sizeof(Entry) + 4 + 16 + 8 + 16 + 5;
 
 struct ShardLimits {
   std::size_t max_bytes;           // charged bytes the shard may hold
