@@ -339,11 +339,12 @@ TEST_CASE("a loop longer than the cache: admission keeps part of it where CLOCK 
 TEST_CASE("a loop five times the cache keeps a fixed part of it across the sketch's halvings",
           "[admission][eviction]") {
   // Every key is read once a turn, so all are equally frequent, and the sketch halves about once
-  // a turn. Optimal is to keep any 199 keys for good (hit ratio 0.199). A newcomer seen
-  // once since the last halving beats a resident last seen before it by one count; if one count
-  // were enough, most contests would evict a resident just before its turn (measured 0.05-0.08
-  // over 20 seeds). An established resident gives way only to a candidate ahead by two:
-  // 0.163-0.169, and 0.173-0.176 with a victim that wins staying under the hand.
+  // every three turns (22-23 times in 60 over 30 seeds). Optimal is to keep any 199 keys for good
+  // (hit ratio 0.199). A newcomer seen once since the last halving beats a resident last seen
+  // before it by one count; if one count were enough, most contests would evict a resident just
+  // before its turn (measured 0.05-0.08 over 20 seeds). An established resident gives way only to
+  // a candidate ahead by two: 0.163-0.169, 0.173-0.176 with a victim that wins staying under the
+  // hand, and 0.191-0.196 with the sketch's sizes as they are now (30 seeds).
   constexpr std::size_t kCapacity = 200;
   constexpr std::uint64_t kLoop = 1000;
   std::mt19937_64 rng(test::seed());
@@ -360,7 +361,7 @@ TEST_CASE("a loop five times the cache keeps a fixed part of it across the sketc
   const double ratio = double(hits) / reads;
   INFO("hit ratio on the loop " << ratio << " (optimal " << double(kCapacity - 1) / kLoop
                                 << "), halvings " << cache.ring().sketch().halvings());
-  CHECK(cache.ring().sketch().halvings() >= 20);
+  CHECK(cache.ring().sketch().halvings() >= 15);
   CHECK(ratio > 0.12);
   CHECK(cache.ring().positions_consistent());
 }

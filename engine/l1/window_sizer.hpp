@@ -12,10 +12,10 @@
 // started, and where recency is all (lirs_zigzag, LRU optimal) it loses to LRU by up to 9
 // points. Ghosts answer within a few evictions of the workload changing.
 //
-//   ghosts_: u8 per slot, 1 slot per 4 expected entries, direct-mapped by the key's hash:
+//   ghosts_: u8 per slot, 1 slot per 2 expected entries, direct-mapped by the key's hash:
 //     bit 7: evicted from the window (1) or the main CLOCK (0); bits 0..6: a fingerprint 1..127
 //   (0 is empty). A newer ghost overwrites an older one in its slot, so a ghost lives for about
-//   a slot count of evictions: "evicted lately" is about a quarter of the ring. A loop or scan
+//   a slot count of evictions: "evicted lately" is about half of the ring. A loop or scan
 //   longer than the cache comes back to its rejected keys only after several times that, so it
 //   finds few ghosts and the window stays small, where admission keeps part of the loop.
 //
