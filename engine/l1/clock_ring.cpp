@@ -74,14 +74,15 @@ void ClockRing::take_out(Clock& c, Entry* e) noexcept {
 
 void ClockRing::add(Entry* e) {
   const std::size_t live = window_.live + main_.live;
-  // The sketch and the ghosts are sized for the entries the shard expects (reserve). A shard that
-  // holds more (values smaller than expected) has them resized for what it holds once that is
-  // twice as many: a resize forgets every count, and until then a counter is shared by at most
-  // twice as many keys. A full shard's add (one entry more until the caller evicts) never resizes.
-  if (sketch_.capacity_entries() == 0 || live > 2 * sketch_.capacity_entries())
+  // The sketch and the ghosts are sized together for the entries the shard expects (reserve). A
+  // shard that holds more (values smaller than expected) has them resized for what it holds once
+  // that is twice as many: a resize forgets every count, and until then a counter is shared by at
+  // most twice as many keys. A full shard's add (one entry more until the caller evicts) never
+  // resizes.
+  if (sketch_.capacity_entries() == 0 || live > 2 * sketch_.capacity_entries()) {
     sketch_.ensure_capacity(std::max(live, kMinSketchEntries));
-  if (sizer_.capacity_entries() == 0 || live > 2 * sizer_.capacity_entries())
     sizer_.ensure_capacity(std::max(live, kMinSketchEntries));
+  }
   for (Clock* c : {&window_, &main_})
     if (c->holes.size() >= kMinHolesToCompact && 2 * c->holes.size() > c->slots.size()) compact(*c);
   sizer_.record_miss(e->hash, live);
