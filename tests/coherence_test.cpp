@@ -133,8 +133,7 @@ TEST_CASE("a cache's own writes are not echoed back to its L1 in bcast mode", "[
   Cache other = test::open_cache(redis, in_mode(InvalidationMode::bcast));
   REQUIRE(other.set(test::ctx(), "marker", "m"));
   REQUIRE(other.flush(test::ctx_with_timeout(2s)));
-  test::wait_until(
-      2s, [&] { return a.stats().invalidations >= 1; }, "A hears the marker");
+  test::wait_until_heard(a, "A hears the marker");
   CHECK(a.stats().invalidations == 1);
   CHECK(a.get(test::ctx(), "own7") == "v");
   CHECK(a.stats().l1_hits >= 1);
@@ -164,8 +163,7 @@ TEST_CASE("a value read while its key changes is answered but not cached", "[red
         "Redis has run B's read");
     // The change overtakes the old value on its way to B.
     REQUIRE(redis.command({"SET", "app:k", "new"}) == "+OK");
-    test::wait_until(
-        kHeardWithin, [&] { return b.stats().invalidations >= 1; }, "B hears the change");
+    test::wait_until_heard(b, "B hears the change", kHeardWithin);
     reader.join();
     REQUIRE(got == old_value);  // its caller gets what it asked L2 for
     CHECK(b.stats().fills_discarded == 1);

@@ -16,8 +16,7 @@ TEST_CASE("get_into that misses L1 and hits L2 counts exactly one L1 miss", "[re
   REQUIRE(redis.command({"SET", "k", "value"}) == "+OK");
   // The SET's invalidation must arrive first: heard during the read, it would keep the value
   // out of L1 (the fill race guard) and the second read below would miss.
-  test::wait_until(
-      2s, [&] { return cache.stats().invalidations >= 1; }, "the SET's invalidation is heard");
+  test::wait_until_heard(cache, "the SET's invalidation is heard");
 
   std::array<char, 16> out{};
   auto n = cache.get_into(test::ctx_with_timeout(2s), "k", out);
@@ -40,8 +39,7 @@ TEST_CASE("get into a caller's string answers from L2 on a miss, then from L1", 
   test::RedisServer redis;
   Cache cache = test::open_cache(redis);
   REQUIRE(redis.command({"SET", "k", "value"}) == "+OK");
-  test::wait_until(
-      2s, [&] { return cache.stats().invalidations >= 1; }, "the SET's invalidation is heard");
+  test::wait_until_heard(cache, "the SET's invalidation is heard");
   std::string out = "old";
   REQUIRE(cache.get(test::ctx_with_timeout(2s), "k", out));
   CHECK(out == "value");

@@ -280,11 +280,7 @@ TEST_CASE("typed values through Redis: encoded once for L2, decoded once by anot
   auto b = Products::open(o);
   REQUIRE(b.has_value());
   REQUIRE(a->set(test::ctx(), "p:1", product(1)).has_value());
-  // b hears of a's write; heard while b's read of it is on its way, it would make that read
-  // answer without filling L1 (b cannot tell the write is older than its read), and a second
-  // read would go to L2.
-  test::wait_until(
-      2s, [&] { return b->stats().invalidations >= 1; }, "a's write is heard by b");
+  test::wait_until_heard(*b, "a's write is heard by b");
 
   // Another instance with an empty L1: one L2 read, one decode, then hits.
   for (int i = 0; i < 100; ++i) CHECK(b->get(test::ctx(), "p:1").value() == product(1));

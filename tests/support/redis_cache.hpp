@@ -1,4 +1,5 @@
-// tests/support/redis_cache.hpp — a Cache with Redis as L2, on a test::RedisServer.
+// tests/support/redis_cache.hpp — a Cache with Redis as L2, on a test::RedisServer, and a wait for
+// what it hears from Redis.
 #pragma once
 
 #include "tests/support/redis_server.hpp"
@@ -12,6 +13,17 @@ inline tiercache::Cache open_cache(const RedisServer& redis, tiercache::Options 
   options.redis.command_timeout = std::chrono::milliseconds(200);
   options.redis.reconnect_backoff_max = std::chrono::milliseconds(50);
   return open_cache(options);
+}
+
+// Waits (within `limit`) until `cache` (a Cache or a TypedCache) has heard an invalidation
+// message. A write heard while a read of its key is on its way leaves the read's value out of L1
+// (the cache cannot tell the write is older than the read), so a test that counts reads waits
+// for the write to be heard first.
+template <class C>
+void wait_until_heard(const C& cache, const char* why,
+                      std::chrono::milliseconds limit = std::chrono::seconds(2)) {
+  wait_until(
+      limit, [&] { return cache.stats().invalidations >= 1; }, why);
 }
 
 }  // namespace test
