@@ -41,8 +41,8 @@
 //   get_l2_hit        tiercache (every get misses L1, hits Redis), hiredis_per_call     1, 2, 4
 //                     hiredis_pipelined_p256 (10K GETs per iteration)                  1
 //
-// Not covered: get_many (the public API has none yet); the latency percentiles, replay and
-// memory figures of issue 4 (bench/, `make bench`).
+// Not covered: get_many (the `l2_many` figures of `make bench` measure it); the latency
+// percentiles, replay and memory figures of issue 4 (bench/, `make bench`).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>

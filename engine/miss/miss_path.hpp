@@ -1,6 +1,6 @@
 // engine/miss/miss_path.hpp — what an L1 miss does: one caller per key leads and produces the
 // value, every other caller waits on the leader's PromiseSlot, and the leader fills L1 only if
-// its slot is still the key's entry (promise_slot.hpp, S1-S6).
+// its slot is still the key's entry (promise_slot.hpp, S1-S7).
 //
 //   claim (shard lock) ─┬─ hit: a value appeared meanwhile
 //                       ├─ wait: a load is running ─▶ its answer; handed off ─▶ lead or leave

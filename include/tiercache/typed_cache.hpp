@@ -13,7 +13,7 @@
 //   tiercache::Result<Order> o = orders->get(ctx, "order:7");
 //
 // Bytes another program stored that C cannot decode answer errc::serialization (the L1 entry
-// stays until it expires or is replaced). Threads, waiting and errors are Cache's
+// is removed, so the next read asks L2 again). Threads, waiting and errors are Cache's
 // (cache.hpp); bytes() is the Cache underneath, for what the bytes themselves are wanted.
 #pragma once
 
