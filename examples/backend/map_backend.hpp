@@ -5,7 +5,7 @@
 // deploy: the "server" is a MapStore several MapBackends may share, as instances share Redis.
 //
 //   - read() and write() only hand the batch over: a worker thread of the backend answers it,
-//     never the caller's thread (the engine calls in while holding its own locks).
+//     never the caller's thread (the engine never waits inside a call).
 //   - A write batch's views die when write() returns: it is copied first.
 //   - Every batch is answered exactly once; the destructor answers what is still queued with
 //     errc::closed, then joins the worker.

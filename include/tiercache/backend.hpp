@@ -1,9 +1,9 @@
 // tiercache/backend.hpp — what an L2 implements: batched, asynchronous reads and writes.
 //
 // The engine calls a Backend from its own threads and never blocks in it: each call hands over
-// a batch and a callback, and the backend answers once, later, on a thread of its own. The Redis
-// backend (Options.redis) is the one that ships; a Backend is also how a test or another store
-// plugs in.
+// a batch and a callback, and the backend answers once, later, on a thread of its own. Redis
+// (Options.redis), Memcached (make_memcached_backend) and the file store (make_file_store) ship;
+// a Backend is also how a test or another store plugs in.
 //
 // Ownership: a read batch is the backend's; a write batch is only lent for the call (copy what
 //            outlives it); results are the callback's to keep.

@@ -4,7 +4,8 @@
 //            in is attached to the engine's memory reclamation on first use and detached when
 //            it exits; nothing to set up.
 // Ownership: get() returns bytes the caller owns; get_into() never keeps the caller's buffer;
-//            a loader runs on the leader's thread and must not call back into the same key.
+//            a loader runs on the leader's thread (an early refresh's may run on a refresh
+//            thread, refresh_threads) and must not call back into the same key.
 // Keys and values are arbitrary bytes ('\0', "\r\n" and non-UTF-8 round-trip).
 // Waiting:   every wait ends at ctx's deadline or stop request.
 // Never:     throws for an expected failure; aborts on user input; changes anything on a
@@ -36,7 +37,8 @@ struct TypedAccess;
 
 class Cache {
  public:
-  // Validates `options` whole, then builds the cache. invalid_argument names the bad field.
+  // Validates `options`, then builds the cache (two checks need what is built: negative_in_l2
+  // against the backend, an endpoint already serving a Cache). invalid_argument names the field.
   [[nodiscard]] static Result<Cache> open(const Options& options);
 
   Cache(Cache&&) noexcept;
@@ -85,12 +87,15 @@ class Cache {
   [[nodiscard]] Result<std::vector<Result<std::string>>> get_many(
       const Context& ctx, std::span<const std::string_view> keys);
   // The same, and what neither tier holds is produced by ONE call of `loader` for all of those
-  // keys, each cached as get_or_load caches a value (with Options.default_ttl unless the loader
-  // gives a TTL). A key another caller is loading meanwhile is waited on, not loaded again.
+  // keys (a key with this cache's own write still on its way to L2, or whose load another caller
+  // gave up, gets a call of its own), each cached as get_or_load caches a value (with
+  // Options.default_ttl unless the loader gives a TTL). A key another caller is loading meanwhile
+  // is waited on, not loaded again.
   [[nodiscard]] Result<std::vector<Result<std::string>>> get_or_load_many(
       const Context& ctx, std::span<const std::string_view> keys, const BatchLoader& loader);
-  // set() of each (key, value) with Options.default_ttl: with an L2, one pipeline (a sync call
-  // waits for all of them at once). One answer per pair, in order; a bad pair fails alone.
+  // set() of each (key, value) with Options.default_ttl: with an L2, all queued at once and sent in
+  // as few pipelines as the writer's batch bounds allow (a sync call waits for all of them at
+  // once). One answer per pair, in order; a bad pair fails alone.
   [[nodiscard]] Result<std::vector<Result<void>>> set_many(
       const Context& ctx, std::span<const std::pair<std::string_view, std::string_view>> entries);
 

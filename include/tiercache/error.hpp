@@ -14,10 +14,14 @@ namespace tiercache {
 
 enum class errc {
   not_found = 1,        // 0 stays "no error". Absent in every tier: an answer, not a fault.
-  backend_unavailable,  // L2 down or breaker open: retry later; L1 hits still work.
-  timeout,              // ctx deadline passed; the operation may still take effect.
+  backend_unavailable,  // L2 down or breaker open: retry later. L1 hits still work with
+                        // invalidation off (or stale_if_l2_down); with it on, L1's values are
+                        // not trusted until the change stream is back.
+  timeout,              // ctx deadline passed, or L2 made no progress for redis.command_timeout;
+                        // the operation may still take effect.
   cancelled,            // ctx stop_token fired; same caveat as timeout.
-  serialization,        // L2 holds a value the cache cannot take (longer than max_value_bytes).
+  serialization,        // L2 holds a value the cache cannot take (longer than max_value_bytes),
+                        // or a TypedCache codec cannot decode or encode a value.
   overloaded,           // write queue full (refused, or dropped under drop_oldest): shed load.
   invalid_argument,     // the input is wrong; retrying cannot help. Nothing changed.
   backend_error,        // L2 (or a loader) replied with an error; its text is in Error::detail.

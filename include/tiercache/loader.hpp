@@ -58,8 +58,9 @@ class Loaded {
 };
 
 // Produces the value of `key` on a miss. Runs once per key at a time, on the thread of the
-// get_or_load call that became the leader, with that caller's context. An error it returns (or
-// an exception it throws, reported as backend_error) reaches every caller waiting on that load
+// get_or_load call that became the leader, with that caller's context (a background early
+// refresh: on a refresh thread, Options.refresh_threads, with a copy of it). An error it returns
+// (or an exception it throws, reported as backend_error) reaches every caller waiting on that load
 // and caches nothing; errc::not_found is the one error that is an answer (Loaded::absent()).
 using Loader = std::function<Result<Loaded>(const Context& ctx, std::string_view key)>;
 

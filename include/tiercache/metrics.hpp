@@ -6,10 +6,10 @@
 // destroyed, outside l1.max_bytes). A call answered by L1 alone takes ~60 ns, and reading the
 // clock twice would cost most of that again, so such calls are timed one in
 // Options.metrics.sample_every, each independently with that chance (their histograms count
-// about that share); a call that goes past L1 (an L2 read, a loader, a wait for L2 to take a write or for
-// room in the write queue) is always timed, from the moment it left L1 if it was not sampled.
-// A TypedCache's visit callback runs inside its call's time. The counters in CacheStats are
-// exact.
+// about that share); a call that goes past L1 (an L2 read, a loader, a wait for L2 to take a write
+// or for room in the write queue) is always timed, from the moment it left L1 if it was not
+// sampled. A TypedCache's visit callback runs inside its call's time. The counters in CacheStats
+// are exact.
 //
 // visit() presents every metric as the Prometheus exposition (prometheus.hpp) names it, in
 // families (one name, its help and type, then each labelled sample), so a visitor can forward

@@ -1,7 +1,9 @@
 // tiercache/options.hpp — everything Cache::open() takes, as one aggregate.
 //
-// Name every choice with designated initializers; open() validates the whole struct before it
-// builds anything and answers errc::invalid_argument naming the field, its value and the rule.
+// Name every choice with designated initializers; open() validates the struct before it builds
+// anything (except negative_in_l2 against the backend and an endpoint already serving a Cache,
+// checked once those exist) and answers errc::invalid_argument naming the field, its value and
+// the rule.
 // Each field's unit is in its type or its name; docs/configuration.md has one row per field.
 #pragma once
 
@@ -52,7 +54,8 @@ enum class InvalidationMode {
             // read comes back once (one more L2 read of that key)
 };
 
-// Redis as L2. Enabled when url, host or unix_socket is set; otherwise the cache is L1 only.
+// Redis as L2. Enabled when url, host, unix_socket or cluster_nodes is set; otherwise the cache
+// is L1 only.
 struct RedisOptions {
   // redis://[[user]:password@]host[:port][/db] (an IPv6 host in brackets) or
   // unix://[[user]:password@]/path/to/redis.sock[?db=N]; says what host, port, unix_socket, user,
@@ -66,7 +69,7 @@ struct RedisOptions {
   int db = 0;               // SELECT db, 0..15 on a default server
   // Redis Cluster: seed nodes, each "host:port" or "redis://[[user]:password@]host[:port]"; any
   // one that answers gives the topology (docs/operations.md, "Redis Cluster"). Non-empty selects
-  // cluster mode: url, host, unix_socket and db must then stay at their defaults (user and
+  // cluster mode: url, host, port, unix_socket and db must then stay at their defaults (user and
   // password apply to every node, or come from the seed URLs, which must then agree).
   std::vector<std::string> cluster_nodes;
   // Redis Cluster only: reads go to a replica of the key's master (READONLY), writes to the
@@ -132,7 +135,8 @@ struct WriterOptions {
   // behind it is rounded up to a power of two; each slot costs ~100 bytes at open.
   std::size_t queue_max_ops = 16384;
   // Key + value bytes of the writes waiting for L2; a write that would pass it meets the
-  // QueueFullPolicy like a full queue. At least one value (l1.max_value_bytes) must fit.
+  // QueueFullPolicy like a full queue. At least one write of
+  // l1.max_key_bytes + l1.max_value_bytes must fit.
   std::size_t queue_max_bytes = std::size_t{256} << 20;
   // Writes one pipeline carries; bounds one reply burst and one retry.
   std::size_t batch_max_ops = 1024;

@@ -45,8 +45,8 @@ struct CacheStats {
   std::uint64_t negative_loads = 0;  // ... that answered "no such key" (Loaded::absent)
   std::uint64_t load_failures = 0;   // ... that returned an error (other than not_found, which
                                      // is an answer) or threw
-  // Early refreshes run (Options.early_refresh_beta), and those whose loader failed (the value
-  // stayed until it expired). Counted in loads too.
+  // Early refreshes run (early_refresh_beta, refresh_ahead, stale_while_revalidate), and those
+  // whose loader failed (the value stayed until it expired). Counted in loads too.
   std::uint64_t refreshes = 0;
   std::uint64_t refresh_failures = 0;
   // Lookups answered not_found by a cached "no such key": in L1 (Options.negative_ttl; in
