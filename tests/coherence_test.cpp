@@ -40,6 +40,23 @@ tiercache::Options in_mode(InvalidationMode mode) {
   return o;
 }
 
+// Reads `key`, which a plain client just set to `expected`, into the cache's L1 and proves it is
+// there: a second read is an L1 hit. So a later heard() shows a change dropped an L1 value, not
+// a first read from Redis. In bcast mode the cache first hears the plain client's SET (a fill
+// racing its own key's change message is answered but not kept; `messages` is the count of
+// invalidations before that SET); in tracked mode nothing is sent for a key the cache never read.
+void read_into_l1(Cache& cache, InvalidationMode mode, std::uint64_t messages,
+                  const std::string& key, const std::string& expected) {
+  if (mode == InvalidationMode::bcast)
+    test::wait_until(
+        kHeardWithin, [&] { return cache.stats().invalidations > messages; },
+        "the cache hears the plain client's SET");
+  REQUIRE(cache.get(test::ctx_with_timeout(1s), key) == expected);
+  const auto hits = cache.stats().l1_hits;
+  REQUIRE(cache.get(test::ctx(), key) == expected);
+  REQUIRE(cache.stats().l1_hits == hits + 1);
+}
+
 // Reads `key` (which the cache holds in L1) until it answers `expected`, within kHeardWithin.
 void heard(Cache& cache, const std::string& key, const tiercache::Result<std::string>& expected,
            const char* what) {
@@ -83,11 +100,22 @@ TEST_CASE("another cache's set, purge and a redis-cli write reach this cache's L
     heard(b, "k", "v2", "B hears A's set");
     REQUIRE(a.purge(test::ctx(), "k"));
     heard(b, "k", absent(), "B hears A's purge");
-    // Anyone's write: a plain client, straight to Redis.
+    // Anyone's write: a plain client, straight to Redis. First a value of its in B's L1 (read
+    // once B heard of the write, so that the fill is kept), then another write must drop it.
     REQUIRE(b.get(test::ctx_with_timeout(1s), "k").error() == errc::not_found);
+    const auto messages = b.stats().invalidations;
+    REQUIRE(redis.command({"SET", "app:k", "from-cli-1"}) == "+OK");
+    test::wait_until(
+        kHeardWithin, [&] { return b.stats().invalidations > messages; },
+        "B hears the first redis-cli SET");
+    REQUIRE(b.get(test::ctx_with_timeout(1s), "k") == "from-cli-1");
+    const auto hits = b.stats().l1_hits;
+    REQUIRE(b.get(test::ctx(), "k") == "from-cli-1");
+    REQUIRE(b.stats().l1_hits == hits + 1);  // in B's L1
+    const auto dropped = b.stats().invalidated_keys;
     REQUIRE(redis.command({"SET", "app:k", "from-cli"}) == "+OK");
     heard(b, "k", "from-cli", "B hears a redis-cli SET");
-    CHECK(b.stats().invalidated_keys >= 1);
+    CHECK(b.stats().invalidated_keys > dropped);
   }
 }
 
@@ -96,22 +124,25 @@ TEST_CASE("FLUSHALL, a key Redis expires and a key Redis evicts reach L1 too", "
     INFO("mode " << name_of(mode));
     test::RedisServer redis;
     Cache b = test::open_cache(redis, in_mode(mode));
+    auto messages = b.stats().invalidations;
     REQUIRE(redis.command({"SET", "app:f", "v"}) == "+OK");
-    REQUIRE(b.get(test::ctx_with_timeout(1s), "f") == "v");
+    read_into_l1(b, mode, messages, "f", "v");
     REQUIRE(redis.command({"FLUSHALL"}) == "+OK");
     heard(b, "f", absent(), "B hears FLUSHALL");
     CHECK(b.stats().epoch_bumps >= 1);
 
     // Expired by Redis: an L1 copy without a TTL of its own (default_ttl 0 caps nothing, the
     // fill takes the PTTL, so give Redis a long one and expire it early with PEXPIRE).
+    messages = b.stats().invalidations;
     REQUIRE(redis.command({"SET", "app:e", "v", "PX", "60000"}) == "+OK");
-    REQUIRE(b.get(test::ctx_with_timeout(1s), "e") == "v");
+    read_into_l1(b, mode, messages, "e", "v");
     REQUIRE(redis.command({"PEXPIRE", "app:e", "20"}) == ":1");
     heard(b, "e", absent(), "B hears the expiry");
 
     // Evicted by Redis under maxmemory.
+    messages = b.stats().invalidations;
     REQUIRE(redis.command({"SET", "app:victim", "v"}) == "+OK");
-    REQUIRE(b.get(test::ctx_with_timeout(1s), "victim") == "v");
+    read_into_l1(b, mode, messages, "victim", "v");
     REQUIRE(redis.command({"CONFIG", "SET", "maxmemory-policy", "allkeys-random"}) == "+OK");
     REQUIRE(redis.command({"CONFIG", "SET", "maxmemory", "1"}) == "+OK");
     // Any write makes Redis evict to fit; it evicts every key it can.
@@ -180,8 +211,9 @@ TEST_CASE("a subscriber killed by the server: L1 is not trusted until it is back
     INFO("mode " << name_of(mode));
     test::RedisServer redis;
     Cache b = test::open_cache(redis, in_mode(mode));
+    const auto messages = b.stats().invalidations;
     REQUIRE(redis.command({"SET", "app:k", "v1"}) == "+OK");
-    REQUIRE(b.get(test::ctx_with_timeout(1s), "k") == "v1");
+    read_into_l1(b, mode, messages, "k", "v1");
     const auto before = b.stats();
 
     // Whatever changes while B is deaf must not be missed: L1's copy is dropped with the stream.
@@ -212,7 +244,7 @@ TEST_CASE("tracked mode: the tracking connection killed makes every L1 value a m
   test::RedisServer redis;
   Cache b = test::open_cache(redis, in_mode(InvalidationMode::tracked));
   REQUIRE(redis.command({"SET", "app:k", "v1"}) == "+OK");
-  REQUIRE(b.get(test::ctx_with_timeout(1s), "k") == "v1");
+  read_into_l1(b, InvalidationMode::tracked, 0, "k", "v1");
   // The server forgets what the killed connection read; a change after that reaches nobody.
   const std::uint16_t tracking = redis.client_port("flags=t");
   REQUIRE(tracking != 0);
@@ -231,8 +263,9 @@ TEST_CASE("a subscriber gone silent is found by its heartbeat; L1 is not trusted
     tiercache::Options o = in_mode(mode);
     o.redis.url = proxy.url();
     Cache b = test::open_cache(o);
+    const auto messages = b.stats().invalidations;
     REQUIRE(redis.command({"SET", "app:k", "v1"}) == "+OK");
-    REQUIRE(b.get(test::ctx_with_timeout(1s), "k") == "v1");
+    read_into_l1(b, mode, messages, "k", "v1");
     const auto before = b.stats();
 
     // Only the subscriber's path goes dead: no RST, no FIN; reads and writes still work.
