@@ -228,8 +228,15 @@ TEST_CASE("a change heard for a key with a write in flight drops L1's copy, not 
   // this cache's own write is settled (not before: that would be reading around its own write).
   changed(*l2, "k");
   CHECK(cache.stats().invalidated_keys == 1);
-  l2->put("k", "theirs");
+  const auto misses = cache.stats().l1_misses;
   AsyncGet reader(cache, "k");
+  test::wait_until(
+      kBound, [&] { return cache.stats().l1_misses > misses; }, "the reader misses L1");
+  // It waits for its own write to be settled: a read of L2 now would read around it. (What must
+  // not happen cannot be waited for; a read around the write would be sent at once.)
+  std::this_thread::sleep_for(50ms);
+  CHECK(l2->read_count() == 0);
+  l2->put("k", "theirs");
   l2->answer(0, {});
   CHECK(reader.take() == "theirs");
   CHECK(l2->read_count() == 1);

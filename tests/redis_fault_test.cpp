@@ -173,6 +173,9 @@ TEST_CASE("a full queue under refuse answers overloaded and counts it", "[redis]
   }
   CHECK(refused > 0);
   CHECK(accepted == 4);
+  // Counted as well as read: with Redis gone L1 trusts only this cache's own pending writes, so a
+  // read of a refused key would miss whatever L1 held.
+  CHECK(cache.stats().entries == static_cast<std::size_t>(accepted));
   CHECK(cache.stats().writes_refused == static_cast<std::uint64_t>(refused));
 }
 

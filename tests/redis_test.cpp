@@ -111,9 +111,16 @@ TEST_CASE("the PX sent to Redis is at most the L1 TTL", "[redis]") {
 TEST_CASE("a fill from Redis takes the key's remaining TTL, so L1 never outlives Redis",
           "[redis]") {
   test::RedisServer redis;
-  Cache cache = test::open_cache(redis, {.default_ttl = 1h});
+  // Invalidation off: only the TTL the fill took may end L1's copy (with it on, Redis's expiry
+  // message would drop it whatever that TTL was).
+  tiercache::Options o{.default_ttl = 1h};
+  o.redis.invalidation = tiercache::InvalidationMode::off;
+  Cache cache = test::open_cache(redis, o);
   REQUIRE(redis.command({"SET", "k", "v", "PX", "300"}) == "+OK");
   REQUIRE(cache.get(test::ctx_with_timeout(1s), "k") == "v");
+  const auto hits = cache.stats().l1_hits;
+  REQUIRE(cache.get(test::ctx(), "k") == "v");
+  REQUIRE(cache.stats().l1_hits == hits + 1);  // in L1
   test::wait_until(
       3s,
       [&] {
