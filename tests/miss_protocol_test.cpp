@@ -56,6 +56,9 @@ Result<std::string> join_a_plain_get(test::RedisServer& redis, Cache& cache, con
     test::wait_until(
         5s, [&] { return cache.stats().coalesced > before.coalesced || loader_calls > 0; },
         "the get_or_load joins the load (or runs its loader)");
+    // It joined: with Redis held, a loader run now ran without the plain get's read.
+    CHECK(cache.stats().coalesced == before.coalesced + 1);
+    CHECK(loader_calls == 0);
     if (read == L2Read::fails)
       test::wait_until(
           5s, [&] { return cache.stats().l2_errors.total() > before.l2_errors.total(); },
