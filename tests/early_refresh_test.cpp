@@ -40,22 +40,29 @@ constexpr int kMaxDrawReads = 10'000;
 // A loader whose calls after the first block until released, so a test holds a refresh open.
 struct GatedOrigin {
   std::atomic<int> calls{0};
+  std::atomic<int> returned{0};  // calls that have answered
   std::atomic<bool> open{true};
   std::atomic<bool> fail{false};
 
   tiercache::Loader loader() {
     return [this](const Context&, std::string_view) -> Result<Loaded> {
-      const int n = ++calls;
-      std::this_thread::sleep_for(kLoadTime);
-      const auto deadline = std::chrono::steady_clock::now() + kHoldLimit;
-      while (!open.load()) {
-        if (std::chrono::steady_clock::now() >= deadline)
-          return tiercache::fail(errc::timeout, "the test never opened the origin");
-        std::this_thread::sleep_for(100us);
-      }
-      if (fail.load()) return tiercache::fail(errc::backend_error, "origin down");
-      return Loaded("v" + std::to_string(n));
+      Result<Loaded> answer = load(++calls);
+      ++returned;
+      return answer;
     };
+  }
+
+ private:
+  Result<Loaded> load(int n) {
+    std::this_thread::sleep_for(kLoadTime);
+    const auto deadline = std::chrono::steady_clock::now() + kHoldLimit;
+    while (!open.load()) {
+      if (std::chrono::steady_clock::now() >= deadline)
+        return tiercache::fail(errc::timeout, "the test never opened the origin");
+      std::this_thread::sleep_for(100us);
+    }
+    if (fail.load()) return tiercache::fail(errc::backend_error, "origin down");
+    return Loaded("v" + std::to_string(n));
   }
 };
 
@@ -432,11 +439,12 @@ TEST_CASE("a background refresh loses to a set", "[refresh]") {
   REQUIRE(cache.set(test::ctx(), "k", "newer"));
   origin.open = true;
   test::wait_until(
-      kWaitLimit, [&] { return cache.get(test::ctx(), "k") == "newer" && origin.calls == 2; },
-      "the refresh ends");
-  // Give the refresh thread time to finish: the set stays.
-  std::this_thread::sleep_for(50ms);
+      kWaitLimit, [&] { return origin.returned == 2; }, "the refresh's load answers");
+  // Give the refresh thread time to offer its value (what must not happen cannot be waited for):
+  // the set stays.
+  std::this_thread::sleep_for(100ms);
   CHECK(cache.get(test::ctx(), "k") == "newer");
+  CHECK(origin.calls == 2);
 }
 
 TEST_CASE("destroying the cache gives queued background refreshes up", "[refresh]") {
