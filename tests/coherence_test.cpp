@@ -40,21 +40,32 @@ tiercache::Options in_mode(InvalidationMode mode) {
   return o;
 }
 
+// Proves that `key` (answering `expected`) is in the cache's L1: a read, then a second read that
+// is an L1 hit. A fill that raced a change message for its key is answered but not kept, and a
+// late message may drop what was kept: both only make it read again, within kHeardWithin.
+void prove_in_l1(Cache& cache, const std::string& key, const std::string& expected) {
+  test::wait_until(
+      kHeardWithin,
+      [&] {
+        REQUIRE(cache.get(test::ctx_with_timeout(1s), key) == expected);
+        const auto hits = cache.stats().l1_hits;
+        REQUIRE(cache.get(test::ctx(), key) == expected);
+        return cache.stats().l1_hits == hits + 1;
+      },
+      "the value is in L1");
+}
+
 // Reads `key`, which another client just set to `expected`, into the cache's L1 and proves it is
-// there: a second read is an L1 hit. So a later heard() shows a change dropped an L1 value, not
-// a first read from Redis. In bcast mode the cache first hears that write (a fill racing its own
-// key's change message is answered but not kept; `messages` is the count of invalidations before
-// the write); in tracked mode nothing is sent for a key the cache never read.
+// there, so that a later heard() shows a change dropped an L1 value, not a first read from Redis.
+// In bcast mode the cache first hears that write (`messages`: the count of invalidations before
+// it); in tracked mode nothing is sent for a key the cache never read.
 void read_into_l1(Cache& cache, InvalidationMode mode, std::uint64_t messages,
                   const std::string& key, const std::string& expected) {
   if (mode == InvalidationMode::bcast)
     test::wait_until(
         kHeardWithin, [&] { return cache.stats().invalidations > messages; },
         "the cache hears the other client's write");
-  REQUIRE(cache.get(test::ctx_with_timeout(1s), key) == expected);
-  const auto hits = cache.stats().l1_hits;
-  REQUIRE(cache.get(test::ctx(), key) == expected);
-  REQUIRE(cache.stats().l1_hits == hits + 1);
+  prove_in_l1(cache, key, expected);
 }
 
 // Reads `key` (which the cache holds in L1) until it answers `expected`, within kHeardWithin.
@@ -106,10 +117,7 @@ TEST_CASE("another cache's set, purge and a redis-cli write reach this cache's L
     test::wait_until(
         kHeardWithin, [&] { return b.stats().invalidations > messages; },
         "B hears the first redis-cli SET");
-    REQUIRE(b.get(test::ctx_with_timeout(1s), "k") == "from-cli-1");
-    const auto hits = b.stats().l1_hits;
-    REQUIRE(b.get(test::ctx(), "k") == "from-cli-1");
-    REQUIRE(b.stats().l1_hits == hits + 1);  // in B's L1
+    prove_in_l1(b, "k", "from-cli-1");
     const auto dropped = b.stats().invalidated_keys;
     REQUIRE(redis.command({"SET", "app:k", "from-cli"}) == "+OK");
     heard(b, "k", "from-cli", "B hears a redis-cli SET");

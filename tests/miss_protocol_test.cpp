@@ -56,9 +56,10 @@ Result<std::string> join_a_plain_get(test::RedisServer& redis, Cache& cache, con
     test::wait_until(
         5s, [&] { return cache.stats().coalesced > before.coalesced || loader_calls > 0; },
         "the get_or_load joins the load (or runs its loader)");
-    // It joined: with Redis held, a loader run now ran without the plain get's read.
+    // It joined: with Redis held, a loader run now ran without the plain get's read (unless that
+    // read already failed, which the L2-down case lets happen if this thread stalls).
     CHECK(cache.stats().coalesced == before.coalesced + 1);
-    CHECK(loader_calls == 0);
+    CHECK((loader_calls == 0 || cache.stats().l2_errors.total() > before.l2_errors.total()));
     if (read == L2Read::fails)
       test::wait_until(
           5s, [&] { return cache.stats().l2_errors.total() > before.l2_errors.total(); },

@@ -40,16 +40,18 @@ void overwrite_while_reading(const std::vector<std::size_t>& lengths) {
   Cache cache = test::open_cache({.l1 = {.max_bytes = std::size_t{64} << 20}});
   REQUIRE(cache.set(test::ctx(), "k", make_value(0, 0, lengths.front())));
   std::atomic<bool> stop{false};
-  std::atomic<bool> writing{true};
+  std::atomic<int> writing{0};  // writer threads running
   std::atomic<int> torn{0};
-  // Reads made while the writers still ran: the ones that could see a torn value.
+  // Reads made while the writers still ran: the ones that could see a torn value. The writers
+  // go on past their 20000 sets until there were kOverlappingReads of them (on a loaded machine
+  // the readers may otherwise not run at all while they do), within a bound.
+  constexpr long kOverlappingReads = 1000;
   std::atomic<long> reads_while_writing{0};
   std::vector<std::thread> threads;
   for (int r = 0; r < 2; ++r)
     threads.emplace_back([&, r] {
       std::string into;
       std::vector<char> buffer(1 << 16);
-      long while_writing = 0;
       for (long n = 0; !stop.load(std::memory_order_relaxed); ++n) {
         bool ok = true;
         switch ((n + r) % 3) {
@@ -67,23 +69,27 @@ void overwrite_while_reading(const std::vector<std::size_t>& lengths) {
           }
         }
         if (!ok) torn.fetch_add(1);
-        if (writing.load(std::memory_order_relaxed)) ++while_writing;
+        if (writing.load(std::memory_order_relaxed) != 0)
+          reads_while_writing.fetch_add(1, std::memory_order_relaxed);
       }
-      reads_while_writing.fetch_add(while_writing);
     });
   for (int w = 1; w <= 2; ++w)
     threads.emplace_back([&, w] {
-      for (int n = 0; n < 20000; ++n)
+      writing.fetch_add(1);
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      for (int n = 0; n < 20000 || (reads_while_writing.load() < kOverlappingReads &&
+                                    std::chrono::steady_clock::now() < until);
+           ++n)
         (void)cache.set(test::ctx(), "k", make_value(w, n, lengths[n % lengths.size()]));
+      writing.fetch_sub(1);
     });
   threads[2].join();
   threads[3].join();
-  writing = false;
   stop = true;
   threads[0].join();
   threads[1].join();
   INFO(reads_while_writing.load() << " reads while the writers ran");
-  CHECK(reads_while_writing.load() >= 100);
+  CHECK(reads_while_writing.load() >= kOverlappingReads);
   CHECK(torn.load() == 0);
 }
 
@@ -211,9 +217,12 @@ TEST_CASE("lock-free rewrites racing sets of another size purges and evictions k
     for (int n = 0; !stop.load(std::memory_order_relaxed); ++n)
       (void)cache.set(test::ctx(), "other" + std::to_string(n % 4096), make_value(4, n, 100));
   });
+  // Reads go on past 300000 until 1000 of them found a value (the ones a torn copy could show
+  // in; on a loaded machine "k" may be gone for long stretches), within a bound.
   long reads = 0;
-  long hits = 0;  // reads that found a value: the ones a torn copy could show in
-  for (; reads < 300'000; ++reads) {
+  long hits = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (; reads < 300'000 || (hits < 1000 && std::chrono::steady_clock::now() < until); ++reads) {
     auto v = cache.get(test::ctx(), "k");
     if (v) ++hits;
     if (v && !whole(*v)) torn.fetch_add(1);

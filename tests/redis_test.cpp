@@ -116,13 +116,13 @@ TEST_CASE("a fill from Redis takes the key's remaining TTL, so L1 never outlives
   tiercache::Options o{.default_ttl = 1h};
   o.redis.invalidation = tiercache::InvalidationMode::off;
   Cache cache = test::open_cache(redis, o);
-  REQUIRE(redis.command({"SET", "k", "v", "PX", "300"}) == "+OK");
+  REQUIRE(redis.command({"SET", "k", "v", "PX", "2000"}) == "+OK");
   REQUIRE(cache.get(test::ctx_with_timeout(1s), "k") == "v");
   const auto hits = cache.stats().l1_hits;
   REQUIRE(cache.get(test::ctx(), "k") == "v");
   REQUIRE(cache.stats().l1_hits == hits + 1);  // in L1
   test::wait_until(
-      3s,
+      5s,
       [&] {
         return redis.command({"EXISTS", "k"}) == ":0";
       },

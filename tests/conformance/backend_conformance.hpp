@@ -210,9 +210,10 @@ inline void check_backend(const Subject& s) {
 
   SECTION("a value ends with its TTL") {
     const std::string k = t + "ttl";
-    // Two units of the store's granularity: a value of one whole-second TTL may expire at the
-    // next tick of memcached's clock, before it could be read back.
-    const auto ttl = std::max(2 * s.ttl_granularity, 200ms);
+    // Two units of the store's granularity (a value of one whole-second TTL may expire at the
+    // next tick of memcached's clock, before it could be read back), and at least a second, so
+    // that a stalled test thread (a sanitizer build) still reads it back in time.
+    const auto ttl = std::max<std::chrono::milliseconds>(2 * s.ttl_granularity, 1s);
     write(*b, {set(k, "short-lived", ttl)});
     // Kept first (a store that took the TTL as already passed would pass what follows).
     auto kept = read(*b, {k});
