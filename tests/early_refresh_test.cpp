@@ -508,63 +508,56 @@ TEST_CASE("refresh options out of range, or both kinds at once, are refused at o
   }
 }
 
-TEST_CASE("a caller never waits for a refresh still queued", "[refresh]") {
+// A cache with one refresh thread, where the refresh of "slow" holds that thread (its origin is
+// closed) and the refresh of "k" waits in the queue, still holding its claim. The cache is
+// declared last, so it is destroyed first: its refresh thread may still be in a loader that
+// refers to the origins.
+struct QueuedRefresh {
   test::HeldClock clock;
-  Cache cache = eager_cache(0, 1);
   GatedOrigin slow;
   std::atomic<int> fast_calls{0};
-  const tiercache::Loader fast = [&](const Context&, std::string_view) -> Result<Loaded> {
+  const tiercache::Loader fast = [this](const Context&, std::string_view) -> Result<Loaded> {
     ++fast_calls;
     std::this_thread::sleep_for(kLoadTime);  // a load time, so that reads draw its refresh
     return Loaded("fast" + std::to_string(fast_calls.load()));
   };
-  REQUIRE(cache.get_or_load(test::ctx(), "slow", slow.loader()) == "v1");
-  REQUIRE(cache.get_or_load(test::ctx(), "k", fast) == "fast1");
-  slow.open = false;
-  clock.advance(kTtl - kLeft);
-  // The refresh of "slow" holds the one refresh thread; the refresh of "k" waits in the queue.
-  REQUIRE(read_until_refresh(cache, "slow", slow.loader(), 0, "v1"));
-  test::wait_until(
-      kWaitLimit, [&] { return slow.calls == 2; }, "the refresh of slow runs");
-  REQUIRE(read_until_refresh(cache, "k", fast, 1, "fast1"));
+  Cache cache = eager_cache(0, 1);
+
+  QueuedRefresh() {
+    REQUIRE(cache.get_or_load(test::ctx(), "slow", slow.loader()) == "v1");
+    REQUIRE(cache.get_or_load(test::ctx(), "k", fast) == "fast1");
+    slow.open = false;
+    clock.advance(kTtl - kLeft);
+    REQUIRE(read_until_refresh(cache, "slow", slow.loader(), 0, "v1"));
+    test::wait_until(
+        kWaitLimit, [&] { return slow.calls == 2; }, "the refresh of slow runs");
+    REQUIRE(read_until_refresh(cache, "k", fast, 1, "fast1"));
+  }
+};
+
+TEST_CASE("a caller never waits for a refresh still queued", "[refresh]") {
+  QueuedRefresh q;
   // "k" expires with its refresh still queued: a caller loads it itself, within its deadline
   // (a wait for the queued refresh would last until the origin of "slow" opens).
-  clock.advance(kLeft);
-  REQUIRE(cache.get(test::ctx(), "k").error() == errc::not_found);
-  CHECK(cache.get_or_load(test::ctx_with_timeout(kWaitLimit / 2), "k", fast) == "fast2");
-  CHECK(cache.stats().coalesced == 0);
-  REQUIRE(cache.close(test::ctx()));
-  slow.open = true;
+  q.clock.advance(kLeft);
+  REQUIRE(q.cache.get(test::ctx(), "k").error() == errc::not_found);
+  CHECK(q.cache.get_or_load(test::ctx_with_timeout(kWaitLimit / 2), "k", q.fast) == "fast2");
+  CHECK(q.cache.stats().coalesced == 0);
+  REQUIRE(q.cache.close(test::ctx()));
+  q.slow.open = true;
 }
 
 TEST_CASE("close drops the refreshes still queued", "[refresh]") {
-  test::HeldClock clock;
-  Cache cache = eager_cache(0, 1);
-  GatedOrigin slow;
-  std::atomic<int> fast_calls{0};
-  const tiercache::Loader fast = [&](const Context&, std::string_view) -> Result<Loaded> {
-    ++fast_calls;
-    std::this_thread::sleep_for(kLoadTime);  // a load time, so that reads draw its refresh
-    return Loaded("fast" + std::to_string(fast_calls.load()));
-  };
-  REQUIRE(cache.get_or_load(test::ctx(), "slow", slow.loader()) == "v1");
-  REQUIRE(cache.get_or_load(test::ctx(), "k", fast) == "fast1");
-  slow.open = false;
-  clock.advance(kTtl - kLeft);
-  // The refresh of "slow" holds the one refresh thread; the refresh of "k" waits in the queue,
-  // still holding its claim (nothing else loads "k").
-  REQUIRE(read_until_refresh(cache, "slow", slow.loader(), 0, "v1"));
-  test::wait_until(
-      kWaitLimit, [&] { return slow.calls == 2; }, "the refresh of slow runs");
-  REQUIRE(read_until_refresh(cache, "k", fast, 1, "fast1"));
-  REQUIRE(cache.close(test::ctx()));
+  QueuedRefresh q;
+  REQUIRE(q.cache.close(test::ctx()));
   // The refresh thread is free once "slow" answers: a refresh of "k" still queued would run now.
-  slow.open = true;
+  q.slow.open = true;
   test::wait_until(
-      kWaitLimit, [&] { return cache.get(test::ctx(), "slow").error() == errc::closed; }, "closed");
+      kWaitLimit, [&] { return q.cache.get(test::ctx(), "slow").error() == errc::closed; },
+      "closed");
   // What must not happen cannot be waited for: time enough for a queued refresh to run.
   std::this_thread::sleep_for(100ms);
-  CHECK(fast_calls == 1);
+  CHECK(q.fast_calls == 1);
 }
 
 TEST_CASE("stale-while-revalidate serves the old value during its refresh, the new one after",
