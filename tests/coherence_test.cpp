@@ -62,9 +62,8 @@ void prove_in_l1(Cache& cache, const std::string& key, const std::string& expect
 void read_into_l1(Cache& cache, InvalidationMode mode, std::uint64_t messages,
                   const std::string& key, const std::string& expected) {
   if (mode == InvalidationMode::bcast)
-    test::wait_until(
-        kHeardWithin, [&] { return cache.stats().invalidations > messages; },
-        "the cache hears the other client's write");
+    test::wait_until_heard(cache, "the cache hears the other client's write", kHeardWithin,
+                           messages);
   prove_in_l1(cache, key, expected);
 }
 
@@ -114,9 +113,7 @@ TEST_CASE("another cache's set, purge and a redis-cli write reach this cache's L
     REQUIRE(b.get(test::ctx_with_timeout(1s), "k").error() == errc::not_found);
     const auto messages = b.stats().invalidations;
     REQUIRE(redis.command({"SET", "app:k", "from-cli-1"}) == "+OK");
-    test::wait_until(
-        kHeardWithin, [&] { return b.stats().invalidations > messages; },
-        "B hears the first redis-cli SET");
+    test::wait_until_heard(b, "B hears the first redis-cli SET", kHeardWithin, messages);
     prove_in_l1(b, "k", "from-cli-1");
     const auto dropped = b.stats().invalidated_keys;
     REQUIRE(redis.command({"SET", "app:k", "from-cli"}) == "+OK");

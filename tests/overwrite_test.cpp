@@ -52,6 +52,7 @@ void overwrite_while_reading(const std::vector<std::size_t>& lengths) {
     threads.emplace_back([&, r] {
       std::string into;
       std::vector<char> buffer(1 << 16);
+      long while_writing = 0;
       for (long n = 0; !stop.load(std::memory_order_relaxed); ++n) {
         bool ok = true;
         switch ((n + r) % 3) {
@@ -69,9 +70,12 @@ void overwrite_while_reading(const std::vector<std::size_t>& lengths) {
           }
         }
         if (!ok) torn.fetch_add(1);
-        if (writing.load(std::memory_order_relaxed) != 0)
-          reads_while_writing.fetch_add(1, std::memory_order_relaxed);
+        // Counted here and published in steps, so that the readers do not contend on one line
+        // for every read.
+        if (writing.load(std::memory_order_relaxed) != 0 && ++while_writing % 64 == 0)
+          reads_while_writing.fetch_add(64, std::memory_order_relaxed);
       }
+      reads_while_writing.fetch_add(while_writing % 64, std::memory_order_relaxed);
     });
   for (int w = 1; w <= 2; ++w)
     threads.emplace_back([&, w] {
