@@ -156,6 +156,31 @@ TEST_CASE("Redis paused: a miss returns within its deadline and L1 hits are stil
       "Redis answers again");
 }
 
+TEST_CASE("Redis paused: a read is given up command_timeout after Redis's last sign of life",
+          "[redis][fault]") {
+  // The kernel of a paused server still acknowledges our bytes: that acknowledgement, just after
+  // the send, is its last sign of life. Seen only at the first check, it once restarted the
+  // clock there, and a read failed at twice command_timeout.
+  test::RedisServer redis;
+  Options options;
+  options.redis.url = redis.url();
+  options.redis.command_timeout = 1s;
+  Cache cache = test::open_cache(options);
+  REQUIRE(cache.set(test::ctx(), "warm", "v"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  redis.pause();
+  const auto start = std::chrono::steady_clock::now();
+  auto miss = cache.get(test::ctx_with_timeout(10s), "cold");
+  const auto took = std::chrono::steady_clock::now() - start;
+  redis.resume();
+  REQUIRE_FALSE(miss);
+  CHECK(miss.error() == errc::timeout);
+  CHECK(miss.error().detail.find("command_timeout") != std::string::npos);
+  CHECK(took >= 1s);
+  // 1 s and scheduling, far from the 2 s a restarted clock gave.
+  CHECK(took < 1700ms);
+}
+
 TEST_CASE("a full queue under refuse answers overloaded and counts it", "[redis][fault]") {
   test::RedisServer redis;
   Cache cache = test::open_cache(

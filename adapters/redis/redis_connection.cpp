@@ -2,7 +2,10 @@
 
 #include <hiredis/sds.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <charconv>
@@ -52,6 +55,18 @@ std::string reply_text(const redisReply* r) {
 // An error reply that means "this command is not for you here", not "go away".
 bool is_not_supported(const std::string& error) {
   return error.starts_with("NOPERM") || error.find("nknown") != std::string::npos;
+}
+
+// When the peer last acknowledged bytes on TCP socket `fd`, to the kernel's tick (a few ms);
+// `now` where the socket cannot say (a Unix socket, whose queued bytes count as delivered only
+// once the server read them).
+Clock::time_point acknowledged_at(int fd, Clock::time_point now) {
+  tcp_info info{};
+  socklen_t size = sizeof info;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) != 0 ||
+      size < offsetof(tcp_info, tcpi_last_ack_recv) + sizeof info.tcpi_last_ack_recv)
+    return now;
+  return now - std::chrono::milliseconds(info.tcpi_last_ack_recv);
 }
 
 }  // namespace
@@ -384,7 +399,11 @@ void RedisConnection::note_progress(Clock::time_point now) {
   const std::uint64_t not_delivered = sdslen(ac_->c.obuf) + static_cast<std::uint64_t>(in_kernel);
   const std::uint64_t delivered =
       pushed_bytes_ - std::min<std::uint64_t>(pushed_bytes_, not_delivered);
-  if (delivered != delivered_bytes_) last_progress_ = now;
+  // Delivered since the last look, at the time of the acknowledgement, not of the look: the
+  // kernel of a paused server acknowledges a command at once, and a look command_timeout later
+  // that took its own time would give that server twice command_timeout.
+  if (delivered != delivered_bytes_)
+    last_progress_ = std::max(last_progress_, acknowledged_at(ac_->c.fd, now));
   delivered_bytes_ = delivered;
 }
 
