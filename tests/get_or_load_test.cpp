@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/redis_cache.hpp"
 #include "tests/support/test_support.hpp"
 
 using tiercache::Cache;
@@ -271,4 +272,74 @@ TEST_CASE("get_or_load with an ended context and a cold key does not load") {
   });
   CHECK(r.error() == errc::timeout);
   CHECK(calls == 0);
+}
+
+// A loader that calls back into its own cache for a key its thread is producing would wait for
+// itself: with no deadline, for good. Each inner call below has a deadline only so that a
+// regression fails (timeout) instead of hanging the suite. With Redis as L2: without one, a get
+// that finds the key loading answers not_found at once.
+TEST_CASE("a loader reading its own key is refused at once instead of waiting for itself") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  Result<std::string> inner_get, inner_load;
+  std::chrono::steady_clock::duration inner_took{};
+  auto outer = cache.get_or_load(test::ctx(), "k", [&](const Context&, std::string_view key) {
+    const auto start = std::chrono::steady_clock::now();
+    inner_get = cache.get(test::ctx_with_timeout(5s), key);
+    inner_load = cache.get_or_load(test::ctx_with_timeout(5s), key,
+                                   [](auto&, auto) { return Result<std::string>("inner"); });
+    inner_took = std::chrono::steady_clock::now() - start;
+    return Result<std::string>("outer");
+  });
+  CHECK(outer == "outer");
+  REQUIRE_FALSE(inner_get);
+  CHECK(inner_get.error() == errc::invalid_argument);
+  CHECK(inner_get.error().detail.find("loader") != std::string::npos);
+  REQUIRE_FALSE(inner_load);
+  CHECK(inner_load.error() == errc::invalid_argument);
+  CHECK(inner_took < 2s);
+  CHECK(cache.get(test::ctx(), "k") == "outer");
+}
+
+TEST_CASE("a loader reading a key an outer loader on its thread produces is refused") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  Result<std::string> innermost;
+  auto outer = cache.get_or_load(test::ctx(), "a", [&](const Context&, std::string_view) {
+    auto b = cache.get_or_load(test::ctx(), "b", [&](const Context&, std::string_view) {
+      innermost = cache.get(test::ctx_with_timeout(5s), "a");
+      return Result<std::string>("vb");
+    });
+    return Result<std::string>(b ? "va" : "b failed");
+  });
+  CHECK(outer == "va");
+  REQUIRE_FALSE(innermost);
+  CHECK(innermost.error() == errc::invalid_argument);
+  CHECK(cache.get(test::ctx(), "b") == "vb");
+}
+
+TEST_CASE("a batch loader reading a key of its batch is refused") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(redis);
+  const std::vector<std::string_view> keys{"a", "b", "c"};
+  std::vector<Result<std::string>> inner;
+  auto r = cache.get_or_load_many(test::ctx(), keys,
+                                  [&](const Context&, std::span<const std::string_view> asked)
+                                      -> Result<std::vector<Result<tiercache::Loaded>>> {
+                                    for (const std::string_view k : keys)
+                                      inner.push_back(cache.get(test::ctx_with_timeout(5s), k));
+                                    std::vector<Result<tiercache::Loaded>> out;
+                                    for (const std::string_view k : asked)
+                                      out.emplace_back(tiercache::Loaded(std::string(k)));
+                                    return out;
+                                  });
+  REQUIRE(r);
+  REQUIRE(r->size() == 3);
+  CHECK((*r)[0] == "a");
+  CHECK((*r)[2] == "c");
+  REQUIRE(inner.size() == 3);
+  for (const auto& i : inner) {
+    REQUIRE_FALSE(i);
+    CHECK(i.error() == errc::invalid_argument);
+  }
 }

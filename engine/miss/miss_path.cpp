@@ -3,6 +3,7 @@
 #include "engine/base/wait_within.hpp"
 
 #include "engine/l1/coarse_clock.hpp"
+#include "engine/miss/led_here.hpp"
 
 namespace tiercache::engine {
 namespace {
@@ -18,6 +19,14 @@ Entry* entry_for(const ShardTable& shard, std::uint64_t hash, std::string_view k
   return p.absent ? make_absent_entry(hash, key, p.expires_at_ms, p.epoch)
                   : make_value_entry(hash, key, p.value, p.expires_at_ms, p.epoch, p.load_time_code,
                                      shard.typed());
+}
+
+// A call a loader made back into its cache for a key its own thread leads: waiting would never
+// end (led_here.hpp).
+std::unexpected<Error> refused_reentry() {
+  return fail(errc::invalid_argument,
+              "get: called from a loader for a key that loader's thread is producing (its own key, "
+              "a key of its batch, or one an outer loader is producing); it would wait for itself");
 }
 
 // What the callers of a produced key get: its value, or not_found for the origin's "no such key".
@@ -57,6 +66,10 @@ Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::
       case Claim::Kind::lead:
         return lead(ctx, shard, hash, key, claim.slot, plan, load);
       case Claim::Kind::wait:
+        if (led_here::includes(claim.slot)) {
+          stop_waiting(shard, hash, claim.slot);
+          return refused_reentry();
+        }
         counters_.add(kCoalesced);
         if (auto answer = await(ctx, shard, hash, key, claim.slot, load)) return *answer;
         break;
@@ -68,6 +81,7 @@ Result<std::string> MissPath::lead(const Context& ctx, ShardTable& shard, std::u
                                    std::string_view key, PromiseSlot* slot, LeadPlan plan,
                                    const LoadRequest* load) {
   try {
+    led_here::add(slot);
     return lead_unguarded(ctx, shard, hash, key, slot, plan, load);
   } catch (...) {
     // Out of memory while producing, filling or publishing: the slot must not stay loading,
@@ -88,6 +102,7 @@ Result<std::string> MissPath::lead_unguarded(const Context& ctx, ShardTable& sha
 Result<std::string> MissPath::settle_lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                                           std::string_view key, PromiseSlot* slot,
                                           Result<Produced> p, bool with_loader) {
+  led_here::remove(slot);
   Result<std::string> r;
   if (p) {
     // A value that expires now answers this call but is not worth an L1 entry.
@@ -166,8 +181,14 @@ std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
           // Only a plain read of L2 (then the loader) goes in the batch; a key whose own
           // writes are on their way is served as get_or_load would.
           (plan == LeadPlan::read_l2 ? batched : alone).push_back({i, claim.slot, plan});
+          led_here::add(claim.slot);
           break;
         case Claim::Kind::wait:
+          if (led_here::includes(claim.slot)) {
+            stop_waiting(*k.shard, k.hash, claim.slot);
+            results[i] = refused_reentry();
+            break;
+          }
           counters_.add(kCoalesced);
           waits.push_back({i, claim.slot, plan});
           break;
@@ -219,6 +240,7 @@ std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
 
 void MissPath::give_up_lead(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot,
                             const Error& why) {
+  led_here::remove(slot);
   shard.drop(hash, slot);
   slot->publish(std::unexpected(why));
   slot->release();

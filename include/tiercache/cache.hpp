@@ -5,7 +5,9 @@
 //            it exits; nothing to set up.
 // Ownership: get() returns bytes the caller owns; get_into() never keeps the caller's buffer;
 //            a loader runs on the leader's thread (an early refresh's may run on a refresh
-//            thread, refresh_threads) and must not call back into the same key.
+//            thread, refresh_threads). A call it makes back into the cache for a key that
+//            thread is producing is refused (invalid_argument) rather than wait for itself;
+//            loaders on two threads that wait for each other's keys wait until a deadline.
 // Keys and values are arbitrary bytes ('\0', "\r\n" and non-UTF-8 round-trip).
 // Waiting:   every wait ends at ctx's deadline or stop request.
 // Never:     throws for an expected failure; aborts on user input; changes anything on a
