@@ -52,16 +52,23 @@ TEST_CASE("pending writes agree with a map through growth, shrinking and erase i
       // Settle the record's latest write, or an older one, as the writer may.
       const bool latest = rng() % 2 == 0;
       const std::uint64_t settled_seq = latest ? it->second.seq : 0;
-      REQUIRE(pending.settle_locked(it->first, settled_seq) == latest);
+      using Settled = PendingWrites::Settled;
+      REQUIRE(pending.settle_locked(it->first, settled_seq) ==
+              (latest                                   ? Settled::latest
+               : it->second.kind == WriteOp::Kind::fill ? Settled::superseded_by_fill
+                                                        : Settled::superseded));
       if (--it->second.unsettled == 0) model.erase(it);
     }
     if (step % 97 == 0) {
       REQUIRE(pending.size_locked() == model.size());
       for (const auto& [slot, r] : model) {
-        const LeadPlan expected = r.kind == WriteOp::Kind::purge || kNow >= r.expires_at_ms
-                                      ? LeadPlan::known_absent
-                                  : r.kind == WriteOp::Kind::fill ? LeadPlan::fill_then_read
-                                                                  : LeadPlan::flush_then_read;
+        const bool expired = kNow >= r.expires_at_ms;
+        const LeadPlan expected =
+            r.kind == WriteOp::Kind::purge ? LeadPlan::known_absent
+            : r.kind == WriteOp::Kind::fill
+                ? (!expired || r.unsettled > 1 ? LeadPlan::fill_then_read : LeadPlan::read_l2)
+            : expired ? LeadPlan::known_absent
+                      : LeadPlan::flush_then_read;
         REQUIRE(pending.plan_locked(slot, r.key, kNow) == expected);
         // Another key that shares the hash is not taken for this one.
         REQUIRE(pending.plan_locked(slot, r.key + "x", kNow) == LeadPlan::flush_then_read);

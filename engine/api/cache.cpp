@@ -433,9 +433,13 @@ void Cache::Impl::settle(std::span<const engine::Writer::SettledWrite> settled) 
     shard.locked([&] {
       for (; i < by_shard.size() && by_shard[i].first == shard_at; ++i) {
         const WriteOp& op = *by_shard[i].second->op;
-        const bool latest = pending.settle_locked(op.hash, op.seq);
-        // L2 did not take the key's latest write: L1 must not keep a value L2 does not have.
-        if (!by_shard[i].second->applied && latest && op.kind != WriteOp::Kind::purge)
+        using Settled = engine::PendingWrites::Settled;
+        const Settled settled = pending.settle_locked(op.hash, op.seq);
+        // L2 did not take the write: L1 must not keep a value L2 does not have, whether that
+        // is this write's own or a later fill's that counted on it.
+        if (!by_shard[i].second->applied &&
+            ((settled == Settled::latest && op.kind != WriteOp::Kind::purge) ||
+             settled == Settled::superseded_by_fill))
           shard.purge_locked(op.hash, op.key());
       }
     });
@@ -470,8 +474,13 @@ std::uint32_t Cache::Impl::stamp(std::uint32_t epoch, Provenance provenance) con
   return heard ? epoch : engine::kUnvouchedEpoch;
 }
 
+bool Cache::Impl::l2_unreadable_for_stale() const {
+  return options_.stale_if_l2_down && l2_ && !l2_->accepts_reads();
+}
+
 LeadPlan Cache::Impl::plan_locked(std::uint64_t hash, std::string_view key,
-                                  std::optional<engine::UntrustedStamp> untrusted) {
+                                  std::optional<engine::UntrustedStamp> untrusted,
+                                  bool l2_unreadable) {
   if (!writer_) return LeadPlan::read_l2;
   engine::PendingWrites& pending = pending_for(hash);
   const std::uint64_t now = engine::coarse_now_ms();
@@ -480,7 +489,7 @@ LeadPlan Cache::Impl::plan_locked(std::uint64_t hash, std::string_view key,
   if (untrusted && pending.owns_value_locked(hash, key, now)) return LeadPlan::serve_l1_value;
   // Or, by choice, an answer while L2 cannot give a better one: only a value trusted until the
   // change stream was lost, and not since flushed.
-  if (untrusted && options_.stale_if_l2_down && !l2_->accepts_reads() &&
+  if (untrusted && l2_unreadable &&
       untrusted->epoch == stale_servable_epoch_.load(std::memory_order_acquire)) {
     counters_.add(kStaleServed);
     return LeadPlan::serve_l1_value;

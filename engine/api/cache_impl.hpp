@@ -179,8 +179,10 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
 
   // engine::ValueSource
   std::uint32_t claim_epoch() const noexcept override { return current_epoch(); }
+  bool l2_unreadable_for_stale() const override;
   engine::LeadPlan plan_locked(std::uint64_t hash, std::string_view key,
-                               std::optional<engine::UntrustedStamp> untrusted) override;
+                               std::optional<engine::UntrustedStamp> untrusted,
+                               bool l2_unreadable) override;
   Result<engine::Produced> produce(const Context& ctx, std::string_view key, engine::LeadPlan plan,
                                    const engine::LoadRequest* load) override;
   std::vector<Result<engine::Produced>> produce_many(const Context& ctx,

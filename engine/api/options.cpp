@@ -52,10 +52,15 @@ std::string to_string(const Options& o) {
   if (o.backend) return std::move(s).str() + " backend=own";
   if (!r.is_configured()) return std::move(s).str() + " redis=off";
   // The password is never printed.
-  s << " redis.url=" << masked_url(r.url) << " redis.host=" << r.host << " redis.port=" << r.port
-    << " redis.unix_socket=" << r.unix_socket << " redis.user=" << r.user
-    << " redis.password=" << (r.password.empty() ? "" : "***") << " redis.db=" << r.db
-    << " redis.key_prefix=" << r.key_prefix
+  // A url says what host, port, unix_socket, user, password and db would (they stay at their
+  // defaults), so only the one that is in use is printed.
+  if (!r.url.empty())
+    s << " redis.url=" << masked_url(r.url);
+  else
+    s << " redis.host=" << r.host << " redis.port=" << r.port
+      << " redis.unix_socket=" << r.unix_socket << " redis.user=" << r.user
+      << " redis.password=" << (r.password.empty() ? "" : "***") << " redis.db=" << r.db;
+  s << " redis.key_prefix=" << r.key_prefix
     << " redis.connect_timeout=" << r.connect_timeout.count()
     << "ms redis.command_timeout=" << r.command_timeout.count()
     << "ms redis.reconnect_backoff=" << r.reconnect_backoff_min.count() << ".."

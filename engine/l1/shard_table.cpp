@@ -124,6 +124,14 @@ void ShardTable::rewrite_locked(Entry* e, std::string_view value, std::uint64_t 
   const Entry::Rewrite taken = e->acquire_rewrite(held);
   assert(taken == Entry::Rewrite::acquired && "an entry in the index is not dead");
   (void)taken;
+  // A lock-free rewrite (no L2, so no queue order) between the caller's check and here may have
+  // moved the expiry past this one's; a rewrite must never bring an expiry closer (read()
+  // relies on it). The two sets overlapped, so this one may count as the earlier: it is
+  // overwritten, and no reader can tell.
+  if (e->expires_at_ms.load(kRelaxed) > expires_at_ms) {
+    e->release_rewrite(held, false);
+    return;
+  }
   write_value(e, value, expires_at_ms, epoch);
   e->release_rewrite(held, true);
   ring_.rewritten(e);

@@ -88,16 +88,18 @@ void PendingWrites::record_locked(std::uint64_t hash, std::string_view key, Writ
   ++r.unsettled;
 }
 
-bool PendingWrites::settle_locked(std::uint64_t hash, std::uint64_t seq) {
+PendingWrites::Settled PendingWrites::settle_locked(std::uint64_t hash, std::uint64_t seq) {
   const std::size_t i = find(hash);
-  if (i == npos) return false;
-  const bool latest = slots_[i].seq == seq;
+  if (i == npos) return Settled::superseded;
+  const Settled settled = slots_[i].seq == seq                    ? Settled::latest
+                          : slots_[i].kind == WriteOp::Kind::fill ? Settled::superseded_by_fill
+                                                                  : Settled::superseded;
   if (--slots_[i].unsettled == 0) {
     erase_at(i);
     // Give back what a burst grew, but not at every swing around a small size.
     if (slots_.size() > kMinSlots && used_ * 8 < slots_.size()) rehash(slots_.size() / 2);
   }
-  return latest;
+  return settled;
 }
 
 bool PendingWrites::owns_value_locked(std::uint64_t hash, std::string_view key,
@@ -117,10 +119,18 @@ LeadPlan PendingWrites::plan_locked(std::uint64_t hash, std::string_view key,
   // hold either; waiting for L2 to settle is right for both.
   if (r.key_check != key_check(key)) return LeadPlan::flush_then_read;
   if (r.kind == WriteOp::Kind::purge) return LeadPlan::known_absent;
+  if (r.kind == WriteOp::Kind::fill) {
+    // A loaded value L1 no longer holds. Evicted, it reaches L2 with the fill: wait for it
+    // rather than load again. Expired, the fill (which goes only where L2 holds nothing) says
+    // nothing of what L2 holds, perhaps another writer's value: read it, unless an older write
+    // of this cache's own is still on its way.
+    if (now_ms < r.expires_at_ms || r.unsettled > 1) return LeadPlan::fill_then_read;
+    return LeadPlan::read_l2;
+  }
   // A set L1 no longer holds: either it expired (L2 gets no longer a life, so it is gone there
   // too) or it was evicted (L2 will have it once the write lands).
   if (now_ms >= r.expires_at_ms) return LeadPlan::known_absent;
-  return r.kind == WriteOp::Kind::fill ? LeadPlan::fill_then_read : LeadPlan::flush_then_read;
+  return LeadPlan::flush_then_read;
 }
 
 }  // namespace tiercache::engine

@@ -38,9 +38,9 @@ Result<std::string> answer_of(Produced& p) {
 }  // namespace
 
 MissDecision MissPath::decide_locked(std::uint64_t hash, std::string_view key,
-                                     std::optional<UntrustedStamp> untrusted, bool with_loader,
-                                     LeadPlan& plan) {
-  plan = source_.plan_locked(hash, key, untrusted);
+                                     std::optional<UntrustedStamp> untrusted, bool l2_unreadable,
+                                     bool with_loader, LeadPlan& plan) {
+  plan = source_.plan_locked(hash, key, untrusted, l2_unreadable);
   if (plan == LeadPlan::serve_l1_value) return MissDecision::serve_stale;
   if (plan == LeadPlan::known_absent && !with_loader) return MissDecision::absent;
   return MissDecision::lead;
@@ -51,9 +51,11 @@ Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::
   for (;;) {
     if (ctx.done()) return ended_while(ctx, "get", "before the miss was served");
     LeadPlan plan = LeadPlan::read_l2;
-    Claim claim = shard.claim(
-        hash, key, source_.claim_epoch(), load != nullptr,
-        [&](auto untrusted) { return decide_locked(hash, key, untrusted, load != nullptr, plan); });
+    const bool l2_unreadable = source_.l2_unreadable_for_stale();
+    Claim claim =
+        shard.claim(hash, key, source_.claim_epoch(), load != nullptr, [&](auto untrusted) {
+          return decide_locked(hash, key, untrusted, l2_unreadable, load != nullptr, plan);
+        });
     if (claim.stale_seen && plan != LeadPlan::serve_l1_value) counters_.add(kStaleRefused);
     switch (claim.kind) {
       case Claim::Kind::hit:
@@ -162,9 +164,10 @@ std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
       const MissedKey& k = keys[i];
       LeadPlan plan = LeadPlan::read_l2;
       // Per key, as serve() does: the epoch may move between two claims.
+      const bool l2_unreadable = source_.l2_unreadable_for_stale();
       Claim claim = k.shard->claim(
           k.hash, k.key, source_.claim_epoch(), load != nullptr, [&](auto untrusted) {
-            return decide_locked(k.hash, k.key, untrusted, load != nullptr, plan);
+            return decide_locked(k.hash, k.key, untrusted, l2_unreadable, load != nullptr, plan);
           });
       if (claim.stale_seen && plan != LeadPlan::serve_l1_value) counters_.add(kStaleRefused);
       switch (claim.kind) {
@@ -211,7 +214,7 @@ std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
       const MissedKey& k = keys[c.at];
       // The plan of the claim may be stale after the batch: a write may have landed meanwhile.
       LeadPlan plan = c.plan;
-      k.shard->locked([&] { plan = source_.plan_locked(k.hash, k.key, std::nullopt); });
+      k.shard->locked([&] { plan = source_.plan_locked(k.hash, k.key, std::nullopt, false); });
       // Counted before: lead() gives the slot up whatever happens.
       ++alone_done;
       results[c.at] = lead(ctx, *k.shard, k.hash, k.key, c.slot, plan, load);
@@ -372,7 +375,7 @@ std::optional<Result<std::string>> MissPath::await(const Context& ctx, ShardTabl
       // The plan the first leader had may be stale: a write may have landed meanwhile. The
       // loading entry is in the cell, so no L1 value is there to serve.
       LeadPlan plan = LeadPlan::read_l2;
-      shard.locked([&] { plan = source_.plan_locked(hash, key, std::nullopt); });
+      shard.locked([&] { plan = source_.plan_locked(hash, key, std::nullopt, false); });
       return lead(ctx, shard, hash, key, slot, plan, load);
     }
     const bool answered = slot->answer_for() == PromiseSlot::AnswerFor::everyone || load == nullptr;

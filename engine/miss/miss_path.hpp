@@ -65,10 +65,15 @@ class ValueSource {
   // The coherence epoch a miss claims its key in: the stamp a value must carry to be served,
   // and the epoch a load it joins must have started in.
   virtual std::uint32_t claim_epoch() const noexcept = 0;
+  // Whether a miss may serve an untrusted L1 value because L2 takes no reads now
+  // (stale_if_l2_down). Asked before the shard lock is taken: it may ask the backend, which may
+  // take locks of its own.
+  virtual bool l2_unreadable_for_stale() const = 0;
   // Under the shard lock, when a miss finds neither a trusted value nor a load to join;
-  // `untrusted`: the stamp of a value L1 holds for the key that was not trusted, if any.
+  // `untrusted`: the stamp of a value L1 holds for the key that was not trusted, if any;
+  // `l2_unreadable`: what l2_unreadable_for_stale() answered just before the lock.
   virtual LeadPlan plan_locked(std::uint64_t hash, std::string_view key,
-                               std::optional<UntrustedStamp> untrusted) = 0;
+                               std::optional<UntrustedStamp> untrusted, bool l2_unreadable) = 0;
   // The leader's work, without locks, within ctx. A failure without a loader is published to
   // callers without a loader only if loader_could_answer() says a loader might do better (S6).
   virtual Result<Produced> produce(const Context& ctx, std::string_view key, LeadPlan plan,
@@ -158,8 +163,8 @@ class MissPath {
   // Under the shard lock, for a claim that found nothing to serve or join: the source's plan for
   // the key (into `plan`) and what the claim does with it.
   MissDecision decide_locked(std::uint64_t hash, std::string_view key,
-                             std::optional<UntrustedStamp> untrusted, bool with_loader,
-                             LeadPlan& plan);
+                             std::optional<UntrustedStamp> untrusted, bool l2_unreadable,
+                             bool with_loader, LeadPlan& plan);
   // A led slot whose load will not run (a throw in a batch): dropped, answered, given up.
   void give_up_lead(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot, const Error& why);
   // A waiter that leaves without an answer (a throw in a batch): no longer counted.
