@@ -69,6 +69,9 @@ TEST_CASE("the effective options never print the Redis password") {
   const std::string text = tiercache::to_string(cache->options());
   CHECK_THAT(text, Catch::Contains("redis.url=redis://***@127.0.0.1:1/0"));
   CHECK_THAT(text, !Catch::Contains("hunter2"));
+  // The url says port and db; the fields' defaults, not in use, are not printed beside it.
+  CHECK_THAT(text, !Catch::Contains("redis.port="));
+  CHECK_THAT(text, !Catch::Contains("redis.db="));
   CHECK_THAT(text, Catch::Contains("redis.invalidation=bcast redis.invalidation_heartbeat=100ms"));
   CHECK_THAT(text, Catch::Contains("stale_if_l2_down=false"));
   auto by_field = Cache::open({.redis = {.host = "127.0.0.1",

@@ -1,6 +1,7 @@
 #include "adapters/redis/read_reply.hpp"
 
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace tiercache::redis {
@@ -9,8 +10,8 @@ namespace {
 // The read script's answer for a key that holds the "no such key" marker.
 constexpr const char* kAbsentStatus = "ABSENT";
 
-// Bytes of an unexpected reply quoted in an error.
-constexpr std::size_t kQuotedBytes = 64;
+// Bytes of an unexpected reply quoted in an error: every error text Redis sends fits.
+constexpr std::size_t kQuotedBytes = 256;
 
 const char* type_name(int type) {
   switch (type) {
@@ -30,9 +31,11 @@ const char* type_name(int type) {
   return "unknown";
 }
 
-std::string_view text_of(const redisReply& r) {
+// The reply's text, cut to kQuotedBytes, a cut marked so that it is not read as the whole.
+std::string text_of(const redisReply& r) {
   if (r.str == nullptr) return {};
-  return std::string_view(r.str, r.len).substr(0, kQuotedBytes);
+  if (r.len <= kQuotedBytes) return std::string(r.str, r.len);
+  return std::string(r.str, kQuotedBytes) + "... (" + std::to_string(r.len) + " bytes)";
 }
 
 std::unexpected<Error> unexpected_reply(const char* command, const redisReply& r) {
