@@ -655,3 +655,30 @@ TEST_CASE("the CLOCK hand keeps a loaded value through its stale grace, nothing 
   CHECK(cache.get_or_load(test::ctx(), "loaded", loader) == "loaded");
   CHECK(cache.stats().refreshes == 1);
 }
+
+// The refresh's loader runs on the thread that drew it: once the old value expired meanwhile, a
+// get_or_load of the key would join that refresh, and so wait for itself (led_here.hpp).
+TEST_CASE("a refresh's loader reading its own key after the value expired is refused",
+          "[refresh]") {
+  test::HeldClock clock;
+  Cache cache = test::open_cache({.default_ttl = 1000ms, .refresh_ahead = 100ms});
+  const tiercache::Loader first = [](const Context&, std::string_view) {
+    return Result<Loaded>(Loaded("v1"));
+  };
+  REQUIRE(cache.get_or_load(test::ctx(), "k", first) == "v1");
+  clock.advance(950ms);  // within refresh_ahead: the next get_or_load refreshes, on this thread
+  Result<std::string> inner;
+  std::chrono::steady_clock::duration took{};
+  const auto refresh = [&](const Context&, std::string_view key) {
+    clock.advance(200ms);  // the value being refreshed expires while its refresh runs
+    const auto start = std::chrono::steady_clock::now();
+    inner = cache.get_or_load(test::ctx_with_timeout(5s), key, first);
+    took = std::chrono::steady_clock::now() - start;
+    return Result<Loaded>(Loaded("v2"));
+  };
+  CHECK(cache.get_or_load(test::ctx(), "k", refresh) == "v2");
+  CHECK(cache.stats().refreshes == 1);
+  REQUIRE_FALSE(inner);
+  CHECK(inner.error() == errc::invalid_argument);
+  CHECK(took < 2s);
+}

@@ -98,3 +98,38 @@ TEST_CASE("a fill still on its way after its value expired in L1: a read asks L2
   CHECK(l2->read_count() == reads + 1);
   l2->answer(0, {});
 }
+
+// The fill is refused by the full queue (a full queue only costs L2 that copy), so the purge
+// stays the key's latest write; dropping it must still take the loaded value out of L1.
+TEST_CASE("a loaded value whose fill the full queue refused, behind a dropped purge, leaves L1",
+          "[fill]") {
+  auto [l2, cache] = open_scripted(
+      {.writer = {.when_full = tiercache::QueueFullPolicy::drop_oldest, .queue_max_ops = 2}});
+  REQUIRE(cache.set(ctx(), "k", "set"));
+  REQUIRE(l2->wait_for_batch(0, kBound).size() == 1);  // the set, unanswered
+  REQUIRE(cache.purge(ctx(), "k"));                    // the queue is full: set, purge
+  REQUIRE(cache.get_or_load(ctx(), "k", loads("loaded")) == "loaded");  // its fill refused
+  REQUIRE(cache.set(ctx(), "other", "x"));                              // drops the purge
+  REQUIRE(cache.stats().writes_dropped == 1);
+  l2->put("k", "set");
+  l2->answer(0, {});
+  l2->wait_for_batch(1, kBound);  // "other"
+  l2->answer(1, {});
+  REQUIRE(cache.flush(ctx()));
+  CHECK(cache.get(ctx(), "k") == "set");
+}
+
+TEST_CASE("a loader's 'no such key' behind a purge L2 refused is not kept", "[fill]") {
+  auto [l2, cache] = open_scripted({.negative_ttl = 10s});
+  l2->put("k", "old");
+  REQUIRE(cache.purge(ctx(), "k"));
+  REQUIRE(l2->wait_for_batch(0, kBound).size() == 1);  // the purge, unanswered
+  auto absent = cache.get_or_load(ctx(), "k", [](const tiercache::Context&, std::string_view) {
+    return Result<tiercache::Loaded>(tiercache::Loaded::absent());
+  });
+  REQUIRE_FALSE(absent);
+  REQUIRE(absent.error() == errc::not_found);
+  l2->answer(0, tiercache::fail(errc::backend_error, "NOPERM"));  // refused: L2 keeps "old"
+  REQUIRE(cache.flush(ctx()));
+  CHECK(cache.get(ctx(), "k") == "old");
+}

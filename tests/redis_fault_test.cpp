@@ -181,6 +181,34 @@ TEST_CASE("Redis paused: a read is given up command_timeout after Redis's last s
   CHECK(took < 1700ms);
 }
 
+TEST_CASE("Redis paused under a steady stream of reads: the connection is still given up",
+          "[redis][fault]") {
+  // Each new command is acknowledged by the paused server's kernel; that must not count as the
+  // server working once the oldest command is with it, or the breaker never opens and every
+  // read waits out its own deadline for as long as the server stays paused.
+  test::RedisServer redis;
+  Options options;
+  options.redis.url = redis.url();
+  options.redis.command_timeout = 500ms;
+  Cache cache = test::open_cache(options);
+  REQUIRE(cache.set(test::ctx(), "warm", "v"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  redis.pause();
+  int given_up = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; std::chrono::steady_clock::now() - start < 3s && given_up == 0; ++i) {
+    auto r = cache.get(test::ctx_with_timeout(150ms), "cold" + std::to_string(i));
+    REQUIRE_FALSE(r);
+    // Not the read's own deadline: the connection's command_timeout, or its breaker after it.
+    if (r.error() == errc::backend_unavailable ||
+        r.error().detail.find("command_timeout") != std::string::npos)
+      ++given_up;
+    std::this_thread::sleep_for(50ms);
+  }
+  redis.resume();
+  CHECK(given_up > 0);
+}
+
 TEST_CASE("a full queue under refuse answers overloaded and counts it", "[redis][fault]") {
   test::RedisServer redis;
   Cache cache = test::open_cache(

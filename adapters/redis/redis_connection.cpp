@@ -376,6 +376,7 @@ void RedisConnection::pump() {
     // An idle connection starts waiting now: its clock for command_timeout starts here.
     if (pending_.empty()) last_progress_ = Clock::now();
     pushed_bytes_ += next.command.size();
+    p->end_byte = pushed_bytes_;
     p->done = std::move(next.done);
     pending_.push_back(std::move(p));
     outbox_.pop_front();
@@ -399,10 +400,15 @@ void RedisConnection::note_progress(Clock::time_point now) {
   const std::uint64_t not_delivered = sdslen(ac_->c.obuf) + static_cast<std::uint64_t>(in_kernel);
   const std::uint64_t delivered =
       pushed_bytes_ - std::min<std::uint64_t>(pushed_bytes_, not_delivered);
-  // Delivered since the last look, at the time of the acknowledgement, not of the look: the
-  // kernel of a paused server acknowledges a command at once, and a look command_timeout later
-  // that took its own time would give that server twice command_timeout.
-  if (delivered != delivered_bytes_)
+  // Only a rise is progress: on a Unix socket SIOCOUTQ counts the kernel's buffers, not bytes, so
+  // a new command can make `delivered` fall.
+  if (delivered <= delivered_bytes_) return;
+  // Our bytes count only while the oldest command is still on its way: once it is with the
+  // server, only a reply shows that the server works (a paused server's kernel acknowledges
+  // every command sent after it, and a steady stream of them would keep the connection up for
+  // good). Timed by the acknowledgement, not by the look: a look command_timeout after the
+  // send would otherwise give a paused server twice command_timeout.
+  if (!pending_.empty() && pending_.front()->end_byte > delivered_bytes_)
     last_progress_ = std::max(last_progress_, acknowledged_at(ac_->c.fd, now));
   delivered_bytes_ = delivered;
 }

@@ -128,6 +128,7 @@ class RedisConnection final : public EventLoop::Source {
   };
   struct Pending {
     ReplyFn done;
+    std::uint64_t end_byte = 0;  // pushed_bytes_ once the command was handed to hiredis
   };
   struct Drop {
     errc code;

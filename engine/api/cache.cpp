@@ -435,11 +435,11 @@ void Cache::Impl::settle(std::span<const engine::Writer::SettledWrite> settled) 
         const WriteOp& op = *by_shard[i].second->op;
         using Settled = engine::PendingWrites::Settled;
         const Settled settled = pending.settle_locked(op.hash, op.seq);
-        // L2 did not take the write: L1 must not keep a value L2 does not have, whether that
-        // is this write's own or a later fill's that counted on it.
+        // L2 did not take the write: L1 must not keep a value L2 does not have: this write's
+        // own, or a loader's answer (a later fill's, or one its queue refused, or a "no such
+        // key") that counted on it. After a purge L1 holds nothing else of the key.
         if (!by_shard[i].second->applied &&
-            ((settled == Settled::latest && op.kind != WriteOp::Kind::purge) ||
-             settled == Settled::superseded_by_fill))
+            (settled == Settled::latest || settled == Settled::superseded_by_fill))
           shard.purge_locked(op.hash, op.key());
       }
     });

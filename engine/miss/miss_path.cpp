@@ -312,7 +312,11 @@ std::optional<Result<std::string>> MissPath::run_refresh(const Context& ctx, Sha
                                                          PromiseSlot* slot) {
   std::optional<Result<std::string>> r;
   try {
+    // Once the old value expired, a get_or_load of the key joins this refresh: its loader's own
+    // must be refused, not wait for itself.
+    led_here::add(slot);
     Result<Produced> p = source_.produce(ctx, key, LeadPlan::refresh, &load);
+    led_here::remove(slot);
     if (p) {
       p->refreshed = true;
       // An answer that expires now (negative caching off) replaces nothing.
@@ -341,6 +345,7 @@ std::optional<Result<std::string>> MissPath::run_refresh(const Context& ctx, Sha
 }
 
 void MissPath::give_up_refresh(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot, errc why) {
+  led_here::remove(slot);
   shard.abandon_refresh(hash, slot, false);
   // Callers waiting on it (the value expired meanwhile) load the key themselves.
   slot->publish(std::unexpected(Error{make_error_code(why), {}}),

@@ -85,9 +85,10 @@ struct RedisOptions {
   std::string key_prefix;
   // Longest a connect may take, host lookup and handshake included; then it fails and backs off.
   std::chrono::milliseconds connect_timeout{500};
-  // Longest a connection with commands outstanding may go without progress (no byte of ours
-  // reaching the server, no byte of a reply). Then every command on it fails (reads: timeout;
-  // writes are sent again) and it is re-established: hiredis cannot cancel one command.
+  // Longest a connection with commands outstanding may go without progress (no byte of a reply,
+  // and while the oldest command is still being sent, no byte of it reaching the server). Then
+  // every command on it fails (reads: timeout; writes are sent again) and it is re-established:
+  // hiredis cannot cancel one command.
   std::chrono::milliseconds command_timeout{200};
   // Wait before the first reconnect attempt; doubles per failure up to reconnect_backoff_max.
   std::chrono::milliseconds reconnect_backoff_min{10};
