@@ -3,15 +3,12 @@
 // changed, the change stream lost and regained). tests/coherence_test.cpp checks the same
 // promises end to end against a real redis-server.
 #include <atomic>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
-#include "engine/api/cache_test_access.hpp"
-#include "tests/support/scripted_backend.hpp"
-#include "tests/support/test_support.hpp"
+#include "tests/support/scripted_cache.hpp"
 
 using tiercache::Cache;
 using tiercache::errc;
@@ -22,20 +19,7 @@ namespace {
 // Long enough never to be the reason a test passes; every wait on it is a bound, not a delay.
 constexpr auto kBound = 5s;
 
-// A cache on a ScriptedBackend that hears changes; the cache owns the backend.
-struct ScriptedCache {
-  test::ScriptedBackend* l2;
-  Cache cache;
-};
-
-ScriptedCache open_scripted(tiercache::Options options = {},
-                            tiercache::ChangesHeard heard = tiercache::ChangesHeard::every_key) {
-  auto backend = std::make_unique<test::ScriptedBackend>(heard);
-  test::ScriptedBackend* l2 = backend.get();
-  auto cache = tiercache::CacheTestAccess::open_with(options, std::move(backend));
-  if (!cache) FAIL("open: " << cache.error().detail);
-  return {l2, std::move(*cache)};
-}
+using test::open_scripted;
 
 void changed(test::ScriptedBackend& l2, std::string_view key) {
   const std::string_view keys[] = {key};

@@ -4,13 +4,10 @@
 // must not leave L1 ahead of L2 (invariant 9); and a fill still on its way after its value
 // expired in L1 says nothing about what L2 holds.
 #include <chrono>
-#include <memory>
 #include <string>
 
-#include "engine/api/cache_test_access.hpp"
 #include "tests/support/held_clock.hpp"
-#include "tests/support/scripted_backend.hpp"
-#include "tests/support/test_support.hpp"
+#include "tests/support/scripted_cache.hpp"
 
 using tiercache::Cache;
 using tiercache::errc;
@@ -22,18 +19,7 @@ namespace {
 // Long enough never to be the reason a test passes; every wait on it is a bound, not a delay.
 constexpr auto kBound = 5s;
 
-struct ScriptedCache {
-  test::ScriptedBackend* l2;
-  Cache cache;
-};
-
-ScriptedCache open_scripted(tiercache::Options options = {}) {
-  auto backend = std::make_unique<test::ScriptedBackend>();
-  test::ScriptedBackend* l2 = backend.get();
-  auto cache = tiercache::CacheTestAccess::open_with(options, std::move(backend));
-  if (!cache) FAIL("open: " << cache.error().detail);
-  return {l2, std::move(*cache)};
-}
+using test::open_scripted;
 
 tiercache::Context ctx() {
   return test::ctx_with_timeout(kBound);

@@ -41,6 +41,18 @@ int open_bystander(const test::RedisServer& redis) {
   return fd;
 }
 
+// A cache on `redis` with this command_timeout, "hot" written through to Redis, so that its
+// connections are up and the change stream heard before a test pauses the server.
+Cache open_warm(const test::RedisServer& redis, std::chrono::milliseconds command_timeout) {
+  Options options;
+  options.redis.url = redis.url();
+  options.redis.command_timeout = command_timeout;
+  Cache cache = test::open_cache(options);
+  REQUIRE(cache.set(test::ctx(), "hot", "v"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  return cache;
+}
+
 std::size_t count_of(std::string_view text, std::string_view needle) {
   std::size_t n = 0;
   for (std::size_t at = text.find(needle); at != std::string_view::npos;
@@ -133,12 +145,7 @@ TEST_CASE("Redis paused: a miss returns within its deadline and L1 hits are stil
   test::RedisServer redis;
   // A command_timeout far beyond the miss's deadline: a miss that waited for the connection to
   // give up, instead of for its own deadline, fails the bound below.
-  Options options;
-  options.redis.url = redis.url();
-  options.redis.command_timeout = 5s;
-  Cache cache = test::open_cache(options);
-  REQUIRE(cache.set(test::ctx(), "hot", "v"));
-  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  Cache cache = open_warm(redis, 5s);
   redis.pause();
   CHECK(cache.get(test::ctx_with_timeout(50ms), "hot") == "v");
   const auto start = std::chrono::steady_clock::now();
@@ -162,12 +169,7 @@ TEST_CASE("Redis paused: a read is given up command_timeout after Redis's last s
   // the send, is its last sign of life. Seen only at the first check, it once restarted the
   // clock there, and a read failed at twice command_timeout.
   test::RedisServer redis;
-  Options options;
-  options.redis.url = redis.url();
-  options.redis.command_timeout = 1s;
-  Cache cache = test::open_cache(options);
-  REQUIRE(cache.set(test::ctx(), "warm", "v"));
-  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  Cache cache = open_warm(redis, 1s);
   redis.pause();
   const auto start = std::chrono::steady_clock::now();
   auto miss = cache.get(test::ctx_with_timeout(10s), "cold");
@@ -187,12 +189,7 @@ TEST_CASE("Redis paused under a steady stream of reads: the connection is still 
   // server working once the oldest command is with it, or the breaker never opens and every
   // read waits out its own deadline for as long as the server stays paused.
   test::RedisServer redis;
-  Options options;
-  options.redis.url = redis.url();
-  options.redis.command_timeout = 500ms;
-  Cache cache = test::open_cache(options);
-  REQUIRE(cache.set(test::ctx(), "warm", "v"));
-  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  Cache cache = open_warm(redis, 500ms);
   redis.pause();
   int given_up = 0;
   const auto start = std::chrono::steady_clock::now();
