@@ -433,14 +433,11 @@ void Cache::Impl::settle(std::span<const engine::Writer::SettledWrite> settled) 
     shard.locked([&] {
       for (; i < by_shard.size() && by_shard[i].first == shard_at; ++i) {
         const WriteOp& op = *by_shard[i].second->op;
-        using Settled = engine::PendingWrites::Settled;
-        const Settled settled = pending.settle_locked(op.hash, op.seq);
+        const bool l1_must_drop = pending.settle_locked(op.hash, op.seq);
         // L2 did not take the write: L1 must not keep a value L2 does not have: this write's
         // own, or a loader's answer (a later fill's, or one its queue refused, or a "no such
         // key") that counted on it. After a purge L1 holds nothing else of the key.
-        if (!by_shard[i].second->applied &&
-            (settled == Settled::latest || settled == Settled::superseded_by_fill))
-          shard.purge_locked(op.hash, op.key());
+        if (!by_shard[i].second->applied && l1_must_drop) shard.purge_locked(op.hash, op.key());
       }
     });
   }
@@ -475,7 +472,11 @@ std::uint32_t Cache::Impl::stamp(std::uint32_t epoch, Provenance provenance) con
 }
 
 bool Cache::Impl::l2_unreadable_for_stale() const {
-  return options_.stale_if_l2_down && l2_ && !l2_->accepts_reads();
+  // The backend is asked only while some epoch's values may be served stale (the stream is
+  // lost), not on every miss.
+  return options_.stale_if_l2_down && l2_ &&
+         stale_servable_epoch_.load(std::memory_order_relaxed) != engine::kUntrustedEpoch &&
+         !l2_->accepts_reads();
 }
 
 LeadPlan Cache::Impl::plan_locked(std::uint64_t hash, std::string_view key,

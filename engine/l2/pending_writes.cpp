@@ -88,18 +88,16 @@ void PendingWrites::record_locked(std::uint64_t hash, std::string_view key, Writ
   ++r.unsettled;
 }
 
-PendingWrites::Settled PendingWrites::settle_locked(std::uint64_t hash, std::uint64_t seq) {
+bool PendingWrites::settle_locked(std::uint64_t hash, std::uint64_t seq) {
   const std::size_t i = find(hash);
-  if (i == npos) return Settled::superseded;
-  const Settled settled = slots_[i].seq == seq                    ? Settled::latest
-                          : slots_[i].kind == WriteOp::Kind::fill ? Settled::superseded_by_fill
-                                                                  : Settled::superseded;
+  if (i == npos) return false;
+  const bool l1_must_drop = slots_[i].seq == seq || slots_[i].kind == WriteOp::Kind::fill;
   if (--slots_[i].unsettled == 0) {
     erase_at(i);
     // Give back what a burst grew, but not at every swing around a small size.
     if (slots_.size() > kMinSlots && used_ * 8 < slots_.size()) rehash(slots_.size() / 2);
   }
-  return settled;
+  return l1_must_drop;
 }
 
 bool PendingWrites::owns_value_locked(std::uint64_t hash, std::string_view key,

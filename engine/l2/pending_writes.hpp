@@ -31,16 +31,11 @@ class PendingWrites {
   // A write to `key` was queued: its kind, seq and (a set's) expiry.
   void record_locked(std::uint64_t hash, std::string_view key, WriteOp::Kind kind,
                      std::uint64_t seq, std::uint64_t expires_at_ms);
-  // Where a write that will not be sent again leaves its key, for the case that L2 did not take
-  // it.
-  enum class Settled {
-    latest,              // the key's latest write: L1 must not keep a value L2 refused
-    superseded,          // a later set or purge of the key decides what L2 holds
-    superseded_by_fill,  // the latest write is a fill, which lands only where L2 holds nothing:
-                         // its value (L1's too), loaded as if this write would land, need not
-                         // be what L2 holds, so L1 must drop the key
-  };
-  Settled settle_locked(std::uint64_t hash, std::uint64_t seq);
+  // A write will not be sent again. True if, should L2 not have taken it, L1 must drop the key
+  // (op.key) so that it does not stay ahead of L2: the write was the key's latest, or the latest
+  // is a fill, which lands only where L2 holds nothing, so its value (L1's too), loaded as if
+  // this write would land, need not be what L2 holds. False: a later set or purge decides.
+  bool settle_locked(std::uint64_t hash, std::uint64_t seq);
   // How a miss on `key` must be led, given the writes L2 has not acknowledged (none: read L2).
   LeadPlan plan_locked(std::uint64_t hash, std::string_view key, std::uint64_t now_ms) const;
   // Whether the key's latest unacknowledged write is a set not yet expired: then the value L1

@@ -160,11 +160,11 @@ std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
   // memory), so that no key stays loading for good and no slot counts a waiter that left.
   std::size_t batched_done = 0, alone_done = 0, waits_done = 0;
   try {
+    const bool l2_unreadable = source_.l2_unreadable_for_stale();
     for (std::size_t i = 0; i < keys.size(); ++i) {
       const MissedKey& k = keys[i];
       LeadPlan plan = LeadPlan::read_l2;
       // Per key, as serve() does: the epoch may move between two claims.
-      const bool l2_unreadable = source_.l2_unreadable_for_stale();
       Claim claim = k.shard->claim(
           k.hash, k.key, source_.claim_epoch(), load != nullptr, [&](auto untrusted) {
             return decide_locked(k.hash, k.key, untrusted, l2_unreadable, load != nullptr, plan);
