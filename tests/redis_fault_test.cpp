@@ -183,6 +183,33 @@ TEST_CASE("Redis paused: a read is given up command_timeout after Redis's last s
   CHECK(took < 1700ms);
 }
 
+TEST_CASE("Redis paused: a later command does not move the oldest one's clock", "[redis][fault]") {
+  // The paused server's kernel may acknowledge the oldest command late (a delayed ACK), after the
+  // send's own look. A look made only when the next command goes out then sees the oldest
+  // delivered and stamps it with the latest acknowledgement, the new command's: the oldest
+  // command's clock restarts almost command_timeout late.
+  test::RedisServer redis;
+  Cache cache = open_warm(redis, 1s);
+  redis.pause();
+  const auto start = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration took{};
+  std::thread first([&] {
+    auto miss = cache.get(test::ctx_with_timeout(10s), "cold");
+    took = std::chrono::steady_clock::now() - start;
+    CHECK_FALSE(miss);
+  });
+  std::this_thread::sleep_for(900ms);
+  auto second = cache.get(test::ctx_with_timeout(10s), "colder");
+  first.join();
+  redis.resume();
+  CHECK_FALSE(second);
+  INFO("the first read failed after "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  CHECK(took >= 1s);
+  // 1 s and scheduling; the second read's acknowledgement gave 1.9 s.
+  CHECK(took < 1600ms);
+}
+
 TEST_CASE("Redis paused under a steady stream of reads: the connection is still given up",
           "[redis][fault]") {
   // Each new command is acknowledged by the paused server's kernel; that must not count as the

@@ -21,6 +21,9 @@ namespace {
 // to keep a fast link busy, small enough that hiredis's move-down after each partial write stays
 // cheap. A single larger command still goes, alone.
 constexpr std::size_t kMaxUnsentBytes = std::size_t{1} << 20;
+// How far apart pump()'s looks at the send queue may be: the most a later command's
+// acknowledgement can move the oldest command's clock.
+constexpr auto kLookGap = std::chrono::milliseconds(1);
 // Elements one reply may have: a read of N keys answers 2N; far above any batch we send.
 constexpr std::size_t kMaxReplyElements = std::size_t{1} << 20;
 // The channel Redis sends invalidation messages to, in RESP2 (CLIENT TRACKING ... REDIRECT).
@@ -367,6 +370,14 @@ void RedisConnection::send_unchecked(std::string command, ReplyFn done) {
 }
 
 void RedisConnection::pump() {
+  // Look before new bytes go out while the oldest command is on its way: once they are sent,
+  // their acknowledgement is the latest, and a look after it would take its time for the oldest
+  // command's delivery (note_progress), restarting that command's clock up to command_timeout
+  // late. At most one look per kLookGap: a pipelined burst pays one syscall, not one a command.
+  if (ac_ != nullptr && !outbox_.empty() && oldest_on_its_way()) {
+    const Clock::time_point now = Clock::now();
+    if (now >= last_look_ + kLookGap) note_progress(now);
+  }
   while (ac_ != nullptr && !outbox_.empty() && sdslen(ac_->c.obuf) < kMaxUnsentBytes) {
     Outgoing& next = outbox_.front();
     auto p = std::make_unique<Pending>();
@@ -393,6 +404,7 @@ void RedisConnection::write_now() {
 
 void RedisConnection::note_progress(Clock::time_point now) {
   if (ac_ == nullptr) return;
+  last_look_ = now;
   // Bytes that reached the server: handed to hiredis, out of its buffer, and out of the
   // kernel's send queue (SIOCOUTQ: bytes not yet acknowledged by the peer).
   int in_kernel = 0;
@@ -408,7 +420,7 @@ void RedisConnection::note_progress(Clock::time_point now) {
   // every command sent after it, and a steady stream of them would keep the connection up for
   // good). Timed by the acknowledgement, not by the look: a look command_timeout after the
   // send would otherwise give a paused server twice command_timeout.
-  if (!pending_.empty() && pending_.front()->end_byte > delivered_bytes_)
+  if (oldest_on_its_way())
     last_progress_ = std::max(last_progress_, acknowledged_at(ac_->c.fd, now));
   delivered_bytes_ = delivered;
 }

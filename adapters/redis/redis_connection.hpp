@@ -154,6 +154,10 @@ class RedisConnection final : public EventLoop::Source {
   void pump();
   // Counts the bytes the server has received; moves last_progress_ if that grew.
   void note_progress(Clock::time_point now);
+  // The oldest command waiting for its reply was not yet seen delivered (as of the last look).
+  bool oldest_on_its_way() const noexcept {
+    return !pending_.empty() && pending_.front()->end_byte > delivered_bytes_;
+  }
   // After any call into hiredis: carry out a drop a callback asked for, keep the data moving.
   void after_hiredis();
   // Asks for the context to go: at once, or after hiredis returns if it is inside a callback.
@@ -201,6 +205,7 @@ class RedisConnection final : public EventLoop::Source {
   // When the connection last moved while commands waited: a byte delivered or received, or
   // the moment it started waiting. command_timeout counts from here.
   Clock::time_point last_progress_;
+  Clock::time_point last_look_;   // note_progress's last look at the send queue
   Clock::time_point last_reply_;  // when the server last answered
   Clock::time_point connect_deadline_ = Clock::time_point::max();
   Clock::time_point reconnect_at_ = Clock::time_point::max();
