@@ -18,7 +18,8 @@ template <typename OnReply>
 void for_each_reply(std::string_view bytes, const tiercache::redis::ReplyBounds& bounds,
                     OnReply on_reply) {
   redisReader* reader = redisReaderCreate();
-  tiercache::redis::bound_replies(reader, &bounds);
+  tiercache::redis::ReplyGuard guard(bounds);
+  guard.attach(reader);
   std::size_t at = 0;
   while (at < bytes.size()) {
     const std::size_t chunk = 1 + static_cast<unsigned char>(bytes[at]) % 64;

@@ -16,7 +16,8 @@ namespace tiercache::redis {
 namespace {
 
 // A topology reply names at most a few entries per slot range and per node; far below these.
-constexpr ReplyBounds kTopologyReplyBounds{std::size_t{1} << 20, std::size_t{1} << 16};
+constexpr ReplyBounds kTopologyReplyBounds{std::size_t{1} << 20, std::size_t{1} << 16,
+                                           std::size_t{64} << 20};
 
 std::string_view text_of(const redisReply& r) {
   return r.str != nullptr ? std::string_view(r.str, r.len) : std::string_view();
@@ -245,6 +246,8 @@ Result<ClusterTopology> fetch_topology(const Endpoint& node) {
     return timeval{static_cast<time_t>(ms.count() / 1000),
                    static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
   };
+  // Declared first: it must outlive the context's reader.
+  ReplyGuard guard(kTopologyReplyBounds);
   std::unique_ptr<redisContext, decltype(&redisFree)> c(
       redisConnectWithTimeout(node.host.c_str(), node.port, to_timeval(node.connect_timeout)),
       &redisFree);
@@ -252,7 +255,7 @@ Result<ClusterTopology> fetch_topology(const Endpoint& node) {
     return fail(errc::backend_unavailable, "cluster node ", node.address(),
                 " cannot be reached: ", c != nullptr ? c->errstr : "out of memory");
   redisSetTimeout(c.get(), to_timeval(node.command_timeout));
-  bound_replies(c->reader, &kTopologyReplyBounds);
+  guard.attach(c->reader);
   using Reply = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
   auto command = [&](std::initializer_list<const char*> args) {
     std::vector<const char*> argv(args);

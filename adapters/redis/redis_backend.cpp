@@ -14,6 +14,14 @@ namespace {
 constexpr auto kConnectPollInterval = std::chrono::milliseconds(1);
 // Bytes a reply may carry beyond the values in it: framing, TTLs, an error text.
 constexpr std::size_t kReplySlackBytes = std::size_t{64} << 10;
+// What a read's reply may cost per key beyond its value (ReplyBounds): the value's element and
+// its TTL's.
+constexpr std::size_t kReadCostPerKey = 256;
+// What one invalidation message may cost: it names every key a write (of this or another
+// client) changed, or in bcast mode every key of a prefix changed in one turn of Redis's loop.
+// About half a million keys of 64 bytes; larger, the stream drops and is resubscribed, which
+// untrusts L1 rather than miss a change.
+constexpr std::size_t kMaxMessageBytes = std::size_t{64} << 20;
 
 }  // namespace
 
@@ -36,16 +44,20 @@ Result<std::unique_ptr<RedisBackend>> RedisBackend::start(const Endpoint& endpoi
   b->tracking_retry_interval_ = endpoint.backoff_max;
   std::promise<void> started;
   b->loop_->post([&] {
-    self->reads_ = std::make_unique<RedisConnection>(*self->loop_, endpoint, "redis reads",
-                                                     RedisConnection::Role::reads,
-                                                     max_value_bytes + kReplySlackBytes);
+    // A read's own bound, by its key count, is set per command (send_read).
+    self->reads_ = std::make_unique<RedisConnection>(
+        *self->loop_, endpoint, "redis reads", RedisConnection::Role::reads,
+        ReplyBounds{max_value_bytes + kReplySlackBytes, kMaxReplyElements,
+                    max_value_bytes + kReplySlackBytes});
     self->writes_ = std::make_unique<RedisConnection>(
-        *self->loop_, endpoint, "redis writes", RedisConnection::Role::writes, kReplySlackBytes);
+        *self->loop_, endpoint, "redis writes", RedisConnection::Role::writes,
+        ReplyBounds{kReplySlackBytes, kMaxReplyElements, kReplySlackBytes});
     if (invalidation != InvalidationMode::off) {
       // A message names up to every key of a write: bounded like a read of that many values.
       self->subscriber_ = std::make_unique<RedisConnection>(
           *self->loop_, endpoint, "redis invalidations", RedisConnection::Role::subscriber,
-          max_value_bytes + kReplySlackBytes);
+          ReplyBounds{max_value_bytes + kReplySlackBytes, kMaxReplyElements,
+                      kMaxMessageBytes + max_value_bytes});
       self->subscriber_->on_push([self](const redisReply& payload) { self->deliver(payload); });
       self->subscriber_->on_ready_change(
           [self](bool ready) { self->subscriber_ready_changed(ready); });
@@ -276,26 +288,31 @@ void RedisBackend::send_read(std::vector<std::string> keys, bool asking, SlotRea
   for (const std::string& key : keys) argv.push_back(key);
   argv.push_back(end);
   std::string command = format_command(argv);
-  reads_->send(std::move(command), [this, keys = std::move(keys), done = std::move(done), legacy,
-                                    asking](const redisReply* r, const Error* e) mutable {
-    const std::size_t count = keys.size();
-    if (e != nullptr)
-      return done({}, std::vector<Result<BackendValue>>(count, std::unexpected(*e)));
-    if (r->type == REDIS_REPLY_ERROR) {
-      const std::string_view text(r->str, r->len);
-      if (!legacy && is_script_flags_unsupported(text)) {
-        // A server before Redis 7: from now on, the script without its flags.
-        legacy_script_ = true;
-        send_read(std::move(keys), asking, std::move(done), true);
-        reads_->write_now();
-        return;
-      }
-      Redirect redirect = parse_redirect(text);
-      if (redirect.kind != Redirect::Kind::none)
-        return done(std::move(redirect), parse_script_reply(*r, count, max_value_bytes_));
-    }
-    done({}, parse_script_reply(*r, count, max_value_bytes_));
-  });
+  const std::size_t max_reply_bytes =
+      keys.size() * (max_value_bytes_ + kReadCostPerKey) + kReplySlackBytes;
+  reads_->send(
+      std::move(command),
+      [this, keys = std::move(keys), done = std::move(done), legacy, asking](
+          const redisReply* r, const Error* e) mutable {
+        const std::size_t count = keys.size();
+        if (e != nullptr)
+          return done({}, std::vector<Result<BackendValue>>(count, std::unexpected(*e)));
+        if (r->type == REDIS_REPLY_ERROR) {
+          const std::string_view text(r->str, r->len);
+          if (!legacy && is_script_flags_unsupported(text)) {
+            // A server before Redis 7: from now on, the script without its flags.
+            legacy_script_ = true;
+            send_read(std::move(keys), asking, std::move(done), true);
+            reads_->write_now();
+            return;
+          }
+          Redirect redirect = parse_redirect(text);
+          if (redirect.kind != Redirect::Kind::none)
+            return done(std::move(redirect), parse_script_reply(*r, count, max_value_bytes_));
+        }
+        done({}, parse_script_reply(*r, count, max_value_bytes_));
+      },
+      max_reply_bytes);
 }
 
 std::string RedisBackend::format_write(const BackendWrite& w, std::string_view key_prefix) {

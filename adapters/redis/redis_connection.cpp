@@ -24,8 +24,6 @@ constexpr std::size_t kMaxUnsentBytes = std::size_t{1} << 20;
 // How far apart pump()'s looks at the send queue may be: the most a later command's
 // acknowledgement can move the oldest command's clock.
 constexpr auto kLookGap = std::chrono::milliseconds(1);
-// Elements one reply may have: a read of N keys answers 2N; far above any batch we send.
-constexpr std::size_t kMaxReplyElements = std::size_t{1} << 20;
 // The channel Redis sends invalidation messages to, in RESP2 (CLIENT TRACKING ... REDIRECT).
 constexpr std::string_view kInvalidationChannel = "__redis__:invalidate";
 // Lost write connections remembered for fencing; more means a server that never answers a
@@ -75,13 +73,22 @@ Clock::time_point acknowledged_at(int fd, Clock::time_point now) {
 }  // namespace
 
 RedisConnection::RedisConnection(EventLoop& loop, const Endpoint& endpoint, std::string name,
-                                 Role role, std::size_t max_reply_bytes)
+                                 Role role, const ReplyBounds& bounds)
     : loop_(loop),
       endpoint_(endpoint),
       name_(std::move(name)),
       role_(role),
-      bounds_{max_reply_bytes, kMaxReplyElements},
+      guard_(bounds),
       backoff_(endpoint_.backoff_min) {
+  guard_.expect([this] {
+    // hiredis hands replies to the commands sent, in order, before any pub/sub message: the
+    // front of pending_ is the command this reply answers (the earlier ones' callbacks ran).
+    NextReply next;
+    next.awaited = !pending_.empty();
+    next.subscribed = ac_ != nullptr && (ac_->c.flags & REDIS_SUBSCRIBED) != 0;
+    if (next.awaited) next.max_bytes = pending_.front()->max_reply_bytes;
+    return next;
+  });
   loop_.attach(this);
 }
 
@@ -162,7 +169,7 @@ void RedisConnection::connect_to(const std::string& address) {
     auto* self = static_cast<RedisConnection*>(p);
     self->want_read_ = self->want_write_ = false;
   };
-  bound_replies(ac_->c.reader, &bounds_);
+  guard_.attach(ac_->c.reader);
   redisAsyncSetConnectCallback(ac_, &RedisConnection::on_connect);
   redisAsyncSetDisconnectCallback(ac_, &RedisConnection::on_disconnect);
   // hiredis asks for a write event to learn when the non-blocking connect finished.
@@ -322,7 +329,13 @@ void RedisConnection::handshake_answered() {
 void RedisConnection::on_disconnect(const redisAsyncContext* ac, int) {
   RedisConnection* self = self_of(ac);
   std::string why = self->name_ + ": connection to " + self->endpoint_.address() + " lost";
-  if (ac->err != 0) why += std::string(": ") + ac->errstr;
+  // A reply the guard refused shows as hiredis's "out of memory": say what it was instead.
+  if (!self->guard_.refusal().empty()) {
+    why = self->name_ + ": connection to " + self->endpoint_.address() +
+          " dropped: the server sent " + self->guard_.refusal();
+  } else if (ac->err != 0) {
+    why += std::string(": ") + ac->errstr;
+  }
   self->context_gone(errc::backend_unavailable, std::move(why));
 }
 
@@ -345,13 +358,13 @@ void RedisConnection::on_reply(redisAsyncContext* ac, void* reply, void* privdat
   p->done(static_cast<const redisReply*>(reply), nullptr);
 }
 
-void RedisConnection::send(std::string command, ReplyFn done) {
+void RedisConnection::send(std::string command, ReplyFn done, std::size_t max_reply_bytes) {
   if (state_ != State::ready) {
     const Error e = make_error(errc::backend_unavailable, not_ready_detail());
     done(nullptr, &e);
     return;
   }
-  send_unchecked(std::move(command), std::move(done));
+  send_unchecked(std::move(command), std::move(done), max_reply_bytes);
 }
 
 std::string RedisConnection::not_ready_detail() const {
@@ -364,8 +377,9 @@ std::string RedisConnection::not_ready_detail() const {
   return detail;
 }
 
-void RedisConnection::send_unchecked(std::string command, ReplyFn done) {
-  outbox_.push_back({std::move(command), std::move(done)});
+void RedisConnection::send_unchecked(std::string command, ReplyFn done,
+                                     std::size_t max_reply_bytes) {
+  outbox_.push_back({std::move(command), std::move(done), max_reply_bytes});
   pump();
 }
 
@@ -389,6 +403,7 @@ void RedisConnection::pump() {
     pushed_bytes_ += next.command.size();
     p->end_byte = pushed_bytes_;
     p->done = std::move(next.done);
+    p->max_reply_bytes = next.max_reply_bytes;
     pending_.push_back(std::move(p));
     outbox_.pop_front();
   }
@@ -441,9 +456,10 @@ void RedisConnection::on_ready(bool readable, bool writable) {
     // slow link is progress, not a dead server.
     last_progress_ = Clock::now();
     // hiredis buffers a reply until it is whole: bound what it may hold for one.
-    if (ac_ != nullptr && ac_->c.reader->len - ac_->c.reader->pos > bounds_.max_string_bytes)
-      request_drop(errc::backend_error, name_ + ": a reply exceeds " +
-                                            std::to_string(bounds_.max_string_bytes) + " bytes");
+    const std::size_t max_buffered = guard_.bounds().max_string_bytes;
+    if (ac_ != nullptr && ac_->c.reader->len - ac_->c.reader->pos > max_buffered)
+      request_drop(errc::backend_error,
+                   name_ + ": a reply exceeds " + std::to_string(max_buffered) + " bytes");
   }
   // The read may have ended the connection, which frees the context.
   if (ac_ != nullptr && writable && !drop_) {

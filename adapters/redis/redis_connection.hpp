@@ -86,9 +86,10 @@ class RedisConnection final : public EventLoop::Source {
     std::uint64_t reconnects = 0;
   };
 
-  // `max_reply_bytes` bounds one reply (and the bytes buffered for it).
+  // `bounds` bound every reply (ReplyGuard); their max_string_bytes also the bytes buffered for
+  // a reply still arriving.
   RedisConnection(EventLoop& loop, const Endpoint& endpoint, std::string name, Role role,
-                  std::size_t max_reply_bytes);
+                  const ReplyBounds& bounds);
   // Fails what is queued or in flight with errc::closed. Loop thread.
   ~RedisConnection() override;
 
@@ -107,8 +108,9 @@ class RedisConnection final : public EventLoop::Source {
   Health health_any_thread() const;
   // Sends one RESP command (format_command); `done` runs exactly once, on the loop thread.
   // Fails at once with backend_unavailable, naming the last failure, unless the connection is
-  // ready (the breaker is closed).
-  void send(std::string command, ReplyFn done);
+  // ready (the breaker is closed). `max_reply_bytes`: what its reply may cost (ReplyBounds),
+  // 0 for the connection's bound; a larger reply drops the connection.
+  void send(std::string command, ReplyFn done, std::size_t max_reply_bytes = 0);
   // Writes what send() queued now, rather than on the loop's next turn: one poll less per round
   // trip. Call once after a batch of send()s, not after each (one write per command is slow).
   void write_now();
@@ -125,10 +127,12 @@ class RedisConnection final : public EventLoop::Source {
   struct Outgoing {
     std::string command;
     ReplyFn done;
+    std::size_t max_reply_bytes;
   };
   struct Pending {
     ReplyFn done;
     std::uint64_t end_byte = 0;  // pushed_bytes_ once the command was handed to hiredis
+    std::size_t max_reply_bytes = 0;
   };
   struct Drop {
     errc code;
@@ -149,7 +153,7 @@ class RedisConnection final : public EventLoop::Source {
   void send_handshake();
   void handshake_answered();
   // Queues a command whatever the state (the handshake's own, the health check).
-  void send_unchecked(std::string command, ReplyFn done);
+  void send_unchecked(std::string command, ReplyFn done, std::size_t max_reply_bytes = 0);
   // Moves outbox commands into hiredis while its buffer is small.
   void pump();
   // Counts the bytes the server has received; moves last_progress_ if that grew.
@@ -173,7 +177,7 @@ class RedisConnection final : public EventLoop::Source {
   const Endpoint endpoint_;
   const std::string name_;
   const Role role_;
-  const ReplyBounds bounds_;
+  ReplyGuard guard_;
   redisAsyncContext* ac_ = nullptr;
   std::shared_ptr<HostLookup> lookup_;  // a host name being resolved (State::resolving)
   State state_ = State::disconnected;
