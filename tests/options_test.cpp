@@ -69,6 +69,11 @@ TEST_CASE("the effective options never print the Redis password") {
   const std::string text = tiercache::to_string(cache->options());
   CHECK_THAT(text, Catch::Contains("redis.url=redis://***@127.0.0.1:1/0"));
   CHECK_THAT(text, !Catch::Contains("hunter2"));
+  // Also from a URL open() would refuse, its scheme misspelt.
+  tiercache::Options misspelt;
+  misspelt.redis.url = "redis:/u:hunter2@127.0.0.1:1";
+  CHECK_THAT(tiercache::to_string(misspelt), Catch::Contains("redis.url=***@127.0.0.1:1"));
+  CHECK_THAT(tiercache::to_string(misspelt), !Catch::Contains("hunter2"));
   // The url says port and db; the fields' defaults, not in use, are not printed beside it.
   CHECK_THAT(text, !Catch::Contains("redis.port="));
   CHECK_THAT(text, !Catch::Contains("redis.db="));

@@ -1,4 +1,5 @@
 #include "adapters/redis/redis_url.hpp"
+#include "adapters/redis/endpoint.hpp"
 #include "tests/support/test_support.hpp"
 
 using tiercache::errc;
@@ -35,7 +36,34 @@ TEST_CASE("bad redis URLs are refused without echoing the password") {
     CHECK(u.error() == errc::invalid_argument);
     CHECK_THAT(u.error().detail, Catch::Contains("Options.redis.url"));
   }
-  auto hidden = parse_redis_url("redis://u:topsecret@h:99999");
-  REQUIRE_FALSE(hidden);
-  CHECK_THAT(hidden.error().detail, !Catch::Contains("topsecret"));
+  // Whatever the fault, and also with the scheme misspelt or unsupported.
+  for (const char* bad : {"redis://u:topsecret@h:99999", "redis:/u:topsecret@h:6379",
+                          "rediss://:topsecret@h", "u:topsecret@h:6379"}) {
+    INFO(bad);
+    auto hidden = parse_redis_url(bad);
+    REQUIRE_FALSE(hidden);
+    CHECK_THAT(hidden.error().detail, !Catch::Contains("topsecret"));
+    CHECK_THAT(hidden.error().detail, Catch::Contains("***@"));
+  }
+}
+
+TEST_CASE("bad cluster seeds are refused without echoing the password") {
+  struct Case {
+    const char* seed;
+    const char* password;  // Options.redis.password
+    const char* refusal;
+  };
+  for (const Case& c : {Case{"rediss://:topsecret@127.0.0.1:7000", "", "is not host:port"},
+                        Case{"redis://:topsecret@127.0.0.1:7000/3", "", "names database 3"},
+                        Case{"redis://:topsecret@127.0.0.1:7000", "other", "pick one place"}}) {
+    INFO(c.seed);
+    tiercache::RedisOptions r;
+    r.cluster_nodes = {c.seed};
+    r.password = c.password;
+    auto seeds = tiercache::redis::make_cluster_endpoints(r);
+    REQUIRE_FALSE(seeds);
+    CHECK(seeds.error() == errc::invalid_argument);
+    CHECK_THAT(seeds.error().detail, Catch::Contains(c.refusal));
+    CHECK_THAT(seeds.error().detail, !Catch::Contains("topsecret"));
+  }
 }

@@ -83,18 +83,18 @@ Result<std::vector<Endpoint>> make_cluster_endpoints(const RedisOptions& r) {
     // A bare "host:port" is read as the URL it abbreviates.
     one.url = seed.find("://") == std::string::npos ? "redis://" + seed : seed;
     if (seed.empty() || !one.url.starts_with("redis://"))
-      return fail(errc::invalid_argument, "Options.redis.cluster_nodes: \"", seed,
+      return fail(errc::invalid_argument, "Options.redis.cluster_nodes: \"", shown_url(seed),
                   "\" is not host:port or a redis:// URL");
     const bool credentials_in_url = one.url.find('@') != std::string::npos;
     if (credentials_in_url && (!r.user.empty() || !r.password.empty()))
-      return fail(errc::invalid_argument, "Options.redis.cluster_nodes: \"", seed,
+      return fail(errc::invalid_argument, "Options.redis.cluster_nodes: \"", shown_url(seed),
                   "\" carries credentials and so do Options.redis.user/password; pick one place");
     if (!credentials_in_url) one.user.clear(), one.password.clear();
     Result<Endpoint> e = make_endpoint(one);
     if (!e) return fail(errc::invalid_argument, "Options.redis.cluster_nodes: ", e.error().detail);
     if (!credentials_in_url) e->user = r.user, e->password = r.password;
     if (e->db != 0)
-      return fail(errc::invalid_argument, "Options.redis.cluster_nodes: \"", seed,
+      return fail(errc::invalid_argument, "Options.redis.cluster_nodes: \"", shown_url(seed),
                   "\" names database ", e->db, "; a cluster has database 0 only");
     if (!seeds.empty() && (seeds.front().user != e->user || seeds.front().password != e->password))
       return fail(errc::invalid_argument,

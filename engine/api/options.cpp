@@ -10,12 +10,14 @@
 namespace tiercache {
 namespace {
 
-// A URL with any user info replaced by ***, so no password reaches a log.
+// A URL with whatever precedes its last '@' replaced by ***, so no password reaches a log, also
+// from a URL whose scheme is misspelt (the adapter's errors mask alike: redis_url.hpp).
 std::string masked_url(const std::string& url) {
   const std::size_t at = url.rfind('@');
+  if (at == std::string::npos) return url;
   const std::size_t scheme_end = url.find("://");
-  if (at == std::string::npos || scheme_end == std::string::npos) return url;
-  return url.substr(0, scheme_end + 3) + "***@" + url.substr(at + 1);
+  const std::size_t kept = scheme_end != std::string::npos && scheme_end < at ? scheme_end + 3 : 0;
+  return url.substr(0, kept) + "***@" + url.substr(at + 1);
 }
 
 }  // namespace
