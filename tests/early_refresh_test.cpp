@@ -17,6 +17,11 @@
 #include "tests/support/held_clock.hpp"
 #include "tests/support/redis_cache.hpp"
 
+namespace tiercache {
+// engine/api/cache_impl.hpp: the key's hash, whose bits 20-25 pick its refresh bit.
+std::uint64_t hash_key(std::string_view key) noexcept;
+}  // namespace tiercache
+
 using tiercache::Cache;
 using tiercache::Context;
 using tiercache::errc;
@@ -317,6 +322,51 @@ TEST_CASE("a failed refresh keeps the old value until it expires", "[refresh]") 
   clock.advance(kLeft);
   REQUIRE(cache.get(test::ctx(), "k").error() == errc::not_found);
   CHECK(cache.get_or_load(test::ctx(), "k", origin.loader()).error() == errc::backend_error);
+}
+
+TEST_CASE("a failed refresh does not stop the refreshes of other keys", "[refresh][swr]") {
+  // A failed refresh's record stays until its value changes (so a down origin is not asked on
+  // every read). It held its share of the hashes' lock-free "a refresh is on" bits, and so kept
+  // every other key sharing that bit (1/64 of the shard's) from being refreshed: they expired
+  // under steady reads, or were served stale through their whole grace.
+  const std::string a = "a";
+  std::string b;  // a key whose hash shares a's bit (ShardTable::refresh_bit)
+  const auto bit_of = [](std::string_view key) { return (tiercache::hash_key(key) >> 20) & 63; };
+  for (int i = 0; b.empty(); ++i)
+    if (const std::string k = "k" + std::to_string(i); bit_of(k) == bit_of(a)) b = k;
+  for (const bool stale_while_revalidate : {false, true}) {
+    INFO((stale_while_revalidate ? "stale-while-revalidate" : "refresh-ahead"));
+    test::HeldClock clock;
+    tiercache::Options options{.l1 = {.shards = 1}, .default_ttl = 300ms};
+    if (stale_while_revalidate)
+      options.stale_while_revalidate = 1s;
+    else
+      options.refresh_ahead = 100ms;
+    Cache cache = test::open_cache(options);
+    std::atomic<bool> a_fails{false};
+    std::atomic<int> b_loads{0};
+    const tiercache::Loader load_a = [&](const Context&, std::string_view) -> Result<Loaded> {
+      std::this_thread::sleep_for(2ms);  // a load time: a stale value may be served
+      if (a_fails) return tiercache::fail(errc::backend_error, "a's origin is down");
+      return Loaded("a1");
+    };
+    const tiercache::Loader load_b = [&](const Context&, std::string_view) -> Result<Loaded> {
+      std::this_thread::sleep_for(2ms);
+      return Loaded("b" + std::to_string(++b_loads));
+    };
+    REQUIRE(cache.get_or_load(test::ctx(), a, load_a) == "a1");
+    REQUIRE(cache.get_or_load(test::ctx(), b, load_b) == "b1");
+    // Both due: within the refresh-ahead window, or expired within their grace.
+    clock.advance(stale_while_revalidate ? 310ms : 250ms);
+    a_fails = true;
+    CHECK(cache.get_or_load(test::ctx(), a, load_a) == "a1");
+    REQUIRE(cache.stats().refresh_failures == 1);
+    // b has nothing to do with a: its first read inside the window refreshes it (on this thread:
+    // no refresh threads).
+    CHECK(cache.get_or_load(test::ctx(), b, load_b) == "b2");
+    CHECK(b_loads == 2);
+    CHECK(cache.stats().refreshes == 2);
+  }
 }
 
 TEST_CASE("a same-size set of a loaded value is not refreshed early", "[refresh]") {

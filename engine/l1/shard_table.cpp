@@ -230,8 +230,12 @@ void ShardTable::erase_refresh_locked(RefreshMap::iterator it) noexcept {
   const std::uint64_t bit = refresh_bit(it->first);
   it->second.slot->release();
   refreshing_.erase(it);
+  release_refresh_bit_locked(bit);
+}
+
+void ShardTable::release_refresh_bit_locked(std::uint64_t bit) noexcept {
   for (const auto& [hash, r] : refreshing_)
-    if (refresh_bit(hash) == bit) return;
+    if (refresh_bit(hash) == bit && !r.failed) return;
   refreshing_bits_.fetch_and(~bit, kRelaxed);
 }
 
@@ -320,6 +324,7 @@ void ShardTable::abandon_refresh(std::uint64_t hash, const PromiseSlot* slot, bo
       // Kept, so that no other read of this value starts a refresh (a down origin is not asked
       // on every read until the value expires); the next change of the cell ends it.
       it->second.failed = true;
+      release_refresh_bit_locked(refresh_bit(hash));
       return;
     }
     erase_refresh_locked(it);

@@ -590,13 +590,17 @@ class ShardTable {
   };
   using RefreshMap = std::unordered_map<std::uint64_t, Refresh>;
   RefreshMap refreshing_;
-  // One bit per 1/64 of the hashes with a record in refreshing_: a read that draws a refresh
-  // learns without the lock that one is on. Written under writer_mu_.
+  // One bit per 1/64 of the hashes with a record in refreshing_ that is not failed: a read that
+  // draws a refresh learns without the lock that one is on. A failed record holds no bit: it
+  // would stop the refreshes of every other key sharing it for as long as it is kept (its
+  // own key is refused under the lock). Written under writer_mu_.
   std::atomic<std::uint64_t> refreshing_bits_{0};
   static std::uint64_t refresh_bit(std::uint64_t hash) noexcept {
     return std::uint64_t{1} << ((hash >> 20) & 63);
   }
   void erase_refresh_locked(RefreshMap::iterator it) noexcept;
+  // Clears `bit` unless a record that is not failed still holds it.
+  void release_refresh_bit_locked(std::uint64_t bit) noexcept;
   // Written under writer_mu_, read by stats() without it.
   std::atomic<std::size_t> bytes_{0};
   std::atomic<std::size_t> entries_{0};
