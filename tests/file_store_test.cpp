@@ -1,7 +1,9 @@
 // The file store backend (tiercache/file_store.hpp) on a fresh directory per test: its Backend
 // contract, what it does with damaged files, its size bound, and two processes on one directory.
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,6 +21,7 @@
 #include "adapters/file/record.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/file_store_hammer.hpp"
+#include "tests/support/socket.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/test_support.hpp"
 #include "tiercache/file_store.hpp"
@@ -53,12 +56,12 @@ std::shared_ptr<Backend> open_store(const test::TempDir& dir) {
 }
 
 // No Catch2 assertion inside: callable from a test's own threads.
-std::optional<std::vector<Result<void>>> try_write_all(Backend& b,
-                                                       std::vector<BackendWrite> writes) {
+std::optional<std::vector<Result<void>>> try_write_all(
+    Backend& b, std::vector<BackendWrite> writes, std::chrono::milliseconds limit = kAnswerLimit) {
   auto p = std::make_shared<std::promise<std::vector<Result<void>>>>();
   auto f = p->get_future();
   b.write(writes, [p](std::vector<Result<void>> r) { p->set_value(std::move(r)); });
-  if (f.wait_for(kAnswerLimit) != std::future_status::ready) return std::nullopt;
+  if (f.wait_for(limit) != std::future_status::ready) return std::nullopt;
   return f.get();
 }
 
@@ -98,10 +101,25 @@ Result<BackendValue> read_one(Backend& b, const std::string& key) {
 }
 
 // A read's answer, safe to compare whatever it is (a failure reads as its code and detail).
-std::string value_of(Backend& b, const std::string& key) {
-  Result<BackendValue> r = read_one(b, key);
+std::string value_or_error(Result<BackendValue> r) {
   if (!r) return "<error " + r.error().code.message() + ": " + r.error().detail + ">";
   return std::move(r->value);
+}
+
+std::string value_of(Backend& b, const std::string& key) {
+  return value_or_error(read_one(b, key));
+}
+
+// A read's answer if it comes within `limit`, else nothing (a late answer goes nowhere).
+std::optional<Result<BackendValue>> read_within(Backend& b, const std::string& key,
+                                                std::chrono::milliseconds limit) {
+  auto p = std::make_shared<std::promise<std::vector<Result<BackendValue>>>>();
+  auto f = p->get_future();
+  b.read({key}, [p](std::vector<Result<BackendValue>> r) { p->set_value(std::move(r)); });
+  if (f.wait_for(limit) != std::future_status::ready) return std::nullopt;
+  auto r = f.get();
+  REQUIRE(r.size() == 1);
+  return std::move(r.front());
 }
 
 bool is_missing(const Result<BackendValue>& r) {
@@ -351,6 +369,64 @@ TEST_CASE("truncated, foreign, corrupted and oversized files are not_found and c
   // A set puts a good record in its place.
   REQUIRE(cache.set(test::ctx_with_timeout(5s), "foreign", "fixed"));
   CHECK(value_of(*store, "foreign") == "fixed");
+}
+
+// Lets a store that opened `fifo` for reading without O_NONBLOCK past its open (which waits for
+// a writer), so that a test that found it stuck can still end. A store that never blocks there
+// has no reader waiting, and then the open fails harmlessly (ENXIO).
+test::Fd unblock_fifo_reader(const std::string& fifo) {
+  return test::Fd(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+}
+
+TEST_CASE("a FIFO where a record should be is unreadable and wedges no read", "[file_store]") {
+  test::TempDir dir;
+  auto store = open_store(dir);
+  REQUIRE(write_one(*store, set_of("other", "theirs")));
+  const std::string fifo = file_of(dir, "k");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+
+  // "other" queues behind "k" on the store's one read thread.
+  const auto k = read_within(*store, "k", 2s);
+  const auto other = read_within(*store, "other", 2s);
+  const test::Fd writer = unblock_fifo_reader(fifo);
+
+  CHECK(k.has_value());
+  CHECK(other.has_value());
+  if (k) CHECK(is_missing(*k));
+  if (other) CHECK(value_or_error(*other) == "theirs");
+  CHECK(store->health().unreadable_values == 1);
+}
+
+TEST_CASE("a socket where a record should be is a miss and counted, not an error", "[file_store]") {
+  test::TempDir dir;
+  auto store = open_store(dir);
+  const std::string path = file_of(dir, "k");
+  // open() of a Unix socket fails (ENXIO): the path holds something, but no record.
+  test::Fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{.sun_family = AF_UNIX};
+  REQUIRE(path.size() < sizeof addr.sun_path);
+  path.copy(addr.sun_path, path.size());
+  REQUIRE(::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+
+  CHECK(value_of(*store, "k") == "<error not found: >");
+  CHECK(store->health().unreadable_values == 1);
+  CHECK(store->is_available());
+  REQUIRE(write_one(*store, set_of("k", "v")));
+  CHECK(value_of(*store, "k") == "v");
+}
+
+TEST_CASE("a fill over a FIFO is not stuck and replaces it", "[file_store]") {
+  test::TempDir dir;
+  auto store = open_store(dir);
+  const std::string fifo = file_of(dir, "k");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+
+  // A fill first looks whether a live value is there.
+  const auto filled = try_write_all(*store, {fill_of("k", "v")}, 2s);
+  const test::Fd writer = unblock_fifo_reader(fifo);
+  CHECK(filled.has_value());
+  if (filled) CHECK(filled->front());
+  CHECK(value_of(*store, "k") == "v");
 }
 
 TEST_CASE("a record under another key's name (a hash collision) is a miss, and a write replaces it",

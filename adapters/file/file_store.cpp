@@ -111,12 +111,16 @@ struct LoadedFile {
 
 LoadedFile load_file(const std::string& path, std::size_t max_value_bytes) {
   LoadedFile f;
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  // O_NONBLOCK: a FIFO someone put there would otherwise hold open() until a writer came,
+  // wedging the store's one read thread (or its write thread, for a fill); on a regular file it
+  // changes nothing.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   if (!fd.is_open()) {
     const int err = errno;
-    // ELOOP: a symlink someone put there is not a record.
     if (err == ENOENT || err == ENOTDIR) return f;
-    f.status = err == ELOOP ? LoadedFile::Status::unreadable : LoadedFile::Status::failed;
+    // ELOOP: a symlink someone put there is not a record; ENXIO: nor is a socket.
+    const bool not_a_record = err == ELOOP || err == ENXIO;
+    f.status = not_a_record ? LoadedFile::Status::unreadable : LoadedFile::Status::failed;
     f.err = err;
     f.check = RecordCheck::foreign_magic;
     return f;
@@ -129,9 +133,15 @@ LoadedFile load_file(const std::string& path, std::size_t max_value_bytes) {
   }
   f.device = st.st_dev;
   f.inode = st.st_ino;
+  // A FIFO, socket or device is no record of this store, whatever its size says.
+  if (!S_ISREG(st.st_mode)) {
+    f.status = LoadedFile::Status::unreadable;
+    f.check = RecordCheck::foreign_magic;
+    return f;
+  }
   // F3: the size is checked before a byte is read or allocated.
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  if (!S_ISREG(st.st_mode) || size < kHeaderBytes || size > record_bytes_limit(max_value_bytes)) {
+  if (size < kHeaderBytes || size > record_bytes_limit(max_value_bytes)) {
     f.status = LoadedFile::Status::unreadable;
     f.check = size < kHeaderBytes ? RecordCheck::too_short : RecordCheck::bad_lengths;
     return f;
