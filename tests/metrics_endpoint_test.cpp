@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -96,6 +97,63 @@ std::shared_ptr<MetricsEndpoint> endpoint_on(MetricsEndpointOptions options) {
   if (!endpoint) FAIL("make_metrics_endpoint: " << endpoint.error().detail);
   REQUIRE((*endpoint)->port() != 0);
   return *endpoint;
+}
+
+// An endpoint on a free 127.0.0.1 port answering 200 with empty metrics.
+std::shared_ptr<MetricsEndpoint> serving_endpoint() {
+  auto endpoint = endpoint_on({.port = 0});
+  REQUIRE(endpoint->attach([] { return Metrics{}; }));
+  return endpoint;
+}
+
+// What a scraper sends: no "Connection: close", so nothing but the server's own rules ends it.
+constexpr const char* kPlainScrape = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+
+struct TimedReply {
+  std::string raw;  // every byte received until the server closed
+  std::chrono::steady_clock::duration took{};
+};
+
+// Sends `request` on a fresh connection to 127.0.0.1:port and reads to the server's close,
+// timing both from the connect. Throws std::runtime_error on an I/O failure (a receive waiting
+// past `limit` too).
+TimedReply timed_exchange(std::uint16_t port, std::string_view request,
+                          std::chrono::milliseconds limit) {
+  const auto start = std::chrono::steady_clock::now();
+  auto sock = test::connect_loopback(port, limit);
+  if (!sock) throw std::runtime_error(sock.error());
+  if (auto sent = test::send_all(*sock, request); !sent) throw std::runtime_error(sent.error());
+  TimedReply reply;
+  for (;;) {
+    char chunk[16384];
+    const ssize_t n = ::recv(sock->get(), chunk, sizeof chunk, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw std::runtime_error(test::errno_text("recv"));
+    if (n == 0) break;
+    reply.raw.append(chunk, static_cast<std::size_t>(n));
+  }
+  reply.took = std::chrono::steady_clock::now() - start;
+  return reply;
+}
+
+// This process's resident set, from /proc/self/status (VmRSS, in KiB).
+std::size_t resident_kib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.starts_with("VmRSS:")) return std::stoul(line.substr(6));
+  FAIL("no VmRSS in /proc/self/status");
+  return 0;
+}
+
+// Whether the server ended the connection: a receive sees its close or reset (after whatever
+// it answered) rather than waiting out the socket's receive timeout.
+bool server_closed(const test::Fd& sock) {
+  for (;;) {
+    char chunk[4096];
+    const ssize_t n = ::recv(sock.get(), chunk, sizeof chunk, 0);
+    if (n > 0 || (n < 0 && errno == EINTR)) continue;
+    return n == 0 || errno == ECONNRESET;
+  }
 }
 
 }  // namespace
@@ -264,4 +322,80 @@ TEST_CASE("caches opened and destroyed while the endpoint is scraped are never r
   }
   CHECK(scraper.ok.load() >= kCaches);
   CHECK(scraper.other.load() == 0);
+}
+
+TEST_CASE("a client that connects and sends nothing holds the worker about a second",
+          "[metrics-expo]") {
+  const auto endpoint = serving_endpoint();
+  auto idle = test::connect_loopback(endpoint->port(), 10s);
+  REQUIRE(idle);
+  // Queued behind the idle connection on the one worker.
+  const TimedReply reply = timed_exchange(endpoint->port(), kPlainScrape, 10s);
+  CHECK(reply.raw.starts_with("HTTP/1.1 200 "));
+  CHECK(reply.took < 2s);
+  // The idle client was let go, not left open.
+  CHECK(server_closed(*idle));
+}
+
+TEST_CASE("a client trickling header lines loses the worker about a second after it was taken",
+          "[metrics-expo]") {
+  const auto endpoint = serving_endpoint();
+  auto slow = test::connect_loopback(endpoint->port(), 10s);
+  REQUIRE(slow);
+  REQUIRE(test::send_all(*slow, "GET /metrics HTTP/1.1\r\n"));
+  // One header line every 100 ms for up to 6 s: each read comes well within any per-read
+  // timeout, so only a bound on the whole request ends it.
+  std::atomic<bool> stop{false};
+  std::atomic<bool> cut_off{false};
+  std::thread trickler([&] {
+    for (int i = 0; i < 60 && !stop.load(); ++i) {
+      if (!test::send_all(*slow, "a:b\r\n")) {
+        cut_off = true;
+        return;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+  });
+  TimedReply reply;
+  try {
+    reply = timed_exchange(endpoint->port(), kPlainScrape, 10s);
+  } catch (const std::exception& e) {
+    stop = true;
+    trickler.join();
+    FAIL("scrape: " << e.what());
+  }
+  CHECK(reply.raw.starts_with("HTTP/1.1 200 "));
+  CHECK(reply.took < 2s);
+  CHECK(server_closed(*slow));
+  trickler.join();
+  CHECK(cut_off.load());
+}
+
+TEST_CASE("endless header lines are refused within a bounded size and the connection dropped",
+          "[metrics-expo]") {
+  const auto endpoint = serving_endpoint();
+  // The worker thread and its allocator arena exist before the measure.
+  REQUIRE(http_request("127.0.0.1", endpoint->port(), "/metrics").status == 200);
+  const std::string lines = [] {
+    std::string s;
+    for (int i = 0; i < 100000; ++i) s += "a:b\r\n";
+    return s;
+  }();
+  const std::size_t before_kib = resident_kib();
+
+  auto sock = test::connect_loopback(endpoint->port(), 5s);
+  REQUIRE(sock);
+  REQUIRE(test::send_all(*sock, "GET /metrics HTTP/1.1\r\n"));
+  // 1,000,000 header lines (5 MB) and never the blank line that ends them. A server that stops
+  // reading resets the connection, and a send fails.
+  bool send_failed = false;
+  for (int i = 0; i < 10 && !send_failed; ++i) send_failed = !test::send_all(*sock, lines);
+  const bool closed = send_failed || server_closed(*sock);
+  const std::size_t after_kib = resident_kib();
+
+  CHECK(closed);
+  INFO("resident set grew by " << (after_kib - std::min(after_kib, before_kib)) << " KiB");
+  CHECK(after_kib < before_kib + 4 * 1024);
+  // The worker is free for the next scrape.
+  CHECK(http_request("127.0.0.1", endpoint->port(), "/metrics").status == 200);
 }

@@ -2,8 +2,10 @@
 //
 // Two threads: the listener accepts, one worker answers (httplib's task queue, a pool of 1), so a
 // scrape never runs beside another and the cache is never read by more than one of them. A
-// connection carries one request and the socket's reads and writes give up soon, so that a client
-// which stalls holds that one worker for seconds, not forever.
+// connection carries one request, read within one deadline and one byte budget (BoundedServer,
+// BoundedSocketStream: httplib 0.11.4 has neither, only a timeout per read and a bound per header
+// line), and each write gives up soon, so that a client which stalls or never stops sending holds
+// that one worker for about a second and a few KiB, not forever.
 //
 // The source (the attached Cache's metrics()) is called under source_mutex_, so detach() waits
 // for a call in progress and none starts after it: the Cache's destructor detaches before it
@@ -15,8 +17,12 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -37,12 +43,18 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A scraper sends its request at once; a client silent this long loses the worker.
+// A scraper sends its request at once: a request not read whole this long after the worker took
+// its connection is refused, however the client spaces its bytes.
 constexpr auto kReadTimeout = 1s;
-// A scraper reads at once too; this bounds a stalled one.
+// A scraper reads at once too; this bounds each write to a stalled one.
 constexpr auto kWriteTimeout = 2s;
 // Bytes a request's body may have (a GET has none): anything larger is refused unread.
 constexpr std::size_t kMaxRequestBodyBytes = 4096;
+// Bytes a request's line and headers may take together: a scrape's are a few hundred, and
+// httplib bounds each line (8 KiB) but not how many there are.
+constexpr std::size_t kMaxRequestHeadBytes = 16 * 1024;
+// Bytes one receive takes from the socket into BoundedSocketStream's buffer.
+constexpr std::size_t kReceiveChunkBytes = 4096;
 // How long the destructor waits for the listener to end before it asks it to stop again:
 // httplib's stop() does nothing until the listener has marked itself running.
 constexpr auto kStopRetry = 10ms;
@@ -54,6 +66,151 @@ constexpr const char* kTextContentType = "text/plain; charset=utf-8";
 std::string host_port(const std::string& address, bool is_v6, std::uint16_t port) {
   return (is_v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
 }
+
+// Milliseconds from now until `deadline` for poll(), rounded up so that it never returns early;
+// 0 once it has passed.
+int poll_ms_until(std::chrono::steady_clock::time_point deadline) {
+  const auto left = deadline - std::chrono::steady_clock::now();
+  if (left <= std::chrono::steady_clock::duration::zero()) return 0;
+  return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+}
+
+// Whether `sock` has `events` before `wait_ms` passes (a signal does not cut the wait short).
+bool wait_for_socket(socket_t sock, short events, int wait_ms) {
+  pollfd pfd{.fd = sock, .events = events, .revents = 0};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  for (;;) {
+    const int ready = ::poll(&pfd, 1, wait_ms);
+    if (ready > 0) return true;
+    if (ready == 0 || errno != EINTR) return false;
+    wait_ms = poll_ms_until(deadline);
+  }
+}
+
+// A socket address as numbers (no lookup), as httplib's own stream gives it.
+void numeric_address(const sockaddr_storage& addr, socklen_t len, std::string& ip, int& port) {
+  if (addr.ss_family == AF_INET)
+    port = ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+  else if (addr.ss_family == AF_INET6)
+    port = ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
+  else
+    return;
+  std::array<char, NI_MAXHOST> host{};
+  if (::getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, host.data(), host.size(),
+                    nullptr, 0, NI_NUMERICHOST) == 0)
+    ip = host.data();
+}
+
+// One accepted connection as httplib reads and writes a request on it. Reading stops for good
+// (read() returns -1, which httplib takes as a failed request) once `byte_budget` bytes came in or
+// `read_deadline` passed, so that a peer can make httplib neither hold more than that nor wait
+// longer for it. Writes behave as httplib's own stream's: each waits up to kWriteTimeout.
+class BoundedSocketStream final : public httplib::Stream {
+ public:
+  BoundedSocketStream(socket_t sock, std::size_t byte_budget,
+                      std::chrono::steady_clock::time_point read_deadline)
+      : sock_(sock), budget_left_(byte_budget), read_deadline_(read_deadline) {}
+
+  bool is_readable() const override { return next_ < end_ || can_receive(); }
+
+  bool is_writable() const override {
+    return wait_for_socket(sock_, POLLOUT, static_cast<int>(kWriteTimeoutMs));
+  }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (next_ == end_) {
+      const ssize_t got = receive();
+      if (got <= 0) return got;
+    }
+    const std::size_t n = std::min(size, end_ - next_);
+    std::memcpy(ptr, buffer_.data() + next_, n);
+    next_ += n;
+    return static_cast<ssize_t>(n);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!is_writable()) return -1;
+    // MSG_NOSIGNAL: a client gone mid-reply fails this send instead of raising SIGPIPE in the
+    // program. The socket's SO_SNDTIMEO (set_write_timeout) bounds a send that blocks.
+    for (;;) {
+      const ssize_t n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+      if (n >= 0 || errno != EINTR) return n;
+    }
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (::getpeername(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+      numeric_address(addr, len, ip, port);
+  }
+
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (::getsockname(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+      numeric_address(addr, len, ip, port);
+  }
+
+  socket_t socket() const override { return sock_; }
+
+ private:
+  static constexpr auto kWriteTimeoutMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(kWriteTimeout).count();
+
+  // Whether the socket has bytes for the request before its deadline, within its budget. Past
+  // the deadline never, even with bytes waiting: else a client that keeps them coming is read on.
+  bool can_receive() const {
+    const int wait_ms = poll_ms_until(read_deadline_);
+    return budget_left_ > 0 && wait_ms > 0 && wait_for_socket(sock_, POLLIN, wait_ms);
+  }
+
+  // Refills the empty buffer from the socket: the bytes received, 0 once the peer closed, -1
+  // when the budget is spent, the deadline passed or the socket failed.
+  ssize_t receive() {
+    for (;;) {
+      if (!can_receive()) return -1;
+      const std::size_t want = std::min(buffer_.size(), budget_left_);
+      const ssize_t n = ::recv(sock_, buffer_.data(), want, MSG_DONTWAIT);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+      if (n <= 0) return n;
+      budget_left_ -= static_cast<std::size_t>(n);
+      next_ = 0;
+      end_ = static_cast<std::size_t>(n);
+      return n;
+    }
+  }
+
+  const socket_t sock_;
+  std::size_t budget_left_;
+  const std::chrono::steady_clock::time_point read_deadline_;
+  std::array<char, kReceiveChunkBytes> buffer_{};
+  std::size_t next_ = 0;  // buffer_[next_, end_) is received and not yet read
+  std::size_t end_ = 0;
+};
+
+// httplib::Server serving one request per connection over a BoundedSocketStream. httplib's own
+// process_and_close_socket first waits keep_alive_timeout for a first byte, then reads with a
+// timeout per read and no bound on the number of header lines; this replaces it (it is virtual
+// for this) and keeps the rest of what it did: nothing is served once the server stops, and the
+// socket is shut down and closed after.
+class BoundedServer final : public httplib::Server {
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    bool served = false;
+    if (svr_sock_ != INVALID_SOCKET) {
+      // The deadline runs from when the worker takes the connection: time spent queued behind
+      // another held no worker.
+      BoundedSocketStream stream(sock, kMaxRequestHeadBytes + kMaxRequestBodyBytes,
+                                 std::chrono::steady_clock::now() + kReadTimeout);
+      bool connection_closed = false;
+      served = process_request(stream, /*close_connection=*/true, connection_closed, nullptr);
+    }
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return served;
+  }
+};
 
 class HttpMetricsEndpoint final : public MetricsEndpoint {
  public:
@@ -69,9 +226,10 @@ class HttpMetricsEndpoint final : public MetricsEndpoint {
   // Binds the checked address and starts the listener.
   Result<void> start() {
     server_.new_task_queue = [] { return new httplib::ThreadPool(1); };
+    // BoundedServer serves one request per connection and bounds its reads itself; httplib sets
+    // these as each accepted socket's SO_RCVTIMEO and SO_SNDTIMEO.
     server_.set_read_timeout(kReadTimeout);
     server_.set_write_timeout(kWriteTimeout);
-    server_.set_keep_alive_max_count(1);
     server_.set_payload_max_length(kMaxRequestBodyBytes);
     // httplib's default sets SO_REUSEPORT, with which a second endpoint on a busy port would
     // bind it too and take half its scrapes; SO_REUSEADDR only lets a restart reuse the port.
@@ -166,7 +324,7 @@ class HttpMetricsEndpoint final : public MetricsEndpoint {
 
   const MetricsEndpointOptions options_;
   const bool is_v6_;
-  httplib::Server server_;
+  BoundedServer server_;
   std::uint16_t port_ = 0;
   std::thread listener_;
   std::future<void> listener_done_;  // ready once listen_after_bind() returned
