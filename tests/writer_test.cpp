@@ -210,7 +210,7 @@ TEST_CASE("drop_oldest drops the oldest write not in flight and settles it as no
   auto first_done = writer.prepare(first);
   enqueue(writer, std::move(first));
   enqueue(writer, ops.set("b", "2"));
-  REQUIRE(writer.drop_oldest());
+  REQUIRE(writer.drop_oldest(1));
   auto outcome = writer.await(test::ctx_with_timeout(kBound), first_done, "sync set");
   REQUIRE_FALSE(outcome);
   CHECK(outcome.error() == errc::overloaded);
@@ -262,7 +262,7 @@ TEST_CASE("a flush waits for a dropped write to be settled, however slow its set
     }
   });
   enqueue(writer, ops.set("a", "v"));
-  auto dropper = std::async(std::launch::async, [&] { return writer.drop_oldest(); });
+  auto dropper = std::async(std::launch::async, [&] { return writer.drop_oldest(1); });
   test::wait_until(
       kBound, [&] { return settling.load(); }, "the drop is being settled");
   // `a` was taken before this flush's barrier: the flush must see it settled.
@@ -289,6 +289,26 @@ TEST_CASE("flushes that gave up do not keep queue room while L2 is down", "[writ
   backend.answer(0, {});  // else closing waits out writer.batch_timeout
 }
 
+TEST_CASE("drop_oldest drops nothing when dropping cannot make room", "[writer]") {
+  // A 22-byte write meets a queue of 100 bytes holding an 82-byte write in flight and a 7-byte
+  // one behind it: dropping the 7 bytes leaves 104. Each round dropped another caller's write
+  // (an acknowledged async set, taken out of L1 too) and then refused this one anyway.
+  test::ScriptedBackend backend;
+  SettledLog log;
+  Ops ops;
+  Writer writer(backend, WriterOptions{.queue_max_bytes = 100}, log.callback());
+  enqueue(writer, ops.set("k1", std::string(80, 'x')));
+  backend.wait_for_batch(0, kBound);
+  enqueue(writer, ops.set("k1", "small"));
+  CHECK_FALSE(writer.drop_oldest(22));
+  CHECK(log.snapshot().empty());
+  CHECK(writer.stats().dropped == 0);
+  // A write that dropping makes room for does drop it.
+  CHECK(writer.drop_oldest(18));
+  CHECK(writer.stats().dropped == 1);
+  backend.answer(0, {});
+}
+
 TEST_CASE("drop_oldest never drops a write that was sent and may have landed", "[writer]") {
   test::ScriptedBackend backend;
   SettledLog log;
@@ -301,11 +321,11 @@ TEST_CASE("drop_oldest never drops a write that was sent and may have landed", "
   enqueue(writer, ops.set("never-sent", "2"));
   test::wait_until(
       kBound, [&] { return writer.stats().retried == 1; }, "the write is in doubt");
-  REQUIRE(writer.drop_oldest());
+  REQUIRE(writer.drop_oldest(1));
   REQUIRE(log.snapshot().size() == 1);
   CHECK(log.snapshot()[0] == std::pair<std::string, bool>{"never-sent=2", false});
   // Nothing else may be dropped: the only write left may be in L2 already.
-  CHECK_FALSE(writer.drop_oldest());
+  CHECK_FALSE(writer.drop_oldest(1));
   backend.set_available(true);
   REQUIRE(written(backend.wait_for_batch(1, kBound)) == std::vector<std::string>{"sent=1"});
   backend.answer(1, {});

@@ -407,11 +407,11 @@ Result<Cache::Impl::WriteWait> Cache::Impl::enqueue_write(const Context& ctx, st
           return fail(*why, write_name(kind),
                       ": the write queue stayed full until the context "
                       "ended; nothing changed");
-        if (!writer_->drop_oldest()) {
+        if (!writer_->drop_oldest(bytes)) {
           writer_->note_refused();
           return fail(errc::overloaded, write_name(kind),
-                      ": write queue is full and every queued write is in flight, so none "
-                      "could be dropped; nothing changed");
+                      ": write queue is full and the writes in flight leave no room for this one "
+                      "even if every write never sent were dropped; nothing changed");
         }
         break;
     }

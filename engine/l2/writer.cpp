@@ -77,16 +77,30 @@ Result<void> Writer::flush(const Context& ctx) {
   return await(ctx, done, "flush");
 }
 
-bool Writer::drop_oldest() {
+bool Writer::drop_oldest(std::size_t bytes) {
   // Settled under staging_mu_: until it is, a barrier after it must not complete (W2), and
   // complete_barriers() looks for unsettled ops under the same lock.
   std::lock_guard lock(staging_mu_);
   drain_locked();
   // A write that was sent and came back in doubt may be in L2 already: dropping it could not
-  // promise "taken back". Drop the oldest one never sent.
+  // promise "taken back". Only writes never sent may go, and only if their going can make
+  // room: else each round would lose another caller's write and refuse this one anyway.
+  std::size_t droppable_ops = 0;
+  std::size_t droppable_bytes = 0;
+  for (const WriteOp& op : staging_) {
+    if (op.attempts != 0) continue;
+    ++droppable_ops;
+    droppable_bytes += op.bytes();
+  }
+  const std::size_t kept_ops =
+      queue_.reserved_ops() - std::min(droppable_ops, queue_.reserved_ops());
+  const std::size_t kept_bytes =
+      queue_.reserved_bytes() - std::min(droppable_bytes, queue_.reserved_bytes());
+  if (droppable_ops == 0 || kept_ops + 1 > queue_.max_ops() ||
+      kept_bytes + bytes > queue_.max_bytes())
+    return false;
   auto victim_at = std::find_if(staging_.begin(), staging_.end(),
                                 [](const WriteOp& op) { return op.attempts == 0; });
-  if (victim_at == staging_.end()) return false;
   WriteOp victim = std::move(*victim_at);
   staging_.erase(victim_at);
   dropped_.fetch_add(1, std::memory_order_relaxed);

@@ -86,9 +86,10 @@ class Writer {
   Result<void> wait_for_room(const Context& ctx, std::size_t bytes) {
     return queue_.wait_for_room(ctx, bytes);
   }
-  // Drops the oldest write never sent and answers its caller with overloaded. False if there
-  // is none (every waiting write is in flight, or was sent and is in doubt).
-  bool drop_oldest();
+  // Drops the oldest write never sent and answers its caller with overloaded, to make room for
+  // a write of `bytes`. False, dropping nothing, if even dropping every write never sent would
+  // leave no room for it (the rest are in flight, or were sent and are in doubt).
+  bool drop_oldest(std::size_t bytes);
   // Counts a write the caller's path refused (QueueFullPolicy::refuse).
   void note_refused() noexcept { refused_.fetch_add(1, std::memory_order_relaxed); }
   // The outcome of a prepared op, within ctx. Null `done`: nothing to wait for.
