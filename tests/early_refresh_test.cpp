@@ -687,6 +687,38 @@ TEST_CASE("a refresh that finds the key gone ends the stale value", "[refresh][s
   CHECK(calls == 3);
 }
 
+TEST_CASE("with Redis, a refresh that finds the key gone ends L2's copy too",
+          "[refresh][swr][redis]") {
+  // The loaded value went to Redis with its stale grace. The refresh took it out of L1 only, and
+  // the next miss read it back from Redis and served it as fresh, without asking the origin.
+  test::RedisServer redis;
+  for (const std::chrono::milliseconds negative_ttl : {0ms, 5000ms}) {
+    CAPTURE(negative_ttl.count());
+    test::HeldClock clock;
+    tiercache::Options options{
+        .default_ttl = 100ms, .negative_ttl = negative_ttl, .stale_while_revalidate = 10s};
+    options.redis.invalidation = tiercache::InvalidationMode::off;
+    Cache cache = test::open_cache(redis, options);
+    const std::string key = "gone" + std::to_string(negative_ttl.count());
+    std::atomic<int> calls{0};
+    const tiercache::Loader loader = [&](const Context&, std::string_view) -> Result<Loaded> {
+      std::this_thread::sleep_for(2ms);  // a load time, so the value may be served stale
+      if (++calls == 1) return Loaded("v");
+      return Loaded::absent();  // deleted at the origin since
+    };
+    REQUIRE(cache.get_or_load(test::ctx_with_timeout(2s), key, loader) == "v");
+    REQUIRE(cache.flush(test::ctx_with_timeout(2s)));
+    REQUIRE(redis.command({"EXISTS", key}) == ":1");
+    clock.advance(100ms);  // expired, within its grace
+    CHECK(cache.get_or_load(test::ctx_with_timeout(2s), key, loader).error() == errc::not_found);
+    CHECK(calls == 2);
+    REQUIRE(cache.flush(test::ctx_with_timeout(2s)));
+    CHECK(redis.command({"EXISTS", key}) == ":0");
+    CHECK(cache.get(test::ctx_with_timeout(2s), key).error() == errc::not_found);
+    CHECK(cache.get_or_load(test::ctx_with_timeout(2s), key, loader).error() == errc::not_found);
+  }
+}
+
 TEST_CASE("the CLOCK hand keeps a loaded value through its stale grace, nothing else",
           "[refresh][swr]") {
   test::HeldClock clock;

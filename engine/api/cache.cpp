@@ -667,7 +667,14 @@ Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_
 }
 
 void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const Produced& p) {
-  if (!p.loaded || !writer_ || (p.absent && !options_.negative_in_l2)) return;
+  if (!p.loaded || !writer_) return;
+  if (p.absent && !options_.negative_in_l2) {
+    // An early refresh that found the key gone ends L2's copy too (the value a fill or refresh of
+    // this cache wrote, with its stale grace): else the next miss reads it back and serves it as
+    // fresh, without asking the origin. Any other load found L2 without the key.
+    if (p.refreshed) queue_purge_locked(hash, key);
+    return;
+  }
   // Queued under the fill's lock: a purge or set of this cache that raced the load replaced the
   // loading entry, so this never runs after it. Written as a fill (only where L2 holds nothing),
   // so a value another writer stored in L2 meanwhile is not replaced by an older loaded one. A
@@ -693,6 +700,20 @@ void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const 
   // would trust in any epoch, and wait for rather than load).
   if (writer_->try_enqueue(op))
     pending.record_locked(hash, key, WriteOp::Kind::fill, seq, p.expires_at_ms);
+}
+
+void Cache::Impl::queue_purge_locked(std::uint64_t hash, std::string_view key) {
+  WriteOp op;
+  op.kind = WriteOp::Kind::purge;
+  op.assign(key);
+  op.hash = hash;
+  engine::PendingWrites& pending = pending_for(hash);
+  pending.reserve_one_locked();  // before the queue takes the op, as in enqueue_write()
+  op.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t seq = op.seq;
+  // A full queue leaves L2's copy until it expires, as a fill the queue refused leaves L2
+  // without one.
+  if (writer_->try_enqueue(op)) pending.record_locked(hash, key, WriteOp::Kind::purge, seq, 0);
 }
 
 namespace {

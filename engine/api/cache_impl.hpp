@@ -190,6 +190,8 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
                                                      const BatchLoader* batch) override;
   bool loader_could_answer(const Error& error) const override;
   void filled_locked(std::uint64_t hash, std::string_view key, const engine::Produced& p) override;
+  // Queues this cache's purge of `key` to L2, under its shard lock (as filled_locked).
+  void queue_purge_locked(std::uint64_t hash, std::string_view key);
   // Where a value came from, which decides its stamp.
   enum class Provenance : std::uint8_t {
     written,                  // this cache's set, or the loader without asking L2

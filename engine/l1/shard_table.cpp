@@ -293,14 +293,6 @@ Filled ShardTable::finish_refresh_locked(std::uint64_t hash, const PromiseSlot* 
   const Entry* claimed = it->second.entry;
   const std::uint32_t version = it->second.version;
   erase_refresh_locked(it);
-  // Nothing to cache (the origin said the key is gone, and absent answers are not kept): the
-  // refreshed value goes, if untouched, so that it is neither served nor refreshed again.
-  if (fresh == nullptr) {
-    Entry* e = find_locked(hash);
-    if (claimed != nullptr && e == claimed && e->version().load(kAcquire) == version)
-      unlink_locked(e);
-    return Filled::superseded;
-  }
   // Claimed and not forgotten: no change under this lock reached the cell since, so it still
   // holds the entry, or nothing if it was evicted; only a lock-free rewrite could have changed
   // the entry, and that moves the version.
@@ -308,8 +300,14 @@ Filled ShardTable::finish_refresh_locked(std::uint64_t hash, const PromiseSlot* 
   const bool untouched =
       claimed == nullptr ? e == nullptr : e == claimed && e->version().load(kAcquire) == version;
   if (!untouched) {
-    destroy_entry(fresh);
+    if (fresh != nullptr) destroy_entry(fresh);
     return Filled::superseded;
+  }
+  // Nothing to cache (the origin said the key is gone, and absent answers are not kept): the
+  // refreshed value goes, so that it is neither served nor refreshed again.
+  if (fresh == nullptr) {
+    if (e != nullptr) unlink_locked(e);
+    return Filled::filled;
   }
   replace_locked(e, fresh);
   make_room_locked(fresh);

@@ -308,7 +308,7 @@ class ShardTable {
   // The refresher's value replaces the one it refreshed, if that is still the key's entry,
   // untouched since the claim (no set, purge, invalidation or eviction), and then_locked() runs;
   // otherwise `fresh` is freed and nothing runs. `fresh` null: the refreshed value just goes
-  // (if untouched), and nothing runs.
+  // (if untouched, and then_locked() runs).
   template <class F>
   Filled finish_refresh(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh,
                         F&& then_locked) {

@@ -84,7 +84,9 @@ class ValueSource {
                                                      std::span<const std::string_view> keys,
                                                      const BatchLoader* batch) = 0;
   virtual bool loader_could_answer(const Error& error) const = 0;
-  // Under the shard lock, right after the leader's value replaced its loading entry.
+  // Under the shard lock, right after the leader's value replaced its loading entry, or a
+  // refresh's answer the value it refreshed (`p.refreshed`; `p.absent` and not kept in L1: the
+  // value just went).
   virtual void filled_locked(std::uint64_t hash, std::string_view key, const Produced& p) = 0;
 
  protected:
