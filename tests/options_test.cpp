@@ -124,3 +124,21 @@ TEST_CASE("Options.backend is the L2 and cannot be set next to Options.redis") {
   // The destroyed cache let go of it.
   CHECK(own.use_count() == held_by_the_program);
 }
+
+TEST_CASE("open refuses an expected_entry_bytes beyond the largest entry instead of dividing by 0",
+          "[options]") {
+  // The largest entry the header can describe: a 65535-byte key and a (2^32 - 1)-byte value.
+  constexpr std::size_t kLargestEntry = 65535 + std::size_t{UINT32_MAX};
+  // SIZE_MAX - 80 plus the 81-byte entry overhead wrapped to 0: open died of SIGFPE.
+  CHECK_THAT(refusal({.l1 = {.expected_entry_bytes = SIZE_MAX - 80}}),
+             Catch::Contains("Options.l1.expected_entry_bytes is 18446744073709551535; must be in "
+                             "[1, 4295032830]"));
+  CHECK_THAT(refusal({.l1 = {.expected_entry_bytes = kLargestEntry + 1}}),
+             Catch::Contains("Options.l1.expected_entry_bytes is 4295032831"));
+  // The bound itself is taken: no entry is expected up front, and the index grows on demand.
+  Cache cache = test::open_cache({.l1 = {.expected_entry_bytes = kLargestEntry}});
+  for (int i = 0; i < 100; ++i)
+    REQUIRE(cache.set(test::ctx(), "k" + std::to_string(i), "v" + std::to_string(i)));
+  for (int i = 0; i < 100; ++i)
+    CHECK(cache.get(test::ctx(), "k" + std::to_string(i)).value_or("") == "v" + std::to_string(i));
+}

@@ -101,6 +101,9 @@ constexpr std::uint32_t kMaxSampleEvery = 65536;
 constexpr std::size_t kMaxKeyBytesLimit = 65535;
 // Longest value the entry header can describe (a 32-bit length).
 constexpr std::size_t kMaxValueBytesLimit = UINT32_MAX;
+// The largest entry the header can describe. An expected_entry_bytes beyond it is no typical
+// entry, and near SIZE_MAX it wrapped shard_limits()'s divisor (it + kEntryOverheadBytes) to 0.
+constexpr std::size_t kMaxExpectedEntryBytes = kMaxKeyBytesLimit + kMaxValueBytesLimit;
 // Entries each shard's index and ring are sized for up front (8 B a ring slot, ~16 B of index);
 // beyond this both grow on demand.
 constexpr std::size_t kMaxExpectedEntries = std::size_t{1} << 22;
@@ -161,8 +164,9 @@ Result<Options> complete_options(const Options& in, std::size_t typed_object_byt
   if (l1.shards != 0 && (!std::has_single_bit(l1.shards) || l1.shards > kMaxShards))
     return fail(errc::invalid_argument, "Options.l1.shards is ", l1.shards,
                 "; must be 0 (automatic) or a power of two <= ", kMaxShards);
-  if (l1.expected_entry_bytes == 0)
-    return fail(errc::invalid_argument, "Options.l1.expected_entry_bytes is 0; must be > 0");
+  if (l1.expected_entry_bytes == 0 || l1.expected_entry_bytes > kMaxExpectedEntryBytes)
+    return fail(errc::invalid_argument, "Options.l1.expected_entry_bytes is ",
+                l1.expected_entry_bytes, "; must be in [1, ", kMaxExpectedEntryBytes, "]");
   if (o.default_ttl.count() < 0 || o.default_ttl > kMaxTtl)
     return fail(errc::invalid_argument, "Options.default_ttl is ", o.default_ttl.count(),
                 "ms; must be in [0, ", kMaxTtl.count(), "] (0: no expiry)");

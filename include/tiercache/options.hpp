@@ -38,7 +38,7 @@ struct L1Options {
   std::size_t shards = 0;
   // Expected key + value bytes of a typical entry. Only sizes each shard's hash index up front
   // (max_bytes / (this + overhead) entries in all; it grows past that on demand); a poor guess
-  // costs memory or a rebuild, never correctness.
+  // costs memory or a rebuild, never correctness. At most 65535 + 2^32 - 1 (the largest entry).
   std::size_t expected_entry_bytes = 128;
 };
 
