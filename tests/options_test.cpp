@@ -142,3 +142,50 @@ TEST_CASE("open refuses an expected_entry_bytes beyond the largest entry instead
   for (int i = 0; i < 100; ++i)
     CHECK(cache.get(test::ctx(), "k" + std::to_string(i)).value_or("") == "v" + std::to_string(i));
 }
+
+TEST_CASE("open refuses a timeout, interval or backoff past a day: it would overflow a deadline",
+          "[options]") {
+  using namespace std::chrono_literals;
+  using ms = std::chrono::milliseconds;
+  // tiercache::kMaxOptionDuration, spelt out so that the test also builds on the code before it.
+  constexpr ms kDay = 24h;
+  const ms over = kDay + 1ms;
+  const std::string rule = "ms; must be in [1, 86400000]";
+  auto own = std::make_shared<example::MapBackend>(std::make_shared<example::MapStore>());
+
+  CHECK_THAT(refusal({.backend = own, .writer = {.batch_timeout = ms::max()}}),
+             Catch::Contains("Options.writer.batch_timeout is 9223372036854775807" + rule));
+  CHECK_THAT(refusal({.redis = {.host = "h"}, .writer = {.batch_timeout = over}}),
+             Catch::Contains("Options.writer.batch_timeout is 86400001" + rule));
+  CHECK_THAT(refusal({.redis = {.host = "h", .connect_timeout = over}}),
+             Catch::Contains("Options.redis.connect_timeout is 86400001" + rule));
+  CHECK_THAT(refusal({.redis = {.host = "h", .command_timeout = ms::max()}}),
+             Catch::Contains("Options.redis.command_timeout is 9223372036854775807" + rule));
+  CHECK_THAT(
+      refusal(
+          {.redis = {.host = "h", .reconnect_backoff_min = over, .reconnect_backoff_max = over}}),
+      Catch::Contains("Options.redis.reconnect_backoff_min is 86400001" + rule));
+  // The doubling backoff overflowed on its way up to a huge max, and went negative.
+  CHECK_THAT(refusal({.redis = {.host = "h", .reconnect_backoff_max = ms::max()}}),
+             Catch::Contains("Options.redis.reconnect_backoff_max is 9223372036854775807" + rule));
+  CHECK_THAT(refusal({.redis = {.host = "h", .health_check_interval = over}}),
+             Catch::Contains("Options.redis.health_check_interval is 86400001" + rule));
+  CHECK_THAT(refusal({.redis = {.host = "h", .invalidation_heartbeat = over}}),
+             Catch::Contains("Options.redis.invalidation_heartbeat is 86400001" + rule));
+  // Every node of a cluster is checked alike, before any is asked.
+  CHECK_THAT(refusal({.redis = {.cluster_nodes = {"127.0.0.1:1"}, .command_timeout = over}}),
+             Catch::Contains("Options.redis.command_timeout is 86400001" + rule));
+
+  // The bound itself is taken (a Redis that refuses connections: open does not wait for it).
+  Cache at_bound = test::open_cache({.redis = {.host = "127.0.0.1",
+                                               .port = 1,
+                                               .connect_timeout = 1ms,
+                                               .command_timeout = kDay,
+                                               .reconnect_backoff_min = kDay,
+                                               .reconnect_backoff_max = kDay,
+                                               .health_check_interval = kDay,
+                                               .invalidation_heartbeat = kDay},
+                                     .writer = {.batch_timeout = kDay}});
+  CHECK_THAT(tiercache::to_string(at_bound.options()),
+             Catch::Contains("writer.batch_timeout=86400000ms"));
+}

@@ -12,6 +12,7 @@
 #include "engine/l1/coarse_clock.hpp"
 #include "engine/l2/writer.hpp"
 #include "tests/support/scripted_backend.hpp"
+#include "tests/support/scripted_cache.hpp"
 #include "tests/support/test_support.hpp"
 
 using tiercache::errc;
@@ -354,4 +355,37 @@ TEST_CASE("a fill coalesced with an older purge or set of its key goes out as a 
                                       : tiercache::BackendWrite::Kind::set));
   }
   backend.answer(0, {});
+}
+
+TEST_CASE("a batch_timeout past a day is refused at open; at a day a slow write lands",
+          "[writer]") {
+  // milliseconds::max() overflowed the batch's deadline (now() + batch_timeout) into the past:
+  // every batch was past it when sent, resent while in flight and given up after 10 tries, so a
+  // sync set failed with backend_error. Refused rather than clamped: a clamp would silently run
+  // another configuration than the one asked for, and no other bound in Options clamps.
+  tiercache::Options options{.writer = {.mode = tiercache::WriteMode::sync,
+                                        .batch_timeout = std::chrono::milliseconds::max()}};
+  auto refused =
+      tiercache::CacheTestAccess::open_with(options, std::make_unique<test::ScriptedBackend>());
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error() == errc::invalid_argument);
+  CHECK_THAT(refused.error().detail,
+             Catch::Contains("Options.writer.batch_timeout is 9223372036854775807ms; must be in "
+                             "[1, 86400000]"));
+
+  // At the bound a write L2 answers after 100 ms is sent once and lands.
+  options.writer.batch_timeout = tiercache::kMaxOptionDuration;
+  auto [l2, cache] = test::open_scripted(options);
+  std::jthread answerer([l2 = l2] {
+    try {
+      l2->wait_for_batch(0, kBound);
+    } catch (const std::exception&) {
+      return;  // never sent: the set below fails the test
+    }
+    std::this_thread::sleep_for(100ms);
+    l2->answer(0, {});
+  });
+  auto r = cache.set(test::ctx_with_timeout(kBound), "k", "v");
+  CHECK(r.has_value());
+  CHECK(l2->batch_count() == 1);
 }

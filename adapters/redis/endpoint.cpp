@@ -44,16 +44,19 @@ Result<Endpoint> make_endpoint(const RedisOptions& r) {
   if (e.db < 0) return fail(errc::invalid_argument, "Options.redis.db is ", e.db, "; must be >= 0");
   if (!e.user.empty() && e.password.empty())
     return fail(errc::invalid_argument, "Options.redis.user is set without a password");
-  const std::pair<const char*, std::chrono::milliseconds> positive[] = {
+  // Each is added to a steady_clock::now() in nanoseconds (a deadline, the next PING, the next
+  // reconnect; the backoff is doubled first), which a far larger one overflows into the past.
+  const std::pair<const char*, std::chrono::milliseconds> durations[] = {
       {"connect_timeout", r.connect_timeout},
       {"command_timeout", r.command_timeout},
       {"reconnect_backoff_min", r.reconnect_backoff_min},
+      {"reconnect_backoff_max", r.reconnect_backoff_max},
       {"health_check_interval", r.health_check_interval},
       {"invalidation_heartbeat", r.invalidation_heartbeat}};
-  for (const auto& [name, value] : positive)
-    if (value.count() <= 0)
+  for (const auto& [name, value] : durations)
+    if (value.count() <= 0 || value > kMaxOptionDuration)
       return fail(errc::invalid_argument, "Options.redis.", name, " is ", value.count(),
-                  "ms; must be > 0");
+                  "ms; must be in [1, ", kMaxOptionDuration.count(), "]");
   if (r.invalidation != InvalidationMode::off && r.invalidation != InvalidationMode::bcast &&
       r.invalidation != InvalidationMode::tracked)
     return fail(errc::invalid_argument, "Options.redis.invalidation is ",

@@ -45,7 +45,8 @@ Result<Cache> detail::TypedAccess::open(const Options& options, const TypedValue
 }
 
 Result<Cache> CacheTestAccess::open_with(const Options& options, std::unique_ptr<Backend> l2) {
-  Result<Options> completed = engine::complete_options(options);
+  // Checked as open() checks them with an L2, so that a test cannot run a writer open() refuses.
+  Result<Options> completed = engine::complete_options(options, 0, l2 != nullptr);
   if (!completed) return std::unexpected(std::move(completed.error()));
   if (auto bad = check_with_backend(*completed, l2.get()); !bad)
     return std::unexpected(std::move(bad.error()));

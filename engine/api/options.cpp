@@ -132,15 +132,18 @@ Result<void> check_writer(const WriterOptions& w, const L1Options& l1) {
     return fail(errc::invalid_argument, "Options.writer.batch_max_ops is 0; must be > 0");
   if (w.batch_max_bytes == 0)
     return fail(errc::invalid_argument, "Options.writer.batch_max_bytes is 0; must be > 0");
-  if (w.batch_timeout.count() <= 0)
+  // A batch's deadline is now() + batch_timeout: milliseconds::max() overflowed it into the past,
+  // so every batch was given up as soon as it was sent.
+  if (w.batch_timeout.count() <= 0 || w.batch_timeout > kMaxOptionDuration)
     return fail(errc::invalid_argument, "Options.writer.batch_timeout is ", w.batch_timeout.count(),
-                "ms; must be > 0");
+                "ms; must be in [1, ", kMaxOptionDuration.count(), "]");
   return {};
 }
 
 }  // namespace
 
-Result<Options> complete_options(const Options& in, std::size_t typed_object_bytes) {
+Result<Options> complete_options(const Options& in, std::size_t typed_object_bytes,
+                                 bool l2_given_apart) {
   Options o = in;
   if (!(o.ttl_jitter >= 0 && o.ttl_jitter <= 1))
     return fail(errc::invalid_argument, "Options.ttl_jitter is ", o.ttl_jitter,
@@ -149,7 +152,7 @@ Result<Options> complete_options(const Options& in, std::size_t typed_object_byt
     return fail(errc::invalid_argument,
                 "Options.backend and Options.redis are both set; an L2 is one or the other");
   // The writer exists only with an L2; an L1-only cache ignores its options.
-  if (o.redis.is_configured() || o.backend) {
+  if (o.redis.is_configured() || o.backend || l2_given_apart) {
     if (auto bad = check_writer(o.writer, o.l1); !bad) return std::unexpected(bad.error());
   }
   const L1Options& l1 = o.l1;

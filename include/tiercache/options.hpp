@@ -23,6 +23,11 @@ class MetricsEndpoint;
 // invalid_argument rather than overflowing an expiry time. For "never", give no TTL.
 inline constexpr std::chrono::milliseconds kMaxTtl{std::chrono::hours(24) * 365 * 30};
 
+// The longest timeout, interval or backoff an option takes (a day): each is added to a clock's
+// now() in nanoseconds, which a far larger one (milliseconds::max()) overflows into a deadline
+// long past, so open() refuses it with invalid_argument.
+inline constexpr std::chrono::milliseconds kMaxOptionDuration{std::chrono::hours(24)};
+
 struct L1Options {
   // Bytes the in-process tier may hold: key + value + per-entry overhead (see
   // CacheStats::overhead_bytes_per_entry), summed over every shard. Each shard gets an equal part.
@@ -84,13 +89,15 @@ struct RedisOptions {
   // Prepended to every key in Redis, so several caches can share one server.
   std::string key_prefix;
   // Longest a connect may take, host lookup and handshake included; then it fails and backs off.
+  // This and the four durations below: 1 ms to kMaxOptionDuration.
   std::chrono::milliseconds connect_timeout{500};
   // Longest a connection with commands outstanding may go without progress (no byte of a reply,
   // and while the oldest command is still being sent, no byte of it reaching the server). Then
   // every command on it fails (reads: timeout; writes are sent again) and it is re-established:
   // hiredis cannot cancel one command.
   std::chrono::milliseconds command_timeout{200};
-  // Wait before the first reconnect attempt; doubles per failure up to reconnect_backoff_max.
+  // Wait before the first reconnect attempt; doubles per failure up to reconnect_backoff_max
+  // (at most kMaxOptionDuration, like the min).
   std::chrono::milliseconds reconnect_backoff_min{10};
   std::chrono::milliseconds reconnect_backoff_max{1000};
   // A connection that carried no reply for this long is sent a PING, so one that died silently
@@ -100,7 +107,7 @@ struct RedisOptions {
   InvalidationMode invalidation = InvalidationMode::bcast;
   // How often the invalidation connection proves it is alive (a SUBSCRIBE that Redis confirms
   // within command_timeout). A silent loss is noticed within this plus command_timeout, and
-  // until the stream is back no L1 value is served as fresh.
+  // until the stream is back no L1 value is served as fresh. 1 ms to kMaxOptionDuration.
   std::chrono::milliseconds invalidation_heartbeat{100};
 
   // Whether these options name a server (url, host, unix_socket or cluster_nodes): Redis is L2
@@ -147,7 +154,7 @@ struct WriterOptions {
   // lost and retries it: the bound for a Backend that never answers. Redis drops a connection
   // that makes no progress for redis.command_timeout, but a pipeline that keeps moving over a
   // slow link has no bound of its own: keep this above the time the largest batch
-  // (batch_max_bytes) takes to cross the slowest link.
+  // (batch_max_bytes) takes to cross the slowest link. 1 ms to kMaxOptionDuration.
   std::chrono::milliseconds batch_timeout{60'000};
 };
 
