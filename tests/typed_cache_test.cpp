@@ -4,6 +4,7 @@
 #include <atomic>
 #include <thread>
 
+#include "examples/backend/map_backend.hpp"
 #include "tests/support/product.hpp"
 #include "tests/support/redis_cache.hpp"
 #include "tiercache/codecs/json.hpp"
@@ -340,4 +341,68 @@ TEST_CASE("typed calls are timed and counted as the cache of bytes's", "[typed][
   CHECK(get[static_cast<std::size_t>(tiercache::Tier::l1)].count() == 10);
   CHECK(m.loads.count() == 1);
   CHECK(m.stats.l1_hits == 10);
+}
+
+namespace {
+
+// Reads any bytes but those starting "bad", as a codec meets another program's bytes.
+struct PickyCodec {
+  using value_type = std::string;
+  static tiercache::Result<std::string> encode(const std::string& v) { return v; }
+  static tiercache::Result<std::string> decode(std::string_view b) {
+    if (b.starts_with("bad")) return tiercache::fail(errc::serialization, "not mine");
+    return std::string(b);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("typed get_many gives a key given twice one answer twice, as Cache::get_many does",
+          "[typed]") {
+  auto typed = tiercache::TypedCache<PickyCodec>::open({});
+  REQUIRE(typed.has_value());
+  REQUIRE(typed->bytes().set(test::ctx(), "k", "bad bytes"));
+  REQUIRE(typed->set(test::ctx(), "good", std::string("value")));
+  const std::vector<std::string_view> keys = {"k", "good", "k", "none", "good", "none"};
+  const tiercache::CacheStats before = typed->stats();
+  auto many = typed->get_many(test::ctx(), keys);
+  REQUIRE(many.has_value());
+  REQUIRE(many->size() == keys.size());
+  // The first look at "k" found bytes this codec cannot read and dropped them from L1; a second
+  // look answered not_found for the same key in the same call.
+  for (const std::size_t i : {0, 2}) {
+    REQUIRE_FALSE((*many)[i].has_value());
+    CHECK((*many)[i].error() == errc::serialization);
+  }
+  for (const std::size_t i : {1, 4}) CHECK((*many)[i].value_or("") == "value");
+  for (const std::size_t i : {3, 5}) {
+    REQUIRE_FALSE((*many)[i].has_value());
+    CHECK((*many)[i].error() == errc::not_found);
+  }
+  // Each distinct key was looked up once (a set between two looks could have answered two
+  // values for one key), and the undecodable one failed to decode once.
+  const tiercache::CacheStats after = typed->stats();
+  CHECK(after.l1_hits - before.l1_hits == 1);
+  CHECK(after.l1_misses - before.l1_misses == 2);
+  CHECK(after.decode_failures - before.decode_failures == 1);
+}
+
+TEST_CASE("typed get_many serves and decodes a missed key given twice once", "[typed]") {
+  auto store = std::make_shared<example::MapStore>();
+  store->apply(tiercache::BackendWrite::Kind::set, "bad", {.value = "bad in L2"});
+  store->apply(tiercache::BackendWrite::Kind::set, "good", {.value = "good in L2"});
+  auto typed = tiercache::TypedCache<PickyCodec>::open(
+      {.backend = std::make_shared<example::MapBackend>(store)});
+  REQUIRE(typed.has_value());
+  const std::vector<std::string_view> keys = {"bad", "good", "bad", "good"};
+  auto many = typed->get_many(test::ctx(), keys);
+  REQUIRE(many.has_value());
+  for (const std::size_t i : {0, 2}) {
+    REQUIRE_FALSE((*many)[i].has_value());
+    CHECK((*many)[i].error() == errc::serialization);
+  }
+  for (const std::size_t i : {1, 3}) CHECK((*many)[i].value_or("") == "good in L2");
+  // L2's bytes for "bad" were decoded once, for both its positions.
+  CHECK(typed->stats().decode_failures == 1);
+  CHECK(typed->stats().l1_misses == 2);
 }

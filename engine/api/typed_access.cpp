@@ -3,6 +3,7 @@
 // answer decoded once, in L1, where every later hit finds it.
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "engine/api/cache_impl.hpp"
 
@@ -117,62 +118,80 @@ Result<std::vector<Result<void>>> Cache::Impl::get_many_decoded(
   if (keys.empty()) return fail(errc::invalid_argument, "get_many: no keys");
   engine::CallTimer timer(latencies_, Op::get_many);
   std::vector<Result<void>> results(keys.size());
-  // Each distinct missed key is served once; its other positions take the same answer.
-  std::unordered_map<std::string_view, std::size_t> missed_index;
-  std::vector<engine::MissPath::MissedKey> missed;
-  std::vector<std::vector<std::size_t>> missed_at;
+  // Each distinct key is looked up once and every position of it visits what that one look
+  // found, as Cache::get_many answers: a second look could find another value (a set between
+  // the two), or nothing (the first look dropped bytes this type cannot read). Its first
+  // position carries the answer; the others copy it at the end.
+  struct Distinct {
+    std::string_view key;
+    std::vector<std::size_t> at;  // its positions in `keys`, in order
+  };
+  std::vector<Distinct> distinct;
+  std::unordered_map<std::string_view, std::size_t> seen;
+  seen.reserve(keys.size());
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const std::string_view key = keys[i];
     if (!key_accepted(key)) {
       results[i] = key_refused("get_many", key);
       continue;
     }
+    const auto [it, is_new] = seen.emplace(key, distinct.size());
+    if (is_new) distinct.push_back({key, {}});
+    distinct[it->second].at.push_back(i);
+  }
+  struct VisitEvery {
+    detail::TypedAccess::VisitAt visit;
+    void* state;
+    const std::vector<std::size_t>* at;
+    void operator()(const detail::DecodedObject& object) const {
+      for (const std::size_t i : *at) visit(state, i, object);
+    }
+  };
+  std::vector<engine::MissPath::MissedKey> missed;
+  std::vector<std::size_t> missed_at;  // per missed key, its index in `distinct`
+  for (std::size_t d = 0; d < distinct.size(); ++d) {
+    const std::string_view key = distinct[d].key;
+    const std::size_t first = distinct[d].at.front();
+    const VisitEvery every{visit, state, &distinct[d].at};
     const std::uint64_t h = hash_key(key);
     Error decode_error;
     // An early refresh is a single key's business: a batch serves the value it reads.
     const engine::Lookup found = read_decoded_l1(
         h, key, false, values,
         [&](const detail::DecodedObject& object, std::string_view, engine::Lookup) {
-          visit(state, i, object);
+          every(object);
         },
         decode_error);
     if (engine::is_hit(found)) continue;
     if (found == engine::Lookup::absent || (!l2_ && !decode_error.code)) {
-      results[i] = not_found_typed();
+      results[first] = not_found_typed();
     } else if (decode_error.code) {
-      results[i] = undecodable(h, key, std::move(decode_error));
+      results[first] = undecodable(h, key, std::move(decode_error));
     } else {
-      const auto [it, is_new] = missed_index.emplace(key, missed.size());
-      if (is_new) {
-        missed.push_back({&shard_for(h), h, key});
-        missed_at.emplace_back();
-      }
-      missed_at[it->second].push_back(i);
+      missed.push_back({&shard_for(h), h, key});
+      missed_at.push_back(d);
     }
   }
-  if (missed.empty()) return results;
-  timer.left_l1();
-  std::vector<Result<std::string>> served = miss_.serve_many(ctx, missed, nullptr, nullptr);
-  for (std::size_t j = 0; j < missed.size(); ++j) {
-    for (const std::size_t i : missed_at[j]) {
+  if (!missed.empty()) {
+    timer.left_l1();
+    std::vector<Result<std::string>> served = miss_.serve_many(ctx, missed, nullptr, nullptr);
+    for (std::size_t j = 0; j < missed.size(); ++j) {
+      const Distinct& key = distinct[missed_at[j]];
       if (!served[j]) {
-        results[i] = std::unexpected(served[j].error());
+        results[key.at.front()] = std::unexpected(std::move(served[j].error()));
         continue;
       }
-      struct At {
-        detail::TypedAccess::VisitAt visit;
-        void* state;
-        std::size_t index;
-      } at{visit, state, i};
-      results[i] = visit_produced(
+      VisitEvery every{visit, state, &key.at};
+      results[key.at.front()] = visit_produced(
           missed[j].hash, missed[j].key, *served[j], values,
           [](void* s, const detail::DecodedObject& object) {
-            const At& a = *static_cast<const At*>(s);
-            a.visit(a.state, a.index, object);
+            (*static_cast<const VisitEvery*>(s))(object);
           },
-          &at);
+          &every);
     }
   }
+  for (const Distinct& key : distinct)
+    for (std::size_t k = 1; k < key.at.size(); ++k) results[key.at[k]] = results[key.at.front()];
   return results;
 }
 
