@@ -324,9 +324,11 @@ std::optional<Result<std::string>> MissPath::run_refresh(const Context& ctx, Sha
         shard.finish_refresh(hash, slot, entry_for(shard, hash, key, *p),
                              [&] { source_.filled_locked(hash, key, *p); });
       } else {
-        // Not kept (negative caching off): the origin's answer still ends the old value, in L2
-        // too (filled_locked).
-        shard.finish_refresh(hash, slot, nullptr, [&] { source_.filled_locked(hash, key, *p); });
+        // Not kept (negative caching off): the origin's answer still ends the old value, and a
+        // "no such key" L2's copy too (filled_locked).
+        shard.finish_refresh(hash, slot, nullptr, [&] {
+          if (p->absent) source_.filled_locked(hash, key, *p);
+        });
       }
       r = answer_of(*p);
       slot->publish(*r);
