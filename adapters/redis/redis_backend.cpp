@@ -53,7 +53,8 @@ Result<std::unique_ptr<RedisBackend>> RedisBackend::start(const Endpoint& endpoi
         *self->loop_, endpoint, "redis writes", RedisConnection::Role::writes,
         ReplyBounds{kReplySlackBytes, kMaxReplyElements, kReplySlackBytes});
     if (invalidation != InvalidationMode::off) {
-      // A message names up to every key of a write: bounded like a read of that many values.
+      // A message names up to every key of a write: its strings bounded like a value, the whole
+      // message by kMaxMessageBytes.
       self->subscriber_ = std::make_unique<RedisConnection>(
           *self->loop_, endpoint, "redis invalidations", RedisConnection::Role::subscriber,
           ReplyBounds{max_value_bytes + kReplySlackBytes, kMaxReplyElements,

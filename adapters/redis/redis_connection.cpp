@@ -328,14 +328,12 @@ void RedisConnection::handshake_answered() {
 
 void RedisConnection::on_disconnect(const redisAsyncContext* ac, int) {
   RedisConnection* self = self_of(ac);
-  std::string why = self->name_ + ": connection to " + self->endpoint_.address() + " lost";
+  std::string why = self->name_ + ": connection to " + self->endpoint_.address();
   // A reply the guard refused shows as hiredis's "out of memory": say what it was instead.
-  if (!self->guard_.refusal().empty()) {
-    why = self->name_ + ": connection to " + self->endpoint_.address() +
-          " dropped: the server sent " + self->guard_.refusal();
-  } else if (ac->err != 0) {
-    why += std::string(": ") + ac->errstr;
-  }
+  if (!self->guard_.refusal().empty())
+    why += " dropped: the server sent " + self->guard_.refusal();
+  else
+    why += ac->err != 0 ? std::string(" lost: ") + ac->errstr : std::string(" lost");
   self->context_gone(errc::backend_unavailable, std::move(why));
 }
 

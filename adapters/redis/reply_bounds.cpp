@@ -1,6 +1,7 @@
 #include "adapters/redis/reply_bounds.hpp"
 
 #include <hiredis/hiredis.h>
+#include <strings.h>
 
 #include <cctype>
 #include <cstring>
@@ -22,15 +23,6 @@ const redisReplyObjectFunctions& defaults() {
     return f;
   }();
   return *fn;
-}
-
-// strcasecmp(a, b) == 0 on the C string `a` holds (hiredis reads it so: up to its first NUL).
-bool names(std::string_view a, std::string_view b) {
-  a = a.substr(0, a.find('\0'));
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != b[i]) return false;
-  return true;
 }
 
 }  // namespace
@@ -122,10 +114,13 @@ bool ReplyGuard::fits_message(const redisReadTask* task, int elements, const cha
   if (task->idx <= 1 && task->type != REDIS_REPLY_STRING)
     return refuse("a pub/sub message whose kind or channel is not a string");
   if (task->idx == 0) {
-    std::string_view kind(text, len);
+    // Read as hiredis reads it: a C string (up to its first NUL), case-insensitively.
+    std::string_view kind(text, ::strnlen(text, len));
     if (!kind.empty() && std::tolower(static_cast<unsigned char>(kind[0])) == 'p')
       kind.remove_prefix(1);
-    unsubscribe_ = names(kind, "unsubscribe");
+    constexpr std::string_view kUnsubscribe = "unsubscribe";
+    unsubscribe_ = kind.size() == kUnsubscribe.size() &&
+                   ::strncasecmp(kind.data(), kUnsubscribe.data(), kUnsubscribe.size()) == 0;
     if (unsubscribe_ && task->parent->elements < 3)
       return refuse("an unsubscribe message without its count");
   }

@@ -367,21 +367,12 @@ Result<Cache::Impl::WriteWait> Cache::Impl::enqueue_write(const Context& ctx, st
   const std::uint64_t expires = op.expires_at_ms;
   const std::size_t bytes = op.bytes();
   ShardTable& shard = shard_for(h);
-  engine::PendingWrites& pending = pending_for(h);
   auto done = writer_->prepare(op);
   for (;;) {
     // Under the key's shard lock: the seq, the queue and the cell change as one step, so L2
     // takes a key's writes in L1's order under every policy, and a write the queue refused
     // changes nothing in L1.
-    auto admit = [&] {
-      // Whatever may throw goes before the queue takes the op.
-      pending.reserve_one_locked();
-      op.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
-      const std::uint64_t seq = op.seq;
-      if (!writer_->try_enqueue(op)) return false;
-      pending.record_locked(h, key, kind, seq, expires);
-      return true;
-    };
+    auto admit = [&] { return queue_locked(key, op, kind, expires); };
     const bool admitted = kind == WriteOp::Kind::set
                               ? shard.set_if(h, key, value, expires,
                                              stamp(current_epoch(), Provenance::written), admit)
@@ -672,7 +663,14 @@ void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const 
     // An early refresh that found the key gone ends L2's copy too (the value a fill or refresh of
     // this cache wrote, with its stale grace): else the next miss reads it back and serves it as
     // fresh, without asking the origin. Any other load found L2 without the key.
-    if (p.refreshed) queue_purge_locked(hash, key);
+    if (p.refreshed) {
+      WriteOp purge;
+      purge.kind = WriteOp::Kind::purge;
+      purge.assign(key);
+      purge.hash = hash;
+      // A full queue leaves L2's copy until it expires, as one leaves L2 without a fill.
+      queue_locked(key, purge, WriteOp::Kind::purge, 0);
+    }
     return;
   }
   // Queued under the fill's lock: a purge or set of this cache that raced the load replaced the
@@ -692,28 +690,22 @@ void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const 
   op.expires_at_ms = p.absent || p.expires_at_ms == engine::kNeverExpires || grace == 0
                          ? p.expires_at_ms
                          : p.expires_at_ms + grace;
-  engine::PendingWrites& pending = pending_for(hash);
-  pending.reserve_one_locked();  // before the queue takes the op, as in enqueue_write()
-  op.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
-  const std::uint64_t seq = op.seq;
   // Recorded as a fill either way: a loaded value is not this cache's own write (which reads
   // would trust in any epoch, and wait for rather than load).
-  if (writer_->try_enqueue(op))
-    pending.record_locked(hash, key, WriteOp::Kind::fill, seq, p.expires_at_ms);
+  queue_locked(key, op, WriteOp::Kind::fill, p.expires_at_ms);
 }
 
-void Cache::Impl::queue_purge_locked(std::uint64_t hash, std::string_view key) {
-  WriteOp op;
-  op.kind = WriteOp::Kind::purge;
-  op.assign(key);
-  op.hash = hash;
+bool Cache::Impl::queue_locked(std::string_view key, WriteOp& op, WriteOp::Kind recorded,
+                               std::uint64_t expires_at_ms) {
+  const std::uint64_t hash = op.hash;
   engine::PendingWrites& pending = pending_for(hash);
-  pending.reserve_one_locked();  // before the queue takes the op, as in enqueue_write()
+  // Whatever may throw goes before the queue takes the op.
+  pending.reserve_one_locked();
   op.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t seq = op.seq;
-  // A full queue leaves L2's copy until it expires, as a fill the queue refused leaves L2
-  // without one.
-  if (writer_->try_enqueue(op)) pending.record_locked(hash, key, WriteOp::Kind::purge, seq, 0);
+  if (!writer_->try_enqueue(op)) return false;
+  pending.record_locked(hash, key, recorded, seq, expires_at_ms);
+  return true;
 }
 
 namespace {

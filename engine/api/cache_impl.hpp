@@ -190,8 +190,12 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
                                                      const BatchLoader* batch) override;
   bool loader_could_answer(const Error& error) const override;
   void filled_locked(std::uint64_t hash, std::string_view key, const engine::Produced& p) override;
-  // Queues this cache's purge of `key` to L2, under its shard lock (as filled_locked).
-  void queue_purge_locked(std::uint64_t hash, std::string_view key);
+  // Under `key`'s shard lock: gives `op` its seq and the write queue, and records it in the
+  // pending writes as `recorded` (a loaded value's write as a fill), with `expires_at_ms`. The
+  // seq, the queue and the record change as one step, so L2 takes a key's writes in L1's order.
+  // False, changing nothing, if the queue is full; `op` is gone once it returns true.
+  bool queue_locked(std::string_view key, engine::WriteOp& op, engine::WriteOp::Kind recorded,
+                    std::uint64_t expires_at_ms);
   // Where a value came from, which decides its stamp.
   enum class Provenance : std::uint8_t {
     written,                  // this cache's set, or the loader without asking L2

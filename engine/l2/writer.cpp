@@ -85,12 +85,13 @@ bool Writer::drop_oldest(std::size_t bytes) {
   // A write that was sent and came back in doubt may be in L2 already: dropping it could not
   // promise "taken back". Only writes never sent may go, and only if their going can make
   // room: else each round would lose another caller's write and refuse this one anyway.
+  auto victim_at = staging_.end();  // the oldest never sent
   std::size_t droppable_ops = 0;
   std::size_t droppable_bytes = 0;
-  for (const WriteOp& op : staging_) {
-    if (op.attempts != 0) continue;
-    ++droppable_ops;
-    droppable_bytes += op.bytes();
+  for (auto it = staging_.begin(); it != staging_.end(); ++it) {
+    if (it->attempts != 0) continue;
+    if (droppable_ops++ == 0) victim_at = it;
+    droppable_bytes += it->bytes();
   }
   const std::size_t kept_ops =
       queue_.reserved_ops() - std::min(droppable_ops, queue_.reserved_ops());
@@ -99,8 +100,6 @@ bool Writer::drop_oldest(std::size_t bytes) {
   if (droppable_ops == 0 || kept_ops + 1 > queue_.max_ops() ||
       kept_bytes + bytes > queue_.max_bytes())
     return false;
-  auto victim_at = std::find_if(staging_.begin(), staging_.end(),
-                                [](const WriteOp& op) { return op.attempts == 0; });
   WriteOp victim = std::move(*victim_at);
   staging_.erase(victim_at);
   dropped_.fetch_add(1, std::memory_order_relaxed);
