@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <future>
 #include <string>
 #include <thread>
 
@@ -297,6 +298,36 @@ TEST_CASE("a full queue under wait makes the caller wait within its deadline", "
   CHECK(cache.set(test::ctx_with_timeout(5s), "after", "v"));
   REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
   CHECK(redis.command({"GET", "after"}) == "v");
+}
+
+TEST_CASE(
+    "a set waiting for room in the queue when the cache closes is refused at once and never "
+    "reaches Redis",
+    "[redis][fault]") {
+  test::RedisServer redis;
+  Cache cache = test::open_cache(
+      redis,
+      {.writer = {.when_full = QueueFullPolicy::wait, .queue_max_ops = 2, .batch_max_ops = 1}});
+  redis.kill();
+  // The queue holds these while Redis is down: the next set waits for room.
+  REQUIRE(cache.set(test::ctx(), "k0", "v"));
+  REQUIRE(cache.set(test::ctx(), "k1", "v"));
+  std::promise<tiercache::Result<void>> late;
+  auto late_result = late.get_future();
+  std::jthread setter([&] { late.set_value(cache.set(test::ctx_with_timeout(60s), "late", "v")); });
+  // Long enough for the setter to be waiting; if it is not yet, close() refuses it at the door
+  // with the same error, so the outcome checked below is the same either way.
+  std::this_thread::sleep_for(200ms);
+  CHECK_FALSE(cache.close(test::ctx_with_timeout(100ms)));  // Redis is down: the flush times out
+  // Before the fix the setter slept on until room appeared, then queued its write after close().
+  REQUIRE(late_result.wait_for(10s) == std::future_status::ready);
+  const tiercache::Result<void> r = late_result.get();
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::closed);
+  redis.restart();
+  REQUIRE(cache.close(test::ctx_with_timeout(10s)));
+  CHECK(redis.command({"GET", "k1"}) == "v");
+  CHECK(redis.command({"EXISTS", "late"}) == ":0");
 }
 
 TEST_CASE("a caller's own deadline during an L2 read is not counted as an L2 error",

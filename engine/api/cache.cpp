@@ -389,8 +389,13 @@ Result<Cache::Impl::WriteWait> Cache::Impl::enqueue_write(const Context& ctx, st
                     " bytes; Options.writer) under QueueFullPolicy::refuse; nothing changed");
       case QueueFullPolicy::wait:
         timer.left_l1();
-        if (auto room = writer_->wait_for_room(ctx, bytes); !room)
+        if (auto room = writer_->wait_for_room(ctx, bytes, write_name(kind), closed_); !room)
           return std::unexpected(std::move(room.error()));
+        // close() flushed without this write: queued now, it would reach L2 after close().
+        if (closed_.load(std::memory_order_relaxed))
+          return fail(errc::closed, write_name(kind),
+                      ": the cache was closed while this write waited for room in the queue; "
+                      "nothing changed");
         break;
       case QueueFullPolicy::drop_oldest:
         // Each round drops another caller's write: not past this caller's own deadline.
@@ -443,6 +448,8 @@ Result<void> Cache::Impl::flush(const Context& ctx) {
 
 Result<void> Cache::Impl::close(const Context& ctx) {
   closed_.store(true, std::memory_order_relaxed);
+  // Writes waiting for room give up (errc::closed) instead of landing after the flush below.
+  if (writer_) writer_->wake_room_waiters();
   // No get_or_load starts one now; the queued ones would load for a closed cache.
   miss_.drop_queued_refreshes();
   // Not through flush(): a close is not timed as one.

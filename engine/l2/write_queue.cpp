@@ -47,14 +47,24 @@ void WriteQueue::release(std::size_t bytes) noexcept {
   room_cv_.notify_all();
 }
 
-Result<void> WriteQueue::wait_for_room(const Context& ctx, std::size_t bytes) {
+Result<void> WriteQueue::wait_for_room(const Context& ctx, std::size_t bytes, const char* op,
+                                       const std::atomic<bool>* stop) {
+  if (ctx.done()) return ended_while(ctx, op, "while the write queue stayed full");
   waiters_.fetch_add(1);
   std::unique_lock lock(room_mu_);
-  const bool room = wait_within(ctx, lock, room_cv_, [&] { return has_room(bytes); });
+  const bool woken = wait_within(ctx, lock, room_cv_, [&] {
+    return has_room(bytes) || (stop != nullptr && stop->load(std::memory_order_relaxed));
+  });
   lock.unlock();
   waiters_.fetch_sub(1);
-  if (room) return {};
-  return ended_while(ctx, "set", "while the write queue stayed full");
+  if (woken) return {};
+  return ended_while(ctx, op, "while the write queue stayed full");
+}
+
+void WriteQueue::wake_room_waiters() {
+  // Taking the mutex orders this wake after a waiter's look at its stop flag.
+  { std::lock_guard lock(room_mu_); }
+  room_cv_.notify_all();
 }
 
 }  // namespace tiercache::engine

@@ -36,8 +36,13 @@ class WriteQueue {
   // Gives back the room of a settled op, waking callers that wait for room.
   void release(std::size_t bytes) noexcept;
   // Waits within ctx until an op of `bytes` would fit (it may still not, if another caller is
-  // quicker: try again). timeout / cancelled when ctx ends first.
-  Result<void> wait_for_room(const Context& ctx, std::size_t bytes);
+  // quicker: try again), or until `*stop` holds (then also returns: the caller looks at it).
+  // timeout / cancelled, naming `op`, when ctx ends first or had ended: a caller that keeps
+  // losing the room to quicker ones stops at its deadline.
+  Result<void> wait_for_room(const Context& ctx, std::size_t bytes, const char* op,
+                             const std::atomic<bool>* stop = nullptr);
+  // Wakes every caller in wait_for_room(), so each looks at its `stop` again.
+  void wake_room_waiters();
 
   std::size_t max_ops() const noexcept { return max_ops_; }
   std::size_t max_bytes() const noexcept { return max_bytes_; }

@@ -72,7 +72,7 @@ Result<void> Writer::flush(const Context& ctx) {
   barrier.kind = WriteOp::Kind::barrier;
   auto done = prepare(barrier);
   while (!queue_.try_enqueue(barrier)) {
-    if (auto room = queue_.wait_for_room(ctx, 0); !room) return room;
+    if (auto room = queue_.wait_for_room(ctx, 0, "flush"); !room) return room;
   }
   return await(ctx, done, "flush");
 }

@@ -83,9 +83,13 @@ class Writer {
   std::shared_ptr<OneShot<Result<void>>> prepare(WriteOp& op) const;
   // Never waits: false when the queue has no room (`op` unchanged).
   bool try_enqueue(WriteOp& op) { return queue_.try_enqueue(op); }
-  Result<void> wait_for_room(const Context& ctx, std::size_t bytes) {
-    return queue_.wait_for_room(ctx, bytes);
+  // WriteQueue::wait_for_room for a write (`op` names it), which stops waiting when `*closed`
+  // turns true (its cache closed; wake_room_waiters() wakes it).
+  Result<void> wait_for_room(const Context& ctx, std::size_t bytes, const char* op,
+                             const std::atomic<bool>& closed) {
+    return queue_.wait_for_room(ctx, bytes, op, &closed);
   }
+  void wake_room_waiters() { queue_.wake_room_waiters(); }
   // Drops the oldest write never sent and answers its caller with overloaded, to make room for
   // a write of `bytes`. False, dropping nothing, if even dropping every write never sent would
   // leave no room for it (the rest are in flight, or were sent and are in doubt).
