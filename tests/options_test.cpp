@@ -74,6 +74,10 @@ TEST_CASE("the effective options never print the Redis password") {
   misspelt.redis.url = "redis:/u:hunter2@127.0.0.1:1";
   CHECK_THAT(tiercache::to_string(misspelt), Catch::Contains("redis.url=***@127.0.0.1:1"));
   CHECK_THAT(tiercache::to_string(misspelt), !Catch::Contains("hunter2"));
+  // And with the host forgotten: no '@' says where the password ends.
+  tiercache::Options hostless;
+  hostless.redis.url = "redis://:hunter2";
+  CHECK_THAT(tiercache::to_string(hostless), !Catch::Contains("hunter2"));
   // The url says port and db; the fields' defaults, not in use, are not printed beside it.
   CHECK_THAT(text, !Catch::Contains("redis.port="));
   CHECK_THAT(text, !Catch::Contains("redis.db="));

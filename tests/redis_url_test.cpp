@@ -47,6 +47,42 @@ TEST_CASE("bad redis URLs are refused without echoing the password") {
   }
 }
 
+TEST_CASE("a redis URL whose host was forgotten does not echo what may be its password") {
+  // With no '@' nothing says where credentials end; what stands where the port should is hidden.
+  for (const char* bad : {"redis://:topsecret", "redis://u:topsecret", "redis://:topsecret/0"}) {
+    INFO(bad);
+    auto hidden = parse_redis_url(bad);
+    REQUIRE_FALSE(hidden);
+    CHECK_THAT(hidden.error().detail, !Catch::Contains("topsecret"));
+  }
+  // A port that is a number stays, so the usual typo is still shown.
+  auto shown = parse_redis_url("redis://h:65536");
+  REQUIRE_FALSE(shown);
+  CHECK_THAT(shown.error().detail, Catch::Contains("redis://h:65536"));
+}
+
+TEST_CASE("a Redis host holding a space, a control byte or '/' is refused at open") {
+  for (const char* bad : {"redis://cache host:6379", "redis://cache\nhost", "redis://h\x7f:1"}) {
+    INFO(bad);
+    tiercache::RedisOptions r;
+    r.url = bad;
+    auto e = tiercache::redis::make_endpoint(r);
+    REQUIRE_FALSE(e);
+    CHECK(e.error() == errc::invalid_argument);
+    CHECK_THAT(e.error().detail, Catch::Contains("a space, a control byte or '/'"));
+  }
+  tiercache::RedisOptions field;
+  field.host = "cache/host";
+  auto e = tiercache::redis::make_endpoint(field);
+  REQUIRE_FALSE(e);
+  CHECK_THAT(e.error().detail, Catch::Contains("Options.redis.host"));
+  tiercache::RedisOptions seeds;
+  seeds.cluster_nodes = {"127.0.0.1:7000", "bad host:7001"};
+  auto cluster = tiercache::redis::make_cluster_endpoints(seeds);
+  REQUIRE_FALSE(cluster);
+  CHECK_THAT(cluster.error().detail, Catch::Contains("a space, a control byte or '/'"));
+}
+
 TEST_CASE("bad cluster seeds are refused without echoing the password") {
   struct Case {
     const char* seed;

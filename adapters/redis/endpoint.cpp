@@ -1,5 +1,6 @@
 #include "adapters/redis/endpoint.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "adapters/redis/redis_url.hpp"
@@ -35,6 +36,13 @@ Result<Endpoint> make_endpoint(const RedisOptions& r) {
     e.password = std::move(parsed->password);
     e.db = parsed->db;
   }
+  // No host name holds these: a typo, refused here rather than found by a failing connect (as
+  // MemcachedOptions.servers are). Not echoed: a control byte would reach the caller's log.
+  if (!std::all_of(e.host.begin(), e.host.end(), [](char c) {
+        return static_cast<unsigned char>(c) > ' ' && c != 0x7f && c != '/';
+      }))
+    return fail(errc::invalid_argument, r.url.empty() ? "Options.redis.host" : "Options.redis.url",
+                ": the host holds a space, a control byte or '/'");
   if (!e.host.empty() && !e.unix_socket.empty())
     return fail(errc::invalid_argument,
                 "Options.redis.host and Options.redis.unix_socket are both set; pick one");
@@ -86,18 +94,18 @@ Result<std::vector<Endpoint>> make_cluster_endpoints(const RedisOptions& r) {
     // A bare "host:port" is read as the URL it abbreviates.
     one.url = seed.find("://") == std::string::npos ? "redis://" + seed : seed;
     if (seed.empty() || !one.url.starts_with("redis://"))
-      return fail(errc::invalid_argument, "Options.redis.cluster_nodes: \"", shown_url(seed),
+      return fail(errc::invalid_argument, "Options.redis.cluster_nodes: \"", redacted_url(seed),
                   "\" is not host:port or a redis:// URL");
     const bool credentials_in_url = one.url.find('@') != std::string::npos;
     if (credentials_in_url && (!r.user.empty() || !r.password.empty()))
-      return fail(errc::invalid_argument, "Options.redis.cluster_nodes: \"", shown_url(seed),
+      return fail(errc::invalid_argument, "Options.redis.cluster_nodes: \"", redacted_url(seed),
                   "\" carries credentials and so do Options.redis.user/password; pick one place");
     if (!credentials_in_url) one.user.clear(), one.password.clear();
     Result<Endpoint> e = make_endpoint(one);
     if (!e) return fail(errc::invalid_argument, "Options.redis.cluster_nodes: ", e.error().detail);
     if (!credentials_in_url) e->user = r.user, e->password = r.password;
     if (e->db != 0)
-      return fail(errc::invalid_argument, "Options.redis.cluster_nodes: \"", shown_url(seed),
+      return fail(errc::invalid_argument, "Options.redis.cluster_nodes: \"", redacted_url(seed),
                   "\" names database ", e->db, "; a cluster has database 0 only");
     if (!seeds.empty() && (seeds.front().user != e->user || seeds.front().password != e->password))
       return fail(errc::invalid_argument,

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "tiercache/options.hpp"
+
 namespace tiercache::redis {
 namespace {
 
@@ -22,19 +24,9 @@ bool parse_int(std::string_view text, int lo, int hi, int& out) {
 
 }  // namespace
 
-std::string shown_url(std::string_view url) {
-  const std::size_t at = url.rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  // The scheme stays if it comes before the credentials ("redis://", or a misspelt one).
-  const std::size_t scheme_end = url.find("://");
-  const std::size_t kept =
-      scheme_end != std::string_view::npos && scheme_end < at ? scheme_end + 3 : 0;
-  return std::string(url.substr(0, kept)) + "***@" + std::string(url.substr(at + 1));
-}
-
 Result<RedisUrl> parse_redis_url(std::string_view url) {
   auto bad = [&](const char* why) {
-    return fail(errc::invalid_argument, "Options.redis.url \"", shown_url(url), "\": ", why);
+    return fail(errc::invalid_argument, "Options.redis.url \"", redacted_url(url), "\": ", why);
   };
   const bool is_unix = url.starts_with(kUnixScheme);
   if (!is_unix && !url.starts_with(kTcpScheme)) return bad("must start with redis:// or unix://");

@@ -22,8 +22,4 @@ struct RedisUrl {
 // invalid_argument quoting the URL (password masked) and what is wrong with it.
 Result<RedisUrl> parse_redis_url(std::string_view url);
 
-// `url` as an error may quote it: whatever precedes its last '@' (the credentials, whatever the
-// scheme or its spelling) shown as "***".
-std::string shown_url(std::string_view url);
-
 }  // namespace tiercache::redis

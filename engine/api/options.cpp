@@ -8,19 +8,6 @@
 #include "engine/l2/write_queue.hpp"
 
 namespace tiercache {
-namespace {
-
-// A URL with whatever precedes its last '@' replaced by ***, so no password reaches a log, also
-// from a URL whose scheme is misspelt (the adapter's errors mask alike: redis_url.hpp).
-std::string masked_url(const std::string& url) {
-  const std::size_t at = url.rfind('@');
-  if (at == std::string::npos) return url;
-  const std::size_t scheme_end = url.find("://");
-  const std::size_t kept = scheme_end != std::string::npos && scheme_end < at ? scheme_end + 3 : 0;
-  return url.substr(0, kept) + "***@" + url.substr(at + 1);
-}
-
-}  // namespace
 
 const char* to_string(InvalidationMode mode) {
   switch (mode) {
@@ -32,6 +19,27 @@ const char* to_string(InvalidationMode mode) {
       return "tracked";
   }
   return "?";
+}
+
+std::string redacted_url(std::string_view url) {
+  const std::size_t at = url.rfind('@');
+  const std::size_t scheme_end = url.find("://");
+  if (at == std::string_view::npos) {
+    const std::size_t from = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+    const std::size_t to = std::min(url.find_first_of("/?", from), url.size());
+    const std::size_t colon = url.substr(from, to - from).rfind(':');
+    if (colon == std::string_view::npos) return std::string(url);
+    const std::string_view port = url.substr(from + colon + 1, to - from - colon - 1);
+    // A bracketed IPv6 host without a port ends in ']'.
+    if (std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        port.ends_with(']'))
+      return std::string(url);
+    return std::string(url.substr(0, from + colon + 1)) + "***" + std::string(url.substr(to));
+  }
+  // The scheme stays if it comes before the credentials ("redis://", or a misspelt one).
+  const std::size_t kept =
+      scheme_end != std::string_view::npos && scheme_end < at ? scheme_end + 3 : 0;
+  return std::string(url.substr(0, kept)) + "***@" + std::string(url.substr(at + 1));
 }
 
 std::string to_string(const Options& o) {
@@ -57,7 +65,7 @@ std::string to_string(const Options& o) {
   // A url says what host, port, unix_socket, user, password and db would (they stay at their
   // defaults), so only the one that is in use is printed.
   if (!r.url.empty())
-    s << " redis.url=" << masked_url(r.url);
+    s << " redis.url=" << redacted_url(r.url);
   else
     s << " redis.host=" << r.host << " redis.port=" << r.port
       << " redis.unix_socket=" << r.unix_socket << " redis.user=" << r.user

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tiercache {
@@ -232,8 +233,14 @@ struct Options {
   MetricsOptions metrics;
 };
 
-// The effective options as one line of "field=value" pairs, for a log at startup.
+// The effective options as one line of "field=value" pairs, for a log at startup. Passwords
+// are shown as "***" (a url as redacted_url() shows it).
 std::string to_string(const Options& options);
+// A Redis URL (or cluster seed) as tiercache quotes it in errors and to_string(): whatever
+// precedes its last '@' (the credentials, whatever the scheme or its spelling) as "***@"; with
+// no '@', what stands after the host's last ':' as "***" unless it is a port's digits (in
+// "redis://:secret", the host forgotten, it is a password).
+std::string redacted_url(std::string_view url);
 // The mode's name as Options are written and printed: "off", "bcast", "tracked".
 const char* to_string(InvalidationMode mode);
 
