@@ -8,6 +8,9 @@
 #include <thread>
 #include <vector>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "engine/l1/entry.hpp"
 #include "engine/l1/entry_index.hpp"
 #include "engine/l1/reclamation.hpp"
@@ -229,4 +232,35 @@ TEST_CASE("an entry's key compare finds a difference at any position of any leng
       CHECK_FALSE(Entry::equal_bytes(c.data(), b.data(), n));
     }
   }
+}
+
+TEST_CASE("keys chosen for their public XXH3 do not pile up in one run of a cache's index",
+          "[index]") {
+  // A hash flooder knows XXH3 and the index's layout (home cell = the low bits) and picks keys
+  // whose XXH3 has its low 14 bits zero: with an unseeded hash, every one of them starts probing
+  // at the same cell of any index up to 16384 cells, so they form one run and each find, insert
+  // and erase of them walks it: O(keys) per call instead of O(1).
+  constexpr std::size_t kKeys = 1500;
+  std::vector<std::string> flood;
+  for (std::uint64_t i = 0; flood.size() < kKeys; ++i) {
+    std::string key = "flood:" + std::to_string(i);
+    if ((XXH3_64bits(key.data(), key.size()) & 0x3fff) == 0) flood.push_back(std::move(key));
+  }
+  const tiercache::Options options{.l1 = {.max_bytes = 1 << 20, .max_value_bytes = 1024, .shards = 1}};
+  tiercache::Cache attacked = test::open_cache(options);
+  tiercache::Cache honest = test::open_cache(options);
+  for (std::size_t i = 0; i < kKeys; ++i) {
+    REQUIRE(attacked.set(test::ctx(), flood[i], "v"));
+    REQUIRE(honest.set(test::ctx(), "honest:" + std::to_string(i), "v"));
+  }
+  REQUIRE(attacked.stats().entries == kKeys);  // nothing evicted: the index holds them all
+  REQUIRE(honest.stats().entries == kKeys);
+  const std::size_t attacked_probe = tiercache::CacheTestAccess::longest_probe(attacked);
+  const std::size_t honest_probe = tiercache::CacheTestAccess::longest_probe(honest);
+  INFO("longest probe: chosen keys " << attacked_probe << ", ordinary keys " << honest_probe);
+  // An index under 1/5 full: ordinary keys' longest probe is a handful of cells.
+  CHECK(honest_probe < 64);
+  CHECK(attacked_probe < 64);
+  for (const std::string& key : flood) CHECK(attacked.get(test::ctx(), key).value() == "v");
+  CHECK(test::invariants_hold(attacked));
 }

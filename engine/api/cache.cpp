@@ -6,6 +6,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <sys/random.h>
+
 #include <algorithm>
 #include <cstring>
 #include <exception>
@@ -27,8 +29,28 @@ using engine::Produced;
 using engine::ShardTable;
 using engine::WriteOp;
 
+namespace {
+
+// The hash's secret seed, drawn once per process. The index takes a key's home cell from the
+// hash's low bits and its shard from the top ones: with a hash anyone can compute (unseeded
+// XXH3), keys chosen for it pile up in one run of one shard's index, and every find, insert and
+// erase of them walks that run: O(keys) per call, and every other key homed in it pays too. The sketch's per-shard seed (frequency_sketch.hpp) guards
+// only admission. getrandom, not std::random_device: nothing here may throw.
+std::uint64_t draw_key_seed() noexcept {
+  std::uint64_t seed = 0;
+  if (getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed))
+    seed = static_cast<std::uint64_t>(
+               std::chrono::steady_clock::now().time_since_epoch().count()) ^
+           reinterpret_cast<std::uintptr_t>(&seed);
+  return seed;
+}
+
+}  // namespace
+
 std::uint64_t hash_key(std::string_view key) noexcept {
-  return XXH3_64bits(key.data(), key.size());
+  // Drawn at the first hash, whatever the order of static initialization.
+  static const std::uint64_t seed = draw_key_seed();
+  return XXH3_64bits_withSeed(key.data(), key.size(), seed);
 }
 
 namespace {
@@ -945,6 +967,16 @@ bool Cache::Impl::check_invariants() const {
 
 bool CacheTestAccess::check_invariants(const Cache& cache) {
   return cache.impl_->check_invariants();
+}
+
+std::size_t Cache::Impl::longest_probe() const {
+  std::size_t longest = 0;
+  for (const auto& shard : shards_) longest = std::max(longest, shard->longest_probe());
+  return longest;
+}
+
+std::size_t CacheTestAccess::longest_probe(const Cache& cache) {
+  return cache.impl_->longest_probe();
 }
 
 Cache::Cache(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

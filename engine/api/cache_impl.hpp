@@ -37,8 +37,8 @@
 
 namespace tiercache {
 
-// The key's hash (XXH3, inlined in cache.cpp, where the hot paths are): the index's key and the
-// shard's choice.
+// The key's hash (XXH3 with a secret seed drawn once per process, inlined in cache.cpp, where the
+// hot paths are): the index's key and the shard's choice.
 std::uint64_t hash_key(std::string_view key) noexcept;
 
 class Cache::Impl final : engine::ValueSource, BackendEvents {
@@ -98,6 +98,7 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   // is built, since a scrape may come at once.
   Result<void> attach_endpoint();
   bool check_invariants() const;
+  std::size_t longest_probe() const;
   const Options& options() const noexcept { return options_; }
 
  private:

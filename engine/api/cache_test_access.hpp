@@ -11,6 +11,8 @@ namespace tiercache {
 struct CacheTestAccess {
   // Every shard: ring positions, recounted bytes and entries, ring entry == cell entry, bounds.
   static bool check_invariants(const Cache& cache);
+  // The longest probe any shard's index makes for a key it holds (EntryIndex::longest_probe).
+  static std::size_t longest_probe(const Cache& cache);
   // Cache::open with `l2` as L2 instead of the backend `options` names: for tests that script
   // L2's answers and events to force an exact interleaving.
   static Result<Cache> open_with(const Options& options, std::unique_ptr<Backend> l2);

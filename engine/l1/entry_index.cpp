@@ -67,6 +67,17 @@ std::size_t EntryIndex::position_of(const Entry* e) const noexcept {
   }
 }
 
+std::size_t EntryIndex::longest_probe() const noexcept {
+  const Array* a = array_.load(kRelaxed);
+  std::size_t longest = 0;
+  for (std::size_t i = 0; i <= a->mask; ++i) {
+    const std::uintptr_t s = a->cells()[i].load(kRelaxed);
+    if (s != kEmpty && s != kErased)
+      longest = std::max(longest, (i - (entry_of(s)->hash & a->mask)) & a->mask);
+  }
+  return longest;
+}
+
 void EntryIndex::reserve_one_more() {
   if (over_load(used_ + 1, array_.load(kRelaxed)->mask + 1)) rebuild();
 }

@@ -79,6 +79,9 @@ class EntryIndex {
   std::size_t capacity() const noexcept { return array_.load(kRelaxed)->mask + 1; }
   // Arrays built since construction (growth, or a clean-up of tombstones); writer only.
   std::size_t rebuilds() const noexcept { return rebuilds_; }
+  // The most cells a find() of an entry in the index probes past its first: how long the longest
+  // run of keys sharing cells has grown. Writer only; for tests.
+  std::size_t longest_probe() const noexcept;
 
  private:
   struct Array {

@@ -381,6 +381,11 @@ void ShardTable::leave(std::uint64_t hash, PromiseSlot* slot) {
   });
 }
 
+std::size_t ShardTable::longest_probe() const {
+  std::lock_guard lock(writer_mu_);
+  return index_.longest_probe();
+}
+
 bool ShardTable::check_invariants() const {
   std::lock_guard lock(writer_mu_);
   auto* self = const_cast<ShardTable*>(this);

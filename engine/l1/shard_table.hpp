@@ -361,6 +361,8 @@ class ShardTable {
   // Recounts bytes and entries from the ring, checks every ring entry is the one in its cell and
   // the bounds hold. For tests and fuzz targets; takes the writer lock.
   bool check_invariants() const;
+  // The index's longest_probe(), under the writer lock. For tests.
+  std::size_t longest_probe() const;
 
  private:
   // What freeing `e` gives back, for the retired-bytes budget: a typed value's object counted as
