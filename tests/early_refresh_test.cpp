@@ -14,13 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include "engine/api/cache_test_access.hpp"
 #include "tests/support/held_clock.hpp"
 #include "tests/support/redis_cache.hpp"
-
-namespace tiercache {
-// engine/api/cache_impl.hpp: the key's hash, whose bits 20-25 pick its refresh bit.
-std::uint64_t hash_key(std::string_view key) noexcept;
-}  // namespace tiercache
 
 using tiercache::Cache;
 using tiercache::Context;
@@ -330,10 +326,6 @@ TEST_CASE("a failed refresh does not stop the refreshes of other keys", "[refres
   // every other key sharing that bit (1/64 of the shard's) from being refreshed: they expired
   // under steady reads, or were served stale through their whole grace.
   const std::string a = "a";
-  std::string b;  // a key whose hash shares a's bit (ShardTable::refresh_bit)
-  const auto bit_of = [](std::string_view key) { return (tiercache::hash_key(key) >> 20) & 63; };
-  for (int i = 0; b.empty(); ++i)
-    if (const std::string k = "k" + std::to_string(i); bit_of(k) == bit_of(a)) b = k;
   for (const bool stale_while_revalidate : {false, true}) {
     INFO((stale_while_revalidate ? "stale-while-revalidate" : "refresh-ahead"));
     test::HeldClock clock;
@@ -343,6 +335,12 @@ TEST_CASE("a failed refresh does not stop the refreshes of other keys", "[refres
     else
       options.refresh_ahead = 100ms;
     Cache cache = test::open_cache(options);
+    std::string b;  // a key whose hash shares a's bit (ShardTable::refresh_bit, hash bits 20-25)
+    const auto bit_of = [&](std::string_view key) {
+      return (tiercache::CacheTestAccess::hash_of(cache, key) >> 20) & 63;
+    };
+    for (int i = 0; b.empty(); ++i)
+      if (const std::string k = "k" + std::to_string(i); bit_of(k) == bit_of(a)) b = k;
     std::atomic<bool> a_fails{false};
     std::atomic<int> b_loads{0};
     const tiercache::Loader load_a = [&](const Context&, std::string_view) -> Result<Loaded> {

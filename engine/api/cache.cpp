@@ -31,26 +31,19 @@ using engine::WriteOp;
 
 namespace {
 
-// The hash's secret seed, drawn once per process. The index takes a key's home cell from the
-// hash's low bits and its shard from the top ones: with a hash anyone can compute (unseeded
-// XXH3), keys chosen for it pile up in one run of one shard's index, and every find, insert and
-// erase of them walks that run: O(keys) per call, and every other key homed in it pays too. The sketch's per-shard seed (frequency_sketch.hpp) guards
-// only admission. getrandom, not std::random_device: nothing here may throw.
+// A cache's secret hash seed. getrandom, not std::random_device: nothing here may throw.
 std::uint64_t draw_key_seed() noexcept {
   std::uint64_t seed = 0;
   if (getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed))
-    seed = static_cast<std::uint64_t>(
-               std::chrono::steady_clock::now().time_since_epoch().count()) ^
+    seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
            reinterpret_cast<std::uintptr_t>(&seed);
   return seed;
 }
 
 }  // namespace
 
-std::uint64_t hash_key(std::string_view key) noexcept {
-  // Drawn at the first hash, whatever the order of static initialization.
-  static const std::uint64_t seed = draw_key_seed();
-  return XXH3_64bits_withSeed(key.data(), key.size(), seed);
+std::uint64_t Cache::Impl::hash_key(std::string_view key) const noexcept {
+  return XXH3_64bits_withSeed(key.data(), key.size(), key_seed_);
 }
 
 namespace {
@@ -81,7 +74,10 @@ const char* write_name(WriteOp::Kind kind) {
 
 Cache::Impl::Impl(const Options& completed, std::shared_ptr<Backend> l2,
                   std::size_t typed_object_bytes)
-    : options_(completed), pending_(completed.l1.shards), l2_(std::move(l2)) {
+    : options_(completed),
+      key_seed_(draw_key_seed()),
+      pending_(completed.l1.shards),
+      l2_(std::move(l2)) {
   const engine::ShardLimits limits = engine::shard_limits(options_, typed_object_bytes);
   shards_.reserve(options_.l1.shards);
   for (std::size_t i = 0; i < options_.l1.shards; ++i)
@@ -977,6 +973,10 @@ std::size_t Cache::Impl::longest_probe() const {
 
 std::size_t CacheTestAccess::longest_probe(const Cache& cache) {
   return cache.impl_->longest_probe();
+}
+
+std::uint64_t CacheTestAccess::hash_of(const Cache& cache, std::string_view key) {
+  return cache.impl_->hash_key(key);
 }
 
 Cache::Cache(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -37,10 +37,6 @@
 
 namespace tiercache {
 
-// The key's hash (XXH3 with a secret seed drawn once per process, inlined in cache.cpp, where the
-// hot paths are): the index's key and the shard's choice.
-std::uint64_t hash_key(std::string_view key) noexcept;
-
 class Cache::Impl final : engine::ValueSource, BackendEvents {
  public:
   // `completed` comes from complete_options(); `l2` is null for an L1-only cache;
@@ -99,6 +95,9 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   Result<void> attach_endpoint();
   bool check_invariants() const;
   std::size_t longest_probe() const;
+  // The key's hash (XXH3 with key_seed_; inlined in cache.cpp, where the hot paths are): the
+  // index's key and the shard's choice.
+  std::uint64_t hash_key(std::string_view key) const noexcept;
   const Options& options() const noexcept { return options_; }
 
  private:
@@ -246,6 +245,11 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   }
 
   Options options_;
+  // Secret and per cache: with a hash anyone can compute (unseeded XXH3), keys chosen for it share
+  // one run of one shard's index (the shard is the hash's top bits, the cell its low ones), and
+  // every find, insert and erase of them walks that run, O(keys) per call. The sketch's own
+  // per-shard seed (frequency_sketch.hpp) guards only admission.
+  const std::uint64_t key_seed_;
   std::vector<std::unique_ptr<engine::ShardTable>> shards_;
   std::vector<engine::PendingWrites> pending_;  // per shard, under its writer lock
   unsigned shard_shift_ = 0;

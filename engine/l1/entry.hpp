@@ -1,7 +1,7 @@
 // engine/l1/entry.hpp — one L1 table item, laid out in a single allocation.
 //
 //   struct Entry {                // 32 bytes, then the bytes
-//     u64  hash;                  // XXH3 of the key: the index's key
+//     u64  hash;                  // seeded XXH3 of the key: the index's key
 //     atomic<u64> expires_at_ms;  // coarse clock; kNeverExpires        } rewritten in place
 //     u32  value_bytes;                                                  } under the version
 //     u32  ring_pos;              // its CLOCK (bit 31: window) and slot there
