@@ -38,6 +38,27 @@ constexpr auto kWaitLimit = 10s;
 // 4 times in 5 (eager_cache()), so missing it this many times in a row means the draw is broken.
 constexpr int kMaxDrawReads = 10'000;
 
+// Which of a shard's 64 "a refresh is on" bits a key takes in `cache` (ShardTable::refresh_bit:
+// hash bits 20-25; the hash's seed is the cache's own). Keys sharing one refresh one at a time.
+std::uint64_t refresh_bit_of(const Cache& cache, std::string_view key) {
+  return (tiercache::CacheTestAccess::hash_of(cache, key) >> 20) & 63;
+}
+
+// `n` keys "k0", "k1", ... of which no two share a refresh bit in `cache`.
+std::vector<std::string> keys_of_distinct_refresh_bits(const Cache& cache, std::size_t n) {
+  std::vector<std::string> keys;
+  std::uint64_t taken = 0;
+  for (int i = 0; keys.size() < n; ++i) {
+    std::string k = "k" + std::to_string(i);
+    const std::uint64_t bit = std::uint64_t{1} << refresh_bit_of(cache, k);
+    if ((taken & bit) == 0) {
+      taken |= bit;
+      keys.push_back(std::move(k));
+    }
+  }
+  return keys;
+}
+
 // A loader whose calls after the first block until released, so a test holds a refresh open.
 struct GatedOrigin {
   std::atomic<int> calls{0};
@@ -335,12 +356,11 @@ TEST_CASE("a failed refresh does not stop the refreshes of other keys", "[refres
     else
       options.refresh_ahead = 100ms;
     Cache cache = test::open_cache(options);
-    std::string b;  // a key whose hash shares a's bit (ShardTable::refresh_bit, hash bits 20-25)
-    const auto bit_of = [&](std::string_view key) {
-      return (tiercache::CacheTestAccess::hash_of(cache, key) >> 20) & 63;
-    };
+    std::string b;  // a key that shares a's refresh bit
     for (int i = 0; b.empty(); ++i)
-      if (const std::string k = "k" + std::to_string(i); bit_of(k) == bit_of(a)) b = k;
+      if (const std::string k = "k" + std::to_string(i);
+          refresh_bit_of(cache, k) == refresh_bit_of(cache, a))
+        b = k;
     std::atomic<bool> a_fails{false};
     std::atomic<int> b_loads{0};
     const tiercache::Loader load_a = [&](const Context&, std::string_view) -> Result<Loaded> {
@@ -501,23 +521,25 @@ TEST_CASE("destroying the cache gives queued background refreshes up", "[refresh
   std::jthread opener;
   {
     Cache cache = eager_cache(0, 1);
-    for (const std::string key : {"a", "b", "c"})
+    // Each refreshes while the others' refreshes are on: no two may share a refresh bit.
+    const std::vector<std::string> keys = keys_of_distinct_refresh_bits(cache, 3);
+    for (const std::string& key : keys)
       REQUIRE(cache.get_or_load(test::ctx(), key, origin.loader()).has_value());
     origin.open = false;
     clock.advance(kTtl - kLeft);
-    for (const std::string key : {"a", "b", "c"}) {
+    for (const std::string& key : keys) {
       const std::uint64_t before = cache.stats().refreshes;
       const std::string current = *cache.get(test::ctx(), key);
       REQUIRE(read_until_refresh(cache, key, origin.loader(), before, current));
     }
-    // "a" runs, held by the origin; "b" and "c" wait in the queue.
+    // The first key's refresh runs, held by the origin; the other two wait in the queue.
     test::wait_until(
         kWaitLimit, [&] { return origin.calls == 4; }, "the first refresh runs");
     opener = std::jthread([&] {
       std::this_thread::sleep_for(200ms);
       origin.open = true;
     });
-  }  // waits for "a"'s refresh, gives "b" and "c" up
+  }  // waits for the first refresh, gives the other two up
   opener.join();
   std::this_thread::sleep_for(50ms);
   CHECK(origin.calls == 4);

@@ -314,10 +314,10 @@ TEST_CASE(
   REQUIRE(cache.set(test::ctx(), "k1", "v"));
   std::promise<tiercache::Result<void>> late;
   auto late_result = late.get_future();
-  std::jthread setter([&] { late.set_value(cache.set(test::ctx_with_timeout(60s), "late", "v")); });
-  // Long enough for the setter to be waiting; if it is not yet, close() refuses it at the door
-  // with the same error, so the outcome checked below is the same either way.
-  std::this_thread::sleep_for(200ms);
+  std::jthread setter([&] { late.set_value(cache.set(test::ctx_with_timeout(15s), "late", "v")); });
+  test::wait_until(
+      10s, [&] { return tiercache::CacheTestAccess::room_waiters(cache) == 1; },
+      "the set waits for room");
   CHECK_FALSE(cache.close(test::ctx_with_timeout(100ms)));  // Redis is down: the flush times out
   // Before the fix the setter slept on until room appeared, then queued its write after close().
   REQUIRE(late_result.wait_for(10s) == std::future_status::ready);

@@ -49,16 +49,19 @@ TEST_CASE("bad redis URLs are refused without echoing the password") {
 
 TEST_CASE("a redis URL whose host was forgotten does not echo what may be its password") {
   // With no '@' nothing says where credentials end; what stands where the port should is hidden.
-  for (const char* bad : {"redis://:topsecret", "redis://u:topsecret", "redis://:topsecret/0"}) {
+  for (const char* bad :
+       {"redis://:topsecret", "redis://u:topsecret", "redis://:topsecret/0", "redis://:top/secret",
+        "redis://:top?secret", "redis://[::1]:top/secret"}) {
     INFO(bad);
     auto hidden = parse_redis_url(bad);
     REQUIRE_FALSE(hidden);
-    CHECK_THAT(hidden.error().detail, !Catch::Contains("topsecret"));
+    CHECK_THAT(hidden.error().detail, !Catch::Contains("secret"));
   }
   // A port that is a number stays, so the usual typo is still shown.
   auto shown = parse_redis_url("redis://h:65536");
   REQUIRE_FALSE(shown);
   CHECK_THAT(shown.error().detail, Catch::Contains("redis://h:65536"));
+  CHECK(tiercache::redacted_url("redis://[::1]:6379/2") == "redis://[::1]:6379/2");
 }
 
 TEST_CASE("a Redis host holding a space, a control byte or '/' is refused at open") {

@@ -34,7 +34,8 @@ namespace {
 // A cache's secret hash seed. getrandom, not std::random_device: nothing here may throw.
 std::uint64_t draw_key_seed() noexcept {
   std::uint64_t seed = 0;
-  if (getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed))
+  // GRND_NONBLOCK: early at boot, before the kernel's pool is ready, open() must not hang.
+  if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof seed))
     seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
            reinterpret_cast<std::uintptr_t>(&seed);
   return seed;
@@ -399,6 +400,11 @@ Result<Cache::Impl::WriteWait> Cache::Impl::enqueue_write(const Context& ctx, st
       counters_.add(kind == WriteOp::Kind::set ? kSets : kPurges);
       break;
     }
+    // Refused for the close (queue_locked), or woken by it from a wait for room below: queued
+    // now, the write would reach L2 after close() returned.
+    if (closed_.load(std::memory_order_relaxed))
+      return fail(errc::closed, write_name(kind),
+                  ": the cache was closed before this write was queued; nothing changed");
     switch (options_.writer.when_full) {
       case QueueFullPolicy::refuse:
         writer_->note_refused();
@@ -409,11 +415,6 @@ Result<Cache::Impl::WriteWait> Cache::Impl::enqueue_write(const Context& ctx, st
         timer.left_l1();
         if (auto room = writer_->wait_for_room(ctx, bytes, write_name(kind), closed_); !room)
           return std::unexpected(std::move(room.error()));
-        // close() flushed without this write: queued now, it would reach L2 after close().
-        if (closed_.load(std::memory_order_relaxed))
-          return fail(errc::closed, write_name(kind),
-                      ": the cache was closed while this write waited for room in the queue; "
-                      "nothing changed");
         break;
       case QueueFullPolicy::drop_oldest:
         // Each round drops another caller's write: not past this caller's own deadline.
@@ -466,8 +467,14 @@ Result<void> Cache::Impl::flush(const Context& ctx) {
 
 Result<void> Cache::Impl::close(const Context& ctx) {
   closed_.store(true, std::memory_order_relaxed);
-  // Writes waiting for room give up (errc::closed) instead of landing after the flush below.
-  if (writer_) writer_->wake_room_waiters();
+  if (writer_) {
+    // A write that passed the door before the store above is queued under its shard lock, which
+    // reads closed_ (queue_locked): taking each lock once orders every such write either ahead
+    // of the flush below (the queue is FIFO) or after the store, refused with errc::closed.
+    for (auto& shard : shards_) shard->locked([] {});
+    // Writes waiting for room give up (errc::closed) instead of landing after the flush.
+    writer_->wake_room_waiters();
+  }
   // No get_or_load starts one now; the queued ones would load for a closed cache.
   miss_.drop_queued_refreshes();
   // Not through flush(): a close is not timed as one.
@@ -722,6 +729,7 @@ void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const 
 
 bool Cache::Impl::queue_locked(std::string_view key, WriteOp& op, WriteOp::Kind recorded,
                                std::uint64_t expires_at_ms) {
+  if (closed_.load(std::memory_order_relaxed)) return false;
   const std::uint64_t hash = op.hash;
   engine::PendingWrites& pending = pending_for(hash);
   // Whatever may throw goes before the queue takes the op.
@@ -977,6 +985,10 @@ std::size_t CacheTestAccess::longest_probe(const Cache& cache) {
 
 std::uint64_t CacheTestAccess::hash_of(const Cache& cache, std::string_view key) {
   return cache.impl_->hash_key(key);
+}
+
+std::size_t CacheTestAccess::room_waiters(const Cache& cache) {
+  return cache.impl_->room_waiters();
 }
 
 Cache::Cache(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -95,6 +95,8 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   Result<void> attach_endpoint();
   bool check_invariants() const;
   std::size_t longest_probe() const;
+  // Callers asleep in the write queue's wait for room (WriteQueue::room_waiters()). For tests.
+  std::size_t room_waiters() const noexcept { return writer_ ? writer_->room_waiters() : 0; }
   // The key's hash (XXH3 with key_seed_; inlined in cache.cpp, where the hot paths are): the
   // index's key and the shard's choice.
   std::uint64_t hash_key(std::string_view key) const noexcept;
@@ -193,7 +195,9 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   // Under `key`'s shard lock: gives `op` its seq and the write queue, and records it in the
   // pending writes as `recorded` (a loaded value's write as a fill), with `expires_at_ms`. The
   // seq, the queue and the record change as one step, so L2 takes a key's writes in L1's order.
-  // False, changing nothing, if the queue is full; `op` is gone once it returns true.
+  // False, changing nothing, if the queue is full or the cache closed (close() takes every shard
+  // lock once after closing, so a write queued under one is ahead of close()'s flush); `op` is
+  // gone once it returns true.
   bool queue_locked(std::string_view key, engine::WriteOp& op, engine::WriteOp::Kind recorded,
                     std::uint64_t expires_at_ms);
   // Where a value came from, which decides its stamp.

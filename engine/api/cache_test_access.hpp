@@ -15,6 +15,8 @@ struct CacheTestAccess {
   static std::size_t longest_probe(const Cache& cache);
   // The key's hash in `cache` (its seed is the cache's own).
   static std::uint64_t hash_of(const Cache& cache, std::string_view key);
+  // Callers asleep waiting for room in the write queue (QueueFullPolicy::wait).
+  static std::size_t room_waiters(const Cache& cache);
   // Cache::open with `l2` as L2 instead of the backend `options` names: for tests that script
   // L2's answers and events to force an exact interleaving.
   static Result<Cache> open_with(const Options& options, std::unique_ptr<Backend> l2);

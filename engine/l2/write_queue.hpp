@@ -43,6 +43,8 @@ class WriteQueue {
                              const std::atomic<bool>* stop = nullptr);
   // Wakes every caller in wait_for_room(), so each looks at its `stop` again.
   void wake_room_waiters();
+  // Callers in wait_for_room() now. For tests.
+  std::size_t room_waiters() const noexcept { return waiters_.load(); }
 
   std::size_t max_ops() const noexcept { return max_ops_; }
   std::size_t max_bytes() const noexcept { return max_bytes_; }

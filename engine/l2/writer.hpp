@@ -90,6 +90,7 @@ class Writer {
     return queue_.wait_for_room(ctx, bytes, op, &closed);
   }
   void wake_room_waiters() { queue_.wake_room_waiters(); }
+  std::size_t room_waiters() const noexcept { return queue_.room_waiters(); }
   // Drops the oldest write never sent and answers its caller with overloaded, to make room for
   // a write of `bytes`. False, dropping nothing, if even dropping every write never sent would
   // leave no room for it (the rest are in flight, or were sent and are in doubt).

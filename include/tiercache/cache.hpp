@@ -105,11 +105,11 @@ class Cache {
   // failed. Without an L2, returns at once.
   [[nodiscard]] Result<void> flush(const Context& ctx);
 
-  // Refuses every later call with errc::closed, and so a set or purge still waiting for room in
-  // the queue (QueueFullPolicy::wait; nothing changed), then flushes within ctx (its result is
-  // the flush's). Writes still queued when ctx ends keep going to L2 until the Cache is
-  // destroyed; connections and threads end with the destructor. Calling it again just flushes
-  // again.
+  // Refuses every later call with errc::closed, and so a set or purge not yet queued (one
+  // waiting for room under QueueFullPolicy::wait, say; nothing changed), then flushes within ctx
+  // (its result is the flush's: every write queued before it). Writes still queued when ctx ends
+  // keep going to L2 until the Cache is destroyed; connections and threads end with the destructor.
+  // Calling it again just flushes again.
   [[nodiscard]] Result<void> close(const Context& ctx);
 
   CacheStats stats() const;

@@ -238,8 +238,9 @@ struct Options {
 std::string to_string(const Options& options);
 // A Redis URL (or cluster seed) as tiercache quotes it in errors and to_string(): whatever
 // precedes its last '@' (the credentials, whatever the scheme or its spelling) as "***@"; with
-// no '@', what stands after the host's last ':' as "***" unless it is a port's digits (in
-// "redis://:secret", the host forgotten, it is a password).
+// no '@', all past the host's ':' as "***" unless it reads as a port and database
+// ("redis://h:6379/0"): in "redis://:secret", the host forgotten, it is a password. A password
+// of digits alone reads as a port.
 std::string redacted_url(std::string_view url);
 // The mode's name as Options are written and printed: "off", "bcast", "tracked".
 const char* to_string(InvalidationMode mode);
