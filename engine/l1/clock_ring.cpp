@@ -1,6 +1,7 @@
 #include "engine/l1/clock_ring.hpp"
 
 #include <algorithm>
+#include <new>
 #include <random>
 
 namespace tiercache::engine {
@@ -27,6 +28,7 @@ ClockRing::ClockRing(std::uint64_t seed) noexcept
 
 void ClockRing::reserve(std::size_t entries) {
   main_.slots.reserve(entries);
+  main_.holes.reserve(main_.slots.capacity());
   sketch_.ensure_capacity(entries);
   sizer_.ensure_capacity(entries);
 }
@@ -72,7 +74,15 @@ void ClockRing::take_out(Clock& c, Entry* e) noexcept {
   --c.live;
 }
 
-void ClockRing::add(Entry* e) {
+void ClockRing::reserve_slot(Clock& c) {
+  // Doubling, as push_back would: a slot reserved per add would copy the CLOCK every time.
+  if (c.holes.empty() && c.slots.size() == c.slots.capacity())
+    c.slots.reserve(std::max<std::size_t>(2 * c.slots.size(), 16));
+  // Every slot may become a hole: then take_out(), and remove(), never allocate.
+  if (c.holes.capacity() < c.slots.capacity()) c.holes.reserve(c.slots.capacity());
+}
+
+void ClockRing::prepare_add() {
   const std::size_t live = window_.live + main_.live;
   // The sketch and the ghosts are sized together for the entries the shard expects (reserve). A
   // shard that holds more (values smaller than expected) has them resized for what it holds once
@@ -83,8 +93,15 @@ void ClockRing::add(Entry* e) {
     sketch_.ensure_capacity(std::max(live, kMinSketchEntries));
     sizer_.ensure_capacity(std::max(live, kMinSketchEntries));
   }
+  // Compacting keeps the order and shrinks the storage: before the reserve, so that it holds.
   for (Clock* c : {&window_, &main_})
     if (c->holes.size() >= kMinHolesToCompact && 2 * c->holes.size() > c->slots.size()) compact(*c);
+  reserve_slot(window_);
+}
+
+void ClockRing::add(Entry* e) {
+  prepare_add();
+  const std::size_t live = window_.live + main_.live;
   sizer_.record_miss(e->hash, live);
   sketch_.increment(e->hash);
   put(window_, e);
@@ -149,7 +166,7 @@ bool ClockRing::admit(const Entry* candidate, const Entry* victim) noexcept {
   return (coin_ & (kAdmitChanceInverse - 1)) == 0;
 }
 
-ClockRing::Victim ClockRing::next_victim(std::uint64_t now_ms, const Entry* keep) {
+ClockRing::Victim ClockRing::next_victim(std::uint64_t now_ms, const Entry* keep) noexcept {
   const std::size_t live = window_.live + main_.live;
   const bool keep_in_ring = keep != nullptr && keep->ring_pos != kNotInRing;
   if (live <= (keep_in_ring ? 1u : 0u)) return {nullptr, false};
@@ -166,6 +183,13 @@ ClockRing::Victim ClockRing::next_victim(std::uint64_t now_ms, const Entry* keep
     const Victim candidate = sweep(window_, now_ms, keep);
     if (candidate.entry == nullptr) break;
     if (candidate.expired) return candidate;
+    // Out of memory for the main CLOCK's slot: the window's candidates then meet the main
+    // victim below, which allocates nothing; an eviction must not fail.
+    try {
+      reserve_slot(main_);
+    } catch (const std::bad_alloc&) {
+      break;
+    }
     take_out(window_, candidate.entry);
     put(main_, candidate.entry);
   }

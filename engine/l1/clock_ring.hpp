@@ -76,6 +76,10 @@ class ClockRing {
   // Sizes the ring, the sketch and the ghosts for `entries`; the sketch and the ghosts are resized
   // by add() once the ring holds twice as many.
   void reserve(std::size_t entries);
+  // What add() allocates (the sketch and ghosts resized, a CLOCK compacted, a slot reserved),
+  // done now: may throw bad_alloc, changing nothing an entry or a reader sees. The next add()
+  // then allocates nothing. Call before a change the add is part of is made or announced.
+  void prepare_add();
   // A new key: into the window.
   void add(Entry* e);
   // `fresh` takes `old`'s CLOCK, position and hit count.
@@ -93,8 +97,9 @@ class ClockRing {
   // over its share, its candidate meets the main victim and the sketch picks the one to go; an
   // admitted candidate takes the victim's slot at once. `keep` is never chosen (the entry that
   // just made room necessary). The caller removes the victim before it calls the ring again.
-  // Allocates only when a candidate moves into a main CLOCK with no hole.
-  Victim next_victim(std::uint64_t now_ms, const Entry* keep);
+  // Allocates only when a candidate moves into a main CLOCK with no hole, and never throws: out
+  // of memory, the candidate meets the main victim instead of moving.
+  Victim next_victim(std::uint64_t now_ms, const Entry* keep) noexcept;
 
   template <class F>
   void for_each(F&& f) const {
@@ -123,6 +128,9 @@ class ClockRing {
     std::uint32_t tag = 0;  // kWindowBit or 0, or'ed into its entries' ring_pos
   };
   static void put(Clock& c, Entry* e);
+  // Room for one more put() into `c`, and for every slot of it to become a hole, without
+  // allocating. May throw bad_alloc.
+  static void reserve_slot(Clock& c);
   static void compact(Clock& c);
   static void take_out(Clock& c, Entry* e) noexcept;
   Clock& clock_of(const Entry* e) noexcept;

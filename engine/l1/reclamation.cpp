@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <mutex>
+#include <new>
+#include <thread>
 #include <vector>
 
 #include "engine/base/striped_counter.hpp"
@@ -134,6 +136,11 @@ bool try_advance() {
   return true;
 }
 
+// Out of memory for a list to keep `r` in: waits here until no section can hold it, then frees
+// it. A thread inside a section of its own would wait for itself: it leaves `r` unfreed (a
+// leak, only when memory ran out while a TypedCache visitor wrote to the cache).
+void free_after_grace(const Retired& r) noexcept;
+
 bool ready(const Retired& r, std::uint64_t g) noexcept {
   return r.epoch != kUntagged && r.epoch + 2 <= g;
 }
@@ -157,6 +164,16 @@ void free_ready(std::vector<Retired>& list) {
     }
   }
   list.erase(kept, list.end());
+}
+
+void free_after_grace(const Retired& r) noexcept {
+  const ThreadRecord* me = epoch::this_thread_record;
+  if (me != nullptr && me->depth != 0) return;
+  full_fence();  // as tag(): the unlink is visible before the epoch is read
+  const std::uint64_t tagged = epoch::global_epoch.load(kRelaxed);
+  while (epoch::global_epoch.load(kAcquire) < tagged + 2)
+    if (!try_advance()) std::this_thread::yield();
+  dispose(r);
 }
 
 std::size_t bytes_of(const std::vector<Retired>& list) noexcept {
@@ -189,7 +206,12 @@ void scan(std::vector<Retired>& list) {
     if (!lock.try_lock()) return;
   } else {
     lock.lock();
-    s.deferred.insert(s.deferred.end(), list.begin(), list.end());
+    try {
+      s.deferred.insert(s.deferred.end(), list.begin(), list.end());
+    } catch (const std::bad_alloc&) {
+      // Out of memory: `list` keeps them for this thread's next scan (at its exit, they leak).
+      return;
+    }
     s.deferred_newest.store(std::max(s.deferred_newest.load(kRelaxed), list.back().epoch),
                             kRelaxed);
     list.clear();
@@ -231,17 +253,26 @@ ThreadRecord* register_this_thread() {
 
 }  // namespace epoch
 
-void retire(void* object, std::size_t bytes, Disposer dispose) {
+void retire(void* object, std::size_t bytes, Disposer dispose) noexcept {
   // Tagged with an epoch at the next scan, not here: one fence per scan, not per retire.
   const Retired r{object, dispose, bytes, kUntagged};
   shared().retired.add(0, bytes);
   if (this_thread_exited) {
-    std::vector<Retired> one{r};
-    scan(one);
+    try {
+      std::vector<Retired> one{r};
+      scan(one);
+    } catch (const std::bad_alloc&) {
+      free_after_grace(r);
+    }
     return;
   }
   ThreadState& st = this_thread_state;
-  st.retired.push_back(r);
+  try {
+    st.retired.push_back(r);
+  } catch (const std::bad_alloc&) {
+    free_after_grace(r);
+    return;
+  }
   st.bytes_since_scan += bytes;
   ++st.count_since_scan;
 }

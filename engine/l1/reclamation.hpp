@@ -91,9 +91,10 @@ class ReadSection {
   epoch::ThreadRecord* record_;
 };
 
-// Frees an object once no section can hold it. `bytes` is what retired_bytes() counts.
+// Frees an object once no section can hold it. `bytes` is what retired_bytes() counts. Never
+// throws: out of memory for its list, it waits for the readers there and then frees the object.
 using Disposer = void (*)(void* object) noexcept;
-void retire(void* object, std::size_t bytes, Disposer dispose);
+void retire(void* object, std::size_t bytes, Disposer dispose) noexcept;
 
 // Scans this thread's retired objects if it retired a budget's worth since its last scan.
 // Call with no lock held: a scan may free many objects.

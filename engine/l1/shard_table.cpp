@@ -43,8 +43,17 @@ Entry* ShardTable::find_locked(std::uint64_t hash) {
   return index_.find(hash);
 }
 
-void ShardTable::replace_locked(Entry* old, Entry* fresh) {
+void ShardTable::prepare_store_locked(const Entry* old) {
   if (old == nullptr) index_.reserve_one_more();
+  if (old == nullptr || !old->is_cached()) ring_.prepare_add();
+}
+
+void ShardTable::replace_locked(Entry* old, Entry* fresh) {
+  // Whatever may throw, before anything changes (a no-op where the caller prepared).
+  if (fresh->is_cached())
+    prepare_store_locked(old);
+  else if (old == nullptr)
+    index_.reserve_one_more();
   forget_refresh_locked(fresh->hash);
   const bool fresh_is_cached = fresh->is_cached();
   if (old != nullptr && old->is_cached()) {
@@ -214,6 +223,12 @@ Filled ShardTable::fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entr
     destroy_entry(fresh);
     unlink_locked(e);
     return Filled::invalidated;
+  }
+  try {
+    prepare_store_locked(e);
+  } catch (...) {
+    destroy_entry(fresh);  // the leader gives its slot up (MissPath::lead)
+    throw;
   }
   replace_locked(e, fresh);
   make_room_locked(fresh);

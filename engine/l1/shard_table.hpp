@@ -448,10 +448,11 @@ class ShardTable {
       Entry* e = find_locked(hash);
       const bool in_place =
           e != nullptr && rewrite_allowed(*e, key, value.size(), expires_at_ms, epoch);
-      // Rarely: the entry went between the look and the lock. Built before admit, so that a
-      // failed allocation changes nothing.
+      // Rarely: the entry went between the look and the lock. Built, and room made for it,
+      // before admit: a failed allocation changes nothing (a queued write would reach L2).
       if (!in_place && fresh == nullptr)
         fresh = make_value_entry(hash, key, value, expires_at_ms, epoch, 0, typed());
+      if (!in_place) prepare_store_locked(e);
       stored = admit_locked();
       if (stored && in_place) {
         rewrite_locked(e, value, expires_at_ms, epoch);
@@ -465,6 +466,9 @@ class ShardTable {
     return stored;
   }
   void store_locked(Entry* fresh);
+  // Room in the index and the ring for an entry that replaces `old` (the cell's entry, or null),
+  // so that replace_locked() after it allocates nothing. May throw bad_alloc, changing nothing.
+  void prepare_store_locked(const Entry* old);
   // A set may rewrite `e` in place: it is a value entry for `key` of `value_bytes` (at most
   // kMaxRewriteBytes), not loaded (a loaded value's load time would stay and draw early
   // refreshes of the set's value; a new entry has none), stamped `epoch`, expiring no later

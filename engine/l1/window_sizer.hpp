@@ -62,12 +62,12 @@ class WindowSizer {
   void ensure_capacity(std::size_t entries) {
     entries = std::max<std::size_t>(entries, 1);
     if (entries <= capacity_entries_) return;
-    capacity_entries_ = entries;
     const std::size_t slots = std::bit_ceil(std::max<std::size_t>(
         kMinGhostSlots,
         static_cast<std::size_t>(kGhostSlotsPerEntry * static_cast<double>(entries))));
-    ghosts_.assign(slots, 0);
+    ghosts_.assign(slots, 0);  // may throw: then nothing changed
     slot_mask_ = slots - 1;
+    capacity_entries_ = entries;
   }
   std::size_t capacity_entries() const noexcept { return capacity_entries_; }
   std::size_t ghost_bytes() const noexcept { return ghosts_.size(); }

@@ -38,15 +38,16 @@ std::size_t PendingWrites::find(std::uint64_t hash) const noexcept {
 }
 
 void PendingWrites::rehash(std::size_t slots) {
-  std::vector<Record> old = std::move(slots_);
-  slots_.assign(slots, Record{});
-  const std::size_t mask = slots_.size() - 1;
-  for (const Record& r : old) {
+  // Built aside: if the allocation fails, every record is still where it was.
+  std::vector<Record> fresh(slots, Record{});
+  const std::size_t mask = fresh.size() - 1;
+  for (const Record& r : slots_) {
     if (r.hash == kEmpty) continue;
     std::size_t i = r.hash & mask;
-    while (slots_[i].hash != kEmpty) i = (i + 1) & mask;
-    slots_[i] = r;
+    while (fresh[i].hash != kEmpty) i = (i + 1) & mask;
+    fresh[i] = r;
   }
+  slots_ = std::move(fresh);
 }
 
 void PendingWrites::erase_at(std::size_t i) noexcept {

@@ -12,6 +12,8 @@
 // Waiting:   every wait ends at ctx's deadline or stop request.
 // Never:     throws for an expected failure; aborts on user input; changes anything on a
 //            call that returns invalid_argument.
+// Memory:    out of memory, a call may throw std::bad_alloc; a set or purge that throws it
+//            changed nothing, in L1 or on its way to L2.
 #pragma once
 
 #include <chrono>
