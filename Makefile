@@ -286,7 +286,7 @@ FUZZ_OBJS       := $(FUZZ_LIB_OBJS) $(FUZZ_PROTO_OBJS) $(FUZZ_NAMES:%=$(FUZZ_OBJ
 FUZZ_DECODE_BINS   := $(filter %_decode_fuzz,$(FUZZ_BINS))
 FUZZ_TOPOLOGY_OBJS := $(addprefix $(FUZZ_OBJ)/adapters/redis/,cluster_topology.o cluster_redirect.o \
                         node_address.o reply_bounds.o endpoint.o redis_url.o hash_slot.o) \
-                      $(FUZZ_OBJ)/engine/api/error.o
+                      $(FUZZ_OBJ)/engine/api/error.o $(FUZZ_OBJ)/engine/api/redacted_url.o
 FUZZ_PART_BINS     := $(FUZZ_DECODE_BINS) build/fuzz/file_record_fuzz build/fuzz/cluster_topology_fuzz
 
 $(FUZZ_OBJS): | deps-fuzz
