@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <mutex>
 #include <new>
 #include <thread>
@@ -137,9 +138,11 @@ bool try_advance() {
 }
 
 // Out of memory for a list to keep `r` in: waits here until no section can hold it, then frees
-// it. A thread inside a section of its own would wait for itself: it leaves `r` unfreed (a
-// leak, only when memory ran out while a TypedCache visitor wrote to the cache).
+// it. The wait is bounded (kGraceWaitLimit): the caller may hold a shard lock that a reader's
+// TypedCache visitor, inside its section, is waiting for; past the bound, or in a section of
+// its own thread, `r` is left unfreed (a leak, only when memory ran out).
 void free_after_grace(const Retired& r) noexcept;
+constexpr auto kGraceWaitLimit = std::chrono::milliseconds(10);
 
 bool ready(const Retired& r, std::uint64_t g) noexcept {
   return r.epoch != kUntagged && r.epoch + 2 <= g;
@@ -171,8 +174,12 @@ void free_after_grace(const Retired& r) noexcept {
   if (me != nullptr && me->depth != 0) return;
   full_fence();  // as tag(): the unlink is visible before the epoch is read
   const std::uint64_t tagged = epoch::global_epoch.load(kRelaxed);
-  while (epoch::global_epoch.load(kAcquire) < tagged + 2)
-    if (!try_advance()) std::this_thread::yield();
+  const auto give_up_at = std::chrono::steady_clock::now() + kGraceWaitLimit;
+  while (epoch::global_epoch.load(kAcquire) < tagged + 2) {
+    if (try_advance()) continue;
+    if (std::chrono::steady_clock::now() > give_up_at) return;
+    std::this_thread::yield();
+  }
   dispose(r);
 }
 

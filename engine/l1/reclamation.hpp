@@ -92,7 +92,8 @@ class ReadSection {
 };
 
 // Frees an object once no section can hold it. `bytes` is what retired_bytes() counts. Never
-// throws: out of memory for its list, it waits for the readers there and then frees the object.
+// throws: out of memory for its list, it waits a moment for the readers and frees the object,
+// or leaves it unfreed.
 using Disposer = void (*)(void* object) noexcept;
 void retire(void* object, std::size_t bytes, Disposer dispose) noexcept;
 

@@ -324,6 +324,12 @@ Filled ShardTable::finish_refresh_locked(std::uint64_t hash, const PromiseSlot* 
     if (e != nullptr) unlink_locked(e);
     return Filled::filled;
   }
+  try {
+    prepare_store_locked(e);
+  } catch (...) {
+    destroy_entry(fresh);  // out of memory: the refreshed value answers, uncached
+    throw;
+  }
   replace_locked(e, fresh);
   make_room_locked(fresh);
   return Filled::filled;

@@ -452,8 +452,13 @@ class ShardTable {
       // before admit: a failed allocation changes nothing (a queued write would reach L2).
       if (!in_place && fresh == nullptr)
         fresh = make_value_entry(hash, key, value, expires_at_ms, epoch, 0, typed());
-      if (!in_place) prepare_store_locked(e);
-      stored = admit_locked();
+      try {
+        if (!in_place) prepare_store_locked(e);
+        stored = admit_locked();
+      } catch (...) {
+        if (fresh != nullptr) destroy_entry(fresh);  // out of memory: nothing changed
+        throw;
+      }
       if (stored && in_place) {
         rewrite_locked(e, value, expires_at_ms, epoch);
       } else if (stored) {

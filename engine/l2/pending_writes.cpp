@@ -3,6 +3,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <new>
+
 namespace tiercache::engine {
 namespace {
 
@@ -96,7 +98,13 @@ bool PendingWrites::settle_locked(std::uint64_t hash, std::uint64_t seq) {
   if (--slots_[i].unsettled == 0) {
     erase_at(i);
     // Give back what a burst grew, but not at every swing around a small size.
-    if (slots_.size() > kMinSlots && used_ * 8 < slots_.size()) rehash(slots_.size() / 2);
+    if (slots_.size() > kMinSlots && used_ * 8 < slots_.size()) {
+      try {
+        rehash(slots_.size() / 2);
+      } catch (const std::bad_alloc&) {
+        // Out of memory: the larger table stays (this runs on the writer thread, mid-batch).
+      }
+    }
   }
   return l1_must_drop;
 }

@@ -41,7 +41,8 @@ bool FailNextLargeAllocation::fired() const noexcept {
 
 }  // namespace test
 
-// The replaceable global forms (the nothrow ones call these). Aligned forms keep the library's.
+// The replaceable global forms, nothrow ones too (a sanitizer's own would pair its allocation
+// with our delete: a mismatch under ASan). Aligned forms keep the library's, new and delete alike.
 void* operator new(std::size_t n) {
   return allocate(n);
 }
@@ -58,5 +59,25 @@ void operator delete(void* p, std::size_t) noexcept {
   std::free(p);
 }
 void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  try {
+    return allocate(n);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  try {
+    return allocate(n);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
   std::free(p);
 }
