@@ -28,7 +28,6 @@ ClockRing::ClockRing(std::uint64_t seed) noexcept
 
 void ClockRing::reserve(std::size_t entries) {
   main_.slots.reserve(entries);
-  main_.holes.reserve(main_.slots.capacity());
   sketch_.ensure_capacity(entries);
   sizer_.ensure_capacity(entries);
 }
@@ -37,7 +36,7 @@ ClockRing::Clock& ClockRing::clock_of(const Entry* e) noexcept {
   return (e->ring_pos & kWindowBit) != 0 ? window_ : main_;
 }
 
-void ClockRing::compact(Clock& c) {
+void ClockRing::compact(Clock& c) noexcept {
   std::size_t to = 0;
   std::size_t hand = 0;
   for (std::size_t from = 0; from < c.slots.size(); ++from) {
@@ -70,16 +69,20 @@ void ClockRing::put(Clock& c, Entry* e) {
 void ClockRing::take_out(Clock& c, Entry* e) noexcept {
   const std::uint32_t pos = e->ring_pos & ~kWindowBit;
   c.slots[pos] = nullptr;
-  c.holes.push_back(pos);
   --c.live;
+  try {
+    c.holes.push_back(pos);
+  } catch (const std::bad_alloc&) {
+    // Out of memory for the list of holes: closing every hole now needs none (and allocates
+    // nothing). Reserving room for a hole per slot instead cost 4 bytes an entry in RSS.
+    compact(c);
+  }
 }
 
 void ClockRing::reserve_slot(Clock& c) {
   // Doubling, as push_back would: a slot reserved per add would copy the CLOCK every time.
   if (c.holes.empty() && c.slots.size() == c.slots.capacity())
     c.slots.reserve(std::max<std::size_t>(2 * c.slots.size(), 16));
-  // Every slot may become a hole: then take_out(), and remove(), never allocate.
-  if (c.holes.capacity() < c.slots.capacity()) c.holes.reserve(c.slots.capacity());
 }
 
 void ClockRing::prepare_add() {

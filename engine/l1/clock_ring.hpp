@@ -128,10 +128,9 @@ class ClockRing {
     std::uint32_t tag = 0;  // kWindowBit or 0, or'ed into its entries' ring_pos
   };
   static void put(Clock& c, Entry* e);
-  // Room for one more put() into `c`, and for every slot of it to become a hole, without
-  // allocating. May throw bad_alloc.
+  // Room for one more put() into `c` without allocating. May throw bad_alloc.
   static void reserve_slot(Clock& c);
-  static void compact(Clock& c);
+  static void compact(Clock& c) noexcept;
   static void take_out(Clock& c, Entry* e) noexcept;
   Clock& clock_of(const Entry* e) noexcept;
   // The first expired or zero-count entry of `c` from its hand, harvesting counts into the
