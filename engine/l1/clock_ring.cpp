@@ -103,7 +103,7 @@ void ClockRing::prepare_add() {
 }
 
 void ClockRing::add(Entry* e) {
-  prepare_add();
+  prepare_add();  // a few compares where the caller made room already
   const std::size_t live = window_.live + main_.live;
   sizer_.record_miss(e->hash, live);
   sketch_.increment(e->hash);

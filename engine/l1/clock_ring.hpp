@@ -76,11 +76,12 @@ class ClockRing {
   // Sizes the ring, the sketch and the ghosts for `entries`; the sketch and the ghosts are resized
   // by add() once the ring holds twice as many.
   void reserve(std::size_t entries);
-  // What add() allocates (the sketch and ghosts resized, a CLOCK compacted, a slot reserved),
-  // done now: may throw bad_alloc, changing nothing an entry or a reader sees. The next add()
-  // then allocates nothing. Call before a change the add is part of is made or announced.
+  // What add() needs (the sketch and ghosts resized, a CLOCK compacted, a slot reserved), done
+  // before the change the add is part of is made or announced: may throw bad_alloc, changing
+  // nothing an entry or a reader sees.
   void prepare_add();
-  // A new key: into the window.
+  // A new key: into the window. Allocates nothing (and cannot throw) if prepare_add() was
+  // called since the ring last changed.
   void add(Entry* e);
   // `fresh` takes `old`'s CLOCK, position and hit count.
   void replace(Entry* old, Entry* fresh) noexcept;

@@ -48,12 +48,18 @@ void ShardTable::prepare_store_locked(const Entry* old) {
   if (old == nullptr || !old->is_cached()) ring_.prepare_add();
 }
 
-void ShardTable::replace_locked(Entry* old, Entry* fresh) {
-  // Whatever may throw, before anything changes (a no-op where the caller prepared).
-  if (fresh->is_cached())
+void ShardTable::prepare_store_or_free_locked(const Entry* old, Entry* fresh) {
+  try {
     prepare_store_locked(old);
-  else if (old == nullptr)
-    index_.reserve_one_more();
+  } catch (...) {
+    destroy_entry(fresh);
+    throw;
+  }
+}
+
+void ShardTable::replace_locked(Entry* old, Entry* fresh) {
+  // A loading entry is not in the ring; a cached one's room was made by the caller.
+  if (old == nullptr) index_.reserve_one_more();
   forget_refresh_locked(fresh->hash);
   const bool fresh_is_cached = fresh->is_cached();
   if (old != nullptr && old->is_cached()) {
@@ -224,12 +230,8 @@ Filled ShardTable::fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entr
     unlink_locked(e);
     return Filled::invalidated;
   }
-  try {
-    prepare_store_locked(e);
-  } catch (...) {
-    destroy_entry(fresh);  // the leader gives its slot up (MissPath::lead)
-    throw;
-  }
+  // Out of memory, the leader gives its slot up (MissPath::lead).
+  prepare_store_or_free_locked(e, fresh);
   replace_locked(e, fresh);
   make_room_locked(fresh);
   return Filled::filled;
@@ -324,12 +326,8 @@ Filled ShardTable::finish_refresh_locked(std::uint64_t hash, const PromiseSlot* 
     if (e != nullptr) unlink_locked(e);
     return Filled::filled;
   }
-  try {
-    prepare_store_locked(e);
-  } catch (...) {
-    destroy_entry(fresh);  // out of memory: the refreshed value answers, uncached
-    throw;
-  }
+  // Out of memory, the refreshed value answers, uncached.
+  prepare_store_or_free_locked(e, fresh);
   replace_locked(e, fresh);
   make_room_locked(fresh);
   return Filled::filled;

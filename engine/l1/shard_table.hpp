@@ -474,6 +474,8 @@ class ShardTable {
   // Room in the index and the ring for an entry that replaces `old` (the cell's entry, or null),
   // so that replace_locked() after it allocates nothing. May throw bad_alloc, changing nothing.
   void prepare_store_locked(const Entry* old);
+  // The same for `fresh`, which nothing else holds yet: out of memory, it is freed too.
+  void prepare_store_or_free_locked(const Entry* old, Entry* fresh);
   // A set may rewrite `e` in place: it is a value entry for `key` of `value_bytes` (at most
   // kMaxRewriteBytes), not loaded (a loaded value's load time would stay and draw early
   // refreshes of the set's value; a new entry has none), stamped `epoch`, expiring no later
@@ -572,7 +574,8 @@ class ShardTable {
   Entry* find_locked(std::uint64_t hash);
   // The cell's entry if it is `slot`'s loading entry (the leader's identity check, S4).
   Entry* find_loading_locked(std::uint64_t hash, const PromiseSlot* slot);
-  // Makes `fresh` the cell's entry, keeping the ring and the counts in step with `old`.
+  // Makes `fresh` the cell's entry, keeping the ring and the counts in step with `old`. A cached
+  // `fresh` needs prepare_store_locked(old) first.
   void replace_locked(Entry* old, Entry* fresh);
   // An eviction keeps the key's early refresh claimed (its value goes back in when it comes);
   // any other change ends it.
