@@ -217,9 +217,10 @@ TEST_CASE("a change heard for a key with a write in flight drops L1's copy, not 
   AsyncGet reader(cache, "k");
   test::wait_until(
       kBound, [&] { return cache.stats().l1_misses > misses; }, "the reader misses L1");
-  // It waits for its own write to be settled: a read of L2 now would read around it. (What must
-  // not happen cannot be waited for; a read around the write would be sent at once.)
-  std::this_thread::sleep_for(50ms);
+  // It waits for its own write to be settled: a read of L2 now would read around it.
+  test::wait_until(
+      kBound, [&] { return tiercache::CacheTestAccess::flushes_waiting(cache) == 1; },
+      "the reader waits for the write");
   CHECK(l2->read_count() == 0);
   l2->put("k", "theirs");
   l2->answer(0, {});
@@ -472,9 +473,9 @@ TEST_CASE("the loader never answers for a key whose write this cache just waited
   tiercache::Result<std::string> r;
   std::jthread t([&] { r = cache.get_or_load(test::ctx_with_timeout(kBound), "k", loader); });
   test::wait_until(
-      kBound, [&] { return cache.stats().l1_misses >= 1; }, "the get_or_load missed");
-  std::this_thread::sleep_for(50ms);  // into its wait for the write
-  l2->set_available(false);           // the write lands, then L2 cannot be read
+      kBound, [&] { return tiercache::CacheTestAccess::flushes_waiting(cache) == 1; },
+      "the get_or_load waits for the write");
+  l2->set_available(false);  // the write lands, then L2 cannot be read
   l2->put("k", "mine");
   l2->answer(0, {});
   t.join();

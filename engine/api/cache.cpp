@@ -991,6 +991,10 @@ std::size_t CacheTestAccess::room_waiters(const Cache& cache) {
   return cache.impl_->room_waiters();
 }
 
+std::size_t CacheTestAccess::flushes_waiting(const Cache& cache) {
+  return cache.impl_->flushes_waiting();
+}
+
 Cache::Cache(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Cache::Cache(Cache&&) noexcept = default;
 Cache& Cache::operator=(Cache&&) noexcept = default;

@@ -97,6 +97,8 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   std::size_t longest_probe() const;
   // Callers asleep in the write queue's wait for room (WriteQueue::room_waiters()). For tests.
   std::size_t room_waiters() const noexcept { return writer_ ? writer_->room_waiters() : 0; }
+  // Flushes waiting for the writes queued before them (Writer::barriers_waiting()). For tests.
+  std::size_t flushes_waiting() const { return writer_ ? writer_->barriers_waiting() : 0; }
   // The key's hash (XXH3 with key_seed_; inlined in cache.cpp, where the hot paths are): the
   // index's key and the shard's choice.
   std::uint64_t hash_key(std::string_view key) const noexcept;

@@ -17,6 +17,9 @@ struct CacheTestAccess {
   static std::uint64_t hash_of(const Cache& cache, std::string_view key);
   // Callers asleep waiting for room in the write queue (QueueFullPolicy::wait).
   static std::size_t room_waiters(const Cache& cache);
+  // Flushes (a caller's, or a read's wait for its cache's own writes to a key) that the writer
+  // has taken and that wait for the writes queued before them.
+  static std::size_t flushes_waiting(const Cache& cache);
   // Cache::open with `l2` as L2 instead of the backend `options` names: for tests that script
   // L2's answers and events to force an exact interleaving.
   static Result<Cache> open_with(const Options& options, std::unique_ptr<Backend> l2);

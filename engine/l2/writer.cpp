@@ -77,6 +77,11 @@ Result<void> Writer::flush(const Context& ctx) {
   return await(ctx, done, "flush");
 }
 
+std::size_t Writer::barriers_waiting() const {
+  std::lock_guard lock(staging_mu_);
+  return barriers_.size();
+}
+
 bool Writer::drop_oldest(std::size_t bytes) {
   // Settled under staging_mu_: until it is, a barrier after it must not complete (W2), and
   // complete_barriers() looks for unsettled ops under the same lock.
