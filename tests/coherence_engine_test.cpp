@@ -3,6 +3,8 @@
 // changed, the change stream lost and regained). tests/coherence_test.cpp checks the same
 // promises end to end against a real redis-server.
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -484,4 +486,54 @@ TEST_CASE("the loader never answers for a key whose write this cache just waited
   CHECK(loads.load() == 0);
   l2->set_available(true);
   CHECK(cache.get(test::ctx_with_timeout(kBound), "k") == "mine");
+}
+
+TEST_CASE("an early refresh replaces L2's copy only if no change there could have gone unheard",
+          "[coherence][refresh]") {
+  // While the refresh loads, nothing changes, or this cache loses its change stream (or hears
+  // that everything changed) and another instance stores "theirs" in L2 unheard.
+  enum class Meanwhile { heard_nothing_else, stream_lost, all_changed };
+  for (const Meanwhile meanwhile :
+       {Meanwhile::heard_nothing_else, Meanwhile::stream_lost, Meanwhile::all_changed}) {
+    INFO("meanwhile: " << static_cast<int>(meanwhile));
+    // Every get_or_load hit of a loaded value draws its refresh.
+    auto [l2, cache] = open_scripted({.default_ttl = 10min, .refresh_ahead = 20min});
+    std::mutex mu;
+    std::condition_variable cv;
+    int loads = 0;
+    bool go = false;
+    const tiercache::Loader loader = [&](const tiercache::Context&, std::string_view) {
+      std::unique_lock lock(mu);
+      const int n = ++loads;
+      cv.notify_all();
+      if (n >= 2) cv.wait_for(lock, kBound, [&] { return go; });
+      return tiercache::Result<std::string>("v" + std::to_string(n));
+    };
+    REQUIRE(cache.get_or_load(test::ctx(), "k", loader) == "v1");
+    REQUIRE(l2->wait_for_batch(0, kBound).size() == 1);  // v1's fill
+    l2->answer(0, {});
+    std::jthread refresher([&] { (void)cache.get_or_load(test::ctx(), "k", loader); });
+    {
+      std::unique_lock lock(mu);
+      REQUIRE(cv.wait_for(lock, kBound, [&] { return loads == 2; }));
+    }
+    if (meanwhile == Meanwhile::stream_lost) l2->events().coherence_lost();
+    if (meanwhile == Meanwhile::all_changed) l2->events().all_changed();
+    if (meanwhile != Meanwhile::heard_nothing_else) l2->put("k", "theirs");
+    {
+      std::lock_guard lock(mu);
+      go = true;
+    }
+    cv.notify_all();
+    refresher.join();
+    const auto written = l2->wait_for_batch(1, kBound);
+    REQUIRE(written.size() == 1);
+    CHECK(written[0].key == "k");
+    CHECK(written[0].value == "v2");
+    // Where a change could have gone unheard, the refreshed value goes only where L2 holds
+    // nothing, so it cannot replace the other instance's.
+    CHECK(written[0].kind == (meanwhile == Meanwhile::heard_nothing_else
+                                  ? tiercache::BackendWrite::Kind::set
+                                  : tiercache::BackendWrite::Kind::fill));
+  }
 }

@@ -646,7 +646,10 @@ Result<Produced> Cache::Impl::produce(const Context& ctx, std::string_view key, 
   const std::uint32_t epoch = current_epoch();
   Provenance provenance = Provenance::written;
   Result<Produced> p = produce_unstamped(ctx, key, plan, load, provenance);
-  if (p) p->epoch = stamp(epoch, provenance);
+  if (p) {
+    p->epoch = stamp(epoch, provenance);
+    p->asked_in_epoch = epoch;
+  }
   return p;
 }
 
@@ -710,9 +713,12 @@ void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const 
   // so a value another writer stored in L2 meanwhile is not replaced by an older loaded one. A
   // full queue only costs L2 this copy (L1 keeps the loaded value; L2 simply lacks it).
   WriteOp op;
-  // An early refresh replaces L2's (older) copy; any other loaded value goes only where L2 holds
-  // nothing, so that a value another writer stored meanwhile is not replaced by an older one.
-  op.kind = p.refreshed ? WriteOp::Kind::set : WriteOp::Kind::fill;
+  // An early refresh replaces L2's (older) copy, if every change to the key since it began would
+  // have been heard (and would have ended its claim): the change stream was up then and has had
+  // no gap or flush since. Any other loaded value goes only where L2 holds nothing, so that a
+  // value another writer stored meanwhile is not replaced by an older one.
+  const bool nothing_unheard = (p.asked_in_epoch & 1) == 0 && p.asked_in_epoch == current_epoch();
+  op.kind = p.refreshed && nothing_unheard ? WriteOp::Kind::set : WriteOp::Kind::fill;
   op.absent = p.absent;
   op.assign(key, p.value);
   op.hash = hash;
@@ -875,8 +881,11 @@ std::vector<Result<Produced>> Cache::Impl::produce_many(const Context& ctx,
     std::vector<Result<Produced>> loaded = run_batch_loader(ctx, load_keys, *batch);
     for (std::size_t j = 0; j < to_load.size(); ++j) out[to_load[j]] = std::move(loaded[j]);
   }
-  for (std::size_t i = 0; i < keys.size(); ++i)
-    if (out[i]) out[i]->epoch = stamp(epoch, provenance[i]);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (!out[i]) continue;
+    out[i]->epoch = stamp(epoch, provenance[i]);
+    out[i]->asked_in_epoch = epoch;
+  }
   return out;
 }
 

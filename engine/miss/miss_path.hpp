@@ -48,15 +48,16 @@ struct LoadRequest {
 
 // What a leader made of the key.
 struct Produced {
-  std::string value;                // empty when absent
-  std::uint64_t expires_at_ms;      // the L1 expiry; not in the future: answer, but cache nothing
-  bool loaded;                      // produced by the loader (so L2 does not have it yet)
-  std::uint32_t epoch;              // the entry's stamp: the coherence epoch before L2 was asked,
-                                    // or kUnvouchedEpoch
-  bool absent = false;              // the origin said there is no such key: answer not_found, and
-                                    // cache that (a negative entry) until expires_at_ms
-  std::uint8_t load_time_code = 0;  // how long the loader took (early_refresh.hpp); 0: not loaded
-  bool refreshed = false;           // an early refresh's value: it replaces L2's copy
+  std::string value;                 // empty when absent
+  std::uint64_t expires_at_ms;       // the L1 expiry; not in the future: answer, but cache nothing
+  bool loaded;                       // produced by the loader (so L2 does not have it yet)
+  std::uint32_t epoch;               // the entry's stamp: the coherence epoch before L2 was asked,
+                                     // or kUnvouchedEpoch
+  bool absent = false;               // the origin said there is no such key: answer not_found, and
+                                     // cache that (a negative entry) until expires_at_ms
+  std::uint8_t load_time_code = 0;   // how long the loader took (early_refresh.hpp); 0: not loaded
+  bool refreshed = false;            // an early refresh's value: it may replace L2's copy
+  std::uint32_t asked_in_epoch = 0;  // the coherence epoch before L2 was asked, stamp or not
 };
 
 // The producer of values for MissPath; the cache implements it.
