@@ -1,7 +1,10 @@
 // What a failed allocation leaves behind: a call that throws std::bad_alloc changed nothing, in
 // L1 or on its way to L2, and the cache's invariants hold.
+#include <condition_variable>
+#include <mutex>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/failing_allocation.hpp"
@@ -75,4 +78,71 @@ TEST_CASE("a set that runs out of memory while L1 evicts never reaches Redis", "
                                  .max_entries = kKeys / 10,
                                  .shards = 1,
                                  .expected_entry_bytes = 64 << 10}});
+}
+
+// The two tests below leak, if they do, what LeakSanitizer reports at exit (the ASan leg).
+
+TEST_CASE("a miss that runs out of memory for its loading entry strands nothing", "[oom]") {
+  Cache cache = test::open_cache(tiercache::Options{});
+  const std::string key(500, 'k');  // its loading entry is the call's first allocation this big
+  const tiercache::Loader loader = [](const tiercache::Context&, std::string_view) {
+    return tiercache::Result<std::string>("v");
+  };
+  bool threw = false;
+  {
+    test::FailNextLargeAllocation fail(400);
+    try {
+      (void)cache.get_or_load(test::ctx(), key, loader);
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    REQUIRE(fail.fired());
+  }
+  CHECK(threw);
+  CHECK(test::invariants_hold(cache));
+  // Nothing of the failed claim is left in the cell: the next call loads and caches the key.
+  CHECK(cache.get_or_load(test::ctx(), key, loader) == "v");
+  CHECK(cache.get(test::ctx(), key) == "v");
+}
+
+TEST_CASE("a waiter that runs out of memory copying the leader's value leaves it to the others",
+          "[oom]") {
+  Cache cache = test::open_cache(tiercache::Options{});
+  std::mutex mu;
+  std::condition_variable cv;
+  bool go = false;
+  const tiercache::Loader loader = [&](const tiercache::Context&, std::string_view) {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, 10s, [&] { return go; });
+    return tiercache::Result<std::string>(std::string(100'000, 'v'));
+  };
+  tiercache::Result<std::string> led;
+  std::jthread leader([&] { led = cache.get_or_load(test::ctx(), "k", loader); });
+  test::wait_until(
+      10s, [&] { return cache.stats().loads == 1; }, "the leader loads");
+  bool threw = false;
+  bool fired = false;
+  std::jthread waiter([&] {
+    test::FailNextLargeAllocation fail(50'000);  // only the copy of the value is this big
+    try {
+      (void)cache.get_or_load(test::ctx(), "k", loader);
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    fired = fail.fired();
+  });
+  test::wait_until(
+      10s, [&] { return cache.stats().coalesced == 1; }, "the waiter joins");
+  {
+    std::lock_guard lock(mu);
+    go = true;
+  }
+  cv.notify_all();
+  leader.join();
+  waiter.join();
+  CHECK(fired);
+  CHECK(threw);
+  CHECK(led == std::string(100'000, 'v'));
+  CHECK(cache.get(test::ctx(), "k") == std::string(100'000, 'v'));
+  CHECK(test::invariants_hold(cache));
 }

@@ -430,7 +430,19 @@ class ShardTable {
         break;
     }
     PromiseSlot* slot = PromiseSlot::create(epoch);
-    replace_locked(e, make_loading_entry(hash, key, slot));
+    // Out of memory, the slot and the loading entry go again: nothing else knows of them yet.
+    try {
+      Entry* loading = make_loading_entry(hash, key, slot);
+      try {
+        replace_locked(e, loading);
+      } catch (...) {
+        destroy_entry(loading);
+        throw;
+      }
+    } catch (...) {
+      slot->release();
+      throw;
+    }
     return {Claim::Kind::lead, {}, slot, stale_seen};
   }
   // set_if()'s work once it knows whether a look without the lock found an entry to rewrite

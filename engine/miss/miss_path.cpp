@@ -387,7 +387,13 @@ std::optional<Result<std::string>> MissPath::await(const Context& ctx, ShardTabl
       return lead(ctx, shard, hash, key, slot, plan, load);
     }
     const bool answered = slot->answer_for() == PromiseSlot::AnswerFor::everyone || load == nullptr;
-    Result<std::string> r = answered ? slot->result() : Result<std::string>{};
+    Result<std::string> r;
+    try {
+      if (answered) r = slot->result();
+    } catch (...) {
+      slot->release();  // out of memory for the copy
+      throw;
+    }
     slot->release();
     if (!answered) return std::nullopt;
     return r;
