@@ -134,14 +134,19 @@ TEST_CASE("TTLs go to memcached in whole seconds; past 30 days as a unix time", 
   CHECK(expiration_of(std::chrono::hours(24 * 30), 1'000'000'000) == 2'592'000);
   CHECK(expiration_of(std::chrono::hours(24 * 30) + 1ms, 1'000'000'000) ==
         1'000'000'000 + 2'592'001);
+  // memcached reads the expiration as a signed 32-bit number: a later time is capped at its last.
+  CHECK(expiration_of(tiercache::kMaxTtl, 2'000'000'000) == INT32_MAX);
 
   test::MemcachedServer server;
   Cache cache = open_cache(server);
   REQUIRE(cache.set(test::ctx(), "short", "v", 1s));
   REQUIRE(cache.set(test::ctx(), "long", "v", std::chrono::hours(24 * 40)));
+  // Past 2038-01-19, the last time memcached can read: sent as that time, not wrapped into 1901.
+  REQUIRE(cache.set(test::ctx(), "longest", "v", tiercache::kMaxTtl));
   REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
   // Sent as a relative 3456000 s, memcached would take it for a time in 1970: gone at once.
   CHECK(server.get("long"));
+  CHECK(server.get("longest"));
   REQUIRE(server.get("short"));
   test::wait_until(
       5s, [&] { return !server.get("short"); }, "memcached expires the 1 s item");

@@ -1,5 +1,6 @@
 #include "adapters/memcached/memcached_backend.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <unordered_map>
@@ -14,7 +15,8 @@ namespace tiercache::memcached {
 std::int64_t expiration_of(std::chrono::milliseconds ttl, std::int64_t now_unix) {
   if (ttl.count() <= 0) return 0;
   const std::int64_t seconds = (ttl.count() + 999) / 1000;
-  return seconds > kMaxRelativeExpiration ? now_unix + seconds : seconds;
+  return seconds > kMaxRelativeExpiration ? std::min(now_unix + seconds, kMaxAbsoluteExpiration)
+                                          : seconds;
 }
 
 Result<std::unique_ptr<MemcachedBackend>> MemcachedBackend::start(Config config) {

@@ -65,8 +65,12 @@ class MemcachedBackend final : public Backend {
 };
 
 // memcached's expiration for a TTL: 0 for none, whole seconds rounded up, and past
-// kMaxRelativeExpiration an absolute unix time (now_unix + seconds).
+// kMaxRelativeExpiration an absolute unix time (now_unix + seconds), at most
+// kMaxAbsoluteExpiration.
 inline constexpr std::int64_t kMaxRelativeExpiration = 60 * 60 * 24 * 30;
+// memcached reads an expiration as a signed 32-bit number: a later time would wrap into the past
+// and the item would be stored already expired, so it is cut to 2038-01-19T03:14:07Z.
+inline constexpr std::int64_t kMaxAbsoluteExpiration = INT32_MAX;
 std::int64_t expiration_of(std::chrono::milliseconds ttl, std::int64_t now_unix);
 
 }  // namespace tiercache::memcached
