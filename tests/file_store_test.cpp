@@ -314,6 +314,22 @@ TEST_CASE("a value over max_value_bytes is refused and the key's older value goe
   CHECK(write_one(*store, fill_of("f", std::string(101, 'x'))).error() == errc::backend_error);
 }
 
+TEST_CASE("a record larger than max_bytes is refused and evicts nothing", "[file_store]") {
+  test::TempDir dir;
+  // Values up to max_bytes are allowed, but a record is also its header and key.
+  auto store = open_store(
+      {.directory = dir.path(), .max_bytes = 2000, .max_value_bytes = 2000, .fsync = false});
+  for (int i = 0; i < 10; ++i) REQUIRE(write_one(*store, set_of("k" + std::to_string(i), "v")));
+  REQUIRE(write_one(*store, set_of("big", "old")));
+  const auto refused = write_one(*store, set_of("big", std::string(1990, 'x')));
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error() == errc::backend_error);
+  CHECK(refused.error().detail.find("max_bytes") != std::string::npos);
+  CHECK(is_missing(read_one(*store, "big")));  // as for a value over max_value_bytes
+  for (int i = 0; i < 10; ++i) CHECK(read_one(*store, "k" + std::to_string(i)));
+  CHECK(stored_bytes(dir) <= 2000);
+}
+
 TEST_CASE("a write cut off before its rename leaves the old value readable", "[file_store]") {
   test::TempDir dir;
   const std::string path = file_of(dir, "k");
@@ -557,6 +573,9 @@ TEST_CASE("file store options are checked, naming the field", "[file_store]") {
     return r.error();
   };
   auto e = refused({});
+  CHECK(e == errc::invalid_argument);
+  CHECK(e.detail.find("FileStoreOptions.directory") != std::string::npos);
+  e = refused({.directory = dir.path() + std::string("\0/elsewhere", 11)});
   CHECK(e == errc::invalid_argument);
   CHECK(e.detail.find("FileStoreOptions.directory") != std::string::npos);
   e = refused({.directory = dir.path(), .max_value_bytes = 0});

@@ -405,6 +405,14 @@ Result<void> FileStore::apply(const BackendWrite& w) {
       w.ttl.count() > 0 ? now_wall_ms() + static_cast<std::uint64_t>(w.ttl.count()) : 0;
   const std::string header = encode_header(w.key, value, w.absent, expires_at_ms);
   const std::uint64_t incoming = header.size() + w.key.size() + value.size();
+  if (incoming > options_.max_bytes) {
+    // Making room could not fit it: every other record would go, and the bound be passed still.
+    if (w.kind == BackendWrite::Kind::set)
+      if (auto purged = purge(kf); !purged) return purged;
+    return fail(errc::backend_error, "file store: a record of ", incoming,
+                " bytes (header, key and value); FileStoreOptions.max_bytes is ",
+                options_.max_bytes);
+  }
   make_room(incoming);
   std::string temp_path;
   if (auto written = write_temp(kf, header, w, temp_path); !written) return written;

@@ -145,6 +145,10 @@ std::vector<Result<void>> FileStoreBackend::apply(const std::vector<OwnedWrite>&
 Result<std::shared_ptr<Backend>> make_file_store_backend(const FileStoreOptions& options) {
   if (options.directory.empty())
     return fail(errc::invalid_argument, "FileStoreOptions.directory is empty; name a directory");
+  if (options.directory.find('\0') != std::string::npos)
+    return fail(
+        errc::invalid_argument,
+        "FileStoreOptions.directory holds a NUL byte; a path cannot (it would be cut there)");
   if (options.max_value_bytes == 0 || options.max_value_bytes > kMaxValueBytesLimit)
     return fail(errc::invalid_argument, "FileStoreOptions.max_value_bytes is ",
                 options.max_value_bytes, "; must be 1 to ", kMaxValueBytesLimit);

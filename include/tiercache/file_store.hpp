@@ -28,7 +28,8 @@ struct FileStoreOptions {
   // Bytes the store may hold on disk (file sizes: header + key + value each). A write that would
   // pass it first removes the oldest-written files until the store is at 90 % of it. Each process
   // counts its own writes and rescans the directory when its count crosses the bound, so with
-  // several writers the bound holds only roughly between rescans. At least max_value_bytes.
+  // several writers the bound holds only roughly between rescans. At least max_value_bytes; a
+  // write whose record alone is larger is refused as a value over max_value_bytes is.
   std::size_t max_bytes = std::size_t{1} << 30;
   // Longest value accepted: a longer set is refused (backend_error, and the key's older value is
   // removed so that no reader is served it instead); a file claiming more is unreadable. At most
