@@ -193,3 +193,27 @@ TEST_CASE("open refuses a timeout, interval or backoff past a day: it would over
   CHECK_THAT(tiercache::to_string(at_bound.options()),
              Catch::Contains("writer.batch_timeout=86400000ms"));
 }
+
+TEST_CASE("open refuses an out-of-range writer mode, queue-full policy or L2-down policy",
+          "[options]") {
+  // when_full 7 was taken: a set that found the queue full went round enqueue_write's loop for
+  // ever (no case of its switch matched), at 100% CPU and past its deadline.
+  auto own = std::make_shared<example::MapBackend>(std::make_shared<example::MapStore>());
+  CHECK_THAT(refusal({.backend = own,
+                      .writer = {.when_full = static_cast<tiercache::QueueFullPolicy>(7)}}),
+             Catch::Contains("Options.writer.when_full is 7; must be wait, refuse or drop_oldest"));
+  CHECK_THAT(refusal({.redis = {.host = "h"},
+                      .writer = {.when_full = static_cast<tiercache::QueueFullPolicy>(-1)}}),
+             Catch::Contains("Options.writer.when_full is -1"));
+  CHECK_THAT(refusal({.backend = own, .writer = {.mode = static_cast<tiercache::WriteMode>(2)}}),
+             Catch::Contains("Options.writer.mode is 2; must be async or sync"));
+  CHECK_THAT(refusal({.when_l2_down = static_cast<tiercache::L2DownPolicy>(5)}),
+             Catch::Contains("Options.when_l2_down is 5; must be fail or load"));
+  // The tests' own way in checks the writer's options as open() does.
+  auto scripted = tiercache::CacheTestAccess::open_with(
+      {.writer = {.when_full = static_cast<tiercache::QueueFullPolicy>(7)}},
+      std::make_unique<example::MapBackend>(std::make_shared<example::MapStore>()));
+  REQUIRE_FALSE(scripted.has_value());
+  CHECK(scripted.error() == errc::invalid_argument);
+  CHECK_THAT(scripted.error().detail, Catch::Contains("Options.writer.when_full is 7"));
+}

@@ -415,7 +415,7 @@ Result<Cache::Impl::WriteWait> Cache::Impl::enqueue_write(const Context& ctx, st
         timer.left_l1();
         if (auto room = writer_->wait_for_room(ctx, bytes, write_name(kind), closed_); !room)
           return std::unexpected(std::move(room.error()));
-        break;
+        continue;
       case QueueFullPolicy::drop_oldest:
         // Each round drops another caller's write: not past this caller's own deadline.
         if (auto why = ctx.done())
@@ -428,8 +428,13 @@ Result<Cache::Impl::WriteWait> Cache::Impl::enqueue_write(const Context& ctx, st
                       ": write queue is full and the writes in flight leave no room for this one "
                       "even if every write never sent were dropped; nothing changed");
         }
-        break;
+        continue;
     }
+    // A policy no case names (open refuses one; no default, so that -Wswitch still names a new
+    // enumerator left out): going round again would spin for ever, past the deadline.
+    return fail(errc::invalid_argument, write_name(kind), ": Options.writer.when_full is ",
+                static_cast<int>(options_.writer.when_full),
+                ", no QueueFullPolicy; nothing changed");
   }
   return done;
 }

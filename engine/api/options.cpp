@@ -105,6 +105,15 @@ std::size_t largest_entry(const L1Options& l1, std::size_t typed_object_bytes) {
 constexpr std::size_t kMaxQueueOps = std::size_t{1} << 24;
 
 Result<void> check_writer(const WriterOptions& w, const L1Options& l1) {
+  // An enum cast from any integer compiles. when_full 7 matched no case of enqueue_write's
+  // switch, so a set that found the queue full went round its loop for ever, past its deadline.
+  if (w.mode != WriteMode::async && w.mode != WriteMode::sync)
+    return fail(errc::invalid_argument, "Options.writer.mode is ", static_cast<int>(w.mode),
+                "; must be async or sync");
+  if (w.when_full != QueueFullPolicy::wait && w.when_full != QueueFullPolicy::refuse &&
+      w.when_full != QueueFullPolicy::drop_oldest)
+    return fail(errc::invalid_argument, "Options.writer.when_full is ",
+                static_cast<int>(w.when_full), "; must be wait, refuse or drop_oldest");
   if (w.queue_max_ops < 2 || w.queue_max_ops > kMaxQueueOps)
     return fail(errc::invalid_argument, "Options.writer.queue_max_ops is ", w.queue_max_ops,
                 "; must be in [2, ", kMaxQueueOps, "]");
@@ -135,6 +144,10 @@ Result<Options> complete_options(const Options& in, std::size_t typed_object_byt
   if (!(o.ttl_jitter >= 0 && o.ttl_jitter <= 1))
     return fail(errc::invalid_argument, "Options.ttl_jitter is ", o.ttl_jitter,
                 "; must be in [0, 1]");
+  // As the writer's enums (check_writer): a value cast from an integer no enumerator has.
+  if (o.when_l2_down != L2DownPolicy::fail && o.when_l2_down != L2DownPolicy::load)
+    return fail(errc::invalid_argument, "Options.when_l2_down is ",
+                static_cast<int>(o.when_l2_down), "; must be fail or load");
   if (o.backend && o.redis.is_configured())
     return fail(errc::invalid_argument,
                 "Options.backend and Options.redis are both set; an L2 is one or the other");
