@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include "examples/backend/map_backend.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -216,4 +218,19 @@ TEST_CASE("open refuses an out-of-range writer mode, queue-full policy or L2-dow
   REQUIRE_FALSE(scripted.has_value());
   CHECK(scripted.error() == errc::invalid_argument);
   CHECK_THAT(scripted.error().detail, Catch::Contains("Options.writer.when_full is 7"));
+}
+
+TEST_CASE("open refuses an l1.max_bytes beyond the machine's physical memory", "[options]") {
+  // Each shard's index and CLOCK were sized from max_bytes at open: SIZE_MAX made an empty cache
+  // of ~5 GB, and with 1024 shards open() threw std::bad_alloc.
+  const std::size_t physical = static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) *
+                               static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  CHECK_THAT(refusal({.l1 = {.max_bytes = SIZE_MAX}}),
+             Catch::Contains("Options.l1.max_bytes is 18446744073709551615; must be <= the "
+                             "machine's physical memory (" +
+                             std::to_string(physical) + " bytes)"));
+  CHECK_THAT(refusal({.l1 = {.max_bytes = SIZE_MAX, .shards = 1024}}),
+             Catch::Contains("Options.l1.max_bytes is 18446744073709551615"));
+  CHECK_THAT(refusal({.l1 = {.max_bytes = physical + 1}}),
+             Catch::Contains("Options.l1.max_bytes is " + std::to_string(physical + 1)));
 }

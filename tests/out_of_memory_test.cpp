@@ -80,7 +80,7 @@ TEST_CASE("a set that runs out of memory while L1 evicts never reaches Redis", "
                                  .expected_entry_bytes = 64 << 10}});
 }
 
-// The two tests below leak, if they do, what LeakSanitizer reports at exit (the ASan leg).
+// The next two tests leak, if they do, what LeakSanitizer reports at exit (the ASan leg).
 
 TEST_CASE("a miss that runs out of memory for its loading entry strands nothing", "[oom]") {
   Cache cache = test::open_cache(tiercache::Options{});
@@ -145,4 +145,21 @@ TEST_CASE("a waiter that runs out of memory copying the leader's value leaves it
   CHECK(led == std::string(100'000, 'v'));
   CHECK(cache.get(test::ctx(), "k") == std::string(100'000, 'v'));
   CHECK(test::invariants_hold(cache));
+}
+
+TEST_CASE("open that runs out of memory building the tiers answers overloaded", "[oom]") {
+  // std::bad_alloc from a shard's index or CLOCK escaped Cache::open.
+  tiercache::Options options{.l1 = {.max_bytes = 64 << 20, .shards = 1}};
+  {
+    test::FailNextLargeAllocation fail(64 << 10);
+    tiercache::Result<Cache> refused = Cache::open(options);
+    REQUIRE(fail.fired());
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error() == tiercache::errc::overloaded);
+    CHECK_THAT(refused.error().detail, Catch::Contains("open: out of memory"));
+  }
+  // Nothing was kept: the same options open once memory is there.
+  Cache cache = test::open_cache(options);
+  REQUIRE(cache.set(test::ctx(), "k", "v"));
+  CHECK(cache.get(test::ctx(), "k").value_or("") == "v");
 }

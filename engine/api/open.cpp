@@ -4,9 +4,28 @@
 #include "engine/api/cache_test_access.hpp"
 #include "engine/api/options_check.hpp"
 
+#include <new>
+
 namespace tiercache {
 
 namespace {
+
+// `build()`, or overloaded if it ran out of memory: the shards' indexes and CLOCKs are
+// allocated up front, sized from Options.l1, and a std::bad_alloc from them escaped open().
+// overloaded because errc has no code for memory alone, and it is the one for a resource this
+// process lacks now (retry later or ask for less; nothing changed); invalid_argument would say
+// that retrying cannot help. Whatever was built is torn down as the exception unwinds.
+template <class Build>
+Result<Cache> unless_out_of_memory(Build build) {
+  try {
+    return build();
+  } catch (const std::bad_alloc&) {
+    return fail(errc::overloaded,
+                "open: out of memory while building the cache (each shard's index and CLOCK are "
+                "allocated up front, sized from Options.l1.max_bytes / l1.shards / "
+                "l1.expected_entry_bytes); nothing was kept");
+  }
+}
 
 // The options that depend on what the backend can do.
 Result<void> check_with_backend(const Options& o, const Backend* l2) {
@@ -20,20 +39,22 @@ Result<void> check_with_backend(const Options& o, const Backend* l2) {
 }  // namespace
 
 Result<Cache> Cache::open_typed(const Options& options, std::size_t typed_object_bytes) {
-  Result<Options> completed = engine::complete_options(options, typed_object_bytes);
-  if (!completed) return std::unexpected(std::move(completed.error()));
-  std::shared_ptr<Backend> l2 = completed->backend;
-  if (!l2) {
-    Result<std::unique_ptr<Backend>> built = make_backend(*completed);
-    if (!built) return std::unexpected(std::move(built.error()));
-    l2 = std::move(*built);
-  }
-  if (auto bad = check_with_backend(*completed, l2.get()); !bad)
-    return std::unexpected(std::move(bad.error()));
-  auto impl = std::make_unique<Impl>(*completed, std::move(l2), typed_object_bytes);
-  if (auto attached = impl->attach_endpoint(); !attached)
-    return std::unexpected(std::move(attached.error()));
-  return Cache(std::move(impl));
+  return unless_out_of_memory([&]() -> Result<Cache> {
+    Result<Options> completed = engine::complete_options(options, typed_object_bytes);
+    if (!completed) return std::unexpected(std::move(completed.error()));
+    std::shared_ptr<Backend> l2 = completed->backend;
+    if (!l2) {
+      Result<std::unique_ptr<Backend>> built = make_backend(*completed);
+      if (!built) return std::unexpected(std::move(built.error()));
+      l2 = std::move(*built);
+    }
+    if (auto bad = check_with_backend(*completed, l2.get()); !bad)
+      return std::unexpected(std::move(bad.error()));
+    auto impl = std::make_unique<Impl>(*completed, std::move(l2), typed_object_bytes);
+    if (auto attached = impl->attach_endpoint(); !attached)
+      return std::unexpected(std::move(attached.error()));
+    return Cache(std::move(impl));
+  });
 }
 
 Result<Cache> Cache::open(const Options& options) {
@@ -45,15 +66,17 @@ Result<Cache> detail::TypedAccess::open(const Options& options, const TypedValue
 }
 
 Result<Cache> CacheTestAccess::open_with(const Options& options, std::unique_ptr<Backend> l2) {
-  // Checked as open() checks them with an L2, so that a test cannot run a writer open() refuses.
-  Result<Options> completed = engine::complete_options(options, 0, l2 != nullptr);
-  if (!completed) return std::unexpected(std::move(completed.error()));
-  if (auto bad = check_with_backend(*completed, l2.get()); !bad)
-    return std::unexpected(std::move(bad.error()));
-  auto impl = std::make_unique<Cache::Impl>(*completed, std::move(l2));
-  if (auto attached = impl->attach_endpoint(); !attached)
-    return std::unexpected(std::move(attached.error()));
-  return Cache(std::move(impl));
+  return unless_out_of_memory([&]() -> Result<Cache> {
+    // Checked as open() checks them with an L2, so that a test cannot run a writer open() refuses.
+    Result<Options> completed = engine::complete_options(options, 0, l2 != nullptr);
+    if (!completed) return std::unexpected(std::move(completed.error()));
+    if (auto bad = check_with_backend(*completed, l2.get()); !bad)
+      return std::unexpected(std::move(bad.error()));
+    auto impl = std::make_unique<Cache::Impl>(*completed, std::move(l2));
+    if (auto attached = impl->attach_endpoint(); !attached)
+      return std::unexpected(std::move(attached.error()));
+    return Cache(std::move(impl));
+  });
 }
 
 }  // namespace tiercache

@@ -1,5 +1,7 @@
 #include "engine/api/options_check.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <bit>
 #include <sstream>
@@ -95,6 +97,21 @@ constexpr std::size_t kMaxExpectedEntryBytes = kMaxKeyBytesLimit + kMaxValueByte
 // beyond this both grow on demand.
 constexpr std::size_t kMaxExpectedEntries = std::size_t{1} << 22;
 
+// This machine's physical memory in bytes, or 0 if the system does not say (then unbounded).
+// l1.max_bytes may not pass it: each shard's index and CLOCK are sized from max_bytes at open,
+// so SIZE_MAX built an empty cache of ~5 GB over a long open, and threw bad_alloc with 1024
+// shards; a cache larger than the memory there is cannot be filled anyway.
+std::size_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_bytes = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_bytes <= 0) return 0;
+  std::size_t bytes = 0;
+  if (__builtin_mul_overflow(static_cast<std::size_t>(pages), static_cast<std::size_t>(page_bytes),
+                             &bytes))
+    return SIZE_MAX;
+  return bytes;
+}
+
 // What the largest entry is charged (ShardTable::charge): a typed one holds its value twice.
 std::size_t largest_entry(const L1Options& l1, std::size_t typed_object_bytes) {
   const std::size_t bytes = l1.max_key_bytes + l1.max_value_bytes + kEntryOverheadBytes;
@@ -158,6 +175,10 @@ Result<Options> complete_options(const Options& in, std::size_t typed_object_byt
   const L1Options& l1 = o.l1;
   if (l1.max_bytes == 0)
     return fail(errc::invalid_argument, "Options.l1.max_bytes is 0; must be > 0");
+  if (const std::size_t physical = physical_memory_bytes();
+      physical != 0 && l1.max_bytes > physical)
+    return fail(errc::invalid_argument, "Options.l1.max_bytes is ", l1.max_bytes,
+                "; must be <= the machine's physical memory (", physical, " bytes)");
   if (l1.max_key_bytes == 0 || l1.max_key_bytes > kMaxKeyBytesLimit)
     return fail(errc::invalid_argument, "Options.l1.max_key_bytes is ", l1.max_key_bytes,
                 "; must be in [1, ", kMaxKeyBytesLimit, "]");

@@ -13,7 +13,7 @@
 // Never:     throws for an expected failure; aborts on user input; changes anything on a
 //            call that returns invalid_argument.
 // Memory:    out of memory, a call may throw std::bad_alloc; a set or purge that throws it
-//            changed nothing, in L1 or on its way to L2.
+//            changed nothing, in L1 or on its way to L2. open() answers overloaded instead.
 #pragma once
 
 #include <chrono>

@@ -23,6 +23,7 @@ enum class errc {
   serialization,        // L2 holds a value the cache cannot take (longer than max_value_bytes),
                         // or a TypedCache codec cannot decode or encode a value.
   overloaded,           // write queue full (refused, or dropped under drop_oldest): shed load.
+                        // Also open() out of memory (nothing kept): retry later, or ask less.
   invalid_argument,     // the input is wrong; retrying cannot help. Nothing changed.
   backend_error,        // L2 (or a loader) replied with an error; its text is in Error::detail.
   closed,               // the Cache was closed: nothing was done. Open a new one.

@@ -32,6 +32,7 @@ inline constexpr std::chrono::milliseconds kMaxOptionDuration{std::chrono::hours
 struct L1Options {
   // Bytes the in-process tier may hold: key + value + per-entry overhead (see
   // CacheStats::overhead_bytes_per_entry), summed over every shard. Each shard gets an equal part.
+  // At most the machine's physical memory: each shard's index and CLOCK are sized from it at open.
   std::size_t max_bytes = std::size_t{64} << 20;
   // A second bound on the number of entries; 0 means "bytes only".
   std::size_t max_entries = 0;
