@@ -41,3 +41,27 @@ TEST_CASE("request-scoped values are found by key and a child shadows its parent
   CHECK(std::any_cast<int>(*child.value("trace")) == 42);
   CHECK(parent.value("trace") == nullptr);
 }
+
+TEST_CASE("a timeout too long for the clock's nanoseconds means no deadline", "[context]") {
+  // milliseconds::max() overflowed on its way to steady_clock::duration: a negative timeout, so
+  // the context was done at once.
+  const auto never = Context::clock::time_point::max();
+  CHECK(Context::background().with_timeout(std::chrono::milliseconds::max()).deadline() == never);
+  CHECK(Context::background().with_timeout(std::chrono::hours(24 * 365 * 300)).deadline() == never);
+  CHECK(Context::background().with_timeout(std::chrono::seconds::max()).deadline() == never);
+  CHECK_FALSE(
+      Context::background().with_timeout(std::chrono::milliseconds::max()).done().has_value());
+  CHECK(Context::background().with_timeout(std::chrono::duration<double>(1e300)).deadline() ==
+        never);
+  // Shorter ones keep their length, whatever their unit.
+  const auto before = Context::clock::now();
+  const auto deadline = Context::background().with_timeout(std::chrono::minutes(5)).deadline();
+  CHECK(deadline >= before + 5min);
+  CHECK(deadline <= Context::clock::now() + 5min);
+  CHECK(Context::background().with_timeout(std::chrono::duration<double, std::milli>(-1)).done() ==
+        errc::timeout);
+  // A deadline as a time_point of a coarser unit saturates alike.
+  using ms_point = std::chrono::time_point<Context::clock, std::chrono::milliseconds>;
+  CHECK(Context::background().with_deadline(ms_point::max()).deadline() == never);
+  CHECK_FALSE(Context::background().with_deadline(ms_point::max()).done().has_value());
+}

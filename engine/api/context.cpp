@@ -13,7 +13,8 @@ struct Context::ValueNode {
 
 Context Context::with_timeout(clock::duration timeout) const {
   const auto now = clock::now();
-  // Saturate rather than overflow when a caller passes duration::max().
+  // Saturate rather than overflow when a caller passes duration::max() (a longer one in another
+  // unit was clamped to it by the template overload in context.hpp).
   const auto room = clock::time_point::max() - now;
   return with_deadline(timeout >= room ? clock::time_point::max() : now + timeout);
 }
