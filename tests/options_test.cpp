@@ -234,3 +234,37 @@ TEST_CASE("open refuses an l1.max_bytes beyond the machine's physical memory", "
   CHECK_THAT(refusal({.l1 = {.max_bytes = physical + 1}}),
              Catch::Contains("Options.l1.max_bytes is " + std::to_string(physical + 1)));
 }
+
+TEST_CASE("to_string prints the writer's options with an own backend, and a cluster's seeds",
+          "[options]") {
+  auto own = std::make_shared<example::MapBackend>(std::make_shared<example::MapStore>());
+  // It stopped at "backend=own", though every writer.* option applies to that backend.
+  const std::string with_backend =
+      tiercache::to_string({.backend = own,
+                            .writer = {.mode = tiercache::WriteMode::sync,
+                                       .when_full = tiercache::QueueFullPolicy::drop_oldest,
+                                       .queue_max_ops = 77}});
+  CHECK_THAT(with_backend, Catch::Contains("backend=own"));
+  CHECK_THAT(with_backend, Catch::Contains("writer.mode=sync writer.when_full=drop_oldest "
+                                           "writer.queue_max_ops=77"));
+  CHECK_THAT(with_backend, Catch::Contains("writer.batch_timeout=60000ms"));
+  CHECK_THAT(with_backend, !Catch::Contains("redis."));
+
+  // A cluster printed "redis.host= redis.port=6379", its seeds and replica reads nowhere.
+  const std::string cluster = tiercache::to_string(
+      {.redis = {.password = "hunter2",
+                 .cluster_nodes = {"10.0.0.1:7000", "redis://u:s3cret@10.0.0.2:7001"},
+                 .read_from_replicas = true}});
+  CHECK_THAT(cluster,
+             Catch::Contains("redis.cluster_nodes=10.0.0.1:7000,redis://***@10.0.0.2:7001"));
+  CHECK_THAT(cluster, Catch::Contains("redis.read_from_replicas=true"));
+  CHECK_THAT(cluster, Catch::Contains("redis.password=***"));
+  CHECK_THAT(cluster, !Catch::Contains("hunter2"));
+  CHECK_THAT(cluster, !Catch::Contains("s3cret"));
+  CHECK_THAT(cluster, !Catch::Contains("redis.host="));
+  CHECK_THAT(cluster, !Catch::Contains("redis.port="));
+  CHECK_THAT(cluster, Catch::Contains("writer.mode=async"));
+  // Outside a cluster read_from_replicas does not apply (open refuses it there).
+  CHECK_THAT(tiercache::to_string({.redis = {.host = "h"}}),
+             !Catch::Contains("redis.read_from_replicas"));
+}

@@ -23,6 +23,50 @@ const char* to_string(InvalidationMode mode) {
   return "?";
 }
 
+namespace {
+
+const char* name_of(WriteMode mode) {
+  switch (mode) {
+    case WriteMode::async:
+      return "async";
+    case WriteMode::sync:
+      return "sync";
+  }
+  return nullptr;
+}
+
+const char* name_of(QueueFullPolicy policy) {
+  switch (policy) {
+    case QueueFullPolicy::wait:
+      return "wait";
+    case QueueFullPolicy::refuse:
+      return "refuse";
+    case QueueFullPolicy::drop_oldest:
+      return "drop_oldest";
+  }
+  return nullptr;
+}
+
+const char* name_of(L2DownPolicy policy) {
+  switch (policy) {
+    case L2DownPolicy::fail:
+      return "fail";
+    case L2DownPolicy::load:
+      return "load";
+  }
+  return nullptr;
+}
+
+// The enumerator's name, or the number of a value cast to the enum that has none: open refuses
+// those, but to_string takes any Options, and printing such a value as a valid one would hide it.
+template <class Enum>
+std::string text_of(Enum value) {
+  const char* name = name_of(value);
+  return name != nullptr ? name : std::to_string(static_cast<int>(value));
+}
+
+}  // namespace
+
 std::string to_string(const Options& o) {
   std::ostringstream s;
   const RedisOptions& r = o.redis;
@@ -35,35 +79,44 @@ std::string to_string(const Options& o) {
     << " refresh_ahead=" << o.refresh_ahead.count()
     << "ms stale_while_revalidate=" << o.stale_while_revalidate.count()
     << "ms refresh_threads=" << o.refresh_threads << " ttl_jitter=" << o.ttl_jitter
-    << " when_l2_down=" << (o.when_l2_down == L2DownPolicy::fail ? "fail" : "load")
+    << " when_l2_down=" << text_of(o.when_l2_down)
     << " stale_if_l2_down=" << (o.stale_if_l2_down ? "true" : "false")
     << " metrics.latencies=" << (o.metrics.latencies ? "true" : "false")
     << " metrics.sample_every=" << o.metrics.sample_every
     << " metrics.endpoint=" << (o.metrics.endpoint ? "on" : "off");
-  if (o.backend) return std::move(s).str() + " backend=own";
-  if (!r.is_configured()) return std::move(s).str() + " redis=off";
-  // The password is never printed.
-  // A url says what host, port, unix_socket, user, password and db would (they stay at their
-  // defaults), so only the one that is in use is printed.
-  if (!r.url.empty())
-    s << " redis.url=" << redacted_url(r.url);
-  else
-    s << " redis.host=" << r.host << " redis.port=" << r.port
-      << " redis.unix_socket=" << r.unix_socket << " redis.user=" << r.user
-      << " redis.password=" << (r.password.empty() ? "" : "***") << " redis.db=" << r.db;
-  s << " redis.key_prefix=" << r.key_prefix
-    << " redis.connect_timeout=" << r.connect_timeout.count()
-    << "ms redis.command_timeout=" << r.command_timeout.count()
-    << "ms redis.reconnect_backoff=" << r.reconnect_backoff_min.count() << ".."
-    << r.reconnect_backoff_max.count()
-    << "ms redis.health_check_interval=" << r.health_check_interval.count()
-    << "ms redis.invalidation=" << to_string(r.invalidation)
-    << " redis.invalidation_heartbeat=" << r.invalidation_heartbeat.count()
-    << "ms writer.mode=" << (o.writer.mode == WriteMode::async ? "async" : "sync")
-    << " writer.when_full="
-    << (o.writer.when_full == QueueFullPolicy::wait
-            ? "wait"
-            : (o.writer.when_full == QueueFullPolicy::refuse ? "refuse" : "drop_oldest"))
+  // Without an L2 the writer's options do not apply, and are left out.
+  if (!o.backend && !r.is_configured()) return std::move(s).str() + " redis=off";
+  if (o.backend) {
+    // An own backend: no redis.* option applies (open refuses both set), the writer's all do.
+    s << " backend=own";
+  } else {
+    // The password is never printed. Only the fields that are in use are: a url says what host,
+    // port, unix_socket, user, password and db would (they stay at their defaults), and cluster
+    // seeds say the nodes instead of url, host, port, unix_socket and db.
+    if (!r.cluster_nodes.empty()) {
+      s << " redis.cluster_nodes=";
+      for (std::size_t i = 0; i < r.cluster_nodes.size(); ++i)
+        s << (i == 0 ? "" : ",") << redacted_url(r.cluster_nodes[i]);
+      s << " redis.read_from_replicas=" << (r.read_from_replicas ? "true" : "false")
+        << " redis.user=" << r.user << " redis.password=" << (r.password.empty() ? "" : "***");
+    } else if (!r.url.empty()) {
+      s << " redis.url=" << redacted_url(r.url);
+    } else {
+      s << " redis.host=" << r.host << " redis.port=" << r.port
+        << " redis.unix_socket=" << r.unix_socket << " redis.user=" << r.user
+        << " redis.password=" << (r.password.empty() ? "" : "***") << " redis.db=" << r.db;
+    }
+    s << " redis.key_prefix=" << r.key_prefix
+      << " redis.connect_timeout=" << r.connect_timeout.count()
+      << "ms redis.command_timeout=" << r.command_timeout.count()
+      << "ms redis.reconnect_backoff=" << r.reconnect_backoff_min.count() << ".."
+      << r.reconnect_backoff_max.count()
+      << "ms redis.health_check_interval=" << r.health_check_interval.count()
+      << "ms redis.invalidation=" << to_string(r.invalidation)
+      << " redis.invalidation_heartbeat=" << r.invalidation_heartbeat.count() << "ms";
+  }
+  s << " writer.mode=" << text_of(o.writer.mode)
+    << " writer.when_full=" << text_of(o.writer.when_full)
     << " writer.queue_max_ops=" << o.writer.queue_max_ops
     << " writer.queue_max_bytes=" << o.writer.queue_max_bytes
     << " writer.batch_max_ops=" << o.writer.batch_max_ops

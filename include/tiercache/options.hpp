@@ -234,8 +234,10 @@ struct Options {
   MetricsOptions metrics;
 };
 
-// The effective options as one line of "field=value" pairs, for a log at startup. Passwords
-// are shown as "***" (a url as redacted_url() shows it).
+// The effective options as one line of "field=value" pairs, for a log at startup: every field
+// that applies (the writer's with any L2, Options.backend's or Redis's; of redis, the ones in
+// use: url, host and port, unix_socket, or cluster_nodes and read_from_replicas). Passwords
+// are shown as "***" (a url or cluster seed as redacted_url() shows it).
 std::string to_string(const Options& options);
 // A Redis URL (or cluster seed) as tiercache quotes it in errors and to_string(): whatever
 // precedes its last '@' (the credentials, whatever the scheme or its spelling) as "***@"; with
