@@ -67,6 +67,23 @@ TEST_CASE("every bucket holds the values between its bounds and powers of two ar
   CHECK(Histogram::bucket_of(Histogram::kMaxTracked * 4) == Histogram::kBuckets - 1);
 }
 
+TEST_CASE("a bucket index past the last is harmless: counts none, adds nothing", "[metrics]") {
+  // count_in(kBuckets) read past the counts and add_bucket(kBuckets, n) wrote past them.
+  Histogram h;
+  CHECK(h.count_in(Histogram::kBuckets) == 0);
+  h.record(5);
+  h.add_bucket(Histogram::kBuckets, 3);
+  h.add_bucket(SIZE_MAX, 3);
+  CHECK(h.count() == 1);
+  CHECK(h.count_in(Histogram::bucket_of(5)) == 1);
+  CHECK(h.count_in(Histogram::kBuckets) == 0);
+  CHECK(h.count_in(SIZE_MAX) == 0);
+  CHECK(h.quantile(1) == 5);
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < Histogram::kBuckets; ++i) total += h.count_in(i);
+  CHECK(total == 1);
+}
+
 TEST_CASE("known values land in the right buckets and count below powers of two exactly",
           "[metrics]") {
   Histogram h;

@@ -9,7 +9,8 @@
 namespace tiercache {
 
 void Histogram::add_bucket(std::size_t i, std::uint64_t n) {
-  if (n == 0) return;
+  // Past the last bucket: ignored rather than written past the counts (a public call).
+  if (n == 0 || i >= kBuckets) return;
   if (counts_.empty()) counts_.assign(kBuckets, 0);
   counts_[i] += n;
   count_ += n;

@@ -10,6 +10,9 @@
 //
 // Histograms of the same kind merge exactly (merge()): a snapshot is the merge of every
 // thread's own histogram.
+//
+// A bucket index is in [0, kBuckets); one past it is harmless: count_in() answers 0 and
+// add_bucket() ignores it (neither reads nor writes past the counts).
 #pragma once
 
 #include <bit>
@@ -53,15 +56,16 @@ class Histogram {
   // Adds every count of `other`.
   void merge(const Histogram& other);
   // Adds `n` to bucket `i` and `sum` to the sum: how the engine builds a snapshot from its
-  // per-thread cells.
+  // per-thread cells. An `i` of kBuckets or more is ignored (count() is unchanged).
   void add_bucket(std::size_t i, std::uint64_t n);
   void add_sum(std::uint64_t sum) noexcept { sum_ += sum; }
 
   std::uint64_t count() const noexcept { return count_; }
   // The sum of the values recorded (not clamped to kMaxTracked).
   std::uint64_t sum() const noexcept { return sum_; }
+  // The values counted in `bucket`; 0 for a bucket of kBuckets or more.
   std::uint64_t count_in(std::size_t bucket) const noexcept {
-    return counts_.empty() ? 0 : counts_[bucket];
+    return bucket < counts_.size() ? counts_[bucket] : 0;
   }
   // How many values were at most upper_bound(bucket_of(value)): exact when `value` is a bucket's
   // upper bound (every power of two is).
