@@ -1,6 +1,10 @@
 // tests/codec_test.cpp — the codecs that ship: round trips, and bad bytes refused as
 // errc::serialization without a crash or an allocation the bytes ask for.
 #include "tiercache/codec.hpp"
+
+#include <limits>
+#include <vector>
+
 #include "tests/proto/product.pb.h"
 #include "tests/support/product.hpp"
 #include "tests/support/test_support.hpp"
@@ -51,6 +55,31 @@ TEST_CASE("the JSON codec writes JSON text and reads it back", "[codec]") {
   auto refused = Json::encode(bad);
   REQUIRE_FALSE(refused.has_value());
   CHECK(refused.error() == errc::serialization);
+}
+
+TEST_CASE("the JSON codec refuses a NaN or an infinity rather than write null", "[codec]") {
+  // nlohmann-json writes them as null, which decode() refuses for a number member: the bytes
+  // would be stored and no read could decode them.
+  for (const double bad :
+       {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+        -std::numeric_limits<double>::infinity()}) {
+    test::Product p = test::sample_product();
+    p.price = bad;
+    auto refused = Json::encode(p);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error() == errc::serialization);
+    // However deep the number is.
+    const std::vector<std::vector<double>> nested = {{1.5}, {2.5, bad}};
+    auto deep = tiercache::JsonCodec<std::vector<std::vector<double>>>::encode(nested);
+    REQUIRE_FALSE(deep.has_value());
+    CHECK(deep.error() == errc::serialization);
+  }
+  // Null in a string is text, not a number.
+  test::Product p = test::sample_product();
+  p.name = "null";
+  p.tags = {"null", "nullable"};
+  CHECK(*Json::decode(*Json::encode(p)) == p);
+  CHECK(*Json::decode(*Json::encode(test::Product{})) == test::Product{});
 }
 
 TEST_CASE("the MessagePack codec round-trips and bounds what the bytes claim", "[codec]") {

@@ -2,6 +2,7 @@
 // bytes are encoded once on the way to L2 and decoded once when L1 takes them; what another
 // program stored that the codec cannot read is serialization, never a crash.
 #include <atomic>
+#include <limits>
 #include <thread>
 
 #include "examples/backend/map_backend.hpp"
@@ -193,6 +194,51 @@ TEST_CASE("bytes a typed cache cannot decode answer serialization and change not
   invalid.name = "\xff not UTF-8";
   CHECK(cache.set(test::ctx(), "k", invalid).error() == errc::serialization);
   CHECK(cache.get(test::ctx(), "k").error() == errc::not_found);
+}
+
+TEST_CASE("a typed value JSON cannot hold is refused and stored nowhere", "[typed]") {
+  auto store = std::make_shared<example::MapStore>();
+  auto cache = tiercache::TypedCache<tiercache::JsonCodec<Product>>::open(
+      {.backend = std::make_shared<example::MapBackend>(store)});
+  REQUIRE(cache.has_value());
+  // nlohmann-json would write the price as null, which no read decodes: the key would answer
+  // serialization on every instance sharing L2 until its TTL ended.
+  Product nan = product(6);
+  nan.price = std::numeric_limits<double>::quiet_NaN();
+  const auto refused = [](const auto& r, errc why) { return !r.has_value() && r.error() == why; };
+  CHECK(refused(cache->set(test::ctx(), "set", nan), errc::serialization));
+  const tiercache::TypedLoader<Product> loader =
+      [&](const tiercache::Context&, std::string_view) -> tiercache::Result<Product> {
+    return nan;
+  };
+  CHECK(refused(cache->get_or_load(test::ctx(), "loaded", loader), errc::serialization));
+  REQUIRE(cache->flush(test::ctx()).has_value());
+  for (const char* key : {"set", "loaded"}) {
+    CHECK_FALSE(store->find(key).has_value());
+    CHECK(refused(cache->get(test::ctx(), key), errc::not_found));
+  }
+}
+
+TEST_CASE("get_or_load of L2 bytes the codec cannot read answers serialization as get does",
+          "[typed]") {
+  // docs/codecs.md and docs/errors.md: the writer of the key is to be fixed. The loader's value
+  // would go to L2 as a fill, which leaves the bytes there, and replacing them would have two
+  // versions of a program overwrite each other's format.
+  auto store = std::make_shared<example::MapStore>();
+  store->apply(tiercache::BackendWrite::Kind::set, "bad", {.value = "not JSON"});
+  Products cache = open_products({.backend = std::make_shared<example::MapBackend>(store)});
+  int loads = 0;
+  const tiercache::TypedLoader<Product> loader =
+      [&](const tiercache::Context&, std::string_view) -> tiercache::Result<Product> {
+    ++loads;
+    return product(1);
+  };
+  CHECK(cache.get_or_load(test::ctx(), "bad", loader).error() == errc::serialization);
+  CHECK(cache.get(test::ctx(), "bad").error() == errc::serialization);
+  CHECK(loads == 0);
+  CHECK(cache.stats().decode_failures == 2);
+  REQUIRE(store->find("bad").has_value());
+  CHECK(store->find("bad")->value == "not JSON");
 }
 
 TEST_CASE("a typed cache refuses a max_value_bytes that does not fit twice in a shard", "[typed]") {

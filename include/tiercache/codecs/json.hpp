@@ -2,13 +2,15 @@
 //
 // T converts the way nlohmann-json converts it: its own to_json / from_json, or
 // NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(T, fields...). The text is UTF-8; a string member holding
-// invalid UTF-8 fails encode() with errc::serialization rather than writing text other JSON
-// readers refuse. decode() refuses nesting deeper than kMaxJsonDepth, so a hostile value cannot
-// exhaust the stack or the heap by depth alone.
+// invalid UTF-8, or a NaN or infinite number, fails encode() with errc::serialization rather
+// than writing text that other JSON readers refuse or that decode() cannot read back. decode()
+// refuses nesting deeper than kMaxJsonDepth, so a hostile value cannot exhaust the stack or the
+// heap by depth alone.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <string>
 #include <string_view>
 
@@ -18,13 +20,33 @@ namespace tiercache {
 
 inline constexpr int kMaxJsonDepth = 128;
 
+namespace json_detail {
+
+// Whether a number in the tree is a NaN or an infinity. Recursive, as dump() is.
+inline bool has_non_finite(const nlohmann::json& j) {
+  if (j.is_number_float()) return !std::isfinite(j.get<double>());
+  if (!j.is_structured()) return false;
+  for (const auto& element : j)
+    if (has_non_finite(element)) return true;
+  return false;
+}
+
+}  // namespace json_detail
+
 template <class T>
 struct JsonCodec {
   using value_type = T;
 
   static Result<std::string> encode(const T& value) {
     try {
-      return nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+      const nlohmann::json tree(value);
+      std::string text = tree.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+      // nlohmann-json writes a NaN or an infinity as null, which decode() refuses for a number
+      // member: stored, such bytes would fail every read on every instance until their TTL. The
+      // tree is searched only when the text holds "null" (a null, or text in a string).
+      if (text.find("null") != std::string::npos && json_detail::has_non_finite(tree))
+        return fail(errc::serialization, "JSON encode: a number is NaN or infinite");
+      return text;
     } catch (const std::exception& e) {
       return fail(errc::serialization, "JSON encode: ", e.what());
     }
