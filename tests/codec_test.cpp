@@ -2,6 +2,7 @@
 // errc::serialization without a crash or an allocation the bytes ask for.
 #include "tiercache/codec.hpp"
 
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -25,10 +26,29 @@ static_assert(tiercache::Codec<Proto>);
 
 template <class C>
 void check_refused(std::string_view bytes) {
+  INFO(bytes);
   auto r = C::decode(bytes);
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error() == errc::serialization);
 }
+
+// Members narrower than JSON's numbers, each of which a hostile or buggy writer can overflow.
+struct Stock {
+  int qty = 0;
+  std::uint8_t small = 0;
+  float ratio = 0;
+  std::vector<std::int16_t> counts;
+  bool operator==(const Stock&) const = default;
+};
+TIERCACHE_JSON_DEFINE_TYPE_NON_INTRUSIVE(Stock, qty, small, ratio, counts)
+using StockJson = tiercache::JsonCodec<Stock>;
+
+// nlohmann-json 3.11.2's own macro: a from_json for nlohmann::json only, read as nlohmann-json
+// reads it, unchecked.
+struct LegacyStock {
+  int qty = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LegacyStock, qty)
 
 TEST_CASE("bytes pass through the bytes codec unchanged", "[codec]") {
   const std::string binary("a\0\r\n\xff", 5);
@@ -80,6 +100,32 @@ TEST_CASE("the JSON codec refuses a NaN or an infinity rather than write null", 
   p.tags = {"null", "nullable"};
   CHECK(*Json::decode(*Json::encode(p)) == p);
   CHECK(*Json::decode(*Json::encode(test::Product{})) == test::Product{});
+}
+
+TEST_CASE("the JSON codec refuses a number its member cannot hold", "[codec]") {
+  const Stock limits{-2147483648, 255, 0.5f, {-32768, 32767}};
+  CHECK(*StockJson::decode(
+            R"({"qty":-2147483648,"small":255,"ratio":0.5,"counts":[-32768,32767]})") == limits);
+  CHECK(*StockJson::decode(*StockJson::encode(limits)) == limits);
+  // A whole number written as a float still fits.
+  CHECK(StockJson::decode(R"({"qty":7.0,"small":0,"ratio":0,"counts":[]})")->qty == 7);
+
+  check_refused<StockJson>(R"({"qty":1e300,"small":0,"ratio":0,"counts":[]})");
+  check_refused<StockJson>(R"({"qty":4294967297,"small":0,"ratio":0,"counts":[]})");
+  check_refused<StockJson>(R"({"qty":2147483648,"small":0,"ratio":0,"counts":[]})");
+  check_refused<StockJson>(R"({"qty":-2147483649,"small":0,"ratio":0,"counts":[]})");
+  check_refused<StockJson>(R"({"qty":2.5,"small":0,"ratio":0,"counts":[]})");  // a fraction
+  check_refused<StockJson>(R"({"qty":0,"small":300,"ratio":0,"counts":[]})");
+  check_refused<StockJson>(R"({"qty":0,"small":-1,"ratio":0,"counts":[]})");
+  check_refused<StockJson>(R"({"qty":0,"small":0,"ratio":1e300,"counts":[]})");
+  check_refused<StockJson>(R"({"qty":0,"small":0,"ratio":0,"counts":[1,40000]})");
+  // A type of the standard library's, too.
+  check_refused<tiercache::JsonCodec<std::vector<std::uint8_t>>>("[1,256]");
+  check_refused<tiercache::JsonCodec<std::int64_t>>("9223372036854775808");
+
+  static_assert(tiercache::json_detail::reads_checked<Stock>);
+  static_assert(!tiercache::json_detail::reads_checked<LegacyStock>);
+  CHECK(tiercache::JsonCodec<LegacyStock>::decode(R"({"qty":7})")->qty == 7);
 }
 
 TEST_CASE("the MessagePack codec round-trips and bounds what the bytes claim", "[codec]") {

@@ -3,11 +3,12 @@
 #pragma once
 
 #include <msgpack.hpp>
-#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "tiercache/codecs/json.hpp"
 
 namespace test {
 
@@ -21,7 +22,8 @@ struct Product {
   MSGPACK_DEFINE(id, name, price, tags);
 };
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Product, id, name, price, tags)
+// JsonCodec range-checks its numbers (tiercache/codecs/json.hpp).
+TIERCACHE_JSON_DEFINE_TYPE_NON_INTRUSIVE(Product, id, name, price, tags)
 
 // Equality that holds for a NaN price too (a NaN is not equal to itself), for round trips.
 inline bool same_product(const Product& a, const Product& b) {
