@@ -4,10 +4,10 @@
 // sends.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <string>
+
+#include "tiercache/codecs/json.hpp"
 
 namespace catalog {
 
@@ -26,8 +26,9 @@ struct Product {
   bool operator==(const Product&) const = default;
 };
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Product, id, name, category, price_cents, stock, description,
-                                   version)
+// Ours, not nlohmann's macro: JsonCodec then refuses a number a field cannot hold.
+TIERCACHE_JSON_DEFINE_TYPE_NON_INTRUSIVE(Product, id, name, category, price_cents, stock,
+                                         description, version)
 
 // The fields a PUT sets; the rest (id, version) are the database's.
 struct ProductFields {
