@@ -488,6 +488,49 @@ TEST_CASE("the loader never answers for a key whose write this cache just waited
   CHECK(cache.get(test::ctx_with_timeout(kBound), "k") == "mine");
 }
 
+namespace {
+
+// A cache whose key "k" was loaded ("v1", its fill answered) and whose early refresh of it is
+// running, its loader held until release(): the refresh then loads "v2".
+struct RunningRefresh {
+  // Every get_or_load hit of a loaded value draws its refresh.
+  test::ScriptedCache scripted = open_scripted({.default_ttl = 10min, .refresh_ahead = 20min});
+  test::ScriptedBackend& l2 = *scripted.l2;
+  Cache& cache = scripted.cache;
+  std::mutex mu;
+  std::condition_variable cv;
+  int loads = 0;
+  bool go = false;
+  const tiercache::Loader loader = [this](const tiercache::Context&, std::string_view) {
+    std::unique_lock lock(mu);
+    const int n = ++loads;
+    cv.notify_all();
+    if (n >= 2) cv.wait_for(lock, kBound, [&] { return go; });
+    return tiercache::Result<std::string>("v" + std::to_string(n));
+  };
+  std::jthread refresher;
+
+  RunningRefresh() {
+    REQUIRE(cache.get_or_load(test::ctx(), "k", loader) == "v1");
+    REQUIRE(l2.wait_for_batch(0, kBound).size() == 1);  // v1's fill
+    l2.answer(0, {});
+    refresher = std::jthread([this] { (void)cache.get_or_load(test::ctx(), "k", loader); });
+    std::unique_lock lock(mu);
+    REQUIRE(cv.wait_for(lock, kBound, [&] { return loads == 2; }));
+  }
+  // Lets the refresh finish; returns once its write is queued.
+  void release() {
+    {
+      std::lock_guard lock(mu);
+      go = true;
+    }
+    cv.notify_all();
+    refresher.join();
+  }
+};
+
+}  // namespace
+
 TEST_CASE("an early refresh replaces L2's copy only if no change there could have gone unheard",
           "[coherence][refresh]") {
   // While the refresh loads, nothing changes, or this cache loses its change stream (or hears
@@ -496,37 +539,12 @@ TEST_CASE("an early refresh replaces L2's copy only if no change there could hav
   for (const Meanwhile meanwhile :
        {Meanwhile::heard_nothing_else, Meanwhile::stream_lost, Meanwhile::all_changed}) {
     INFO("meanwhile: " << static_cast<int>(meanwhile));
-    // Every get_or_load hit of a loaded value draws its refresh.
-    auto [l2, cache] = open_scripted({.default_ttl = 10min, .refresh_ahead = 20min});
-    std::mutex mu;
-    std::condition_variable cv;
-    int loads = 0;
-    bool go = false;
-    const tiercache::Loader loader = [&](const tiercache::Context&, std::string_view) {
-      std::unique_lock lock(mu);
-      const int n = ++loads;
-      cv.notify_all();
-      if (n >= 2) cv.wait_for(lock, kBound, [&] { return go; });
-      return tiercache::Result<std::string>("v" + std::to_string(n));
-    };
-    REQUIRE(cache.get_or_load(test::ctx(), "k", loader) == "v1");
-    REQUIRE(l2->wait_for_batch(0, kBound).size() == 1);  // v1's fill
-    l2->answer(0, {});
-    std::jthread refresher([&] { (void)cache.get_or_load(test::ctx(), "k", loader); });
-    {
-      std::unique_lock lock(mu);
-      REQUIRE(cv.wait_for(lock, kBound, [&] { return loads == 2; }));
-    }
-    if (meanwhile == Meanwhile::stream_lost) l2->events().coherence_lost();
-    if (meanwhile == Meanwhile::all_changed) l2->events().all_changed();
-    if (meanwhile != Meanwhile::heard_nothing_else) l2->put("k", "theirs");
-    {
-      std::lock_guard lock(mu);
-      go = true;
-    }
-    cv.notify_all();
-    refresher.join();
-    const auto written = l2->wait_for_batch(1, kBound);
+    RunningRefresh r;
+    if (meanwhile == Meanwhile::stream_lost) r.l2.events().coherence_lost();
+    if (meanwhile == Meanwhile::all_changed) r.l2.events().all_changed();
+    if (meanwhile != Meanwhile::heard_nothing_else) r.l2.put("k", "theirs");
+    r.release();
+    const auto written = r.l2.wait_for_batch(1, kBound);
     REQUIRE(written.size() == 1);
     CHECK(written[0].key == "k");
     CHECK(written[0].value == "v2");
@@ -535,5 +553,35 @@ TEST_CASE("an early refresh replaces L2's copy only if no change there could hav
     CHECK(written[0].kind == (meanwhile == Meanwhile::heard_nothing_else
                                   ? tiercache::BackendWrite::Kind::set
                                   : tiercache::BackendWrite::Kind::fill));
+  }
+}
+
+TEST_CASE(
+    "an early refresh's write sent after a gap in the change stream, or sent again, is a fill",
+    "[coherence][refresh]") {
+  SECTION("the stream was lost while the write waited for L2") {
+    RunningRefresh r;
+    r.l2.set_available(false);  // the write waits
+    r.release();
+    r.l2.events().coherence_lost();
+    r.l2.put("k", "theirs");  // unheard
+    r.l2.set_available(true);
+    const auto written = r.l2.wait_for_batch(1, kBound);
+    REQUIRE(written.size() == 1);
+    CHECK(written[0].value == "v2");
+    CHECK(written[0].kind == tiercache::BackendWrite::Kind::fill);
+  }
+  SECTION("the write came back in doubt") {
+    RunningRefresh r;
+    r.release();
+    const auto first = r.l2.wait_for_batch(1, kBound);
+    REQUIRE(first.size() == 1);
+    CHECK(first[0].kind == tiercache::BackendWrite::Kind::set);
+    // The connection went before the answer: changes meanwhile may have gone unheard.
+    r.l2.answer(1, tiercache::fail(errc::backend_unavailable));
+    const auto again = r.l2.wait_for_batch(2, kBound);
+    REQUIRE(again.size() == 1);
+    CHECK(again[0].value == "v2");
+    CHECK(again[0].kind == tiercache::BackendWrite::Kind::fill);
   }
 }

@@ -88,7 +88,7 @@ Cache::Impl::Impl(const Options& completed, std::shared_ptr<Backend> l2,
     writer_ = std::make_unique<engine::Writer>(
         *l2_, options_.writer,
         [this](std::span<const engine::Writer::SettledWrite> settled) { settle(settled); },
-        options_.metrics.latencies ? &latencies_ : nullptr);
+        options_.metrics.latencies ? &latencies_ : nullptr, &epoch_);
     changes_heard_ = l2_->changes_heard();
     if (changes_heard_ != ChangesHeard::none) {
       // Untrusted until the backend says changes are heard (at once, if they are already).
@@ -718,12 +718,12 @@ void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const 
   // so a value another writer stored in L2 meanwhile is not replaced by an older loaded one. A
   // full queue only costs L2 this copy (L1 keeps the loaded value; L2 simply lacks it).
   WriteOp op;
-  // An early refresh replaces L2's (older) copy, if every change to the key since it began would
-  // have been heard (and would have ended its claim): the change stream was up then and has had
-  // no gap or flush since. Any other loaded value goes only where L2 holds nothing, so that a
-  // value another writer stored meanwhile is not replaced by an older one.
-  const bool nothing_unheard = (p.asked_in_epoch & 1) == 0 && p.asked_in_epoch == current_epoch();
-  op.kind = p.refreshed && nothing_unheard ? WriteOp::Kind::set : WriteOp::Kind::fill;
+  op.kind = WriteOp::Kind::fill;
+  // An early refresh's value replaces L2's (older) copy, if every change to the key since the
+  // refresh began would have been heard (and would have ended its claim): the change stream was
+  // up then and has had no gap or flush until the write is sent (WriteOp::replaces).
+  op.replaces = p.refreshed && (p.asked_in_epoch & 1) == 0;
+  op.replace_epoch = p.asked_in_epoch;
   op.absent = p.absent;
   op.assign(key, p.value);
   op.hash = hash;

@@ -22,6 +22,12 @@ struct WriteOp {
   Kind kind = Kind::set;
   // fill: the loader said the key does not exist; L2 gets the marker that says so, not a value.
   bool absent = false;
+  // fill: an early refresh's value, which replaces L2's (older) copy, sent as a set, if nothing
+  // could have gone unheard since it began: the cache's coherence epoch is still replace_epoch
+  // when it is sent, and it was not sent before (a write that comes back in doubt was sent over
+  // a connection that went; changes then may have been missed). Otherwise it goes as a fill.
+  bool replaces = false;
+  std::uint32_t replace_epoch = 0;
   std::uint64_t expires_at_ms = 0;  // coarse clock; kNeverExpires for no TTL
   std::uint64_t hash = 0;           // XXH3 of key: finds its shard and pending record again
   // The order of the writes to one key, as L1 took them: drawn under the key's shard lock, so

@@ -38,12 +38,13 @@ bool by_seq(const WriteOp& a, const WriteOp& b) {
 }  // namespace
 
 Writer::Writer(Backend& backend, const WriterOptions& options, Settled settled,
-               Latencies* latencies)
+               Latencies* latencies, const std::atomic<std::uint32_t>* epoch)
     : backend_(backend),
       options_(options),
       settled_(std::move(settled)),
       queue_(options.queue_max_ops, options.queue_max_bytes),
-      latencies_(latencies) {
+      latencies_(latencies),
+      epoch_(epoch) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -227,6 +228,16 @@ bool Writer::send_next() {
     }
     staging_.resize(kept);
   }
+  // What each op goes out as: a replacing fill as a set while nothing could have gone unheard
+  // since it began (WriteOp::replaces), the epoch read once for the batch.
+  const std::uint32_t epoch = epoch_ != nullptr ? epoch_->load(std::memory_order_acquire) : 0;
+  std::vector<WriteOp::Kind> kind_of(b.ops.size());
+  for (std::size_t i = 0; i < b.ops.size(); ++i) {
+    const WriteOp& op = b.ops[i];
+    const bool replaces =
+        op.replaces && op.attempts == 0 && epoch_ != nullptr && epoch == op.replace_epoch;
+    kind_of[i] = replaces ? WriteOp::Kind::set : op.kind;
+  }
   // Coalesce: per key only the newest write goes out; the others share its outcome. Sorted by
   // hash, then by position, which per key is seq order (staging keeps it): the last op of a
   // key's run is its newest. Equal hashes of different keys are told apart by the key.
@@ -251,12 +262,12 @@ bool Writer::send_next() {
         const std::uint32_t other = by_hash[j].second;
         if (b.ops[other].key() != b.ops[op].key()) continue;
         b.write_of_op[other] = op_of_write.size();
-        if (newest != other && b.ops[newest].kind != WriteOp::Kind::fill) older_write = true;
+        if (newest != other && kind_of[newest] != WriteOp::Kind::fill) older_write = true;
         newest = other;
       }
       b.keys.emplace_back(b.ops[newest].hash, newest);
       op_of_write.push_back(newest);
-      fill_replaces.push_back(older_write && b.ops[newest].kind == WriteOp::Kind::fill);
+      fill_replaces.push_back(older_write && kind_of[newest] == WriteOp::Kind::fill);
     }
     run = end;
   }
@@ -265,7 +276,7 @@ bool Writer::send_next() {
   const std::uint64_t now = coarse_now_ms();
   for (std::size_t w = 0; w < writes.size(); ++w) {
     const WriteOp& op = b.ops[op_of_write[w]];
-    const WriteOp::Kind kind = fill_replaces[w] ? WriteOp::Kind::set : op.kind;
+    const WriteOp::Kind kind = fill_replaces[w] ? WriteOp::Kind::set : kind_of[op_of_write[w]];
     BackendWrite& out = writes[w];
     out.key = op.key();
     out.absent = op.absent;

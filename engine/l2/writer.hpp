@@ -69,9 +69,11 @@ class Writer {
   // (W4). Runs on the writer thread or on a caller's (drop_oldest), with no writer lock held.
   using Settled = std::function<void(std::span<const SettledWrite>)>;
 
-  // `latencies`: where batch round trips and sizes are recorded; null: nowhere.
+  // `latencies`: where batch round trips and sizes are recorded; null: nowhere. `epoch`: the
+  // cache's coherence epoch, which a replacing fill must still be in when it is sent
+  // (WriteOp::replaces); null: such a fill goes as a fill.
   Writer(Backend& backend, const WriterOptions& options, Settled settled,
-         Latencies* latencies = nullptr);
+         Latencies* latencies = nullptr, const std::atomic<std::uint32_t>* epoch = nullptr);
   // Sends what is queued while L2 takes it; answers the rest with errc::closed.
   ~Writer();
 
@@ -161,6 +163,7 @@ class Writer {
   std::array<std::atomic<std::uint64_t>, std::tuple_size_v<decltype(ErrorCounts::by_code)>>
       failed_{};
   Latencies* const latencies_;
+  const std::atomic<std::uint32_t>* const epoch_;
   // Written by callers.
   std::atomic<std::uint64_t> refused_{0}, dropped_{0};
   std::thread thread_;
