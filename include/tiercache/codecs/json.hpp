@@ -109,6 +109,13 @@ struct CheckedNumbers<T, std::enable_if_t<std::is_arithmetic_v<T> && !std::is_sa
   }
 };
 
+// Never viable; declared so that ordinary lookup in the concepts below finds a function template
+// whatever a program made visible: after `using namespace nlohmann;` it would find nlohmann's
+// from_json object instead, which reads from_json<X>(j, v) as comparisons and turns
+// argument-dependent lookup (which finds T's own from_json) off.
+template <class>
+void from_json() = delete;
+
 // T's from_json is a template over the JSON type (TIERCACHE_JSON_DEFINE_TYPE_NON_INTRUSIVE, or
 // written so), so that it reads a CheckedJson as it is.
 template <class T>
