@@ -105,8 +105,8 @@ class Writer {
   // Waits until every write queued before the call was settled (W2).
   Result<void> flush(const Context& ctx);
   // Flushes the writer thread has taken from the queue and that wait for the writes before
-  // them: such a flush's caller is past the point where a write can still get ahead of it.
-  // For tests.
+  // them: such a flush's caller is past the point where a write can still get ahead of it. A
+  // flush whose caller gave up still counts until the writer next completes barriers. For tests.
   std::size_t barriers_waiting() const;
   WriterStats stats() const;
 
