@@ -553,6 +553,7 @@ TEST_CASE("an early refresh replaces L2's copy only if no change there could hav
     CHECK(written[0].kind == (meanwhile == Meanwhile::heard_nothing_else
                                   ? tiercache::BackendWrite::Kind::set
                                   : tiercache::BackendWrite::Kind::fill));
+    r.l2.answer(1, {});  // else closing waits out the write's deadline
   }
 }
 
@@ -570,6 +571,7 @@ TEST_CASE(
     REQUIRE(written.size() == 1);
     CHECK(written[0].value == "v2");
     CHECK(written[0].kind == tiercache::BackendWrite::Kind::fill);
+    r.l2.answer(1, {});
   }
   SECTION("the write came back in doubt") {
     RunningRefresh r;
@@ -583,5 +585,6 @@ TEST_CASE(
     REQUIRE(again.size() == 1);
     CHECK(again[0].value == "v2");
     CHECK(again[0].kind == tiercache::BackendWrite::Kind::fill);
+    r.l2.answer(2, {});
   }
 }
