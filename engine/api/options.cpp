@@ -25,6 +25,8 @@ const char* to_string(InvalidationMode mode) {
 
 namespace {
 
+// The enumerator's name, or nullptr for a value cast from an integer no enumerator has: what
+// open refuses, and what to_string prints as a number.
 const char* name_of(WriteMode mode) {
   switch (mode) {
     case WriteMode::async:
@@ -177,11 +179,10 @@ constexpr std::size_t kMaxQueueOps = std::size_t{1} << 24;
 Result<void> check_writer(const WriterOptions& w, const L1Options& l1) {
   // An enum cast from any integer compiles. when_full 7 matched no case of enqueue_write's
   // switch, so a set that found the queue full went round its loop for ever, past its deadline.
-  if (w.mode != WriteMode::async && w.mode != WriteMode::sync)
+  if (name_of(w.mode) == nullptr)
     return fail(errc::invalid_argument, "Options.writer.mode is ", static_cast<int>(w.mode),
                 "; must be async or sync");
-  if (w.when_full != QueueFullPolicy::wait && w.when_full != QueueFullPolicy::refuse &&
-      w.when_full != QueueFullPolicy::drop_oldest)
+  if (name_of(w.when_full) == nullptr)
     return fail(errc::invalid_argument, "Options.writer.when_full is ",
                 static_cast<int>(w.when_full), "; must be wait, refuse or drop_oldest");
   if (w.queue_max_ops < 2 || w.queue_max_ops > kMaxQueueOps)
@@ -215,7 +216,7 @@ Result<Options> complete_options(const Options& in, std::size_t typed_object_byt
     return fail(errc::invalid_argument, "Options.ttl_jitter is ", o.ttl_jitter,
                 "; must be in [0, 1]");
   // As the writer's enums (check_writer): a value cast from an integer no enumerator has.
-  if (o.when_l2_down != L2DownPolicy::fail && o.when_l2_down != L2DownPolicy::load)
+  if (name_of(o.when_l2_down) == nullptr)
     return fail(errc::invalid_argument, "Options.when_l2_down is ",
                 static_cast<int>(o.when_l2_down), "; must be fail or load");
   if (o.backend && o.redis.is_configured())
