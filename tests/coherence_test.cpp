@@ -390,3 +390,34 @@ TEST_CASE("tracked mode: a cache's own acknowledged write is read again before i
   REQUIRE(redis.command({"SET", "app:k", "later"}) == "+OK");
   heard(a, "k", "later", "A hears a change to a key it read");
 }
+
+// A backend has one change-stream subscriber (Backend::set_events): a second cache on it would
+// take the stream from the first, which would then serve values others changed in Redis.
+TEST_CASE("a backend serves one cache at a time: a second open on it is refused", "[redis]") {
+  test::RedisServer redis;
+  tiercache::Options built_from = in_mode(InvalidationMode::tracked);
+  built_from.redis.url = redis.url();
+  auto built = tiercache::make_backend(built_from);
+  REQUIRE(built);
+  REQUIRE(*built);
+  tiercache::Options o;
+  o.backend = std::shared_ptr<tiercache::Backend>(std::move(*built));
+  {
+    Cache first = test::open_cache(o);
+    {
+      auto second = Cache::open(o);
+      REQUIRE_FALSE(second.has_value());
+      CHECK(second.error() == errc::invalid_argument);
+      CHECK_THAT(second.error().detail, Catch::Contains("Options.backend"));
+    }
+    // The refused open took nothing from the first cache: it still hears changes.
+    REQUIRE(redis.command({"SET", "app:k", "v1"}) == "+OK");
+    prove_in_l1(first, "k", "v1");
+    REQUIRE(redis.command({"SET", "app:k", "v2"}) == "+OK");
+    heard(first, "k", "v2", "the first cache hears a change after the refused open");
+  }
+  // Once the first cache is gone, the backend is free for another.
+  Cache next = test::open_cache(o);
+  REQUIRE(redis.command({"SET", "app:k", "v3"}) == "+OK");
+  CHECK(next.get(test::ctx_with_timeout(1s), "k") == "v3");
+}

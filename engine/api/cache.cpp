@@ -73,11 +73,12 @@ const char* write_name(WriteOp::Kind kind) {
 
 }  // namespace
 
-Cache::Impl::Impl(const Options& completed, std::shared_ptr<Backend> l2,
+Cache::Impl::Impl(const Options& completed, std::shared_ptr<Backend> l2, engine::BackendClaim claim,
                   std::size_t typed_object_bytes)
     : options_(completed),
       key_seed_(draw_key_seed()),
       pending_(completed.l1.shards),
+      l2_claim_(std::move(claim)),
       l2_(std::move(l2)) {
   const engine::ShardLimits limits = engine::shard_limits(options_, typed_object_bytes);
   shards_.reserve(options_.l1.shards);
@@ -107,7 +108,9 @@ Cache::Impl::~Impl() {
   if (l2_ && changes_heard_ != ChangesHeard::none) l2_->set_events(nullptr);
   // The writer settles what it still holds into the shards, so it goes first.
   writer_.reset();
-  // A backend the program shares (Options.backend) may live on; this cache's hold ends here.
+  // A backend the program shares (Options.backend) may live on; this cache's hold ends here,
+  // now that nothing here uses it: another Cache may take it.
+  l2_claim_.release();
   l2_.reset();
   options_.backend.reset();
   shards_.clear();

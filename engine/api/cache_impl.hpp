@@ -27,6 +27,7 @@
 #include "engine/base/spin_budget.hpp"
 #include "engine/base/striped_counter.hpp"
 #include "engine/l1/shard_table.hpp"
+#include "engine/l2/backend_claim.hpp"
 #include "engine/l2/pending_writes.hpp"
 #include "engine/l2/writer.hpp"
 #include "engine/miss/miss_path.hpp"
@@ -41,7 +42,9 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
  public:
   // `completed` comes from complete_options(); `l2` is null for an L1-only cache;
   // `typed_object_bytes` is a TypedCache's TypedValues::object_bytes (0: a cache of bytes).
-  Impl(const Options& completed, std::shared_ptr<Backend> l2, std::size_t typed_object_bytes = 0);
+  // `claim`: this cache's hold on `l2` (BackendClaim::take), kept until l2 is let go.
+  Impl(const Options& completed, std::shared_ptr<Backend> l2, engine::BackendClaim claim,
+       std::size_t typed_object_bytes = 0);
   ~Impl();
 
   // errc::closed once close() was called.
@@ -283,6 +286,7 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   // stale (Options.stale_if_l2_down) while L2 cannot be read. kUntrustedEpoch after a flush.
   std::atomic<std::uint32_t> stale_servable_epoch_{engine::kUntrustedEpoch};
   ChangesHeard changes_heard_ = ChangesHeard::none;
+  engine::BackendClaim l2_claim_;
   std::shared_ptr<Backend> l2_;
   std::unique_ptr<engine::Writer> writer_;
   // Options.metrics.endpoint once attach_endpoint() succeeded: detached first in ~Impl.

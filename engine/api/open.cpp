@@ -50,7 +50,11 @@ Result<Cache> Cache::open_typed(const Options& options, std::size_t typed_object
     }
     if (auto bad = check_with_backend(*completed, l2.get()); !bad)
       return std::unexpected(std::move(bad.error()));
-    auto impl = std::make_unique<Impl>(*completed, std::move(l2), typed_object_bytes);
+    // Before the cache subscribes to the backend's changes (Impl's constructor).
+    Result<engine::BackendClaim> claim = engine::BackendClaim::take(l2.get());
+    if (!claim) return std::unexpected(std::move(claim.error()));
+    auto impl =
+        std::make_unique<Impl>(*completed, std::move(l2), std::move(*claim), typed_object_bytes);
     if (auto attached = impl->attach_endpoint(); !attached)
       return std::unexpected(std::move(attached.error()));
     return Cache(std::move(impl));
@@ -72,7 +76,9 @@ Result<Cache> CacheTestAccess::open_with(const Options& options, std::unique_ptr
     if (!completed) return std::unexpected(std::move(completed.error()));
     if (auto bad = check_with_backend(*completed, l2.get()); !bad)
       return std::unexpected(std::move(bad.error()));
-    auto impl = std::make_unique<Cache::Impl>(*completed, std::move(l2));
+    Result<engine::BackendClaim> claim = engine::BackendClaim::take(l2.get());
+    if (!claim) return std::unexpected(std::move(claim.error()));
+    auto impl = std::make_unique<Cache::Impl>(*completed, std::move(l2), std::move(*claim));
     if (auto attached = impl->attach_endpoint(); !attached)
       return std::unexpected(std::move(attached.error()));
     return Cache(std::move(impl));

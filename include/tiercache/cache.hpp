@@ -52,7 +52,8 @@ class Cache {
   // The value of `key`, or not_found. Copies the value out.
   [[nodiscard]] Result<std::string> get(const Context& ctx, std::string_view key);
   // The value of `key` into `out`, reusing its capacity: an L1 hit allocates nothing once `out`
-  // has held a value as large. On an error `out` is left as it was.
+  // has held a value as large. On an error `out` is no answer: it is as it was or, if a change
+  // to the key made L1's value unservable while this read copied it, holds that value.
   [[nodiscard]] Result<void> get(const Context& ctx, std::string_view key, std::string& out);
   // Copies the value into `out` and returns its size. An L1 hit allocates nothing; a miss
   // allocates what it caches. If `out` is smaller than the value, returns buffer_too_small with

@@ -1,10 +1,10 @@
 // tiercache/options.hpp — everything Cache::open() takes, as one aggregate.
 //
 // Name every choice with designated initializers; open() validates the struct before it builds
-// anything (except negative_in_l2 against the backend and an endpoint already serving a Cache,
-// checked once those exist) and answers errc::invalid_argument naming the field, its value and
-// the rule.
-// Each field's unit is in its type or its name; docs/configuration.md has one row per field.
+// anything (except negative_in_l2 against the backend, a backend or an endpoint already serving
+// a Cache, checked once those exist) and answers errc::invalid_argument naming the field, its value
+// and the rule. Each field's unit is in its type or its name; docs/configuration.md has one row per
+// field.
 #pragma once
 
 #include <chrono>
@@ -179,8 +179,9 @@ struct Options {
   RedisOptions redis;
   // Your own L2, or a built-in one made apart from Options (make_memcached_backend in
   // tiercache/memcached.hpp, make_file_store in tiercache/file_store.hpp): instead of redis, which
-  // must then be left unconfigured. Null and no redis: L1 only. One open Cache uses a Backend at a
-  // time; the cache holds it until it is destroyed. docs/backends.md says how to write one.
+  // must then be left unconfigured. Null and no redis: L1 only. One Cache uses a Backend at a time
+  // (open refuses one another Cache holds); the cache holds it until it is destroyed.
+  // docs/backends.md says how to write one.
   std::shared_ptr<Backend> backend;
   WriterOptions writer;
   // TTL of a set() without its own, and of a value get_or_load() fills. 0: entries do not expire.
