@@ -75,7 +75,10 @@ TEST_CASE("Redis stopped: misses fail fast, L1 hits are served, writes resume af
   redis.kill();
   test::wait_until(
       5s, [&] { return !cache.stats().l2_coherent; }, "the loss of Redis is noticed");
-  CHECK(cache.get(test::ctx(), "hot") == "v");
+  // A value is served stale only once the read connection is seen down too: the subscriber may
+  // notice first, and a read sent meanwhile fails.
+  test::wait_until(
+      5s, [&] { return cache.get(test::ctx(), "hot") == "v"; }, "L1's value is served");
   CHECK(cache.stats().stale_served >= 1);
   const auto start = std::chrono::steady_clock::now();
   auto miss = cache.get(test::ctx_with_timeout(300ms), "cold");
@@ -365,4 +368,80 @@ TEST_CASE("after Redis restarts, no other program's connection is killed as a lo
   CHECK(redis.command({"GET", "after"}) == "v");
   CHECK(count_of(redis.command({"CLIENT", "LIST"}), "name=bystander") == 16);
   for (const int fd : bystanders) ::close(fd);
+}
+
+// Redis answers commands it cannot run yet with an error (LOADING while it loads its data, BUSY
+// while a script runs past busy-reply-threshold, READONLY, MISCONF...). Such a write was not run:
+// it must be sent again once Redis serves, never failed for good.
+TEST_CASE("writes Redis refuses while it loads its data are sent again, not lost",
+          "[redis][fault]") {
+  test::RedisServer redis({.extra_args = {"--enable-debug-command", "yes"}});
+  Cache cache = open_warm(redis, 1000ms);
+  REQUIRE(redis.command({"DEBUG", "POPULATE", "100000"}) == "+OK");
+  // About 2 s of loading (microseconds per key), during which other clients get -LOADING.
+  REQUIRE(redis.command({"CONFIG", "SET", "key-load-delay", "20"}) == "+OK");
+  REQUIRE(redis.command({"CONFIG", "SET", "loading-process-events-interval-bytes", "1024"}) ==
+          "+OK");
+  std::jthread reload([&] {
+    try {
+      redis.command({"DEBUG", "RELOAD"});
+    } catch (const std::exception&) {
+      // Seen below: the loading is waited for through INFO.
+    }
+  });
+  test::wait_until(
+      5s,
+      [&] {
+        return redis.command({"INFO", "persistence"}).find("loading:1") != std::string::npos;
+      },
+      "Redis is loading");
+  REQUIRE(cache.set(test::ctx(), "k", "v"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(30s)));
+  reload.join();
+  test::wait_until(
+      30s,
+      [&] {
+        return redis.command({"INFO", "persistence"}).find("loading:0") != std::string::npos;
+      },
+      "Redis has loaded");
+  CHECK(redis.command({"GET", "k"}) == "v");
+  CHECK(cache.stats().write_errors.total() == 0);
+  CHECK(cache.get(test::ctx_with_timeout(1s), "k") == "v");
+}
+
+TEST_CASE("writes Redis refuses while a script runs too long are sent again, not lost",
+          "[redis][fault]") {
+  test::RedisServer redis;
+  Cache cache = open_warm(redis, 1000ms);
+  REQUIRE(redis.command({"CONFIG", "SET", "busy-reply-threshold", "100"}) == "+OK");
+  std::jthread script([&] {
+    try {
+      redis.command({"EVAL", "while true do end", "0"});
+    } catch (const std::exception&) {
+      // Killed below; its error reply is no matter.
+    }
+  });
+  test::wait_until(
+      5s, [&] { return redis.command({"PING"}).starts_with("-BUSY"); }, "Redis is busy");
+  REQUIRE(cache.set(test::ctx(), "k", "v"));
+  test::wait_until(
+      5s, [&] { return cache.stats().writes_retried > 0; }, "the write met BUSY");
+  REQUIRE(redis.command({"SCRIPT", "KILL"}) == "+OK");
+  script.join();
+  REQUIRE(cache.flush(test::ctx_with_timeout(30s)));
+  CHECK(redis.command({"GET", "k"}) == "v");
+  CHECK(cache.stats().write_errors.total() == 0);
+}
+
+// CLIENT PAUSE WRITE holds writes but lets the handshake through: each write times out, its
+// connection is dropped and made again. Not answering in time is no evidence against a write.
+TEST_CASE("writes held by CLIENT PAUSE WRITE longer than ten command timeouts still land",
+          "[redis][fault]") {
+  test::RedisServer redis;
+  Cache cache = open_warm(redis, 200ms);
+  REQUIRE(redis.command({"CLIENT", "PAUSE", "4000", "WRITE"}) == "+OK");
+  REQUIRE(cache.set(test::ctx(), "k", "v"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(30s)));
+  CHECK(redis.command({"GET", "k"}) == "v");
+  CHECK(cache.stats().write_errors.total() == 0);
 }

@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "adapters/redis/not_serving.hpp"
+
 namespace tiercache::redis {
 namespace {
 
@@ -39,7 +41,10 @@ std::string text_of(const redisReply& r) {
 }
 
 std::unexpected<Error> unexpected_reply(const char* command, const redisReply& r) {
-  if (r.type == REDIS_REPLY_ERROR) return fail(errc::backend_error, command, ": ", text_of(r));
+  if (r.type == REDIS_REPLY_ERROR)
+    // Redis serves no read now (loading, busy): down for now, as a lost connection is.
+    return fail(is_not_serving({r.str, r.len}) ? errc::backend_unavailable : errc::backend_error,
+                command, ": ", text_of(r));
   return fail(errc::backend_error, command, ": unexpected ", type_name(r.type), " reply \"",
               text_of(r), "\"");
 }

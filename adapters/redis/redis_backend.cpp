@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "adapters/redis/make_redis_backend.hpp"
+#include "adapters/redis/not_serving.hpp"
 #include "adapters/redis/read_reply.hpp"
 #include "adapters/redis/resp.hpp"
 
@@ -368,7 +369,9 @@ void RedisBackend::send_write(SlotWrite write) {
                   if (e != nullptr) return done({}, std::unexpected(*e));
                   if (r->type != REDIS_REPLY_ERROR) return done({}, Result<void>{});
                   const std::string_view text(r->str, r->len);
-                  done(parse_redirect(text), fail(errc::backend_error, text));
+                  // Not run, and safe to send again (not_serving.hpp); any other error is final.
+                  done(parse_redirect(text),
+                       fail(is_not_serving(text) ? errc::overloaded : errc::backend_error, text));
                 });
 }
 

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "adapters/redis/host_lookup.hpp"
+#include "adapters/redis/not_serving.hpp"
 #include "adapters/redis/resp.hpp"
 
 namespace tiercache::redis {
@@ -246,6 +247,19 @@ void RedisConnection::send_handshake() {
                                       " refused the connection: " + reply_text(r));
                    }
                  }));
+  // A server loading its data answers the handshake above (CLIENT ID, INFO) but no command:
+  // such a connection is not ready. Another error (an ACL user without PING) is no matter.
+  if (role_ != Role::subscriber) {
+    send_unchecked(format_command({"PING"}), optional([this](const redisReply* r) {
+                     if (handshake_failed_ || r->type != REDIS_REPLY_ERROR ||
+                         !refuses_every_write(reply_text(r)))
+                       return;
+                     handshake_failed_ = true;
+                     request_drop(errc::backend_unavailable,
+                                  name_ + ": " + endpoint_.address() +
+                                      " does not serve yet: " + reply_text(r));
+                   }));
+  }
   if (role_ == Role::writes) {
     server_run_id_.clear();
     // The fence waits for the server's run_id: sent from this reply, the kills still come
@@ -353,7 +367,17 @@ void RedisConnection::on_reply(redisAsyncContext* ac, void* reply, void* privdat
   std::unique_ptr<Pending> p = std::move(self->pending_.front());
   self->pending_.pop_front();
   self->last_reply_ = self->last_progress_ = Clock::now();
-  p->done(static_cast<const redisReply*>(reply), nullptr);
+  const redisReply* r = static_cast<const redisReply*>(reply);
+  p->done(r, nullptr);
+  if (self->role_ == Role::writes && self->state_ == State::ready) self->after_write_reply(*r);
+}
+
+void RedisConnection::after_write_reply(const redisReply& r) {
+  if (r.type != REDIS_REPLY_ERROR || !reply_text(&r).starts_with("READONLY ")) return;
+  // The writes behind it are refused too, and sent again (overloaded: not held against them,
+  // engine/l2/writer.cpp); the writer paces what it sends while Redis refuses.
+  request_drop(errc::overloaded, name_ + ": " + endpoint_.address() +
+                                     " is a replica now, and takes no writes: " + reply_text(&r));
 }
 
 void RedisConnection::send(std::string command, ReplyFn done, std::size_t max_reply_bytes) {
@@ -513,10 +537,15 @@ void RedisConnection::context_gone(errc code, std::string detail) {
   // A sent command's outcome is unknown whatever ended the connection (a timeout, a reply out
   // of order or too large): backend_unavailable or timeout, which a writer sends again, never a
   // final error that would call a landed write refused.
-  const Error sent_error = make_error(
-      code == errc::closed || code == errc::timeout ? code : errc::backend_unavailable, detail);
-  const Error unsent_error =
-      make_error(code == errc::closed ? errc::closed : errc::backend_unavailable, detail);
+  // overloaded: Redis refused a write for now (after_write_reply), and the rest are no more to
+  // blame than it is.
+  const Error sent_error =
+      make_error(code == errc::closed || code == errc::timeout || code == errc::overloaded
+                     ? code
+                     : errc::backend_unavailable,
+                 detail);
+  const Error unsent_error = make_error(
+      code == errc::closed || code == errc::overloaded ? code : errc::backend_unavailable, detail);
   for (auto& p : pending) p->done(nullptr, &sent_error);
   for (auto& o : outbox) o.done(nullptr, &unsent_error);
   if (closing_) return;

@@ -142,6 +142,10 @@ class RedisConnection final : public EventLoop::Source {
   // Role::subscriber: sends SUBSCRIBE (the handshake's last step, and the heartbeat).
   void subscribe_now();
   void on_subscriber_reply(const redisReply& reply);
+  // Role::writes, ready: a write's reply, after its callback ran. READONLY drops the connection
+  // (errc::overloaded for what was on it): the server became a replica, and a new connection to
+  // the endpoint may reach the new master (a DNS name or address that moved with the failover).
+  void after_write_reply(const redisReply& reply);
 
   static void on_connect(const redisAsyncContext* ac, int status);
   static void on_disconnect(const redisAsyncContext* ac, int status);

@@ -35,8 +35,12 @@ struct WriteOp {
   std::uint64_t seq = 0;
   // The order the writer took ops from the queue in; a barrier covers every op before it.
   std::uint64_t ordinal = 0;
-  // Times it was sent and came back in doubt (the connection lost before L2 answered it).
+  // Times it was sent and came back to be sent again (in doubt, or refused for now), up to 255:
+  // 0 means never sent.
   std::uint8_t attempts = 0;
+  // Of those, the times the connection was lost under it (backend_unavailable): what a write the
+  // server drops the connection on shows, unlike a server that is slow, paused or refusing.
+  std::uint8_t lost = 0;
   // Set for sync writes and flush barriers: completed with the write's outcome.
   std::shared_ptr<OneShot<Result<void>>> done;
 

@@ -17,18 +17,28 @@ constexpr auto kUnavailablePollInterval = 2ms;
 // Batches sent and not yet answered: the next one is built and sent while L2 works on the
 // previous, and they still settle in order.
 constexpr std::size_t kMaxBatchesInFlight = 2;
-// A write that came back in doubt this often is sent alone from then on, so that a write the
-// server answers by closing the connection (one over its client-query-buffer-limit, say) does
-// not take every write batched with it down too.
-constexpr std::uint8_t kAttemptsBeforeAlone = 2;
-// A write that came back in doubt this often (the last ones alone) is given up: backend_error,
-// not applied. An innocent write meets a lost connection this often in a row only when the
-// connection is lost all the time.
-constexpr std::uint8_t kMaxAttempts = 10;
+// A write whose connection was lost under it this often is sent alone from then on, so that a
+// write the server answers by closing the connection (one over its client-query-buffer-limit,
+// say) does not take every write batched with it down too.
+constexpr std::uint8_t kLostBeforeAlone = 2;
+// A write whose connection was lost under it this often (the last times alone) is given up:
+// backend_error. An innocent write meets a lost connection this often in a row only when the
+// connection is lost all the time. Only losses count: a timeout (a slow or paused server, as in
+// CLIENT PAUSE or a failover) or a refusal for now (Redis loading, busy, read-only) is no
+// evidence against the write, and such a write waits in the bounded queue for as long as it
+// takes.
+constexpr std::uint8_t kMaxLost = 10;
 
-// Failures that leave a write in doubt (not sent, or its answer lost): safe to send again.
-bool is_in_doubt(const Error& e) {
-  return e == errc::backend_unavailable || e == errc::timeout;
+// How long the writer waits before sending again to an L2 that refused a write for now (Redis
+// loading, busy, read-only): doubling per refused batch up to the most, so a refusal that lasts
+// costs a write a second, not a busy loop; reset by a batch that lands.
+constexpr auto kRefusedPauseMin = 10ms;
+constexpr auto kRefusedPauseMax = 1000ms;
+
+// Failures after which a write is sent again: in doubt (not sent, or its answer lost), or
+// refused for now and not applied (overloaded, backend.hpp).
+bool is_sent_again(const Error& e) {
+  return e == errc::backend_unavailable || e == errc::timeout || e == errc::overloaded;
 }
 
 bool by_seq(const WriteOp& a, const WriteOp& b) {
@@ -161,8 +171,9 @@ void Writer::run() {
     while (!in_flight_.empty() &&
            (in_flight_.front().replies->is_set() || now >= in_flight_.front().deadline))
       settle_front();
+    const bool refusing = now < refused_until_;
     const bool sent = in_flight_.size() < kMaxBatchesInFlight &&
-                      (in_flight_.empty() || !in_flight_.back().alone) &&
+                      (in_flight_.empty() || !in_flight_.back().alone) && !refusing &&
                       backend_.accepts_writes() && send_next();
     complete_barriers();
     if (sent) continue;
@@ -181,12 +192,12 @@ void Writer::run() {
       doorbell.wait_until(seen, Doorbell::Clock::time_point::max());
       continue;
     }
-    // Writes are waiting and L2 is unavailable.
+    // Writes are waiting and L2 is unavailable, or refuses them for now.
     if (stopping) {
       close_all();
       return;
     }
-    doorbell.wait_until(seen, now + kUnavailablePollInterval);
+    doorbell.wait_until(seen, refusing ? refused_until_ : now + kUnavailablePollInterval);
   }
 }
 
@@ -208,7 +219,7 @@ bool Writer::send_next() {
       if (in_flight(op)) continue;
       // One write larger than the bound still goes, alone. One that keeps coming back in doubt
       // goes alone on the connection: no other batch in flight beside it, for either's sake.
-      const bool alone = op.attempts >= kAttemptsBeforeAlone;
+      const bool alone = op.lost >= kLostBeforeAlone;
       if (alone && (!b.ops.empty() || !in_flight_.empty())) break;
       if (!b.ops.empty() && bytes + op.bytes() > options_.batch_max_bytes) break;
       bytes += op.bytes();
@@ -340,12 +351,15 @@ void Writer::settle_front() {
   std::vector<Finished> finished;
   finished.reserve(b.ops.size());
   std::vector<WriteOp> again;
+  bool refused = false, landed = false;
   for (std::size_t i = 0; i < b.ops.size(); ++i) {
     WriteOp& op = b.ops[i];
     const Result<void>& outcome = answer ? (*answer)[b.write_of_op[i]] : unanswered;
+    refused = refused || (!outcome && outcome.error() == errc::overloaded);
+    landed = landed || outcome.has_value();
     if (outcome) {
       finished.push_back({&op, outcome, true});
-    } else if (!is_in_doubt(outcome.error())) {
+    } else if (!is_sent_again(outcome.error())) {
       failed_[ErrorCounts::slot(outcome.error().code)].fetch_add(1, std::memory_order_relaxed);
       finished.push_back({&op, outcome, false});
     } else if (stopping) {
@@ -353,18 +367,26 @@ void Writer::settle_front() {
                           fail(errc::closed, "the cache closed before L2 took this write (",
                                outcome.error().detail, ")"),
                           false});
-    } else if (++op.attempts >= kMaxAttempts) {
+    } else if (outcome.error() == errc::backend_unavailable && ++op.lost >= kMaxLost) {
       failed_[static_cast<std::size_t>(errc::backend_error)].fetch_add(1,
                                                                        std::memory_order_relaxed);
-      finished.push_back(
-          {&op,
-           fail(errc::backend_error, "L2 lost this write ", static_cast<int>(kMaxAttempts),
-                " times without answering it (last: ", outcome.error().detail, "); given up"),
-           false});
+      finished.push_back({&op,
+                          fail(errc::backend_error, "L2 lost the connection under this write ",
+                               static_cast<int>(kMaxLost), " times without answering it (last: ",
+                               outcome.error().detail, "); given up"),
+                          false});
     } else {
+      if (op.attempts < UINT8_MAX) ++op.attempts;
       retried_.fetch_add(1, std::memory_order_relaxed);
       again.push_back(std::move(op));
     }
+  }
+  if (refused) {
+    refused_pause_ = std::clamp(refused_pause_ * 2, std::chrono::milliseconds(kRefusedPauseMin),
+                                std::chrono::milliseconds(kRefusedPauseMax));
+    refused_until_ = std::chrono::steady_clock::now() + refused_pause_;
+  } else if (landed) {
+    refused_pause_ = std::chrono::milliseconds(0);
   }
   finish(finished);
   if (again.empty()) return;

@@ -157,6 +157,10 @@ class Writer {
   std::uint64_t next_ordinal_ = 0;
   // The writer thread's alone; the ops inside are also read by complete_barriers().
   std::deque<Batch> in_flight_;
+  // The writer thread's alone: while L2 refuses writes for now (overloaded), nothing is sent
+  // before refused_until_, and the pause doubles per batch refused again (0: not refusing).
+  std::chrono::steady_clock::time_point refused_until_{};
+  std::chrono::milliseconds refused_pause_{0};
 
   // Written by the writer thread only, read by stats(): relaxed counters.
   std::atomic<std::uint64_t> batches_{0}, sent_{0}, coalesced_{0}, retried_{0};

@@ -122,7 +122,11 @@ class Backend {
   using ReadDone = std::function<void(std::vector<Result<BackendValue>>)>;
   // One result per write, in order. errc::backend_unavailable and errc::timeout mean the write
   // may or may not have been applied (not sent, or its answer lost) and it is safe to send it
-  // again; any other failure is final for that write.
+  // again; errc::overloaded, that the store refused it for now (busy, loading, read-only) and
+  // it is safe to send again. Any other failure is final for that write. The writer sends
+  // such writes again with no limit on tries, except that one whose connection was lost under
+  // it (backend_unavailable) 10 times in a row is given up; while writes come back
+  // overloaded it paces its sends (10 ms doubling to 1 s).
   using WriteDone = std::function<void(std::vector<Result<void>>)>;
 
   virtual ~Backend() = default;
