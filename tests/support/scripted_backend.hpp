@@ -140,6 +140,19 @@ class ScriptedBackend final : public tiercache::Backend {
     available_ = available;
   }
 
+  // Whether write() would be tried now: is_available() and, apart from it, whether the write
+  // side is up (Redis: the write connection can be lost while the read connection is not).
+  bool accepts_writes() const noexcept override {
+    std::lock_guard lock(mu_);
+    return available_ && writes_available_;
+  }
+
+  // Takes the write side down (or back up) alone; reads and is_available() are unchanged.
+  void set_writes_available(bool available) {
+    std::lock_guard lock(mu_);
+    writes_available_ = available;
+  }
+
   // Waits (bounded) until batch `n` (0-based) was sent; returns a copy of its writes.
   std::vector<Write> wait_for_batch(std::size_t n, std::chrono::milliseconds limit) {
     std::unique_lock lock(mu_);
@@ -202,6 +215,7 @@ class ScriptedBackend final : public tiercache::Backend {
   std::condition_variable cv_;
   std::deque<Batch> batches_;
   bool available_ = true;
+  bool writes_available_ = true;
   const tiercache::ChangesHeard changes_heard_;
   tiercache::BackendEvents* events_ = nullptr;
   std::map<std::string, std::string> values_;
