@@ -3,6 +3,7 @@
 // (W4), byte-bounded batches. tests/write_order_test.cpp checks the same promises against a real
 // redis-server whose connections are killed.
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <mutex>
 #include <string>
@@ -288,6 +289,37 @@ TEST_CASE("flushes that gave up do not keep queue room while L2 is down", "[writ
   backend.set_available(true);
   backend.wait_for_batch(0, kBound);
   backend.answer(0, {});  // else closing waits out writer.batch_timeout
+}
+
+TEST_CASE("a flush that may give up ends with backend_unavailable once it says so", "[writer]") {
+  test::ScriptedBackend backend;
+  Ops ops;
+  Writer writer(backend, WriterOptions{}, [](std::span<const Writer::SettledWrite>) {});
+  std::atomic<bool> down{false};
+  const Writer::GiveUpWhen give_up = [&]() -> const char* {
+    return down.load() ? "L2 is down" : nullptr;
+  };
+  enqueue(writer, ops.set("a", "v"));
+  backend.wait_for_batch(0, kBound);  // in flight, never answered
+  tiercache::Result<void> r;
+  const auto start = std::chrono::steady_clock::now();
+  {
+    std::jthread waiter([&] { r = writer.flush(test::ctx_with_timeout(10s), give_up); });
+    test::wait_until(
+        kBound, [&] { return writer.barriers_waiting() == 1; }, "the flush waits");
+    down = true;
+  }
+  CHECK(std::chrono::steady_clock::now() - start < kBound);  // not at its 10 s deadline
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::backend_unavailable);
+  CHECK(r.error().detail.find("L2 is down") != std::string::npos);
+  // Without a reason to give up it waits for the write, and its deadline still bounds it.
+  down = false;
+  auto timed_out = writer.flush(test::ctx_with_timeout(20ms), give_up);
+  REQUIRE_FALSE(timed_out);
+  CHECK(timed_out.error() == errc::timeout);
+  backend.answer(0, {});  // else closing waits out writer.batch_timeout
+  CHECK(writer.flush(test::ctx_with_timeout(kBound), give_up));
 }
 
 TEST_CASE("drop_oldest drops nothing when dropping cannot make room", "[writer]") {

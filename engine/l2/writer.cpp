@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "engine/base/wait_within.hpp"
 #include "engine/l1/coarse_clock.hpp"
 
 namespace tiercache::engine {
@@ -13,6 +14,10 @@ using namespace std::chrono_literals;
 // How often the writer looks again while L2 is unavailable; the backend reconnects on its own
 // schedule, this only bounds how late the writer notices.
 constexpr auto kUnavailablePollInterval = 2ms;
+
+// How often a flush that may give up (flush(ctx, give_up)) looks at the backend again while
+// it waits: this bounds how late it notices that L2 went down.
+constexpr auto kGiveUpPollInterval = 2ms;
 
 // Batches sent and not yet answered: the next one is built and sent while L2 works on the
 // previous, and they still settle in order.
@@ -79,13 +84,32 @@ Result<void> Writer::await(const Context& ctx, const std::shared_ptr<OneShot<Res
 }
 
 Result<void> Writer::flush(const Context& ctx) {
+  return flush(ctx, GiveUpWhen());
+}
+
+Result<void> Writer::flush(const Context& ctx, const GiveUpWhen& give_up) {
+  // Without give_up, one wait for all of ctx; with it, slices of ctx with a look in between.
+  const auto slice = [&] {
+    return give_up ? ctx.with_deadline(Context::clock::now() + kGiveUpPollInterval) : ctx;
+  };
+  const auto gave_up = [&]() -> const char* { return give_up ? give_up() : nullptr; };
   WriteOp barrier;
   barrier.kind = WriteOp::Kind::barrier;
   auto done = prepare(barrier);
   while (!queue_.try_enqueue(barrier)) {
-    if (auto room = queue_.wait_for_room(ctx, 0, "flush"); !room) return room;
+    if (const char* why = gave_up()) return fail(errc::backend_unavailable, "flush: ", why);
+    if (auto room = queue_.wait_for_room(slice(), 0, "flush"); !room && ctx.done())
+      return ended_while(ctx, "flush", "while the write queue stayed full");
   }
-  return await(ctx, done, "flush");
+  for (;;) {
+    // Settled first: a barrier that completed is answered whatever L2 does since.
+    if (!done->is_set()) {
+      if (const char* why = gave_up()) return fail(errc::backend_unavailable, "flush: ", why);
+    }
+    Result<Result<void>> outcome = done->wait(slice(), "flush");
+    if (outcome) return *outcome;
+    if (ctx.done()) return ended_while(ctx, "flush", "while waiting");
+  }
 }
 
 std::size_t Writer::barriers_waiting() const {

@@ -104,6 +104,13 @@ class Writer {
                      const char* what);
   // Waits until every write queued before the call was settled (W2).
   Result<void> flush(const Context& ctx);
+  // What keeps a flush from being worth waiting for: null while it is, else why not (say, "L2
+  // takes no writes": what is queued cannot be settled as applied until that changes).
+  using GiveUpWhen = std::function<const char*()>;
+  // flush(), which also ends with backend_unavailable (`why` in its detail) once give_up()
+  // says so: looked at before the wait and every kGiveUpPollInterval during it, since the
+  // backend tells no one when it goes down. Ended so, it says nothing of what was settled.
+  Result<void> flush(const Context& ctx, const GiveUpWhen& give_up);
   // Flushes the writer thread has taken from the queue and that wait for the writes before
   // them: such a flush's caller is past the point where a write can still get ahead of it. A
   // flush whose caller gave up still counts until the writer next completes barriers. For tests.
