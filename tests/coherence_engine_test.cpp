@@ -3,6 +3,7 @@
 // changed, the change stream lost and regained). tests/coherence_test.cpp checks the same
 // promises end to end against a real redis-server.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <string>
@@ -381,6 +382,87 @@ TEST_CASE("a miss that must wait for this cache's set fails at once while L2 tak
   CHECK(r.error() == errc::backend_unavailable);  // not a timeout at the caller's deadline
   CHECK(loads == 0);                              // the loader's answer could replace the set
   l2->answer(0, {});
+}
+
+// The write side of L2 can go down alone (Redis: the write connection is lost to a server that
+// stopped answering, while the idle read connection still looks up). The set cannot land then,
+// and L2 must not be read before it has: waiting on would only hold the caller to its deadline.
+TEST_CASE("a miss that must wait for this cache's set fails at once while L2 takes no writes",
+          "[coherence][read_your_writes]") {
+  for (const bool during_the_wait : {false, true}) {
+    INFO((during_the_wait ? "the writes go down while the miss waits" : "the writes are down"));
+    auto [l2, cache] = open_scripted({.when_l2_down = tiercache::L2DownPolicy::load});
+    int loads = 0;
+    const tiercache::Loader loader = [&](const tiercache::Context&, std::string_view) {
+      ++loads;
+      return tiercache::Result<std::string>("loaded");
+    };
+    l2->put("k", "old");
+    REQUIRE(cache.set(test::ctx(), "k", "mine"));
+    l2->wait_for_batch(0, kBound);  // sent and never answered: the connection is gone
+    changed(*l2, "k");              // L1's copy goes; the set is still this cache's to wait for
+    const auto timed = [&](auto call) {
+      const auto start = std::chrono::steady_clock::now();
+      auto r = call();
+      // Far below the 10 s deadline: answered because L2 is down, not at the deadline.
+      CHECK(std::chrono::steady_clock::now() - start < kBound);
+      return r;
+    };
+    tiercache::Result<std::string> first;
+    if (during_the_wait) {
+      std::jthread t(
+          [&] { first = timed([&] { return cache.get(test::ctx_with_timeout(10s), "k"); }); });
+      test::wait_until(
+          kBound, [&] { return tiercache::CacheTestAccess::flushes_waiting(cache) == 1; },
+          "the get waits for the write");
+      l2->set_writes_available(false);
+    } else {
+      l2->set_writes_available(false);
+      first = timed([&] { return cache.get(test::ctx_with_timeout(10s), "k"); });
+    }
+    REQUIRE_FALSE(first);
+    CHECK(first.error() == errc::backend_unavailable);
+    auto loaded =
+        timed([&] { return cache.get_or_load(test::ctx_with_timeout(10s), "k", loader); });
+    REQUIRE_FALSE(loaded);
+    CHECK(loaded.error() == errc::backend_unavailable);
+    CHECK(loads == 0);             // the loader's answer could replace the set
+    CHECK(l2->read_count() == 0);  // L2's "old" was never read around the set
+    l2->set_writes_available(true);
+    l2->put("k", "mine");
+    l2->answer(0, {});
+    CHECK(cache.get(test::ctx_with_timeout(kBound), "k") == "mine");
+    CHECK(loads == 0);
+  }
+}
+
+// As above for a loaded value still on its way (a fill): it cannot land either, so the miss goes
+// to the loader as on any L2 failure, without reading L2 before the fill (or a write of this
+// cache's before it) has landed.
+TEST_CASE("a miss behind this cache's fill loads at once while L2 takes no writes",
+          "[coherence][read_your_writes]") {
+  auto [l2, cache] = open_scripted({.when_l2_down = tiercache::L2DownPolicy::load});
+  int loads = 0;
+  const tiercache::Loader loader = [&](const tiercache::Context&, std::string_view) {
+    ++loads;
+    return tiercache::Result<std::string>("loaded");
+  };
+  REQUIRE(cache.get_or_load(test::ctx(), "k", loader) == "loaded");
+  REQUIRE(l2->read_count() == 1);
+  l2->wait_for_batch(0, kBound);  // the fill (SET NX), sent and never answered
+  changed(*l2, "k");              // L1's copy goes; the fill is still pending
+  l2->set_writes_available(false);
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(cache.get_or_load(test::ctx_with_timeout(10s), "k", loader) == "loaded");
+  CHECK(loads == 2);
+  CHECK(std::chrono::steady_clock::now() - start < kBound);
+  CHECK(l2->read_count() == 1);
+  l2->set_writes_available(true);
+  l2->answer(0, {});
+  // The second load's fill waited behind the first (one batch in flight per key); unanswered,
+  // it would hold the cache's destruction for batch_timeout.
+  CHECK(l2->wait_for_batch(1, kBound).at(0).key == "k");
+  l2->answer(1, {});
 }
 
 TEST_CASE("a value this cache loaded, still on its way to L2, does not stop the loader",

@@ -99,6 +99,52 @@ TEST_CASE("a set evicted from L1 before its write lands is not replaced by the o
   CHECK(describe(cache.get(test::ctx_with_timeout(1s), "k")) == "new");
 }
 
+// Redis stopped (SIGSTOP) with a set on its way: the write connection is given up after
+// command_timeout, while the idle read connection still looks up. The set cannot land, and Redis
+// must not be read before it has: a miss on the key (evicted from L1) fails at once with
+// backend_unavailable rather than at the caller's deadline, and never runs the loader.
+TEST_CASE(
+    "a set evicted from L1 while Redis is stopped: its miss fails at once, not at the deadline",
+    "[redis][fault][read_your_writes]") {
+  test::RedisServer redis;
+  tiercache::Options options{.l1 = {.max_entries = 1, .shards = 1}};
+  // No PING on the idle read connection while Redis is stopped: it stays up, as it did in the
+  // report, so only the lost write connection says that L2 is down.
+  options.redis.health_check_interval = 60s;
+  Cache cache = test::open_cache(redis, options);
+  REQUIRE(cache.set(test::ctx(), "k", "old"));
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  REQUIRE(is_not_found(cache.get(test::ctx_with_timeout(1s), "nokey")));  // the read connection
+
+  redis.pause();
+  REQUIRE(cache.set(test::ctx(), "k", "new"));
+  REQUIRE(cache.set(test::ctx(), "filler", "f"));  // evicts k
+  test::wait_until(
+      5s, [&] { return !cache.stats().l2_available; }, "the write connection is given up");
+  int loads = 0;
+  const tiercache::Loader loader = [&](const tiercache::Context&, std::string_view) {
+    ++loads;
+    return tiercache::Result<std::string>("loaded");
+  };
+  auto start = std::chrono::steady_clock::now();
+  auto got = cache.get(test::ctx_with_timeout(10s), "k");
+  // Far below the 10 s deadline: answered because Redis is known down.
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  REQUIRE_FALSE(got);
+  CHECK(got.error() == errc::backend_unavailable);
+  start = std::chrono::steady_clock::now();
+  auto loaded = cache.get_or_load(test::ctx_with_timeout(10s), "k", loader);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  REQUIRE_FALSE(loaded);
+  CHECK(loaded.error() == errc::backend_unavailable);
+  CHECK(loads == 0);  // the loader's answer could replace the set
+
+  redis.resume();
+  REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
+  CHECK(redis.command({"GET", "k"}) == "new");
+  CHECK(describe(cache.get(test::ctx_with_timeout(1s), "k")) == "new");
+}
+
 TEST_CASE("a purge refused with overloaded leaves the key's value in L1", "[redis][fault]") {
   test::RedisServer redis;
   // stale_if_l2_down: with Redis gone, L1 may answer with what it holds.

@@ -665,17 +665,33 @@ Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_
                                                 LeadPlan plan, const engine::LoadRequest* load,
                                                 Provenance& provenance) {
   if (l2_ && plan != LeadPlan::known_absent && plan != LeadPlan::refresh) {
-    // Our own write to the key is still on its way; L2's answer is stale until it lands. An L2
-    // that takes no reads now would only hold the caller until its deadline: a set's caller
-    // fails at once, a loaded value's goes on to the read (which fails) and the loader.
-    const bool takes_reads = l2_->accepts_reads();
-    if (plan == LeadPlan::flush_then_read && !takes_reads)
-      return fail(errc::backend_unavailable,
-                  "get: L2 takes no reads, and a set of this cache to the key has not reached it");
-    if ((plan == LeadPlan::flush_then_read || plan == LeadPlan::fill_then_read) && takes_reads) {
-      if (auto landed = writer_->flush(ctx); !landed) return std::unexpected(landed.error());
+    // Our own write to the key is still on its way; L2's answer is stale until it lands, so L2
+    // is read only after it did. While L2 takes no writes (the write cannot land: the writer
+    // holds it) or no reads (the read after it would fail), waiting would only hold the caller
+    // until its deadline: that is looked at before and all through the wait. Then a set's
+    // caller fails at once, and a loaded value's goes on to the loader as on any L2 failure;
+    // either way L2 is not read: it may take reads again by now, but still not have the write.
+    std::optional<Result<Produced>> l2_down;
+    if (plan == LeadPlan::flush_then_read || plan == LeadPlan::fill_then_read) {
+      const char* why = nullptr;
+      const engine::Writer::GiveUpWhen give_up = [this, &why]() -> const char* {
+        if (!l2_->accepts_writes())
+          why = "L2 takes no writes";
+        else if (!l2_->accepts_reads())
+          why = "L2 takes no reads";
+        return why;
+      };
+      if (auto landed = writer_->flush(ctx, give_up); !landed) {
+        if (why == nullptr) return std::unexpected(landed.error());  // ctx ended, or closed
+        const char* what = plan == LeadPlan::flush_then_read
+                               ? "a set of this cache to the key"
+                               : "a value this cache loaded for the key";
+        l2_down.emplace(
+            fail(errc::backend_unavailable, "get: ", why, ", and ", what, " has not reached it"));
+        if (plan == LeadPlan::flush_then_read) return std::move(*l2_down);
+      }
     }
-    Result<Produced> from_l2 = read_l2(ctx, key);
+    Result<Produced> from_l2 = l2_down ? std::move(*l2_down) : read_l2(ctx, key);
     if (from_l2) {
       counters_.add(kL2Hits);
       if (from_l2->absent) counters_.add(kNegativeHits);

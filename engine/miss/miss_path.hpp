@@ -32,7 +32,8 @@ enum class LeadPlan : std::uint8_t {
   read_l2,          // ask L2, then the loader if L2 has nothing
   flush_then_read,  // a set of this cache to the key is still on its way to L2: wait for it
   fill_then_read,   // a value this cache loaded is still on its way to L2: wait for it while L2
-                    // takes reads (the loader may answer again: its answer replaces no write)
+                    // takes writes and reads (else the loader may answer again, L2 unread: its
+                    // answer replaces no write)
   known_absent,     // a purge of this cache is still on its way: L2's copy is stale, skip it
   serve_l1_value,   // answer the value L1 holds though its epoch is not trusted: it is this
                     // cache's own unacknowledged write, or stale_if_l2_down allows it (only
