@@ -337,6 +337,23 @@ TEST_CASE("a client that connects and sends nothing holds the worker about a sec
   CHECK(server_closed(*idle));
 }
 
+TEST_CASE("idle clients queued ahead of a scrape hold it about a second in all, not one each",
+          "[metrics-expo]") {
+  constexpr int kIdle = 12;
+  const auto endpoint = serving_endpoint();
+  std::vector<test::Fd> idle;
+  for (int i = 0; i < kIdle; ++i) {
+    auto sock = test::connect_loopback(endpoint->port(), 10s);
+    REQUIRE(sock);
+    idle.push_back(std::move(*sock));
+  }
+  // Queued behind all of them on the one worker: each idle one's second ran from its accept.
+  const TimedReply reply = timed_exchange(endpoint->port(), kPlainScrape, 20s);
+  CHECK(reply.raw.starts_with("HTTP/1.1 200 "));
+  CHECK(reply.took < std::chrono::seconds(kIdle / 2));
+  for (const test::Fd& sock : idle) CHECK(server_closed(sock));
+}
+
 TEST_CASE("a client trickling header lines loses the worker about a second after it was taken",
           "[metrics-expo]") {
   const auto endpoint = serving_endpoint();

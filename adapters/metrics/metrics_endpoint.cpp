@@ -43,9 +43,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A scraper sends its request at once: a request not read whole this long after the worker took
-// its connection is refused, however the client spaces its bytes.
+// A scraper sends its request at once: a request not read whole this long after its connection
+// was accepted is refused, however the client spaces its bytes.
 constexpr auto kReadTimeout = 1s;
+// What a connection the worker takes after kReadTimeout has passed for it (it waited behind
+// others) still gets to deliver a request: a scraper's is long in the socket by then, while
+// each idle connection queued ahead of a scrape costs it this, not a whole kReadTimeout.
+constexpr auto kLateGrace = 10ms;
 // A scraper reads at once too; this bounds each write to a stalled one.
 constexpr auto kWriteTimeout = 2s;
 // Bytes a request's body may have (a GET has none): anything larger is refused unread.
@@ -189,6 +193,27 @@ class BoundedSocketStream final : public httplib::Stream {
   std::size_t end_ = 0;
 };
 
+// When the connection the worker serves now was accepted: set by StampedPool before it runs
+// BoundedServer::process_and_close_socket on the same thread.
+thread_local std::chrono::steady_clock::time_point t_accepted_at;
+
+// httplib's one worker thread, each connection stamped with when it was accepted (queued), so
+// that its read deadline runs from then: otherwise N idle connections queued ahead of a scrape
+// would hold it N times kReadTimeout.
+class StampedPool final : public httplib::TaskQueue {
+ public:
+  void enqueue(std::function<void()> fn) override {
+    pool_.enqueue([fn = std::move(fn), at = std::chrono::steady_clock::now()] {
+      t_accepted_at = at;
+      fn();
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_{1};
+};
+
 // httplib::Server serving one request per connection over a BoundedSocketStream. httplib's own
 // process_and_close_socket first waits keep_alive_timeout for a first byte, then reads with a
 // timeout per read and no bound on the number of header lines; this replaces it (it is virtual
@@ -199,10 +224,9 @@ class BoundedServer final : public httplib::Server {
   bool process_and_close_socket(socket_t sock) override {
     bool served = false;
     if (svr_sock_ != INVALID_SOCKET) {
-      // The deadline runs from when the worker takes the connection: time spent queued behind
-      // another held no worker.
+      const auto now = std::chrono::steady_clock::now();
       BoundedSocketStream stream(sock, kMaxRequestHeadBytes + kMaxRequestBodyBytes,
-                                 std::chrono::steady_clock::now() + kReadTimeout);
+                                 std::max(t_accepted_at + kReadTimeout, now + kLateGrace));
       bool connection_closed = false;
       served = process_request(stream, /*close_connection=*/true, connection_closed, nullptr);
     }
@@ -225,7 +249,7 @@ class HttpMetricsEndpoint final : public MetricsEndpoint {
 
   // Binds the checked address and starts the listener.
   Result<void> start() {
-    server_.new_task_queue = [] { return new httplib::ThreadPool(1); };
+    server_.new_task_queue = [] { return new StampedPool; };
     // BoundedServer serves one request per connection and bounds its reads itself; httplib sets
     // these as each accepted socket's SO_RCVTIMEO and SO_SNDTIMEO.
     server_.set_read_timeout(kReadTimeout);
