@@ -421,3 +421,31 @@ TEST_CASE("a batch_timeout past a day is refused at open; at a day a slow write 
   CHECK(r.has_value());
   CHECK(l2->batch_count() == 1);
 }
+
+// Redis LOADING, BUSY, READONLY...: the write was not run, and nothing is wrong with it. It goes
+// again for as long as L2 refuses, never given up, and paced (the writer backs off from 10 ms to
+// 1 s between tries) rather than sent again in a busy loop.
+TEST_CASE("a write L2 refuses for now is sent again, paced, until L2 takes it", "[writer]") {
+  test::ScriptedBackend backend;
+  SettledLog log;
+  Ops ops;
+  Writer writer(backend, WriterOptions{.mode = WriteMode::sync}, log.callback());
+  WriteOp op = ops.set("k", "v");
+  auto done = writer.prepare(op);
+  enqueue(writer, std::move(op));
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t batch = 0;
+  while (std::chrono::steady_clock::now() - start < 300ms) {
+    REQUIRE(written(backend.wait_for_batch(batch, kBound)) == std::vector<std::string>{"k=v"});
+    backend.answer(batch, tiercache::fail(errc::overloaded, "LOADING Redis is loading"));
+    ++batch;
+  }
+  CHECK(batch >= 3);
+  CHECK(batch < 50);
+  REQUIRE(written(backend.wait_for_batch(batch, kBound)) == std::vector<std::string>{"k=v"});
+  backend.answer(batch, {});
+  CHECK(writer.await(test::ctx_with_timeout(kBound), done, "sync set").has_value());
+  const auto settled = log.snapshot();
+  REQUIRE(settled.size() == 1);
+  CHECK(settled[0] == std::pair<std::string, bool>{"k=v", true});
+}

@@ -592,12 +592,22 @@ void ClusterBackend::answer_read(Piece& p, Redirect r, std::vector<Result<Backen
 }
 
 void ClusterBackend::answer_write(Piece& p, Redirect r, Result<void> result) {
+  const bool refused =
+      r.kind == Redirect::Kind::try_again || r.kind == Redirect::Kind::cluster_down;
   switch (follow(p, r)) {
     case Outcome::taken:
       return;
     case Outcome::exhausted:
-      result = std::unexpected(unavailable("redis cluster: slot " + std::to_string(p.slot) +
-                                           " still redirected after the retries allowed"));
+      // Still refused for now (TRYAGAIN, CLUSTERDOWN): not run, and no evidence against the
+      // write, which the writer sends again for as long as it takes (overloaded). Redirected
+      // too often: the nodes disagree, in doubt.
+      result = std::unexpected(
+          refused ? Error{make_error_code(errc::overloaded),
+                          "redis cluster: slot " + std::to_string(p.slot) +
+                              " still refused for now after the retries allowed (" +
+                              std::string(result ? "" : result.error().detail) + ")"}
+                  : unavailable("redis cluster: slot " + std::to_string(p.slot) +
+                                " still redirected after the retries allowed"));
       break;
     case Outcome::answer:
       break;

@@ -13,20 +13,21 @@
 
 namespace tiercache::redis {
 
-// The server as a whole refuses: every write sent to it now would be refused the same way.
-inline bool refuses_every_write(std::string_view error) {
-  constexpr std::array<std::string_view, 6> kPrefixes = {"LOADING ", "BUSY ",       "READONLY ",
-                                                         "MISCONF ", "MASTERDOWN ", "NOREPLICAS "};
-  for (const std::string_view prefix : kPrefixes)
-    if (error.starts_with(prefix)) return true;
-  return false;
+// The server runs no command at all now, reads included (it refuses even PING): a connection
+// to it is not ready. Not MISCONF and the like, which refuse writes (and PING) but serve reads.
+inline bool serves_no_command(std::string_view error) {
+  return error.starts_with("LOADING ") || error.starts_with("BUSY ");
 }
 
 // Any refusal for now: the server's, or a cluster slot's (parked and sent again by
 // ClusterBackend, which follows them as it follows redirects).
 inline bool is_not_serving(std::string_view error) {
-  return refuses_every_write(error) || error.starts_with("TRYAGAIN") ||
-         error.starts_with("CLUSTERDOWN");
+  constexpr std::array<std::string_view, 8> kPrefixes = {"LOADING ",  "BUSY ",       "READONLY ",
+                                                         "MISCONF ",  "MASTERDOWN ", "NOREPLICAS ",
+                                                         "TRYAGAIN ", "CLUSTERDOWN "};
+  for (const std::string_view prefix : kPrefixes)
+    if (error.starts_with(prefix)) return true;
+  return false;
 }
 
 }  // namespace tiercache::redis

@@ -248,11 +248,12 @@ void RedisConnection::send_handshake() {
                    }
                  }));
   // A server loading its data answers the handshake above (CLIENT ID, INFO) but no command:
-  // such a connection is not ready. Another error (an ACL user without PING) is no matter.
+  // such a connection is not ready. Another error (an ACL user without PING; MISCONF, which
+  // refuses PING but serves reads) is no matter.
   if (role_ != Role::subscriber) {
     send_unchecked(format_command({"PING"}), optional([this](const redisReply* r) {
                      if (handshake_failed_ || r->type != REDIS_REPLY_ERROR ||
-                         !refuses_every_write(reply_text(r)))
+                         !serves_no_command(reply_text(r)))
                        return;
                      handshake_failed_ = true;
                      request_drop(errc::backend_unavailable,
@@ -544,8 +545,12 @@ void RedisConnection::context_gone(errc code, std::string detail) {
                      ? code
                      : errc::backend_unavailable,
                  detail);
-  const Error unsent_error = make_error(
-      code == errc::closed || code == errc::overloaded ? code : errc::backend_unavailable, detail);
+  // Never sent: no more to blame than the sent ones for a timeout or a refusal, either.
+  const Error unsent_error =
+      make_error(code == errc::closed || code == errc::overloaded || code == errc::timeout
+                     ? code
+                     : errc::backend_unavailable,
+                 detail);
   for (auto& p : pending) p->done(nullptr, &sent_error);
   for (auto& o : outbox) o.done(nullptr, &unsent_error);
   if (closing_) return;

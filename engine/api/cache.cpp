@@ -78,8 +78,8 @@ Cache::Impl::Impl(const Options& completed, std::shared_ptr<Backend> l2, engine:
     : options_(completed),
       key_seed_(draw_key_seed()),
       pending_(completed.l1.shards),
-      l2_claim_(std::move(claim)),
-      l2_(std::move(l2)) {
+      l2_(std::move(l2)),
+      l2_claim_(std::move(claim)) {
   const engine::ShardLimits limits = engine::shard_limits(options_, typed_object_bytes);
   shards_.reserve(options_.l1.shards);
   for (std::size_t i = 0; i < options_.l1.shards; ++i)

@@ -286,8 +286,9 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   // stale (Options.stale_if_l2_down) while L2 cannot be read. kUntrustedEpoch after a flush.
   std::atomic<std::uint32_t> stale_servable_epoch_{engine::kUntrustedEpoch};
   ChangesHeard changes_heard_ = ChangesHeard::none;
-  engine::BackendClaim l2_claim_;
   std::shared_ptr<Backend> l2_;
+  // After l2_: if the constructor throws, the claim ends before the backend can be freed.
+  engine::BackendClaim l2_claim_;
   std::unique_ptr<engine::Writer> writer_;
   // Options.metrics.endpoint once attach_endpoint() succeeded: detached first in ~Impl.
   bool endpoint_attached_ = false;

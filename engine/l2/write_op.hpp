@@ -24,8 +24,9 @@ struct WriteOp {
   bool absent = false;
   // fill: an early refresh's value, which replaces L2's (older) copy, sent as a set, if nothing
   // could have gone unheard since it began: the cache's coherence epoch is still replace_epoch
-  // when it is sent, and it was not sent before (a write that comes back in doubt was sent over
-  // a connection that went; changes then may have been missed). Otherwise it goes as a fill.
+  // when it is sent, and it was not sent before (a write that came back in doubt was sent over
+  // a connection that went, and changes then may have been missed; one refused for now goes as a
+  // fill too, to be safe). Otherwise it goes as a fill.
   bool replaces = false;
   std::uint32_t replace_epoch = 0;
   std::uint64_t expires_at_ms = 0;  // coarse clock; kNeverExpires for no TTL
@@ -38,9 +39,12 @@ struct WriteOp {
   // Times it was sent and came back to be sent again (in doubt, or refused for now), up to 255:
   // 0 means never sent.
   std::uint8_t attempts = 0;
-  // Of those, the times the connection was lost under it (backend_unavailable): what a write the
-  // server drops the connection on shows, unlike a server that is slow, paused or refusing.
+  // Of those, the times it came back in doubt (its connection lost or timed out under it), up to
+  // 255, the first at first_doubt_ms (coarse clock); and of these, the times its connection was
+  // lost (backend_unavailable). What sets it alone, and gives it up (writer.cpp).
+  std::uint8_t doubts = 0;
   std::uint8_t lost = 0;
+  std::uint64_t first_doubt_ms = 0;
   // Set for sync writes and flush barriers: completed with the write's outcome.
   std::shared_ptr<OneShot<Result<void>>> done;
 

@@ -4,7 +4,8 @@
 //     drain ─▶ staging (sorted by seq per key) ─▶ batch: oldest first, ≤ batch_max_ops and
 //     batch_max_bytes, no key that is already in flight ─▶ coalesce per key (highest seq wins)
 //     ─▶ Backend::write ─▶ per write: ok / final error ─▶ settled(), then its callers
-//                                     in doubt (unavailable, timeout) ─▶ back into staging
+//                                     in doubt (unavailable, timeout) or refused for now
+//                                     (overloaded) ─▶ back into staging
 //
 // W1  For one key, at most one write is in flight at a time, and staging keeps a key's writes in
 //     seq order (a write in doubt goes back in front of the later ones to its key). With the
@@ -20,9 +21,11 @@
 //     after its write failed never sees the value L2 refused.
 // W5  Every wait is bounded: for a batch's answer by batch_timeout (then the batch is in doubt),
 //     for L2 to come back by the caller's ctx. A write that keeps coming back in doubt goes
-//     alone after kAttemptsBeforeAlone tries and is given up after kMaxAttempts, so one the
-//     server refuses by closing the connection cannot hold the others up. On close, what L2
-//     cannot take in one attempt is answered with errc::closed.
+//     alone after kDoubtsBeforeAlone tries and is given up after kMaxLost lost connections, or
+//     kMaxLost doubts over kGiveUpAfter, so one the server refuses by closing the connection, or
+//     that never crosses in time, cannot hold the others up for long. A refusal for now is
+//     sent again without limit, paced. On close, what is staged is answered with errc::closed
+//     once L2 cannot take it.
 #pragma once
 
 #include <array>

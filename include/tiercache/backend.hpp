@@ -124,9 +124,10 @@ class Backend {
   // may or may not have been applied (not sent, or its answer lost) and it is safe to send it
   // again; errc::overloaded, that the store refused it for now (busy, loading, read-only) and
   // it is safe to send again. Any other failure is final for that write. The writer sends
-  // such writes again with no limit on tries, except that one whose connection was lost under
-  // it (backend_unavailable) 10 times in a row is given up; while writes come back
-  // overloaded it paces its sends (10 ms doubling to 1 s).
+  // such writes again, giving one up only when its connection was lost under it
+  // (backend_unavailable) 10 times, or it came back in doubt (that, or timeout) 10 times over
+  // 30 s; a refusal never counts. While batches land nothing and the backend still takes
+  // writes, it paces its sends (10 ms doubling to 1 s).
   using WriteDone = std::function<void(std::vector<Result<void>>)>;
 
   virtual ~Backend() = default;

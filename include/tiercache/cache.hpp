@@ -41,8 +41,8 @@ struct TypedAccess;
 
 class Cache {
  public:
-  // Validates `options`, then builds the cache (two checks need what is built: negative_in_l2
-  // against the backend, an endpoint already serving a Cache). invalid_argument names the field.
+  // Validates `options`, then builds the cache (three checks need what is built: negative_in_l2
+  // against the backend, a backend or an endpoint already serving a Cache). invalid_argument names the field.
   [[nodiscard]] static Result<Cache> open(const Options& options);
 
   Cache(Cache&&) noexcept;
