@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string_view>
 #include <tuple>
+#include <vector>
 
 #include "adapters/redis/hash_slot.hpp"
 #include "adapters/redis/reply_bounds.hpp"
@@ -254,35 +256,79 @@ Result<ClusterTopology> fetch_topology(const Endpoint& node) {
   if (c == nullptr || c->err != 0)
     return fail(errc::backend_unavailable, "cluster node ", node.address(),
                 " cannot be reached: ", c != nullptr ? c->errstr : "out of memory");
+  // Bounds each blocking send and recv, not a whole reply: see command() below.
   redisSetTimeout(c.get(), to_timeval(node.command_timeout));
   guard.attach(c->reader);
   using Reply = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
-  auto command = [&](std::initializer_list<const char*> args) {
-    std::vector<const char*> argv(args);
-    return Reply(static_cast<redisReply*>(redisCommandArgv(c.get(), static_cast<int>(argv.size()),
-                                                           argv.data(), nullptr)),
-                 &freeReplyObject);
+  auto lost = [&](std::string_view what) {
+    // A reply the guard refused shows in hiredis only as "Out of memory": say what it was.
+    if (!guard.refusal().empty())
+      return fail(errc::backend_unavailable, "cluster node ", node.address(), " answered ", what,
+                  ": the server sent ", guard.refusal());
+    return fail(errc::backend_unavailable, "cluster node ", node.address(), " did not answer ",
+                what, ": ", c->errstr);
   };
-  auto lost = [&] {
-    return fail(errc::backend_unavailable, "cluster node ", node.address(),
-                " did not answer: ", c->errstr);
+  // hiredis's redisCommandArgv waits for the whole reply, buffering all its bytes until the last
+  // arrives: the guard sees a string only once it is whole, and the socket timeout bounds each
+  // recv, not the reply. So a node could make it buffer what a string's header names, or keep it
+  // waiting forever at a byte per command_timeout (at open, or on the refresh thread, which the
+  // backend's destructor joins). Hence the read below, bounding both (as RedisConnection bounds
+  // its buffered bytes on the async connections):
+  // - The unparsed bytes: what follows the elements parsed is at most one unfinished element,
+  //   within the guard's bound for a string plus its header ("$", 20 digits, CRLF) and CRLF.
+  // - The time: command_timeout is what a server is given to answer; one more second carries
+  //   any real topology (CLUSTER SHARDS of a cluster of hundreds of nodes is some hundred KiB)
+  //   over any link the cache could run on. A recv started just before the deadline may still
+  //   take command_timeout, so one reply takes at most 2 x command_timeout + 1 s.
+  const std::size_t max_buffered = kTopologyReplyBounds.max_string_bytes + 32;
+  const auto reply_time = node.command_timeout + std::chrono::seconds(1);
+  auto command = [&](std::string_view what,
+                     std::initializer_list<const char*> args) -> Result<Reply> {
+    std::vector<const char*> argv(args);
+    if (redisAppendCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), nullptr) !=
+        REDIS_OK)
+      return lost(what);
+    const auto deadline = std::chrono::steady_clock::now() + reply_time;
+    auto late = [&] {
+      return fail(errc::backend_unavailable, "cluster node ", node.address(),
+                  " did not finish its answer to ", what, " within ", reply_time.count(),
+                  " ms (command_timeout + 1 s)");
+    };
+    for (int done = 0; done == 0;) {
+      if (redisBufferWrite(c.get(), &done) != REDIS_OK) return lost(what);
+      if (done == 0 && std::chrono::steady_clock::now() >= deadline) return late();
+    }
+    for (;;) {
+      void* reply = nullptr;
+      if (redisGetReplyFromReader(c.get(), &reply) != REDIS_OK) return lost(what);
+      if (reply != nullptr) return Reply(static_cast<redisReply*>(reply), &freeReplyObject);
+      const std::size_t buffered = c->reader->len - c->reader->pos;
+      if (buffered > max_buffered)
+        return fail(errc::backend_unavailable, "cluster node ", node.address(), " answered ", what,
+                    ": the server sent ", buffered, " bytes of one element, over the bound of ",
+                    max_buffered);
+      if (std::chrono::steady_clock::now() >= deadline) return late();
+      if (redisBufferRead(c.get()) != REDIS_OK) return lost(what);
+    }
   };
   if (!node.password.empty()) {
-    Reply auth = node.user.empty() ? command({"AUTH", node.password.c_str()})
-                                   : command({"AUTH", node.user.c_str(), node.password.c_str()});
-    if (auth == nullptr) return lost();
-    if (auth->type == REDIS_REPLY_ERROR)
+    Result<Reply> auth = node.user.empty()
+                             ? command("AUTH", {"AUTH", node.password.c_str()})
+                             : command("AUTH", {"AUTH", node.user.c_str(), node.password.c_str()});
+    if (!auth) return std::unexpected(std::move(auth.error()));
+    if ((*auth)->type == REDIS_REPLY_ERROR)
       return fail(errc::backend_unavailable, "cluster node ", node.address(),
-                  " refused AUTH: ", text_of(*auth));
+                  " refused AUTH: ", text_of(**auth));
   }
   bool legacy = false;
-  Reply reply = command({"CLUSTER", "SHARDS"});
-  if (reply != nullptr && reply->type == REDIS_REPLY_ERROR &&
-      text_of(*reply).find("nknown subcommand") != std::string_view::npos) {
+  Result<Reply> answer = command("CLUSTER SHARDS", {"CLUSTER", "SHARDS"});
+  if (answer && (*answer)->type == REDIS_REPLY_ERROR &&
+      text_of(**answer).find("nknown subcommand") != std::string_view::npos) {
     legacy = true;
-    reply = command({"CLUSTER", "SLOTS"});
+    answer = command("CLUSTER SLOTS", {"CLUSTER", "SLOTS"});
   }
-  if (reply == nullptr) return lost();
+  if (!answer) return std::unexpected(std::move(answer.error()));
+  const Reply& reply = *answer;
   if (reply->type == REDIS_REPLY_ERROR) {
     const std::string_view text = text_of(*reply);
     if (text.find("cluster support disabled") != std::string_view::npos)
