@@ -10,6 +10,7 @@
 #include "adapters/memcached/memcached_key.hpp"
 #include "adapters/memcached/stored_item.hpp"
 #include "tests/support/memcached_server.hpp"
+#include "tests/support/tcp_proxy.hpp"
 #include "tests/support/test_support.hpp"
 #include "tiercache/memcached.hpp"
 
@@ -280,6 +281,65 @@ TEST_CASE("a paused server fails a read with timeout from the backend; resumed, 
   test::wait_until(
       5s, [&] { return reader.get(test::ctx_with_timeout(1s), "k") == "v"; },
       "the resumed server answers");
+}
+
+TEST_CASE("an error line before a get's first VALUE fails the read; the next read is served",
+          "[memcached][fault]") {
+  // libmemcached's fetch reports a failure before the first VALUE as NOTFOUND, as it does a
+  // plain miss: the backend must still tell the caller the read failed, not that k is missing.
+  struct Injected {
+    const char* line;
+    errc code;
+  };
+  const Injected injected = GENERATE(values<Injected>({
+      {"SERVER_ERROR temporary failure\r\n", errc::backend_error},
+      {"CLIENT_ERROR bad data chunk\r\n", errc::backend_error},
+      // Not a memcached reply at all: the stream is out of step, the server backs off.
+      {"HELLO\r\n", errc::backend_unavailable},
+  }));
+  // The line instead of the server's reply, or before it (which then still waits to be read).
+  const bool reply_kept = GENERATE(false, true);
+  INFO(injected.line << (reply_kept ? " before the reply" : " instead of the reply"));
+  test::MemcachedServer server;
+  test::TcpProxy proxy(server.port());
+  auto b = backend(fast({"127.0.0.1:" + std::to_string(proxy.port())}));
+  const auto set_k = [&](std::string_view value) {
+    const std::vector<BackendWrite> writes = {
+        {.kind = BackendWrite::Kind::set, .key = "k", .value = value}};
+    REQUIRE(write_now(*b, writes).front());
+  };
+  set_k("v");
+  if (reply_kept) {
+    proxy.prepend_to_next_reply(injected.line);
+  } else {
+    proxy.replace_next_reply(injected.line, "END\r\n");
+  }
+  auto failed = read_now(*b, {"k", "k", "absent"});
+  REQUIRE(proxy.replies_replaced() == 1);
+  for (const auto& r : failed) {
+    REQUIRE_FALSE(r);
+    INFO(r.error().code.message() << ": " << r.error().detail);
+    CHECK(r.error() == injected.code);
+  }
+  // A new value, so that a read served the rest of the old reply would show it.
+  set_k("w");
+  // The next read starts on a clean stream and is served; after an out-of-step line, once the
+  // server's probe is answered (until then reads fail at once with backend_unavailable).
+  Result<BackendValue> next = tiercache::fail(errc::backend_unavailable, "not read yet");
+  test::wait_until(
+      5s,
+      [&] {
+        next = read_now(*b, {"k"}).front();
+        return next || next.error() != errc::backend_unavailable;
+      },
+      "a read after the injected line is answered");
+  REQUIRE(next);
+  CHECK(next->value == "w");
+  auto again = read_now(*b, {"k", "absent"});
+  REQUIRE(again[0]);
+  CHECK(again[0]->value == "w");
+  REQUIRE_FALSE(again[1]);
+  CHECK(again[1].error() == errc::not_found);
 }
 
 TEST_CASE("bad MemcachedOptions are refused with invalid_argument naming the field",

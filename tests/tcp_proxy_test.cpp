@@ -1,6 +1,7 @@
 // Self-test of test::TcpProxy: the faults the liveness tests stand on (a blackhole that swallows
-// bytes without closing, connections that stay dead after heal, sever, a rate limit) shown with a
-// real redis-server behind the proxy and raw sockets in front of it, independent of tiercache.
+// bytes without closing, connections that stay dead after heal, sever, a rate limit, a replaced
+// reply) shown with a real redis-server behind the proxy and raw sockets in front of it,
+// independent of tiercache.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -147,6 +148,33 @@ TEST_CASE("a value larger than the socket buffers crosses the proxy whole, both 
   const std::string header = "$" + std::to_string(kBigValueBytes) + "\r\n";
   const std::string reply = client.read_within(kArrivalBound, header.size() + value.size() + 2);
   CHECK(reply == header + value + "\r\n");
+}
+
+TEST_CASE("replace_next_reply swaps one reply for the injected bytes; prepend keeps the reply",
+          "[proxy][redis]") {
+  test::RedisServer redis;
+  test::TcpProxy proxy(redis.port());
+  RawConnection client(proxy.port());
+  // A reply spread over many of the proxy's reads: its end marker is found wherever it falls.
+  std::string value(kBigValueBytes, 'a');
+  value.back() = 'Z';
+  client.send(resp_command({"SET", "big", value}));
+  CHECK(client.read_within(kArrivalBound, 5) == "+OK\r\n");
+
+  proxy.replace_next_reply("-ERR injected\r\n", "Z\r\n");
+  // Pipelined: the PING's reply follows the replaced one and is forwarded as ever.
+  client.send(resp_command({"GET", "big"}) + "PING\r\n");
+  const std::string replaced = "-ERR injected\r\n+PONG\r\n";
+  CHECK(client.read_within(kArrivalBound, replaced.size()) == replaced);
+  CHECK(proxy.replies_replaced() == 1);
+
+  proxy.prepend_to_next_reply("+first\r\n");
+  const std::string prepended = "+first\r\n+PONG\r\n";
+  client.send("PING\r\n");
+  CHECK(client.read_within(kArrivalBound, prepended.size()) == prepended);
+  CHECK(proxy.replies_replaced() == 2);
+  // Taken once: the next reply is the server's alone.
+  CHECK(client.ping_within(kArrivalBound) == "+PONG\r\n");
 }
 
 TEST_CASE("the server closing a forwarded connection closes the client's side too",

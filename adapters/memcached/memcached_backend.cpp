@@ -120,11 +120,24 @@ std::vector<Result<BackendValue>> MemcachedBackend::read_on(MemcachedLane& lane,
       waiting.erase(it);
     }
     memcached_result_free(&item);
+    // libmemcached's fetch stops at any line but VALUE, END or NOT_FOUND, and then answers
+    // NOTFOUND if no VALUE came before it, as it does after a plain miss: what it recorded
+    // (mget cleared the record) tells the two apart. It records SERVER_ERROR <text>,
+    // CLIENT_ERROR <text> and an unknown line; not "SERVER_ERROR out of memory...", "SERVER_ERROR
+    // object too large...", ERROR, nor another command's reply: those still read as a miss
+    // (docs/backends.md, memcached, Errors).
+    if (rc == MEMCACHED_NOTFOUND && !waiting.empty()) {
+      const memcached_return_t recorded = memcached_last_error(m);
+      if (recorded != MEMCACHED_SUCCESS) rc = recorded;
+    }
     if (rc != MEMCACHED_END && rc != MEMCACHED_NOTFOUND) {
       // Those not answered before the failure get it; those answered keep their value.
       const Error e = lane.failed(server, rc, "get");
       for (const auto& [key, left] : waiting)
         for (std::size_t i : left) out[i] = std::unexpected(e);
+      // The rest of the reply, if any, must not be read as the next get's: that one starts on
+      // a new connection (failed() already closed them after a connection failure).
+      memcached_quit(m);
     }
   }
   return out;

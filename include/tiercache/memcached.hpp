@@ -12,6 +12,10 @@
 //   them for Options.default_ttl (set one). TTLs are whole seconds, rounded up.
 // - No invalidation: changes_heard() is ChangesHeard::none; L1's TTL bounds staleness.
 // - Keys memcached cannot take are stored under a hash (see key_prefix below).
+// - An error line in place of a read's reply fails the keys it left unanswered (SERVER_ERROR or
+//   CLIENT_ERROR text: backend_error; a line that is no reply: backend_unavailable). Before the
+//   first VALUE, libmemcached 1.1 cannot tell "SERVER_ERROR out of memory", "object too large",
+//   ERROR or another command's reply from END: those read as not_found.
 // A program that uses this links -lmemcached.
 #pragma once
 

@@ -6,6 +6,8 @@
 // after blackhole() returned is checked against the new state before it could be forwarded.
 // A rate limit lives in the same loop: a side whose token bucket is empty is not polled for
 // reading, and poll() sleeps no longer than the bucket needs to hold a byte again.
+// A reply replacement too: the connection that first reads server bytes after it was asked for
+// holds them back until the reply's end marker, then sends the injected bytes in their place.
 #include "tests/support/tcp_proxy.hpp"
 
 #include <arpa/inet.h>
@@ -22,7 +24,9 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -75,6 +79,13 @@ void drain_and_close(Fd& fd) {
 struct Rates {
   std::size_t upload_bytes_per_second = 0;    // read from the client, for the server
   std::size_t download_bytes_per_second = 0;  // read from the server, for the client
+};
+
+// A reply to replace (TcpProxy::replace_next_reply): what goes to the client instead, and the
+// bytes that end the server's reply.
+struct Replacement {
+  std::string injected;
+  std::string reply_end;
 };
 
 // What one direction may read under a rate: tokens are bytes, refilled at the rate as time
@@ -284,6 +295,16 @@ class TcpProxy::Loop {
     wake();
   }
 
+  void replace_next_reply(Replacement r) {
+    const std::lock_guard lock(mutex_);
+    pending_ = std::move(r);
+  }
+
+  std::size_t replies_replaced() const {
+    const std::lock_guard lock(mutex_);
+    return replaced_;
+  }
+
   void sever() {
     {
       const std::lock_guard lock(mutex_);
@@ -322,6 +343,8 @@ class TcpProxy::Loop {
     bool upstream_connecting = false;
     Mode mode = Mode::forwarding;
     bool severed = false;
+    std::optional<Replacement> replacing;  // a reply being held back, to be replaced
+    std::string held;      // server bytes of that reply read so far (at most reply_end's size)
     TokenBucket upload;    // meters reads from client
     TokenBucket download;  // meters reads from upstream
   };
@@ -388,10 +411,9 @@ class TcpProxy::Loop {
       Connection& c = connections_[i];
       const short client_events = slots[kFirstConnectionSlot + 2 * i].revents;
       const short upstream_events = slots[kFirstConnectionSlot + 2 * i + 1].revents;
-      const Step step = c.severed ? Step::close
-                        : c.mode == Mode::dead
-                            ? discard(c, client_events, upstream_events)
-                            : forward(c, client_events, upstream_events, rates_, now);
+      const Step step = c.severed              ? Step::close
+                        : c.mode == Mode::dead ? discard(c, client_events, upstream_events)
+                                               : forward(c, client_events, upstream_events, now);
       if (step == Step::close) {
         close_connection(c);
       } else {
@@ -421,8 +443,8 @@ class TcpProxy::Loop {
 
   // A forwarding connection: what one side sends is written to the other, FIN included, each
   // direction no faster than `rates` allows.
-  static Step forward(Connection& c, short client_events, short upstream_events, const Rates& rates,
-                      Clock::time_point now) {
+  Step forward(Connection& c, short client_events, short upstream_events, Clock::time_point now) {
+    const Rates& rates = rates_;
     if (c.upstream_connecting && upstream_events != 0) {
       int err = 0;
       socklen_t len = sizeof err;
@@ -439,10 +461,13 @@ class TcpProxy::Loop {
             Step::close)
       return Step::close;
     if (c.upstream_connecting) return Step::keep;
-    if ((upstream_events & (POLLIN | POLLHUP)) && !c.upstream.read_closed &&
-        metered_read(c.upstream, c.client, c.download, rates.download_bytes_per_second, now) ==
-            Step::close)
-      return Step::close;
+    if ((upstream_events & (POLLIN | POLLHUP)) && !c.upstream.read_closed) {
+      const std::size_t fresh = c.client.outbox.size();
+      if (metered_read(c.upstream, c.client, c.download, rates.download_bytes_per_second, now) ==
+          Step::close)
+        return Step::close;
+      replace_reply(c, fresh);
+    }
     if (flush(c.upstream) == Step::close || flush(c.client) == Step::close) return Step::close;
     // POLLHUP: that socket can neither send nor receive any more; its last bytes went out above.
     if ((client_events | upstream_events) & POLLHUP) return Step::close;
@@ -451,6 +476,40 @@ class TcpProxy::Loop {
     const bool done = c.client.read_closed && c.upstream.read_closed && c.client.outbox.empty() &&
                       c.upstream.outbox.empty();
     return done ? Step::close : Step::keep;
+  }
+
+  // The server bytes at `fresh` onwards in c.client.outbox were just read. Once a replacement
+  // is pending, the first connection that reads any takes it: from then on its server bytes are
+  // held back up to and including the first reply_end, and the injected bytes go out instead;
+  // what follows reply_end is forwarded as ever. Only reply_end's size is kept while looking.
+  // With no reply_end, the injected bytes go out in front of the server's, which all go on.
+  void replace_reply(Connection& c, std::size_t fresh) {
+    if (!c.replacing) {
+      if (!pending_ || fresh == c.client.outbox.size()) return;
+      c.replacing = std::move(pending_);
+      pending_.reset();
+    }
+    if (c.replacing->reply_end.empty()) {
+      c.client.outbox.insert(fresh, c.replacing->injected);
+      c.replacing.reset();
+      ++replaced_;
+      return;
+    }
+    c.held.append(c.client.outbox, fresh);
+    c.client.outbox.resize(fresh);
+    const std::string& end_marker = c.replacing->reply_end;
+    const std::size_t end = c.held.find(end_marker);
+    if (end == std::string::npos) {
+      // A marker split across reads is still found: keep the bytes that may start it.
+      const std::size_t keep = std::min(c.held.size(), end_marker.size());
+      c.held.erase(0, c.held.size() - keep);
+      return;
+    }
+    c.client.outbox += c.replacing->injected;
+    c.client.outbox.append(c.held, end + end_marker.size());
+    c.held.clear();
+    c.replacing.reset();
+    ++replaced_;
   }
 
   // read_into() for as many bytes as `bucket` holds, which pays for them. An empty bucket reads
@@ -521,6 +580,8 @@ class TcpProxy::Loop {
   bool blackholed_ = false;
   std::size_t accepted_ = 0;
   Rates rates_;
+  std::optional<Replacement> pending_;  // to be taken by the next connection the server answers
+  std::size_t replaced_ = 0;
 };
 
 TcpProxy::TcpProxy(std::uint16_t upstream_port)
@@ -561,6 +622,18 @@ void TcpProxy::limit_rate(std::size_t upload_bytes_per_second,
 
 void TcpProxy::unlimit_rate() {
   loop_->set_rates({});
+}
+
+void TcpProxy::replace_next_reply(std::string injected, std::string reply_end) {
+  loop_->replace_next_reply({std::move(injected), std::move(reply_end)});
+}
+
+void TcpProxy::prepend_to_next_reply(std::string injected) {
+  loop_->replace_next_reply({std::move(injected), std::string()});
+}
+
+std::size_t TcpProxy::replies_replaced() const {
+  return loop_->replies_replaced();
 }
 
 std::size_t TcpProxy::connections_accepted() const {

@@ -2,9 +2,10 @@
 // and a server to inject the network faults a server fixture cannot: a path that goes silent
 // without a RST (blackhole), connection-tracking state lost in an outage so that connections
 // from before it stay dead after it (heal), and every connection cut at once (sever).
-// One thread of its own, poll(2) and plain POSIX; it never parses what it carries, so it can
-// stand in front of any server. Never closes a connection it was told to keep dead, never waits
-// without a bound, never throws from the destructor.
+// One thread of its own, poll(2) and plain POSIX; it never parses what it carries (a reply
+// replacement only looks for the end marker it is given), so it can stand in front of any server.
+// Never closes a connection it was told to keep dead, never waits without a bound, never throws
+// from the destructor.
 //
 //   accepted ─▶ forwarding ──blackhole()──▶ dead (bytes read and discarded both ways, never
 //      │             │                            closed by the proxy; heal() leaves it dead)
@@ -14,6 +15,11 @@
 //
 // A forwarding connection can also be slowed to a rate each way (limit_rate): a slow link, where
 // bytes keep moving but a large transfer takes seconds, as opposed to a dead one.
+//
+// And the next reply from the server can be replaced by bytes of the test's choosing
+// (replace_next_reply), or preceded by them (prepend_to_next_reply): a server that answers with
+// an error, or with garbage, at a moment the test picks, which a real server will not do on
+// demand.
 #pragma once
 
 #include <cstddef>
@@ -70,6 +76,19 @@ class TcpProxy {
   void limit_rate(std::size_t upload_bytes_per_second, std::size_t download_bytes_per_second);
   // Both directions unlimited again, from the return on.
   void unlimit_rate();
+
+  // From the return on, the first forwarding connection that reads bytes from its server takes
+  // this (once): its server's bytes up to and including the first `reply_end` (not empty) never
+  // reach the client, and `injected` goes to the client in their place; what the server sends
+  // after that is forwarded as usual. E.g. ("SERVER_ERROR out of memory\r\n", "END\r\n") turns
+  // memcached's answer to a get into that error line. A later call replaces a pending one.
+  void replace_next_reply(std::string injected, std::string reply_end);
+  // As replace_next_reply, but the server's reply is kept: `injected` goes to the client just
+  // before it, as from a server whose stream is out of step (an error line, then the answer).
+  void prepend_to_next_reply(std::string injected);
+  // Replies replaced (or prepended to) so far: the injected bytes are queued for the client,
+  // ahead of anything the server sent after the replaced reply.
+  std::size_t replies_replaced() const;
 
   // Connections accepted since construction.
   std::size_t connections_accepted() const;
