@@ -16,6 +16,9 @@
 //   CLIENT_ERROR text: backend_error; a line that is no reply: backend_unavailable). Before the
 //   first VALUE, libmemcached 1.1 cannot tell "SERVER_ERROR out of memory", "object too large",
 //   ERROR or another command's reply from END: those read as not_found.
+// - The servers must be trusted (ones you run, on a trusted network): libmemcached's reply
+//   parser does not survive a hostile one (a VALUE key over 250 bytes overflows a stack buffer,
+//   a length near 2^64 writes out of bounds, any declared length is allocated).
 // A program that uses this links -lmemcached.
 #pragma once
 
@@ -50,8 +53,8 @@ struct MemcachedOptions {
   std::chrono::milliseconds reconnect_backoff_min{10};
   std::chrono::milliseconds reconnect_backoff_max{1000};
   // Longest value read or written, in bytes. A longer value found in memcached is answered as
-  // errc::serialization for that key (it is transferred: libmemcached cannot stop short; the
-  // server's item size limit, memcached -I, bounds it); a longer write fails with
+  // errc::serialization for that key (it is transferred: libmemcached cannot stop short; only
+  // an honest server's item size limit, memcached -I, bounds it); a longer write fails with
   // errc::backend_error, like a value the server refuses. Keep it at Options.l1.max_value_bytes.
   std::size_t max_value_bytes = std::size_t{1} << 20;
 };
