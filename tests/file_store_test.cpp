@@ -1,6 +1,7 @@
 // The file store backend (tiercache/file_store.hpp) on a fresh directory per test: its Backend
 // contract, what it does with damaged files, its size bound, and two processes on one directory.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -9,6 +10,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "adapters/file/key_file.hpp"
+#include "adapters/file/key_lock.hpp"
 #include "adapters/file/record.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/file_store_hammer.hpp"
@@ -156,6 +159,40 @@ tiercache::Options with_store(std::shared_ptr<Backend> store) {
   o.backend = std::move(store);
   o.writer.mode = WriteMode::sync;
   return o;
+}
+
+// The lock a write to `key` takes, held as another process (a stopped or wedged one) would hold
+// it: an flock on its own open file description, which the store's flock must wait for.
+class KeyLockHolder {
+ public:
+  KeyLockHolder(const test::TempDir& dir, std::string_view key)
+      : fd_(::open((dir.path() + "/locks/" +
+                    tiercache::file::byte_hex(tiercache::file::key_file(key).lock))
+                       .c_str(),
+                   O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+    REQUIRE(fd_.get() >= 0);
+    REQUIRE(::flock(fd_.get(), LOCK_EX | LOCK_NB) == 0);
+  }
+  void release() { fd_ = test::Fd(); }
+
+ private:
+  test::Fd fd_;
+};
+
+// A key whose lock is not `key`'s, so that holding one leaves the other free.
+std::string key_on_another_lock(std::string_view key, std::string_view prefix) {
+  const std::size_t lock = tiercache::file::key_file(key).lock;
+  for (int i = 0;; ++i) {
+    std::string candidate = std::string(prefix) + std::to_string(i);
+    if (tiercache::file::key_file(candidate).lock != lock) return candidate;
+  }
+}
+
+// Whether a write's temporary file is in the store (a write under way, or one left behind).
+bool has_temp_file(const test::TempDir& dir) {
+  for (const auto& e : fs::recursive_directory_iterator(dir.path() + "/data"))
+    if (tiercache::file::is_temp_name(e.path().filename().string())) return true;
+  return false;
 }
 
 }  // namespace
@@ -511,6 +548,91 @@ TEST_CASE("a directory that cannot take writes makes the store unavailable until
       5s, [&] { return store->is_available(); }, "a probe finds the directory usable");
   REQUIRE(write_one(*store, set_of("a", "1")));
   CHECK(value_of(*store, "a") == "1");
+}
+
+TEST_CASE("a write whose key's lock another holder keeps fails with timeout; released, it lands",
+          "[file_store]") {
+  test::TempDir dir;
+  auto store = open_store(dir);
+  REQUIRE(write_one(*store, set_of("k", "old")));
+  const std::string other = key_on_another_lock("k", "other");
+  KeyLockHolder held(dir, "k");
+  // Each waits for k's lock no longer than kLockWaitBound (5 s), then is answered as in doubt,
+  // so the writer sends it again; a write under another lock in the same batch is not held up.
+  // (A fill takes the lock where a set does.)
+  auto answered = try_write_all(*store, {set_of("k", "new"), purge_of("k"), set_of(other, "o")},
+                                kAnswerLimit + 2 * tiercache::file::kLockWaitBound);
+  REQUIRE(answered);
+  auto& results = *answered;
+  REQUIRE(results.size() == 3);
+  for (std::size_t i = 0; i < 2; ++i) {
+    INFO(i);
+    REQUIRE_FALSE(results[i]);
+    CHECK(results[i].error() == errc::timeout);
+    CHECK_THAT(results[i].error().detail, Catch::Contains("lock"));
+  }
+  CHECK(results[2]);
+  CHECK(store->is_available());
+  CHECK_THAT(store->health().last_error, Catch::Contains("lock"));
+  CHECK(value_of(*store, "k") == "old");
+  CHECK(value_of(*store, other) == "o");
+  CHECK_FALSE(has_temp_file(dir));
+  held.release();
+  REQUIRE(write_one(*store, set_of("k", "new")));
+  CHECK(value_of(*store, "k") == "new");
+  REQUIRE(write_one(*store, purge_of("k")));
+  CHECK(is_missing(read_one(*store, "k")));
+}
+
+TEST_CASE("eviction passes over a file whose lock another holder keeps", "[file_store]") {
+  test::TempDir dir;
+  constexpr std::size_t kMaxBytes = 64 << 10;
+  auto store = open_store({.directory = dir.path(),
+                           .max_bytes = kMaxBytes,
+                           .max_value_bytes = 4 << 10,
+                           .fsync = false});
+  const std::string value(1000, 'v');
+  REQUIRE(write_one(*store, set_of("oldest", value)));
+  KeyLockHolder held(dir, "oldest");
+  const std::size_t held_lock = tiercache::file::key_file("oldest").lock;
+  int written = 0;
+  for (int i = 0; written < 200; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    if (tiercache::file::key_file(key).lock == held_lock) continue;
+    REQUIRE(write_one(*store, set_of(key, value)));
+    REQUIRE(stored_bytes(dir) <= kMaxBytes);
+    ++written;
+  }
+  // Evicted first, were it not locked; the newer ones went instead.
+  CHECK(value_of(*store, "oldest") == value);
+}
+
+TEST_CASE("a store destroyed while a write waits for a lock held elsewhere returns, answering it",
+          "[file_store]") {
+  test::TempDir dir;
+  auto store = open_store(dir);
+  KeyLockHolder held(dir, "k");
+  auto answer = std::make_shared<std::promise<std::vector<Result<void>>>>();
+  auto answered = answer->get_future();
+  store->write(std::vector<BackendWrite>{set_of("k", "v")},
+               [answer](std::vector<Result<void>> r) { answer->set_value(std::move(r)); });
+  // The write's temporary file is made before the lock is asked for: once it shows, the write
+  // thread is waiting for the lock (or, bounded, has already given up and answered).
+  test::wait_until(
+      kAnswerLimit,
+      [&] { return has_temp_file(dir) || answered.wait_for(0ms) == std::future_status::ready; },
+      "the write thread takes the write");
+  auto destroyed = std::async(std::launch::async, [&store] { store.reset(); });
+  const bool in_time = destroyed.wait_for(kAnswerLimit) == std::future_status::ready;
+  // Whatever happened, the destructor can finish now, and the test with it.
+  held.release();
+  destroyed.wait();
+  REQUIRE(in_time);
+  REQUIRE(answered.wait_for(0ms) == std::future_status::ready);
+  auto results = answered.get();
+  REQUIRE(results.size() == 1);
+  REQUIRE_FALSE(results[0]);
+  CHECK(results[0].error() == errc::timeout);
 }
 
 TEST_CASE("a store destroyed with batches queued answers each exactly once", "[file_store]") {

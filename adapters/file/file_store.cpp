@@ -220,6 +220,14 @@ std::unexpected<Error> FileStore::io_failure(const char* what, const std::string
   return std::unexpected(Error{make_error_code(errc::backend_error), std::move(text)});
 }
 
+std::unexpected<Error> FileStore::lock_timeout(Error e) {
+  {
+    std::lock_guard lock(last_error_mu_);
+    last_error_ = e.detail;
+  }
+  return std::unexpected(std::move(e));
+}
+
 Result<void> FileStore::ensure_directories() {
   for (const std::string& dir : {options_.directory, data_root_, locks_dir_})
     if (const int err = make_directories(dir, kDirectoryMode); err != 0)
@@ -308,8 +316,11 @@ void FileStore::make_room(std::uint64_t incoming) {
     // Engaged: scan() lists record names only.
     const std::optional<KeyFile> kf =
         key_file_of_name(std::string_view(f.name.data(), f.name.size()));
+    // One try: a file whose lock is taken is passed over (a held lock must not stall every
+    // write that makes room), the next oldest goes instead.
     int err = 0;
-    Result<KeyLock> lock = KeyLock::acquire(locks_dir_, kf->lock, &err);
+    Result<KeyLock> lock =
+        KeyLock::acquire(locks_dir_, kf->lock, std::chrono::milliseconds(0), &err);
     if (!lock) continue;
     // Under the key's lock, and only the very file scanned: a newer write of the key stays.
     const std::string path = record_path(*kf);
@@ -418,9 +429,10 @@ Result<void> FileStore::apply(const BackendWrite& w) {
   if (auto written = write_temp(kf, header, w, temp_path); !written) return written;
   const std::string path = record_path(kf);
   int err = 0;
-  Result<KeyLock> lock = KeyLock::acquire(locks_dir_, kf.lock, &err);
+  Result<KeyLock> lock = KeyLock::acquire(locks_dir_, kf.lock, kLockWaitBound, &err);
   if (!lock) {
     ::unlink(temp_path.c_str());
+    if (lock.error() == errc::timeout) return lock_timeout(std::move(lock.error()));
     return io_failure("lock for", path, err);
   }
   // F2: checked and renamed under the key's lock, which every process's writes take.
@@ -444,8 +456,11 @@ Result<void> FileStore::apply(const BackendWrite& w) {
 Result<void> FileStore::purge(const KeyFile& kf) {
   const std::string path = record_path(kf);
   int err = 0;
-  Result<KeyLock> lock = KeyLock::acquire(locks_dir_, kf.lock, &err);
-  if (!lock) return io_failure("lock for", path, err);
+  Result<KeyLock> lock = KeyLock::acquire(locks_dir_, kf.lock, kLockWaitBound, &err);
+  if (!lock) {
+    if (lock.error() == errc::timeout) return lock_timeout(std::move(lock.error()));
+    return io_failure("lock for", path, err);
+  }
   struct stat old;
   if (::lstat(path.c_str(), &old) != 0) {
     if (errno == ENOENT) return {};
@@ -473,8 +488,11 @@ Result<void> FileStore::sync_directories() {
 }
 
 void FileStore::remove_expired(const ExpiredFile& expired) {
+  // One try, as eviction: each read of the key queues this again, and a held lock must not make
+  // every one of them stall the writes.
   int err = 0;
-  Result<KeyLock> lock = KeyLock::acquire(locks_dir_, expired.file.lock, &err);
+  Result<KeyLock> lock =
+      KeyLock::acquire(locks_dir_, expired.file.lock, std::chrono::milliseconds(0), &err);
   if (!lock) return;  // removed at a later read, or evicted
   const std::string path = record_path(expired.file);
   struct stat st;

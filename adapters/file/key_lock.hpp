@@ -4,9 +4,11 @@
 //
 // An flock(2) on one of kLockCount files under locks/, opened for each hold: flock belongs to an
 // open file description, so two holders in one process exclude each other as two processes do.
-// Closing the descriptor releases it, also when a process dies holding it.
+// Closing the descriptor releases it, also when a process dies holding it; a process that is
+// stopped or stuck holding it keeps it, so every wait for it is bounded (acquire's `wait`).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 
@@ -15,11 +17,20 @@
 
 namespace tiercache::file {
 
+// Longest a write waits for its key's lock. A live holder keeps it for a rename, or for a fill's
+// read of one record (at most max_value_bytes), which only a stalled disk or an overloaded
+// machine makes last seconds. One held longer belongs to a process stopped or stuck holding it,
+// and the write fails with errc::timeout, in doubt, so the writer sends it again.
+inline constexpr std::chrono::milliseconds kLockWaitBound{5000};
+
 class KeyLock {
  public:
-  // Waits until lock number `index` (< kLockCount) under `locks_dir` is held. Never throws;
-  // fails (backend_error, errno kept in *err) when the lock file cannot be opened.
-  static Result<KeyLock> acquire(const std::string& locks_dir, std::size_t index, int* err);
+  // Holds lock number `index` (< kLockCount) under `locks_dir`, trying again with short sleeps
+  // while another holder has it, for at most `wait` (0: one try). Never throws. Fails with
+  // errc::timeout once `wait` passed with the lock still taken, and with backend_error (errno
+  // kept in *err) when the lock file cannot be opened or locked.
+  static Result<KeyLock> acquire(const std::string& locks_dir, std::size_t index,
+                                 std::chrono::milliseconds wait, int* err);
 
  private:
   explicit KeyLock(UniqueFd fd) : fd_(std::move(fd)) {}
