@@ -449,3 +449,53 @@ TEST_CASE("a write L2 refuses for now is sent again, paced, until L2 takes it", 
   REQUIRE(settled.size() == 1);
   CHECK(settled[0] == std::pair<std::string, bool>{"k=v", true});
 }
+
+// A refusal is an answer: the connection held. It ends a run of lost connections, so a write set
+// alone by two losses and then refused goes with the others again, instead of holding every other
+// write back for as long as L2 refuses it.
+TEST_CASE("a write set alone by lost connections rejoins the batches once L2 answers it",
+          "[writer]") {
+  test::ScriptedBackend backend;
+  SettledLog log;
+  Ops ops;
+  Writer writer(backend, WriterOptions{}, log.callback());
+  enqueue(writer, ops.set("k", "v"));
+  REQUIRE(written(backend.wait_for_batch(0, kBound)) == std::vector<std::string>{"k=v"});
+  backend.answer(0, in_doubt());
+  REQUIRE(written(backend.wait_for_batch(1, kBound)) == std::vector<std::string>{"k=v"});
+  backend.answer(1, in_doubt());
+  // Lost twice in a row: alone, though j waits beside it.
+  enqueue(writer, ops.set("j", "w"));
+  REQUIRE(written(backend.wait_for_batch(2, kBound)) == std::vector<std::string>{"k=v"});
+  backend.answer(2, tiercache::fail(errc::overloaded, "BUSY Redis is busy running a script"));
+  CHECK(written(backend.wait_for_batch(3, kBound)) == std::vector<std::string>{"k=v", "j=w"});
+  backend.answer(3, {});
+  test::wait_until(
+      kBound, [&] { return log.snapshot().size() == 2; }, "both writes settled");
+}
+
+// While the writer paces its sends (nothing landed, L2 refusing), a write queued then still gets
+// its one attempt when the writer is destroyed, rather than being answered closed untried.
+TEST_CASE("a writer destroyed while it paces its sends still gives each write its attempt",
+          "[writer]") {
+  test::ScriptedBackend backend;
+  SettledLog log;
+  Ops ops;
+  auto writer = std::make_unique<Writer>(backend, WriterOptions{}, log.callback());
+  enqueue(*writer, ops.set("k", "v"));
+  // Refused again and again: the pause grows 10, 20, ... 640 ms.
+  std::size_t batch = 0;
+  for (; batch < 8; ++batch) {
+    REQUIRE(written(backend.wait_for_batch(batch, kBound)) == std::vector<std::string>{"k=v"});
+    backend.answer(batch, tiercache::fail(errc::overloaded, "LOADING Redis is loading"));
+  }
+  enqueue(*writer, ops.set("j", "w"));
+  auto destroyed = std::async(std::launch::async, [&] { writer.reset(); });
+  CHECK(written(backend.wait_for_batch(batch, kBound)) == std::vector<std::string>{"k=v", "j=w"});
+  backend.answer(batch, {});
+  REQUIRE(destroyed.wait_for(kBound) == std::future_status::ready);
+  const auto settled = log.snapshot();
+  REQUIRE(settled.size() == 2);
+  CHECK(settled[0] == std::pair<std::string, bool>{"k=v", true});
+  CHECK(settled[1] == std::pair<std::string, bool>{"j=w", true});
+}

@@ -39,12 +39,9 @@ struct WriteOp {
   // Times it was sent and came back to be sent again (in doubt, or refused for now), up to 255:
   // 0 means never sent.
   std::uint8_t attempts = 0;
-  // Of those, the times it came back in doubt (its connection lost or timed out under it), up to
-  // 255, the first at first_doubt_ms (coarse clock); and of these, the times its connection was
-  // lost (backend_unavailable). What sets it alone, and gives it up (writer.cpp).
-  std::uint8_t doubts = 0;
+  // The times in a row its connection was lost under it (backend_unavailable), up to 255: what
+  // sets it alone and, at last, gives it up (writer.cpp). A refusal for now resets it.
   std::uint8_t lost = 0;
-  std::uint64_t first_doubt_ms = 0;
   // Set for sync writes and flush barriers: completed with the write's outcome.
   std::shared_ptr<OneShot<Result<void>>> done;
 

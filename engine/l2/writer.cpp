@@ -22,22 +22,19 @@ constexpr auto kGiveUpPollInterval = 2ms;
 // Batches sent and not yet answered: the next one is built and sent while L2 works on the
 // previous, and they still settle in order.
 constexpr std::size_t kMaxBatchesInFlight = 2;
-// A write that came back in doubt (its connection lost or timed out under it) this often is
-// sent alone from then on, so that a write the server answers by closing the connection (one
-// over its client-query-buffer-limit, say), or one that cannot cross in command_timeout, does
-// not take every write batched with it down too.
-constexpr std::uint8_t kDoubtsBeforeAlone = 2;
-// A write whose connection was lost under it this often (the last times alone) is given up:
-// backend_error. An innocent write meets a lost connection this often in a row only when the
-// connection is lost all the time; one the server answers by closing it meets nothing else.
+// A write whose connection was lost under it this often in a row (no answer between) is sent
+// alone from then on, so that a write the server answers by closing the connection (one over its
+// client-query-buffer-limit, say) does not take every write batched with it down too.
+constexpr std::uint8_t kLostBeforeAlone = 2;
+// ... and this often in a row, is given up: backend_error. An innocent write meets a lost
+// connection this often in a row only when the connection is lost all the time. Only losses
+// count: a timeout (a server paused or stalled, by CLIENT PAUSE WRITE or a failover: every write
+// times out, again and again) is no evidence against the write, and a refusal for now
+// (overloaded: Redis loading, busy, read-only) is an answer, which also ends a run of losses.
+// Such a write waits in the bounded queue for as long as it takes. (The price: a write that can
+// never cross in command_timeout, behind a proxy slower than it allows, is sent again for ever;
+// operations.md says to size command_timeout for the largest command.)
 constexpr std::uint8_t kMaxLost = 10;
-// A write that came back in doubt at least kMaxLost times, timeouts included, the first at least
-// this long ago, is given up too: so an innocent write rides out a server that is paused or
-// stalls for a while (CLIENT PAUSE WRITE, a failover: every write times out, again and again),
-// and one that can never cross in command_timeout stops holding up its key's later writes (and,
-// alone, every other write) after a bounded time. A refusal for now (overloaded: Redis loading,
-// busy, read-only) is an answer, not a doubt, and never counts.
-constexpr auto kGiveUpAfter = std::chrono::milliseconds(30'000);
 
 // How long the writer waits before sending again after a batch that landed nothing while the
 // backend still said it takes writes (writes refused for now; or a backend that answers a
@@ -202,7 +199,8 @@ void Writer::run() {
     while (!in_flight_.empty() &&
            (in_flight_.front().replies->is_set() || now >= in_flight_.front().deadline))
       settle_front();
-    const bool refusing = now < refused_until_;
+    // Not when stopping: what is staged gets its one attempt before it is answered closed.
+    const bool refusing = !stopping && now < refused_until_;
     const bool sent = in_flight_.size() < kMaxBatchesInFlight &&
                       (in_flight_.empty() || !in_flight_.back().alone) && !refusing &&
                       backend_.accepts_writes() && send_next();
@@ -250,7 +248,7 @@ bool Writer::send_next() {
       if (in_flight(op)) continue;
       // One write larger than the bound still goes, alone. One that keeps coming back in doubt
       // goes alone on the connection: no other batch in flight beside it, for either's sake.
-      const bool alone = op.doubts >= kDoubtsBeforeAlone;
+      const bool alone = op.lost >= kLostBeforeAlone;
       if (alone && (!b.ops.empty() || !in_flight_.empty())) break;
       if (!b.ops.empty() && bytes + op.bytes() > options_.batch_max_bytes) break;
       bytes += op.bytes();
@@ -382,22 +380,16 @@ void Writer::settle_front() {
   std::vector<Finished> finished;
   finished.reserve(b.ops.size());
   std::vector<WriteOp> again;
-  const std::uint64_t now_ms = coarse_now_ms();
   bool landed = false;
   for (std::size_t i = 0; i < b.ops.size(); ++i) {
     WriteOp& op = b.ops[i];
     const Result<void>& outcome = answer ? (*answer)[b.write_of_op[i]] : unanswered;
     landed = landed || outcome.has_value();
-    const bool doubt = !outcome && outcome.error() != errc::overloaded;
-    if (doubt && is_sent_again(outcome.error())) {
-      if (op.doubts == 0) op.first_doubt_ms = now_ms;
-      if (op.doubts < UINT8_MAX) ++op.doubts;
-      if (outcome.error() == errc::backend_unavailable && op.lost < UINT8_MAX) ++op.lost;
+    if (!outcome && outcome.error() == errc::backend_unavailable) {
+      if (op.lost < UINT8_MAX) ++op.lost;
+    } else if (!outcome && outcome.error() == errc::overloaded) {
+      op.lost = 0;  // answered: the connection held
     }
-    const bool give_up =
-        doubt && (op.lost >= kMaxLost ||
-                  (op.doubts >= kMaxLost &&
-                   now_ms >= op.first_doubt_ms + static_cast<std::uint64_t>(kGiveUpAfter.count())));
     if (outcome) {
       finished.push_back({&op, outcome, true});
     } else if (!is_sent_again(outcome.error())) {
@@ -408,15 +400,14 @@ void Writer::settle_front() {
                           fail(errc::closed, "the cache closed before L2 took this write (",
                                outcome.error().detail, ")"),
                           false});
-    } else if (give_up) {
+    } else if (op.lost >= kMaxLost) {
       failed_[static_cast<std::size_t>(errc::backend_error)].fetch_add(1,
                                                                        std::memory_order_relaxed);
-      finished.push_back(
-          {&op,
-           fail(errc::backend_error, "L2 left this write in doubt ", static_cast<int>(op.doubts),
-                " times over ", (now_ms - op.first_doubt_ms) / 1000,
-                " s without answering it (last: ", outcome.error().detail, "); given up"),
-           false});
+      finished.push_back({&op,
+                          fail(errc::backend_error, "L2 lost the connection under this write ",
+                               static_cast<int>(kMaxLost),
+                               " times in a row (last: ", outcome.error().detail, "); given up"),
+                          false});
     } else {
       if (op.attempts < UINT8_MAX) ++op.attempts;
       retried_.fetch_add(1, std::memory_order_relaxed);
@@ -425,6 +416,7 @@ void Writer::settle_front() {
   }
   if (landed) {
     refused_pause_ = std::chrono::milliseconds(0);
+    refused_until_ = {};
   } else if (!again.empty() && backend_.accepts_writes()) {
     refused_pause_ = std::clamp(refused_pause_ * 2, std::chrono::milliseconds(kRefusedPauseMin),
                                 std::chrono::milliseconds(kRefusedPauseMax));

@@ -20,12 +20,11 @@
 // W4  settled() runs before the op's caller is answered: a sync caller that reads its key right
 //     after its write failed never sees the value L2 refused.
 // W5  Every wait is bounded: for a batch's answer by batch_timeout (then the batch is in doubt),
-//     for L2 to come back by the caller's ctx. A write that keeps coming back in doubt goes
-//     alone after kDoubtsBeforeAlone tries and is given up after kMaxLost lost connections, or
-//     kMaxLost doubts over kGiveUpAfter, so one the server refuses by closing the connection, or
-//     that never crosses in time, cannot hold the others up for long. A refusal for now is
-//     sent again without limit, paced. On close, what is staged is answered with errc::closed
-//     once L2 cannot take it.
+//     for L2 to come back by the caller's ctx. A write whose connection keeps being lost under it
+//     goes alone after kLostBeforeAlone losses in a row and is given up after kMaxLost, so one
+//     the server refuses by closing the connection cannot hold the others up. A timeout or a
+//     refusal for now is sent again without limit, paced while nothing lands. On close, what
+//     is staged gets one attempt (no pacing) and is then answered with errc::closed.
 #pragma once
 
 #include <array>

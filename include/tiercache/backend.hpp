@@ -125,9 +125,8 @@ class Backend {
   // again; errc::overloaded, that the store refused it for now (busy, loading, read-only) and
   // it is safe to send again. Any other failure is final for that write. The writer sends
   // such writes again, giving one up only when its connection was lost under it
-  // (backend_unavailable) 10 times, or it came back in doubt (that, or timeout) 10 times over
-  // 30 s; a refusal never counts. While batches land nothing and the backend still takes
-  // writes, it paces its sends (10 ms doubling to 1 s).
+  // (backend_unavailable) 10 times in a row; timeouts and refusals never count. While batches
+  // land nothing and the backend still takes writes, it paces its sends (10 ms doubling to 1 s).
   using WriteDone = std::function<void(std::vector<Result<void>>)>;
 
   virtual ~Backend() = default;
