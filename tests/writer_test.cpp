@@ -489,6 +489,10 @@ TEST_CASE("a writer destroyed while it paces its sends still gives each write it
     REQUIRE(written(backend.wait_for_batch(batch, kBound)) == std::vector<std::string>{"k=v"});
     backend.answer(batch, tiercache::fail(errc::overloaded, "LOADING Redis is loading"));
   }
+  // The last refusal settled (k staged again, the pause running) before the writer is told to
+  // stop: settled after, it would be answered closed, its attempts spent.
+  test::wait_until(
+      kBound, [&] { return writer->stats().retried == batch; }, "the last refusal is settled");
   enqueue(*writer, ops.set("j", "w"));
   auto destroyed = std::async(std::launch::async, [&] { writer.reset(); });
   CHECK(written(backend.wait_for_batch(batch, kBound)) == std::vector<std::string>{"k=v", "j=w"});
