@@ -95,7 +95,11 @@ TEST_CASE("a set evicted from L1 before its write lands is not replaced by the o
 
   REQUIRE(cache.flush(test::ctx_with_timeout(5s)));
   REQUIRE(redis.command({"GET", "k"}) == "new");
-  CHECK(during == "new");
+  // Never L2's older value. "new" once the write landed; or, if the pause outlasted
+  // command_timeout (a slow sanitizer build) and the write connection was being made again,
+  // backend_unavailable at once (architecture.md, invariant 14).
+  INFO("during the pause: " << during);
+  CHECK((during == "new" || during.starts_with("(backend unavailable")));
   CHECK(describe(cache.get(test::ctx_with_timeout(1s), "k")) == "new");
 }
 
