@@ -534,25 +534,18 @@ void RedisConnection::context_gone(errc code, std::string detail) {
   std::deque<Outgoing> outbox = std::move(outbox_);
   pending_.clear();
   outbox_.clear();
-  // What was sent may or may not have run; what never left the outbox did not.
-  // A sent command's outcome is unknown whatever ended the connection (a timeout, a reply out
-  // of order or too large): backend_unavailable or timeout, which a writer sends again, never a
-  // final error that would call a landed write refused.
-  // overloaded: Redis refused a write for now (after_write_reply), and the rest are no more to
-  // blame than it is.
-  const Error sent_error =
+  // Sent or not, every command on the connection gets the same code: a sent command's outcome
+  // is unknown whatever ended the connection (a timeout, a reply out of order or too large), so
+  // backend_unavailable, timeout or overloaded (Redis refused a write for now, after_write_reply),
+  // which a writer sends again, never a final error that would call a landed write refused; and
+  // one never sent is no more to blame than the sent ones.
+  const Error error =
       make_error(code == errc::closed || code == errc::timeout || code == errc::overloaded
                      ? code
                      : errc::backend_unavailable,
                  detail);
-  // Never sent: no more to blame than the sent ones for a timeout or a refusal, either.
-  const Error unsent_error =
-      make_error(code == errc::closed || code == errc::overloaded || code == errc::timeout
-                     ? code
-                     : errc::backend_unavailable,
-                 detail);
-  for (auto& p : pending) p->done(nullptr, &sent_error);
-  for (auto& o : outbox) o.done(nullptr, &unsent_error);
+  for (auto& p : pending) p->done(nullptr, &error);
+  for (auto& o : outbox) o.done(nullptr, &error);
   if (closing_) return;
   reconnect_at_ = Clock::now() + backoff_;
   backoff_ = std::min(backoff_ * 2, endpoint_.backoff_max);
