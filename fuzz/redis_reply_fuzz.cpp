@@ -1,6 +1,7 @@
 // fuzz/redis_reply_fuzz.cpp — whatever bytes a server sends, reply handling neither crashes nor
 // allocates past its bounds, and every answer is a value within max_value_bytes or an error of
-// the codes a read may give. Also: a command format_command() built parses back to its words.
+// the codes a read may give (backend_unavailable only for a refusal for now: LOADING, BUSY...).
+// Also: a command format_command() built parses back to its words.
 //
 // Input: byte 0 picks max_value_bytes (0..255) and byte 1 the keys a read expects (1..4); the
 // rest is fed to a hiredis reader bounded as RedisConnection bounds its own, in chunks whose
@@ -15,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/redis/not_serving.hpp"
 #include "adapters/redis/read_reply.hpp"
 #include "adapters/redis/reply_bounds.hpp"
 #include "adapters/redis/resp.hpp"
@@ -27,6 +29,16 @@ using tiercache::errc;
 // Small bounds, so that fuzzed lengths and counts reach them.
 constexpr tiercache::redis::ReplyBounds kBounds{.max_string_bytes = 4096, .max_array_elements = 64};
 
+// Whether the reply, or an element of it, is an error Redis sends while it will not serve now.
+bool refusal_for_now(const redisReply& reply) {
+  if (reply.type == REDIS_REPLY_ERROR)
+    return tiercache::redis::is_not_serving({reply.str, reply.len});
+  if (reply.type != REDIS_REPLY_ARRAY) return false;
+  for (std::size_t i = 0; i < reply.elements; ++i)
+    if (refusal_for_now(*reply.element[i])) return true;
+  return false;
+}
+
 void check_reply(const redisReply& reply, std::size_t keys, std::size_t max_value_bytes) {
   const auto results = tiercache::redis::parse_script_reply(reply, keys, max_value_bytes);
   if (results.size() != keys) std::abort();
@@ -35,6 +47,9 @@ void check_reply(const redisReply& reply, std::size_t keys, std::size_t max_valu
       if (r->value.size() > max_value_bytes) std::abort();
       // The marker carries no value.
       if (r->absent && !r->value.empty()) std::abort();
+    } else if (r.error() == errc::backend_unavailable) {
+      // Only an error reply the server sends while it serves nothing for now.
+      if (!refusal_for_now(reply)) std::abort();
     } else if (!(r.error() == errc::not_found || r.error() == errc::serialization ||
                  r.error() == errc::backend_error)) {
       std::abort();
