@@ -5,12 +5,12 @@
 #include <sys/socket.h>
 
 #include <atomic>
-#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "tests/support/resident_memory.hpp"
 #include "tests/support/socket.hpp"
 #include "tests/support/test_support.hpp"
 #include "tiercache/metrics_endpoint.hpp"
@@ -134,15 +134,6 @@ TimedReply timed_exchange(std::uint16_t port, std::string_view request,
   }
   reply.took = std::chrono::steady_clock::now() - start;
   return reply;
-}
-
-// This process's resident set, from /proc/self/status (VmRSS, in KiB).
-std::size_t resident_kib() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.starts_with("VmRSS:")) return std::stoul(line.substr(6));
-  FAIL("no VmRSS in /proc/self/status");
-  return 0;
 }
 
 // Whether the server ended the connection: a receive sees its close or reset (after whatever
@@ -398,7 +389,7 @@ TEST_CASE("endless header lines are refused within a bounded size and the connec
     for (int i = 0; i < 100000; ++i) s += "a:b\r\n";
     return s;
   }();
-  const std::size_t before_kib = resident_kib();
+  const long before_kib = test::resident_kib();
 
   auto sock = test::connect_loopback(endpoint->port(), 5s);
   REQUIRE(sock);
@@ -408,7 +399,7 @@ TEST_CASE("endless header lines are refused within a bounded size and the connec
   bool send_failed = false;
   for (int i = 0; i < 10 && !send_failed; ++i) send_failed = !test::send_all(*sock, lines);
   const bool closed = send_failed || server_closed(*sock);
-  const std::size_t after_kib = resident_kib();
+  const long after_kib = test::resident_kib();
 
   CHECK(closed);
   INFO("resident set grew by " << (after_kib - std::min(after_kib, before_kib)) << " KiB");

@@ -3,23 +3,19 @@
 // topology is fetched over a blocking hiredis context (at open, and on the refresh thread, which
 // the backend's destructor joins), whose redisCommandArgv buffered every byte of an unfinished
 // reply and waited for its end however long it took. Each must only fail the fetch, soon and
-// without allocating what the peer names, and say why. As in redis_broken_peer_test.cpp, the peer
-// is a socket in the test (a real Redis never sends these), speaking just enough RESP.
-#include <sys/socket.h>
-
+// without allocating what the peer names, and say why. The peer is a test::FakeRedisPeer (a real
+// Redis never sends these).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <fstream>
-#include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "tests/support/fake_redis_peer.hpp"
 #include "tests/support/redis_cache.hpp"
-#include "tests/support/socket.hpp"
+#include "tests/support/resident_memory.hpp"
 #include "tiercache/backend.hpp"
 
 using tiercache::errc;
@@ -27,125 +23,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using Command = std::vector<std::string>;
-
-// The whole RESP commands at the front of `buf`, which it consumes; each word but the arguments
-// of AUTH lower case.
-std::vector<Command> take_commands(std::string& buf) {
-  std::vector<Command> commands;
-  for (;;) {
-    if (buf.empty() || buf[0] != '*') return commands;
-    std::size_t eol = buf.find("\r\n");
-    if (eol == std::string::npos) return commands;
-    const long items = std::stol(buf.substr(1, eol - 1));
-    std::size_t at = eol + 2;
-    Command words;
-    for (long i = 0; i < items; ++i) {
-      eol = buf.find("\r\n", at);
-      if (eol == std::string::npos) return commands;
-      const auto len = static_cast<std::size_t>(std::stol(buf.substr(at + 1, eol - at - 1)));
-      if (eol + 2 + len + 2 > buf.size()) return commands;
-      words.push_back(buf.substr(eol + 2, len));
-      at = eol + 2 + len + 2;
-    }
-    buf.erase(0, at);
-    for (std::size_t i = 0; i < words.size() && (i == 0 || words[0] != "auth"); ++i)
-      for (char& c : words[i]) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    commands.push_back(std::move(words));
-  }
-}
-
-// Sends all of `bytes`; false once the connection is gone.
-bool send_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t sent = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (sent <= 0) return false;
-    bytes.remove_prefix(static_cast<std::size_t>(sent));
-  }
-  return true;
-}
-
-// Listens on a free loopback port; each command of each connection is answered by `answer`,
-// which writes to the connection itself (as much and as slowly as it likes, until `stop`) and
-// returns false to end it. Stops and joins on destruction: every connection is shut down, which
-// ends any answer still sending.
-class FakeSeed {
- public:
-  using Answer = std::function<bool(const Command& command, int fd, const std::atomic<bool>& stop)>;
-
-  explicit FakeSeed(Answer answer) : answer_(std::move(answer)) {
-    listener_ = test::Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    REQUIRE(listener_.is_open());
-    sockaddr_in addr = test::loopback_address(0);
-    REQUIRE(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener_.get(), 16) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] { accept_loop(); });
-  }
-  ~FakeSeed() {
-    stop_ = true;
-    ::shutdown(listener_.get(), SHUT_RDWR);
-    acceptor_.join();
-    {
-      std::lock_guard lock(mu_);
-      for (const test::Fd& fd : fds_) ::shutdown(fd.get(), SHUT_RDWR);
-    }
-    for (std::thread& t : connections_) t.join();
-  }
-  std::uint16_t port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-
-  // Every command received so far, in order of arrival, over all connections.
-  std::vector<Command> received() const {
-    std::lock_guard lock(mu_);
-    return received_;
-  }
-
- private:
-  void accept_loop() {
-    while (!stop_) {
-      const int fd = ::accept(listener_.get(), nullptr, nullptr);
-      if (fd < 0) return;
-      std::lock_guard lock(mu_);
-      fds_.emplace_back(fd);
-      connections_.emplace_back([this, fd] { serve(fd); });
-    }
-  }
-  // Leaves the descriptor open (shut down) until the destructor: closed here, its number could
-  // be reused by the time the destructor shuts the connections down.
-  void serve(int fd) {
-    std::string buf;
-    char chunk[4096];
-    for (bool open = true; open && !stop_;) {
-      const ssize_t got = ::recv(fd, chunk, sizeof chunk, 0);
-      if (got <= 0) break;
-      buf.append(chunk, static_cast<std::size_t>(got));
-      for (const Command& command : take_commands(buf)) {
-        {
-          std::lock_guard lock(mu_);
-          received_.push_back(command);
-        }
-        if (!answer_(command, fd, stop_)) {
-          open = false;
-          break;
-        }
-      }
-    }
-    ::shutdown(fd, SHUT_RDWR);
-  }
-
-  Answer answer_;
-  test::Fd listener_;
-  std::uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread acceptor_;
-  mutable std::mutex mu_;
-  std::vector<test::Fd> fds_;
-  std::vector<std::thread> connections_;
-  std::vector<Command> received_;
-};
+using test::send_all;
+using Command = test::RespCommand;
+using FakeSeed = test::FakeRedisPeer;
 
 bool is_cluster(const Command& command, std::string_view sub) {
   return command.size() == 2 && command[0] == "cluster" && command[1] == sub;
@@ -156,14 +36,6 @@ tiercache::Options options_for(const FakeSeed& seed) {
   o.redis.cluster_nodes = {seed.address()};
   o.redis.invalidation = tiercache::InvalidationMode::off;
   return o;
-}
-
-long rss_kib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
-  return -1;
 }
 
 // A bulk string header naming ~1 GB: a reply hiredis would buffer whole before any guard sees it.
@@ -187,7 +59,7 @@ TEST_CASE("a topology reply streaming a huge string fails the fetch within its m
     for (long i = 0; i < kStreamMiB && !stop; ++i) {
       if (!send_all(fd, mebibyte)) return false;
       ++sent_mib;
-      peak_kib = std::max(peak_kib.load(), rss_kib());
+      peak_kib = std::max(peak_kib.load(), test::resident_kib());
     }
     return false;
   });
@@ -195,7 +67,7 @@ TEST_CASE("a topology reply streaming a huge string fails the fetch within its m
   // Far above what the stream takes to arrive, also under a sanitizer: the fetch must end on the
   // bound, not on a timeout.
   o.redis.command_timeout = 10s;
-  const long before = rss_kib();
+  const long before = test::resident_kib();
   peak_kib = before;
   auto backend = tiercache::make_backend(o);
   const long grown_kib = peak_kib.load() - before;

@@ -377,8 +377,9 @@ TEST_CASE("writes Redis refuses while it loads its data are sent again, not lost
           "[redis][fault]") {
   test::RedisServer redis({.extra_args = {"--enable-debug-command", "yes"}});
   Cache cache = open_warm(redis, 1000ms);
-  REQUIRE(redis.command({"DEBUG", "POPULATE", "100000"}) == "+OK");
-  // About 2 s of loading (microseconds per key), during which other clients get -LOADING.
+  REQUIRE(redis.command({"DEBUG", "POPULATE", "20000"}) == "+OK");
+  // About 2 s of loading (key-load-delay's 20 us sleeps take ~100 us each), during which other
+  // clients get -LOADING.
   REQUIRE(redis.command({"CONFIG", "SET", "key-load-delay", "20"}) == "+OK");
   REQUIRE(redis.command({"CONFIG", "SET", "loading-process-events-interval-bytes", "1024"}) ==
           "+OK");
