@@ -427,8 +427,30 @@ TEST_CASE("writes Redis refuses while a script runs too long are sent again, not
   REQUIRE(cache.set(test::ctx(), "k", "v"));
   test::wait_until(
       5s, [&] { return cache.stats().writes_retried > 0; }, "the write met BUSY");
+  // What an operator sees is the refusal (here from the change stream, whose PING it refuses).
+  CHECK_THAT(cache.stats().l2_last_error, Catch::Contains("BUSY"));
   REQUIRE(redis.command({"SCRIPT", "KILL"}) == "+OK");
   script.join();
+  REQUIRE(cache.flush(test::ctx_with_timeout(30s)));
+  CHECK(redis.command({"GET", "k"}) == "v");
+  CHECK(cache.stats().write_errors.total() == 0);
+}
+
+TEST_CASE("a write Redis refuses for now says why in l2_last_error, and lands once taken",
+          "[redis][fault]") {
+  // NOREPLICAS: every connection stays up and PING is answered, so only the write's own reply
+  // can tell an operator why writes_retried grows.
+  test::RedisServer redis;
+  Cache cache = open_warm(redis, 1000ms);
+  REQUIRE(redis.command({"CONFIG", "SET", "min-replicas-to-write", "1"}) == "+OK");
+  REQUIRE(cache.set(test::ctx(), "k", "v"));
+  test::wait_until(
+      5s, [&] { return cache.stats().writes_retried > 0; }, "the write met NOREPLICAS");
+  const tiercache::CacheStats refused = cache.stats();
+  CHECK_THAT(refused.l2_last_error, Catch::Contains("NOREPLICAS"));
+  CHECK(refused.l2_available);
+  CHECK(refused.write_errors.total() == 0);
+  REQUIRE(redis.command({"CONFIG", "SET", "min-replicas-to-write", "0"}) == "+OK");
   REQUIRE(cache.flush(test::ctx_with_timeout(30s)));
   CHECK(redis.command({"GET", "k"}) == "v");
   CHECK(cache.stats().write_errors.total() == 0);

@@ -364,15 +364,18 @@ void RedisBackend::write_slots(std::vector<SlotWrite> writes) {
 void RedisBackend::send_write(SlotWrite write) {
   if (write.asking)
     writes_->send(format_command({"ASKING"}), [](const redisReply*, const Error*) {});
-  writes_->send(std::move(write.command),
-                [done = std::move(write.done)](const redisReply* r, const Error* e) {
-                  if (e != nullptr) return done({}, std::unexpected(*e));
-                  if (r->type != REDIS_REPLY_ERROR) return done({}, Result<void>{});
-                  const std::string_view text(r->str, r->len);
-                  // Not run, and safe to send again (not_serving.hpp); any other error is final.
-                  done(parse_redirect(text),
-                       fail(is_not_serving(text) ? errc::overloaded : errc::backend_error, text));
-                });
+  writes_->send(std::move(write.command), [this, done = std::move(write.done)](const redisReply* r,
+                                                                               const Error* e) {
+    if (e != nullptr) return done({}, std::unexpected(*e));
+    if (r->type != REDIS_REPLY_ERROR) return done({}, Result<void>{});
+    const std::string_view text(r->str, r->len);
+    // Not run, and safe to send again (not_serving.hpp); any other error is final.
+    // The connection stays up through a refusal (but READONLY), so only its
+    // last_error tells why the writes are sent again.
+    const bool refused = is_not_serving(text);
+    if (refused) writes_->note_error("write refused for now: " + std::string(text));
+    done(parse_redirect(text), fail(refused ? errc::overloaded : errc::backend_error, text));
+  });
 }
 
 Result<std::unique_ptr<Backend>> make_redis_backend(const RedisOptions& options,

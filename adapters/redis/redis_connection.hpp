@@ -101,8 +101,8 @@ class RedisConnection final : public EventLoop::Source {
   void start();
   // This connection's CLIENT ID, 0 if unknown. Loop thread.
   long long client_id() const noexcept { return client_id_; }
-  // Records a failure that is not the connection's own (a refused CLIENT TRACKING), for
-  // health_any_thread().
+  // Records a failure that is not the connection's own (a refused CLIENT TRACKING, a write
+  // Redis refused for now), for health_any_thread().
   void note_error(std::string detail) { set_last_error(std::move(detail)); }
   bool is_ready_any_thread() const noexcept { return ready_.load(std::memory_order_acquire); }
   Health health_any_thread() const;
