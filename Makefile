@@ -198,12 +198,14 @@ test-install: deps-test                      ## the install test alone (~1 min a
 	@MAKE='$(MAKE)' LDLIBS='$(LDLIBS)' tests/install/run.sh
 
 # g++ 12 under -fsanitize=address reports maybe-uninitialized inside libstdc++'s <regex>.
+# The sanitizer builds (and the fuzz build) take -g1: line tables, which is all a sanitizer's
+# report shows, at a quarter to a third less compile time than -g.
 test-asan:                                   ## the suite under ASan + UBSan
 	@$(MAKE) --no-print-directory test BUILD=build/asan INSTALL_TEST= \
-	  CXXFLAGS='-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Wno-maybe-uninitialized'
+	  CXXFLAGS='-O1 -g1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Wno-maybe-uninitialized'
 
 test-tsan:                                   ## the suite under TSan (tests/tsan.supp says what is suppressed)
-	@$(MAKE) --no-print-directory test BUILD=build/tsan INSTALL_TEST= CXXFLAGS='-O1 -g -fsanitize=thread' \
+	@$(MAKE) --no-print-directory test BUILD=build/tsan INSTALL_TEST= CXXFLAGS='-O1 -g1 -fsanitize=thread' \
 	  TEST_ARGS='$(TEST_ARGS)' TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp'
 
 $(BUILD)/tiercache_bench: $(BENCH_OBJS) $(BUILD)/libtiercache.a
@@ -284,7 +286,7 @@ build/static/catalog_demo.static: $(CATALOG_DEMO_OBJS:$(BUILD)/%=build/static/%)
 
 # libFuzzer needs clang; clang 19 is the first Debian one that compiles libstdc++ 12's <expected>.
 FUZZ_CXX   := clang++-19
-FUZZ_FLAGS := -std=c++23 -O1 -g -Iinclude -I. -Ibuild/fuzz/gen -fsanitize=fuzzer,address,undefined
+FUZZ_FLAGS := -std=c++23 -O1 -g1 -Iinclude -I. -Ibuild/fuzz/gen -fsanitize=fuzzer,address,undefined
 FUZZ_PROTO := $(PROTO_SRCS:%.proto=build/fuzz/gen/%.pb.cc)
 # Each source is compiled once into build/fuzz/obj/, in parallel, and linked into every target
 # that needs it: a whole-library target no longer compiles the library alone, one file at a time.
