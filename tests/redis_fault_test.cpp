@@ -76,7 +76,8 @@ TEST_CASE("Redis stopped: misses fail fast, L1 hits are served, writes resume af
   test::wait_until(
       5s, [&] { return !cache.stats().l2_coherent; }, "the loss of Redis is noticed");
   // A value is served stale only once the read connection is seen down too: the subscriber may
-  // notice first, and a read sent meanwhile fails.
+  // notice first, and a read sent meanwhile fails (and keeps L1's value; coherence_engine_test
+  // forces that interleaving).
   test::wait_until(
       5s, [&] { return cache.get(test::ctx(), "hot") == "v"; }, "L1's value is served");
   CHECK(cache.stats().stale_served >= 1);
