@@ -521,17 +521,12 @@ LeadPlan Cache::Impl::plan_locked(std::uint64_t hash, std::string_view key,
   if (untrusted && pending.owns_value_locked(hash, key, now)) return LeadPlan::serve_l1_value;
   // Or, by choice, an answer while L2 cannot give a better one: only a value trusted until the
   // change stream was lost, and not since flushed.
-  if (untrusted && l2_unreadable && stale_servable(*untrusted)) {
+  if (untrusted && l2_unreadable &&
+      untrusted->epoch == stale_servable_epoch_.load(std::memory_order_acquire)) {
     counters_.add(kStaleServed);
     return LeadPlan::serve_l1_value;
   }
   return pending.plan_locked(hash, key, now);
-}
-
-bool Cache::Impl::stale_servable(engine::UntrustedStamp untrusted) const noexcept {
-  // kUntrustedEpoch is no value's stamp, so nothing matches it.
-  return options_.stale_if_l2_down && l2_ &&
-         untrusted.epoch == stale_servable_epoch_.load(std::memory_order_acquire);
 }
 
 void Cache::Impl::keys_changed(std::span<const std::string_view> keys) {

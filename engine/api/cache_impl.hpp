@@ -190,7 +190,6 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   engine::LeadPlan plan_locked(std::uint64_t hash, std::string_view key,
                                std::optional<engine::UntrustedStamp> untrusted,
                                bool l2_unreadable) override;
-  bool stale_servable(engine::UntrustedStamp untrusted) const noexcept override;
   Result<engine::Produced> produce(const Context& ctx, std::string_view key, engine::LeadPlan plan,
                                    const engine::LoadRequest* load) override;
   std::vector<Result<engine::Produced>> produce_many(const Context& ctx,

@@ -69,24 +69,14 @@ inline constexpr unsigned kOptimisticReads = 64;
 // What a miss that finds neither a trusted value nor a load running should do, as the caller's
 // on_miss_locked() decides it under the writer lock.
 enum class MissDecision {
-  lead,                // insert a loading entry and produce the value
-  absent,              // answer not_found
-  serve_stale,         // answer the value L1 holds for the key although its epoch is not trusted
-  lead_keeping_stale,  // lead, and hand the leader a copy of the untrusted value L1 holds (if
-                       // any), for it to put back should the load fail (Claim::kept)
+  lead,         // insert a loading entry and produce the value
+  absent,       // answer not_found
+  serve_stale,  // answer the value L1 holds for the key although its epoch is not trusted
 };
 
 // The stamp of a value L1 holds for a key that a read did not trust. A type of its own, so
 // that nothing (a bool, an epoch) turns into "a value is there" by accident.
 struct UntrustedStamp {
-  std::uint32_t epoch;
-};
-
-// The untrusted value a lead replaced with its loading entry (MissDecision::lead_keeping_stale),
-// as it was: its bytes, expiry and stamp.
-struct KeptValue {
-  std::string value;
-  std::uint64_t expires_at_ms;
   std::uint32_t epoch;
 };
 
@@ -102,7 +92,6 @@ struct Claim {
   std::string value;  // hit: the value found
   PromiseSlot* slot;  // wait, lead: one reference owned by the caller
   bool stale_seen;    // a value of an untrusted epoch was there (hit: it is the one returned)
-  std::optional<KeptValue> kept = std::nullopt;  // lead: that value, if the decision kept it
 };
 
 // What a lock-free look at L1 found for a key.
@@ -431,17 +420,11 @@ class ShardTable {
       }
     }
     const bool stale_seen = untrusted.has_value();
-    std::optional<KeptValue> kept;
     switch (on_miss_locked(untrusted)) {
       case MissDecision::absent:
         return {Claim::Kind::absent, {}, nullptr, stale_seen};
       case MissDecision::serve_stale:
         if (stale_seen) return {Claim::Kind::hit, copy_value_locked(e), nullptr, true};
-        break;
-      case MissDecision::lead_keeping_stale:
-        // Copied before the loading entry replaces (and retires) it.
-        if (stale_seen)
-          kept = KeptValue{copy_value_locked(e), e->expires_at_ms.load(kRelaxed), untrusted->epoch};
         break;
       case MissDecision::lead:
         break;
@@ -460,7 +443,7 @@ class ShardTable {
       slot->release();
       throw;
     }
-    return {Claim::Kind::lead, {}, slot, stale_seen, std::move(kept)};
+    return {Claim::Kind::lead, {}, slot, stale_seen};
   }
   // set_if()'s work once it knows whether a look without the lock found an entry to rewrite
   // (then no new entry is built up front).

@@ -43,17 +43,11 @@ MissDecision MissPath::decide_locked(std::uint64_t hash, std::string_view key,
   plan = source_.plan_locked(hash, key, untrusted, l2_unreadable);
   if (plan == LeadPlan::serve_l1_value) return MissDecision::serve_stale;
   if (plan == LeadPlan::known_absent && !with_loader) return MissDecision::absent;
-  return untrusted && source_.stale_servable(*untrusted) ? MissDecision::lead_keeping_stale
-                                                         : MissDecision::lead;
-}
-
-bool MissPath::serve_kept_after(const Context& ctx, const Result<std::string>& led) const {
-  return !led && !ctx.done() && source_.l2_unreadable_for_stale();
+  return MissDecision::lead;
 }
 
 Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                                     std::string_view key, const LoadRequest* load) {
-  bool kept_once = false;
   for (;;) {
     if (ctx.done()) return ended_while(ctx, "get", "before the miss was served");
     LeadPlan plan = LeadPlan::read_l2;
@@ -71,18 +65,8 @@ Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::
         [[fallthrough]];
       case Claim::Kind::absent:
         return not_found_answer();
-      case Claim::Kind::lead: {
-        const bool kept = claim.kept.has_value();
-        Result<std::string> led =
-            lead(ctx, shard, hash, key, claim.slot, plan, load, std::move(claim.kept));
-        // The read was sent while L2 looked readable, and failed: if L2 is now seen down, the
-        // value put back is served as the next miss would serve it. Once: L2 may flap.
-        if (kept && !kept_once && serve_kept_after(ctx, led)) {
-          kept_once = true;
-          break;
-        }
-        return led;
-      }
+      case Claim::Kind::lead:
+        return lead(ctx, shard, hash, key, claim.slot, plan, load);
       case Claim::Kind::wait:
         if (led_here::includes(claim.slot)) {
           stop_waiting(shard, hash, claim.slot);
@@ -97,10 +81,10 @@ Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::
 
 Result<std::string> MissPath::lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                                    std::string_view key, PromiseSlot* slot, LeadPlan plan,
-                                   const LoadRequest* load, std::optional<KeptValue> kept) {
+                                   const LoadRequest* load) {
   try {
     led_here::add(slot);
-    return lead_unguarded(ctx, shard, hash, key, slot, plan, load, std::move(kept));
+    return lead_unguarded(ctx, shard, hash, key, slot, plan, load);
   } catch (...) {
     // Out of memory while producing, filling or publishing: the slot must not stay loading,
     // or its waiters would wait for an answer that never comes and its entry would stay.
@@ -112,16 +96,14 @@ Result<std::string> MissPath::lead(const Context& ctx, ShardTable& shard, std::u
 Result<std::string> MissPath::lead_unguarded(const Context& ctx, ShardTable& shard,
                                              std::uint64_t hash, std::string_view key,
                                              PromiseSlot* slot, LeadPlan plan,
-                                             const LoadRequest* load,
-                                             std::optional<KeptValue> kept) {
+                                             const LoadRequest* load) {
   return settle_lead(ctx, shard, hash, key, slot, source_.produce(ctx, key, plan, load),
-                     load != nullptr, std::move(kept));
+                     load != nullptr);
 }
 
 Result<std::string> MissPath::settle_lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                                           std::string_view key, PromiseSlot* slot,
-                                          Result<Produced> p, bool with_loader,
-                                          std::optional<KeptValue> kept) {
+                                          Result<Produced> p, bool with_loader) {
   led_here::remove(slot);
   Result<std::string> r;
   if (p) {
@@ -143,17 +125,8 @@ Result<std::string> MissPath::settle_lead(const Context& ctx, ShardTable& shard,
   } else {
     r = std::unexpected(std::move(p.error()));
     // Dropped before publishing, so a caller arriving now starts a new load rather than
-    // joining this failed one. A value the claim kept goes back in its place, stamp and expiry
-    // unchanged (still untrusted: served only as stale_if_l2_down allows), unless the key was
-    // set, purged or heard changed meanwhile (fill() then leaves it out).
-    if (kept && kept->expires_at_ms > coarse_now_ms()) {
-      shard.fill(hash, slot,
-                 make_value_entry(hash, key, kept->value, kept->expires_at_ms, kept->epoch, 0,
-                                  shard.typed()),
-                 [] {});
-    } else {
-      shard.drop(hash, slot);
-    }
+    // joining this failed one.
+    shard.drop(hash, slot);
     const bool for_loaderless_only = !with_loader && source_.loader_could_answer(r.error());
     slot->publish(r, for_loaderless_only ? PromiseSlot::AnswerFor::callers_without_loader
                                          : PromiseSlot::AnswerFor::everyone);
@@ -178,8 +151,6 @@ std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
     std::size_t at;
     PromiseSlot* slot;
     LeadPlan plan;
-    bool kept_any = false;  // the claim kept an untrusted value (`kept`, until settled)
-    std::optional<KeptValue> kept = std::nullopt;
   };
   std::vector<Claimed> batched, alone, waits;
   batched.reserve(keys.size());
@@ -212,8 +183,7 @@ std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
         case Claim::Kind::lead:
           // Only a plain read of L2 (then the loader) goes in the batch; a key whose own
           // writes are on their way is served as get_or_load would.
-          (plan == LeadPlan::read_l2 ? batched : alone)
-              .push_back({i, claim.slot, plan, claim.kept.has_value(), std::move(claim.kept)});
+          (plan == LeadPlan::read_l2 ? batched : alone).push_back({i, claim.slot, plan});
           led_here::add(claim.slot);
           break;
         case Claim::Kind::wait:
@@ -233,31 +203,21 @@ std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
       for (const Claimed& c : batched) batch_keys.push_back(keys[c.at].key);
       std::vector<Result<Produced>> produced = source_.produce_many(ctx, batch_keys, batch);
       for (; batched_done < batched.size(); ++batched_done) {
-        Claimed& c = batched[batched_done];
+        const Claimed& c = batched[batched_done];
         const MissedKey& k = keys[c.at];
-        results[c.at] =
-            settle_lead(ctx, *k.shard, k.hash, k.key, c.slot, std::move(produced[batched_done]),
-                        load != nullptr, std::move(c.kept));
-      }
-      // As serve() does: a key whose kept value went back, L2 now seen down, is served again,
-      // once every slot of this batch is settled.
-      for (const Claimed& c : batched) {
-        if (!c.kept_any || !serve_kept_after(ctx, results[c.at])) continue;
-        const MissedKey& k = keys[c.at];
-        results[c.at] = serve(ctx, *k.shard, k.hash, k.key, load);
+        results[c.at] = settle_lead(ctx, *k.shard, k.hash, k.key, c.slot,
+                                    std::move(produced[batched_done]), load != nullptr);
       }
     }
     while (alone_done < alone.size()) {
-      Claimed& c = alone[alone_done];
+      const Claimed& c = alone[alone_done];
       const MissedKey& k = keys[c.at];
       // The plan of the claim may be stale after the batch: a write may have landed meanwhile.
       LeadPlan plan = c.plan;
       k.shard->locked([&] { plan = source_.plan_locked(k.hash, k.key, std::nullopt, false); });
       // Counted before: lead() gives the slot up whatever happens.
       ++alone_done;
-      results[c.at] = lead(ctx, *k.shard, k.hash, k.key, c.slot, plan, load, std::move(c.kept));
-      if (c.kept_any && serve_kept_after(ctx, results[c.at]))
-        results[c.at] = serve(ctx, *k.shard, k.hash, k.key, load);
+      results[c.at] = lead(ctx, *k.shard, k.hash, k.key, c.slot, plan, load);
     }
     while (waits_done < waits.size()) {
       const Claimed& c = waits[waits_done];

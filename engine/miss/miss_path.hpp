@@ -76,11 +76,6 @@ class ValueSource {
   // `l2_unreadable`: what l2_unreadable_for_stale() answered just before the lock.
   virtual LeadPlan plan_locked(std::uint64_t hash, std::string_view key,
                                std::optional<UntrustedStamp> untrusted, bool l2_unreadable) = 0;
-  // Whether an untrusted value so stamped is one stale_if_l2_down would serve once L2 cannot be
-  // read. Such a value is kept by a miss that asks L2 instead, and put back if the ask fails:
-  // else a read that raced L2's loss (sent while the read connection still looked up) would
-  // throw away the very value the outage is to be answered with.
-  virtual bool stale_servable(UntrustedStamp untrusted) const noexcept = 0;
   // The leader's work, without locks, within ctx. A failure without a loader is published to
   // callers without a loader only if loader_could_answer() says a loader might do better (S6).
   virtual Result<Produced> produce(const Context& ctx, std::string_view key, LeadPlan plan,
@@ -158,13 +153,12 @@ class MissPath {
  private:
   // The leader owns one reference to `slot` and gives it up here, even if an allocation throws
   // (the slot is then answered with backend_error and the exception goes on).
-  // `kept`: the untrusted value the claim replaced (Claim::kept), put back if the load fails.
   Result<std::string> lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                            std::string_view key, PromiseSlot* slot, LeadPlan plan,
-                           const LoadRequest* load, std::optional<KeptValue> kept = std::nullopt);
+                           const LoadRequest* load);
   Result<std::string> lead_unguarded(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                                      std::string_view key, PromiseSlot* slot, LeadPlan plan,
-                                     const LoadRequest* load, std::optional<KeptValue> kept);
+                                     const LoadRequest* load);
   // The refresh of a claimed key: the new value (or not_found), or nullopt if it failed.
   // Publishes to `slot` and gives the caller's reference up.
   std::optional<Result<std::string>> run_refresh(const Context& ctx, ShardTable& shard,
@@ -182,15 +176,10 @@ class MissPath {
   // A claimed refresh that will not run (or threw): claim, waiters and reference given up.
   void give_up_refresh(ShardTable& shard, std::uint64_t hash, PromiseSlot* slot, errc why);
   // What a leader does with what it produced: fills L1 (if its slot is still the key's entry),
-  // publishes to the waiters and gives its reference up. A failure puts `kept` back in its
-  // loading entry's place (if that is still there, unmarked, and `kept` has not expired): the
-  // key is as it was before the claim.
+  // publishes to the waiters and gives its reference up.
   Result<std::string> settle_lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
                                   std::string_view key, PromiseSlot* slot, Result<Produced> p,
-                                  bool with_loader, std::optional<KeptValue> kept);
-  // After a lead that kept a value failed: whether to claim the key once more, which then serves
-  // the value put back, L2 having turned out unreadable.
-  bool serve_kept_after(const Context& ctx, const Result<std::string>& led) const;
+                                  bool with_loader);
   // A waiter owns one reference to `slot` and gives it up here (or hands it to lead()).
   // nullopt: the answer was not for a caller with a loader (S6); claim the key again.
   std::optional<Result<std::string>> await(const Context& ctx, ShardTable& shard,
