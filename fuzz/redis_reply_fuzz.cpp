@@ -29,27 +29,30 @@ using tiercache::errc;
 // Small bounds, so that fuzzed lengths and counts reach them.
 constexpr tiercache::redis::ReplyBounds kBounds{.max_string_bytes = 4096, .max_array_elements = 64};
 
-// Whether the reply, or an element of it, is an error Redis sends while it will not serve now.
-bool refusal_for_now(const redisReply& reply) {
-  if (reply.type == REDIS_REPLY_ERROR)
-    return tiercache::redis::is_not_serving({reply.str, reply.len});
-  if (reply.type != REDIS_REPLY_ARRAY) return false;
-  for (std::size_t i = 0; i < reply.elements; ++i)
-    if (refusal_for_now(*reply.element[i])) return true;
-  return false;
+bool is_refusal(const redisReply* r) {
+  return r != nullptr && r->type == REDIS_REPLY_ERROR &&
+         tiercache::redis::is_not_serving({r->str, r->len});
+}
+
+// Whether key i's answer came from an error Redis sends while it will not serve now: the whole
+// reply, if it is not the script's array, else one of key i's own two elements.
+bool refusal_for_now(const redisReply& reply, std::size_t keys, std::size_t i) {
+  if (reply.type != REDIS_REPLY_ARRAY || reply.elements != 2 * keys) return is_refusal(&reply);
+  return is_refusal(reply.element[2 * i]) || is_refusal(reply.element[2 * i + 1]);
 }
 
 void check_reply(const redisReply& reply, std::size_t keys, std::size_t max_value_bytes) {
   const auto results = tiercache::redis::parse_script_reply(reply, keys, max_value_bytes);
   if (results.size() != keys) std::abort();
-  for (const auto& r : results) {
+  for (std::size_t i = 0; i < keys; ++i) {
+    const auto& r = results[i];
     if (r) {
       if (r->value.size() > max_value_bytes) std::abort();
       // The marker carries no value.
       if (r->absent && !r->value.empty()) std::abort();
     } else if (r.error() == errc::backend_unavailable) {
       // Only an error reply the server sends while it serves nothing for now.
-      if (!refusal_for_now(reply)) std::abort();
+      if (!refusal_for_now(reply, keys, i)) std::abort();
     } else if (!(r.error() == errc::not_found || r.error() == errc::serialization ||
                  r.error() == errc::backend_error)) {
       std::abort();
