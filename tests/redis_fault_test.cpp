@@ -70,11 +70,7 @@ TEST_CASE("Redis stopped: misses fail fast, L1 hits are served, writes resume af
   test::RedisServer redis;
   // stale_if_l2_down: L1 answers while changes in Redis cannot be heard. The backend is kept
   // at hand to see its read connection.
-  Options options;
-  options.redis.url = redis.url();
-  options.redis.command_timeout = 200ms;
-  options.redis.reconnect_backoff_max = 50ms;
-  options.stale_if_l2_down = true;
+  const Options options = test::redis_options(redis, {.stale_if_l2_down = true});
   auto backend = tiercache::make_backend(options);
   REQUIRE(backend);
   const tiercache::Backend& l2 = **backend;

@@ -369,9 +369,9 @@ void RedisBackend::send_write(SlotWrite write) {
     if (e != nullptr) return done({}, std::unexpected(*e));
     if (r->type != REDIS_REPLY_ERROR) return done({}, Result<void>{});
     const std::string_view text(r->str, r->len);
-    // Not run, and safe to send again (not_serving.hpp); any other error is final.
-    // The connection stays up through a refusal (but READONLY), so only its
-    // last_error tells why the writes are sent again.
+    // Not run, and safe to send again (not_serving.hpp); any other error is final. The
+    // connection stays up through a refusal (but READONLY), so only its last_error says why
+    // the writes are sent again.
     const bool refused = is_not_serving(text);
     if (refused) writes_->note_error("write refused for now: " + std::string(text));
     done(parse_redirect(text), fail(refused ? errc::overloaded : errc::backend_error, text));
