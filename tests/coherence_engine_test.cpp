@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -187,6 +188,135 @@ TEST_CASE("while L2 is down and unheard, L1 answers only by choice (stale_if_l2_
     auto cold = cache.get(test::ctx(), "cold");
     REQUIRE_FALSE(cold);
     CHECK(cold.error() == errc::backend_unavailable);
+  }
+}
+
+// Redis's connections notice its death one by one: the change stream's loss can be heard while
+// the read connection still looks up. A miss in that window asks L2 for a key whose stale value
+// the outage is to be answered with, and its loading entry takes that value's place; the read
+// then fails. The value must not be lost with it (nor the loader run instead of serving it).
+TEST_CASE("stale_if_l2_down: a read that fails as L2 goes answers L1's value and keeps it",
+          "[coherence]") {
+  for (const char* call : {"get", "get_many", "get_or_load"}) {
+    INFO(call);
+    auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+    int loads = 0;
+    const tiercache::Loader loader = [&](const tiercache::Context&, std::string_view) {
+      ++loads;
+      return tiercache::Result<std::string>("loaded");
+    };
+    l2->put("k", "v");
+    REQUIRE(cache.get(test::ctx(), "k") == "v");
+    l2->events().coherence_lost();  // the read side still looks up: the miss asks L2
+
+    l2->hold_reads(true);
+    tiercache::Result<std::string> raced;
+    std::jthread reader([&, &cache = cache] {
+      const auto ctx = test::ctx_with_timeout(kBound);
+      if (call == std::string_view("get_many")) {
+        const std::string_view keys[] = {"k"};
+        auto r = cache.get_many(ctx, keys);
+        raced = r ? (*r)[0] : tiercache::Result<std::string>(std::unexpected(r.error()));
+      } else {
+        raced = call == std::string_view("get") ? cache.get(ctx, "k")
+                                                : cache.get_or_load(ctx, "k", loader);
+      }
+    });
+    l2->wait_for_read(1, kBound);
+    // The connection goes while the read is on its way.
+    l2->answer_read(1, {tiercache::fail(errc::backend_unavailable)});
+    reader.join();
+    CHECK(raced == "v");
+    CHECK(loads == 0);
+    // And the value is still there for the next miss, once L2 is seen down.
+    l2->set_available(false);
+    l2->hold_reads(false);
+    CHECK(cache.get(test::ctx(), "k") == "v");
+    CHECK(cache.stats().stale_served == 2);
+    CHECK(l2->read_count() == 2);
+    CHECK(test::invariants_hold(cache));
+  }
+}
+
+TEST_CASE("stale_if_l2_down: a value heard changed during a failed read is not served",
+          "[coherence]") {
+  auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+  l2->put("k", "v");
+  REQUIRE(cache.get(test::ctx(), "k") == "v");
+  l2->events().coherence_lost();
+  l2->hold_reads(true);
+  AsyncGet reader(cache, "k");
+  l2->wait_for_read(1, kBound);
+  changed(*l2, "k");
+  l2->answer_read(1, {tiercache::fail(errc::backend_unavailable)});
+  auto r = reader.take();
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::backend_unavailable);
+  l2->set_available(false);
+  l2->hold_reads(false);
+  auto again = cache.get(test::ctx(), "k");
+  REQUIRE_FALSE(again);
+  CHECK(again.error() == errc::backend_unavailable);
+  CHECK(cache.stats().stale_served == 0);
+}
+
+// Redis answered: its answer stands, and the value L1 held before is not brought back.
+TEST_CASE("stale_if_l2_down: a key L2 answered not found during the outage is not served stale",
+          "[coherence]") {
+  auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+  l2->put("k", "v");
+  REQUIRE(cache.get(test::ctx(), "k") == "v");
+  l2->events().coherence_lost();
+  l2->erase("k");  // deleted in Redis; the change went unheard
+  auto r = cache.get(test::ctx(), "k");
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::not_found);
+  l2->set_available(false);
+  auto again = cache.get(test::ctx(), "k");
+  REQUIRE_FALSE(again);
+  CHECK(again.error() == errc::backend_unavailable);
+  CHECK(cache.stats().stale_served == 0);
+}
+
+// A leader whose own deadline ends while its read hangs (a partition) leaves the key as it found
+// it: to the caller waiting on it, which leads on with the value to fall back on, or, with
+// nobody waiting, to the next miss.
+TEST_CASE("stale_if_l2_down: a read abandoned at its caller's deadline keeps L1's value",
+          "[coherence]") {
+  for (const bool with_waiter : {false, true}) {
+    INFO((with_waiter ? "a waiter takes the read over" : "nobody waits"));
+    auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+    l2->put("k", "v");
+    REQUIRE(cache.get(test::ctx(), "k") == "v");
+    l2->events().coherence_lost();
+    l2->hold_reads(true);
+    std::atomic<bool> leader_done = false;
+    tiercache::Result<std::string> led;
+    std::jthread leader([&, &cache = cache] {
+      led = cache.get(test::ctx_with_timeout(200ms), "k");
+      leader_done = true;
+    });
+    l2->wait_for_read(1, kBound);
+    std::optional<AsyncGet> waiter;
+    if (with_waiter) {
+      waiter.emplace(cache, "k");
+      test::wait_until(
+          kBound, [&] { return cache.stats().coalesced == 1; }, "the second get waits on the read");
+    }
+    leader.join();
+    REQUIRE_FALSE(led);
+    CHECK(led.error() == errc::timeout);
+    if (with_waiter) {
+      // The waiter leads now: its own read, which fails as L2 goes.
+      l2->wait_for_read(2, kBound);
+      l2->answer_read(2, {tiercache::fail(errc::backend_unavailable)});
+      CHECK(waiter->take() == "v");
+    }
+    l2->set_available(false);
+    l2->hold_reads(false);
+    CHECK(cache.get(test::ctx(), "k") == "v");
+    CHECK(test::invariants_hold(cache));
+    l2->answer_read(1, {tiercache::fail(errc::backend_unavailable)});
   }
 }
 

@@ -388,16 +388,38 @@ void ShardTable::abandon(std::uint64_t hash, PromiseSlot* slot) {
   locked([&] {
     // Under the lock no new waiter can join between the count and the unlink (S1).
     if (slot->hand_off()) return;
-    if (Entry* e = find_loading_locked(hash, slot)) unlink_locked(e);
+    if (Entry* e = find_loading_locked(hash, slot)) unlink_or_restore_locked(e, slot);
   });
 }
 
-void ShardTable::leave(std::uint64_t hash, PromiseSlot* slot) {
+void ShardTable::leave(std::uint64_t hash, PromiseSlot* slot) noexcept {
   locked([&] {
     // Under the lock, as in abandon(): nobody joins between the last leave and the unlink.
     if (!slot->leave_handed_off()) return;
-    if (Entry* e = find_loading_locked(hash, slot)) unlink_locked(e);
+    if (Entry* e = find_loading_locked(hash, slot)) unlink_or_restore_locked(e, slot);
   });
+}
+
+void ShardTable::unlink_or_restore_locked(Entry* loading, const PromiseSlot* slot) noexcept {
+  const ReplacedValue* replaced = slot->replaced();
+  if (replaced == nullptr || slot->is_invalidated_locked() ||
+      replaced->expires_at_ms <= coarse_now_ms()) {
+    unlink_locked(loading);
+    return;
+  }
+  Entry* fresh;
+  try {
+    fresh =
+        make_value_entry(loading->hash, loading->key(), replaced->value, replaced->expires_at_ms,
+                         replaced->epoch, replaced->load_time_code, typed());
+    prepare_store_or_free_locked(loading, fresh);
+  } catch (...) {
+    // Nothing changed yet: the loading entry is still the cell's.
+    unlink_locked(loading);
+    return;
+  }
+  replace_locked(loading, fresh);
+  make_room_locked(fresh);
 }
 
 std::size_t ShardTable::longest_probe() const {

@@ -69,9 +69,10 @@ inline constexpr unsigned kOptimisticReads = 64;
 // What a miss that finds neither a trusted value nor a load running should do, as the caller's
 // on_miss_locked() decides it under the writer lock.
 enum class MissDecision {
-  lead,         // insert a loading entry and produce the value
-  absent,       // answer not_found
-  serve_stale,  // answer the value L1 holds for the key although its epoch is not trusted
+  lead,                // insert a loading entry and produce the value
+  absent,              // answer not_found
+  serve_stale,         // answer the value L1 holds for the key although its epoch is not trusted
+  lead_keeping_stale,  // lead, and keep that value in the slot to fall back on (S8)
 };
 
 // The stamp of a value L1 holds for a key that a read did not trust. A type of its own, so
@@ -348,11 +349,13 @@ class ShardTable {
   bool drop_undecodable(std::uint64_t hash, std::string_view key);
   // The leader's load failed: removes `slot`'s loading entry if the cell still holds it.
   void drop(std::uint64_t hash, const PromiseSlot* slot);
-  // The leader leaves without a value (its ctx ended): a waiter takes over, or the entry goes.
+  // The leader leaves without a value (its ctx ended): a waiter takes over, or the entry goes
+  // (and the value it replaced comes back, S8).
   void abandon(std::uint64_t hash, PromiseSlot* slot);
   // A waiter that saw the load handed off leaves instead of leading (its ctx ended). The last
-  // one to leave a leaderless load removes its entry, so none is stranded (S5).
-  void leave(std::uint64_t hash, PromiseSlot* slot);
+  // one to leave a leaderless load removes its entry, so none is stranded (S5), and puts back
+  // the value it replaced (S8).
+  void leave(std::uint64_t hash, PromiseSlot* slot) noexcept;
 
   std::size_t size_bytes() const noexcept { return bytes_.load(kRelaxed); }
   std::size_t entry_count() const noexcept { return entries_.load(kRelaxed); }
@@ -420,16 +423,24 @@ class ShardTable {
       }
     }
     const bool stale_seen = untrusted.has_value();
+    std::optional<ReplacedValue> replaced;
     switch (on_miss_locked(untrusted)) {
       case MissDecision::absent:
         return {Claim::Kind::absent, {}, nullptr, stale_seen};
       case MissDecision::serve_stale:
         if (stale_seen) return {Claim::Kind::hit, copy_value_locked(e), nullptr, true};
         break;
+      case MissDecision::lead_keeping_stale:
+        // Copied before the loading entry takes its place (and retires it).
+        if (stale_seen)
+          replaced =
+              ReplacedValue{copy_value_locked(e), e->expires_at_ms.load(kRelaxed), untrusted->epoch,
+                            static_cast<std::uint8_t>(e->load_time_code())};
+        break;
       case MissDecision::lead:
         break;
     }
-    PromiseSlot* slot = PromiseSlot::create(epoch);
+    PromiseSlot* slot = PromiseSlot::create(epoch, std::move(replaced));
     // Out of memory, the slot and the loading entry go again: nothing else knows of them yet.
     try {
       Entry* loading = make_loading_entry(hash, key, slot);
@@ -579,6 +590,10 @@ class ShardTable {
   static void write_value(Entry* e, std::string_view value, std::uint64_t expires_at_ms,
                           std::uint32_t epoch) noexcept;
   Filled fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
+  // A load that ends without an answer leaves its cell as it found it: `loading` (`slot`'s
+  // entry) goes, and the value it replaced (S8) comes back if it has not expired and no change
+  // was heard meanwhile. Out of memory, the value simply stays out.
+  void unlink_or_restore_locked(Entry* loading, const PromiseSlot* slot) noexcept;
   Filled finish_refresh_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
   // Any change to the key's cell ends its early refresh's claim: the refresh then answers its
   // callers but caches nothing (as S4 for loads).

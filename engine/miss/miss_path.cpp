@@ -43,7 +43,8 @@ MissDecision MissPath::decide_locked(std::uint64_t hash, std::string_view key,
   plan = source_.plan_locked(hash, key, untrusted, l2_unreadable);
   if (plan == LeadPlan::serve_l1_value) return MissDecision::serve_stale;
   if (plan == LeadPlan::known_absent && !with_loader) return MissDecision::absent;
-  return MissDecision::lead;
+  return untrusted && source_.stale_servable(*untrusted) ? MissDecision::lead_keeping_stale
+                                                         : MissDecision::lead;
 }
 
 Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::uint64_t hash,
@@ -97,8 +98,8 @@ Result<std::string> MissPath::lead_unguarded(const Context& ctx, ShardTable& sha
                                              std::uint64_t hash, std::string_view key,
                                              PromiseSlot* slot, LeadPlan plan,
                                              const LoadRequest* load) {
-  return settle_lead(ctx, shard, hash, key, slot, source_.produce(ctx, key, plan, load),
-                     load != nullptr);
+  return settle_lead(ctx, shard, hash, key, slot,
+                     source_.produce(ctx, key, plan, load, slot->replaced()), load != nullptr);
 }
 
 Result<std::string> MissPath::settle_lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
@@ -106,6 +107,19 @@ Result<std::string> MissPath::settle_lead(const Context& ctx, ShardTable& shard,
                                           Result<Produced> p, bool with_loader) {
   led_here::remove(slot);
   Result<std::string> r;
+  if (p && p->stale) {
+    // The value the load replaced goes back as it was (S8), and answers only if it did: a key
+    // set, purged or heard changed meanwhile has moved on from it.
+    const Filled filled = p->expires_at_ms > coarse_now_ms()
+                              ? shard.fill(hash, slot, entry_for(shard, hash, key, *p),
+                                           [&] { source_.filled_locked(hash, key, *p); })
+                              : Filled::superseded;
+    if (filled != Filled::filled) {
+      if (filled == Filled::superseded) shard.drop(hash, slot);
+      p = fail(errc::backend_unavailable,
+               "get: L2 could not be read, and L1's stale value of the key changed meanwhile");
+    }
+  }
   if (p) {
     // A value that expires now answers this call but is not worth an L1 entry.
     if (p->expires_at_ms > coarse_now_ms()) {
@@ -201,7 +215,11 @@ std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
       std::vector<std::string_view> batch_keys;
       batch_keys.reserve(batched.size());
       for (const Claimed& c : batched) batch_keys.push_back(keys[c.at].key);
-      std::vector<Result<Produced>> produced = source_.produce_many(ctx, batch_keys, batch);
+      std::vector<const ReplacedValue*> replaced;
+      replaced.reserve(batched.size());
+      for (const Claimed& c : batched) replaced.push_back(c.slot->replaced());
+      std::vector<Result<Produced>> produced =
+          source_.produce_many(ctx, batch_keys, replaced, batch);
       for (; batched_done < batched.size(); ++batched_done) {
         const Claimed& c = batched[batched_done];
         const MissedKey& k = keys[c.at];
@@ -315,7 +333,7 @@ std::optional<Result<std::string>> MissPath::run_refresh(const Context& ctx, Sha
     // Once the old value expired, a get_or_load of the key joins this refresh: its loader's own
     // must be refused, not wait for itself.
     led_here::add(slot);
-    Result<Produced> p = source_.produce(ctx, key, LeadPlan::refresh, &load);
+    Result<Produced> p = source_.produce(ctx, key, LeadPlan::refresh, &load, nullptr);
     led_here::remove(slot);
     if (p) {
       p->refreshed = true;

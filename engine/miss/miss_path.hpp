@@ -59,6 +59,8 @@ struct Produced {
   std::uint8_t load_time_code = 0;   // how long the loader took (early_refresh.hpp); 0: not loaded
   bool refreshed = false;            // an early refresh's value: it may replace L2's copy
   std::uint32_t asked_in_epoch = 0;  // the coherence epoch before L2 was asked, stamp or not
+  bool stale = false;  // the value the load replaced (S8), answered as stale_if_l2_down allows
+                       // because L2 could not be read; it goes back in its cell as it was
 };
 
 // The producer of values for MissPath; the cache implements it.
@@ -71,6 +73,8 @@ class ValueSource {
   // (stale_if_l2_down). Asked before the shard lock is taken: it may ask the backend, which may
   // take locks of its own.
   virtual bool l2_unreadable_for_stale() const = 0;
+  // Whether a value so stamped is one stale_if_l2_down may serve while L2 cannot be read.
+  virtual bool stale_servable(UntrustedStamp untrusted) const noexcept = 0;
   // Under the shard lock, when a miss finds neither a trusted value nor a load to join;
   // `untrusted`: the stamp of a value L1 holds for the key that was not trusted, if any;
   // `l2_unreadable`: what l2_unreadable_for_stale() answered just before the lock.
@@ -78,12 +82,16 @@ class ValueSource {
                                std::optional<UntrustedStamp> untrusted, bool l2_unreadable) = 0;
   // The leader's work, without locks, within ctx. A failure without a loader is published to
   // callers without a loader only if loader_could_answer() says a loader might do better (S6).
+  // `replaced`: the value the load took the place of (S8), or null; where L2 cannot be read and
+  // it may still be served stale, it is the answer (Produced::stale), and the loader is not run.
   virtual Result<Produced> produce(const Context& ctx, std::string_view key, LeadPlan plan,
-                                   const LoadRequest* load) = 0;
+                                   const LoadRequest* load, const ReplacedValue* replaced) = 0;
   // produce() with LeadPlan::read_l2 for each of `keys` at once: one L2 read for all, then one
-  // call of `batch` (if any) for those L2 did not answer. One result per key, in order.
+  // call of `batch` (if any) for those L2 did not answer. One result per key, in order;
+  // `replaced` holds one per key too.
   virtual std::vector<Result<Produced>> produce_many(const Context& ctx,
                                                      std::span<const std::string_view> keys,
+                                                     std::span<const ReplacedValue* const> replaced,
                                                      const BatchLoader* batch) = 0;
   virtual bool loader_could_answer(const Error& error) const = 0;
   // Under the shard lock, right after the leader's value replaced its loading entry, or a

@@ -25,6 +25,11 @@
 //     comes after the mark, or after the coherence epoch the slot was created in ended, does
 //     not join: it replaces the loading entry and loads anew (the old leader's fill is then S4).
 //
+// S8  A load that took the place of a value stale_if_l2_down may serve keeps a copy of it
+//     (replaced()), fixed when the slot is made: whoever leads the load, the first leader or a
+//     waiter it handed off to, falls back on it if L2 cannot be read, and a load abandoned with
+//     nobody to take it over leaves the value back in its cell.
+//
 // [1] quick_cache, src/sync_placeholder.rs: Loading / Inserted states, guard hand-off.
 // [2] Caffeine, AsyncCache: a future in the map, removed when it fails.
 #pragma once
@@ -33,20 +38,33 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "tiercache/context.hpp"
 #include "tiercache/error.hpp"
 
 namespace tiercache::engine {
 
+// The value a load's loading entry replaced (S8): what a miss falls back on if L2 cannot be read,
+// as it was in L1, stamp and expiry unchanged (so it stays untrusted).
+struct ReplacedValue {
+  std::string value;
+  std::uint64_t expires_at_ms;
+  std::uint32_t epoch;
+  std::uint8_t load_time_code;
+};
+
 class PromiseSlot {
  public:
   enum class State : std::uint8_t { loading, leaderless, ready, failed };
 
   // A slot in state loading with one reference, owned by the caller (the leader), for a load
-  // that starts in coherence epoch `epoch`.
-  static PromiseSlot* create(std::uint32_t epoch) { return new PromiseSlot(epoch); }
+  // that starts in coherence epoch `epoch` and takes the place of `replaced` (S8), if any.
+  static PromiseSlot* create(std::uint32_t epoch, std::optional<ReplacedValue> replaced = {}) {
+    return new PromiseSlot(epoch, std::move(replaced));
+  }
 
   void add_ref() noexcept;
   void release() noexcept;
@@ -82,9 +100,12 @@ class PromiseSlot {
     return !invalidated_ && epoch == epoch_;
   }
   AnswerFor answer_for() const noexcept { return answer_for_; }
+  // S8: null if the load replaced no such value. Never changes, so any holder may read it.
+  const ReplacedValue* replaced() const noexcept { return replaced_ ? &*replaced_ : nullptr; }
 
  private:
-  explicit PromiseSlot(std::uint32_t epoch) : epoch_(epoch) {}
+  PromiseSlot(std::uint32_t epoch, std::optional<ReplacedValue> replaced)
+      : epoch_(epoch), replaced_(std::move(replaced)) {}
 
   std::atomic<std::uint32_t> refs_{1};
   std::mutex mu_;
@@ -95,6 +116,7 @@ class PromiseSlot {
   AnswerFor answer_for_ = AnswerFor::everyone;  // as result_
   bool invalidated_ = false;                    // guarded by the shard's writer lock
   const std::uint32_t epoch_;
+  const std::optional<ReplacedValue> replaced_;
 };
 
 }  // namespace tiercache::engine

@@ -78,6 +78,12 @@ class ScriptedBackend final : public tiercache::Backend {
     values_[key] = value;
   }
 
+  // Later reads answer not_found for `key`.
+  void erase(const std::string& key) {
+    std::lock_guard lock(mu_);
+    values_.erase(key);
+  }
+
   // While true, reads are kept until answer_read(); false does not answer those already kept.
   void hold_reads(bool hold) {
     std::lock_guard lock(mu_);
