@@ -107,20 +107,29 @@ Result<std::string> MissPath::settle_lead(const Context& ctx, ShardTable& shard,
                                           Result<Produced> p, bool with_loader) {
   led_here::remove(slot);
   Result<std::string> r;
+  // Dropped before publishing, so a caller arriving now starts a new load rather than joining
+  // this failed one.
+  const auto fail_load = [&](Error why) {
+    r = std::unexpected(std::move(why));
+    shard.drop(hash, slot);
+    const bool for_loaderless_only = !with_loader && source_.loader_could_answer(r.error());
+    slot->publish(r, for_loaderless_only ? PromiseSlot::AnswerFor::callers_without_loader
+                                         : PromiseSlot::AnswerFor::everyone);
+  };
   if (p && p->stale) {
     // The value the load replaced goes back as it was (S8), and answers only if it did: a key
     // set, purged or heard changed meanwhile has moved on from it.
-    const Filled filled = p->expires_at_ms > coarse_now_ms()
-                              ? shard.fill(hash, slot, entry_for(shard, hash, key, *p),
-                                           [&] { source_.filled_locked(hash, key, *p); })
-                              : Filled::superseded;
-    if (filled != Filled::filled) {
-      if (filled == Filled::superseded) shard.drop(hash, slot);
-      p = fail(errc::backend_unavailable,
-               "get: L2 could not be read, and L1's stale value of the key changed meanwhile");
+    const bool back = p->expires_at_ms > coarse_now_ms() &&
+                      shard.fill(hash, slot, entry_for(shard, hash, key, *p),
+                                 [&] { source_.filled_locked(hash, key, *p); }) == Filled::filled;
+    if (back) {
+      r = answer_of(*p);
+      slot->publish(r);
+    } else {
+      fail_load(Error{make_error_code(errc::backend_unavailable),
+                      "get: L2 gave no answer, and L1's stale value of the key changed meanwhile"});
     }
-  }
-  if (p) {
+  } else if (p) {
     // A value that expires now answers this call but is not worth an L1 entry.
     if (p->expires_at_ms > coarse_now_ms()) {
       const Filled filled = shard.fill(hash, slot, entry_for(shard, hash, key, *p),
@@ -137,13 +146,7 @@ Result<std::string> MissPath::settle_lead(const Context& ctx, ShardTable& shard,
     r = std::unexpected(std::move(p.error()));
     shard.abandon(hash, slot);
   } else {
-    r = std::unexpected(std::move(p.error()));
-    // Dropped before publishing, so a caller arriving now starts a new load rather than
-    // joining this failed one.
-    shard.drop(hash, slot);
-    const bool for_loaderless_only = !with_loader && source_.loader_could_answer(r.error());
-    slot->publish(r, for_loaderless_only ? PromiseSlot::AnswerFor::callers_without_loader
-                                         : PromiseSlot::AnswerFor::everyone);
+    fail_load(std::move(p.error()));
   }
   slot->release();
   return r;
