@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -194,16 +195,20 @@ TEST_CASE("while L2 is down and unheard, L1 answers only by choice (stale_if_l2_
 // Redis's connections notice its death one by one: the change stream's loss can be heard while
 // the read connection still looks up. A miss in that window asks L2 for a key whose stale value
 // the outage is to be answered with, and its loading entry takes that value's place; the read
-// then fails. The value must not be lost with it (nor the loader run instead of serving it).
+// then fails. The value must not be lost with it.
 TEST_CASE("stale_if_l2_down: a read that fails as L2 goes answers L1's value and keeps it",
           "[coherence]") {
-  for (const char* call : {"get", "get_many", "get_or_load"}) {
+  for (const char* call : {"get", "get_many", "get_or_load, loader failing", "get_or_load, fail"}) {
     INFO(call);
-    auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+    const std::string_view how = call;
+    auto [l2, cache] =
+        open_scripted({.when_l2_down = how == "get_or_load, fail" ? tiercache::L2DownPolicy::fail
+                                                                  : tiercache::L2DownPolicy::load,
+                       .stale_if_l2_down = true});
     int loads = 0;
     const tiercache::Loader loader = [&](const tiercache::Context&, std::string_view) {
       ++loads;
-      return tiercache::Result<std::string>("loaded");
+      return tiercache::Result<std::string>(tiercache::fail(errc::backend_error, "origin down"));
     };
     l2->put("k", "v");
     REQUIRE(cache.get(test::ctx(), "k") == "v");
@@ -213,29 +218,77 @@ TEST_CASE("stale_if_l2_down: a read that fails as L2 goes answers L1's value and
     tiercache::Result<std::string> raced;
     std::jthread reader([&, &cache = cache] {
       const auto ctx = test::ctx_with_timeout(kBound);
-      if (call == std::string_view("get_many")) {
+      if (how == "get_many") {
         const std::string_view keys[] = {"k"};
         auto r = cache.get_many(ctx, keys);
         raced = r ? (*r)[0] : tiercache::Result<std::string>(std::unexpected(r.error()));
       } else {
-        raced = call == std::string_view("get") ? cache.get(ctx, "k")
-                                                : cache.get_or_load(ctx, "k", loader);
+        raced = how == "get" ? cache.get(ctx, "k") : cache.get_or_load(ctx, "k", loader);
       }
     });
     l2->wait_for_read(1, kBound);
     // The connection goes while the read is on its way.
+    l2->set_available(false);
     l2->answer_read(1, {tiercache::fail(errc::backend_unavailable)});
     reader.join();
     CHECK(raced == "v");
-    CHECK(loads == 0);
-    // And the value is still there for the next miss, once L2 is seen down.
-    l2->set_available(false);
+    CHECK(loads == (how == "get_or_load, loader failing" ? 1 : 0));
+    // And the value is still there for the next miss.
     l2->hold_reads(false);
     CHECK(cache.get(test::ctx(), "k") == "v");
     CHECK(cache.stats().stale_served == 2);
     CHECK(l2->read_count() == 2);
     CHECK(test::invariants_hold(cache));
   }
+}
+
+// The loader is the origin: its answer is fresher than L1's stale value, and it is asked as on
+// any L2 failure (when_l2_down = load).
+TEST_CASE("stale_if_l2_down: a get_or_load whose read fails as L2 goes still runs its loader",
+          "[coherence]") {
+  auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+  int loads = 0;
+  const tiercache::Loader loader = [&](const tiercache::Context&, std::string_view) {
+    ++loads;
+    return tiercache::Result<std::string>("loaded");
+  };
+  l2->put("k", "v");
+  REQUIRE(cache.get(test::ctx(), "k") == "v");
+  l2->events().coherence_lost();
+  l2->hold_reads(true);
+  tiercache::Result<std::string> raced;
+  std::jthread reader([&, &cache = cache] {
+    raced = cache.get_or_load(test::ctx_with_timeout(kBound), "k", loader);
+  });
+  l2->wait_for_read(1, kBound);
+  l2->set_available(false);
+  l2->answer_read(1, {tiercache::fail(errc::backend_unavailable)});
+  reader.join();
+  CHECK(raced == "loaded");
+  CHECK(loads == 1);
+  CHECK(cache.get(test::ctx(), "k") == "loaded");
+  CHECK(cache.stats().stale_served == 0);
+}
+
+// Served stale only while L2 is seen down (docs/configuration.md): a read that timed out on a
+// connection still up answers its error, and leaves the value for a later miss.
+TEST_CASE("stale_if_l2_down: a read that fails while L2 still looks up answers its error",
+          "[coherence]") {
+  auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+  l2->put("k", "v");
+  REQUIRE(cache.get(test::ctx(), "k") == "v");
+  l2->events().coherence_lost();
+  l2->hold_reads(true);
+  AsyncGet reader(cache, "k");
+  l2->wait_for_read(1, kBound);
+  l2->answer_read(1, {tiercache::fail(errc::timeout)});
+  auto r = reader.take();
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::timeout);
+  CHECK(cache.stats().stale_served == 0);
+  l2->set_available(false);
+  CHECK(cache.get(test::ctx(), "k") == "v");
+  CHECK(l2->read_count() == 2);
 }
 
 TEST_CASE("stale_if_l2_down: a value heard changed during a failed read is not served",
@@ -248,11 +301,11 @@ TEST_CASE("stale_if_l2_down: a value heard changed during a failed read is not s
   AsyncGet reader(cache, "k");
   l2->wait_for_read(1, kBound);
   changed(*l2, "k");
+  l2->set_available(false);
   l2->answer_read(1, {tiercache::fail(errc::backend_unavailable)});
   auto r = reader.take();
   REQUIRE_FALSE(r);
   CHECK(r.error() == errc::backend_unavailable);
-  l2->set_available(false);
   l2->hold_reads(false);
   auto again = cache.get(test::ctx(), "k");
   REQUIRE_FALSE(again);
@@ -260,29 +313,74 @@ TEST_CASE("stale_if_l2_down: a value heard changed during a failed read is not s
   CHECK(cache.stats().stale_served == 0);
 }
 
-// Redis answered: its answer stands, and the value L1 held before is not brought back.
-TEST_CASE("stale_if_l2_down: a key L2 answered not found during the outage is not served stale",
+// Redis answered: its answer stands, however the load then ends, and the value L1 held before
+// is not brought back (a key deleted there, the deletion unheard).
+TEST_CASE("stale_if_l2_down: a key L2 answered not found is not served stale after",
           "[coherence]") {
-  auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
-  l2->put("k", "v");
-  REQUIRE(cache.get(test::ctx(), "k") == "v");
-  l2->events().coherence_lost();
-  l2->erase("k");  // deleted in Redis; the change went unheard
-  auto r = cache.get(test::ctx(), "k");
-  REQUIRE_FALSE(r);
-  CHECK(r.error() == errc::not_found);
-  l2->set_available(false);
-  auto again = cache.get(test::ctx(), "k");
-  REQUIRE_FALSE(again);
-  CHECK(again.error() == errc::backend_unavailable);
-  CHECK(cache.stats().stale_served == 0);
+  SECTION("the miss fails") {
+    auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+    l2->put("k", "v");
+    REQUIRE(cache.get(test::ctx(), "k") == "v");
+    l2->events().coherence_lost();
+    l2->erase("k");
+    auto r = cache.get(test::ctx(), "k");
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == errc::not_found);
+    l2->set_available(false);
+    auto again = cache.get(test::ctx(), "k");
+    REQUIRE_FALSE(again);
+    CHECK(again.error() == errc::backend_unavailable);
+    CHECK(cache.stats().stale_served == 0);
+  }
+  for (const bool with_waiter : {false, true}) {
+    DYNAMIC_SECTION((with_waiter ? "the loader's caller leaves, a waiter takes over"
+                                 : "the loader's caller leaves")) {
+      auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+      l2->put("k", "v");
+      REQUIRE(cache.get(test::ctx(), "k") == "v");
+      l2->events().coherence_lost();
+      l2->erase("k");
+      std::atomic<bool> loading = false;
+      const tiercache::Loader loader = [&](const tiercache::Context& c, std::string_view) {
+        loading = true;
+        test::wait_until(
+            kBound, [&] { return c.done(); }, "the loader's caller is cancelled");
+        return tiercache::Result<std::string>(tiercache::fail(errc::backend_error, "gave up"));
+      };
+      std::stop_source stop;
+      tiercache::Result<std::string> led;
+      std::jthread leader([&, &cache = cache] {
+        led = cache.get_or_load(test::ctx().with_stop_token(stop.get_token()), "k", loader);
+      });
+      test::wait_until(
+          kBound, [&] { return loading.load(); }, "L2 answered, the loader runs");
+      std::optional<AsyncGet> waiter;
+      if (with_waiter) {
+        waiter.emplace(cache, "k");
+        test::wait_until(
+            kBound, [&] { return cache.stats().coalesced == 1; }, "a get waits on the load");
+      }
+      l2->set_available(false);
+      stop.request_stop();
+      leader.join();
+      REQUIRE_FALSE(led);
+      if (with_waiter) {
+        auto w = waiter->take();  // it led on, and L2 gave it no answer
+        REQUIRE_FALSE(w);
+        CHECK(w.error() == errc::backend_unavailable);
+      }
+      auto again = cache.get(test::ctx(), "k");
+      REQUIRE_FALSE(again);
+      CHECK(again.error() == errc::backend_unavailable);
+      CHECK(cache.stats().stale_served == 0);
+      CHECK(test::invariants_hold(cache));
+    }
+  }
 }
 
-// A leader whose own deadline ends while its read hangs (a partition) leaves the key as it found
-// it: to the caller waiting on it, which leads on with the value to fall back on, or, with
-// nobody waiting, to the next miss.
-TEST_CASE("stale_if_l2_down: a read abandoned at its caller's deadline keeps L1's value",
-          "[coherence]") {
+// A leader whose caller leaves while its read hangs (a partition) leaves the key as it found
+// it: to the caller waiting on it, which leads on, or with nobody waiting to the next miss.
+TEST_CASE("stale_if_l2_down: a read its caller left keeps L1's value", "[coherence]") {
   for (const bool with_waiter : {false, true}) {
     INFO((with_waiter ? "a waiter takes the read over" : "nobody waits"));
     auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
@@ -290,11 +388,10 @@ TEST_CASE("stale_if_l2_down: a read abandoned at its caller's deadline keeps L1'
     REQUIRE(cache.get(test::ctx(), "k") == "v");
     l2->events().coherence_lost();
     l2->hold_reads(true);
-    std::atomic<bool> leader_done = false;
+    std::stop_source stop;
     tiercache::Result<std::string> led;
     std::jthread leader([&, &cache = cache] {
-      led = cache.get(test::ctx_with_timeout(200ms), "k");
-      leader_done = true;
+      led = cache.get(test::ctx().with_stop_token(stop.get_token()), "k");
     });
     l2->wait_for_read(1, kBound);
     std::optional<AsyncGet> waiter;
@@ -303,16 +400,17 @@ TEST_CASE("stale_if_l2_down: a read abandoned at its caller's deadline keeps L1'
       test::wait_until(
           kBound, [&] { return cache.stats().coalesced == 1; }, "the second get waits on the read");
     }
+    stop.request_stop();
     leader.join();
     REQUIRE_FALSE(led);
-    CHECK(led.error() == errc::timeout);
+    CHECK(led.error() == errc::cancelled);
+    l2->set_available(false);
     if (with_waiter) {
       // The waiter leads now: its own read, which fails as L2 goes.
       l2->wait_for_read(2, kBound);
       l2->answer_read(2, {tiercache::fail(errc::backend_unavailable)});
       CHECK(waiter->take() == "v");
     }
-    l2->set_available(false);
     l2->hold_reads(false);
     CHECK(cache.get(test::ctx(), "k") == "v");
     CHECK(test::invariants_hold(cache));

@@ -64,6 +64,14 @@ std::unexpected<Error> not_found() {
   return std::unexpected(Error{make_error_code(errc::not_found), {}});
 }
 
+// Whether L2 answered for a key (a value, not_found, an error reply) rather than gave no answer
+// (down, refused for now, nothing in time, the caller gone): an answer outdates the value a load
+// replaced (PromiseSlot S8).
+bool l2_answered(const Result<Produced>& r) {
+  return r || (r.error() != errc::backend_unavailable && r.error() != errc::timeout &&
+               r.error() != errc::cancelled);
+}
+
 // Keys one L2 read carries; a get_many of more is split into several, sent together.
 constexpr std::size_t kMaxKeysPerL2Read = 1024;
 
@@ -521,33 +529,21 @@ LeadPlan Cache::Impl::plan_locked(std::uint64_t hash, std::string_view key,
   if (untrusted && pending.owns_value_locked(hash, key, now)) return LeadPlan::serve_l1_value;
   // Or, by choice, an answer while L2 cannot give a better one: only a value trusted until the
   // change stream was lost, and not since flushed.
-  if (untrusted && l2_unreadable && stale_servable(*untrusted)) {
-    counters_.add(kStaleServed);
-    return LeadPlan::serve_l1_value;
-  }
+  if (untrusted && serve_stale_locked(*untrusted, l2_unreadable)) return LeadPlan::serve_l1_value;
   return pending.plan_locked(hash, key, now);
+}
+
+bool Cache::Impl::serve_stale_locked(engine::UntrustedStamp untrusted,
+                                     bool l2_unreadable) noexcept {
+  if (!l2_unreadable || !stale_servable(untrusted)) return false;
+  counters_.add(kStaleServed);
+  return true;
 }
 
 bool Cache::Impl::stale_servable(engine::UntrustedStamp untrusted) const noexcept {
   // kUntrustedEpoch is no value's stamp, so nothing matches it.
   return options_.stale_if_l2_down && l2_ &&
          untrusted.epoch == stale_servable_epoch_.load(std::memory_order_acquire);
-}
-
-std::optional<Produced> Cache::Impl::stale_fallback(const Context& ctx, const Error& l2_error,
-                                                    const engine::ReplacedValue* replaced) const {
-  // Only where L2 gave no answer: one it gave (an error reply, a value it holds that this cache
-  // cannot take) is not an outage.
-  if (replaced == nullptr || ctx.done() ||
-      (l2_error != errc::backend_unavailable && l2_error != errc::timeout))
-    return std::nullopt;
-  if (replaced->expires_at_ms <= engine::coarse_now_ms() ||
-      !stale_servable(engine::UntrustedStamp{replaced->epoch}))
-    return std::nullopt;
-  Produced p{replaced->value, replaced->expires_at_ms, false, replaced->epoch};
-  p.load_time_code = replaced->load_time_code;
-  p.stale = true;
-  return p;
 }
 
 void Cache::Impl::keys_changed(std::span<const std::string_view> keys) {
@@ -670,14 +666,12 @@ Result<Produced> Cache::Impl::produced_from_l2(Result<BackendValue>& r, std::uin
 }
 
 Result<Produced> Cache::Impl::produce(const Context& ctx, std::string_view key, LeadPlan plan,
-                                      const engine::LoadRequest* load,
-                                      const engine::ReplacedValue* replaced) {
+                                      const engine::LoadRequest* load, engine::PromiseSlot* slot) {
   // Before L2 is asked: a change heard or missed from here on makes this value's stamp stale.
   const std::uint32_t epoch = current_epoch();
   Provenance provenance = Provenance::written;
-  Result<Produced> p = produce_unstamped(ctx, key, plan, load, replaced, provenance);
-  // A stale value keeps the stamp it had.
-  if (p && !p->stale) {
+  Result<Produced> p = produce_unstamped(ctx, key, plan, load, slot, provenance);
+  if (p) {
     p->epoch = stamp(epoch, provenance);
     p->asked_in_epoch = epoch;
   }
@@ -686,8 +680,7 @@ Result<Produced> Cache::Impl::produce(const Context& ctx, std::string_view key, 
 
 Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_view key,
                                                 LeadPlan plan, const engine::LoadRequest* load,
-                                                const engine::ReplacedValue* replaced,
-                                                Provenance& provenance) {
+                                                engine::PromiseSlot* slot, Provenance& provenance) {
   if (l2_ && plan != LeadPlan::known_absent && plan != LeadPlan::refresh) {
     // Our own write to the key is still on its way; L2's answer is stale until it lands, so L2
     // is read only after it did. While L2 takes no writes (the write cannot land: the writer
@@ -716,6 +709,7 @@ Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_
       }
     }
     Result<Produced> from_l2 = l2_down ? std::move(*l2_down) : read_l2(ctx, key);
+    if (slot != nullptr && l2_answered(from_l2)) slot->l2_answered();
     if (from_l2) {
       counters_.add(kL2Hits);
       if (from_l2->absent) counters_.add(kNegativeHits);
@@ -728,9 +722,6 @@ Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_
     } else {
       // The caller's own deadline or cancellation is not L2's failure.
       if (!ctx.done()) count_l2_error(from_l2.error());
-      // Not after waiting for this cache's set: L1's stale value is older than that set.
-      if (plan != LeadPlan::flush_then_read)
-        if (auto stale = stale_fallback(ctx, from_l2.error(), replaced)) return std::move(*stale);
       // After waiting for this cache's set, the loader's answer could replace the set that
       // just landed in L2; only L2 can answer.
       if (load == nullptr || options_.when_l2_down == L2DownPolicy::fail || ctx.done() ||
@@ -744,8 +735,6 @@ Result<Produced> Cache::Impl::produce_unstamped(const Context& ctx, std::string_
 }
 
 void Cache::Impl::filled_locked(std::uint64_t hash, std::string_view key, const Produced& p) {
-  // Counted once it is back in L1: one that did not go back is not served (MissPath).
-  if (p.stale) counters_.add(kStaleServed);
   if (!p.loaded || !writer_) return;
   if (p.absent && !options_.negative_in_l2) {
     // An early refresh that found the key gone ends L2's copy too (the value a fill or refresh of
@@ -892,9 +881,10 @@ std::vector<Result<Produced>> Cache::Impl::run_batch_loader(const Context& ctx,
   return out;
 }
 
-std::vector<Result<Produced>> Cache::Impl::produce_many(
-    const Context& ctx, std::span<const std::string_view> keys,
-    std::span<const engine::ReplacedValue* const> replaced, const BatchLoader* batch) {
+std::vector<Result<Produced>> Cache::Impl::produce_many(const Context& ctx,
+                                                        std::span<const std::string_view> keys,
+                                                        std::span<engine::PromiseSlot* const> slots,
+                                                        const BatchLoader* batch) {
   // Before L2 is asked, as in produce().
   const std::uint32_t epoch = current_epoch();
   std::vector<Result<Produced>> out(keys.size());
@@ -903,6 +893,7 @@ std::vector<Result<Produced>> Cache::Impl::produce_many(
   if (l2_) {
     out = read_l2_many(ctx, keys);
     for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (l2_answered(out[i])) slots[i]->l2_answered();
       if (out[i]) {
         counters_.add(kL2Hits);
         if (out[i]->absent) counters_.add(kNegativeHits);
@@ -916,10 +907,6 @@ std::vector<Result<Produced>> Cache::Impl::produce_many(
         continue;
       }
       if (!ctx.done()) count_l2_error(out[i].error());
-      if (auto stale = stale_fallback(ctx, out[i].error(), replaced[i])) {
-        out[i] = std::move(*stale);
-        continue;
-      }
       if (batch != nullptr && options_.when_l2_down == L2DownPolicy::load && !ctx.done()) {
         provenance[i] = Provenance::loaded_as_l2_unreadable;
         to_load.push_back(i);
@@ -939,7 +926,7 @@ std::vector<Result<Produced>> Cache::Impl::produce_many(
     for (std::size_t j = 0; j < to_load.size(); ++j) out[to_load[j]] = std::move(loaded[j]);
   }
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    if (!out[i] || out[i]->stale) continue;
+    if (!out[i]) continue;
     out[i]->epoch = stamp(epoch, provenance[i]);
     out[i]->asked_in_epoch = epoch;
   }

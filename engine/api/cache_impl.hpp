@@ -188,15 +188,17 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
   std::uint32_t claim_epoch() const noexcept override { return current_epoch(); }
   bool l2_unreadable_for_stale() const override;
   bool stale_servable(engine::UntrustedStamp untrusted) const noexcept override;
+  bool serve_stale_locked(engine::UntrustedStamp untrusted, bool l2_unreadable) noexcept override;
   engine::LeadPlan plan_locked(std::uint64_t hash, std::string_view key,
                                std::optional<engine::UntrustedStamp> untrusted,
                                bool l2_unreadable) override;
   Result<engine::Produced> produce(const Context& ctx, std::string_view key, engine::LeadPlan plan,
                                    const engine::LoadRequest* load,
-                                   const engine::ReplacedValue* replaced) override;
-  std::vector<Result<engine::Produced>> produce_many(
-      const Context& ctx, std::span<const std::string_view> keys,
-      std::span<const engine::ReplacedValue* const> replaced, const BatchLoader* batch) override;
+                                   engine::PromiseSlot* slot) override;
+  std::vector<Result<engine::Produced>> produce_many(const Context& ctx,
+                                                     std::span<const std::string_view> keys,
+                                                     std::span<engine::PromiseSlot* const> slots,
+                                                     const BatchLoader* batch) override;
   bool loader_could_answer(const Error& error) const override;
   void filled_locked(std::uint64_t hash, std::string_view key, const engine::Produced& p) override;
   // Under `key`'s shard lock: gives `op` its seq and the write queue, and records it in the
@@ -213,14 +215,9 @@ class Cache::Impl final : engine::ValueSource, BackendEvents {
     read_from_l2,             // L2 answered for the key (a value, or not_found and the loader)
     loaded_as_l2_unreadable,  // the loader, because L2 could not be read (when_l2_down = load)
   };
-  // A load's fallback where L2 could not be read (`l2_error`, not the caller's own deadline):
-  // the value it replaced (S8), if stale_if_l2_down may still serve it.
-  std::optional<engine::Produced> stale_fallback(const Context& ctx, const Error& l2_error,
-                                                 const engine::ReplacedValue* replaced) const;
   Result<engine::Produced> produce_unstamped(const Context& ctx, std::string_view key,
                                              engine::LeadPlan plan, const engine::LoadRequest* load,
-                                             const engine::ReplacedValue* replaced,
-                                             Provenance& provenance);
+                                             engine::PromiseSlot* slot, Provenance& provenance);
 
   // BackendEvents, on the backend's thread.
   void keys_changed(std::span<const std::string_view> keys) override;

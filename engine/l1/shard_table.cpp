@@ -400,12 +400,12 @@ void ShardTable::leave(std::uint64_t hash, PromiseSlot* slot) noexcept {
   });
 }
 
-void ShardTable::unlink_or_restore_locked(Entry* loading, const PromiseSlot* slot) noexcept {
+bool ShardTable::unlink_or_restore_locked(Entry* loading, const PromiseSlot* slot) noexcept {
   const ReplacedValue* replaced = slot->replaced();
   if (replaced == nullptr || slot->is_invalidated_locked() ||
       replaced->expires_at_ms <= coarse_now_ms()) {
     unlink_locked(loading);
-    return;
+    return false;
   }
   Entry* fresh;
   try {
@@ -416,10 +416,11 @@ void ShardTable::unlink_or_restore_locked(Entry* loading, const PromiseSlot* slo
   } catch (...) {
     // Nothing changed yet: the loading entry is still the cell's.
     unlink_locked(loading);
-    return;
+    return false;
   }
   replace_locked(loading, fresh);
   make_room_locked(fresh);
+  return true;
 }
 
 std::size_t ShardTable::longest_probe() const {

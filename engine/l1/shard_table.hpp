@@ -349,6 +349,17 @@ class ShardTable {
   bool drop_undecodable(std::uint64_t hash, std::string_view key);
   // The leader's load failed: removes `slot`'s loading entry if the cell still holds it.
   void drop(std::uint64_t hash, const PromiseSlot* slot);
+  // The same for a load that failed without an answer from L2: the value it replaced comes back
+  // (S8, as unlink_or_restore_locked), and then on_restored_locked(value) runs.
+  template <class F>
+  void drop_or_restore(std::uint64_t hash, const PromiseSlot* slot, F&& on_restored_locked) {
+    {
+      std::lock_guard lock(writer_mu_);
+      if (Entry* e = find_loading_locked(hash, slot))
+        if (unlink_or_restore_locked(e, slot)) on_restored_locked(*slot->replaced());
+    }
+    reclaim_if_over_budget();
+  }
   // The leader leaves without a value (its ctx ended): a waiter takes over, or the entry goes
   // (and the value it replaced comes back, S8).
   void abandon(std::uint64_t hash, PromiseSlot* slot);
@@ -592,8 +603,8 @@ class ShardTable {
   Filled fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
   // A load that ends without an answer leaves its cell as it found it: `loading` (`slot`'s
   // entry) goes, and the value it replaced (S8) comes back if it has not expired and no change
-  // was heard meanwhile. Out of memory, the value simply stays out.
-  void unlink_or_restore_locked(Entry* loading, const PromiseSlot* slot) noexcept;
+  // was heard meanwhile (true then). Out of memory, the value simply stays out.
+  bool unlink_or_restore_locked(Entry* loading, const PromiseSlot* slot) noexcept;
   Filled finish_refresh_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
   // Any change to the key's cell ends its early refresh's claim: the refresh then answers its
   // callers but caches nothing (as S4 for loads).

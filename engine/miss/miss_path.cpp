@@ -43,8 +43,10 @@ MissDecision MissPath::decide_locked(std::uint64_t hash, std::string_view key,
   plan = source_.plan_locked(hash, key, untrusted, l2_unreadable);
   if (plan == LeadPlan::serve_l1_value) return MissDecision::serve_stale;
   if (plan == LeadPlan::known_absent && !with_loader) return MissDecision::absent;
-  return untrusted && source_.stale_servable(*untrusted) ? MissDecision::lead_keeping_stale
-                                                         : MissDecision::lead;
+  // Not behind this cache's own set: that set is newer than the value L1 holds (S8).
+  const bool keep =
+      untrusted && plan != LeadPlan::flush_then_read && source_.stale_servable(*untrusted);
+  return keep ? MissDecision::lead_keeping_stale : MissDecision::lead;
 }
 
 Result<std::string> MissPath::serve(const Context& ctx, ShardTable& shard, std::uint64_t hash,
@@ -98,8 +100,8 @@ Result<std::string> MissPath::lead_unguarded(const Context& ctx, ShardTable& sha
                                              std::uint64_t hash, std::string_view key,
                                              PromiseSlot* slot, LeadPlan plan,
                                              const LoadRequest* load) {
-  return settle_lead(ctx, shard, hash, key, slot,
-                     source_.produce(ctx, key, plan, load, slot->replaced()), load != nullptr);
+  return settle_lead(ctx, shard, hash, key, slot, source_.produce(ctx, key, plan, load, slot),
+                     load != nullptr);
 }
 
 Result<std::string> MissPath::settle_lead(const Context& ctx, ShardTable& shard, std::uint64_t hash,
@@ -107,29 +109,7 @@ Result<std::string> MissPath::settle_lead(const Context& ctx, ShardTable& shard,
                                           Result<Produced> p, bool with_loader) {
   led_here::remove(slot);
   Result<std::string> r;
-  // Dropped before publishing, so a caller arriving now starts a new load rather than joining
-  // this failed one.
-  const auto fail_load = [&](Error why) {
-    r = std::unexpected(std::move(why));
-    shard.drop(hash, slot);
-    const bool for_loaderless_only = !with_loader && source_.loader_could_answer(r.error());
-    slot->publish(r, for_loaderless_only ? PromiseSlot::AnswerFor::callers_without_loader
-                                         : PromiseSlot::AnswerFor::everyone);
-  };
-  if (p && p->stale) {
-    // The value the load replaced goes back as it was (S8), and answers only if it did: a key
-    // set, purged or heard changed meanwhile has moved on from it.
-    const bool back = p->expires_at_ms > coarse_now_ms() &&
-                      shard.fill(hash, slot, entry_for(shard, hash, key, *p),
-                                 [&] { source_.filled_locked(hash, key, *p); }) == Filled::filled;
-    if (back) {
-      r = answer_of(*p);
-      slot->publish(r);
-    } else {
-      fail_load(Error{make_error_code(errc::backend_unavailable),
-                      "get: L2 gave no answer, and L1's stale value of the key changed meanwhile"});
-    }
-  } else if (p) {
+  if (p) {
     // A value that expires now answers this call but is not worth an L1 entry.
     if (p->expires_at_ms > coarse_now_ms()) {
       const Filled filled = shard.fill(hash, slot, entry_for(shard, hash, key, *p),
@@ -146,7 +126,23 @@ Result<std::string> MissPath::settle_lead(const Context& ctx, ShardTable& shard,
     r = std::unexpected(std::move(p.error()));
     shard.abandon(hash, slot);
   } else {
-    fail_load(std::move(p.error()));
+    // Dropped before publishing, so a caller arriving now starts a new load rather than
+    // joining this failed one. The value the load replaced, L2 having given no answer, goes
+    // back (S8); if L2 is seen down now, it answers, as it would the next miss.
+    const bool l2_unreadable = slot->replaced() != nullptr && source_.l2_unreadable_for_stale();
+    bool stale = false;
+    shard.drop_or_restore(hash, slot, [&](const ReplacedValue& v) {
+      stale = source_.serve_stale_locked(UntrustedStamp{v.epoch}, l2_unreadable);
+      if (stale) r = v.value;
+    });
+    if (stale) {
+      slot->publish(r);
+    } else {
+      r = std::unexpected(std::move(p.error()));
+      const bool for_loaderless_only = !with_loader && source_.loader_could_answer(r.error());
+      slot->publish(r, for_loaderless_only ? PromiseSlot::AnswerFor::callers_without_loader
+                                           : PromiseSlot::AnswerFor::everyone);
+    }
   }
   slot->release();
   return r;
@@ -218,11 +214,10 @@ std::vector<Result<std::string>> MissPath::serve_many(const Context& ctx,
       std::vector<std::string_view> batch_keys;
       batch_keys.reserve(batched.size());
       for (const Claimed& c : batched) batch_keys.push_back(keys[c.at].key);
-      std::vector<const ReplacedValue*> replaced;
-      replaced.reserve(batched.size());
-      for (const Claimed& c : batched) replaced.push_back(c.slot->replaced());
-      std::vector<Result<Produced>> produced =
-          source_.produce_many(ctx, batch_keys, replaced, batch);
+      std::vector<PromiseSlot*> slots;
+      slots.reserve(batched.size());
+      for (const Claimed& c : batched) slots.push_back(c.slot);
+      std::vector<Result<Produced>> produced = source_.produce_many(ctx, batch_keys, slots, batch);
       for (; batched_done < batched.size(); ++batched_done) {
         const Claimed& c = batched[batched_done];
         const MissedKey& k = keys[c.at];

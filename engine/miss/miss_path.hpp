@@ -59,8 +59,6 @@ struct Produced {
   std::uint8_t load_time_code = 0;   // how long the loader took (early_refresh.hpp); 0: not loaded
   bool refreshed = false;            // an early refresh's value: it may replace L2's copy
   std::uint32_t asked_in_epoch = 0;  // the coherence epoch before L2 was asked, stamp or not
-  bool stale = false;  // the value the load replaced (S8), answered as stale_if_l2_down allows
-                       // because L2 could not be read; it goes back in its cell as it was
 };
 
 // The producer of values for MissPath; the cache implements it.
@@ -75,6 +73,9 @@ class ValueSource {
   virtual bool l2_unreadable_for_stale() const = 0;
   // Whether a value so stamped is one stale_if_l2_down may serve while L2 cannot be read.
   virtual bool stale_servable(UntrustedStamp untrusted) const noexcept = 0;
+  // Under the shard lock: whether a miss answers an untrusted value so stamped, L2 being
+  // unreadable (`l2_unreadable`, asked before the lock) and the value servable; counted if so.
+  virtual bool serve_stale_locked(UntrustedStamp untrusted, bool l2_unreadable) noexcept = 0;
   // Under the shard lock, when a miss finds neither a trusted value nor a load to join;
   // `untrusted`: the stamp of a value L1 holds for the key that was not trusted, if any;
   // `l2_unreadable`: what l2_unreadable_for_stale() answered just before the lock.
@@ -82,16 +83,16 @@ class ValueSource {
                                std::optional<UntrustedStamp> untrusted, bool l2_unreadable) = 0;
   // The leader's work, without locks, within ctx. A failure without a loader is published to
   // callers without a loader only if loader_could_answer() says a loader might do better (S6).
-  // `replaced`: the value the load took the place of (S8), or null; where L2 cannot be read and
-  // it may still be served stale, it is the answer (Produced::stale), and the loader is not run.
+  // `slot`: the load's (null for an early refresh, which does not ask L2); once L2 answers for
+  // the key (a value, not_found, an error reply: anything but no answer) it is told so (S8).
   virtual Result<Produced> produce(const Context& ctx, std::string_view key, LeadPlan plan,
-                                   const LoadRequest* load, const ReplacedValue* replaced) = 0;
+                                   const LoadRequest* load, PromiseSlot* slot) = 0;
   // produce() with LeadPlan::read_l2 for each of `keys` at once: one L2 read for all, then one
-  // call of `batch` (if any) for those L2 did not answer. One result per key, in order;
-  // `replaced` holds one per key too.
+  // call of `batch` (if any) for those L2 did not answer. One result per key, in order; `slots`
+  // holds one per key too.
   virtual std::vector<Result<Produced>> produce_many(const Context& ctx,
                                                      std::span<const std::string_view> keys,
-                                                     std::span<const ReplacedValue* const> replaced,
+                                                     std::span<PromiseSlot* const> slots,
                                                      const BatchLoader* batch) = 0;
   virtual bool loader_could_answer(const Error& error) const = 0;
   // Under the shard lock, right after the leader's value replaced its loading entry, or a

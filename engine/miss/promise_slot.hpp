@@ -26,9 +26,10 @@
 //     not join: it replaces the loading entry and loads anew (the old leader's fill is then S4).
 //
 // S8  A load that took the place of a value stale_if_l2_down may serve keeps a copy of it
-//     (replaced()), fixed when the slot is made: whoever leads the load, the first leader or a
-//     waiter it handed off to, falls back on it if L2 cannot be read, and a load abandoned with
-//     nobody to take it over leaves the value back in its cell.
+//     (replaced()), made with the slot. A load that ends without a value, L2 having given no
+//     answer for the key, puts it back in its cell as it was (the failed leader, or the last
+//     caller to leave a load handed off), and may answer it if L2 is seen down. Once L2 answered
+//     (l2_answered()), whoever leads the load, the copy is outdated and never used.
 //
 // [1] quick_cache, src/sync_placeholder.rs: Loading / Inserted states, guard hand-off.
 // [2] Caffeine, AsyncCache: a future in the map, removed when it fails.
@@ -47,8 +48,8 @@
 
 namespace tiercache::engine {
 
-// The value a load's loading entry replaced (S8): what a miss falls back on if L2 cannot be read,
-// as it was in L1, stamp and expiry unchanged (so it stays untrusted).
+// The value a load's loading entry replaced (S8), as it was in L1: stamp and expiry unchanged,
+// so that, put back, it stays untrusted.
 struct ReplacedValue {
   std::string value;
   std::uint64_t expires_at_ms;
@@ -100,8 +101,12 @@ class PromiseSlot {
     return !invalidated_ && epoch == epoch_;
   }
   AnswerFor answer_for() const noexcept { return answer_for_; }
-  // S8: null if the load replaced no such value. Never changes, so any holder may read it.
-  const ReplacedValue* replaced() const noexcept { return replaced_ ? &*replaced_ : nullptr; }
+  // S8: null if the load replaced no such value, or L2 answered since.
+  const ReplacedValue* replaced() const noexcept {
+    return replaced_ && !l2_answered_.load(std::memory_order_acquire) ? &*replaced_ : nullptr;
+  }
+  // L2 answered for the key: a value, not_found, an error reply (S8).
+  void l2_answered() noexcept { l2_answered_.store(true, std::memory_order_release); }
 
  private:
   PromiseSlot(std::uint32_t epoch, std::optional<ReplacedValue> replaced)
@@ -117,6 +122,7 @@ class PromiseSlot {
   bool invalidated_ = false;                    // guarded by the shard's writer lock
   const std::uint32_t epoch_;
   const std::optional<ReplacedValue> replaced_;
+  std::atomic<bool> l2_answered_{false};
 };
 
 }  // namespace tiercache::engine
