@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -415,6 +416,110 @@ TEST_CASE("stale_if_l2_down: a read its caller left keeps L1's value", "[coheren
     CHECK(cache.get(test::ctx(), "k") == "v");
     CHECK(test::invariants_hold(cache));
     l2->answer_read(1, {tiercache::fail(errc::backend_unavailable)});
+  }
+}
+
+TEST_CASE("stale_if_l2_down: the last caller to leave a load L2 did not answer puts it back",
+          "[coherence]") {
+  auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+  l2->put("k", "v");
+  REQUIRE(cache.get(test::ctx(), "k") == "v");
+  l2->events().coherence_lost();
+  l2->hold_reads(true);
+  std::stop_source stop;  // the leader and its waiter leave together
+  tiercache::Result<std::string> led, waited;
+  std::jthread leader(
+      [&, &cache = cache] { led = cache.get(test::ctx().with_stop_token(stop.get_token()), "k"); });
+  l2->wait_for_read(1, kBound);
+  std::jthread waiter([&, &cache = cache] {
+    waited = cache.get(test::ctx().with_stop_token(stop.get_token()), "k");
+  });
+  test::wait_until(
+      kBound, [&] { return cache.stats().coalesced == 1; }, "the second get waits on the read");
+  stop.request_stop();
+  leader.join();
+  waiter.join();
+  CHECK_FALSE(led);
+  CHECK_FALSE(waited);
+  l2->set_available(false);
+  l2->hold_reads(false);
+  CHECK(cache.get(test::ctx(), "k") == "v");
+  CHECK(test::invariants_hold(cache));
+  l2->answer_read(1, {tiercache::fail(errc::backend_unavailable)});
+}
+
+TEST_CASE("stale_if_l2_down: a get_or_load_many whose read fails as L2 goes falls back per key",
+          "[coherence]") {
+  auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+  l2->put("k", "v");
+  REQUIRE(cache.get(test::ctx(), "k") == "v");
+  l2->events().coherence_lost();
+  int loads = 0;
+  const tiercache::BatchLoader batch = [&](const tiercache::Context&,
+                                           std::span<const std::string_view> keys)
+      -> tiercache::Result<std::vector<tiercache::Result<tiercache::Loaded>>> {
+    ++loads;
+    std::vector<tiercache::Result<tiercache::Loaded>> out;
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      out.push_back(tiercache::fail(errc::backend_error, "origin down"));
+    return out;
+  };
+  l2->hold_reads(true);
+  tiercache::Result<std::vector<tiercache::Result<std::string>>> raced;
+  std::jthread reader([&, &cache = cache] {
+    const std::string_view keys[] = {"k", "cold"};
+    raced = cache.get_or_load_many(test::ctx_with_timeout(kBound), keys, batch);
+  });
+  l2->wait_for_read(1, kBound);
+  l2->set_available(false);
+  l2->answer_read(
+      1, {tiercache::fail(errc::backend_unavailable), tiercache::fail(errc::backend_unavailable)});
+  reader.join();
+  REQUIRE(raced);
+  CHECK((*raced)[0] == "v");
+  REQUIRE_FALSE((*raced)[1]);  // nothing to fall back on: the loader's error
+  CHECK((*raced)[1].error() == errc::backend_error);
+  CHECK(loads == 1);
+  l2->hold_reads(false);
+  CHECK(cache.get(test::ctx(), "k") == "v");
+  CHECK(test::invariants_hold(cache));
+}
+
+// What happens to the key while the read is on its way ends the copy: a set or purge of this
+// cache takes the loading entry's place, a flush or the stream's return leaves nothing of the old
+// epoch servable.
+TEST_CASE("stale_if_l2_down: a change during the failed read leaves nothing stale to serve",
+          "[coherence]") {
+  for (const char* event : {"set", "purge", "flush heard", "stream regained, lost again"}) {
+    INFO(event);
+    const std::string_view what = event;
+    auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+    l2->put("k", "v");
+    REQUIRE(cache.get(test::ctx(), "k") == "v");
+    l2->events().coherence_lost();
+    l2->hold_reads(true);
+    AsyncGet reader(cache, "k");
+    l2->wait_for_read(1, kBound);
+    if (what == "set") REQUIRE(cache.set(test::ctx(), "k", "mine"));
+    if (what == "purge") REQUIRE(cache.purge(test::ctx(), "k"));
+    if (what == "flush heard") l2->events().all_changed();
+    if (what == "stream regained, lost again") {
+      l2->events().coherence_restored();
+      l2->events().coherence_lost();
+    }
+    l2->set_available(false);
+    l2->answer_read(1, {tiercache::fail(errc::backend_unavailable)});
+    auto r = reader.take();
+    l2->hold_reads(false);
+    CHECK((!r || *r != "v"));
+    auto again = cache.get(test::ctx(), "k");
+    if (what == "set") {
+      CHECK(again == "mine");  // read your writes
+    } else {
+      CHECK_FALSE(again);
+    }
+    CHECK(cache.stats().stale_served == 0);
+    CHECK(test::invariants_hold(cache));
   }
 }
 

@@ -602,8 +602,8 @@ class ShardTable {
                           std::uint32_t epoch) noexcept;
   Filled fill_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
   // A load that ends without an answer leaves its cell as it found it: `loading` (`slot`'s
-  // entry) goes, and the value it replaced (S8) comes back if it has not expired and no change
-  // was heard meanwhile (true then). Out of memory, the value simply stays out.
+  // entry) goes, and the value it replaced (S8) comes back if it has not expired and the load
+  // was not invalidated (true then). Out of memory, the value simply stays out.
   bool unlink_or_restore_locked(Entry* loading, const PromiseSlot* slot) noexcept;
   Filled finish_refresh_locked(std::uint64_t hash, const PromiseSlot* slot, Entry* fresh);
   // Any change to the key's cell ends its early refresh's claim: the refresh then answers its

@@ -130,12 +130,12 @@ Result<std::string> MissPath::settle_lead(const Context& ctx, ShardTable& shard,
     // joining this failed one. The value the load replaced, L2 having given no answer, goes
     // back (S8); if L2 is seen down now, it answers, as it would the next miss.
     const bool l2_unreadable = slot->replaced() != nullptr && source_.l2_unreadable_for_stale();
-    bool stale = false;
+    const ReplacedValue* stale = nullptr;  // the slot's, so it outlives the lock
     shard.drop_or_restore(hash, slot, [&](const ReplacedValue& v) {
-      stale = source_.serve_stale_locked(UntrustedStamp{v.epoch}, l2_unreadable);
-      if (stale) r = v.value;
+      if (source_.serve_stale_locked(UntrustedStamp{v.epoch}, l2_unreadable)) stale = &v;
     });
-    if (stale) {
+    if (stale != nullptr) {
+      r = stale->value;
       slot->publish(r);
     } else {
       r = std::unexpected(std::move(p.error()));

@@ -91,7 +91,7 @@ struct CacheStats {
   std::uint64_t flushes_heard = 0;     // FLUSHALL / FLUSHDB heard: every L1 value dropped
   std::uint64_t epoch_bumps = 0;       // change stream lost or regained, or L2 flushed
   std::uint64_t stale_refused = 0;     // misses that found an L1 value of an older epoch
-  std::uint64_t stale_served = 0;      // ... and answered it, L2 being down (stale_if_l2_down)
+  std::uint64_t stale_served = 0;      // ... answered, L2 being down (stale_if_l2_down; metrics.md)
   bool l2_coherent = true;             // changes in L2 are heard now: L1 values are trusted
   // L2's health (available = true, the rest empty, without an L2).
   bool l2_available = true;         // false while L2 cannot be reached: misses fail fast
