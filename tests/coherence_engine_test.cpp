@@ -47,6 +47,17 @@ struct AsyncGet {
   }
 };
 
+// stale_if_l2_down, with "v" in L1 for "k" from before the change stream was just lost; the
+// read side still looks up, so a miss on "k" asks L2.
+test::ScriptedCache open_holding_stale(tiercache::Options options = {}) {
+  options.stale_if_l2_down = true;
+  test::ScriptedCache opened = open_scripted(options);
+  opened.l2->put("k", "v");
+  REQUIRE(opened.cache.get(test::ctx(), "k") == "v");
+  opened.l2->events().coherence_lost();
+  return opened;
+}
+
 }  // namespace
 
 TEST_CASE("a read answered after its key changed is returned but not cached", "[coherence]") {
@@ -202,19 +213,14 @@ TEST_CASE("stale_if_l2_down: a read that fails as L2 goes answers L1's value and
   for (const char* call : {"get", "get_many", "get_or_load, loader failing", "get_or_load, fail"}) {
     INFO(call);
     const std::string_view how = call;
-    auto [l2, cache] =
-        open_scripted({.when_l2_down = how == "get_or_load, fail" ? tiercache::L2DownPolicy::fail
-                                                                  : tiercache::L2DownPolicy::load,
-                       .stale_if_l2_down = true});
+    auto [l2, cache] = open_holding_stale({.when_l2_down = how == "get_or_load, fail"
+                                                               ? tiercache::L2DownPolicy::fail
+                                                               : tiercache::L2DownPolicy::load});
     int loads = 0;
     const tiercache::Loader loader = [&](const tiercache::Context&, std::string_view) {
       ++loads;
       return tiercache::Result<std::string>(tiercache::fail(errc::backend_error, "origin down"));
     };
-    l2->put("k", "v");
-    REQUIRE(cache.get(test::ctx(), "k") == "v");
-    l2->events().coherence_lost();  // the read side still looks up: the miss asks L2
-
     l2->hold_reads(true);
     tiercache::Result<std::string> raced;
     std::jthread reader([&, &cache = cache] {
@@ -247,15 +253,12 @@ TEST_CASE("stale_if_l2_down: a read that fails as L2 goes answers L1's value and
 // any L2 failure (when_l2_down = load).
 TEST_CASE("stale_if_l2_down: a get_or_load whose read fails as L2 goes still runs its loader",
           "[coherence]") {
-  auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
+  auto [l2, cache] = open_holding_stale();
   int loads = 0;
   const tiercache::Loader loader = [&](const tiercache::Context&, std::string_view) {
     ++loads;
     return tiercache::Result<std::string>("loaded");
   };
-  l2->put("k", "v");
-  REQUIRE(cache.get(test::ctx(), "k") == "v");
-  l2->events().coherence_lost();
   l2->hold_reads(true);
   tiercache::Result<std::string> raced;
   std::jthread reader([&, &cache = cache] {
@@ -275,10 +278,7 @@ TEST_CASE("stale_if_l2_down: a get_or_load whose read fails as L2 goes still run
 // connection still up answers its error, and leaves the value for a later miss.
 TEST_CASE("stale_if_l2_down: a read that fails while L2 still looks up answers its error",
           "[coherence]") {
-  auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
-  l2->put("k", "v");
-  REQUIRE(cache.get(test::ctx(), "k") == "v");
-  l2->events().coherence_lost();
+  auto [l2, cache] = open_holding_stale();
   l2->hold_reads(true);
   AsyncGet reader(cache, "k");
   l2->wait_for_read(1, kBound);
@@ -294,10 +294,7 @@ TEST_CASE("stale_if_l2_down: a read that fails while L2 still looks up answers i
 
 TEST_CASE("stale_if_l2_down: a value heard changed during a failed read is not served",
           "[coherence]") {
-  auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
-  l2->put("k", "v");
-  REQUIRE(cache.get(test::ctx(), "k") == "v");
-  l2->events().coherence_lost();
+  auto [l2, cache] = open_holding_stale();
   l2->hold_reads(true);
   AsyncGet reader(cache, "k");
   l2->wait_for_read(1, kBound);
@@ -319,10 +316,7 @@ TEST_CASE("stale_if_l2_down: a value heard changed during a failed read is not s
 TEST_CASE("stale_if_l2_down: a key L2 answered not found is not served stale after",
           "[coherence]") {
   SECTION("the miss fails") {
-    auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
-    l2->put("k", "v");
-    REQUIRE(cache.get(test::ctx(), "k") == "v");
-    l2->events().coherence_lost();
+    auto [l2, cache] = open_holding_stale();
     l2->erase("k");
     auto r = cache.get(test::ctx(), "k");
     REQUIRE_FALSE(r);
@@ -336,10 +330,7 @@ TEST_CASE("stale_if_l2_down: a key L2 answered not found is not served stale aft
   for (const bool with_waiter : {false, true}) {
     DYNAMIC_SECTION((with_waiter ? "the loader's caller leaves, a waiter takes over"
                                  : "the loader's caller leaves")) {
-      auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
-      l2->put("k", "v");
-      REQUIRE(cache.get(test::ctx(), "k") == "v");
-      l2->events().coherence_lost();
+      auto [l2, cache] = open_holding_stale();
       l2->erase("k");
       std::atomic<bool> loading = false;
       const tiercache::Loader loader = [&](const tiercache::Context& c, std::string_view) {
@@ -384,10 +375,7 @@ TEST_CASE("stale_if_l2_down: a key L2 answered not found is not served stale aft
 TEST_CASE("stale_if_l2_down: a read its caller left keeps L1's value", "[coherence]") {
   for (const bool with_waiter : {false, true}) {
     INFO((with_waiter ? "a waiter takes the read over" : "nobody waits"));
-    auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
-    l2->put("k", "v");
-    REQUIRE(cache.get(test::ctx(), "k") == "v");
-    l2->events().coherence_lost();
+    auto [l2, cache] = open_holding_stale();
     l2->hold_reads(true);
     std::stop_source stop;
     tiercache::Result<std::string> led;
@@ -421,10 +409,7 @@ TEST_CASE("stale_if_l2_down: a read its caller left keeps L1's value", "[coheren
 
 TEST_CASE("stale_if_l2_down: the last caller to leave a load L2 did not answer puts it back",
           "[coherence]") {
-  auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
-  l2->put("k", "v");
-  REQUIRE(cache.get(test::ctx(), "k") == "v");
-  l2->events().coherence_lost();
+  auto [l2, cache] = open_holding_stale();
   l2->hold_reads(true);
   std::stop_source stop;  // the leader and its waiter leave together
   tiercache::Result<std::string> led, waited;
@@ -450,10 +435,7 @@ TEST_CASE("stale_if_l2_down: the last caller to leave a load L2 did not answer p
 
 TEST_CASE("stale_if_l2_down: a get_or_load_many whose read fails as L2 goes falls back per key",
           "[coherence]") {
-  auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
-  l2->put("k", "v");
-  REQUIRE(cache.get(test::ctx(), "k") == "v");
-  l2->events().coherence_lost();
+  auto [l2, cache] = open_holding_stale();
   int loads = 0;
   const tiercache::BatchLoader batch = [&](const tiercache::Context&,
                                            std::span<const std::string_view> keys)
@@ -493,10 +475,7 @@ TEST_CASE("stale_if_l2_down: a change during the failed read leaves nothing stal
   for (const char* event : {"set", "purge", "flush heard", "stream regained, lost again"}) {
     INFO(event);
     const std::string_view what = event;
-    auto [l2, cache] = open_scripted({.stale_if_l2_down = true});
-    l2->put("k", "v");
-    REQUIRE(cache.get(test::ctx(), "k") == "v");
-    l2->events().coherence_lost();
+    auto [l2, cache] = open_holding_stale();
     l2->hold_reads(true);
     AsyncGet reader(cache, "k");
     l2->wait_for_read(1, kBound);
