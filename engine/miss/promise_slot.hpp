@@ -27,9 +27,9 @@
 //
 // S8  A load that took the place of a value stale_if_l2_down may serve keeps a copy of it
 //     (replaced()), made with the slot. A load that ends without a value, L2 having given no
-//     answer for the key, puts it back in its cell as it was (the failed leader, or the last
-//     caller to leave a load handed off), and may answer it if L2 is seen down. Once L2 answered
-//     (l2_answered()), whoever leads the load, the copy is outdated and never used.
+//     answer for the key, puts it back in its cell as it was (its leader, or the last caller to
+//     leave it handed off); a leader whose caller is still there answers it if L2 is seen down.
+//     Once L2 answered (l2_answered()), whoever leads the load, the copy is outdated and unused.
 //
 // [1] quick_cache, src/sync_placeholder.rs: Loading / Inserted states, guard hand-off.
 // [2] Caffeine, AsyncCache: a future in the map, removed when it fails.
