@@ -32,14 +32,14 @@ void changed(test::ScriptedBackend& l2, std::string_view key) {
   l2.events().keys_changed(keys);
 }
 
-// get(key) on a thread of its own, for a read the test holds.
+// get(key) on a thread of its own, for a read the test holds (within `ctx`, kBound by default).
 struct AsyncGet {
   tiercache::Result<std::string> result;
   std::jthread thread;
 
-  AsyncGet(Cache& cache, std::string key)
-      : thread([this, &cache, key = std::move(key)] {
-          result = cache.get(test::ctx_with_timeout(kBound), key);
+  AsyncGet(Cache& cache, std::string key, tiercache::Context ctx = test::ctx_with_timeout(kBound))
+      : thread([this, &cache, key = std::move(key), ctx = std::move(ctx)] {
+          result = cache.get(ctx, key);
         }) {}
   tiercache::Result<std::string> take() {
     thread.join();
@@ -378,10 +378,7 @@ TEST_CASE("stale_if_l2_down: a read its caller left keeps L1's value", "[coheren
     auto [l2, cache] = open_holding_stale();
     l2->hold_reads(true);
     std::stop_source stop;
-    tiercache::Result<std::string> led;
-    std::jthread leader([&, &cache = cache] {
-      led = cache.get(test::ctx().with_stop_token(stop.get_token()), "k");
-    });
+    AsyncGet leader(cache, "k", test::ctx().with_stop_token(stop.get_token()));
     l2->wait_for_read(1, kBound);
     std::optional<AsyncGet> waiter;
     if (with_waiter) {
@@ -390,7 +387,7 @@ TEST_CASE("stale_if_l2_down: a read its caller left keeps L1's value", "[coheren
           kBound, [&] { return cache.stats().coalesced == 1; }, "the second get waits on the read");
     }
     stop.request_stop();
-    leader.join();
+    auto led = leader.take();
     REQUIRE_FALSE(led);
     CHECK(led.error() == errc::cancelled);
     l2->set_available(false);
@@ -412,20 +409,15 @@ TEST_CASE("stale_if_l2_down: the last caller to leave a load L2 did not answer p
   auto [l2, cache] = open_holding_stale();
   l2->hold_reads(true);
   std::stop_source stop;  // the leader and its waiter leave together
-  tiercache::Result<std::string> led, waited;
-  std::jthread leader(
-      [&, &cache = cache] { led = cache.get(test::ctx().with_stop_token(stop.get_token()), "k"); });
+  const tiercache::Context leaving = test::ctx().with_stop_token(stop.get_token());
+  AsyncGet leader(cache, "k", leaving);
   l2->wait_for_read(1, kBound);
-  std::jthread waiter([&, &cache = cache] {
-    waited = cache.get(test::ctx().with_stop_token(stop.get_token()), "k");
-  });
+  AsyncGet waiter(cache, "k", leaving);
   test::wait_until(
       kBound, [&] { return cache.stats().coalesced == 1; }, "the second get waits on the read");
   stop.request_stop();
-  leader.join();
-  waiter.join();
-  CHECK_FALSE(led);
-  CHECK_FALSE(waited);
+  CHECK_FALSE(leader.take());
+  CHECK_FALSE(waiter.take());
   l2->set_available(false);
   l2->hold_reads(false);
   CHECK(cache.get(test::ctx(), "k") == "v");

@@ -106,7 +106,9 @@ class PromiseSlot {
     return replaced_ && !l2_answered_.load(std::memory_order_acquire) ? &*replaced_ : nullptr;
   }
   // L2 answered for the key: a value, not_found, an error reply (S8).
-  void l2_answered() noexcept { l2_answered_.store(true, std::memory_order_release); }
+  void l2_answered() noexcept {
+    if (replaced_) l2_answered_.store(true, std::memory_order_release);
+  }
 
  private:
   PromiseSlot(std::uint32_t epoch, std::optional<ReplacedValue> replaced)

@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <utility>
 
 #include "tests/support/redis_server.hpp"
 #include "tests/support/test_support.hpp"
@@ -12,16 +11,11 @@
 namespace test {
 
 // `options` with redis.url pointing at `redis`; short timeouts so fault tests stay quick.
-inline tiercache::Options redis_options(const RedisServer& redis, tiercache::Options options = {}) {
+inline tiercache::Cache open_cache(const RedisServer& redis, tiercache::Options options = {}) {
   options.redis.url = redis.url();
   options.redis.command_timeout = std::chrono::milliseconds(200);
   options.redis.reconnect_backoff_max = std::chrono::milliseconds(50);
-  return options;
-}
-
-// A cache on redis_options(redis, options).
-inline tiercache::Cache open_cache(const RedisServer& redis, tiercache::Options options = {}) {
-  return open_cache(redis_options(redis, std::move(options)));
+  return open_cache(options);
 }
 
 // Waits (within `limit`) until `cache` (a Cache or a TypedCache) has heard an invalidation
