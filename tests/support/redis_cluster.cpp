@@ -60,6 +60,19 @@ std::vector<std::string> parse_list(const std::string& raw) {
   return out;
 }
 
+// The space-separated fields of a CLUSTER NODES line: id addr flags master ping pong epoch
+// link slot...
+std::vector<std::string> split_words(const std::string& line) {
+  std::vector<std::string> f;
+  std::size_t p = 0;
+  while (p < line.size()) {
+    const std::size_t q = line.find(' ', p);
+    f.push_back(line.substr(p, q - p));
+    p = q == std::string::npos ? line.size() : q + 1;
+  }
+  return f;
+}
+
 }  // namespace
 
 void RedisCluster::start_node() {
@@ -126,7 +139,33 @@ RedisCluster::RedisCluster(Options options) : options_(options) {
           },
           "the replica of node " + std::to_string(m) + " is in sync");
     }
+  // The other nodes hear of a replica's new master by gossip, later: until then their CLUSTER
+  // SHARDS, which the code under test reads, list it as a master with no slots.
+  poll_until(
+      [&] {
+        for (std::size_t i = 0; i < nodes_.size(); ++i)
+          for (int m = 0; m < options_.masters; ++m)
+            for (int r = 0; r < options_.replicas_per_master; ++r)
+              if (master_of_replica_in_view(
+                      i, options_.masters + m * options_.replicas_per_master + r) != ids_[m])
+                return false;
+        return true;
+      },
+      "every node knows every replica's master");
   wait_ok();
+}
+
+std::string RedisCluster::master_of_replica_in_view(std::size_t viewer, std::size_t replica) const {
+  const std::string nodes = nodes_[viewer]->command({"CLUSTER", "NODES"});
+  std::size_t begin = 0;
+  while (begin < nodes.size()) {
+    const std::size_t end = nodes.find('\n', begin);
+    const std::vector<std::string> f = split_words(nodes.substr(begin, end - begin));
+    begin = end == std::string::npos ? nodes.size() : end + 1;
+    if (f.size() > 3 && f[0] == ids_[replica] && f[2].find("slave") != std::string::npos)
+      return f[3];
+  }
+  return {};
 }
 
 std::size_t RedisCluster::add_master() {
@@ -178,14 +217,7 @@ std::size_t RedisCluster::master_in_view(std::size_t viewer, std::uint16_t slot)
     begin = end == std::string::npos ? nodes.size() : end + 1;
     if (line.find("master") == std::string::npos || line.find("fail") != std::string::npos)
       continue;
-    // id addr flags master ping pong epoch link slot...
-    std::vector<std::string> f;
-    std::size_t p = 0;
-    while (p < line.size()) {
-      const std::size_t q = line.find(' ', p);
-      f.push_back(line.substr(p, q - p));
-      p = q == std::string::npos ? line.size() : q + 1;
-    }
+    const std::vector<std::string> f = split_words(line);
     for (std::size_t i = 8; i < f.size(); ++i) {
       if (f[i].empty() || f[i][0] == '[') continue;
       const std::size_t dash = f[i].find('-');

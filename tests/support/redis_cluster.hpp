@@ -77,6 +77,8 @@ class RedisCluster {
   std::size_t index_of_id(const std::string& id) const;
   // The master of `slot` as node `viewer` sees it; size() if it knows none that is up.
   std::size_t master_in_view(std::size_t viewer, std::uint16_t slot) const;
+  // The id of the master node `viewer` says `replica` follows; empty if it knows none.
+  std::string master_of_replica_in_view(std::size_t viewer, std::size_t replica) const;
   std::size_t any_live() const;
 
   Options options_;
