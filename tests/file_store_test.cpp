@@ -553,15 +553,16 @@ TEST_CASE("a directory that cannot take writes makes the store unavailable until
 TEST_CASE("a write whose key's lock another holder keeps fails with timeout; released, it lands",
           "[file_store]") {
   test::TempDir dir;
-  auto store = open_store(dir);
+  constexpr std::chrono::milliseconds kLockWait{200};
+  auto store = open_store({.directory = dir.path(), .fsync = false, .lock_wait = kLockWait});
   REQUIRE(write_one(*store, set_of("k", "old")));
   const std::string other = key_on_another_lock("k", "other");
   KeyLockHolder held(dir, "k");
-  // Each waits for k's lock no longer than kLockWaitBound (5 s), then is answered as in doubt,
-  // so the writer sends it again; a write under another lock in the same batch is not held up.
+  // Each waits for k's lock no longer than lock_wait, then is answered as in doubt, so the
+  // writer sends it again; a write under another lock in the same batch is not held up.
   // (A fill takes the lock where a set does.)
   auto answered = try_write_all(*store, {set_of("k", "new"), purge_of("k"), set_of(other, "o")},
-                                kAnswerLimit + 2 * tiercache::file::kLockWaitBound);
+                                kAnswerLimit + 2 * kLockWait);
   REQUIRE(answered);
   auto& results = *answered;
   REQUIRE(results.size() == 3);
@@ -708,6 +709,14 @@ TEST_CASE("file store options are checked, naming the field", "[file_store]") {
   e = refused({.directory = dir.path(), .max_bytes = 1000, .max_value_bytes = 1001});
   CHECK(e == errc::invalid_argument);
   CHECK(e.detail.find("FileStoreOptions.max_bytes") != std::string::npos);
+  // Refused before anything is made.
+  const std::string unmade = dir.path() + "/unmade";
+  for (const auto wait : {-1ms, 60001ms}) {
+    e = refused({.directory = unmade, .lock_wait = wait});
+    CHECK(e == errc::invalid_argument);
+    CHECK(e.detail.find("FileStoreOptions.lock_wait") != std::string::npos);
+  }
+  CHECK_FALSE(fs::exists(unmade));
   // A path through a regular file cannot be made a directory.
   write_file(dir.path() + "/file", "x");
   e = refused({.directory = dir.path() + "/file/store"});

@@ -429,7 +429,7 @@ Result<void> FileStore::apply(const BackendWrite& w) {
   if (auto written = write_temp(kf, header, w, temp_path); !written) return written;
   const std::string path = record_path(kf);
   int err = 0;
-  Result<KeyLock> lock = KeyLock::acquire(locks_dir_, kf.lock, kLockWaitBound, &err);
+  Result<KeyLock> lock = KeyLock::acquire(locks_dir_, kf.lock, options_.lock_wait, &err);
   if (!lock) {
     ::unlink(temp_path.c_str());
     if (lock.error() == errc::timeout) return lock_timeout(std::move(lock.error()));
@@ -456,7 +456,7 @@ Result<void> FileStore::apply(const BackendWrite& w) {
 Result<void> FileStore::purge(const KeyFile& kf) {
   const std::string path = record_path(kf);
   int err = 0;
-  Result<KeyLock> lock = KeyLock::acquire(locks_dir_, kf.lock, kLockWaitBound, &err);
+  Result<KeyLock> lock = KeyLock::acquire(locks_dir_, kf.lock, options_.lock_wait, &err);
   if (!lock) {
     if (lock.error() == errc::timeout) return lock_timeout(std::move(lock.error()));
     return io_failure("lock for", path, err);

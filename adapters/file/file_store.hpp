@@ -94,8 +94,8 @@ class FileStore {
   // A failure of the OS call `what` on `path` with errno `err`: a backend_error; an error that
   // means the directory itself cannot be used marks the store unusable.
   std::unexpected<Error> io_failure(const char* what, const std::string& path, int err);
-  // A write that waited kLockWaitBound for its key's lock: errc::timeout, noted as the last error;
-  // the store stays usable (only that lock's keys are held up).
+  // A write that waited FileStoreOptions.lock_wait for its key's lock: errc::timeout, noted as the
+  // last error; the store stays usable (only that lock's keys are held up).
   std::unexpected<Error> lock_timeout(Error e);
 
   const FileStoreOptions options_;

@@ -15,6 +15,9 @@ constexpr std::chrono::milliseconds kProbeBackoffMin{10};
 constexpr std::chrono::milliseconds kProbeBackoffMax{1000};
 // The largest store a FileStoreOptions may ask for values of; a record's length field is 32 bits.
 constexpr std::size_t kMaxValueBytesLimit = std::size_t{1} << 30;
+// The longest FileStoreOptions.lock_wait: a wait holds up every write behind it on the one
+// write thread, so it must stay well inside writer.batch_timeout's default (60 s) too.
+constexpr std::chrono::milliseconds kMaxLockWait{60000};
 
 std::unexpected<Error> closed() {
   return fail(errc::closed, "file store: closed before this was done");
@@ -155,6 +158,9 @@ Result<std::shared_ptr<Backend>> make_file_store_backend(const FileStoreOptions&
   if (options.max_bytes < options.max_value_bytes)
     return fail(errc::invalid_argument, "FileStoreOptions.max_bytes is ", options.max_bytes,
                 "; must be at least max_value_bytes (", options.max_value_bytes, ")");
+  if (options.lock_wait < std::chrono::milliseconds::zero() || options.lock_wait > kMaxLockWait)
+    return fail(errc::invalid_argument, "FileStoreOptions.lock_wait is ", options.lock_wait.count(),
+                " ms; must be 0 to ", kMaxLockWait.count(), " ms");
   Result<std::unique_ptr<FileStore>> store = FileStore::open(options);
   if (!store) return std::unexpected(std::move(store.error()));
   Result<std::shared_ptr<FileStoreBackend>> backend = FileStoreBackend::start(std::move(*store));

@@ -17,12 +17,6 @@
 
 namespace tiercache::file {
 
-// Longest a write waits for its key's lock. A live holder keeps it for a rename, or for a fill's
-// read of one record (at most max_value_bytes), which only a stalled disk or an overloaded
-// machine makes last seconds. One held longer belongs to a process stopped or stuck holding it,
-// and the write fails with errc::timeout, in doubt, so the writer sends it again.
-inline constexpr std::chrono::milliseconds kLockWaitBound{5000};
-
 class KeyLock {
  public:
   // Holds lock number `index` (< kLockCount) under `locks_dir`, trying again with short sleeps

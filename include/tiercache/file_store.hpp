@@ -11,6 +11,7 @@
 // process may serve a value another one replaced. docs/backends.md says what it cannot do.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -39,6 +40,13 @@ struct FileStoreOptions {
   // old one, the directory fsynced), so it survives a power loss; costs two fsyncs per write.
   // false: it survives a crash of the program, not of the machine.
   bool fsync = true;
+  // Longest a write (set, fill, purge) waits for its key's lock while another writer holds it;
+  // then it fails with timeout, in doubt, and the cache's writer sends it again. A live holder
+  // keeps the lock for a rename or one record's read, which only a stalled disk or an overloaded
+  // machine makes last seconds; a process stopped or stuck holding it keeps it until it dies.
+  // Each waiting write in a batch waits on its own, on the store's one write thread, so this
+  // bounds how long such a holder can delay every other write. 0: one try. At most 60 s.
+  std::chrono::milliseconds lock_wait{5000};
 };
 
 // Checks `options` (invalid_argument naming the field), creates the directory if missing and

@@ -92,7 +92,7 @@ HammerCounts hammer_file_store(const std::string& directory, int rounds, unsigne
                           : tiercache::BackendWrite::Kind::set;
       w.key = kHotKey;
       w.value = value;
-      // A write that waited kLockWaitBound for the key's lock (the other process stalled holding
+      // A write that waited lock_wait for the key's lock (the other process stalled holding
       // it: a loaded machine) comes back as timeout, in doubt: sent again, as the writer would.
       bool landed = false;
       for (int attempt = 0; attempt < kMaxAttempts && !landed; ++attempt) {
