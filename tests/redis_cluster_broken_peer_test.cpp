@@ -119,12 +119,13 @@ TEST_CASE("the topology fetch authenticates, and falls back to CLUSTER SLOTS bef
   // A Redis 6 node with a password: CLUSTER SHARDS is unknown. It owns every slot itself, and
   // answers the node connections' other commands "+OK".
   const std::string password = "s3cret";
-  std::atomic<bool> accept_password{true};
+  // How AUTH with the right password is answered: "+OK" unless a section says otherwise.
+  std::atomic<const char*> auth_answer{"+OK\r\n"};
   std::atomic<std::uint16_t> port{0};
   FakeSeed seed([&](const Command& command, int fd, const std::atomic<bool>&) {
     if (command.at(0) == "auth")
-      return send_all(fd, command.size() == 2 && command[1] == password && accept_password
-                              ? "+OK\r\n"
+      return send_all(fd, command.size() == 2 && command[1] == password
+                              ? auth_answer.load()
                               : "-WRONGPASS invalid username-password pair\r\n");
     if (is_cluster(command, "shards"))
       return send_all(fd, "-ERR unknown subcommand 'shards'. Try CLUSTER HELP.\r\n");
@@ -147,12 +148,21 @@ TEST_CASE("the topology fetch authenticates, and falls back to CLUSTER SLOTS bef
     CHECK(received[2] == Command{"cluster", "slots"});
   }
   SECTION("a refused AUTH fails the fetch, naming the node") {
-    accept_password = false;
+    // A wrong password: the options are wrong, no retry helps.
+    o.redis.cluster_nodes = {"redis://:wrong@" + seed.address()};
     auto backend = tiercache::make_backend(o);
     REQUIRE_FALSE(backend);
-    CHECK(backend.error() == errc::backend_unavailable);
+    CHECK(backend.error() == errc::invalid_argument);
     CHECK_THAT(backend.error().detail, Catch::Contains("refused AUTH"));
     CHECK_THAT(backend.error().detail, Catch::Contains(seed.address()));
     CHECK(seed.received().size() == 1);
+  }
+  SECTION("an AUTH turned away for now fails the fetch as unavailable") {
+    // A server at maxclients answers any first command so before it closes.
+    auth_answer = "-ERR max number of clients reached\r\n";
+    auto backend = tiercache::make_backend(o);
+    REQUIRE_FALSE(backend);
+    CHECK(backend.error() == errc::backend_unavailable);
+    CHECK_THAT(backend.error().detail, Catch::Contains("max number of clients"));
   }
 }

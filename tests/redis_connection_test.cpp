@@ -1,7 +1,8 @@
 // The connection to Redis as a caller sees it: every address form connects, an unreachable or
 // refusing server is named in the errors and in stats(), the breaker fails fast while open and
-// closes again on its own, a handshake nobody answers is abandoned at connect_timeout, and a
-// process out of file descriptors gets an error from open(), not a crash.
+// closes again on its own, a handshake nobody answers is abandoned at connect_timeout, one
+// refused for good (password, db) fails open(), and a process out of file descriptors gets an
+// error from open(), not a crash.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -99,6 +100,65 @@ TEST_CASE("a unix:// URL connects, with a password and a database", "[redis]") {
   Cache reader = test::open_cache(
       {.redis = {.unix_socket = redis.unix_socket_path(), .password = "s3cret", .db = 3}});
   CHECK(reader.get(test::ctx_with_timeout(2s), "k") == "v");
+}
+
+TEST_CASE("open() fails, naming the refusal, when Redis turns the handshake away for good",
+          "[redis]") {
+  test::RedisServer redis({.requirepass = "s3cret"});
+  const std::string address = "127.0.0.1:" + std::to_string(redis.port());
+  // Long enough that the test would hang if open() waited it out: a refusal ends the wait.
+  auto refusal = [&](tiercache::RedisOptions r) {
+    r.host = "127.0.0.1";
+    r.port = redis.port();
+    r.connect_timeout = 60s;
+    auto opened = Cache::open({.redis = r});
+    REQUIRE_FALSE(opened);
+    CHECK(opened.error() == errc::invalid_argument);
+    CHECK_THAT(opened.error().detail, Catch::Contains(address));
+    return opened.error().detail;
+  };
+  SECTION("a wrong password, never shown") {
+    const std::string detail = refusal({.password = "hunter2"});
+    CHECK_THAT(detail, Catch::Contains("AUTH refused: WRONGPASS"));
+    CHECK_THAT(detail, !Catch::Contains("hunter2"));
+  }
+  SECTION("no password") {
+    CHECK_THAT(refusal({}), Catch::Contains("NOAUTH"));
+  }
+  SECTION("a db the server does not have") {
+    CHECK_THAT(refusal({.password = "s3cret", .db = 99}), Catch::Contains("SELECT refused"));
+  }
+  SECTION("with invalidation off too") {
+    CHECK_THAT(refusal({.password = "hunter2", .invalidation = tiercache::InvalidationMode::off}),
+               Catch::Contains("WRONGPASS"));
+  }
+}
+
+TEST_CASE("open() against a server at maxclients starts degraded even when AUTH meets the refusal",
+          "[redis][fault]") {
+  // A full server answers the first command, AUTH here, with its refusal: a refusal for now, which
+  // must not fail open() as a wrong password does.
+  test::RedisServer redis({.requirepass = "s3cret"});
+  AdminConnection admin(redis.port());
+  REQUIRE(admin.command({"AUTH", "s3cret"}) == "+OK");
+  REQUIRE(admin.command({"CONFIG", "SET", "maxclients", "1"}) == "+OK");
+  auto opened = Cache::open({.redis = {.host = "127.0.0.1",
+                                       .port = redis.port(),
+                                       .password = "s3cret",
+                                       .connect_timeout = 300ms,
+                                       .reconnect_backoff_max = 20ms}});
+  REQUIRE(opened);
+  Cache& cache = *opened;
+  CHECK_FALSE(cache.stats().l2_available);
+  test::wait_until(
+      5s,
+      [&] {
+        return cache.stats().l2_last_error.find("max number of clients") != std::string::npos;
+      },
+      "the refusal is named");
+  REQUIRE(admin.command({"CONFIG", "SET", "maxclients", "100"}) == "+OK");
+  test::wait_until(
+      5s, [&] { return cache.stats().l2_available; }, "the cache connects");
 }
 
 TEST_CASE(

@@ -11,6 +11,7 @@
 #include <tuple>
 #include <vector>
 
+#include "adapters/redis/handshake_refusal.hpp"
 #include "adapters/redis/hash_slot.hpp"
 #include "adapters/redis/reply_bounds.hpp"
 
@@ -317,8 +318,9 @@ Result<ClusterTopology> fetch_topology(const Endpoint& node) {
                              : command("AUTH", {"AUTH", node.user.c_str(), node.password.c_str()});
     if (!auth) return std::unexpected(std::move(auth.error()));
     if ((*auth)->type == REDIS_REPLY_ERROR)
-      return fail(errc::backend_unavailable, "cluster node ", node.address(),
-                  " refused AUTH: ", text_of(**auth));
+      return fail(
+          is_refused_for_good(text_of(**auth)) ? errc::invalid_argument : errc::backend_unavailable,
+          "cluster node ", node.address(), " refused AUTH: ", text_of(**auth));
   }
   bool legacy = false;
   Result<Reply> answer = command("CLUSTER SHARDS", {"CLUSTER", "SHARDS"});

@@ -81,7 +81,8 @@ Result<std::unique_ptr<RedisBackend>> RedisBackend::start(const Endpoint& endpoi
     return b->is_available() &&
            (invalidation == InvalidationMode::off || b->coherent_any_thread_.load());
   };
-  while (!up() && Clock::now() < until) std::this_thread::sleep_for(kConnectPollInterval);
+  while (!up() && b->refused().empty() && Clock::now() < until)
+    std::this_thread::sleep_for(kConnectPollInterval);
   return b;
 }
 
@@ -255,6 +256,13 @@ BackendHealth RedisBackend::health() const {
   return h;
 }
 
+std::string RedisBackend::refused() const {
+  for (const RedisConnection* c : {reads_.get(), writes_.get(), subscriber_.get()})
+    if (c != nullptr)
+      if (std::string why = c->health_any_thread().refused; !why.empty()) return why;
+  return {};
+}
+
 void RedisBackend::read(std::vector<std::string> keys, ReadDone done) {
   if (keys.empty()) return done({});
   for (std::string& key : keys) key = prefixed(key);
@@ -385,6 +393,10 @@ Result<std::unique_ptr<Backend>> make_redis_backend(const RedisOptions& options,
   Result<std::unique_ptr<RedisBackend>> backend =
       RedisBackend::start(*endpoint, options.key_prefix, max_value_bytes, options.invalidation);
   if (!backend) return std::unexpected(std::move(backend.error()));
+  // A wrong password or db would leave the cache degraded for good: say so now instead.
+  if (std::string why = (*backend)->refused(); !why.empty())
+    return fail(errc::invalid_argument, "Options.redis: ", why,
+                "; check the password, user, db and the user's ACL");
   return std::unique_ptr<Backend>(std::move(*backend));
 }
 

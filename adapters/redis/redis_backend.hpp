@@ -37,8 +37,9 @@ ChangesHeard changes_heard_in(InvalidationMode mode) noexcept;
 
 class RedisBackend final : public Backend {
  public:
-  // Starts the I/O thread and both connections; returns once both are up, or after
-  // endpoint.connect_timeout (the backend then keeps trying in the background).
+  // Starts the I/O thread and both connections; returns once both are up, once one is refused
+  // for good (refused()), or after endpoint.connect_timeout (the backend then keeps trying in
+  // the background).
   static Result<std::unique_ptr<RedisBackend>> start(const Endpoint& endpoint,
                                                      std::string key_prefix,
                                                      std::size_t max_value_bytes,
@@ -52,6 +53,9 @@ class RedisBackend final : public Backend {
   bool accepts_writes() const noexcept override;
   bool accepts_reads() const noexcept override;
   BackendHealth health() const override;
+  // Why the server turned a connection's last handshake away for good (the credentials, db or
+  // ACL of the options); empty if none was.
+  std::string refused() const;
   ChangesHeard changes_heard() const noexcept override;
   bool stores_absent() const noexcept override { return true; }
   void set_events(BackendEvents* events) override;

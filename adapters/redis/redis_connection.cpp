@@ -11,6 +11,7 @@
 #include <charconv>
 #include <utility>
 
+#include "adapters/redis/handshake_refusal.hpp"
 #include "adapters/redis/host_lookup.hpp"
 #include "adapters/redis/not_serving.hpp"
 #include "adapters/redis/resp.hpp"
@@ -110,6 +111,7 @@ RedisConnection::Health RedisConnection::health_any_thread() const {
   h.reconnects = reconnects_.load(std::memory_order_relaxed);
   std::lock_guard lock(health_mu_);
   h.last_error = last_error_;
+  h.refused = refused_;
   return h;
 }
 
@@ -206,7 +208,9 @@ void RedisConnection::send_handshake() {
       if (error != nullptr) return;  // the connection is going; context_gone says why
       if (reply->type == REDIS_REPLY_ERROR) {
         handshake_failed_ = true;
-        request_drop(errc::backend_error, name_ + ": " + what + " failed: " + reply_text(reply));
+        const std::string text = reply_text(reply);
+        if (is_refused_for_good(text)) note_refusal(std::string(what) + " refused: " + text);
+        request_drop(errc::backend_error, name_ + ": " + what + " failed: " + text);
         return;
       }
       handshake_answered();
@@ -240,8 +244,13 @@ void RedisConnection::send_handshake() {
                    // Not allowed or not known (an ACL user, an old server, a proxy): serve on
                    // without it. Any other refusal is the server turning the connection away,
                    // as one at maxclients does before it closes.
+                   // After a refused AUTH, its NOAUTH says nothing more.
+                   if (handshake_failed_) return;
                    if (r->type == REDIS_REPLY_ERROR && !is_not_supported(reply_text(r))) {
                      handshake_failed_ = true;
+                     // No password given to a server that wants one.
+                     if (is_refused_for_good(reply_text(r)))
+                       note_refusal("CLIENT ID refused: " + reply_text(r));
                      request_drop(errc::backend_unavailable,
                                   name_ + ": " + endpoint_.address() +
                                       " refused the connection: " + reply_text(r));
@@ -338,7 +347,16 @@ void RedisConnection::handshake_answered() {
   backoff_ = endpoint_.backoff_min;
   if (ever_ready_) reconnects_.fetch_add(1, std::memory_order_relaxed);
   ever_ready_ = true;
+  {
+    std::lock_guard lock(health_mu_);
+    refused_.clear();
+  }
   set_state(State::ready);
+}
+
+void RedisConnection::note_refusal(std::string what) {
+  std::lock_guard lock(health_mu_);
+  refused_ = endpoint_.address() + " " + std::move(what);
 }
 
 void RedisConnection::on_disconnect(const redisAsyncContext* ac, int) {

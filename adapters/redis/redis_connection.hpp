@@ -84,6 +84,9 @@ class RedisConnection final : public EventLoop::Source {
     bool ready = false;
     std::string last_error;
     std::uint64_t reconnects = 0;
+    // Why the server turned the last handshake away for good (credentials, db or ACL, not a
+    // refusal for now); empty once a handshake is answered.
+    std::string refused;
   };
 
   // `bounds` bound every reply (ReplyGuard); their max_string_bytes also the bytes buffered for
@@ -175,6 +178,8 @@ class RedisConnection final : public EventLoop::Source {
   void context_gone(errc code, std::string detail);
   void set_state(State s);
   void set_last_error(std::string detail);
+  // Health::refused: `what` was refused for good (is_refused_for_good) by the server.
+  void note_refusal(std::string what);
   std::string not_ready_detail() const;
 
   EventLoop& loop_;
@@ -221,6 +226,7 @@ class RedisConnection final : public EventLoop::Source {
 
   mutable std::mutex health_mu_;
   std::string last_error_;  // guarded by health_mu_
+  std::string refused_;     // guarded by health_mu_; Health::refused
   PushFn push_fn_;
   ReadyFn ready_fn_;
   HeartbeatFn heartbeat_fn_;
