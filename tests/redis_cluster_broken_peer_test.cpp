@@ -166,3 +166,15 @@ TEST_CASE("the topology fetch authenticates, and falls back to CLUSTER SLOTS bef
     CHECK_THAT(backend.error().detail, Catch::Contains("max number of clients"));
   }
 }
+
+TEST_CASE("a seed that wants a password none was given for fails open with invalid_argument",
+          "[redis][cluster][broken_peer]") {
+  FakeSeed seed([&](const Command&, int fd, const std::atomic<bool>&) {
+    return send_all(fd, "-NOAUTH Authentication required.\r\n");
+  });
+  auto backend = tiercache::make_backend(options_for(seed));
+  REQUIRE_FALSE(backend);
+  CHECK(backend.error() == errc::invalid_argument);
+  CHECK_THAT(backend.error().detail, Catch::Contains("NOAUTH"));
+  CHECK_THAT(backend.error().detail, Catch::Contains(seed.address()));
+}

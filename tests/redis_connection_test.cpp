@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "adapters/redis/handshake_refusal.hpp"
 #include "tests/support/redis_cache.hpp"
 
 using tiercache::Cache;
@@ -122,6 +123,10 @@ TEST_CASE("open() fails, naming the refusal, when Redis turns the handshake away
     CHECK_THAT(detail, Catch::Contains("AUTH refused: WRONGPASS"));
     CHECK_THAT(detail, !Catch::Contains("hunter2"));
   }
+  SECTION("a wrong password with a db: the AUTH refusal, not the NOAUTH of the SELECT behind it") {
+    CHECK_THAT(refusal({.password = "hunter2", .db = 1}),
+               Catch::Contains("AUTH refused: WRONGPASS"));
+  }
   SECTION("no password") {
     CHECK_THAT(refusal({}), Catch::Contains("NOAUTH"));
   }
@@ -131,6 +136,36 @@ TEST_CASE("open() fails, naming the refusal, when Redis turns the handshake away
   SECTION("with invalidation off too") {
     CHECK_THAT(refusal({.password = "hunter2", .invalidation = tiercache::InvalidationMode::off}),
                Catch::Contains("WRONGPASS"));
+  }
+}
+
+TEST_CASE("only refusals of what the options say count as a handshake refused for good",
+          "[redis]") {
+  using tiercache::redis::is_refused_for_good;
+  for (const char* options_wrong : {
+           "WRONGPASS invalid username-password pair or user is disabled.",
+           "NOAUTH Authentication required.",
+           "NOPERM this user has no permissions to run the 'select' command",
+           "ERR invalid password",
+           "ERR Client sent AUTH, but no password is set",
+           "ERR AUTH <password> called without any password configured for the default user. Are "
+           "you sure your configuration is correct?",
+           "ERR DB index is out of range",
+           "ERR invalid DB index",
+       }) {
+    INFO(options_wrong);
+    CHECK(is_refused_for_good(options_wrong));
+  }
+  for (const char* for_now : {
+           "ERR max number of clients reached",
+           "LOADING Redis is loading the dataset in memory",
+           "BUSY Redis is busy running a script.",
+           "DENIED Redis is running in protected mode because protected mode is enabled and no "
+           "password is set for the default user.",
+           "ERR wrong number of arguments for 'auth' command",
+       }) {
+    INFO(for_now);
+    CHECK_FALSE(is_refused_for_good(for_now));
   }
 }
 

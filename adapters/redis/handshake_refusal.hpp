@@ -14,10 +14,13 @@ inline bool is_refused_for_good(std::string_view error) {
   constexpr std::array<std::string_view, 3> kPrefixes = {"WRONGPASS", "NOAUTH", "NOPERM"};
   for (const std::string_view prefix : kPrefixes)
     if (error.starts_with(prefix)) return true;
-  // Before Redis 6 (no error code), and a password sent to a server that has none.
+  // Before Redis 6 (no error code), and a password sent to a server that has none. Not
+  // protected mode's DENIED ("... no password is set for the default user"), a setting of the
+  // server's that can change while it runs.
+  if (error.starts_with("DENIED")) return false;
   constexpr std::array<std::string_view, 5> kTexts = {
-      "invalid password", "no password is set", "without any password", "DB index is out of range",
-      "invalid DB index"};
+      "invalid password", "Client sent AUTH, but no password is set", "without any password",
+      "DB index is out of range", "invalid DB index"};
   for (const std::string_view text : kTexts)
     if (error.find(text) != std::string_view::npos) return true;
   return false;

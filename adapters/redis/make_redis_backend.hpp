@@ -12,7 +12,8 @@ namespace tiercache::redis {
 
 // Checks `options` (invalid_argument naming the field), then starts connecting in the
 // background; the backend is unavailable until the first connect succeeds. Waits up to
-// options.connect_timeout for it, so a healthy server is ready on return. A value longer than
+// options.connect_timeout for it, so a healthy server is ready on return; invalid_argument if
+// the server refuses the handshake for good (handshake_refusal.hpp) meanwhile. A value longer than
 // max_value_bytes is refused (serialization) without being transferred.
 Result<std::unique_ptr<Backend>> make_redis_backend(const RedisOptions& options,
                                                     std::size_t max_value_bytes);

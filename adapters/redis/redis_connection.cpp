@@ -206,6 +206,8 @@ void RedisConnection::send_handshake() {
     ++handshake_left_;
     return [this, what](const redisReply* reply, const Error* error) {
       if (error != nullptr) return;  // the connection is going; context_gone says why
+      // After a refused AUTH, the NOAUTH of the steps pipelined behind it says nothing more.
+      if (handshake_failed_) return;
       if (reply->type == REDIS_REPLY_ERROR) {
         handshake_failed_ = true;
         const std::string text = reply_text(reply);
@@ -244,7 +246,6 @@ void RedisConnection::send_handshake() {
                    // Not allowed or not known (an ACL user, an old server, a proxy): serve on
                    // without it. Any other refusal is the server turning the connection away,
                    // as one at maxclients does before it closes.
-                   // After a refused AUTH, its NOAUTH says nothing more.
                    if (handshake_failed_) return;
                    if (r->type == REDIS_REPLY_ERROR && !is_not_supported(reply_text(r))) {
                      handshake_failed_ = true;

@@ -84,7 +84,7 @@ class RedisConnection final : public EventLoop::Source {
     bool ready = false;
     std::string last_error;
     std::uint64_t reconnects = 0;
-    // Why the server turned the last handshake away for good (credentials, db or ACL, not a
+    // Why the server last turned a handshake away for good (credentials, db or ACL, not a
     // refusal for now); empty once a handshake is answered.
     std::string refused;
   };

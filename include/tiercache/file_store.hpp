@@ -44,8 +44,9 @@ struct FileStoreOptions {
   // then it fails with timeout, in doubt, and the cache's writer sends it again. A live holder
   // keeps the lock for a rename or one record's read, which only a stalled disk or an overloaded
   // machine makes last seconds; a process stopped or stuck holding it keeps it until it dies.
-  // Each waiting write in a batch waits on its own, on the store's one write thread, so this
-  // bounds how long such a holder can delay every other write. 0: one try. At most 60 s.
+  // Each waiting write in a batch waits on its own, on the store's one write thread, so each
+  // delays the writes behind it by up to this. 0: one try. At most 30 s (half of
+  // writer.batch_timeout's default).
   std::chrono::milliseconds lock_wait{5000};
 };
 
