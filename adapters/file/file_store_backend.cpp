@@ -16,8 +16,9 @@ constexpr std::chrono::milliseconds kProbeBackoffMax{1000};
 // The largest store a FileStoreOptions may ask for values of; a record's length field is 32 bits.
 constexpr std::size_t kMaxValueBytesLimit = std::size_t{1} << 30;
 // The longest FileStoreOptions.lock_wait: a wait holds up every write behind it on the one
-// write thread, so it must stay well inside writer.batch_timeout's default (60 s), past which
-// the whole batch would be counted in doubt and sent again.
+// write thread, and past writer.batch_timeout (60 s by default) the whole batch is counted in
+// doubt and sent again. This bounds one wait only; several writes of a batch waiting on held
+// locks add up.
 constexpr std::chrono::milliseconds kMaxLockWait{30000};
 
 std::unexpected<Error> closed() {

@@ -336,7 +336,8 @@ Result<ClusterTopology> fetch_topology(const Endpoint& node) {
     if (text.find("cluster support disabled") != std::string_view::npos)
       return fail(errc::invalid_argument, "Options.redis.cluster_nodes: ", node.address(),
                   " is not in cluster mode (", text, ")");
-    // No password given to a node that wants one: as a refused AUTH.
+    // No password given to a node that wants one, or an ACL forbidding the command: as a
+    // refused AUTH.
     return fail(is_refused_for_good(text) ? errc::invalid_argument : errc::backend_error,
                 "cluster node ", node.address(), ": ", text);
   }

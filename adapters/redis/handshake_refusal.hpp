@@ -15,8 +15,8 @@ inline bool is_refused_for_good(std::string_view error) {
   for (const std::string_view prefix : kPrefixes)
     if (error.starts_with(prefix)) return true;
   // Before Redis 6 (no error code), and a password sent to a server that has none. Not
-  // protected mode's DENIED ("... no password is set for the default user"), a setting of the
-  // server's that can change while it runs.
+  // protected mode's DENIED ("... no password is set for the default user"): no change to the
+  // options gets past it, only one to the server's configuration.
   if (error.starts_with("DENIED")) return false;
   constexpr std::array<std::string_view, 5> kTexts = {
       "invalid password", "Client sent AUTH, but no password is set", "without any password",
