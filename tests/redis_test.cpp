@@ -180,12 +180,21 @@ TEST_CASE("AUTH and SELECT come from the URL; a unix socket works too", "[redis]
   CHECK(unix_socket.get(test::ctx_with_timeout(1s), "k") == "v");
 }
 
-TEST_CASE("a wrong password fails writes with the server's refusal in the detail", "[redis]") {
+// A refusal at open() fails it (redis_connection_test.cpp); these are refusals met on a reconnect,
+// the server changed under a running cache.
+TEST_CASE("a password changed under the cache fails writes with the server's refusal in the detail",
+          "[redis]") {
   test::RedisServer redis({.requirepass = "right"});
   Cache cache =
-      test::open_cache({.redis = {.url = "redis://:wrong@127.0.0.1:" + std::to_string(redis.port()),
-                                  .connect_timeout = 200ms},
+      test::open_cache({.redis = {.url = "redis://:right@127.0.0.1:" + std::to_string(redis.port()),
+                                  .reconnect_backoff_max = 20ms},
                         .writer = {.mode = WriteMode::sync}});
+  REQUIRE(cache.stats().l2_available);
+  redis.set_requirepass("rotated");
+  redis.drop_clients();
+  test::wait_until(
+      5s, [&] { return cache.stats().l2_last_error.find("AUTH failed") != std::string::npos; },
+      "a reconnect meets the new password");
   auto r = cache.set(test::ctx_with_timeout(300ms), "k", "v");
   REQUIRE_FALSE(r);
   // Cached in L1 all the same: the set's L1 half does not depend on Redis.
@@ -264,11 +273,17 @@ TEST_CASE("ttl_jitter shortens TTLs by at most its fraction, in both tiers", "[r
 }
 
 TEST_CASE("a refused SELECT lets no command run in another database", "[redis]") {
-  test::RedisServer redis({.extra_args = {"--databases", "4"}});
+  test::RedisServer redis;
   Cache cache =
-      test::open_cache({.redis = {.url = redis.url().substr(0, redis.url().size() - 1) + "9",
-                                  .connect_timeout = 200ms},
+      test::open_cache({.redis = {.url = redis.url().substr(0, redis.url().size() - 1) + "3",
+                                  .reconnect_backoff_max = 20ms},
                         .writer = {.mode = WriteMode::sync}});
+  REQUIRE(cache.stats().l2_available);
+  REQUIRE(redis.command({"ACL", "SETUSER", "default", "-select"}) == "+OK");
+  redis.drop_clients();
+  test::wait_until(
+      5s, [&] { return cache.stats().l2_last_error.find("SELECT failed") != std::string::npos; },
+      "a reconnect meets the refusal");
   auto r = cache.set(test::ctx_with_timeout(300ms), "k", "v");
   REQUIRE_FALSE(r);
   auto miss = cache.get(test::ctx_with_timeout(300ms), "other");
@@ -278,11 +293,18 @@ TEST_CASE("a refused SELECT lets no command run in another database", "[redis]")
 }
 
 TEST_CASE("a refused AUTH lets no command run as the default user", "[redis]") {
-  test::RedisServer redis;  // no requirepass: AUTH with a password is an error
+  test::RedisServer redis({.requirepass = "pw"});
   Cache cache =
       test::open_cache({.redis = {.url = "redis://:pw@127.0.0.1:" + std::to_string(redis.port()),
-                                  .connect_timeout = 200ms},
+                                  .reconnect_backoff_max = 20ms},
                         .writer = {.mode = WriteMode::sync}});
+  REQUIRE(cache.stats().l2_available);
+  // No password now: AUTH with one is an error.
+  redis.set_requirepass("");
+  redis.drop_clients();
+  test::wait_until(
+      5s, [&] { return cache.stats().l2_last_error.find("AUTH failed") != std::string::npos; },
+      "a reconnect meets the refusal");
   REQUIRE_FALSE(cache.set(test::ctx_with_timeout(300ms), "k", "v"));
   CHECK(redis.command({"DBSIZE"}) == ":0");
 }

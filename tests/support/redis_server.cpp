@@ -223,6 +223,19 @@ void RedisServer::restart() {
          process_.log_tail());
 }
 
+void RedisServer::set_requirepass(const std::string& password) {
+  const std::string r = command({"CONFIG", "SET", "requirepass", password});
+  if (r != "+OK") fail("CONFIG SET requirepass: " + r);
+  options_.requirepass = password;
+}
+
+void RedisServer::drop_clients() const {
+  for (const char* type : {"normal", "pubsub"}) {
+    const std::string r = command({"CLIENT", "KILL", "TYPE", type});
+    if (r.empty() || r[0] != ':') fail(std::string("CLIENT KILL TYPE ") + type + ": " + r);
+  }
+}
+
 std::string RedisServer::command(const std::vector<std::string>& args) const {
   if (args.empty()) fail("command: no arguments");
   try {

@@ -73,6 +73,11 @@ class RedisServer {
   // returns the reply: "+OK", "-ERR ...", ":5", a bulk's payload, "(nil)" for a null bulk, or the
   // raw bytes of an array. Throws std::runtime_error on I/O failure or after kCommandTimeout.
   std::string command(const std::vector<std::string>& args) const;
+  // CONFIG SET requirepass `password` ("": none), then command() and restart() use it.
+  // Connections already authenticated stay so; drop_clients() makes every client log in again.
+  void set_requirepass(const std::string& password);
+  // CLIENT KILL of every client but the one asking, data and pub/sub connections alike.
+  void drop_clients() const;
   // Calls of `name` (lower case, e.g. "eval") the server has run, from INFO commandstats.
   long long calls_of(const std::string& name) const;
   // The port a client connected from (its addr in CLIENT LIST), for the first client whose
