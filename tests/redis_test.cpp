@@ -1,5 +1,6 @@
 // Both tiers against a real redis-server the fixture starts on a free port.
 #include <atomic>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -180,21 +181,33 @@ TEST_CASE("AUTH and SELECT come from the URL; a unix socket works too", "[redis]
   CHECK(unix_socket.get(test::ctx_with_timeout(1s), "k") == "v");
 }
 
-// A refusal at open() fails it (redis_connection_test.cpp); these are refusals met on a reconnect,
-// the server changed under a running cache.
+namespace {
+
+// A refusal at open() fails it (redis_connection_test.cpp); these tests meet one on a reconnect,
+// the server changed under a running cache. A cache on `url` (sync writes, quick reconnects), up;
+// then `refuse` makes the server turn the next handshake away, every connection is dropped, and
+// this returns once a reconnect met the refusal (`failed` in l2_last_error).
+Cache refused_on_reconnect(test::RedisServer& redis, const std::string& url,
+                           const std::function<void()>& refuse, const std::string& failed) {
+  Cache cache = test::open_cache(
+      {.redis = {.url = url, .reconnect_backoff_max = 20ms}, .writer = {.mode = WriteMode::sync}});
+  REQUIRE(cache.stats().l2_available);
+  refuse();
+  redis.drop_clients();
+  test::wait_until(
+      5s, [&] { return cache.stats().l2_last_error.find(failed) != std::string::npos; },
+      "a reconnect meets the refusal");
+  return cache;
+}
+
+}  // namespace
+
 TEST_CASE("a password changed under the cache fails writes with the server's refusal in the detail",
           "[redis]") {
   test::RedisServer redis({.requirepass = "right"});
-  Cache cache =
-      test::open_cache({.redis = {.url = "redis://:right@127.0.0.1:" + std::to_string(redis.port()),
-                                  .reconnect_backoff_max = 20ms},
-                        .writer = {.mode = WriteMode::sync}});
-  REQUIRE(cache.stats().l2_available);
-  redis.set_requirepass("rotated");
-  redis.drop_clients();
-  test::wait_until(
-      5s, [&] { return cache.stats().l2_last_error.find("AUTH failed") != std::string::npos; },
-      "a reconnect meets the new password");
+  Cache cache = refused_on_reconnect(
+      redis, "redis://:right@127.0.0.1:" + std::to_string(redis.port()),
+      [&] { redis.set_requirepass("rotated"); }, "AUTH failed");
   auto r = cache.set(test::ctx_with_timeout(300ms), "k", "v");
   REQUIRE_FALSE(r);
   // Cached in L1 all the same: the set's L1 half does not depend on Redis.
@@ -274,16 +287,12 @@ TEST_CASE("ttl_jitter shortens TTLs by at most its fraction, in both tiers", "[r
 
 TEST_CASE("a refused SELECT lets no command run in another database", "[redis]") {
   test::RedisServer redis;
-  Cache cache =
-      test::open_cache({.redis = {.url = redis.url().substr(0, redis.url().size() - 1) + "3",
-                                  .reconnect_backoff_max = 20ms},
-                        .writer = {.mode = WriteMode::sync}});
-  REQUIRE(cache.stats().l2_available);
-  REQUIRE(redis.command({"ACL", "SETUSER", "default", "-select"}) == "+OK");
-  redis.drop_clients();
-  test::wait_until(
-      5s, [&] { return cache.stats().l2_last_error.find("SELECT failed") != std::string::npos; },
-      "a reconnect meets the refusal");
+  Cache cache = refused_on_reconnect(
+      redis, redis.url().substr(0, redis.url().size() - 1) + "3",
+      [&] {
+        REQUIRE(redis.command({"ACL", "SETUSER", "default", "-select"}) == "+OK");
+      },
+      "SELECT failed");
   auto r = cache.set(test::ctx_with_timeout(300ms), "k", "v");
   REQUIRE_FALSE(r);
   auto miss = cache.get(test::ctx_with_timeout(300ms), "other");
@@ -294,17 +303,10 @@ TEST_CASE("a refused SELECT lets no command run in another database", "[redis]")
 
 TEST_CASE("a refused AUTH lets no command run as the default user", "[redis]") {
   test::RedisServer redis({.requirepass = "pw"});
-  Cache cache =
-      test::open_cache({.redis = {.url = "redis://:pw@127.0.0.1:" + std::to_string(redis.port()),
-                                  .reconnect_backoff_max = 20ms},
-                        .writer = {.mode = WriteMode::sync}});
-  REQUIRE(cache.stats().l2_available);
   // No password now: AUTH with one is an error.
-  redis.set_requirepass("");
-  redis.drop_clients();
-  test::wait_until(
-      5s, [&] { return cache.stats().l2_last_error.find("AUTH failed") != std::string::npos; },
-      "a reconnect meets the refusal");
+  Cache cache = refused_on_reconnect(
+      redis, "redis://:pw@127.0.0.1:" + std::to_string(redis.port()),
+      [&] { redis.set_requirepass(""); }, "AUTH failed");
   REQUIRE_FALSE(cache.set(test::ctx_with_timeout(300ms), "k", "v"));
   CHECK(redis.command({"DBSIZE"}) == ":0");
 }
