@@ -73,6 +73,19 @@ std::vector<std::string> split_words(const std::string& line) {
   return f;
 }
 
+// The lines of `node`'s CLUSTER NODES, one per node it knows.
+std::vector<std::string> cluster_nodes_lines(const RedisServer& node) {
+  const std::string nodes = node.command({"CLUSTER", "NODES"});
+  std::vector<std::string> lines;
+  std::size_t begin = 0;
+  while (begin < nodes.size()) {
+    const std::size_t end = nodes.find('\n', begin);
+    lines.push_back(nodes.substr(begin, end - begin));
+    begin = end == std::string::npos ? nodes.size() : end + 1;
+  }
+  return lines;
+}
+
 }  // namespace
 
 void RedisCluster::start_node() {
@@ -156,12 +169,8 @@ RedisCluster::RedisCluster(Options options) : options_(options) {
 }
 
 std::string RedisCluster::master_of_replica_in_view(std::size_t viewer, std::size_t replica) const {
-  const std::string nodes = nodes_[viewer]->command({"CLUSTER", "NODES"});
-  std::size_t begin = 0;
-  while (begin < nodes.size()) {
-    const std::size_t end = nodes.find('\n', begin);
-    const std::vector<std::string> f = split_words(nodes.substr(begin, end - begin));
-    begin = end == std::string::npos ? nodes.size() : end + 1;
+  for (const std::string& line : cluster_nodes_lines(*nodes_[viewer])) {
+    const std::vector<std::string> f = split_words(line);
     if (f.size() > 3 && f[0] == ids_[replica] && f[2].find("slave") != std::string::npos)
       return f[3];
   }
@@ -209,12 +218,7 @@ std::size_t RedisCluster::master_of(std::uint16_t slot) const {
 
 std::size_t RedisCluster::master_in_view(std::size_t viewer, std::uint16_t slot) const {
   // Not CLUSTER SHARDS, which the code under test parses: the text of CLUSTER NODES instead.
-  const std::string nodes = nodes_[viewer]->command({"CLUSTER", "NODES"});
-  std::size_t begin = 0;
-  while (begin < nodes.size()) {
-    const std::size_t end = nodes.find('\n', begin);
-    const std::string line = nodes.substr(begin, end - begin);
-    begin = end == std::string::npos ? nodes.size() : end + 1;
+  for (const std::string& line : cluster_nodes_lines(*nodes_[viewer])) {
     if (line.find("master") == std::string::npos || line.find("fail") != std::string::npos)
       continue;
     const std::vector<std::string> f = split_words(line);
