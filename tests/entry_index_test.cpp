@@ -24,8 +24,8 @@ using tiercache::engine::ReadSection;
 
 namespace {
 
-// Hashes that all start probing at one cell (the low bits) with distinct tags, so every probe
-// walks one long cluster: the worst case for tombstones and their cleanup.
+// Hashes that all start probing at one cell (the low 32 bits are the same) with distinct tags, so
+// every probe walks one long cluster: the worst case for tombstones and their cleanup.
 std::uint64_t clustered_hash(std::uint64_t i) {
   return (i << 32) | 5;
 }
@@ -51,7 +51,8 @@ TEST_CASE("the index finds, replaces and erases entries, also in one long probe 
     index.insert(live.back());
   }
   REQUIRE(index.size() == 40);
-  REQUIRE(index.capacity() >= 64);  // grew past its first size
+  REQUIRE(index.rebuilds() > 0);            // grew past its first size
+  REQUIRE(index.capacity() * 3 >= 40 * 4);  // to hold them at most 3/4 full
   for (Entry* e : live) CHECK(index.find(e->hash) == e);
   CHECK(index.find(clustered_hash(99)) == nullptr);
 
@@ -96,14 +97,17 @@ TEST_CASE("a reader never misses an entry that stays while a writer churns the c
   // and sit ahead of them: each is erased (a tombstone the stable keys' probes must pass, as
   // its next cell is taken) and replaced by a new one that refills it, so they stay ahead,
   // also across rebuilds (which re-insert in cell order). The other churned keys start
-  // probing all over the array: their tombstones pile up until the writer rebuilds the array.
+  // probing all over the array; the newest kKept of them stay, as in a full shard, and the
+  // tombstones of the rest pile up until the writer rebuilds the array.
   constexpr std::uint64_t kStable = 16;
   constexpr std::size_t kFront = 4;
+  constexpr std::size_t kKept = 40;
   std::vector<Entry*> churned;
   std::uint64_t next_churned = 0;
   const auto next_hash = [&](bool clustered) {
     const std::uint64_t i = 2 * next_churned++;
-    return clustered ? clustered_hash(i) : (i << 32) | (i * 40503 % 997);
+    return clustered ? clustered_hash(i)
+                     : (i << 32) | static_cast<std::uint32_t>(XXH3_64bits(&i, sizeof i));
   };
   const auto churn_in = [&](std::size_t n) {
     for (std::size_t j = 0; j < n; ++j) {
@@ -124,12 +128,13 @@ TEST_CASE("a reader never misses an entry that stays while a writer churns the c
       add(e);
     }
   };
-  const auto churn_out = [&] {
-    for (Entry* e : churned) {
-      index.erase(e);
-      retire_entry(e);
+  const auto churn_out = [&](std::size_t keep) {
+    const std::size_t out = churned.size() > keep ? churned.size() - keep : 0;
+    for (std::size_t j = 0; j < out; ++j) {
+      index.erase(churned[j]);
+      retire_entry(churned[j]);
     }
-    churned.clear();
+    churned.erase(churned.begin(), churned.begin() + static_cast<std::ptrdiff_t>(out));
   };
   std::vector<std::atomic<Entry*>> stable(kStable);
   for (std::uint64_t i = 0; i < kStable; ++i) {
@@ -169,7 +174,7 @@ TEST_CASE("a reader never misses an entry that stays while a writer churns the c
       index.replace(stable[i], fresh);
       retire_entry(stable[i].exchange(fresh));
     }
-    churn_out();
+    churn_out(kKept);
     tiercache::engine::reclaim_if_over_budget();
   }
   stop = true;
@@ -178,6 +183,7 @@ TEST_CASE("a reader never misses an entry that stays while a writer churns the c
   INFO(reads.load() << " reads, " << rebuilds << " rebuilds");
   CHECK(rebuilds >= 5);
   CHECK(misses.load() == 0);
+  churn_out(0);
   for (auto& e : stable) {
     index.erase(e);
     destroy_entry(e);
@@ -187,6 +193,42 @@ TEST_CASE("a reader never misses an entry that stays while a writer churns the c
     destroy_entry(e);
   }
   tiercache::engine::reclaim_retired_now();
+}
+
+TEST_CASE("a full index under churn keeps two cells an entry, not the next power of two's",
+          "[index]") {
+  // A full shard evicts one entry per insert; the erased cells turn into tombstones until a
+  // rebuild clears them. The rebuild sizes the array for what it holds (twice the live entries),
+  // as the memory charged per entry assumes: rounded up to a power of two it took up to four
+  // cells an entry (700 entries: 2048 cells where the first array had 1024).
+  constexpr std::size_t kEntries = 700;
+  EntryIndex index(kEntries);
+  const std::size_t first_capacity = index.capacity();
+  CHECK(first_capacity * 3 >= (kEntries + 1) * 4);  // room for them, and the add that evicts
+  std::vector<Entry*> held;
+  std::uint64_t next = 0;
+  const auto add = [&] {
+    const std::uint64_t n = next++;
+    held.push_back(entry(XXH3_64bits(&n, sizeof n)));
+    index.reserve_one_more();
+    index.insert(held.back());
+  };
+  for (std::size_t i = 0; i < kEntries; ++i) add();
+  CHECK(index.rebuilds() == 0);  // sized for them up front
+  for (std::size_t i = 0; i < 20 * kEntries; ++i) {
+    add();
+    index.erase(held.front());
+    destroy_entry(held.front());  // never published to a reader
+    held.erase(held.begin());
+  }
+  INFO(index.rebuilds() << " rebuilds, " << index.capacity() << " cells, first " << first_capacity);
+  CHECK(index.rebuilds() > 0);
+  CHECK(index.capacity() <= 2 * (kEntries + 1));
+  for (Entry* e : held) CHECK(index.find(e->hash) == e);
+  for (Entry* e : held) {
+    index.erase(e);
+    destroy_entry(e);
+  }
 }
 
 TEST_CASE("nothing retired is freed while a read section that could hold it is open",
@@ -236,15 +278,16 @@ TEST_CASE("an entry's key compare finds a difference at any position of any leng
 
 TEST_CASE("keys chosen for their public XXH3 do not pile up in one run of a cache's index",
           "[index]") {
-  // A hash flooder knows XXH3 and the index's layout (home cell = the low bits) and picks keys
-  // whose XXH3 has its low 14 bits zero: with an unseeded hash, every one of them starts probing
-  // at the same cell of any index up to 16384 cells, so they form one run and each find, insert
-  // and erase of them walks it: O(keys) per call instead of O(1).
+  // A hash flooder knows XXH3 and the index's layout (home cell = the low 32 bits scaled to the
+  // array) and picks keys whose XXH3 has its low 32 bits below 2^18: with an unseeded hash, every
+  // one of them starts probing at cell 0 of any index up to 16384 cells, so they form one run
+  // and each find, insert and erase of them walks it: O(keys) per call instead of O(1).
   constexpr std::size_t kKeys = 1500;
   std::vector<std::string> flood;
   for (std::uint64_t i = 0; flood.size() < kKeys; ++i) {
     std::string key = "flood:" + std::to_string(i);
-    if ((XXH3_64bits(key.data(), key.size()) & 0x3fff) == 0) flood.push_back(std::move(key));
+    if ((XXH3_64bits(key.data(), key.size()) & 0xffff'ffff) < (1u << 18))
+      flood.push_back(std::move(key));
   }
   const tiercache::Options options{
       .l1 = {.max_bytes = 1 << 20, .max_value_bytes = 1024, .shards = 1}};

@@ -1,7 +1,6 @@
 #include "engine/l1/entry_index.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cassert>
 #include <new>
 
@@ -12,23 +11,27 @@ namespace {
 
 // Smallest array: two lines of cells.
 constexpr std::size_t kMinCapacity = 16;
+// Past this many cells home() would need more than the hash's 32 bits it scales (32 GiB of
+// cells in one shard: options bound a shard far below).
+constexpr std::size_t kMaxCapacity = std::size_t{1} << 32;
 
 // Used cells may fill at most 3/4 of the array.
 bool over_load(std::size_t used, std::size_t capacity) noexcept {
   return used * 4 > capacity * 3;
 }
 
-// The smallest array that holds `entries` at half load: room to insert as many again before
-// the next rebuild.
+// An array that holds `entries` at half load: room to insert half as many again (or leave as
+// many tombstones) before the next rebuild.
 std::size_t capacity_for(std::size_t entries) noexcept {
-  return std::bit_ceil(std::max(kMinCapacity, entries * 2));
+  return std::clamp(entries * 2, kMinCapacity, kMaxCapacity);
 }
 
 }  // namespace
 
 EntryIndex::EntryIndex(std::size_t expected_entries)
     : array_(nullptr),
-      min_capacity_(std::bit_ceil(std::max(kMinCapacity, expected_entries * 4 / 3 + 1))) {
+      // A full shard's add holds one entry more until it evicts: room for that one too.
+      min_capacity_(std::clamp((expected_entries + 1) * 4 / 3 + 2, kMinCapacity, kMaxCapacity)) {
   array_.store(make_array(min_capacity_), kRelaxed);
 }
 
@@ -42,7 +45,7 @@ std::size_t EntryIndex::array_bytes(std::size_t capacity) noexcept {
 
 EntryIndex::Array* EntryIndex::make_array(std::size_t capacity) {
   void* mem = ::operator new(array_bytes(capacity));
-  auto* a = new (mem) Array{capacity - 1};
+  auto* a = new (mem) Array{capacity};
   for (std::size_t i = 0; i < capacity; ++i)
     new (&a->cells()[i]) std::atomic<std::uintptr_t>(kEmpty);
   return a;
@@ -60,7 +63,7 @@ std::uintptr_t EntryIndex::cell_for(const Entry* e) noexcept {
 
 std::size_t EntryIndex::position_of(const Entry* e) const noexcept {
   const Array* a = array_.load(kRelaxed);
-  for (std::size_t i = e->hash & a->mask;; i = (i + 1) & a->mask) {
+  for (std::size_t i = home(e->hash, a->capacity);; i = next(i, a->capacity)) {
     const std::uintptr_t s = a->cells()[i].load(kRelaxed);
     assert(s != kEmpty && "the entry is in the index");
     if (s != kErased && entry_of(s) == e) return i;
@@ -70,22 +73,23 @@ std::size_t EntryIndex::position_of(const Entry* e) const noexcept {
 std::size_t EntryIndex::longest_probe() const noexcept {
   const Array* a = array_.load(kRelaxed);
   std::size_t longest = 0;
-  for (std::size_t i = 0; i <= a->mask; ++i) {
+  for (std::size_t i = 0; i < a->capacity; ++i) {
     const std::uintptr_t s = a->cells()[i].load(kRelaxed);
-    if (s != kEmpty && s != kErased)
-      longest = std::max(longest, (i - (entry_of(s)->hash & a->mask)) & a->mask);
+    if (s == kEmpty || s == kErased) continue;
+    const std::size_t from = home(entry_of(s)->hash, a->capacity);
+    longest = std::max(longest, i >= from ? i - from : i + a->capacity - from);
   }
   return longest;
 }
 
 void EntryIndex::reserve_one_more() {
-  if (over_load(used_ + 1, array_.load(kRelaxed)->mask + 1)) rebuild();
+  if (over_load(used_ + 1, array_.load(kRelaxed)->capacity)) rebuild();
 }
 
 void EntryIndex::insert(Entry* e) noexcept {
-  assert(!over_load(used_ + 1, array_.load(kRelaxed)->mask + 1) && "reserve_one_more() first");
+  assert(!over_load(used_ + 1, array_.load(kRelaxed)->capacity) && "reserve_one_more() first");
   Array* a = array_.load(kRelaxed);
-  for (std::size_t i = e->hash & a->mask;; i = (i + 1) & a->mask) {
+  for (std::size_t i = home(e->hash, a->capacity);; i = next(i, a->capacity)) {
     const std::uintptr_t s = a->cells()[i].load(kRelaxed);
     if (s != kEmpty && s != kErased) continue;
     if (s == kEmpty) ++used_;
@@ -106,7 +110,7 @@ void EntryIndex::erase(const Entry* e) noexcept {
   Array* a = array_.load(kRelaxed);
   std::size_t i = position_of(e);
   --live_;
-  if (a->cells()[(i + 1) & a->mask].load(kRelaxed) != kEmpty) {
+  if (a->cells()[next(i, a->capacity)].load(kRelaxed) != kEmpty) {
     a->cells()[i].store(kErased, kRelease);
     return;
   }
@@ -114,7 +118,8 @@ void EntryIndex::erase(const Entry* e) noexcept {
   // right before it.
   a->cells()[i].store(kEmpty, kRelease);
   --used_;
-  for (i = (i - 1) & a->mask; a->cells()[i].load(kRelaxed) == kErased; i = (i - 1) & a->mask) {
+  for (i = previous(i, a->capacity); a->cells()[i].load(kRelaxed) == kErased;
+       i = previous(i, a->capacity)) {
     a->cells()[i].store(kEmpty, kRelease);
     --used_;
   }
@@ -124,11 +129,11 @@ void EntryIndex::rebuild() {
   Array* old = array_.load(kRelaxed);
   const std::size_t capacity = std::max(min_capacity_, capacity_for(live_ + 1));
   Array* fresh = make_array(capacity);
-  for (std::size_t i = 0; i <= old->mask; ++i) {
+  for (std::size_t i = 0; i < old->capacity; ++i) {
     const std::uintptr_t s = old->cells()[i].load(kRelaxed);
     if (s == kEmpty || s == kErased) continue;
-    std::size_t j = entry_of(s)->hash & fresh->mask;
-    while (fresh->cells()[j].load(kRelaxed) != kEmpty) j = (j + 1) & fresh->mask;
+    std::size_t j = home(entry_of(s)->hash, fresh->capacity);
+    while (fresh->cells()[j].load(kRelaxed) != kEmpty) j = next(j, fresh->capacity);
     // Relaxed: nobody reads `fresh` before the release store that publishes it.
     fresh->cells()[j].store(s, kRelaxed);
   }
@@ -136,7 +141,7 @@ void EntryIndex::rebuild() {
   ++rebuilds_;
   array_.store(fresh, kRelease);
   // A reader may still probe the old array: it goes when no section can hold it.
-  retire(old, array_bytes(old->mask + 1), free_array);
+  retire(old, array_bytes(old->capacity), free_array);
 }
 
 }  // namespace tiercache::engine

@@ -40,8 +40,9 @@ namespace tiercache::engine {
 
 // Bytes an entry costs beyond its key and value, charged against the budget: the 32-byte
 // header, the value's version (4, after padding to 4), malloc's 8-byte chunk header and ~8 of
-// rounding, 8 for its ring slot, ~16 for its
-// index cells (8 bytes each, the array between 3/8 and 3/4 full) and 5 for its share of the
+// rounding, 8 for its ring slot, up to 16 for its
+// index cells (8 bytes each; the array is sized to the entries, 3/4 full at the expected count and
+// half full after a rebuild, entry_index.hpp) and 5 for its share of the
 // eviction policy's history (the frequency sketch's 4 bytes and the window's ghosts' half byte,
 // clock_ring.hpp). The bench's RSS figure (docs/performance.md) is the check on this estimate.
 inline constexpr std::size_t kEntryOverheadBytes = sizeof(Entry) + 4 + 16 + 8 + 16 + 5;
@@ -130,13 +131,14 @@ class ShardTable {
   // and returns hit (hit_refresh if `may_refresh` and the read drew the value's early refresh);
   // a fresh negative entry so stamped: records the hit and returns absent
   // (negative entries are never rewritten: no version to check). Lock-free unless writers keep
-  // rewriting the value: after kOptimisticReads tries it takes the value's writer side itself, so a
-  // read always ends. The value's bytes may be rewritten while f runs: f must copy them with
-  // copy_from_racy() and may be called again (the copy is then thrown away), so it must overwrite
-  // what an earlier call wrote, never append. Once f was called the read returns hit: freshness is
-  // judged at one instant for every attempt, and a rewrite in place keeps the stamp and never
-  // brings the expiry closer (rewrite_allowed), so a value fresh in one attempt is fresh in the
-  // next.
+  // rewriting the value: after kOptimisticReads tries it takes the value's writer side itself,
+  // so a read ends once it wins that side, which is lock-free, not wait-free: writers of one
+  // key at full speed could, in principle, keep winning it first. The value's bytes may be
+  // rewritten while f runs: f must copy them with copy_from_racy() and may be called again (the
+  // copy is then thrown away), so it must overwrite what an earlier call wrote, never append. Once
+  // f was called the read returns hit: freshness is judged at one instant for every attempt, and a
+  // rewrite in place keeps the stamp and never brings the expiry closer (rewrite_allowed), so a
+  // value fresh in one attempt is fresh in the next.
   template <class F>
   Lookup read(std::uint64_t hash, std::string_view key, std::uint32_t epoch, bool may_refresh,
               F&& f) {
