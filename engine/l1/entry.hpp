@@ -16,7 +16,8 @@
 // A lookup touches the index cell, then this one block: the hash, key and value sit together, so
 // a hit costs two dependent cache misses, not node → key → value. A set of a value of the size L1
 // already holds for the key may rewrite the entry in place (ShardTable::rewrite_allowed says when:
-// a value entry of at most 512 bytes, not loaded, same epoch, its expiry not brought closer)
+// a value entry of at most 512 bytes, not loaded, same epoch, its expiry not brought closer nor
+// past)
 // under a seqlock, and under its shard's writer lock when the cache has an L2 (without one, a
 // rewrite takes the version alone): the version is odd while the writer copies, and a reader
 // that saw it odd or changed copies again. The count wraps after 2^30 rewrites, as any seqlock's

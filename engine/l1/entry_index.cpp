@@ -11,9 +11,6 @@ namespace {
 
 // Smallest array: two lines of cells.
 constexpr std::size_t kMinCapacity = 16;
-// Past this many cells home() would need more than the hash's 32 bits it scales (32 GiB of
-// cells in one shard: options bound a shard far below).
-constexpr std::size_t kMaxCapacity = std::size_t{1} << 32;
 
 // Used cells may fill at most 3/4 of the array.
 bool over_load(std::size_t used, std::size_t capacity) noexcept {
@@ -23,7 +20,7 @@ bool over_load(std::size_t used, std::size_t capacity) noexcept {
 // An array that holds `entries` at half load: room to insert half as many again (or leave as
 // many tombstones) before the next rebuild.
 std::size_t capacity_for(std::size_t entries) noexcept {
-  return std::clamp(entries * 2, kMinCapacity, kMaxCapacity);
+  return std::max(entries * 2, kMinCapacity);
 }
 
 }  // namespace
@@ -31,7 +28,7 @@ std::size_t capacity_for(std::size_t entries) noexcept {
 EntryIndex::EntryIndex(std::size_t expected_entries)
     : array_(nullptr),
       // A full shard's add holds one entry more until it evicts: room for that one too.
-      min_capacity_(std::clamp((expected_entries + 1) * 4 / 3 + 2, kMinCapacity, kMaxCapacity)) {
+      min_capacity_(std::max((expected_entries + 1) * 4 / 3 + 2, kMinCapacity)) {
   array_.store(make_array(min_capacity_), kRelaxed);
 }
 

@@ -105,9 +105,11 @@ class EntryIndex {
 
   static std::uintptr_t tag_of(std::uint64_t hash) noexcept { return (hash << 16) & kTagMask; }
   // Bits 0..31 of the hash scaled to [0, capacity) (Lemire's multiply-shift): bits the shard
-  // (the top ones) and the tag do not use. Capacities stay far below 2^32 cells (32 GiB).
+  // (the top ones) and the tag do not use. In 128 bits, so that no capacity overflows it (an
+  // array past 2^32 cells, 32 GiB, has its homes 1 in capacity / 2^32 cells apart).
   static std::size_t home(std::uint64_t hash, std::size_t capacity) noexcept {
-    return static_cast<std::size_t>(((hash & 0xffff'ffffu) * capacity) >> 32);
+    return static_cast<std::size_t>(
+        (static_cast<unsigned __int128>(hash & 0xffff'ffffu) * capacity) >> 32);
   }
   static std::size_t next(std::size_t i, std::size_t capacity) noexcept {
     return i + 1 == capacity ? 0 : i + 1;

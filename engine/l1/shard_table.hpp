@@ -40,9 +40,9 @@ namespace tiercache::engine {
 
 // Bytes an entry costs beyond its key and value, charged against the budget: the 32-byte
 // header, the value's version (4, after padding to 4), malloc's 8-byte chunk header and ~8 of
-// rounding, 8 for its ring slot, up to 16 for its
-// index cells (8 bytes each; the array is sized to the entries, 3/4 full at the expected count and
-// half full after a rebuild, entry_index.hpp) and 5 for its share of the
+// rounding, 8 for its ring slot, ~16 for its
+// index cells (8 bytes each; the array is sized for the entries the shard expects, 3/4 full when
+// it holds them, and half full after a rebuild, entry_index.hpp) and 5 for its share of the
 // eviction policy's history (the frequency sketch's 4 bytes and the window's ghosts' half byte,
 // clock_ring.hpp). The bench's RSS figure (docs/performance.md) is the check on this estimate.
 inline constexpr std::size_t kEntryOverheadBytes = sizeof(Entry) + 4 + 16 + 8 + 16 + 5;
