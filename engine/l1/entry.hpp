@@ -17,15 +17,13 @@
 // a hit costs two dependent cache misses, not node → key → value. A set of a value of the size L1
 // already holds for the key may rewrite the entry in place (ShardTable::rewrite_allowed says when:
 // a value entry of at most 512 bytes, not loaded, same epoch, its expiry not brought closer nor
-// past)
-// under a seqlock, and under its shard's writer lock when the cache has an L2 (without one, a
-// rewrite takes the version alone): the version is odd while the writer copies, and a reader
+// past) under a seqlock, and under its shard's writer lock when the cache has an L2 (without one,
+// a rewrite takes the version alone): the version is odd while the writer copies, and a reader
 // that saw it odd or changed copies again. The count wraps after 2^30 rewrites, as any seqlock's
 // does: a reader stalled mid-copy (a stopped thread) across exactly a multiple of that many
 // rewrites of one key would take a torn value for whole. A set of another size builds a new
-// entry and swaps it in. Key, hash, sizes and
-// kind never change after publication. An entry is freed only after it left the index and no
-// read section can hold it (reclamation.hpp).
+// entry and swaps it in. Key, hash, sizes and kind never change after publication. An entry is
+// freed only after it left the index and no read section can hold it (reclamation.hpp).
 #pragma once
 
 #include <atomic>
