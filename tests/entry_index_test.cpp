@@ -34,6 +34,18 @@ Entry* entry(std::uint64_t hash) {
   return make_value_entry(hash, "k" + std::to_string(hash), "v", tiercache::engine::kNeverExpires);
 }
 
+// Entries with hashes hash(1) .. hash(n), added to `index` in that order.
+template <class Hash>
+std::vector<Entry*> add_entries(EntryIndex& index, std::uint64_t n, Hash hash) {
+  std::vector<Entry*> added;
+  for (std::uint64_t i = 1; i <= n; ++i) {
+    added.push_back(entry(hash(i)));
+    index.reserve_one_more();
+    index.insert(added.back());
+  }
+  return added;
+}
+
 void retire_entry(Entry* e) {
   tiercache::engine::retire(e, e->allocated_bytes(),
                             [](void* p) noexcept { destroy_entry(static_cast<Entry*>(p)); });
@@ -44,12 +56,7 @@ void retire_entry(Entry* e) {
 TEST_CASE("the index finds, replaces and erases entries, also in one long probe cluster",
           "[index]") {
   EntryIndex index(4);
-  std::vector<Entry*> live;
-  for (std::uint64_t i = 1; i <= 40; ++i) {
-    live.push_back(entry(clustered_hash(i)));
-    index.reserve_one_more();
-    index.insert(live.back());
-  }
+  std::vector<Entry*> live = add_entries(index, 40, clustered_hash);
   REQUIRE(index.size() == 40);
   REQUIRE(index.rebuilds() > 0);            // grew past its first size
   REQUIRE(index.capacity() * 3 >= 40 * 4);  // to hold them at most 3/4 full
@@ -92,12 +99,7 @@ TEST_CASE("a probe run that wraps past the array's last cell is found, erased an
   // goes on from cell 0, and erasing walks back across the wrap.
   const auto at_last_cell = [](std::uint64_t i) { return (i << 32) | 0xffff'ffffu; };
   EntryIndex index(40);
-  std::vector<Entry*> live;
-  for (std::uint64_t i = 1; i <= 40; ++i) {
-    live.push_back(entry(at_last_cell(i)));
-    index.reserve_one_more();
-    index.insert(live.back());
-  }
+  std::vector<Entry*> live = add_entries(index, 40, at_last_cell);
   REQUIRE(index.rebuilds() == 0);
   CHECK(index.longest_probe() == 39);
   for (Entry* e : live) CHECK(index.find(e->hash) == e);
