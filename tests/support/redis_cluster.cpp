@@ -60,30 +60,27 @@ std::vector<std::string> parse_list(const std::string& raw) {
   return out;
 }
 
+// The parts of `text` between `separator`s (none after a trailing one).
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::size_t begin = 0;
+  while (begin < text.size()) {
+    const std::size_t end = text.find(separator, begin);
+    parts.push_back(text.substr(begin, end - begin));
+    begin = end == std::string::npos ? text.size() : end + 1;
+  }
+  return parts;
+}
+
 // The space-separated fields of a CLUSTER NODES line: id addr flags master ping pong epoch
 // link slot...
 std::vector<std::string> split_words(const std::string& line) {
-  std::vector<std::string> f;
-  std::size_t p = 0;
-  while (p < line.size()) {
-    const std::size_t q = line.find(' ', p);
-    f.push_back(line.substr(p, q - p));
-    p = q == std::string::npos ? line.size() : q + 1;
-  }
-  return f;
+  return split(line, ' ');
 }
 
 // The lines of `node`'s CLUSTER NODES, one per node it knows.
 std::vector<std::string> cluster_nodes_lines(const RedisServer& node) {
-  const std::string nodes = node.command({"CLUSTER", "NODES"});
-  std::vector<std::string> lines;
-  std::size_t begin = 0;
-  while (begin < nodes.size()) {
-    const std::size_t end = nodes.find('\n', begin);
-    lines.push_back(nodes.substr(begin, end - begin));
-    begin = end == std::string::npos ? nodes.size() : end + 1;
-  }
-  return lines;
+  return split(node.command({"CLUSTER", "NODES"}), '\n');
 }
 
 }  // namespace
